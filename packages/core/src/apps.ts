@@ -1,0 +1,128 @@
+import type { CoreDeps } from './deps.js';
+import { TesseraError } from './errors.js';
+import type { Actor, App, AppPatch, AppRecord } from './model.js';
+import { hashSecret, randomToken, verifySecret } from './secrets.js';
+
+/** Input for registering an app. */
+export interface NewAppInput {
+  clientId?: string;
+  name: string;
+  trusted?: boolean;
+  allowedOrigins?: string[];
+  returnUrls?: string[];
+  backchannelLogoutUri?: string | null;
+  connectors?: Record<string, unknown>;
+}
+
+/** The public view of an app: never the secret hash. */
+export function toPublicApp(app: AppRecord): App {
+  const { secretHash: _omit, ...rest } = app;
+  return rest;
+}
+
+// Compared against when the client id is unknown, so that unknown and known clients with a
+// wrong secret cost the same (no client-id enumeration by timing).
+const UNKNOWN_CLIENT_HASH = hashSecret(randomToken(32));
+// Apps change rarely and are read on every app-authenticated call and CORS preflight; a
+// short cache keeps those reads off the store while several nodes still converge quickly.
+const CACHE_MS = 2_000;
+
+/**
+ * Apps: register, change, rotate secrets, authenticate with client credentials, and answer
+ * the allow-list questions (origins, return URLs).
+ *
+ * @example
+ * ```ts
+ * const apps = createAppService(deps);
+ * const { app, clientSecret } = await apps.registerApp({ name: 'Forum', trusted: true }, 'admin');
+ * const same = await apps.authenticateApp(app.clientId, clientSecret);
+ * ```
+ */
+export function createAppService(deps: CoreDeps) {
+  const { store, clock, config } = deps;
+  let cache: { at: number; apps: AppRecord[] } | null = null;
+
+  async function all(): Promise<AppRecord[]> {
+    if (cache && clock.now() - cache.at < CACHE_MS && clock.now() >= cache.at) return cache.apps;
+    cache = { at: clock.now(), apps: await store.listApps() };
+    return cache.apps;
+  }
+
+  async function audit(actor: Actor, action: string, clientId: string): Promise<void> {
+    cache = null;
+    await store.appendAudit({ at: clock.now(), actor, action, userId: null, sessionHandle: null, clientId, ip: null, details: {} });
+  }
+
+  async function registerApp(input: NewAppInput, actor: Actor): Promise<{ app: App; clientSecret: string }> {
+    const now = clock.now();
+    const clientSecret = randomToken(32);
+    const app = await store.createApp({
+      clientId: input.clientId ?? `app_${randomToken(12)}`,
+      name: input.name,
+      trusted: input.trusted ?? false,
+      allowedOrigins: input.allowedOrigins ?? [],
+      returnUrls: input.returnUrls ?? [],
+      backchannelLogoutUri: input.backchannelLogoutUri ?? null,
+      connectors: input.connectors ?? {},
+      secretHash: hashSecret(clientSecret),
+      createdAt: now,
+      updatedAt: now,
+    });
+    await audit(actor, 'app.created', app.clientId);
+    return { app: toPublicApp(app), clientSecret };
+  }
+
+  async function getApp(clientId: string): Promise<AppRecord> {
+    const app = await store.findApp(clientId);
+    if (!app) throw new TesseraError('APP_NOT_FOUND');
+    return app;
+  }
+
+  async function updateApp(clientId: string, changes: Omit<AppPatch, 'updatedAt' | 'secretHash'>, actor: Actor): Promise<App> {
+    const app = await store.updateApp(clientId, { ...changes, updatedAt: clock.now() });
+    if (!app) throw new TesseraError('APP_NOT_FOUND');
+    await audit(actor, 'app.updated', clientId);
+    return toPublicApp(app);
+  }
+
+  async function rotateSecret(clientId: string, actor: Actor): Promise<string> {
+    const clientSecret = randomToken(32);
+    const app = await store.updateApp(clientId, { secretHash: hashSecret(clientSecret), updatedAt: clock.now() });
+    if (!app) throw new TesseraError('APP_NOT_FOUND');
+    await audit(actor, 'app.secret_rotated', clientId);
+    return clientSecret;
+  }
+
+  async function deleteApp(clientId: string, actor: Actor): Promise<void> {
+    if (!(await store.deleteApp(clientId))) throw new TesseraError('APP_NOT_FOUND');
+    await audit(actor, 'app.deleted', clientId);
+  }
+
+  /** The app whose id and secret these are, or null. Constant-time in the secret. */
+  async function authenticateApp(clientId: string, secret: string): Promise<AppRecord | null> {
+    const app = clientId.length <= 128 ? await store.findApp(clientId) : null;
+    const ok = verifySecret(secret, app?.secretHash ?? UNKNOWN_CLIENT_HASH);
+    return app && ok ? app : null;
+  }
+
+  async function listApps(): Promise<App[]> {
+    return (await store.listApps()).map(toPublicApp);
+  }
+
+  /** True when some registered app lists this exact origin. */
+  async function isRegisteredOrigin(origin: string): Promise<boolean> {
+    return (await all()).some((a) => a.allowedOrigins.includes(origin));
+  }
+
+  /** Every allowed return URL: the apps' lists, the configured extras and the default pages. */
+  async function returnUrlAllowList(): Promise<Set<string>> {
+    const set = new Set<string>(config.allowedReturnUrls);
+    for (const app of await all()) for (const url of app.returnUrls) set.add(url);
+    return set;
+  }
+
+  return { registerApp, getApp, updateApp, rotateSecret, deleteApp, authenticateApp, listApps, isRegisteredOrigin, returnUrlAllowList };
+}
+
+/** The app service returned by {@link createAppService}. */
+export type AppService = ReturnType<typeof createAppService>;

@@ -1,0 +1,72 @@
+import { createAdminTokenService } from './admin-tokens.js';
+import { createAppService } from './apps.js';
+import type { CoreDeps, Device } from './deps.js';
+import { TesseraError } from './errors.js';
+import { createLogoutService } from './logout.js';
+import type { AppRecord, UserRecord } from './model.js';
+import { verifyPassword } from './passwords.js';
+import { createSessionService, type StartedSession } from './sessions.js';
+import { createUserService, type NewUserInput } from './users.js';
+
+/**
+ * The session authority: every domain operation of Tessera, composed from the feature
+ * services. The HTTP server, the CLI and the tests all drive Tessera through this object.
+ *
+ * @example
+ * ```ts
+ * const authority = createAuthority({ store, config, clock: systemClock });
+ * const { token } = await authority.signIn('alice', 'password', { ip: null, userAgent: null });
+ * ```
+ */
+export function createAuthority(deps: CoreDeps) {
+  const sessions = createSessionService(deps);
+  const users = createUserService(deps);
+  const apps = createAppService(deps);
+  const logout = createLogoutService(deps, sessions, apps);
+  const admin = createAdminTokenService(deps);
+
+  /** Password login. Wrong username and wrong password are one error (no enumeration). */
+  async function signIn(login: string, password: string, device: Device, clientId?: string): Promise<StartedSession & { user: UserRecord }> {
+    const user = await deps.store.findUserByLogin(login);
+    const ok = await verifyPassword(password, user?.passwordHash ?? null);
+    if (!user || !ok) {
+      await deps.store.appendAudit({ at: deps.clock.now(), actor: 'user', action: 'login.failed', userId: user?.id ?? null, sessionHandle: null, clientId: clientId ?? null, ip: device.ip, details: {} });
+      throw new TesseraError('INVALID_CREDENTIALS');
+    }
+    // Disabled is told only after the password proved who is asking.
+    if (user.disabled) throw new TesseraError('USER_DISABLED');
+    return { ...(await sessions.startSession(user, device, clientId)), user };
+  }
+
+  /**
+   * A trusted app starts a session for a user it authenticated itself: by `userId`, or by
+   * claims (found by id, else by username/email, else created).
+   */
+  async function startSessionForApp(
+    app: AppRecord,
+    subject: { userId?: string; user?: NewUserInput },
+    device: Device,
+  ): Promise<StartedSession & { user: UserRecord }> {
+    if (!app.trusted) throw new TesseraError('APP_NOT_TRUSTED');
+    let user: UserRecord | null = null;
+    if (subject.userId !== undefined) {
+      user = await deps.store.findUserById(subject.userId);
+      if (!user) throw new TesseraError('USER_NOT_FOUND');
+    } else if (subject.user) {
+      const claims = subject.user;
+      user = claims.id !== undefined ? await deps.store.findUserById(claims.id) : await deps.store.findUserByLogin(claims.username);
+      if (!user) {
+        const created = await users.createUser({ ...claims, password: null }, `app:${app.clientId}`);
+        user = await users.getUser(created.id);
+      }
+    } else {
+      throw new TesseraError('INVALID_REQUEST', 'Give user_id or user.');
+    }
+    return { ...(await sessions.startSession(user, device, app.clientId)), user };
+  }
+
+  return { sessions, users, apps, logout, admin, signIn, startSessionForApp, deps };
+}
+
+/** The authority returned by {@link createAuthority}. */
+export type Authority = ReturnType<typeof createAuthority>;

@@ -1,0 +1,187 @@
+import Type, { type Static } from 'typebox';
+import Value from 'typebox/value';
+
+const Seconds = (def: number, description: string) => Type.Integer({ minimum: 1, default: def, description });
+const Nullable = <T extends Type.TSchema>(t: T, description: string) =>
+  Type.Union([t, Type.Null()], { default: null, description });
+
+/**
+ * The one configuration schema of Tessera: validation, defaults and the source of
+ * docs/configuration.md. Loaded once at boot by {@link loadConfig}, then frozen and passed
+ * down; nothing reads `process.env` after that.
+ */
+export const ConfigSchema = Type.Object(
+  {
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 4000, description: 'TCP port to listen on (0 = any free port).' }),
+    host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface to bind.' }),
+    issuer: Nullable(Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$' }), 'Public base URL of Tessera (no query). Defaults to http://<host>:<port>.'),
+    dataDir: Type.String({ minLength: 1, default: './data', description: 'Directory holding the SQLite database (tessera.db).' }),
+    databaseUrl: Nullable(Type.String({ pattern: '^postgres(ql)?://' }), 'postgres:// URL; switches the store to PostgreSQL.'),
+    redisUrl: Nullable(Type.String({ pattern: '^rediss?://' }), 'redis:// URL (used by multi-node deployments).'),
+    adminToken: Nullable(Type.String({ minLength: 32, maxLength: 256 }), 'Bootstrap admin bearer token (at least 32 characters).'),
+    logLevel: Type.Union(
+      [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('silent')],
+      { default: 'info', description: 'Log level.' },
+    ),
+    trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* headers (only behind your own proxy).' }),
+    bodyLimitBytes: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536, description: 'Largest accepted request body.' }),
+    allowedReturnUrls: Type.Array(Type.String({ pattern: '^https?://' }), {
+      default: [],
+      description: 'Return URLs allowed in addition to every registered app’s return_urls (exact match).',
+    }),
+    cookie: Type.Object(
+      {
+        name: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'tessera_session', description: 'Session cookie name.' }),
+        domain: Nullable(Type.String({ pattern: '^\\.?[A-Za-z0-9.-]+$' }), 'Cookie Domain (parent domain for sharing across subdomains).'),
+        secure: Type.Boolean({ default: true, description: 'Secure cookies; false only for local http.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    session: Type.Object(
+      {
+        idleTimeoutSeconds: Seconds(14 * 86_400, 'A session unused for this long ends (reason expired).'),
+        absoluteLifetimeSeconds: Seconds(30 * 86_400, 'A session ends this long after login, used or not.'),
+        touchIntervalSeconds: Type.Integer({ minimum: 0, default: 60, description: 'Write last-seen at most this often per session.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    logout: Type.Object(
+      {
+        tokenTtlSeconds: Seconds(3_600, 'Lifetime of a browser logout token.'),
+        defaultReturnUrl: Nullable(Type.String({ pattern: '^https?://' }), 'Where the browser goes after logout without return_to (default: the login page).'),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    rateLimit: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Rate-limit login and logout routes per client IP.' }),
+        loginMax: Type.Integer({ minimum: 1, default: 10, description: 'Login attempts per IP per window.' }),
+        logoutMax: Type.Integer({ minimum: 1, default: 60, description: 'Logout calls per IP per window.' }),
+        windowSeconds: Seconds(60, 'Rate-limit window.'),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    sweeper: Type.Object(
+      {
+        intervalSeconds: Seconds(30, 'How often expired sessions are ended and written to the log.'),
+        batchSize: Type.Integer({ minimum: 1, maximum: 10_000, default: 500, description: 'Sessions ended per sweep transaction.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** The validated, frozen configuration (issuer always filled in). */
+export type Config = Readonly<Omit<Static<typeof ConfigSchema>, 'issuer'> & { issuer: string }>;
+
+/** An invalid configuration; `key` names the offending setting. */
+export class ConfigError extends Error {
+  readonly key: string;
+  constructor(key: string, message: string) {
+    super(`Invalid configuration ${key}: ${message}`);
+    this.name = 'ConfigError';
+    this.key = key;
+  }
+}
+
+/** Environment variables and the config key each one sets. */
+export const ENV_KEYS: Readonly<Record<string, string>> = {
+  TESSERA_PORT: 'port',
+  TESSERA_HOST: 'host',
+  TESSERA_ISSUER: 'issuer',
+  TESSERA_DATA_DIR: 'dataDir',
+  TESSERA_DATABASE_URL: 'databaseUrl',
+  TESSERA_REDIS_URL: 'redisUrl',
+  TESSERA_ADMIN_TOKEN: 'adminToken',
+  TESSERA_LOG_LEVEL: 'logLevel',
+  TESSERA_TRUST_PROXY: 'trustProxy',
+  TESSERA_COOKIE_DOMAIN: 'cookie.domain',
+  TESSERA_COOKIE_SECURE: 'cookie.secure',
+  TESSERA_COOKIE_NAME: 'cookie.name',
+  TESSERA_SESSION_IDLE_TIMEOUT: 'session.idleTimeoutSeconds',
+  TESSERA_SESSION_LIFETIME: 'session.absoluteLifetimeSeconds',
+  TESSERA_RATE_LIMIT: 'rateLimit.enabled',
+};
+
+type Json = Record<string, unknown>;
+
+function setPath(target: Json, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    node = (node[part] = typeof next === 'object' && next !== null ? { ...(next as Json) } : {}) as Json;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+function keyName(instancePath: string): string {
+  const path = instancePath.replace(/^\//, '').split('/').filter(Boolean).join('.');
+  const env = Object.entries(ENV_KEYS).find(([, key]) => key === path)?.[0];
+  return env ? `${path} (${env})` : path || '(root)';
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Builds the configuration from a config file's object and the environment (environment
+ * wins), validates it, fills defaults, and freezes it.
+ *
+ * @throws ConfigError naming the first bad key.
+ * @example
+ * ```ts
+ * const config = loadConfig({ env: process.env, file: JSON.parse(text) });
+ * ```
+ */
+export function loadConfig(sources: { env?: Record<string, string | undefined>; file?: unknown } = {}): Config {
+  const file = sources.file ?? {};
+  if (typeof file !== 'object' || file === null || Array.isArray(file)) {
+    throw new ConfigError('(file)', 'the config file must hold a JSON object');
+  }
+  let raw: Json = structuredClone(file as Json);
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const value = sources.env?.[name];
+    if (value !== undefined && value !== '') setPath(raw, key, value);
+  }
+  raw = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw)) as Json;
+  const first = [...Value.Errors(ConfigSchema, raw)].find((e) => e.keyword !== 'boolean') ?? [...Value.Errors(ConfigSchema, raw)][0];
+  if (first) {
+    const extra = first.keyword === 'additionalProperties' ? ` (${JSON.stringify((first.params as { additionalProperties?: unknown }).additionalProperties)})` : '';
+    throw new ConfigError(keyName(first.instancePath), `${first.message}${extra}`);
+  }
+  const parsed = raw as Static<typeof ConfigSchema>;
+  const issuer = (parsed.issuer ?? `http://${parsed.host.includes(':') ? `[${parsed.host}]` : parsed.host}:${parsed.port}`).replace(/\/$/, '');
+  if (!parsed.cookie.secure && !LOOPBACK.has(new URL(issuer).hostname)) {
+    // Cookies without Secure travel in clear text over http; only acceptable on loopback.
+    throw new ConfigError('cookie.secure (TESSERA_COOKIE_SECURE)', `false is only allowed when the issuer is a loopback http URL, not ${issuer}`);
+  }
+  return deepFreeze({ ...parsed, issuer });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Lists every setting with its default and description; used to write docs/configuration.md. */
+export function describeConfig(): Array<{ key: string; env: string | null; default: unknown; description: string }> {
+  const rows: Array<{ key: string; env: string | null; default: unknown; description: string }> = [];
+  const walk = (schema: Type.TSchema, prefix: string) => {
+    const props = (schema as { properties?: Record<string, Type.TSchema> }).properties ?? {};
+    for (const [name, child] of Object.entries(props)) {
+      const key = prefix + name;
+      if ((child as { type?: string }).type === 'object') walk(child, `${key}.`);
+      else {
+        const env = Object.entries(ENV_KEYS).find(([, k]) => k === key)?.[0] ?? null;
+        const c = child as { default?: unknown; description?: string };
+        rows.push({ key, env, default: c.default, description: c.description ?? '' });
+      }
+    }
+  };
+  walk(ConfigSchema, '');
+  return rows;
+}

@@ -1,0 +1,19 @@
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import type { RevocationEvent } from './model.js';
+import type { Store } from './store-port.js';
+
+/** What every core service is built from. */
+export interface CoreDeps {
+  store: Store;
+  config: Config;
+  clock: Clock;
+  /** Called after a transaction that wrote revocation log entries has committed. */
+  onRevoked?: (events: RevocationEvent[]) => void;
+}
+
+/** Device information recorded on a session. */
+export interface Device {
+  ip: string | null;
+  userAgent: string | null;
+}

@@ -1,0 +1,17 @@
+export * from './errors.js';
+export * from './clock.js';
+export * from './config.js';
+export * from './model.js';
+export * from './store-port.js';
+export * from './secrets.js';
+export * from './passwords.js';
+export * from './lifetimes.js';
+export * from './redirects.js';
+export type { CoreDeps, Device } from './deps.js';
+export { commitRevocation } from './revoke.js';
+export { createSessionService, type SessionService, type StartedSession, type Authenticated, type RevokeOptions } from './sessions.js';
+export { createUserService, toPublicUser, type UserService, type NewUserInput, type UserChanges } from './users.js';
+export { createAppService, toPublicApp, type AppService, type NewAppInput } from './apps.js';
+export { createLogoutService, type LogoutService, type LogoutScope } from './logout.js';
+export { createAdminTokenService, type AdminTokenService } from './admin-tokens.js';
+export { createAuthority, type Authority } from './authority.js';

@@ -1,0 +1,151 @@
+/**
+ * The domain records of Tessera. Times are epoch milliseconds. Records carrying secrets'
+ * hashes (`passwordHash`, `secretHash`) never leave the server: HTTP responses are built
+ * from explicit views that omit them.
+ */
+
+/** A person who can hold sessions. */
+export interface User {
+  id: string;
+  username: string;
+  email: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  picture: string | null;
+  disabled: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A user as stored: with the argon2id hash of the password, if any. */
+export interface UserRecord extends User {
+  passwordHash: string | null;
+}
+
+/** Fields of a user that can be changed. */
+export interface UserPatch {
+  username?: string;
+  email?: string | null;
+  firstName?: string | null;
+  lastName?: string | null;
+  picture?: string | null;
+  disabled?: boolean;
+  passwordHash?: string | null;
+  updatedAt: number;
+}
+
+/** An application that takes part in sessions. */
+export interface App {
+  clientId: string;
+  name: string;
+  /** May start sessions for users it authenticated, and create users from claims. */
+  trusted: boolean;
+  /** Exact origins (scheme://host[:port]) allowed to call the XHR logout with credentials. */
+  allowedOrigins: string[];
+  /** Exact URLs a browser may be sent back to after login or logout. */
+  returnUrls: string[];
+  backchannelLogoutUri: string | null;
+  /** Connector settings (webhook, NodeBB…), opaque to the core for now. */
+  connectors: Record<string, unknown>;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** An app as stored: with the hash of its client secret. */
+export interface AppRecord extends App {
+  secretHash: string;
+}
+
+/** Fields of an app that can be changed. */
+export type AppPatch = Partial<Omit<App, 'clientId' | 'createdAt'>> & { secretHash?: string; updatedAt: number };
+
+/** An app's membership in a session. */
+export interface SessionApp {
+  clientId: string;
+  joinedAt: number;
+  /** Set when the app's part of the session was ended (scope `app`). */
+  leftAt: number | null;
+}
+
+/** Why a session (or an app's part of it) ended. */
+export type EndReason =
+  | 'logout'
+  | 'user_revoked'
+  | 'admin_revoked'
+  | 'user_disabled'
+  | 'user_deleted'
+  | 'password_changed'
+  | 'expired'
+  | 'token_theft';
+
+/** Who ended it: `user`, `admin`, `app:<client_id>` or `system`. */
+export type Actor = 'user' | 'admin' | 'system' | `app:${string}`;
+
+/** One login of one user, shared by every app that joined it. */
+export interface Session {
+  /** Public handle, safe to list and to put in tokens (`sid`). */
+  handle: string;
+  userId: string;
+  ip: string | null;
+  userAgent: string | null;
+  createdAt: number;
+  lastSeenAt: number;
+  idleTimeoutMs: number;
+  /** The absolute end of life. */
+  expiresAt: number;
+  /** lastSeenAt + idleTimeoutMs, capped at expiresAt: the moment it dies unless used. */
+  idleExpiresAt: number;
+  apps: SessionApp[];
+  endedAt: number | null;
+  endedBy: Actor | null;
+  endReason: EndReason | null;
+}
+
+/** A session as stored: with the token id (lookup key) and the hash of the token secret. */
+export interface SessionRecord extends Session {
+  tokenId: string;
+  secretHash: string;
+}
+
+/** An entry of the ordered, gapless revocation log. */
+export interface RevocationEvent {
+  /** Strictly increasing by one, with no gaps, in commit order. */
+  cursor: number;
+  /** The session handle. */
+  sid: string;
+  /** The user id. */
+  sub: string;
+  reason: EndReason;
+  actor: Actor;
+  at: number;
+  /** Set when only this app's part of the session ended; null when the whole session ended. */
+  app: string | null;
+}
+
+/** How a session end is recorded. */
+export interface SessionEnd {
+  at: number;
+  reason: EndReason;
+  actor: Actor;
+}
+
+/** One line of the audit trail. */
+export interface AuditEvent {
+  id?: number;
+  at: number;
+  actor: string;
+  action: string;
+  userId: string | null;
+  sessionHandle: string | null;
+  clientId: string | null;
+  ip: string | null;
+  details: Record<string, unknown>;
+}
+
+/** An admin API token as stored (hash only). */
+export interface AdminTokenRecord {
+  id: string;
+  secretHash: string;
+  label: string;
+  createdAt: number;
+}

@@ -1,0 +1,29 @@
+import type { CoreDeps } from './deps.js';
+import type { AuditEvent, RevocationEvent } from './model.js';
+import type { StoreOperations } from './store-port.js';
+
+/**
+ * Runs a revocation in one transaction together with its audit line, then tells the
+ * listener (feed, outbox wake-up) once the transaction has committed — never before, so
+ * nobody hears of a logout that could still roll back.
+ */
+export async function commitRevocation(
+  deps: CoreDeps,
+  work: (tx: StoreOperations) => Promise<RevocationEvent[]>,
+  audit?: Omit<AuditEvent, 'at' | 'details'> & { details?: Record<string, unknown> },
+): Promise<RevocationEvent[]> {
+  const at = deps.clock.now();
+  const events = await deps.store.transaction(async (tx) => {
+    const written = await work(tx);
+    if (audit) {
+      await tx.appendAudit({
+        ...audit,
+        at,
+        details: { ...audit.details, revoked: written.map((e) => (e.app ? `${e.sid}@${e.app}` : e.sid)) },
+      });
+    }
+    return written;
+  });
+  if (events.length > 0) deps.onRevoked?.(events);
+  return events;
+}

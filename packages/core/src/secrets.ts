@@ -1,0 +1,71 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Helpers for the secrets Tessera hands out: session tokens, client secrets, admin tokens
+ * and logout tokens. All of them are 256-bit random values, so a fast SHA-256 is the right
+ * stored form (a slow password hash buys nothing against brute force of 2^256 and would put
+ * argon2 on every request). Only hashes are stored; comparisons are constant-time.
+ */
+
+/** A URL-safe random string of `bytes` random bytes. */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** SHA-256 of a secret, hex-encoded: the only form in which secrets are stored. */
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+/**
+ * Compares a presented secret with a stored hash in constant time. Comparing the hashes
+ * (fixed length) rather than the raw strings means neither length nor content leaks
+ * through timing.
+ */
+export function verifySecret(secret: string, storedHash: string): boolean {
+  const presented = Buffer.from(hashSecret(secret), 'hex');
+  const stored = Buffer.from(storedHash, 'hex');
+  if (stored.length !== presented.length) return false;
+  return timingSafeEqual(presented, stored);
+}
+
+/** A token of the form `<id>.<secret>` split into its parts. */
+export interface SplitToken {
+  id: string;
+  secret: string;
+}
+
+// base64url characters only, bounded length: anything else is rejected before it reaches
+// the store, so hostile input never becomes a query parameter of unbounded size.
+const PART = /^[A-Za-z0-9_-]{8,128}$/;
+
+/**
+ * Creates a token `<id>.<secret>`. The id locates the record; the secret proves possession
+ * and is stored only as {@link hashSecret}.
+ *
+ * @example
+ * ```ts
+ * const { token, id, secretHash } = createSplitToken();
+ * ```
+ */
+export function createSplitToken(idPrefix = ''): { token: string; id: string; secretHash: string } {
+  const id = idPrefix + randomToken(16);
+  const secret = randomToken(32);
+  return { token: `${id}.${secret}`, id, secretHash: hashSecret(secret) };
+}
+
+/** Splits `<id>.<secret>`; returns null for anything malformed (never throws). */
+export function splitToken(token: unknown): SplitToken | null {
+  if (typeof token !== 'string' || token.length > 300) return null;
+  const dot = token.indexOf('.');
+  if (dot < 0 || dot !== token.lastIndexOf('.')) return null;
+  const id = token.slice(0, dot);
+  const secret = token.slice(dot + 1);
+  if (!PART.test(id) || !PART.test(secret)) return null;
+  return { id, secret };
+}
+
+/** A public identifier with a readable prefix, e.g. `ses_…` for session handles. */
+export function createHandle(prefix: string): string {
+  return `${prefix}_${randomToken(16)}`;
+}

@@ -1,0 +1,206 @@
+import type { CoreDeps, Device } from './deps.js';
+import { TesseraError } from './errors.js';
+import { idleDeadline, isSessionExpired, shouldTouch } from './lifetimes.js';
+import type { Actor, EndReason, SessionRecord, UserRecord } from './model.js';
+import { commitRevocation } from './revoke.js';
+import { createHandle, createSplitToken, splitToken, verifySecret } from './secrets.js';
+
+/** A session that was just started, with its token (shown once, never stored). */
+export interface StartedSession {
+  session: SessionRecord;
+  token: string;
+}
+
+/** The result of presenting a session token. */
+export interface Authenticated {
+  session: SessionRecord;
+  user: UserRecord;
+}
+
+/** What a revocation call ends. */
+export interface RevokeOptions {
+  actor: Actor;
+  reason: EndReason;
+  ip?: string | null;
+}
+
+/**
+ * Session rules: start, authenticate (with idle/absolute expiry), list and end.
+ *
+ * @example
+ * ```ts
+ * const sessions = createSessionService(deps);
+ * const { token } = await sessions.startSession(user, { ip, userAgent }, 'forum');
+ * const current = await sessions.authenticate(token); // { session, user } or null
+ * ```
+ */
+export function createSessionService(deps: CoreDeps) {
+  const { store, config, clock } = deps;
+  const idleMs = config.session.idleTimeoutSeconds * 1000;
+  const lifetimeMs = config.session.absoluteLifetimeSeconds * 1000;
+  const touchMs = config.session.touchIntervalSeconds * 1000;
+
+  async function startSession(user: UserRecord, device: Device, clientId?: string): Promise<StartedSession> {
+    if (user.disabled) throw new TesseraError('USER_DISABLED');
+    const now = clock.now();
+    // A fresh token id and handle on every login: a session id known before login (fixation)
+    // is never promoted to an authenticated one.
+    const { token, id, secretHash } = createSplitToken();
+    const session = await store.transaction(async (tx) => {
+      const created = await tx.createSession({
+        tokenId: id,
+        secretHash,
+        handle: createHandle('ses'),
+        userId: user.id,
+        ip: device.ip,
+        userAgent: device.userAgent,
+        createdAt: now,
+        idleTimeoutMs: idleMs,
+        expiresAt: now + lifetimeMs,
+        apps: clientId ? [{ clientId, joinedAt: now, leftAt: null }] : [],
+      });
+      await tx.appendAudit({
+        at: now,
+        actor: clientId ? `app:${clientId}` : 'user',
+        action: 'session.started',
+        userId: user.id,
+        sessionHandle: created.handle,
+        clientId: clientId ?? null,
+        ip: device.ip,
+        details: {},
+      });
+      return created;
+    });
+    return { session, token };
+  }
+
+  /** Finds the active session a token belongs to, ending it on the spot if it has expired. */
+  async function findActive(token: string): Promise<SessionRecord | null> {
+    const parts = splitToken(token);
+    if (!parts) return null;
+    const session = await store.findSessionByTokenId(parts.id);
+    if (!session || session.endedAt !== null) return null;
+    if (!verifySecret(parts.secret, session.secretHash)) return null;
+    const now = clock.now();
+    if (isSessionExpired(session, now)) {
+      // Lazy expiry: end it now with reason `expired` so the log (and every app) hears of
+      // it even before the sweeper passes.
+      await endByHandle(session.handle, { actor: 'system', reason: 'expired' });
+      return null;
+    }
+    return session;
+  }
+
+  async function authenticate(token: string): Promise<Authenticated | null> {
+    const session = await findActive(token);
+    if (!session) return null;
+    const user = await store.findUserById(session.userId);
+    if (!user || user.disabled) return null;
+    const now = clock.now();
+    if (shouldTouch(session, now, touchMs)) {
+      const idleExpiresAt = idleDeadline(now, session.idleTimeoutMs, session.expiresAt);
+      await store.touchSession(session.tokenId, now, idleExpiresAt);
+      session.lastSeenAt = now;
+      session.idleExpiresAt = idleExpiresAt;
+    }
+    return { session, user };
+  }
+
+  async function endByHandle(handle: string, options: RevokeOptions): Promise<boolean> {
+    const events = await revokeSessions([handle], options);
+    return events.length > 0;
+  }
+
+  async function revokeSessions(handles: string[], options: RevokeOptions): Promise<string[]> {
+    const unique = [...new Set(handles)];
+    const now = clock.now();
+    const events = await commitRevocation(
+      deps,
+      (tx) => tx.endSessions(unique, { at: now, reason: options.reason, actor: options.actor }),
+      { actor: options.actor, action: 'sessions.revoked', userId: null, sessionHandle: unique.length === 1 ? unique[0]! : null, clientId: null, ip: options.ip ?? null, details: { reason: options.reason } },
+    );
+    return events.map((e) => e.sid);
+  }
+
+  /**
+   * Ends one session. With `ownerId`, the session must belong to that user (self-service):
+   * someone else's handle is reported as not found, so handles of other users cannot be probed.
+   */
+  async function revokeSession(handle: string, options: RevokeOptions & { ownerId?: string }): Promise<boolean> {
+    const session = await store.findSessionByHandle(handle);
+    if (!session || (options.ownerId !== undefined && session.userId !== options.ownerId)) {
+      throw new TesseraError('SESSION_NOT_FOUND');
+    }
+    if (session.endedAt !== null) return false;
+    return endByHandle(handle, options);
+  }
+
+  /**
+   * Ends a user's sessions: all, all but `exceptHandle`, or — with `clientId` — only that
+   * app's part of each session (the app leaves, the sessions go on for the other apps).
+   * Returns the handles that changed.
+   */
+  async function revokeUserSessions(
+    userId: string,
+    selector: { exceptHandle?: string; clientId?: string },
+    options: RevokeOptions,
+  ): Promise<string[]> {
+    const now = clock.now();
+    const end = { at: now, reason: options.reason, actor: options.actor };
+    const audit = { actor: options.actor, action: selector.clientId ? 'sessions.app_revoked' : 'sessions.user_revoked', userId, sessionHandle: null, clientId: selector.clientId ?? null, ip: options.ip ?? null, details: { reason: options.reason, except: selector.exceptHandle ?? null } };
+    const events = await commitRevocation(
+      deps,
+      async (tx) => {
+        if (selector.clientId === undefined) {
+          return tx.endUserSessions(userId, selector.exceptHandle ? { exceptHandle: selector.exceptHandle } : {}, end);
+        }
+        const clientId = selector.clientId;
+        const joined = (await tx.listSessionsByUser(userId))
+          .filter((s) => s.handle !== selector.exceptHandle && s.apps.some((a) => a.clientId === clientId && a.leftAt === null))
+          .map((s) => s.handle);
+        return tx.leaveSessions(joined, clientId, end);
+      },
+      audit,
+    );
+    return events.map((e) => e.sid);
+  }
+
+  /** Ends one app's part of a session (scope `app`). */
+  async function leaveSession(handle: string, clientId: string, options: RevokeOptions): Promise<boolean> {
+    const now = clock.now();
+    const events = await commitRevocation(deps, (tx) => tx.leaveSessions([handle], clientId, { at: now, reason: options.reason, actor: options.actor }), {
+      actor: options.actor, action: 'sessions.app_left', userId: null, sessionHandle: handle, clientId, ip: options.ip ?? null, details: { reason: options.reason },
+    });
+    return events.length > 0;
+  }
+
+  /** Ends every session past its deadline, in batches; returns how many ended. */
+  async function sweepExpired(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const now = clock.now();
+      const events = await commitRevocation(deps, (tx) => tx.endExpiredSessions(now, config.sweeper.batchSize));
+      total += events.length;
+      if (events.length < config.sweeper.batchSize) break;
+    }
+    await store.purgeLogoutTokens(clock.now());
+    return total;
+  }
+
+  async function listUserSessions(userId: string): Promise<SessionRecord[]> {
+    const now = clock.now();
+    // Sessions past their deadline but not yet swept are not shown as active.
+    return (await store.listSessionsByUser(userId)).filter((s) => !isSessionExpired(s, now));
+  }
+
+  async function joinSession(session: SessionRecord, clientId: string): Promise<void> {
+    if (await store.joinSession(session.handle, clientId, clock.now())) {
+      session.apps = session.apps.filter((a) => a.clientId !== clientId).concat({ clientId, joinedAt: clock.now(), leftAt: null });
+    }
+  }
+
+  return { startSession, authenticate, findActive, revokeSession, revokeSessions, revokeUserSessions, leaveSession, sweepExpired, listUserSessions, joinSession };
+}
+
+/** The session service returned by {@link createSessionService}. */
+export type SessionService = ReturnType<typeof createSessionService>;

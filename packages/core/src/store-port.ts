@@ -1,0 +1,120 @@
+import type {
+  AdminTokenRecord,
+  AppPatch,
+  AppRecord,
+  AuditEvent,
+  RevocationEvent,
+  SessionApp,
+  SessionEnd,
+  SessionRecord,
+  UserPatch,
+  UserRecord,
+} from './model.js';
+
+/** What a new session is made of. */
+export interface NewSession {
+  tokenId: string;
+  secretHash: string;
+  handle: string;
+  userId: string;
+  ip: string | null;
+  userAgent: string | null;
+  createdAt: number;
+  idleTimeoutMs: number;
+  expiresAt: number;
+  apps: SessionApp[];
+}
+
+/** Which of a user's active sessions to end. */
+export interface UserSessionsSelector {
+  /** Keep this session (by handle). */
+  exceptHandle?: string;
+}
+
+/**
+ * The storage port: every operation the domain needs, named after the domain. Adapters
+ * (SQLite, PostgreSQL) implement it and pass the same conformance suite
+ * (`@tessera/store/conformance`).
+ *
+ * Rules every adapter keeps:
+ * - Ending sessions writes one revocation log entry per ended session (or app part) in the
+ *   same transaction as the end itself; cursors grow by exactly one, without gaps, in
+ *   commit order.
+ * - Bulk operations return what they changed; ending an already-ended session changes
+ *   nothing and writes nothing.
+ * - An expected absence returns null / false / []; unique conflicts throw TesseraError
+ *   `USER_CONFLICT` / `APP_CONFLICT`.
+ * - Lookups of a user's sessions use an index on the user.
+ */
+export interface StoreOperations {
+  createUser(user: UserRecord): Promise<UserRecord>;
+  findUserById(id: string): Promise<UserRecord | null>;
+  /** By username or email, case-insensitively. */
+  findUserByLogin(login: string): Promise<UserRecord | null>;
+  updateUser(id: string, patch: UserPatch): Promise<UserRecord | null>;
+  deleteUser(id: string): Promise<boolean>;
+
+  createApp(app: AppRecord): Promise<AppRecord>;
+  findApp(clientId: string): Promise<AppRecord | null>;
+  listApps(): Promise<AppRecord[]>;
+  updateApp(clientId: string, patch: AppPatch): Promise<AppRecord | null>;
+  deleteApp(clientId: string): Promise<boolean>;
+
+  createSession(session: NewSession): Promise<SessionRecord>;
+  findSessionByTokenId(tokenId: string): Promise<SessionRecord | null>;
+  findSessionByHandle(handle: string): Promise<SessionRecord | null>;
+  /** A user's sessions, newest first; only active ones unless `includeEnded`. */
+  listSessionsByUser(userId: string, options?: { includeEnded?: boolean }): Promise<SessionRecord[]>;
+  /** Records activity: moves lastSeenAt and the idle deadline. */
+  touchSession(tokenId: string, lastSeenAt: number, idleExpiresAt: number): Promise<void>;
+  /** Records that an app joined an active session; false if it already had (and has not left). */
+  joinSession(handle: string, clientId: string, at: number): Promise<boolean>;
+
+  /** Ends the given active sessions; returns one log entry per session ended. */
+  endSessions(handles: string[], end: SessionEnd): Promise<RevocationEvent[]>;
+  /** Ends a user's active sessions (all, or all but one). */
+  endUserSessions(userId: string, selector: UserSessionsSelector, end: SessionEnd): Promise<RevocationEvent[]>;
+  /**
+   * Ends one app's part of the given sessions (scope `app`): the app leaves, the session
+   * goes on for the others. Returns one log entry (with `app` set) per session it left.
+   */
+  leaveSessions(handles: string[], clientId: string, end: SessionEnd): Promise<RevocationEvent[]>;
+  /** Ends up to `limit` sessions whose idle or absolute deadline is at or before `now`. */
+  endExpiredSessions(now: number, limit: number): Promise<RevocationEvent[]>;
+  /** Log entries with cursor > `after`, in order. */
+  listRevocations(after: number, limit: number): Promise<RevocationEvent[]>;
+
+  createLogoutToken(tokenHash: string, handle: string, expiresAt: number): Promise<void>;
+  /** Deletes and returns the session handle of an unexpired logout token (one use only). */
+  consumeLogoutToken(tokenHash: string, now: number): Promise<string | null>;
+  /** Removes expired logout tokens; returns how many. */
+  purgeLogoutTokens(now: number): Promise<number>;
+
+  createAdminToken(token: AdminTokenRecord): Promise<void>;
+  findAdminToken(id: string): Promise<AdminTokenRecord | null>;
+  countAdminTokens(): Promise<number>;
+
+  appendAudit(event: AuditEvent): Promise<void>;
+  listAudit(filter: { userId?: string; limit: number }): Promise<AuditEvent[]>;
+}
+
+/**
+ * A store: the operations, plus transactions and lifecycle.
+ *
+ * @example
+ * ```ts
+ * await store.transaction(async (tx) => {
+ *   await tx.updateUser(id, { disabled: true, updatedAt: now });
+ *   return tx.endUserSessions(id, {}, { at: now, reason: 'user_disabled', actor: 'admin' });
+ * });
+ * ```
+ */
+export interface Store extends StoreOperations {
+  /** `sqlite` or `postgres`. */
+  readonly kind: string;
+  /** Runs `fn` in one transaction; nested calls join the outer transaction. */
+  transaction<T>(fn: (tx: StoreOperations) => Promise<T>): Promise<T>;
+  /** Creates or upgrades the schema. Idempotent, safe to run on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,118 @@
+import type { CoreDeps } from './deps.js';
+import { TesseraError } from './errors.js';
+import type { Actor, User, UserPatch, UserRecord } from './model.js';
+import { hashPassword } from './passwords.js';
+import { commitRevocation } from './revoke.js';
+import { randomToken } from './secrets.js';
+
+/** Input for a new user. */
+export interface NewUserInput {
+  id?: string;
+  username: string;
+  email?: string | null;
+  password?: string | null;
+  firstName?: string | null;
+  lastName?: string | null;
+  picture?: string | null;
+}
+
+/** Changes to a user; `disabled: true` and a new `password` end sessions. */
+export interface UserChanges {
+  username?: string;
+  email?: string | null;
+  firstName?: string | null;
+  lastName?: string | null;
+  picture?: string | null;
+  disabled?: boolean;
+  password?: string;
+}
+
+/** The public view of a user: never the password hash. */
+export function toPublicUser(user: UserRecord): User {
+  const { passwordHash: _omit, ...rest } = user;
+  return rest;
+}
+
+/**
+ * Users: create, change, disable, delete. Disabling or deleting a user and changing a
+ * password end sessions in the same transaction as the change.
+ *
+ * @example
+ * ```ts
+ * const users = createUserService(deps);
+ * const alice = await users.createUser({ username: 'alice', password: 's3cret-enough' }, 'admin');
+ * await users.updateUser(alice.id, { disabled: true }, 'admin'); // ends all her sessions
+ * ```
+ */
+export function createUserService(deps: CoreDeps) {
+  const { store, clock } = deps;
+
+  async function createUser(input: NewUserInput, actor: Actor): Promise<User> {
+    const now = clock.now();
+    const record: UserRecord = {
+      id: input.id ?? `usr_${randomToken(12)}`,
+      username: input.username,
+      email: input.email ?? null,
+      firstName: input.firstName ?? null,
+      lastName: input.lastName ?? null,
+      picture: input.picture ?? null,
+      disabled: false,
+      passwordHash: input.password ? await hashPassword(input.password) : null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const created = await store.transaction(async (tx) => {
+      const user = await tx.createUser(record);
+      await tx.appendAudit({ at: now, actor, action: 'user.created', userId: user.id, sessionHandle: null, clientId: null, ip: null, details: {} });
+      return user;
+    });
+    return toPublicUser(created);
+  }
+
+  async function getUser(id: string): Promise<UserRecord> {
+    const user = await store.findUserById(id);
+    if (!user) throw new TesseraError('USER_NOT_FOUND');
+    return user;
+  }
+
+  /**
+   * Applies changes. Disabling ends every session (reason `user_disabled`); a new password
+   * ends every session except `keepHandle` (reason `password_changed`) — a password change
+   * is what a user does after suspecting theft, so every other device must sign in again.
+   */
+  async function updateUser(id: string, changes: UserChanges, actor: Actor, keepHandle?: string): Promise<{ user: User; revoked: string[] }> {
+    const now = clock.now();
+    const patch: UserPatch = { updatedAt: now };
+    for (const key of ['username', 'email', 'firstName', 'lastName', 'picture', 'disabled'] as const) {
+      if (changes[key] !== undefined) (patch as unknown as Record<string, unknown>)[key] = changes[key];
+    }
+    if (changes.password !== undefined) patch.passwordHash = await hashPassword(changes.password);
+    let updated: UserRecord | null = null;
+    const events = await commitRevocation(deps, async (tx) => {
+      updated = await tx.updateUser(id, patch);
+      if (!updated) throw new TesseraError('USER_NOT_FOUND');
+      await tx.appendAudit({ at: now, actor, action: 'user.updated', userId: id, sessionHandle: null, clientId: null, ip: null, details: { fields: Object.keys(changes).filter((k) => k !== 'password').concat(changes.password ? ['password'] : []) } });
+      if (changes.disabled === true) return tx.endUserSessions(id, {}, { at: now, reason: 'user_disabled', actor });
+      if (changes.password !== undefined) return tx.endUserSessions(id, keepHandle ? { exceptHandle: keepHandle } : {}, { at: now, reason: 'password_changed', actor });
+      return [];
+    });
+    return { user: toPublicUser(updated!), revoked: events.map((e) => e.sid) };
+  }
+
+  /** Deletes a user after ending all of their sessions; the ended sessions and the log stay for the audit trail. */
+  async function deleteUser(id: string, actor: Actor): Promise<string[]> {
+    const now = clock.now();
+    const events = await commitRevocation(deps, async (tx) => {
+      const ended = await tx.endUserSessions(id, {}, { at: now, reason: 'user_deleted', actor });
+      if (!(await tx.deleteUser(id))) throw new TesseraError('USER_NOT_FOUND');
+      await tx.appendAudit({ at: now, actor, action: 'user.deleted', userId: id, sessionHandle: null, clientId: null, ip: null, details: {} });
+      return ended;
+    });
+    return events.map((e) => e.sid);
+  }
+
+  return { createUser, getUser, updateUser, deleteUser };
+}
+
+/** The user service returned by {@link createUserService}. */
+export type UserService = ReturnType<typeof createUserService>;
