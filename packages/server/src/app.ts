@@ -1,0 +1,119 @@
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import cookie from '@fastify/cookie';
+import cors from '@fastify/cors';
+import formbody from '@fastify/formbody';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@fastify/type-provider-typebox';
+import { createAuthority, systemClock, type Authority, type Clock, type Config, type RevocationEvent, type Store } from '@tessera/core';
+import type { RateLimit, ServerContext, TesseraApp } from './context.js';
+import { installErrorHandling } from './error-handler.js';
+import { adminRoutes } from './routes/admin.js';
+import { appApiRoutes } from './routes/app-api.js';
+import { loginRoutes } from './routes/login.js';
+import { logoutRoutes } from './routes/logout.js';
+import { selfRoutes } from './routes/self.js';
+import { ErrorBody, UserView, SessionView, AppView } from './schemas.js';
+
+/** Options of {@link buildServer}. */
+export interface BuildOptions {
+  config: Config;
+  store: Store;
+  clock?: Clock;
+  /** A pino logger config, a pino-compatible stream, or false (tests). */
+  logger?: FastifyServerOptions['logger'];
+  /** Called after every committed revocation (feeds, outbox wake-ups). */
+  onRevoked?: (events: RevocationEvent[]) => void;
+}
+
+// Query parameters that carry secrets: never written to a log line.
+const SECRET_PARAMS = /([?&](?:token|logout_token|session_token|client_secret)=)[^&]*/gi;
+
+/** The request URL with secret query values replaced, for logging. */
+export function redactUrl(url: string): string {
+  return url.replace(SECRET_PARAMS, '$1[redacted]');
+}
+
+/**
+ * Builds the Tessera HTTP server (not listening yet): public routes, the admin context,
+ * the server-to-server routes, the error envelope and the OpenAPI document.
+ *
+ * @example
+ * ```ts
+ * const { app } = await buildServer({ config, store });
+ * const res = await app.inject({ method: 'GET', url: '/health' });
+ * ```
+ */
+export async function buildServer(options: BuildOptions): Promise<{ app: TesseraApp; authority: Authority }> {
+  const { config, store } = options;
+  const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked: options.onRevoked });
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    // Unknown fields are an error, not silently dropped: a typo in a security setting
+    // (e.g. "allowed_orgins") must not pass unnoticed.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  installErrorHandling(app);
+  await app.register(cookie);
+  await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) => ({ statusCode: 429, error: 'RATE_LIMITED', message: `Too many requests; retry in ${Math.ceil(context.ttl / 1000)} s.` }),
+  });
+  await app.register(cors, {
+    // CORS is answered only for registered app origins (and Tessera's own), with
+    // credentials: any other origin gets no Access-Control-Allow-* headers at all.
+    delegator: (request, callback) => {
+      const origin = request.headers.origin;
+      const own = new URL(config.issuer).origin;
+      if (!origin) return callback(null, { origin: false });
+      authority.apps.isRegisteredOrigin(origin).then(
+        (ok) => callback(null, { origin: ok || origin === own ? origin : false, credentials: true, methods: ['GET', 'POST', 'DELETE'], allowedHeaders: ['Content-Type', 'X-Tessera-CSRF', 'Authorization', 'X-Session-Token'], maxAge: 600 }),
+        (error: Error) => callback(error),
+      );
+    },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Tessera', version: '1.0.0', description: 'Session authority: one login, one session, logout everywhere.' },
+      servers: [{ url: config.issuer }],
+      components: {
+        securitySchemes: {
+          admin: { type: 'http', scheme: 'bearer', description: 'Admin token' },
+          client: { type: 'http', scheme: 'basic', description: 'client_id:client_secret' },
+          sessionBearer: { type: 'http', scheme: 'bearer', description: 'Session token' },
+          sessionHeader: { type: 'apiKey', in: 'header', name: 'X-Session-Token' },
+          sessionCookie: { type: 'apiKey', in: 'cookie', name: config.cookie.name },
+        },
+      },
+    },
+  });
+  for (const schema of [ErrorBody, UserView, SessionView, AppView]) app.addSchema(schema);
+
+  app.addHook('onSend', async (_request, reply, payload) => {
+    // Responses may carry tokens: never cached by browsers or proxies, never sniffed.
+    reply.header('x-content-type-options', 'nosniff');
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  const limit = (max: number): RateLimit | false => (config.rateLimit.enabled ? { max, timeWindow: config.rateLimit.windowSeconds * 1000 } : false);
+  const context: ServerContext = { authority, config, rateLimits: { login: limit(config.rateLimit.loginMax), logout: limit(config.rateLimit.logoutMax) } };
+
+  app.get('/health', { schema: { tags: ['meta'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(async (scope) => {
+    await loginRoutes(scope, context);
+    await selfRoutes(scope, context);
+    await logoutRoutes(scope, context);
+    await appApiRoutes(scope, context);
+  });
+  await app.register(async (scope) => adminRoutes(scope, context), { prefix: '/admin/api' });
+
+  return { app, authority };
+}

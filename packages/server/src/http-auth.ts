@@ -1,0 +1,68 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { TesseraError, type AppRecord, type Authenticated, type Authority, type Config, type Device } from '@tessera/core';
+
+/** How the caller presented its session token. */
+export type TokenSource = 'bearer' | 'header' | 'cookie';
+
+/**
+ * The session token of a request and where it came from: `Authorization: Bearer`, then
+ * `X-Session-Token`, then the session cookie.
+ */
+export function readSessionToken(request: FastifyRequest, config: Config): { token: string; source: TokenSource } | null {
+  const auth = request.headers.authorization;
+  if (typeof auth === 'string' && auth.slice(0, 7).toLowerCase() === 'bearer ') return { token: auth.slice(7).trim(), source: 'bearer' };
+  const header = request.headers['x-session-token'];
+  if (typeof header === 'string' && header !== '') return { token: header, source: 'header' };
+  const cookie = request.cookies[config.cookie.name];
+  if (cookie) return { token: cookie, source: 'cookie' };
+  return null;
+}
+
+/** The device a request comes from, as recorded on sessions. */
+export function deviceOf(request: FastifyRequest): Device {
+  const ua = request.headers['user-agent'];
+  return { ip: request.ip ?? null, userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null };
+}
+
+/** The authenticated session of the request, or a 401 `UNAUTHENTICATED`. */
+export async function requireSession(request: FastifyRequest, authority: Authority, config: Config): Promise<Authenticated & { source: TokenSource }> {
+  const presented = readSessionToken(request, config);
+  const current = presented ? await authority.sessions.authenticate(presented.token) : null;
+  if (!current || !presented) throw new TesseraError('UNAUTHENTICATED');
+  return { ...current, source: presented.source };
+}
+
+/**
+ * CSRF rule for cookie-authenticated state changes: the browser sends cookies on
+ * cross-site requests, so a cookie alone proves nothing about who asked. Requiring the
+ * custom `X-Tessera-CSRF` header forces a CORS preflight, which only registered origins
+ * pass; header- and bearer-authenticated calls cannot be forged cross-site and skip it.
+ */
+export function requireCsrfForCookie(request: FastifyRequest, source: TokenSource): void {
+  if (source === 'cookie' && request.headers['x-tessera-csrf'] === undefined) throw new TesseraError('CSRF_FAILED');
+}
+
+/** Parses `Authorization: Basic` client credentials (RFC 6749 §2.3.1: form-encoded, then base64). */
+export function readBasicCredentials(request: FastifyRequest): { clientId: string; clientSecret: string } | null {
+  const auth = request.headers.authorization;
+  if (typeof auth !== 'string' || auth.slice(0, 6).toLowerCase() !== 'basic ' || auth.length > 1024) return null;
+  const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return null;
+  try {
+    return { clientId: decodeURIComponent(decoded.slice(0, colon)), clientSecret: decodeURIComponent(decoded.slice(colon + 1)) };
+  } catch {
+    return null;
+  }
+}
+
+/** The app whose Basic credentials the request carries, or a 401 `INVALID_CLIENT`. */
+export async function requireApp(request: FastifyRequest, reply: FastifyReply, authority: Authority): Promise<AppRecord> {
+  const creds = readBasicCredentials(request);
+  const app = creds ? await authority.apps.authenticateApp(creds.clientId, creds.clientSecret) : null;
+  if (!app) {
+    reply.header('www-authenticate', 'Basic realm="tessera"');
+    throw new TesseraError('INVALID_CLIENT');
+  }
+  return app;
+}

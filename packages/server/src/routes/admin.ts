@@ -1,0 +1,125 @@
+import { Type } from '@fastify/type-provider-typebox';
+import { TesseraError } from '@tessera/core';
+import { empty, type ServerContext, type TesseraApp } from '../context.js';
+import { AppBody, AppPatchBody, AppView, HandleParams, Handle, IdParams, Revoked, SessionView, UserClaims, UserPatchBody, UserView, errors } from '../schemas.js';
+import { appJson, sessionJson, userJson } from '../views.js';
+
+const admin = { security: [{ admin: [] }] };
+
+/**
+ * The admin surface under /admin/api: its own context with its own authentication
+ * (`Authorization: Bearer <admin token>`), separate from the public routes.
+ */
+export async function adminRoutes(app: TesseraApp, { authority }: ServerContext): Promise<void> {
+  app.addHook('onRequest', async (request) => {
+    const auth = request.headers.authorization;
+    const token = typeof auth === 'string' && auth.slice(0, 7).toLowerCase() === 'bearer ' ? auth.slice(7).trim() : '';
+    if (!token || token.length > 300 || !(await authority.admin.authenticateAdmin(token))) throw new TesseraError('INVALID_ADMIN_TOKEN');
+  });
+  const by = 'admin' as const;
+
+  app.post('/users', { schema: { ...admin, tags: ['admin'], body: UserClaims, response: { 201: Type.Object({ user: UserView }), ...errors(400, 401, 409) } } }, async (request, reply) => {
+    const b = request.body;
+    const user = await authority.users.createUser({ id: b.id, username: b.username, email: b.email, password: b.password, firstName: b.first_name, lastName: b.last_name, picture: b.picture }, by);
+    return reply.status(201).send({ user: userJson(user) });
+  });
+
+  app.get('/users/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, response: { 200: Type.Object({ user: UserView }), ...errors(401, 404) } } }, async (request) => ({
+    user: userJson(await authority.users.getUser(request.params.id)),
+  }));
+
+  app.patch('/users/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, body: UserPatchBody, response: { 200: Type.Object({ user: UserView, revoked: Type.Array(Type.String()) }), ...errors(400, 401, 404, 409) } } }, async (request) => {
+    const b = request.body;
+    const { user, revoked } = await authority.users.updateUser(request.params.id, { username: b.username, email: b.email, password: b.password, firstName: b.first_name, lastName: b.last_name, picture: b.picture, disabled: b.disabled }, by);
+    return { user: userJson(user), revoked };
+  });
+
+  app.delete('/users/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, response: { 200: Revoked, ...errors(401, 404) } } }, async (request) => ({
+    revoked: await authority.users.deleteUser(request.params.id, by),
+  }));
+
+  app.get('/users/:id/sessions', { schema: { ...admin, tags: ['admin'], params: IdParams, querystring: Type.Object({ include_ended: Type.Optional(Type.Boolean()) }), response: { 200: Type.Object({ sessions: Type.Array(SessionView) }), ...errors(401, 404) } } }, async (request) => {
+    const user = await authority.users.getUser(request.params.id);
+    const sessions = request.query.include_ended ? await authority.deps.store.listSessionsByUser(user.id, { includeEnded: true }) : await authority.sessions.listUserSessions(user.id);
+    return { sessions: sessions.map((s) => sessionJson(s)) };
+  });
+
+  app.delete('/users/:id/sessions', { schema: { ...admin, tags: ['admin'], params: IdParams, querystring: Type.Object({ app: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })), except: Type.Optional(Handle) }, { additionalProperties: false }), response: { 200: Revoked, ...errors(400, 401, 404) } } }, async (request) => {
+    const user = await authority.users.getUser(request.params.id);
+    if (request.query.app !== undefined) await authority.apps.getApp(request.query.app);
+    const revoked = await authority.sessions.revokeUserSessions(user.id, { exceptHandle: request.query.except, clientId: request.query.app }, { actor: by, reason: 'admin_revoked', ip: request.ip });
+    return { revoked };
+  });
+
+  app.get('/sessions/:handle', { schema: { ...admin, tags: ['admin'], params: HandleParams, response: { 200: Type.Object({ session: SessionView }), ...errors(401, 404) } } }, async (request) => {
+    const session = await authority.deps.store.findSessionByHandle(request.params.handle);
+    if (!session) throw new TesseraError('SESSION_NOT_FOUND');
+    return { session: sessionJson(session) };
+  });
+
+  app.delete('/sessions/:handle', { schema: { ...admin, tags: ['admin'], params: HandleParams, response: { 204: Type.Null(), ...errors(401, 404) } } }, async (request, reply) => {
+    await authority.sessions.revokeSession(request.params.handle, { actor: by, reason: 'admin_revoked', ip: request.ip });
+    return empty(reply, 204);
+  });
+
+  app.post('/sessions/revoke', { schema: { ...admin, tags: ['admin'], body: Type.Object({ handles: Type.Array(Handle, { minItems: 1, maxItems: 1000 }) }, { additionalProperties: false }), response: { 200: Revoked, ...errors(400, 401) } } }, async (request) => ({
+    revoked: await authority.sessions.revokeSessions(request.body.handles, { actor: by, reason: 'admin_revoked', ip: request.ip }),
+  }));
+
+  app.get('/sessions/:handle/deliveries', {
+    schema: {
+      ...admin, tags: ['admin'], params: HandleParams,
+      description: 'Per-app logout delivery status of a session. Each app that joined the session is listed with how it learns of the logout; durable delivery channels (back-channel logout, connectors) fill `deliveries` as they are configured.',
+      response: {
+        200: Type.Object({
+          handle: Type.String(),
+          active: Type.Boolean(),
+          ended_at: Type.Union([Type.String(), Type.Null()]),
+          deliveries: Type.Array(Type.Object({ client_id: Type.String(), channel: Type.String(), status: Type.String(), attempts: Type.Integer(), last_attempt_at: Type.Union([Type.String(), Type.Null()]), delivered_at: Type.Union([Type.String(), Type.Null()]), last_error: Type.Union([Type.String(), Type.Null()]) })),
+        }),
+        ...errors(401, 404),
+      },
+    },
+  }, async (request) => {
+    const session = await authority.deps.store.findSessionByHandle(request.params.handle);
+    if (!session) throw new TesseraError('SESSION_NOT_FOUND');
+    // Until an app has a push channel (back-channel URI or connector), it learns of the end
+    // by pull: its next whoami/introspection for the session answers 401 / inactive.
+    const deliveries = session.apps.map((a) => ({ client_id: a.clientId, channel: 'pull', status: session.endedAt === null && a.leftAt === null ? 'not_ended' : 'visible_on_next_check', attempts: 0, last_attempt_at: null, delivered_at: null, last_error: null }));
+    return { handle: session.handle, active: session.endedAt === null, ended_at: session.endedAt === null ? null : new Date(session.endedAt).toISOString(), deliveries };
+  });
+
+  app.post('/apps', { schema: { ...admin, tags: ['admin'], body: AppBody, response: { 201: Type.Object({ app: AppView, client_secret: Type.String() }), ...errors(400, 401, 409) } } }, async (request, reply) => {
+    const b = request.body;
+    const { app: created, clientSecret } = await authority.apps.registerApp({ clientId: b.client_id, name: b.name, trusted: b.trusted, allowedOrigins: b.allowed_origins, returnUrls: b.return_urls, backchannelLogoutUri: b.backchannel_logout_uri, connectors: b.connectors as Record<string, unknown> | undefined }, by);
+    return reply.status(201).send({ app: appJson(created), client_secret: clientSecret });
+  });
+
+  app.get('/apps', { schema: { ...admin, tags: ['admin'], response: { 200: Type.Object({ apps: Type.Array(AppView) }), ...errors(401) } } }, async () => ({
+    apps: (await authority.apps.listApps()).map(appJson),
+  }));
+
+  app.get('/apps/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, response: { 200: Type.Object({ app: AppView }), ...errors(401, 404) } } }, async (request) => {
+    const { secretHash: _omit, ...found } = await authority.apps.getApp(request.params.id);
+    return { app: appJson(found) };
+  });
+
+  app.patch('/apps/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, body: AppPatchBody, response: { 200: Type.Object({ app: AppView }), ...errors(400, 401, 404) } } }, async (request) => {
+    const b = request.body;
+    return { app: appJson(await authority.apps.updateApp(request.params.id, { name: b.name, trusted: b.trusted, allowedOrigins: b.allowed_origins, returnUrls: b.return_urls, backchannelLogoutUri: b.backchannel_logout_uri, connectors: b.connectors as Record<string, unknown> | undefined }, by)) };
+  });
+
+  app.delete('/apps/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, response: { 204: Type.Null(), ...errors(401, 404) } } }, async (request, reply) => {
+    await authority.apps.deleteApp(request.params.id, by);
+    return empty(reply, 204);
+  });
+
+  app.post('/apps/:id/secret', { schema: { ...admin, tags: ['admin'], params: IdParams, response: { 200: Type.Object({ client_secret: Type.String() }), ...errors(401, 404) } } }, async (request) => ({
+    client_secret: await authority.apps.rotateSecret(request.params.id, by),
+  }));
+
+  app.get('/audit', { schema: { ...admin, tags: ['admin'], querystring: Type.Object({ user: Type.Optional(Type.String({ maxLength: 128 })), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }), response: { 200: Type.Object({ events: Type.Array(Type.Object({ id: Type.Integer(), at: Type.String(), actor: Type.String(), action: Type.String(), user_id: Type.Union([Type.String(), Type.Null()]), session_handle: Type.Union([Type.String(), Type.Null()]), client_id: Type.Union([Type.String(), Type.Null()]), ip: Type.Union([Type.String(), Type.Null()]), details: Type.Object({}, { additionalProperties: true }) })) }), ...errors(401) } } }, async (request) => {
+    const events = await authority.deps.store.listAudit({ userId: request.query.user, limit: request.query.limit });
+    return { events: events.map((e) => ({ id: e.id ?? 0, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, user_id: e.userId, session_handle: e.sessionHandle, client_id: e.clientId, ip: e.ip, details: e.details })) };
+  });
+}

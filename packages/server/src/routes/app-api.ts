@@ -1,0 +1,45 @@
+import { Type } from '@fastify/type-provider-typebox';
+import { TesseraError, toPublicUser, type LogoutScope } from '@tessera/core';
+import { empty, type ServerContext, type TesseraApp } from '../context.js';
+import { deviceOf, requireApp } from '../http-auth.js';
+import { Device, SessionToken, SessionView, UserClaims, UserView, errors } from '../schemas.js';
+import { sessionJson, userJson } from '../views.js';
+
+const client = { security: [{ client: [] }] };
+
+/** Server-to-server routes, authenticated with the app's client id and secret (HTTP Basic). */
+export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: ServerContext): Promise<void> {
+  app.post('/v1/sessions', {
+    schema: {
+      ...client, tags: ['app'], description: 'A trusted app starts a session for a user it has authenticated.',
+      body: Type.Object({ user_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })), user: Type.Optional(UserClaims), device: Type.Optional(Device) }, { additionalProperties: false }),
+      response: { 201: Type.Object({ session: SessionView, session_token: Type.String(), user: UserView }), ...errors(400, 401, 403, 404, 409) },
+    },
+  }, async (request, reply) => {
+    const caller = await requireApp(request, reply, authority);
+    const b = request.body;
+    if ((b.user_id === undefined) === (b.user === undefined)) throw new TesseraError('INVALID_REQUEST', 'Give exactly one of user_id or user.');
+    const fallback = deviceOf(request);
+    const device = { ip: b.device?.ip ?? fallback.ip, userAgent: b.device?.user_agent ?? null };
+    const claims = b.user && { id: b.user.id, username: b.user.username, email: b.user.email, firstName: b.user.first_name, lastName: b.user.last_name, picture: b.user.picture };
+    const started = await authority.startSessionForApp(caller, { userId: b.user_id, user: claims }, device);
+    return reply.status(201).send({ session: sessionJson(started.session), session_token: started.token, user: userJson(toPublicUser(started.user)) });
+  });
+
+  app.post('/api/v1/logout', {
+    schema: {
+      ...client, tags: ['logout'],
+      description: 'Server-to-server logout. Body: the session token as text/plain, or JSON {"token", "scope"} with scope app (this app only), session (default: everywhere) or user (every session of the user).',
+      body: Type.Union([SessionToken, Type.Object({ token: SessionToken, scope: Type.Optional(Type.Union([Type.Literal('app'), Type.Literal('session'), Type.Literal('user')])) }, { additionalProperties: false })]),
+      response: errors(400, 401, 403, 415),
+    },
+    config: { rateLimit: rateLimits.logout },
+  }, async (request, reply) => {
+    const caller = await requireApp(request, reply, authority);
+    const body = request.body;
+    const token = typeof body === 'string' ? body.trim() : body.token;
+    const scope: LogoutScope = typeof body === 'string' ? 'session' : (body.scope ?? 'session');
+    await authority.logout.logoutForApp(caller, token, scope, request.ip);
+    return empty(reply, 200);
+  });
+}

@@ -1,0 +1,51 @@
+import { Type } from '@fastify/type-provider-typebox';
+import { empty, type ServerContext, type TesseraApp } from '../context.js';
+import { requireCsrfForCookie, requireSession } from '../http-auth.js';
+import { HandleParams, Revoked, SessionView, UserView, errors } from '../schemas.js';
+import { TesseraError, toPublicUser, verifyPassword } from '@tessera/core';
+import { sessionJson, userJson } from '../views.js';
+
+const session: { security: Array<Record<string, string[]>> } = { security: [{ sessionCookie: [] }, { sessionBearer: [] }, { sessionHeader: [] }] };
+
+/** Self-service: who am I, my sessions, end one or all others, change my password. */
+export async function selfRoutes(app: TesseraApp, { authority, config, rateLimits }: ServerContext): Promise<void> {
+  app.get('/v1/whoami', { schema: { ...session, tags: ['session'], response: { 200: Type.Object({ session: SessionView, user: UserView }), ...errors(401) } } }, async (request) => {
+    const current = await requireSession(request, authority, config);
+    return { session: sessionJson(current.session, current.session.handle), user: userJson(toPublicUser(current.user)) };
+  });
+
+  app.get('/v1/sessions', { schema: { ...session, tags: ['session'], response: { 200: Type.Object({ sessions: Type.Array(SessionView) }), ...errors(401) } } }, async (request) => {
+    const current = await requireSession(request, authority, config);
+    const sessions = await authority.sessions.listUserSessions(current.user.id);
+    return { sessions: sessions.map((s) => sessionJson(s, current.session.handle)) };
+  });
+
+  app.delete('/v1/sessions', { schema: { ...session, tags: ['session'], description: 'Ends all of my sessions except the current one.', response: { 200: Revoked, ...errors(401, 403) } } }, async (request) => {
+    const current = await requireSession(request, authority, config);
+    requireCsrfForCookie(request, current.source);
+    const revoked = await authority.sessions.revokeUserSessions(current.user.id, { exceptHandle: current.session.handle }, { actor: 'user', reason: 'user_revoked', ip: request.ip });
+    return { revoked };
+  });
+
+  app.delete('/v1/sessions/:handle', { schema: { ...session, tags: ['session'], params: HandleParams, response: { 204: Type.Null(), ...errors(401, 403, 404) } } }, async (request, reply) => {
+    const current = await requireSession(request, authority, config);
+    requireCsrfForCookie(request, current.source);
+    await authority.sessions.revokeSession(request.params.handle, { actor: 'user', reason: 'user_revoked', ownerId: current.user.id, ip: request.ip });
+    return empty(reply, 204);
+  });
+
+  app.post('/v1/password', {
+    schema: {
+      ...session, tags: ['session'], description: 'Changes my password and ends all my other sessions.',
+      body: Type.Object({ current_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Type.String({ minLength: 8, maxLength: 1024 }) }, { additionalProperties: false }),
+      response: { 200: Revoked, ...errors(400, 401, 403) },
+    },
+    config: { rateLimit: rateLimits.login },
+  }, async (request) => {
+    const current = await requireSession(request, authority, config);
+    requireCsrfForCookie(request, current.source);
+    if (!(await verifyPassword(request.body.current_password, current.user.passwordHash))) throw new TesseraError('INVALID_CREDENTIALS');
+    const { revoked } = await authority.users.updateUser(current.user.id, { password: request.body.new_password }, 'user', current.session.handle);
+    return { revoked };
+  });
+}

@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfig, type Config } from '@tessera/core';
+import { openStore } from '@tessera/store';
+import { buildServer, redactUrl } from './app.js';
+import { startSweeper } from './sweeper.js';
+
+/**
+ * Reads the configuration: the JSON file named by `TESSERA_CONFIG` (or `--config`), then
+ * the environment, which wins.
+ */
+export function readConfig(env: Record<string, string | undefined>, configPath?: string): Config {
+  const path = configPath ?? env.TESSERA_CONFIG;
+  let file: unknown = {};
+  if (path) {
+    try {
+      file = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (error) {
+      throw new ConfigError('(file)', `cannot read ${path}: ${(error as Error).message}`);
+    }
+  }
+  return loadConfig({ env, file });
+}
+
+/** A running Tessera node. */
+export interface RunningServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the store, migrates, bootstraps an admin token if none exists, starts the HTTP
+ * server and the expiry sweeper. Prints what a newcomer needs next.
+ *
+ * @example
+ * ```ts
+ * const server = await startServer(readConfig(process.env));
+ * ```
+ */
+export async function startServer(config: Config, options: { print?: (line: string) => void } = {}): Promise<RunningServer> {
+  const print = options.print ?? ((line: string) => console.log(line));
+  const store = openStore(config);
+  await store.migrate();
+  const { app, authority } = await buildServer({
+    config,
+    store,
+    logger: {
+      level: config.logLevel,
+      // The default request serializer would log the full URL: logout URLs carry tokens.
+      serializers: { req: (req: { method: string; url: string; ip?: string; id?: string }) => ({ method: req.method, url: redactUrl(req.url), ip: req.ip }) },
+    },
+  });
+  let bootstrapToken: string | null = null;
+  if (await authority.admin.needsBootstrap()) bootstrapToken = await authority.admin.createAdminToken('bootstrap (created at first start)');
+  if (!config.cookie.secure) app.log.warn('cookie.secure is false: session cookies travel without the Secure flag (local http only)');
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const sweeper = startSweeper(authority, config.sweeper.intervalSeconds * 1000, app.log);
+
+  print('');
+  print(`Tessera is running at ${url} (store: ${store.kind}${store.kind === 'sqlite' ? `, ${config.dataDir}/tessera.db` : ''})`);
+  print(`  Login page:  ${config.issuer}/login`);
+  print(`  API docs:    ${config.issuer}/openapi.json`);
+  if (bootstrapToken) {
+    print(`  Admin token (shown once, store it now): ${bootstrapToken}`);
+  } else {
+    print(`  Admin token: use TESSERA_ADMIN_TOKEN, or create one with: npm run tessera -- admin-token create`);
+  }
+  print(`  Next: create a user and an app, e.g.`);
+  print(`    npm run tessera -- users create --username alice --password 'choose-a-long-one'`);
+  print(`    npm run tessera -- apps create --name forum --return-url ${config.issuer}/login`);
+  print('');
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    close() {
+      closing ??= (async () => {
+        await sweeper.stop();
+        await app.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import type { App, Session, User } from '@tessera/core';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
+
+/** The snake_case JSON of a user (never the password hash). */
+export function userJson(u: User) {
+  return {
+    id: u.id,
+    username: u.username,
+    email: u.email,
+    first_name: u.firstName,
+    last_name: u.lastName,
+    picture: u.picture,
+    disabled: u.disabled,
+    created_at: iso(u.createdAt),
+    updated_at: iso(u.updatedAt),
+  };
+}
+
+/** The snake_case JSON of a session (never the token id or secret hash). */
+export function sessionJson(s: Session, currentHandle?: string) {
+  return {
+    handle: s.handle,
+    user_id: s.userId,
+    ip: s.ip,
+    user_agent: s.userAgent,
+    created_at: iso(s.createdAt),
+    last_seen_at: iso(s.lastSeenAt),
+    idle_expires_at: iso(s.idleExpiresAt),
+    expires_at: iso(s.expiresAt),
+    apps: s.apps.map((a) => ({ client_id: a.clientId, joined_at: iso(a.joinedAt), left_at: isoOrNull(a.leftAt) })),
+    active: s.endedAt === null,
+    ...(currentHandle === undefined ? {} : { current: s.handle === currentHandle }),
+    ended_at: isoOrNull(s.endedAt),
+    ended_by: s.endedBy,
+    end_reason: s.endReason,
+  };
+}
+
+/** The snake_case JSON of an app (never the secret hash). */
+export function appJson(a: App) {
+  return {
+    client_id: a.clientId,
+    name: a.name,
+    trusted: a.trusted,
+    allowed_origins: a.allowedOrigins,
+    return_urls: a.returnUrls,
+    backchannel_logout_uri: a.backchannelLogoutUri,
+    connectors: a.connectors,
+    created_at: iso(a.createdAt),
+    updated_at: iso(a.updatedAt),
+  };
+}
