@@ -1,0 +1,98 @@
+import { ERROR_CATALOGUE, describeConfig, type ErrorCode } from '@tessera/core';
+
+// When each code is returned: the documentation half of the error catalogue.
+const WHEN: Record<ErrorCode, string> = {
+  INVALID_REQUEST: 'A parameter, query or body field fails its schema (wrong type, unknown field, too long), or a combination of fields is not allowed.',
+  MALFORMED_BODY: 'The body is not parseable as its content type (broken JSON, empty JSON body).',
+  RETURN_URL_NOT_ALLOWED: '`return_to` is not exactly one of the registered return URLs (no prefix or wildcard matching).',
+  UNAUTHENTICATED: 'No session token, or an unknown, ended or expired one, on a route that needs a session.',
+  INVALID_CREDENTIALS: 'Login with a wrong username or password (one code for both, so usernames cannot be probed), or a wrong current password.',
+  INVALID_CLIENT: 'HTTP Basic client credentials are missing or wrong. Carries `WWW-Authenticate: Basic`.',
+  INVALID_ADMIN_TOKEN: 'An /admin/api call without a valid `Authorization: Bearer <admin token>`.',
+  USER_DISABLED: 'The user is disabled (told only after the password was right).',
+  APP_NOT_TRUSTED: 'An app that is not `trusted` called `POST /v1/sessions`.',
+  CSRF_FAILED: 'A cookie-authenticated state change without the `X-Tessera-CSRF` header, or a login form whose CSRF field does not match its cookie.',
+  ORIGIN_NOT_ALLOWED: '`POST /v1/logout` from an origin that no app registered (or with no Origin header).',
+  LOGOUT_TOKEN_INVALID: 'A logout token that is unknown, already used or expired.',
+  TOKEN_INVALID: 'A session token that Tessera never issued (API and server-to-server logout).',
+  FORBIDDEN: 'The caller is authenticated but may not do this.',
+  NOT_FOUND: 'No such route.',
+  USER_NOT_FOUND: 'No user with this id.',
+  APP_NOT_FOUND: 'No app with this client id.',
+  SESSION_NOT_FOUND: 'No session with this handle (or, in self-service, not one of yours).',
+  METHOD_NOT_ALLOWED: 'The route exists but not with this method.',
+  USER_CONFLICT: 'Another user already has this id, username or email.',
+  APP_CONFLICT: 'Another app already has this client id.',
+  PAYLOAD_TOO_LARGE: 'The body is larger than `bodyLimitBytes`.',
+  UNSUPPORTED_MEDIA_TYPE: 'The body has a content type this route does not accept.',
+  RATE_LIMITED: 'Too many login or logout requests from this IP in the window; retry after the `retry-after` seconds.',
+  INTERNAL: 'An unexpected failure; details are in the server log, never in the response.',
+  UNAVAILABLE: 'A dependency (the database) is unreachable.',
+};
+
+/** docs/errors.md, rendered from the error catalogue. */
+export function renderErrorsDoc(): string {
+  const rows = (Object.keys(ERROR_CATALOGUE) as ErrorCode[]).map((code) => `| \`${code}\` | ${ERROR_CATALOGUE[code].status} | ${ERROR_CATALOGUE[code].message} | ${WHEN[code]} |`);
+  return `# Errors
+
+<!-- Generated from packages/core/src/errors.ts by \`node scripts/gen-docs.mjs\`; a test fails when it is out of date. -->
+
+Every error response has the same JSON shape, whatever the route:
+
+\`\`\`json
+{ "error": "SESSION_NOT_FOUND", "message": "No such session." }
+\`\`\`
+
+\`error\` is a stable code from the closed list below: program against it, not against the
+message. Messages of 4xx errors are safe to show; 5xx responses never carry details or stack
+traces (those go to the server log). The hosted login page answers with HTML pages instead,
+with the same status codes.
+
+| code | status | message | when |
+|---|---|---|---|
+${rows.join('\n')}
+`;
+}
+
+/** docs/configuration.md, rendered from the configuration schema. */
+export function renderConfigurationDoc(): string {
+  const rows = describeConfig().map((r) => `| \`${r.key}\` | ${r.env ? `\`${r.env}\`` : ''} | \`${JSON.stringify(r.default ?? null)}\` | ${r.description} |`);
+  return `# Configuration
+
+<!-- Generated from packages/core/src/config.ts by \`node scripts/gen-docs.mjs\`; a test fails when it is out of date. -->
+
+Tessera reads one configuration at boot, validates it, and freezes it:
+
+1. the JSON file named by \`TESSERA_CONFIG\` (or \`tessera start --config FILE\`), if any;
+2. then the environment variables below, which win over the file.
+
+A bad value stops the start with an error naming the key, e.g.
+\`Invalid configuration port (TESSERA_PORT): must be <= 65535\`. Unknown keys in the file
+are errors too (a typo in a security setting must not pass silently).
+
+Example file:
+
+\`\`\`json
+{
+  "issuer": "https://auth.example.com",
+  "cookie": { "domain": ".example.com" },
+  "session": { "idleTimeoutSeconds": 86400, "absoluteLifetimeSeconds": 2592000 },
+  "allowedReturnUrls": ["https://www.example.com/"]
+}
+\`\`\`
+
+| key | environment | default | meaning |
+|---|---|---|---|
+${rows.join('\n')}
+
+Notes:
+
+- \`cookie.secure=false\` (\`TESSERA_COOKIE_SECURE=false\`) is accepted only when the issuer
+  is a loopback \`http://\` URL, and Tessera logs a warning at start. \`npm start\` sets it for
+  you on a fresh local checkout.
+- \`TESSERA_DATABASE_URL=postgres://…\` switches from the embedded SQLite file
+  (\`<dataDir>/tessera.db\`) to PostgreSQL; the schema is migrated on start.
+- Without \`TESSERA_ADMIN_TOKEN\` and with no admin token stored yet, the first start creates
+  one and prints it once; \`tessera admin-token create\` makes more.
+`;
+}
