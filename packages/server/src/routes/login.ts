@@ -32,7 +32,9 @@ const LoginQuery = Type.Object({ return_to: Type.Optional(Type.String({ maxLengt
 const LoginForm = Type.Object({
   username: Type.String({ maxLength: 254 }),
   password: Type.String({ maxLength: 1024 }),
-  csrf: Type.String({ maxLength: 128 }),
+  // Optional in the schema so that a missing token reaches the CSRF check (403 page)
+  // instead of failing validation as a generic 400.
+  csrf: Type.Optional(Type.String({ maxLength: 128 })),
   return_to: Type.Optional(Type.String({ maxLength: 2048 })),
   client_id: Type.Optional(Type.String({ maxLength: 128 })),
 });
