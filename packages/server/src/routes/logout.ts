@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { TesseraError } from '@tessera/core';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
 import { clearSessionCookie } from '../cookies.js';
 import { requireSession } from '../http-auth.js';
@@ -17,6 +17,17 @@ function wantsJson(request: FastifyRequest): boolean {
 /** The browser and API logout flows. */
 export async function logoutRoutes(app: TesseraApp, { authority, config, rateLimits }: ServerContext): Promise<void> {
   const issuerOrigin = new URL(config.issuer).origin;
+
+  /**
+   * After a logout by logout token: clears the session cookie unless it holds another
+   * session that is still active. Anyone can get a logout URL for their own session; a
+   * victim made to open it must not be signed out of their own session (logout CSRF).
+   */
+  async function clearEndedSessionCookie(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const cookie = request.cookies[config.cookie.name];
+    if (cookie && (await authority.sessions.findActive(cookie))) return;
+    clearSessionCookie(reply, config);
+  }
 
   app.get('/v1/logout/browser', {
     schema: {
@@ -46,7 +57,7 @@ export async function logoutRoutes(app: TesseraApp, { authority, config, rateLim
     const target = await authority.logout.resolveReturnUrl(request.query.return_to);
     if (!request.query.token) throw new TesseraError('LOGOUT_TOKEN_INVALID');
     await authority.logout.logoutWithLogoutToken(request.query.token, request.ip);
-    clearSessionCookie(reply, config);
+    await clearEndedSessionCookie(request, reply);
     if (wantsJson(request)) return empty(reply, 204);
     return reply.redirect(target, 303);
   });
@@ -66,13 +77,14 @@ export async function logoutRoutes(app: TesseraApp, { authority, config, rateLim
     const logoutToken = request.body?.logout_token;
     if (logoutToken !== undefined) {
       await authority.logout.logoutWithLogoutToken(logoutToken, request.ip);
+      await clearEndedSessionCookie(request, reply);
     } else {
       // The custom header cannot be sent cross-site without passing CORS preflight.
       if (request.headers['x-tessera-csrf'] === undefined) throw new TesseraError('CSRF_FAILED');
       const current = await requireSession(request, authority, config);
       await authority.sessions.revokeSessions([current.session.handle], { actor: 'user', reason: 'logout', ip: request.ip });
+      clearSessionCookie(reply, config);
     }
-    clearSessionCookie(reply, config);
     return empty(reply, 204);
   });
 
