@@ -1,0 +1,248 @@
+// The seed scenario, end to end over real HTTP: Tessera, an example site and an example
+// forum run on 127.0.0.1 on three ports; a scripted browser (fetch + cookie jar) signs in
+// once, is signed in at both apps, and every way of logging out ends it at both.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readConfig, startServer, type RunningServer } from '@tessera/server';
+import { createSqliteStore } from '@tessera/store';
+import { startSite } from '@tessera/example-site';
+import { startForum } from '@tessera/example-forum';
+import { createBrowser, type Browser, type Page } from './support/browser.js';
+import { findFreePort } from './support/free-port.js';
+
+const ADMIN_TOKEN = `e2e-admin-${'x'.repeat(40)}`;
+const PASSWORD = 'correct horse battery staple';
+const SESSION_COOKIE = 'tessera_session';
+
+interface SessionJson {
+  handle: string;
+  active: boolean;
+  end_reason: string | null;
+  ended_by: string | null;
+  user_agent: string | null;
+  apps: Array<{ client_id: string }>;
+}
+
+let dataDir: string;
+let tessera: RunningServer;
+let site: { url: string; close(): Promise<void> };
+let forum: { url: string; close(): Promise<void> };
+let siteClientId: string;
+let forumClientId: string;
+let aliceId: string;
+
+async function admin<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const response = await fetch(`${tessera.url}/admin/api${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : null) as T };
+}
+
+async function sessionsOf(userId: string, includeEnded = false): Promise<SessionJson[]> {
+  const { status, body } = await admin<{ sessions: SessionJson[] }>('GET', `/users/${userId}/sessions${includeEnded ? '?include_ended=true' : ''}`);
+  expect(status).toBe(200);
+  return body.sessions;
+}
+
+/** The session handle an app page shows, or null when the page says "Not signed in". */
+function signedInHandle(page: Page): string | null {
+  expect(page.status).toBe(200);
+  if (page.html.includes('Not signed in.')) return null;
+  expect(page.html).toContain('Signed in as <strong>alice</strong>');
+  const handle = /data-session="([^"]+)"/.exec(page.html)?.[1];
+  expect(handle).toBeTruthy();
+  return handle!;
+}
+
+/** Opens `appUrl`, follows its "Sign in" link to Tessera, submits the login form. */
+async function signInThrough(browser: Browser, appUrl: string): Promise<Page> {
+  const start = await browser.open(`${appUrl}/`);
+  expect(signedInHandle(start)).toBeNull();
+  const link = new URL(browser.linkHref(start, 'Sign in'));
+  expect(`${link.origin}${link.pathname}`).toBe(`${tessera.url}/login`);
+  expect(link.searchParams.get('return_to')).toBe(`${appUrl}/`);
+  const login = await browser.open(link.href);
+  expect(login.status).toBe(200);
+  expect(login.html).toContain('name="csrf"');
+  return browser.submitForm(login, { action: '/login', fields: { username: 'alice', password: PASSWORD } });
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'tessera-e2e-'));
+  const port = await findFreePort();
+  const config = readConfig({
+    TESSERA_PORT: String(port),
+    TESSERA_DATA_DIR: dataDir,
+    TESSERA_COOKIE_SECURE: 'false',
+    TESSERA_ADMIN_TOKEN: ADMIN_TOKEN,
+    TESSERA_LOG_LEVEL: 'error',
+  });
+  tessera = await startServer(config, { print: () => {} });
+
+  // Register both apps (untrusted: they only read sessions and log out), start them, then
+  // allow-list each one's home as a return URL now that their ports are known.
+  const registered: Array<{ client_id: string; client_secret: string }> = [];
+  for (const name of ['Example site', 'Example forum']) {
+    const { status, body } = await admin<{ app: { client_id: string }; client_secret: string }>('POST', '/apps', { name, trusted: false });
+    expect(status).toBe(201);
+    registered.push({ client_id: body.app.client_id, client_secret: body.client_secret });
+  }
+  const [siteApp, forumApp] = registered as [(typeof registered)[0], (typeof registered)[0]];
+  siteClientId = siteApp.client_id;
+  forumClientId = forumApp.client_id;
+  site = await startSite({ port: 0, tesseraUrl: tessera.url, clientId: siteApp.client_id, clientSecret: siteApp.client_secret });
+  forum = await startForum({ port: 0, tesseraUrl: tessera.url, clientId: forumApp.client_id, clientSecret: forumApp.client_secret });
+  for (const [clientId, app] of [[siteClientId, site], [forumClientId, forum]] as const) {
+    const { status } = await admin('PATCH', `/apps/${clientId}`, { return_urls: [`${app.url}/`] });
+    expect(status).toBe(200);
+  }
+
+  const created = await admin<{ user: { id: string } }>('POST', '/users', { username: 'alice', email: 'alice@example.test', password: PASSWORD });
+  expect(created.status).toBe(201);
+  aliceId = created.body.user.id;
+});
+
+afterAll(async () => {
+  await Promise.allSettled([site?.close(), forum?.close()]);
+  await tessera?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+// Each scenario starts with alice signed out everywhere, whatever the previous one left.
+beforeEach(async () => {
+  expect((await admin('DELETE', `/users/${aliceId}/sessions`)).status).toBe(200);
+});
+
+describe('seed scenario: one login, one session, logout everywhere', () => {
+  it('signs in once for both apps and logs out of both from the site (browser flow)', async () => {
+    const browser = createBrowser({ userAgent: 'e2e laptop' });
+    const back = await signInThrough(browser, site.url);
+
+    // Tessera answered the form with a 303 back to the site's home.
+    expect(back.hops.map((h) => [h.method, h.status])).toEqual([['POST', 303], ['GET', 200]]);
+    expect(back.url).toBe(`${site.url}/`);
+    const siteHandle = signedInHandle(back);
+    expect(siteHandle).not.toBeNull();
+    const cookie = browser.jar.get(SESSION_COOKIE, site.url)!;
+    expect(cookie.httpOnly).toBe(true);
+    // The login CSRF cookie is scoped to /login and spent: the apps never see it.
+    expect(browser.jar.headerFor(`${site.url}/`)).not.toContain('tessera_csrf');
+
+    // The forum sees the same session, without a second login.
+    const forumPage = await browser.open(`${forum.url}/`);
+    expect(forumPage.hops).toHaveLength(1);
+    expect(signedInHandle(forumPage)).toBe(siteHandle);
+    const active = await sessionsOf(aliceId);
+    expect(active.map((s) => s.handle)).toEqual([siteHandle]);
+    expect(active[0]!.apps.map((a) => a.client_id)).toContain(siteClientId);
+    expect(active[0]!.user_agent).toBe('e2e laptop');
+
+    // The site's sign-out form is protected by its own CSRF check: a post without the
+    // form's token, or from another origin (the forum's), is refused and ends nothing.
+    const home = await browser.open(`${site.url}/`);
+    const forged = await browser.submitForm(home, { action: '/logout', fields: { csrf: 'forged' } });
+    expect(forged.status).toBe(403);
+    const crossOrigin = await fetch(`${site.url}/logout`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: browser.jar.headerFor(`${site.url}/logout`), origin: forum.url, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf: /name="csrf" value="([^"]+)"/.exec(home.html)![1]! }).toString(),
+    });
+    expect(crossOrigin.status).toBe(403);
+    expect((await sessionsOf(aliceId)).map((s) => s.handle)).toEqual([siteHandle]);
+
+    // Sign out at the site: 303 to Tessera's logout URL, 303 back to the site's home.
+    const out = await browser.submitForm(home, { action: '/logout' });
+    expect(out.hops.map((h) => [h.method, new URL(h.url).origin + new URL(h.url).pathname, h.status])).toEqual([
+      ['POST', `${site.url}/logout`, 303],
+      ['GET', `${tessera.url}/v1/logout`, 303],
+      ['GET', `${site.url}/`, 200],
+    ]);
+    expect(signedInHandle(out)).toBeNull();
+    // Tessera cleared its cookie in the browser.
+    expect(browser.jar.get(SESSION_COOKIE, site.url)).toBeUndefined();
+
+    // The forum's next request for that session: signed out.
+    const forumAfter = await fetch(`${forum.url}/`, { headers: { cookie: `${SESSION_COOKIE}=${cookie.value}` } });
+    expect(signedInHandle({ url: forum.url, status: forumAfter.status, html: await forumAfter.text(), hops: [] })).toBeNull();
+    expect(signedInHandle(await browser.open(`${forum.url}/`))).toBeNull();
+    const whoami = await fetch(`${tessera.url}/v1/whoami`, { headers: { 'x-session-token': cookie.value } });
+    expect(whoami.status).toBe(401);
+    expect(((await whoami.json()) as { error: string }).error).toBe('UNAUTHENTICATED');
+
+    // The session is marked ended by the user's logout, and the revocation log says so.
+    expect(await sessionsOf(aliceId)).toEqual([]);
+    const ended = (await sessionsOf(aliceId, true)).find((s) => s.handle === siteHandle)!;
+    expect(ended).toMatchObject({ active: false, end_reason: 'logout', ended_by: 'user' });
+    const store = createSqliteStore(join(dataDir, 'tessera.db'));
+    try {
+      const log = (await store.listRevocations(0, 1000)).filter((e) => e.sid === siteHandle);
+      expect(log.map((e) => [e.reason, e.sub, e.app])).toEqual([['logout', aliceId, null]]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('ends alice\'s sessions on three devices with one admin call, at both apps', async () => {
+    const devices = ['phone', 'laptop', 'tablet'].map((name) => createBrowser({ userAgent: `e2e ${name}` }));
+    const handles: string[] = [];
+    for (const device of devices) {
+      const back = await signInThrough(device, site.url);
+      const handle = signedInHandle(back)!;
+      expect(handle).not.toBeNull();
+      expect(signedInHandle(await device.open(`${forum.url}/`))).toBe(handle);
+      handles.push(handle);
+    }
+    expect(new Set(handles).size).toBe(3);
+    expect((await sessionsOf(aliceId)).map((s) => s.user_agent).sort()).toEqual(['e2e laptop', 'e2e phone', 'e2e tablet']);
+
+    const { status, body } = await admin<{ revoked: string[] }>('DELETE', `/users/${aliceId}/sessions`);
+    expect(status).toBe(200);
+    expect([...body.revoked].sort()).toEqual([...handles].sort());
+
+    for (const device of devices) {
+      // The cookie is still in each jar (nobody told the browsers), yet both apps say no.
+      expect(device.jar.get(SESSION_COOKIE, site.url)).toBeDefined();
+      expect(signedInHandle(await device.open(`${site.url}/`))).toBeNull();
+      expect(signedInHandle(await device.open(`${forum.url}/`))).toBeNull();
+    }
+    const ended = await sessionsOf(aliceId, true);
+    for (const handle of handles) expect(ended.find((s) => s.handle === handle)).toMatchObject({ active: false, end_reason: 'admin_revoked', ended_by: 'admin' });
+  });
+
+  it('ends the session from the forum\'s server (server-to-server logout) and the site sees it', async () => {
+    const browser = createBrowser({ userAgent: 'e2e desktop' });
+    const back = await signInThrough(browser, forum.url);
+    expect(back.url).toBe(`${forum.url}/`);
+    const handle = signedInHandle(back)!;
+    expect(signedInHandle(await browser.open(`${site.url}/`))).toBe(handle);
+    const [session] = await sessionsOf(aliceId);
+    expect(session!.apps.map((a) => a.client_id)).toContain(forumClientId);
+
+    // A forged post (no CSRF token) is refused and ends nothing.
+    const forumHome = await browser.open(`${forum.url}/`);
+    expect((await browser.submitForm(forumHome, { action: '/logout', fields: { csrf: '' } })).status).toBe(403);
+    expect(signedInHandle(await browser.open(`${site.url}/`))).toBe(handle);
+
+    const out = await browser.submitForm(forumHome, { action: '/logout' });
+    // No trip through Tessera in the browser: the forum's server did the logout.
+    expect(out.hops.map((h) => [h.method, h.url, h.status])).toEqual([
+      ['POST', `${forum.url}/logout`, 303],
+      ['GET', `${forum.url}/`, 200],
+    ]);
+    expect(signedInHandle(out)).toBeNull();
+    expect(signedInHandle(await browser.open(`${site.url}/`))).toBeNull();
+
+    const ended = (await sessionsOf(aliceId, true)).find((s) => s.handle === handle);
+    expect(ended).toMatchObject({ active: false, end_reason: 'logout', ended_by: `app:${forumClientId}` });
+    // Logging out again with the stale cookie is harmless (the session is already ended).
+    const again = await browser.submitForm(forumHome, { action: '/logout' });
+    expect(again.hops.map((h) => h.status)).toEqual([303, 200]);
+    expect(signedInHandle(again)).toBeNull();
+  });
+});
