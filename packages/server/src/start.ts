@@ -58,10 +58,12 @@ export async function startServer(config: Config, options: { print?: (line: stri
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   const sweeper = startSweeper(authority, config.sweeper.intervalSeconds * 1000, app.log);
 
+  // With port 0 the default issuer names port 0; the address actually bound is what works.
+  const base = new URL(config.issuer).port === '0' ? url : config.issuer;
   print('');
   print(`Tessera is running at ${url} (store: ${store.kind}${store.kind === 'sqlite' ? `, ${config.dataDir}/tessera.db` : ''})`);
-  print(`  Login page:  ${config.issuer}/login`);
-  print(`  API docs:    ${config.issuer}/openapi.json`);
+  print(`  Login page:  ${base}/login`);
+  print(`  API docs:    ${base}/openapi.json`);
   if (bootstrapToken) {
     print(`  Admin token (shown once, store it now): ${bootstrapToken}`);
   } else {
@@ -69,7 +71,7 @@ export async function startServer(config: Config, options: { print?: (line: stri
   }
   print(`  Next: create a user and an app, e.g.`);
   print(`    npm run tessera -- users create --username alice --password 'choose-a-long-one'`);
-  print(`    npm run tessera -- apps create --name forum --return-url ${config.issuer}/login`);
+  print(`    npm run tessera -- apps create --name forum --return-url ${base}/login`);
   print('');
 
   let closing: Promise<void> | null = null;

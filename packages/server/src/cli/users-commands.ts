@@ -1,0 +1,94 @@
+import { UserClaims } from '../schemas.js';
+import { userJson } from '../views.js';
+import { explain, UsageError, type CliIo, type Command } from './command.js';
+import { printable } from './output.js';
+import { validateInput } from './validate-input.js';
+
+/** Reads a password piped on stdin; one trailing newline (from `echo`) is not part of it. */
+async function readPasswordFromStdin(stdin: CliIo['stdin']): Promise<string> {
+  // Reading a password from a terminal would echo it; this flag is for pipes and files.
+  if (stdin.isTTY) throw new UsageError('--password-stdin reads a pipe, e.g. printf \'%s\' "$PASSWORD" | tessera users create … --password-stdin');
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk));
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * `tessera users create | disable | delete`. Disabling and deleting end every session of
+ * the user, written to the revocation log like any other logout.
+ *
+ * @example
+ * ```sh
+ * printf '%s' "$PW" | tessera users create --username alice --email alice@example.com --password-stdin
+ * tessera users disable --id usr_…
+ * ```
+ */
+export const usersCommands: Command[] = [
+  {
+    path: ['users', 'create'],
+    summary: 'Create a user.',
+    notes: ['Prefer --password-stdin: a --password value is visible in the process list and in shell history.', 'Without a password the user cannot use the login page; trusted apps can still start sessions for them.'],
+    options: {
+      username: { type: 'string', value: 'NAME', help: 'Login name (no spaces)', required: true },
+      email: { type: 'string', value: 'EMAIL', help: 'Email address (also accepted as login)' },
+      password: { type: 'string', value: 'PASSWORD', help: 'Password (at least 8 characters)' },
+      'password-stdin': { type: 'boolean', help: 'Read the password from stdin' },
+      id: { type: 'string', value: 'ID', help: 'User id to use, e.g. the id in your site (default: a random usr_… id)' },
+      'first-name': { type: 'string', value: 'NAME', help: 'First name' },
+      'last-name': { type: 'string', value: 'NAME', help: 'Last name' },
+    },
+    async run(ctx, args) {
+      if (args.string('password') !== undefined && args.flag('password-stdin')) throw new UsageError('give --password or --password-stdin, not both');
+      const password = args.flag('password-stdin') ? await readPasswordFromStdin(ctx.io.stdin) : args.string('password');
+      const body: Record<string, string> = { username: args.need('username') };
+      for (const [flag, field] of [['id', 'id'], ['email', 'email'], ['first-name', 'first_name'], ['last-name', 'last_name']] as const) {
+        const value = args.string(flag);
+        if (value !== undefined) body[field] = value;
+      }
+      if (password !== undefined) body.password = password;
+      validateInput(UserClaims, body, {
+        id: { flag: '--id', expected: 'letters, digits and _ . @ : -' },
+        username: { flag: '--username', expected: 'a name without spaces' },
+        password: { flag: args.flag('password-stdin') ? 'the password on stdin' : '--password' },
+        first_name: { flag: '--first-name' },
+        last_name: { flag: '--last-name' },
+      });
+      const authority = await ctx.authority();
+      const user = await explain(
+        authority.users.createUser({ id: body.id, username: body.username!, email: body.email, password, firstName: body.first_name, lastName: body.last_name }, 'admin'),
+        { USER_CONFLICT: `a user with this ${body.id === undefined ? '' : 'id, '}username${body.email === undefined ? '' : ' or email'} exists` },
+      );
+      if (args.flag('json')) return ctx.json({ user: userJson(user) });
+      ctx.out(`Created user ${printable(user.username)} (id ${printable(user.id)}).`);
+      if (password === undefined) ctx.out('No password set: this user cannot sign in on the login page.');
+    },
+  },
+  {
+    path: ['users', 'disable'],
+    summary: 'Disable a user and end all of their sessions.',
+    options: { id: { type: 'string', value: 'ID', help: 'The user', required: true } },
+    async run(ctx, args) {
+      const id = args.need('id');
+      const authority = await ctx.authority();
+      const notFound = { USER_NOT_FOUND: `no such user "${id}"` };
+      const before = await explain(authority.users.getUser(id), notFound);
+      const { user, revoked } = await explain(authority.users.updateUser(id, { disabled: true }, 'admin'), notFound);
+      if (args.flag('json')) return ctx.json({ user: userJson(user), revoked });
+      ctx.out(`${before.disabled ? 'User was already disabled' : 'Disabled user'} ${printable(user.username)} (id ${printable(user.id)}); ended ${plural(revoked.length, 'session')}.`);
+    },
+  },
+  {
+    path: ['users', 'delete'],
+    summary: 'Delete a user after ending all of their sessions (the ended sessions stay in the audit trail).',
+    options: { id: { type: 'string', value: 'ID', help: 'The user', required: true } },
+    async run(ctx, args) {
+      const id = args.need('id');
+      const authority = await ctx.authority();
+      const revoked = await explain(authority.users.deleteUser(id, 'admin'), { USER_NOT_FOUND: `no such user "${id}"` });
+      if (args.flag('json')) return ctx.json({ deleted: id, revoked });
+      ctx.out(`Deleted user ${printable(id)}; ended ${plural(revoked.length, 'session')}.`);
+    },
+  },
+];
