@@ -35,7 +35,9 @@ export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, cli
   async function whoami(/** @type {string} */ token) {
     // The token goes in X-Session-Token rather than forwarding the browser's Cookie header:
     // Tessera sees only the session token, never the other cookies of this app.
-    const res = await fetch(`${tesseraUrl}/v1/whoami`, { headers: { 'x-session-token': token }, signal: AbortSignal.timeout(5000) });
+    // Asking with our client credentials records this app as having joined the session, so
+    // the session's app list (and every later logout notice) includes it.
+    const res = await fetch(`${tesseraUrl}/v1/whoami`, { headers: { 'x-session-token': token, authorization: basic }, signal: AbortSignal.timeout(5000) });
     if (res.status === 401) return null; // ended, expired or unknown: signed out
     if (!res.ok) throw new Error(`Tessera /v1/whoami answered ${res.status}`);
     return /** @type {{ session: { handle: string }, user: { username: string } }} */ (await res.json());

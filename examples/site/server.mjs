@@ -18,12 +18,15 @@ const SESSION_COOKIE = 'tessera_session';
  * const site = await startSite({ port: 3001, tesseraUrl: 'http://127.0.0.1:4000', clientId, clientSecret });
  * console.log(site.url); await site.close();
  *
- * @param {{ port?: number, host?: string, tesseraUrl: string, clientId: string, clientSecret?: string, publicUrl?: string }} options
+ * @param {{ port?: number, host?: string, tesseraUrl: string, clientId: string, clientSecret: string, publicUrl?: string }} options
  *   `publicUrl` defaults to http://<host>:<actual port>; its home (`<publicUrl>/`) must be
- *   one of the app's registered `return_urls`. The browser flow needs no client secret.
+ *   one of the app's registered `return_urls`. The client secret authenticates the app's
+ *   server-side whoami calls, which record the app as having joined the session.
  * @returns {Promise<{ url: string, close(): Promise<void> }>}
  */
-export async function startSite({ port = 0, host = '127.0.0.1', tesseraUrl, clientId, publicUrl }) {
+export async function startSite({ port = 0, host = '127.0.0.1', tesseraUrl, clientId, clientSecret, publicUrl }) {
+  // HTTP Basic as in RFC 6749 §2.3.1: id and secret are form-encoded before base64.
+  const basic = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
   // Signs the per-session CSRF tokens of our forms; a new key per process is enough.
   const csrfKey = randomBytes(32);
   let home = '';
@@ -32,7 +35,9 @@ export async function startSite({ port = 0, host = '127.0.0.1', tesseraUrl, clie
   async function whoami(/** @type {string} */ token) {
     // The token goes in X-Session-Token rather than forwarding the browser's Cookie header:
     // Tessera sees only the session token, never the other cookies of this app.
-    const res = await fetch(`${tesseraUrl}/v1/whoami`, { headers: { 'x-session-token': token }, signal: AbortSignal.timeout(5000) });
+    // Asking with our client credentials records this app as having joined the session, so
+    // the session's app list (and every later logout notice) includes it.
+    const res = await fetch(`${tesseraUrl}/v1/whoami`, { headers: { 'x-session-token': token, authorization: basic }, signal: AbortSignal.timeout(5000) });
     if (res.status === 401) return null; // ended, expired or unknown: signed out
     if (!res.ok) throw new Error(`Tessera /v1/whoami answered ${res.status}`);
     return /** @type {{ session: { handle: string }, user: { username: string } }} */ (await res.json());
@@ -144,6 +149,6 @@ function redirect(/** @type {import('node:http').ServerResponse} */ res, /** @ty
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const env = process.env;
   if (!env.TESSERA_CLIENT_ID) throw new Error('Set TESSERA_CLIENT_ID (register the app: POST /admin/api/apps with return_urls ["http://127.0.0.1:3001/"])');
-  const site = await startSite({ port: Number(env.PORT ?? 3001), tesseraUrl: env.TESSERA_URL ?? 'http://127.0.0.1:4000', clientId: env.TESSERA_CLIENT_ID, publicUrl: env.PUBLIC_URL });
+  const site = await startSite({ port: Number(env.PORT ?? 3001), tesseraUrl: env.TESSERA_URL ?? 'http://127.0.0.1:4000', clientId: env.TESSERA_CLIENT_ID, clientSecret: env.TESSERA_CLIENT_SECRET, publicUrl: env.PUBLIC_URL });
   console.log(`Example site at ${site.url}/`);
 }

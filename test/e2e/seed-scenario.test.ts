@@ -139,7 +139,8 @@ describe('seed scenario: one login, one session, logout everywhere', () => {
     expect(signedInHandle(forumPage)).toBe(siteHandle);
     const active = await sessionsOf(aliceId);
     expect(active.map((s) => s.handle)).toEqual([siteHandle]);
-    expect(active[0]!.apps.map((a) => a.client_id)).toContain(siteClientId);
+    // Both apps joined the one session: the site at sign-in, the forum when it asked whoami with its credentials.
+    expect(active[0]!.apps.map((a) => a.client_id).sort()).toEqual([siteClientId, forumClientId].sort());
     expect(active[0]!.user_agent).toBe('e2e laptop');
 
     // The site's sign-out form is protected by its own CSRF check: a post without the

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { ConfigError, loadConfig, type Config } from '@tessera/core';
 import { openStore } from '@tessera/store';
 import { buildServer, redactUrl } from './app.js';
@@ -21,6 +22,29 @@ export function readConfig(env: Record<string, string | undefined>, configPath?:
   return loadConfig({ env, file });
 }
 
+/** A free TCP port on `host`, found by binding port 0 and releasing it. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/**
+ * Port 0 ("any free port", for tests and scripts) with a derived issuer would put `:0` into
+ * every logout URL and redirect. Pick the port first, so the issuer names the real one.
+ */
+async function resolvePortZero(config: Config): Promise<Config> {
+  if (config.port !== 0) return config;
+  const derived = new URL(config.issuer).port === '0';
+  const port = await freePort(config.host);
+  return Object.freeze({ ...config, port, issuer: derived ? config.issuer.replace(/:0$/, `:${port}`) : config.issuer });
+}
+
 /** A running Tessera node. */
 export interface RunningServer {
   url: string;
@@ -37,6 +61,7 @@ export interface RunningServer {
  * ```
  */
 export async function startServer(config: Config, options: { print?: (line: string) => void } = {}): Promise<RunningServer> {
+  config = await resolvePortZero(config);
   const print = options.print ?? ((line: string) => console.log(line));
   const store = openStore(config);
   await store.migrate();

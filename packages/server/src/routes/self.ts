@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
-import { requireCsrfForCookie, requireSession } from '../http-auth.js';
+import { readBasicCredentials, requireApp, requireCsrfForCookie, requireSession } from '../http-auth.js';
 import { HandleParams, Revoked, SessionView, UserView, errors } from '../schemas.js';
 import { TesseraError, toPublicUser, verifyPassword } from '@tessera/core';
 import { sessionJson, userJson } from '../views.js';
@@ -9,8 +9,17 @@ const session: { security: Array<Record<string, string[]>> } = { security: [{ se
 
 /** Self-service: who am I, my sessions, end one or all others, change my password. */
 export async function selfRoutes(app: TesseraApp, { authority, config, rateLimits }: ServerContext): Promise<void> {
-  app.get('/v1/whoami', { schema: { ...session, tags: ['session'], response: { 200: Type.Object({ session: SessionView, user: UserView }), ...errors(401) } } }, async (request) => {
+  app.get('/v1/whoami', {
+    schema: {
+      ...session, tags: ['session'],
+      description: 'The current session and user. An app asking server-side with its client credentials (HTTP Basic) and the user\'s token in X-Session-Token (or the cookie) is recorded as having joined the session.',
+      response: { 200: Type.Object({ session: SessionView, user: UserView }), ...errors(401) },
+    },
+  }, async (request, reply) => {
+    // Basic credentials are checked first: a wrong secret must fail even for a valid session.
+    const caller = readBasicCredentials(request) ? await requireApp(request, reply, authority) : null;
     const current = await requireSession(request, authority, config);
+    if (caller) await authority.sessions.joinSession(current.session, caller.clientId);
     return { session: sessionJson(current.session, current.session.handle), user: userJson(toPublicUser(current.user)) };
   });
 
