@@ -30,8 +30,9 @@ export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: S
     schema: {
       ...client, tags: ['logout'],
       description: 'Server-to-server logout. Body: the session token as text/plain, or JSON {"token", "scope"} with scope app (this app only), session (default: everywhere) or user (every session of the user).',
+      consumes: ['text/plain', 'application/json'],
       body: Type.Union([SessionToken, Type.Object({ token: SessionToken, scope: Type.Optional(Type.Union([Type.Literal('app'), Type.Literal('session'), Type.Literal('user')])) }, { additionalProperties: false })]),
-      response: errors(400, 401, 403, 415),
+      response: { 200: Type.Null({ description: 'Logged out (also when the session had already ended); empty body.' }), ...errors(400, 401, 403, 415) },
     },
     config: { rateLimit: rateLimits.logout },
   }, async (request, reply) => {
