@@ -45,6 +45,24 @@ async function resolvePortZero(config: Config): Promise<Config> {
   return Object.freeze({ ...config, port, issuer: derived ? config.issuer.replace(/:0$/, `:${port}`) : config.issuer });
 }
 
+/**
+ * The logger options of a Tessera node: the level, and a request serializer that writes the
+ * method, the URL with secret query values redacted, and the client IP — never headers
+ * (cookies, Authorization) and never bodies, which carry tokens, secrets and passwords.
+ *
+ * @example
+ * ```ts
+ * const { app } = await buildServer({ config, store, logger: { ...createLoggerOptions('info'), stream } });
+ * ```
+ */
+export function createLoggerOptions(level: Config['logLevel']) {
+  return {
+    level,
+    // The default request serializer would log the full URL: logout URLs carry tokens.
+    serializers: { req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: redactUrl(req.url), ip: req.ip }) },
+  };
+}
+
 /** A running Tessera node. */
 export interface RunningServer {
   url: string;
@@ -68,11 +86,7 @@ export async function startServer(config: Config, options: { print?: (line: stri
   const { app, authority } = await buildServer({
     config,
     store,
-    logger: {
-      level: config.logLevel,
-      // The default request serializer would log the full URL: logout URLs carry tokens.
-      serializers: { req: (req: { method: string; url: string; ip?: string; id?: string }) => ({ method: req.method, url: redactUrl(req.url), ip: req.ip }) },
-    },
+    logger: createLoggerOptions(config.logLevel),
   });
   let bootstrapToken: string | null = null;
   if (await authority.admin.needsBootstrap()) bootstrapToken = await authority.admin.createAdminToken('bootstrap (created at first start)');
