@@ -1,0 +1,109 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLoggerOptions } from '../src/start.js';
+import {
+  ADMIN_TOKEN,
+  SITE_ORIGIN,
+  SITE_RETURN,
+  basicAuth,
+  bearer,
+  createApp,
+  createTestServer,
+  createUser,
+  loginWithForm,
+  pathOf,
+  requestLogoutUrl,
+  startAppSession,
+  whoamiStatus,
+} from './support.js';
+
+/** A writable stream that keeps every log line in memory. */
+function createMemoryStream(): { stream: Writable; text(): string; lines(): Array<Record<string, unknown>> } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      chunks.push(chunk.toString());
+      callback();
+    },
+  });
+  const text = () => chunks.join('');
+  return { stream, text, lines: () => text().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+describe('logging', () => {
+  for (const level of ['info', 'debug'] as const) {
+    it(`at level ${level}, no session token, logout token, client secret, admin token or password appears in the log`, async () => {
+      const memory = createMemoryStream();
+      const t = await createTestServer({ logger: { ...createLoggerOptions(level), stream: memory.stream } });
+      try {
+        const secrets: Record<string, string> = { admin_token: ADMIN_TOKEN };
+        const app = await createApp(t, { return_urls: [SITE_RETURN] });
+        secrets.client_secret = app.clientSecret;
+        const { user, password } = await createUser(t, { password: 'hunter2-but-longer' });
+        secrets.password = password;
+
+        // Hosted login, including a failed attempt.
+        const failed = await loginWithForm(t, { username: user.username, password: 'wrong-password-attempt' });
+        expect(failed.res.statusCode).toBe(401);
+        secrets.wrong_password = 'wrong-password-attempt';
+        const { res, token } = await loginWithForm(t, { username: user.username, password, returnTo: SITE_RETURN });
+        expect(res.statusCode).toBe(303);
+        secrets.session_token = token!;
+
+        // whoami by bearer, by header and by cookie.
+        expect(await whoamiStatus(t, token!, 'bearer')).toBe(200);
+        expect(await whoamiStatus(t, token!, 'header')).toBe(200);
+        expect(await whoamiStatus(t, token!, 'cookie')).toBe(200);
+
+        // The browser logout URL: the token travels in the query string.
+        const { logoutUrl, logoutToken } = await requestLogoutUrl(t, token!, SITE_RETURN);
+        secrets.logout_token = logoutToken;
+        const opened = await t.app.inject({ method: 'GET', url: pathOf(logoutUrl) });
+        expect(opened.statusCode).toBe(303);
+        // A spent token again (rejected: the error path logs too).
+        expect((await t.app.inject({ method: 'GET', url: pathOf(logoutUrl) })).statusCode).toBe(403);
+
+        // Server-to-server logout, as text/plain and as JSON, and with a wrong secret.
+        const s1 = await startAppSession(t, app, user.id);
+        const s2 = await startAppSession(t, app, user.id);
+        secrets.s2s_token_1 = s1.token;
+        secrets.s2s_token_2 = s2.token;
+        expect((await t.app.inject({ method: 'POST', url: '/api/v1/logout', headers: { authorization: app.basic, 'content-type': 'text/plain' }, payload: s1.token })).statusCode).toBe(200);
+        expect((await t.app.inject({ method: 'POST', url: '/api/v1/logout', headers: { authorization: app.basic }, payload: { token: s2.token, scope: 'user' } })).statusCode).toBe(200);
+        expect((await t.app.inject({ method: 'POST', url: '/api/v1/logout', headers: { authorization: basicAuth(app.clientId, 'wrong-secret-value'), 'content-type': 'text/plain' }, payload: s2.token, query: { client_secret: app.clientSecret } })).statusCode).toBe(401);
+
+        // Native-client and XHR logout, with tokens in bodies and a token in a query string.
+        const s3 = await startAppSession(t, app, user.id);
+        secrets.s3_token = s3.token;
+        expect((await t.app.inject({ method: 'GET', url: '/v1/whoami', query: { token: s3.token, session_token: s3.token }, headers: bearer(s3.token) })).statusCode).toBe(200);
+        expect((await t.app.inject({ method: 'DELETE', url: '/v1/logout/api', payload: { session_token: s3.token } })).statusCode).toBe(204);
+        const s4 = await startAppSession(t, app, user.id);
+        secrets.s4_token = s4.token;
+        const x = await requestLogoutUrl(t, s4.token);
+        secrets.xhr_logout_token = x.logoutToken;
+        expect((await t.app.inject({ method: 'POST', url: '/v1/logout', headers: { origin: SITE_ORIGIN }, payload: { logout_token: x.logoutToken } })).statusCode).toBe(204);
+        // A malformed body that contains a secret.
+        expect((await t.app.inject({ method: 'DELETE', url: '/v1/logout/api', headers: { 'content-type': 'application/json' }, payload: `{"session_token": "${s4.token}"` })).statusCode).toBe(400);
+
+        await t.app.close();
+        const text = memory.text();
+        // The log is not empty: requests were written, with redacted URLs.
+        const lines = memory.lines();
+        expect(lines.length).toBeGreaterThan(20);
+        const urls = lines.map((l) => (l.req as { url?: string } | undefined)?.url).filter((u): u is string => typeof u === 'string');
+        expect(urls.some((u) => u.startsWith('/v1/logout?token=[redacted]'))).toBe(true);
+        expect(urls).toContain('/v1/whoami');
+
+        for (const [name, secret] of Object.entries(secrets)) {
+          expect(text.includes(secret), `${name} appears in the log`).toBe(false);
+          // Neither half of a split token (the id alone locates the session record).
+          if (/^[\w-]+\.[\w-]+$/.test(secret)) for (const part of secret.split('.')) expect(text.includes(part), `part of ${name} appears in the log`).toBe(false);
+        }
+        expect(text).not.toMatch(/authorization|cookie|x-session-token/i);
+        expect(text).not.toMatch(/\$argon2|secret_hash|password_hash|secretHash|passwordHash/);
+      } finally {
+        await t.close();
+      }
+    });
+  }
+});
