@@ -173,6 +173,21 @@ describe('GET /v1/whoami', () => {
     expect(await whoamiStatus(t, started.token)).toBe(200);
   });
 
+  it('an app asking with its client credentials joins the session; a wrong secret → 401 INVALID_CLIENT', async () => {
+    const site = await createApp(t);
+    const forum = await createApp(t, { trusted: false });
+    const { user } = await createUser(t);
+    const started = await startAppSession(t, site, user.id);
+    const wrong = await t.app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: basicAuth(forum.clientId, 'wrong'), 'x-session-token': started.token } });
+    expectError(wrong, 401, 'INVALID_CLIENT');
+    const res = await t.app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: forum.basic, 'x-session-token': started.token } });
+    expect(res.statusCode).toBe(200);
+    const apps = res.json<{ session: SessionJson }>().session.apps.map((a) => a.client_id);
+    expect(apps.sort()).toEqual([site.clientId, forum.clientId].sort());
+    const stored = await t.store.findSessionByHandle(started.handle);
+    expect(stored!.apps.map((a) => a.clientId).sort()).toEqual([site.clientId, forum.clientId].sort());
+  });
+
   it('answers 401 once the user is disabled, although the session was not presented since', async () => {
     const app = await createApp(t);
     const { user } = await createUser(t);
