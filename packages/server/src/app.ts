@@ -8,7 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { createAuthority, systemClock, type Authority, type Clock, type Config, type RevocationEvent, type Store } from '@tessera/core';
 import type { RateLimit, ServerContext, TesseraApp } from './context.js';
-import { installErrorHandling } from './error-handler.js';
+import { installErrorHandling, sendError } from './error-handler.js';
 import { adminRoutes } from './routes/admin.js';
 import { appApiRoutes } from './routes/app-api.js';
 import { loginRoutes } from './routes/login.js';
@@ -52,6 +52,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     logger: options.logger ?? false,
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
+    frameworkErrors: sendError,
     // Unknown fields are an error, not silently dropped: a typo in a security setting
     // (e.g. "allowed_orgins") must not pass unnoticed.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TesseraError, type ErrorCode } from '@tessera/core';
 
 // Fastify's own errors mapped to Tessera's catalogue, so that no bad input ever reaches a
@@ -10,6 +10,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_BODY',
   FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_BODY',
   FST_ERR_BAD_URL: 'INVALID_REQUEST',
+  FST_ERR_MAX_PARAM_LENGTH: 'INVALID_REQUEST',
   FST_ERR_ASYNC_CONSTRAINT: 'INVALID_REQUEST',
 };
 
@@ -26,15 +27,22 @@ function classify(error: FastifyError): TesseraError {
   return new TesseraError('INTERNAL', undefined, { cause: error });
 }
 
+/**
+ * Sends the error envelope for a failure. Also given to Fastify as `frameworkErrors`, so the
+ * router's own rejections (bad percent-encoding, over-long path parameters), raised before
+ * any route or error handler runs, get the same envelope and a catalogue code.
+ */
+export function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const tessera = classify(error);
+  if (tessera.status >= 500) request.log.error({ err: error }, 'request failed');
+  else request.log.info({ code: tessera.code }, 'request rejected');
+  // 5xx details stay in the log; the client gets the catalogue's safe message, no stack.
+  void reply.status(tessera.status).type('application/json').send({ error: tessera.code, message: tessera.expose ? tessera.message : 'An internal error occurred.' });
+}
+
 /** Installs the error envelope `{"error": CODE, "message": …}` for every failure and for unknown routes. */
 export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const tessera = classify(error);
-    if (tessera.status >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.info({ code: tessera.code }, 'request rejected');
-    // 5xx details stay in the log; the client gets the catalogue's safe message, no stack.
-    void reply.status(tessera.status).type('application/json').send({ error: tessera.code, message: tessera.expose ? tessera.message : 'An internal error occurred.' });
-  });
+  app.setErrorHandler(sendError);
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` });
   });
