@@ -1,3 +1,4 @@
+import { ERROR_CATALOGUE, type ErrorCode } from '@tessera/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   ADMIN_TOKEN,
@@ -22,6 +23,15 @@ import {
 // What must never reach a client: stack frames, hashes, internal field names.
 const STACK = /\bat [^\n]*\(?[^\s()]+:\d+:\d+\)?|node_modules|\.ts:\d+|Error: .*\n\s+at /;
 const INTERNAL = /secret_hash|password_hash|secretHash|passwordHash|token_id|tokenId|\$argon2/;
+
+/** A JSON error response carries a code of the catalogue, with the catalogue's status. */
+function expectCatalogueError(res: Response, what: string): void {
+  if (res.statusCode < 400 || !String(res.headers['content-type']).startsWith('application/json')) return;
+  const body = res.json<{ error?: unknown; message?: unknown }>();
+  expect(Object.keys(ERROR_CATALOGUE), `${what}: ${res.body.slice(0, 200)}`).toContain(body.error);
+  expect(res.statusCode, what).toBe(ERROR_CATALOGUE[body.error as ErrorCode].status);
+  expect(typeof body.message, what).toBe('string');
+}
 
 function expectNoLeak(res: Response, secrets: string[] = []): void {
   expect(res.statusCode, `${res.statusCode} ${res.body.slice(0, 200)}`).toBeLessThan(500);
@@ -157,14 +167,18 @@ describe('abuse: malformed requests', () => {
     expectError(await t.app.inject({ method: 'GET', url: '/admin/api/nope', headers: bearer(ADMIN_TOKEN) }), 404, 'NOT_FOUND');
   });
 
-  it('bad URLs and path parameters → 4xx envelope', async () => {
-    for (const url of ['/v1/sessions/%E0%A4%A', '/admin/api/users/%', '/admin/api/users/..%2F..%2Fetc', '/admin/api/users/a%00b', `/admin/api/sessions/${'h'.repeat(500)}`, '/v1/logout?token=%ZZ', '/login?return_to=%E0%A4%A']) {
+  it('bad URLs and path parameters → 4xx with the error envelope and a catalogue code', async () => {
+    for (const url of ['/v1/sessions/%E0%A4%A', '/admin/api/users/%', '/admin/api/users/..%2F..%2Fetc', '/admin/api/users/a%00b', `/admin/api/sessions/${'h'.repeat(500)}`, `/v1/sessions/${'h'.repeat(120)}`, '/v1/logout?token=%ZZ', '/login?return_to=%E0%A4%A']) {
       for (const method of ['GET', 'DELETE'] as const) {
         const res = await t.app.inject({ method, url, headers: bearer(ADMIN_TOKEN) });
         expect(res.statusCode, `${method} ${url}`).toBeGreaterThanOrEqual(400);
         expectNoLeak(res);
+        expectCatalogueError(res, `${method} ${url}`);
       }
     }
+    // Router-level failures (bad percent-encoding, over-long parameters) included.
+    expectError(await t.app.inject({ method: 'DELETE', url: '/v1/sessions/%E0%A4%A' }), 400, 'INVALID_REQUEST');
+    expectError(await t.app.inject({ method: 'DELETE', url: `/admin/api/sessions/${'h'.repeat(500)}`, headers: bearer(ADMIN_TOKEN) }), 400, 'INVALID_REQUEST');
   });
 });
 
@@ -339,9 +353,7 @@ describe('abuse: fuzz', () => {
         const res = await t.app.inject({ method, url, headers, ...(withBody ? { payload: pick(bodies)() } : {}) });
         expect(res.statusCode, `#${i} ${method} ${url} → ${res.statusCode} ${res.body.slice(0, 300)}`).toBeLessThan(500);
         expectNoLeak(res, secrets);
-        if (res.statusCode >= 400 && String(res.headers['content-type']).startsWith('application/json')) {
-          expect(typeof res.json().error, `#${i} ${method} ${url}`).toBe('string');
-        }
+        expectCatalogueError(res, `#${i} ${method} ${url}`);
       }
     } finally {
       await t.close();
