@@ -1,4 +1,4 @@
-import { createManualClock, loadConfig, type Authority, type Config, type ManualClock, type RevocationEvent, type Store } from '@tessera/core';
+import { ERROR_CATALOGUE, createManualClock, loadConfig, type ErrorCode, type Authority, type Config, type ManualClock, type RevocationEvent, type Store } from '@tessera/core';
 import { createSqliteStore } from '@tessera/store';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
@@ -95,6 +95,8 @@ export function expectError(res: Response, status: number, code: string): void {
   const body = res.json<{ error: unknown; message: unknown }>();
   expect(body.error).toBe(code);
   expect(res.statusCode).toBe(status);
+  // The code is one of the closed catalogue, answered with the catalogue's status.
+  expect(ERROR_CATALOGUE[code as ErrorCode]?.status, `${code} is a catalogue code`).toBe(status);
   expect(typeof body.message).toBe('string');
   expect((body.message as string).length).toBeGreaterThan(0);
   expect(res.headers['content-type']).toMatch(/^application\/json/);
