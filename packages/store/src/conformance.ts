@@ -1,0 +1,1007 @@
+import {
+  isTesseraError,
+  type AppRecord,
+  type AuditEvent,
+  type ErrorCode,
+  type NewSession,
+  type RevocationEvent,
+  type SessionEnd,
+  type SessionRecord,
+  type Store,
+  type StoreOperations,
+  type UserRecord,
+} from '@tessera/core';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+const T0 = 1_700_000_000_000;
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+// Ids only need to be unique within one test (every test gets a fresh store), but a
+// process-wide sequence keeps them unique without thinking about it.
+let sequence = 0;
+const nextId = (prefix: string): string => `${prefix}_${++sequence}`;
+
+function userRecord(overrides: Partial<UserRecord> = {}): UserRecord {
+  const id = overrides.id ?? nextId('usr');
+  return {
+    id,
+    username: `user-${id}`,
+    email: `${id}@example.test`,
+    firstName: 'Ada',
+    lastName: 'Lovelace',
+    picture: null,
+    disabled: false,
+    passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
+    createdAt: T0,
+    updatedAt: T0,
+    ...overrides,
+  };
+}
+
+function appRecord(overrides: Partial<AppRecord> = {}): AppRecord {
+  return {
+    clientId: overrides.clientId ?? nextId('app'),
+    name: 'Forum',
+    trusted: false,
+    allowedOrigins: ['https://forum.example.test'],
+    returnUrls: ['https://forum.example.test/', 'https://forum.example.test/bye'],
+    backchannelLogoutUri: 'https://forum.example.test/backchannel',
+    connectors: { webhook: { url: 'https://forum.example.test/hook', events: ['logout'] }, nodebb: null },
+    secretHash: 'a'.repeat(64),
+    createdAt: T0,
+    updatedAt: T0,
+    ...overrides,
+  };
+}
+
+function newSession(overrides: Partial<NewSession> = {}): NewSession {
+  const n = ++sequence;
+  return {
+    tokenId: `tok_${n}`,
+    secretHash: `${n}`.padStart(64, '0'),
+    handle: `ses_${n}`,
+    userId: 'usr_default',
+    ip: '203.0.113.7',
+    userAgent: 'Mozilla/5.0 (conformance)',
+    createdAt: T0,
+    idleTimeoutMs: 30 * MINUTE,
+    expiresAt: T0 + 24 * HOUR,
+    apps: [],
+    ...overrides,
+  };
+}
+
+function auditEvent(overrides: Partial<AuditEvent> = {}): AuditEvent {
+  return { at: T0, actor: 'admin', action: 'user.updated', userId: null, sessionHandle: null, clientId: null, ip: null, details: {}, ...overrides };
+}
+
+const endBy = (at: number, reason: SessionEnd['reason'] = 'logout', actor: SessionEnd['actor'] = 'user'): SessionEnd => ({ at, reason, actor });
+
+async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error, `expected a TesseraError ${code}`).not.toBeNull();
+  expect(isTesseraError(error) ? error.code : error).toBe(code);
+}
+
+/** The whole log, read page by page (which also exercises paging). */
+async function readLog(store: StoreOperations, pageSize = 7): Promise<RevocationEvent[]> {
+  const all: RevocationEvent[] = [];
+  for (;;) {
+    const page = await store.listRevocations(all.at(-1)?.cursor ?? 0, pageSize);
+    all.push(...page);
+    if (page.length < pageSize) return all;
+  }
+}
+
+function expectGapless(events: RevocationEvent[], from = 1): void {
+  expect(events.map((e) => e.cursor)).toEqual(Array.from({ length: events.length }, (_, i) => from + i));
+}
+
+/** Fails with a clear message instead of hanging until the test times out (a deadlock). */
+async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms (deadlock?)`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const byCursor = (a: RevocationEvent, b: RevocationEvent): number => a.cursor - b.cursor;
+
+/**
+ * Registers the store conformance suite: every operation of the storage port and every
+ * rule in the doc comment of `StoreOperations`, run against the stores `makeStore` opens.
+ * `makeStore` is called once per test and must return a store over an empty database
+ * (the suite runs `migrate()` itself); the suite closes it after the test. `cleanup` runs
+ * once after the whole suite (to drop schemas, delete files).
+ *
+ * @example
+ * ```ts
+ * import { describeStoreConformance } from '@tessera/store/conformance';
+ * import { createSqliteStore } from '@tessera/store';
+ *
+ * describeStoreConformance('sqlite (:memory:)', async () => createSqliteStore(':memory:'));
+ * ```
+ */
+export function describeStoreConformance(name: string, makeStore: () => Promise<Store>, cleanup?: () => Promise<void> | void): void {
+  describe(`store conformance: ${name}`, () => {
+    let store: Store;
+
+    beforeEach(async () => {
+      store = await makeStore();
+      await store.migrate();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+    if (cleanup) afterAll(cleanup);
+
+    /** Creates sessions in one transaction (many single inserts are slow over a network). */
+    async function createSessions(sessions: NewSession[]): Promise<SessionRecord[]> {
+      return store.transaction(async (tx) => {
+        const created: SessionRecord[] = [];
+        for (const s of sessions) created.push(await tx.createSession(s));
+        return created;
+      });
+    }
+
+    describe('migrate', () => {
+      it('starts empty', async () => {
+        expect(await store.listApps()).toEqual([]);
+        expect(await store.listRevocations(0, 10)).toEqual([]);
+        expect(await store.countAdminTokens()).toBe(0);
+        expect(await store.listAudit({ limit: 10 })).toEqual([]);
+        expect(await store.listSessionsByUser('usr_default', { includeEnded: true })).toEqual([]);
+      });
+
+      it('is idempotent and keeps the data', async () => {
+        const user = await store.createUser(userRecord());
+        await store.endSessions([(await store.createSession(newSession())).handle], endBy(T0));
+        await store.migrate();
+        await store.migrate();
+        expect(await store.findUserById(user.id)).toEqual(user);
+        // The counter was not reset: the next entry follows the first one.
+        const [event] = await store.endSessions([(await store.createSession(newSession())).handle], endBy(T0));
+        expect(event?.cursor).toBe(2);
+      });
+    });
+
+    describe('users', () => {
+      it('creates and finds a user by id, field for field', async () => {
+        const user = userRecord({ picture: 'https://cdn.example.test/a.png', disabled: true });
+        expect(await store.createUser(user)).toEqual(user);
+        expect(await store.findUserById(user.id)).toEqual(user);
+        const bare = userRecord({ email: null, firstName: null, lastName: null, passwordHash: null });
+        await store.createUser(bare);
+        expect(await store.findUserById(bare.id)).toEqual(bare);
+      });
+
+      it('returns null for an unknown id', async () => {
+        expect(await store.findUserById('usr_nobody')).toBeNull();
+      });
+
+      it('finds a user by username or email, case-insensitively', async () => {
+        const user = await store.createUser(userRecord({ username: 'Alice', email: 'Alice.Liddell@Example.TEST' }));
+        expect(await store.findUserByLogin('Alice')).toEqual(user);
+        expect(await store.findUserByLogin('alice')).toEqual(user);
+        expect(await store.findUserByLogin('ALICE')).toEqual(user);
+        expect(await store.findUserByLogin('alice.liddell@example.test')).toEqual(user);
+        expect(await store.findUserByLogin('ALICE.LIDDELL@EXAMPLE.TEST')).toEqual(user);
+        expect(await store.findUserByLogin('alic')).toBeNull();
+        expect(await store.findUserByLogin('bob')).toBeNull();
+        expect(await store.findUserByLogin('')).toBeNull();
+      });
+
+      it('does not find a user without email by an empty login', async () => {
+        await store.createUser(userRecord({ username: 'noemail', email: null }));
+        expect(await store.findUserByLogin('')).toBeNull();
+      });
+
+      it('throws USER_CONFLICT on a duplicate id, username or email (case-insensitively)', async () => {
+        const user = await store.createUser(userRecord({ username: 'Alice', email: 'alice@example.test' }));
+        await expectCode(store.createUser(userRecord({ id: user.id })), 'USER_CONFLICT');
+        await expectCode(store.createUser(userRecord({ username: 'aLiCe' })), 'USER_CONFLICT');
+        await expectCode(store.createUser(userRecord({ email: 'ALICE@example.test' })), 'USER_CONFLICT');
+        // Nothing half-written by the failed attempts.
+        expect(await store.findUserByLogin('alice')).toEqual(user);
+      });
+
+      it('allows many users without email', async () => {
+        const a = await store.createUser(userRecord({ email: null }));
+        const b = await store.createUser(userRecord({ email: null }));
+        expect(await store.findUserById(a.id)).toEqual(a);
+        expect(await store.findUserById(b.id)).toEqual(b);
+      });
+
+      it('updates only the fields in the patch', async () => {
+        const user = await store.createUser(userRecord({ username: 'alice', email: 'alice@example.test' }));
+        const updated = await store.updateUser(user.id, { firstName: 'Alicia', picture: 'https://cdn.example.test/p.png', disabled: true, updatedAt: T0 + 5 });
+        const expected = { ...user, firstName: 'Alicia', picture: 'https://cdn.example.test/p.png', disabled: true, updatedAt: T0 + 5 };
+        expect(updated).toEqual(expected);
+        expect(await store.findUserById(user.id)).toEqual(expected);
+
+        const cleared = await store.updateUser(user.id, { email: null, lastName: null, passwordHash: null, disabled: false, updatedAt: T0 + 6 });
+        expect(cleared).toEqual({ ...expected, email: null, lastName: null, passwordHash: null, disabled: false, updatedAt: T0 + 6 });
+        expect(await store.findUserByLogin('alice@example.test')).toBeNull();
+      });
+
+      it('keeps the login lookup in step with a new username and email', async () => {
+        const user = await store.createUser(userRecord({ username: 'alice', email: 'alice@example.test' }));
+        await store.updateUser(user.id, { username: 'Alice2', email: 'New@Example.test', updatedAt: T0 + 1 });
+        expect(await store.findUserByLogin('alice')).toBeNull();
+        expect(await store.findUserByLogin('alice@example.test')).toBeNull();
+        expect((await store.findUserByLogin('ALICE2'))?.id).toBe(user.id);
+        expect((await store.findUserByLogin('new@example.TEST'))?.id).toBe(user.id);
+        // The old name is free again.
+        await store.createUser(userRecord({ username: 'alice', email: 'alice@example.test' }));
+      });
+
+      it('returns null when updating an unknown user', async () => {
+        expect(await store.updateUser('usr_nobody', { firstName: 'X', updatedAt: T0 })).toBeNull();
+      });
+
+      it('throws USER_CONFLICT when an update takes another user’s username or email', async () => {
+        await store.createUser(userRecord({ username: 'alice', email: 'alice@example.test' }));
+        const bob = await store.createUser(userRecord({ username: 'bob', email: 'bob@example.test' }));
+        await expectCode(store.updateUser(bob.id, { username: 'ALICE', updatedAt: T0 + 1 }), 'USER_CONFLICT');
+        await expectCode(store.updateUser(bob.id, { email: 'Alice@Example.Test', updatedAt: T0 + 1 }), 'USER_CONFLICT');
+        expect(await store.findUserById(bob.id)).toEqual(bob);
+        // Changing only the case of one's own name is not a conflict.
+        expect((await store.updateUser(bob.id, { username: 'Bob', updatedAt: T0 + 2 }))?.username).toBe('Bob');
+      });
+
+      it('deletes a user once', async () => {
+        const user = await store.createUser(userRecord({ username: 'alice' }));
+        expect(await store.deleteUser(user.id)).toBe(true);
+        expect(await store.deleteUser(user.id)).toBe(false);
+        expect(await store.findUserById(user.id)).toBeNull();
+        expect(await store.findUserByLogin('alice')).toBeNull();
+        expect(await store.deleteUser('usr_nobody')).toBe(false);
+        await store.createUser(userRecord({ id: user.id, username: 'alice' }));
+      });
+    });
+
+    describe('apps', () => {
+      it('creates and finds an app, field for field', async () => {
+        const app = appRecord({ trusted: true });
+        expect(await store.createApp(app)).toEqual(app);
+        expect(await store.findApp(app.clientId)).toEqual(app);
+        const bare = appRecord({ allowedOrigins: [], returnUrls: [], backchannelLogoutUri: null, connectors: {} });
+        await store.createApp(bare);
+        expect(await store.findApp(bare.clientId)).toEqual(bare);
+        expect(await store.findApp('app_nobody')).toBeNull();
+      });
+
+      it('lists every app', async () => {
+        const apps = [appRecord({ createdAt: T0 + 2 }), appRecord({ createdAt: T0 }), appRecord({ createdAt: T0 + 1 })];
+        for (const app of apps) await store.createApp(app);
+        const byId = (a: AppRecord, b: AppRecord) => a.clientId.localeCompare(b.clientId);
+        expect((await store.listApps()).sort(byId)).toEqual([...apps].sort(byId));
+      });
+
+      it('throws APP_CONFLICT on a duplicate client id', async () => {
+        const app = await store.createApp(appRecord());
+        await expectCode(store.createApp(appRecord({ clientId: app.clientId, name: 'Other' })), 'APP_CONFLICT');
+        expect(await store.findApp(app.clientId)).toEqual(app);
+      });
+
+      it('updates only the fields in the patch', async () => {
+        const app = await store.createApp(appRecord());
+        const patch = { name: 'Shop', trusted: true, returnUrls: ['https://shop.example.test/'], connectors: { webhook: null }, backchannelLogoutUri: null, updatedAt: T0 + 9 };
+        const expected = { ...app, ...patch };
+        expect(await store.updateApp(app.clientId, patch)).toEqual(expected);
+        expect(await store.findApp(app.clientId)).toEqual(expected);
+        const rotated = await store.updateApp(app.clientId, { secretHash: 'b'.repeat(64), allowedOrigins: [], updatedAt: T0 + 10 });
+        expect(rotated).toEqual({ ...expected, secretHash: 'b'.repeat(64), allowedOrigins: [], updatedAt: T0 + 10 });
+        expect(await store.updateApp('app_nobody', { name: 'X', updatedAt: T0 })).toBeNull();
+      });
+
+      it('deletes an app once', async () => {
+        const app = await store.createApp(appRecord());
+        expect(await store.deleteApp(app.clientId)).toBe(true);
+        expect(await store.deleteApp(app.clientId)).toBe(false);
+        expect(await store.findApp(app.clientId)).toBeNull();
+        expect(await store.listApps()).toEqual([]);
+      });
+    });
+
+    describe('sessions', () => {
+      it('creates a session and finds it by token id and by handle', async () => {
+        const input = newSession({ apps: [{ clientId: 'forum', joinedAt: T0, leftAt: null }] });
+        const created = await store.createSession(input);
+        expect(created).toEqual({
+          ...input,
+          lastSeenAt: T0,
+          idleExpiresAt: T0 + 30 * MINUTE,
+          endedAt: null,
+          endedBy: null,
+          endReason: null,
+        });
+        expect(await store.findSessionByTokenId(input.tokenId)).toEqual(created);
+        expect(await store.findSessionByHandle(input.handle)).toEqual(created);
+        const bare = await store.createSession(newSession({ ip: null, userAgent: null }));
+        expect(await store.findSessionByHandle(bare.handle)).toEqual(bare);
+      });
+
+      it('caps the idle deadline at the absolute end', async () => {
+        const created = await store.createSession(newSession({ idleTimeoutMs: 2 * HOUR, expiresAt: T0 + HOUR }));
+        expect(created.idleExpiresAt).toBe(T0 + HOUR);
+        expect((await store.findSessionByHandle(created.handle))?.idleExpiresAt).toBe(T0 + HOUR);
+      });
+
+      it('returns null for an unknown token id or handle', async () => {
+        const s = await store.createSession(newSession());
+        expect(await store.findSessionByTokenId('tok_nobody')).toBeNull();
+        expect(await store.findSessionByHandle('ses_nobody')).toBeNull();
+        // A handle is not a token id and the other way round.
+        expect(await store.findSessionByTokenId(s.handle)).toBeNull();
+        expect(await store.findSessionByHandle(s.tokenId)).toBeNull();
+      });
+
+      it('lists a user’s sessions newest first, active only unless includeEnded', async () => {
+        const [older, newest, middle, ended] = await createSessions([
+          newSession({ userId: 'usr_a', createdAt: T0 }),
+          newSession({ userId: 'usr_a', createdAt: T0 + 20 }),
+          newSession({ userId: 'usr_a', createdAt: T0 + 10 }),
+          newSession({ userId: 'usr_a', createdAt: T0 + 30 }),
+          newSession({ userId: 'usr_b', createdAt: T0 + 40 }),
+        ]);
+        await store.endSessions([ended!.handle], endBy(T0 + 50));
+        const active = await store.listSessionsByUser('usr_a');
+        expect(active.map((s) => s.handle)).toEqual([newest!.handle, middle!.handle, older!.handle]);
+        expect(active[0]).toEqual(newest);
+        const all = await store.listSessionsByUser('usr_a', { includeEnded: true });
+        expect(all.map((s) => s.handle)).toEqual([ended!.handle, newest!.handle, middle!.handle, older!.handle]);
+        expect(all[0]).toMatchObject({ endedAt: T0 + 50, endedBy: 'user', endReason: 'logout' });
+        expect(await store.listSessionsByUser('usr_a', { includeEnded: false })).toEqual(active);
+        expect(await store.listSessionsByUser('usr_nobody')).toEqual([]);
+      });
+
+      it('finds one user’s sessions among many', async () => {
+        const others = Array.from({ length: 600 }, (_, i) => newSession({ userId: `usr_other_${i % 150}`, createdAt: T0 + i }));
+        const mine = Array.from({ length: 5 }, (_, i) => newSession({ userId: 'usr_me', createdAt: T0 + 1000 + i }));
+        await createSessions([...others.slice(0, 300), ...mine, ...others.slice(300)]);
+        await store.endSessions([mine[0]!.handle, mine[1]!.handle], endBy(T0 + 2000));
+        expect((await store.listSessionsByUser('usr_me')).map((s) => s.handle)).toEqual([mine[4]!.handle, mine[3]!.handle, mine[2]!.handle]);
+        expect(await store.listSessionsByUser('usr_me', { includeEnded: true })).toHaveLength(5);
+        const ended = await store.endUserSessions('usr_me', {}, endBy(T0 + 3000, 'admin_revoked', 'admin'));
+        expect(ended.map((e) => e.sid).sort()).toEqual([mine[2]!.handle, mine[3]!.handle, mine[4]!.handle].sort());
+        expect(await store.listSessionsByUser('usr_other_7')).toHaveLength(4);
+        expect(await readLog(store, 100)).toHaveLength(5);
+      });
+
+      it('touches a session: moves lastSeenAt and the idle deadline forward', async () => {
+        const s = await store.createSession(newSession());
+        await store.touchSession(s.tokenId, T0 + 5 * MINUTE, T0 + 35 * MINUTE);
+        expect(await store.findSessionByHandle(s.handle)).toEqual({ ...s, lastSeenAt: T0 + 5 * MINUTE, idleExpiresAt: T0 + 35 * MINUTE });
+      });
+
+      it('never moves a touch backwards', async () => {
+        const s = await store.createSession(newSession());
+        await store.touchSession(s.tokenId, T0 + 10 * MINUTE, T0 + 40 * MINUTE);
+        // A slower node reporting an older use must not shorten the session.
+        await store.touchSession(s.tokenId, T0 + 5 * MINUTE, T0 + 35 * MINUTE);
+        await store.touchSession(s.tokenId, T0 + 10 * MINUTE, T0 + 36 * MINUTE);
+        expect(await store.findSessionByHandle(s.handle)).toMatchObject({ lastSeenAt: T0 + 10 * MINUTE, idleExpiresAt: T0 + 40 * MINUTE });
+      });
+
+      it('never touches an ended session', async () => {
+        const s = await store.createSession(newSession());
+        await store.endSessions([s.handle], endBy(T0 + MINUTE));
+        const ended = await store.findSessionByHandle(s.handle);
+        await store.touchSession(s.tokenId, T0 + 2 * MINUTE, T0 + 32 * MINUTE);
+        expect(await store.findSessionByHandle(s.handle)).toEqual(ended);
+      });
+
+      it('ignores a touch of an unknown token id', async () => {
+        await expect(store.touchSession('tok_nobody', T0 + MINUTE, T0 + 31 * MINUTE)).resolves.toBeUndefined();
+      });
+    });
+
+    describe('joinSession', () => {
+      it('records a new app and reports whether it was new', async () => {
+        const s = await store.createSession(newSession({ apps: [{ clientId: 'site', joinedAt: T0, leftAt: null }] }));
+        expect(await store.joinSession(s.handle, 'forum', T0 + 1)).toBe(true);
+        expect(await store.joinSession(s.handle, 'forum', T0 + 2)).toBe(false);
+        expect(await store.joinSession(s.handle, 'site', T0 + 3)).toBe(false);
+        const apps = (await store.findSessionByHandle(s.handle))?.apps ?? [];
+        expect([...apps].sort((a, b) => a.clientId.localeCompare(b.clientId))).toEqual([
+          { clientId: 'forum', joinedAt: T0 + 1, leftAt: null },
+          { clientId: 'site', joinedAt: T0, leftAt: null },
+        ]);
+      });
+
+      it('lets an app rejoin after it left', async () => {
+        const s = await store.createSession(newSession({ apps: [{ clientId: 'forum', joinedAt: T0, leftAt: null }] }));
+        await store.leaveSessions([s.handle], 'forum', endBy(T0 + 1, 'logout', 'app:forum'));
+        expect(await store.joinSession(s.handle, 'forum', T0 + 2)).toBe(true);
+        expect((await store.findSessionByHandle(s.handle))?.apps).toEqual([{ clientId: 'forum', joinedAt: T0 + 2, leftAt: null }]);
+        expect(await store.joinSession(s.handle, 'forum', T0 + 3)).toBe(false);
+      });
+
+      it('returns false on an ended or unknown session and changes nothing', async () => {
+        const s = await store.createSession(newSession());
+        await store.endSessions([s.handle], endBy(T0 + 1));
+        expect(await store.joinSession(s.handle, 'forum', T0 + 2)).toBe(false);
+        expect((await store.findSessionByHandle(s.handle))?.apps).toEqual([]);
+        expect(await store.joinSession('ses_nobody', 'forum', T0 + 2)).toBe(false);
+      });
+
+      it('lets exactly one of many concurrent joins of one app win', async () => {
+        const s = await store.createSession(newSession());
+        const results = await Promise.all(Array.from({ length: 12 }, (_, i) => store.joinSession(s.handle, i % 2 === 0 ? 'forum' : 'shop', T0 + i)));
+        expect(results.filter(Boolean)).toHaveLength(2);
+        const apps = (await store.findSessionByHandle(s.handle))?.apps ?? [];
+        expect(apps.map((a) => a.clientId).sort()).toEqual(['forum', 'shop']);
+      });
+    });
+
+    describe('endSessions', () => {
+      it('ends active sessions and returns one log entry per session', async () => {
+        const [a, b] = await createSessions([newSession({ userId: 'usr_a' }), newSession({ userId: 'usr_b' })]);
+        const end = endBy(T0 + MINUTE, 'admin_revoked', 'admin');
+        const events = await store.endSessions([a!.handle, b!.handle], end);
+        expect([...events].sort(byCursor)).toEqual(events);
+        expectGapless(events);
+        expect(events.map(({ cursor: _c, ...rest }) => rest).sort((x, y) => x.sid.localeCompare(y.sid))).toEqual(
+          [
+            { sid: a!.handle, sub: 'usr_a', reason: 'admin_revoked', actor: 'admin', at: T0 + MINUTE, app: null },
+            { sid: b!.handle, sub: 'usr_b', reason: 'admin_revoked', actor: 'admin', at: T0 + MINUTE, app: null },
+          ].sort((x, y) => x.sid.localeCompare(y.sid)),
+        );
+        expect(await store.findSessionByHandle(a!.handle)).toEqual({ ...a, endedAt: T0 + MINUTE, endedBy: 'admin', endReason: 'admin_revoked' });
+        expect(await readLog(store)).toEqual(events);
+      });
+
+      it('changes nothing and writes nothing for ended, unknown or repeated handles', async () => {
+        const [a, b] = await createSessions([newSession(), newSession()]);
+        const first = await store.endSessions([a!.handle], endBy(T0 + 1));
+        expect(first).toHaveLength(1);
+        expect(await store.endSessions([a!.handle], endBy(T0 + 2, 'admin_revoked', 'admin'))).toEqual([]);
+        expect(await store.endSessions(['ses_nobody'], endBy(T0 + 2))).toEqual([]);
+        expect(await store.endSessions([], endBy(T0 + 2))).toEqual([]);
+        // The first end stays recorded as it was.
+        expect(await store.findSessionByHandle(a!.handle)).toMatchObject({ endedAt: T0 + 1, endedBy: 'user', endReason: 'logout' });
+        const mixed = await store.endSessions([a!.handle, 'ses_nobody', b!.handle, b!.handle], endBy(T0 + 3));
+        expect(mixed.map((e) => [e.cursor, e.sid])).toEqual([[2, b!.handle]]);
+        expect(await readLog(store)).toEqual([...first, ...mixed]);
+      });
+
+      it('deletes the ended sessions’ logout tokens, and only theirs', async () => {
+        const [a, b] = await createSessions([newSession(), newSession()]);
+        await store.createLogoutToken('lt_a1', a!.handle, T0 + HOUR);
+        await store.createLogoutToken('lt_a2', a!.handle, T0 + HOUR);
+        await store.createLogoutToken('lt_b', b!.handle, T0 + HOUR);
+        await store.endSessions([a!.handle], endBy(T0 + 1));
+        expect(await store.consumeLogoutToken('lt_a1', T0 + 2)).toBeNull();
+        expect(await store.consumeLogoutToken('lt_a2', T0 + 2)).toBeNull();
+        expect(await store.consumeLogoutToken('lt_b', T0 + 2)).toBe(b!.handle);
+      });
+
+      it('ends more sessions than fit in one statement', async () => {
+        const sessions = await createSessions(Array.from({ length: 1234 }, (_, i) => newSession({ userId: `usr_${i % 10}` })));
+        const handles = sessions.map((s) => s.handle);
+        const events = await store.endSessions([...handles, ...handles.slice(0, 600)], endBy(T0 + 1));
+        expect(events).toHaveLength(1234);
+        expectGapless(events);
+        expect(new Set(events.map((e) => e.sid))).toEqual(new Set(handles));
+        expect(await store.listSessionsByUser('usr_3')).toEqual([]);
+        expect(await readLog(store, 500)).toEqual(events);
+      });
+    });
+
+    describe('endUserSessions', () => {
+      it('ends all of a user’s active sessions and no one else’s', async () => {
+        const [a1, a2, a3, b1] = await createSessions([
+          newSession({ userId: 'usr_a' }),
+          newSession({ userId: 'usr_a' }),
+          newSession({ userId: 'usr_a' }),
+          newSession({ userId: 'usr_b' }),
+        ]);
+        const before = await store.endSessions([a3!.handle], endBy(T0 + 1));
+        const events = await store.endUserSessions('usr_a', {}, endBy(T0 + 2, 'user_disabled', 'admin'));
+        expect(events.map((e) => e.sid).sort()).toEqual([a1!.handle, a2!.handle].sort());
+        expectGapless(events, 2);
+        for (const e of events) expect(e).toMatchObject({ sub: 'usr_a', reason: 'user_disabled', actor: 'admin', at: T0 + 2, app: null });
+        expect(await store.findSessionByHandle(a3!.handle)).toMatchObject({ endedAt: T0 + 1, endReason: 'logout' });
+        expect(await store.findSessionByHandle(b1!.handle)).toEqual(b1);
+        expect(await store.listSessionsByUser('usr_a')).toEqual([]);
+        expect(await store.endUserSessions('usr_a', {}, endBy(T0 + 3))).toEqual([]);
+        expect(await store.endUserSessions('usr_nobody', {}, endBy(T0 + 3))).toEqual([]);
+        expect(await readLog(store)).toEqual([...before, ...events]);
+      });
+
+      it('keeps the excepted session', async () => {
+        const [keep, a2, a3] = await createSessions([newSession({ userId: 'usr_a' }), newSession({ userId: 'usr_a' }), newSession({ userId: 'usr_a' })]);
+        const events = await store.endUserSessions('usr_a', { exceptHandle: keep!.handle }, endBy(T0 + 1, 'password_changed', 'user'));
+        expect(events.map((e) => e.sid).sort()).toEqual([a2!.handle, a3!.handle].sort());
+        expect(await store.listSessionsByUser('usr_a')).toEqual([keep]);
+        expect(await store.endUserSessions('usr_a', { exceptHandle: keep!.handle }, endBy(T0 + 2))).toEqual([]);
+        // Excepting a handle that is not the user's keeps nothing of theirs.
+        expect((await store.endUserSessions('usr_a', { exceptHandle: 'ses_nobody' }, endBy(T0 + 3))).map((e) => e.sid)).toEqual([keep!.handle]);
+      });
+
+      it('deletes the ended sessions’ logout tokens', async () => {
+        const [keep, gone, other] = await createSessions([newSession({ userId: 'usr_a' }), newSession({ userId: 'usr_a' }), newSession({ userId: 'usr_b' })]);
+        await store.createLogoutToken('lt_keep', keep!.handle, T0 + HOUR);
+        await store.createLogoutToken('lt_gone', gone!.handle, T0 + HOUR);
+        await store.createLogoutToken('lt_other', other!.handle, T0 + HOUR);
+        await store.endUserSessions('usr_a', { exceptHandle: keep!.handle }, endBy(T0 + 1));
+        expect(await store.consumeLogoutToken('lt_gone', T0 + 2)).toBeNull();
+        expect(await store.consumeLogoutToken('lt_keep', T0 + 2)).toBe(keep!.handle);
+        expect(await store.consumeLogoutToken('lt_other', T0 + 2)).toBe(other!.handle);
+      });
+    });
+
+    describe('leaveSessions', () => {
+      it('ends one app’s part: sets leftAt, logs it with app set, keeps the session active', async () => {
+        const apps = [
+          { clientId: 'site', joinedAt: T0, leftAt: null },
+          { clientId: 'forum', joinedAt: T0 + 1, leftAt: null },
+        ];
+        const [a, b, c] = await createSessions([
+          newSession({ userId: 'usr_a', apps }),
+          newSession({ userId: 'usr_a', apps }),
+          newSession({ userId: 'usr_a', apps: [apps[0]!] }),
+        ]);
+        const end = endBy(T0 + 5, 'user_revoked', 'app:forum');
+        const events = await store.leaveSessions([a!.handle, b!.handle, c!.handle, 'ses_nobody'], 'forum', end);
+        expectGapless(events);
+        expect(events.map(({ cursor: _c, ...rest }) => rest).sort((x, y) => x.sid.localeCompare(y.sid))).toEqual(
+          [a!, b!].map((s) => ({ sid: s.handle, sub: 'usr_a', reason: 'user_revoked', actor: 'app:forum', at: T0 + 5, app: 'forum' })).sort((x, y) => x.sid.localeCompare(y.sid)),
+        );
+        const after = await store.findSessionByHandle(a!.handle);
+        expect(after).toMatchObject({ endedAt: null, endedBy: null, endReason: null });
+        expect(after?.apps).toEqual([apps[0], { ...apps[1], leftAt: T0 + 5 }]);
+        expect(await store.findSessionByHandle(c!.handle)).toEqual(c);
+        expect(await store.listSessionsByUser('usr_a')).toHaveLength(3);
+        expect(await readLog(store)).toEqual(events);
+      });
+
+      it('writes nothing when the app already left, never joined, or the session ended', async () => {
+        const [a, ended] = await createSessions([
+          newSession({ apps: [{ clientId: 'forum', joinedAt: T0, leftAt: null }] }),
+          newSession({ apps: [{ clientId: 'forum', joinedAt: T0, leftAt: null }] }),
+        ]);
+        await store.endSessions([ended!.handle], endBy(T0 + 1));
+        expect(await store.leaveSessions([a!.handle], 'forum', endBy(T0 + 2))).toHaveLength(1);
+        expect(await store.leaveSessions([a!.handle], 'forum', endBy(T0 + 3))).toEqual([]);
+        expect(await store.leaveSessions([a!.handle], 'shop', endBy(T0 + 3))).toEqual([]);
+        expect(await store.leaveSessions([ended!.handle], 'forum', endBy(T0 + 3))).toEqual([]);
+        expect(await store.leaveSessions([], 'forum', endBy(T0 + 3))).toEqual([]);
+        expect((await store.findSessionByHandle(a!.handle))?.apps).toEqual([{ clientId: 'forum', joinedAt: T0, leftAt: T0 + 2 }]);
+        expect((await store.findSessionByHandle(ended!.handle))?.apps).toEqual([{ clientId: 'forum', joinedAt: T0, leftAt: null }]);
+        expect(await readLog(store)).toHaveLength(2);
+      });
+
+      it('leaves the session endable as a whole afterwards', async () => {
+        const s = await store.createSession(newSession({ apps: [{ clientId: 'forum', joinedAt: T0, leftAt: null }] }));
+        const [left] = await store.leaveSessions([s.handle], 'forum', endBy(T0 + 1));
+        const [ended] = await store.endSessions([s.handle], endBy(T0 + 2));
+        expect(left).toMatchObject({ cursor: 1, app: 'forum' });
+        expect(ended).toMatchObject({ cursor: 2, app: null, sid: s.handle });
+      });
+    });
+
+    describe('endExpiredSessions', () => {
+      it('ends only sessions whose idle deadline is at or before now, as expired by system', async () => {
+        const now = T0 + HOUR;
+        const [past, atNow, future, alreadyEnded] = await createSessions([
+          newSession({ userId: 'usr_a', idleTimeoutMs: 30 * MINUTE }),
+          newSession({ userId: 'usr_b', idleTimeoutMs: HOUR }),
+          newSession({ userId: 'usr_c', idleTimeoutMs: HOUR + 1 }),
+          newSession({ userId: 'usr_d', idleTimeoutMs: MINUTE }),
+        ]);
+        await store.endSessions([alreadyEnded!.handle], endBy(T0 + 1));
+        const events = await store.endExpiredSessions(now, 100);
+        expect(events.map((e) => e.sid).sort()).toEqual([past!.handle, atNow!.handle].sort());
+        expectGapless(events, 2);
+        for (const e of events) expect(e).toMatchObject({ reason: 'expired', actor: 'system', at: now, app: null });
+        expect(events.find((e) => e.sid === past!.handle)?.sub).toBe('usr_a');
+        expect(await store.findSessionByHandle(past!.handle)).toMatchObject({ endedAt: now, endedBy: 'system', endReason: 'expired' });
+        expect(await store.findSessionByHandle(future!.handle)).toEqual(future);
+        expect(await store.findSessionByHandle(alreadyEnded!.handle)).toMatchObject({ endedAt: T0 + 1, endReason: 'logout' });
+        expect(await store.endExpiredSessions(now, 100)).toEqual([]);
+      });
+
+      it('ends a session at its absolute end even when the idle deadline is later', async () => {
+        const s = await store.createSession(newSession({ idleTimeoutMs: 30 * MINUTE, expiresAt: T0 + HOUR }));
+        // A caller passing an idle deadline past the absolute end must not extend the session's life.
+        await store.touchSession(s.tokenId, T0 + 50 * MINUTE, T0 + 80 * MINUTE);
+        expect(await store.endExpiredSessions(T0 + HOUR - 1, 10)).toEqual([]);
+        expect((await store.endExpiredSessions(T0 + HOUR, 10)).map((e) => e.sid)).toEqual([s.handle]);
+      });
+
+      it('does not end a session whose idle deadline a touch moved past now', async () => {
+        const s = await store.createSession(newSession({ idleTimeoutMs: 30 * MINUTE }));
+        await store.touchSession(s.tokenId, T0 + 20 * MINUTE, T0 + 50 * MINUTE);
+        expect(await store.endExpiredSessions(T0 + 40 * MINUTE, 10)).toEqual([]);
+        expect(await store.endExpiredSessions(T0 + 50 * MINUTE, 10)).toHaveLength(1);
+      });
+
+      it('never ends as expired a session that a concurrent touch kept alive', async () => {
+        const sessions = await createSessions(Array.from({ length: 10 }, () => newSession({ idleTimeoutMs: 30 * MINUTE })));
+        const now = T0 + 30 * MINUTE;
+        // The sweep and the touches race; whichever wins, a session ended as expired must
+        // have a deadline at or before now, and a touched session that survived must keep it.
+        const sweep = store.endExpiredSessions(now, 100);
+        const touches = sessions.map((s) => store.touchSession(s.tokenId, now - 1, now + 30 * MINUTE));
+        const [events] = await Promise.all([sweep, ...touches]);
+        for (const s of sessions) {
+          const after = await store.findSessionByHandle(s.handle);
+          const ended = events.some((e) => e.sid === s.handle);
+          expect(after?.endedAt).toBe(ended ? now : null);
+          expect(after?.idleExpiresAt).toBe(ended ? now : now + 30 * MINUTE);
+        }
+      });
+
+      it('respects the limit', async () => {
+        const sessions = await createSessions(Array.from({ length: 5 }, (_, i) => newSession({ idleTimeoutMs: MINUTE + i })));
+        const now = T0 + HOUR;
+        const batches = [await store.endExpiredSessions(now, 2), await store.endExpiredSessions(now, 2), await store.endExpiredSessions(now, 2), await store.endExpiredSessions(now, 2)];
+        expect(batches.map((b) => b.length)).toEqual([2, 2, 1, 0]);
+        const all = batches.flat();
+        expectGapless(all);
+        expect(new Set(all.map((e) => e.sid))).toEqual(new Set(sessions.map((s) => s.handle)));
+      });
+
+      it('deletes the expired sessions’ logout tokens', async () => {
+        const s = await store.createSession(newSession({ idleTimeoutMs: MINUTE }));
+        await store.createLogoutToken('lt_s', s.handle, T0 + 2 * HOUR);
+        await store.endExpiredSessions(T0 + HOUR, 10);
+        expect(await store.consumeLogoutToken('lt_s', T0 + HOUR)).toBeNull();
+      });
+    });
+
+    describe('revocation log', () => {
+      it('pages with listRevocations(after, limit)', async () => {
+        const sessions = await createSessions(Array.from({ length: 10 }, () => newSession()));
+        for (const s of sessions) await store.endSessions([s.handle], endBy(T0 + 1));
+        const page = async (after: number, limit: number) => (await store.listRevocations(after, limit)).map((e) => e.cursor);
+        expect(await page(0, 3)).toEqual([1, 2, 3]);
+        expect(await page(3, 3)).toEqual([4, 5, 6]);
+        expect(await page(8, 5)).toEqual([9, 10]);
+        expect(await page(10, 5)).toEqual([]);
+        expect(await page(0, 100)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        expect((await store.listRevocations(4, 1))[0]).toEqual({ cursor: 5, sid: sessions[4]!.handle, sub: 'usr_default', reason: 'logout', actor: 'user', at: T0 + 1, app: null });
+      });
+
+      it('numbers entries one by one across every kind of end', async () => {
+        const forum = [{ clientId: 'forum', joinedAt: T0, leftAt: null }];
+        const s = await createSessions([
+          newSession({ userId: 'usr_a', apps: forum }),
+          newSession({ userId: 'usr_a', apps: forum }),
+          newSession({ userId: 'usr_b', apps: forum }),
+          newSession({ userId: 'usr_b', idleTimeoutMs: MINUTE }),
+          newSession({ userId: 'usr_c' }),
+        ]);
+        const returned = [
+          ...(await store.leaveSessions([s[0]!.handle, s[1]!.handle, s[2]!.handle], 'forum', endBy(T0 + 1))),
+          ...(await store.endSessions([s[0]!.handle], endBy(T0 + 2))),
+          ...(await store.endExpiredSessions(T0 + HOUR, 10)),
+          ...(await store.endUserSessions('usr_a', {}, endBy(T0 + HOUR + 1))),
+          ...(await store.endSessions([s[0]!.handle, 'ses_nobody'], endBy(T0 + HOUR + 2))),
+          ...(await store.endUserSessions('usr_b', { exceptHandle: s[4]!.handle }, endBy(T0 + HOUR + 3))),
+          ...(await store.endSessions([s[4]!.handle], endBy(T0 + HOUR + 4))),
+        ];
+        expect(returned).toHaveLength(3 + 1 + 1 + 1 + 0 + 1 + 1);
+        expectGapless(returned);
+        expect(await readLog(store)).toEqual(returned);
+      });
+
+      it('stays gapless under many concurrent ends, ending each session exactly once', async () => {
+        const users = Array.from({ length: 8 }, (_, i) => `usr_c${i}`);
+        const sessions = await createSessions(
+          Array.from({ length: 48 }, (_, i) =>
+            newSession({
+              userId: users[i % users.length]!,
+              createdAt: T0 + i,
+              // Every fourth session is past its idle deadline, for the sweeper to race the others.
+              idleTimeoutMs: i % 4 === 0 ? MINUTE : 2 * HOUR,
+              apps: [{ clientId: 'forum', joinedAt: T0, leftAt: null }],
+            }),
+          ),
+        );
+        const h = (i: number) => sessions[i % sessions.length]!.handle;
+        const now = T0 + HOUR;
+        const calls: Promise<RevocationEvent[]>[] = [];
+        for (let i = 0; i < 50; i++) {
+          const at = now + i;
+          switch (i % 5) {
+            case 0: calls.push(store.endSessions([h(i)], endBy(at))); break;
+            case 1: calls.push(store.endSessions([h(i), h(i + 1), h(i + 9), h(i)], endBy(at, 'admin_revoked', 'admin'))); break;
+            case 2: calls.push(store.endUserSessions(users[i % users.length]!, { exceptHandle: h(i) }, endBy(at, 'password_changed'))); break;
+            case 3: calls.push(store.leaveSessions([h(i), h(i + 2)], 'forum', endBy(at, 'logout', 'app:forum'))); break;
+            default: calls.push(store.endExpiredSessions(now, 3));
+          }
+        }
+        // Whatever the others did, these end every session that is left.
+        for (const user of users) calls.push(store.endUserSessions(user, {}, endBy(now + 100, 'user_deleted', 'admin')));
+        // A reader following the log meanwhile must only ever see a gapless prefix: no cursor
+        // may become visible before every smaller one has.
+        let done = false;
+        const reads: number[][] = [];
+        const follower = (async () => {
+          while (!done) {
+            reads.push((await store.listRevocations(0, 1000)).map((e) => e.cursor));
+            await new Promise((resolve) => setTimeout(resolve, 0));
+          }
+        })();
+        const results = await Promise.all(calls).finally(() => (done = true));
+        await follower;
+        expect(reads.length).toBeGreaterThan(0);
+        for (const seen of reads) expect(seen).toEqual(Array.from({ length: seen.length }, (_, i) => i + 1));
+
+        const returned = results.flat().sort(byCursor);
+        expectGapless(returned);
+        expect(await readLog(store, 10)).toEqual(returned);
+
+        const whole = returned.filter((e) => e.app === null);
+        expect(whole.map((e) => e.sid).sort()).toEqual(sessions.map((s) => s.handle).sort());
+        for (const event of whole) {
+          const session = await store.findSessionByHandle(event.sid);
+          expect(session).toMatchObject({ endedAt: event.at, endedBy: event.actor, endReason: event.reason });
+          expect(event.sub).toBe(session?.userId);
+          // An app can only leave a session that is still going.
+          const left = returned.filter((e) => e.sid === event.sid && e.app !== null);
+          expect(left.length).toBeLessThanOrEqual(1);
+          for (const l of left) expect(l.cursor).toBeLessThan(event.cursor);
+        }
+        for (const user of users) expect(await store.listSessionsByUser(user)).toEqual([]);
+      });
+
+      it('writes one entry when many callers end the same session at once', async () => {
+        const [a, b] = await createSessions([newSession({ userId: 'usr_a' }), newSession({ userId: 'usr_a' })]);
+        const calls = Array.from({ length: 20 }, (_, i) =>
+          i % 3 === 2 ? store.endUserSessions('usr_a', {}, endBy(T0 + i)) : store.endSessions(i % 2 ? [a!.handle, b!.handle] : [b!.handle], endBy(T0 + i)),
+        );
+        const returned = (await Promise.all(calls)).flat().sort(byCursor);
+        expect(returned.map((e) => e.cursor)).toEqual([1, 2]);
+        expect(returned.map((e) => e.sid).sort()).toEqual([a!.handle, b!.handle].sort());
+        expect(await readLog(store)).toEqual(returned);
+      });
+    });
+
+    describe('transaction', () => {
+      it('commits and returns the callback’s result', async () => {
+        const s = await store.createSession(newSession());
+        const result = await store.transaction(async (tx) => {
+          const user = await tx.createUser(userRecord({ username: 'alice' }));
+          // Reads inside the transaction see its own writes.
+          expect(await tx.findUserByLogin('ALICE')).toEqual(user);
+          const events = await tx.endSessions([s.handle], endBy(T0 + 1));
+          await tx.appendAudit(auditEvent({ userId: user.id, action: 'sessions.revoked' }));
+          return { user, events };
+        });
+        expect(await store.findUserById(result.user.id)).toEqual(result.user);
+        expect(result.events.map((e) => e.cursor)).toEqual([1]);
+        expect(await readLog(store)).toEqual(result.events);
+        expect(await store.listAudit({ limit: 10 })).toHaveLength(1);
+      });
+
+      it('rolls everything back when the callback throws, and the next entry takes the next cursor', async () => {
+        const [first, second, third] = await createSessions([
+          newSession({ userId: 'usr_a', apps: [{ clientId: 'forum', joinedAt: T0, leftAt: null }] }),
+          newSession({ userId: 'usr_a', apps: [{ clientId: 'forum', joinedAt: T0, leftAt: null }] }),
+          newSession({ userId: 'usr_b' }),
+        ]);
+        const before = await store.endSessions([third!.handle], endBy(T0 + 1));
+        await store.createLogoutToken('lt_first', first!.handle, T0 + HOUR);
+        const failure = new Error('boom');
+        let inside: RevocationEvent[] = [];
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.createUser(userRecord({ id: 'usr_rolled_back' }));
+            await tx.createApp(appRecord({ clientId: 'app_rolled_back' }));
+            inside = [
+              ...(await tx.leaveSessions([second!.handle], 'forum', endBy(T0 + 2))),
+              ...(await tx.endSessions([first!.handle], endBy(T0 + 2))),
+            ];
+            expect(await tx.joinSession(second!.handle, 'shop', T0 + 2)).toBe(true);
+            await tx.touchSession(second!.tokenId, T0 + 2, T0 + 2 + 30 * MINUTE);
+            await tx.appendAudit(auditEvent({ action: 'should.vanish' }));
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+        expect(inside.map((e) => e.cursor)).toEqual([2, 3]);
+
+        expect(await store.findUserById('usr_rolled_back')).toBeNull();
+        expect(await store.findApp('app_rolled_back')).toBeNull();
+        expect(await store.findSessionByHandle(first!.handle)).toEqual(first);
+        expect(await store.findSessionByHandle(second!.handle)).toEqual(second);
+        expect(await store.listAudit({ limit: 10 })).toEqual([]);
+        expect(await readLog(store)).toEqual(before);
+        expect(await store.consumeLogoutToken('lt_first', T0 + 3)).toBe(first!.handle);
+
+        const after = await store.endSessions([first!.handle], endBy(T0 + 4));
+        expect(after.map((e) => e.cursor)).toEqual([2]);
+        expect(await readLog(store)).toEqual([...before, ...after]);
+      });
+
+      it('rolls back when a store operation inside it fails', async () => {
+        const s = await store.createSession(newSession());
+        await store.createUser(userRecord({ username: 'alice' }));
+        await expectCode(
+          store.transaction(async (tx) => {
+            await tx.endSessions([s.handle], endBy(T0 + 1));
+            return tx.createUser(userRecord({ username: 'Alice' }));
+          }),
+          'USER_CONFLICT',
+        );
+        expect(await store.findSessionByHandle(s.handle)).toEqual(s);
+        expect(await store.listRevocations(0, 10)).toEqual([]);
+      });
+
+      it('joins the outer transaction when an operation opens its own', async () => {
+        // endSessions, endUserSessions, leaveSessions and joinSession each run in a
+        // transaction of their own; inside store.transaction they must join the outer one,
+        // or the throw below could not undo them.
+        const [a, b] = await createSessions([
+          newSession({ userId: 'usr_a', apps: [{ clientId: 'forum', joinedAt: T0, leftAt: null }] }),
+          newSession({ userId: 'usr_b' }),
+        ]);
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.joinSession(a!.handle, 'shop', T0 + 1);
+            await tx.leaveSessions([a!.handle], 'forum', endBy(T0 + 1));
+            await tx.endUserSessions('usr_a', {}, endBy(T0 + 1));
+            await tx.endSessions([b!.handle], endBy(T0 + 1));
+            await tx.endExpiredSessions(T0 + 100 * HOUR, 10);
+            throw new Error('undo');
+          }),
+        ).rejects.toThrow('undo');
+        expect(await store.findSessionByHandle(a!.handle)).toEqual(a);
+        expect(await store.findSessionByHandle(b!.handle)).toEqual(b);
+        expect(await store.listRevocations(0, 10)).toEqual([]);
+      });
+
+      it('joins the outer transaction when store.transaction or a store operation is called inside it', async () => {
+        const s = await store.createSession(newSession());
+        const nested = store.transaction(async () => {
+          const user = await store.transaction(async (inner) => {
+            await inner.endSessions([s.handle], endBy(T0 + 1));
+            return inner.createUser(userRecord({ username: 'nested' }));
+          });
+          // Called on the store rather than on tx: still inside, so it sees the writes.
+          expect(await store.findUserById(user.id)).toEqual(user);
+          expect((await store.listRevocations(0, 10)).map((e) => e.sid)).toEqual([s.handle]);
+          await store.appendAudit(auditEvent({ action: 'nested' }));
+          throw new Error('undo all');
+        });
+        await expect(within(5000, nested, 'a nested transaction')).rejects.toThrow('undo all');
+        expect(await store.findUserByLogin('nested')).toBeNull();
+        expect(await store.findSessionByHandle(s.handle)).toEqual(s);
+        expect(await store.listRevocations(0, 10)).toEqual([]);
+        expect(await store.listAudit({ limit: 10 })).toEqual([]);
+      });
+
+      it('is isolated from statements outside it', async () => {
+        const s = await store.createSession(newSession());
+        let entered!: () => void;
+        let release!: () => void;
+        const inside = new Promise<void>((resolve) => (entered = resolve));
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        const pending = store.transaction(async (tx) => {
+          await tx.createUser(userRecord({ id: 'usr_uncommitted', username: 'uncommitted' }));
+          await tx.endSessions([s.handle], endBy(T0 + 1));
+          entered();
+          await gate;
+          throw new Error('roll back');
+        });
+        await inside;
+        // Started while the transaction is open: these may wait for it, but must neither see
+        // its writes nor be undone with it.
+        const reads = Promise.all([store.findUserById('usr_uncommitted'), store.findSessionByHandle(s.handle), store.listRevocations(0, 10)]);
+        const write = store.createUser(userRecord({ id: 'usr_outside', username: 'outside' }));
+        release();
+        await expect(pending).rejects.toThrow('roll back');
+        const [user, session, log] = await reads;
+        expect(user).toBeNull();
+        expect(session).toEqual(s);
+        expect(log).toEqual([]);
+        await write;
+        expect((await store.findUserById('usr_outside'))?.username).toBe('outside');
+      });
+
+      it('keeps the log gapless when concurrent transactions commit and roll back', async () => {
+        const sessions = await createSessions(Array.from({ length: 20 }, () => newSession()));
+        const outcomes = await Promise.allSettled(
+          sessions.map((s, i) =>
+            store.transaction(async (tx) => {
+              const events = await tx.endSessions([s.handle], endBy(T0 + i));
+              await tx.appendAudit(auditEvent({ sessionHandle: s.handle, action: 'sessions.revoked' }));
+              if (i % 2 === 1) throw new Error(`roll back ${i}`);
+              return events;
+            }),
+          ),
+        );
+        const committed = outcomes.flatMap((o) => (o.status === 'fulfilled' ? o.value : [])).sort(byCursor);
+        expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(10);
+        expectGapless(committed);
+        expect(await readLog(store)).toEqual(committed);
+        expect(committed.map((e) => e.sid).sort()).toEqual(sessions.filter((_, i) => i % 2 === 0).map((s) => s.handle).sort());
+        for (const [i, s] of sessions.entries()) expect((await store.findSessionByHandle(s.handle))?.endedAt).toBe(i % 2 === 0 ? T0 + i : null);
+        expect(await store.listAudit({ limit: 100 })).toHaveLength(10);
+      });
+    });
+
+    describe('logout tokens', () => {
+      it('consumes a token once only', async () => {
+        const s = await store.createSession(newSession());
+        await store.createLogoutToken('lt_1', s.handle, T0 + HOUR);
+        expect(await store.consumeLogoutToken('lt_1', T0 + 1)).toBe(s.handle);
+        expect(await store.consumeLogoutToken('lt_1', T0 + 2)).toBeNull();
+        expect(await store.consumeLogoutToken('lt_nobody', T0 + 2)).toBeNull();
+      });
+
+      it('returns null for an expired token', async () => {
+        const s = await store.createSession(newSession());
+        await store.createLogoutToken('lt_old', s.handle, T0 + MINUTE);
+        await store.createLogoutToken('lt_edge', s.handle, T0 + MINUTE);
+        await store.createLogoutToken('lt_fresh', s.handle, T0 + MINUTE);
+        expect(await store.consumeLogoutToken('lt_old', T0 + 2 * MINUTE)).toBeNull();
+        expect(await store.consumeLogoutToken('lt_edge', T0 + MINUTE)).toBeNull();
+        expect(await store.consumeLogoutToken('lt_fresh', T0 + MINUTE - 1)).toBe(s.handle);
+      });
+
+      it('lets only one of many concurrent consumers have a token', async () => {
+        const s = await store.createSession(newSession());
+        await store.createLogoutToken('lt_race', s.handle, T0 + HOUR);
+        const results = await Promise.all(Array.from({ length: 10 }, () => store.consumeLogoutToken('lt_race', T0 + 1)));
+        expect(results.filter((r) => r !== null)).toEqual([s.handle]);
+      });
+
+      it('purges expired tokens and returns how many', async () => {
+        const s = await store.createSession(newSession());
+        await store.createLogoutToken('lt_a', s.handle, T0 + MINUTE);
+        await store.createLogoutToken('lt_b', s.handle, T0 + 2 * MINUTE);
+        await store.createLogoutToken('lt_c', s.handle, T0 + HOUR);
+        expect(await store.purgeLogoutTokens(T0)).toBe(0);
+        expect(await store.purgeLogoutTokens(T0 + 2 * MINUTE)).toBe(2);
+        expect(await store.purgeLogoutTokens(T0 + 2 * MINUTE)).toBe(0);
+        expect(await store.consumeLogoutToken('lt_c', T0 + 2 * MINUTE)).toBe(s.handle);
+      });
+    });
+
+    describe('admin tokens', () => {
+      it('creates, finds and counts admin tokens', async () => {
+        expect(await store.countAdminTokens()).toBe(0);
+        const token = { id: 'adm_1', secretHash: 'c'.repeat(64), label: 'bootstrap', createdAt: T0 };
+        await store.createAdminToken(token);
+        await store.createAdminToken({ id: 'adm_2', secretHash: 'd'.repeat(64), label: 'ci', createdAt: T0 + 1 });
+        expect(await store.findAdminToken('adm_1')).toEqual(token);
+        expect(await store.findAdminToken('adm_nobody')).toBeNull();
+        expect(await store.countAdminTokens()).toBe(2);
+      });
+    });
+
+    describe('audit', () => {
+      it('appends and lists newest first, with a limit and a user filter', async () => {
+        const events = [
+          auditEvent({ at: T0 + 1, userId: 'usr_a', action: 'user.created' }),
+          auditEvent({ at: T0 + 2, userId: 'usr_b', action: 'user.created', actor: 'app:forum', clientId: 'forum', ip: '198.51.100.1' }),
+          auditEvent({ at: T0 + 3, userId: 'usr_a', action: 'session.started', sessionHandle: 'ses_x', details: { reason: 'logout', revoked: ['ses_x', 'ses_y@forum'], n: 2, nested: { ok: true } } }),
+          auditEvent({ at: T0 + 4, userId: null, action: 'admin_token.created', actor: 'system' }),
+        ];
+        for (const e of events) await store.appendAudit(e);
+        const all = await store.listAudit({ limit: 10 });
+        expect(all.map(({ id: _id, ...rest }) => rest)).toEqual([...events].reverse());
+        const ids = all.map((e) => e.id);
+        for (const id of ids) expect(typeof id).toBe('number');
+        expect(new Set(ids).size).toBe(4);
+        expect((await store.listAudit({ limit: 2 })).map((e) => e.at)).toEqual([T0 + 4, T0 + 3]);
+        expect((await store.listAudit({ userId: 'usr_a', limit: 10 })).map((e) => e.at)).toEqual([T0 + 3, T0 + 1]);
+        expect((await store.listAudit({ userId: 'usr_a', limit: 1 })).map((e) => e.at)).toEqual([T0 + 3]);
+        expect(await store.listAudit({ userId: 'usr_nobody', limit: 10 })).toEqual([]);
+      });
+    });
+  });
+}

@@ -1,0 +1,127 @@
+import type { SqlDriver } from './driver.js';
+
+/**
+ * The schema, versioned. Each migration is written once with two type placeholders:
+ * `BIGINT` (epoch ms and cursors) and `SERIAL_PK` (an auto-increment primary key).
+ * Booleans are stored as 0/1 integers and lists/objects as JSON text in both databases, so
+ * one set of SQL statements serves both.
+ */
+const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'sessions, users, apps, revocation log, audit',
+    sql: `
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL,
+  username_lower TEXT NOT NULL UNIQUE,
+  email TEXT,
+  email_lower TEXT UNIQUE,
+  first_name TEXT,
+  last_name TEXT,
+  picture TEXT,
+  disabled INTEGER NOT NULL DEFAULT 0,
+  password_hash TEXT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE apps (
+  client_id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  trusted INTEGER NOT NULL DEFAULT 0,
+  allowed_origins TEXT NOT NULL,
+  return_urls TEXT NOT NULL,
+  backchannel_logout_uri TEXT,
+  connectors TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE sessions (
+  token_id TEXT PRIMARY KEY,
+  handle TEXT NOT NULL UNIQUE,
+  user_id TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  ip TEXT,
+  user_agent TEXT,
+  created_at BIGINT NOT NULL,
+  last_seen_at BIGINT NOT NULL,
+  idle_timeout_ms BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  idle_expires_at BIGINT NOT NULL,
+  apps TEXT NOT NULL,
+  ended_at BIGINT,
+  ended_by TEXT,
+  end_reason TEXT
+);
+-- A user's sessions: listing and ending them costs the same whatever the table size.
+CREATE INDEX sessions_by_user ON sessions (user_id, ended_at);
+-- The sweeper's scan. idle_expires_at is capped at expires_at, so it alone is the deadline.
+CREATE INDEX sessions_by_deadline ON sessions (idle_expires_at) WHERE ended_at IS NULL;
+CREATE TABLE revocation_counter (id INTEGER PRIMARY KEY, value BIGINT NOT NULL);
+INSERT INTO revocation_counter (id, value) VALUES (1, 0);
+CREATE TABLE revocations (
+  cursor BIGINT PRIMARY KEY,
+  sid TEXT NOT NULL,
+  sub TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  app TEXT
+);
+CREATE TABLE logout_tokens (
+  token_hash TEXT PRIMARY KEY,
+  handle TEXT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX logout_tokens_by_handle ON logout_tokens (handle);
+CREATE INDEX logout_tokens_by_expiry ON logout_tokens (expires_at);
+CREATE TABLE admin_tokens (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  label TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE audit_events (
+  id SERIAL_PK,
+  at BIGINT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  user_id TEXT,
+  session_handle TEXT,
+  client_id TEXT,
+  ip TEXT,
+  details TEXT NOT NULL
+);
+CREATE INDEX audit_by_user ON audit_events (user_id, id);
+`,
+  },
+];
+
+function forDialect(sql: string, dialect: SqlDriver['dialect']): string {
+  return dialect === 'postgres'
+    ? sql.replace(/SERIAL_PK/g, 'BIGSERIAL PRIMARY KEY')
+    : sql.replace(/SERIAL_PK/g, 'INTEGER PRIMARY KEY AUTOINCREMENT').replace(/BIGINT/g, 'INTEGER');
+}
+
+/**
+ * Applies pending migrations in one transaction. On PostgreSQL an advisory lock makes
+ * several nodes starting at once apply each migration exactly once.
+ */
+export async function migrate(driver: SqlDriver): Promise<number[]> {
+  return driver.transaction(async (tx) => {
+    if (tx.dialect === 'postgres') await tx.get('SELECT pg_advisory_xact_lock(727274)');
+    // Under the lock: two nodes running CREATE TABLE IF NOT EXISTS at once on PostgreSQL can
+    // both pass the existence check, and the second fails on pg_type's unique index.
+    await tx.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+    const done = new Set((await tx.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await tx.exec(forDialect(m.sql, tx.dialect));
+      await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, Date.now()]);
+      applied.push(m.version);
+    }
+    return applied;
+  });
+}

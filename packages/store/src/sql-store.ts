@@ -1,0 +1,465 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import {
+  TesseraError,
+  type AdminTokenRecord,
+  type AppPatch,
+  type AppRecord,
+  type AuditEvent,
+  type NewSession,
+  type RevocationEvent,
+  type SessionApp,
+  type SessionEnd,
+  type SessionRecord,
+  type Store,
+  type StoreOperations,
+  type UserPatch,
+  type UserRecord,
+} from '@tessera/core';
+import type { Row, SqlDriver } from './driver.js';
+import { migrate } from './migrations.js';
+
+// Keeps `IN (…)` lists under every driver's parameter limit.
+const CHUNK = 500;
+
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+function toUser(r: Row): UserRecord {
+  return {
+    id: String(r.id),
+    username: String(r.username),
+    email: strOrNull(r.email),
+    firstName: strOrNull(r.first_name),
+    lastName: strOrNull(r.last_name),
+    picture: strOrNull(r.picture),
+    disabled: num(r.disabled) === 1,
+    passwordHash: strOrNull(r.password_hash),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+function toApp(r: Row): AppRecord {
+  return {
+    clientId: String(r.client_id),
+    name: String(r.name),
+    trusted: num(r.trusted) === 1,
+    allowedOrigins: JSON.parse(String(r.allowed_origins)) as string[],
+    returnUrls: JSON.parse(String(r.return_urls)) as string[],
+    backchannelLogoutUri: strOrNull(r.backchannel_logout_uri),
+    connectors: JSON.parse(String(r.connectors)) as Record<string, unknown>,
+    secretHash: String(r.secret_hash),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+function toSession(r: Row): SessionRecord {
+  return {
+    tokenId: String(r.token_id),
+    handle: String(r.handle),
+    userId: String(r.user_id),
+    secretHash: String(r.secret_hash),
+    ip: strOrNull(r.ip),
+    userAgent: strOrNull(r.user_agent),
+    createdAt: num(r.created_at),
+    lastSeenAt: num(r.last_seen_at),
+    idleTimeoutMs: num(r.idle_timeout_ms),
+    expiresAt: num(r.expires_at),
+    idleExpiresAt: num(r.idle_expires_at),
+    apps: JSON.parse(String(r.apps)) as SessionApp[],
+    endedAt: numOrNull(r.ended_at),
+    endedBy: strOrNull(r.ended_by) as SessionRecord['endedBy'],
+    endReason: strOrNull(r.end_reason) as SessionRecord['endReason'],
+  };
+}
+
+function toEvent(r: Row): RevocationEvent {
+  return {
+    cursor: num(r.cursor),
+    sid: String(r.sid),
+    sub: String(r.sub),
+    reason: String(r.reason) as RevocationEvent['reason'],
+    actor: String(r.actor) as RevocationEvent['actor'],
+    at: num(r.at),
+    app: strOrNull(r.app),
+  };
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+
+function chunks<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+const USER_COLUMNS: Record<Exclude<keyof UserPatch, 'updatedAt'>, string> = {
+  username: 'username',
+  email: 'email',
+  firstName: 'first_name',
+  lastName: 'last_name',
+  picture: 'picture',
+  disabled: 'disabled',
+  passwordHash: 'password_hash',
+};
+
+const APP_COLUMNS: Record<Exclude<keyof AppPatch, 'updatedAt'>, [string, (v: unknown) => unknown]> = {
+  name: ['name', (v) => v],
+  trusted: ['trusted', (v) => (v ? 1 : 0)],
+  allowedOrigins: ['allowed_origins', (v) => JSON.stringify(v)],
+  returnUrls: ['return_urls', (v) => JSON.stringify(v)],
+  backchannelLogoutUri: ['backchannel_logout_uri', (v) => v],
+  connectors: ['connectors', (v) => JSON.stringify(v)],
+  secretHash: ['secret_hash', (v) => v],
+};
+
+/** The store operations over one driver (the root driver, or a transaction's). */
+function createOperations(db: SqlDriver): StoreOperations {
+  // Row locks for read-modify-write of a session's app list; SQLite serialises writers anyway.
+  const forUpdate = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+
+  /**
+   * Appends log entries with the next cursors. Locking the single counter row first makes
+   * every revoking transaction take cursors in commit order: a later transaction cannot get
+   * a cursor until the earlier one has committed, so readers never see a gap fill in late.
+   */
+  async function appendLog(tx: SqlDriver, entries: Omit<RevocationEvent, 'cursor'>[]): Promise<RevocationEvent[]> {
+    if (entries.length === 0) return [];
+    const row = await tx.get<{ value: unknown }>('UPDATE revocation_counter SET value = value + ? WHERE id = 1 RETURNING value', [entries.length]);
+    const first = num(row!.value) - entries.length + 1;
+    const events = entries.map((e, i) => ({ ...e, cursor: first + i }));
+    for (const part of chunks(events)) {
+      await tx.run(
+        `INSERT INTO revocations (cursor, sid, sub, reason, actor, at, app) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        part.flatMap((e) => [e.cursor, e.sid, e.sub, e.reason, e.actor, e.at, e.app]),
+      );
+    }
+    return events;
+  }
+
+  async function lockLog(tx: SqlDriver): Promise<void> {
+    if (tx.dialect === 'postgres') await tx.get('SELECT value FROM revocation_counter WHERE id = 1 FOR UPDATE');
+  }
+
+  async function markEnded(tx: SqlDriver, where: string, params: unknown[], end: SessionEnd): Promise<Row[]> {
+    // RETURNING reports only the rows this statement changed: a concurrent end of the same
+    // session (another node, the sweeper) cannot make both write a log entry.
+    return tx.all(
+      `UPDATE sessions SET ended_at = ?, ended_by = ?, end_reason = ? WHERE ended_at IS NULL AND ${where} RETURNING handle, user_id`,
+      [end.at, end.actor, end.reason, ...params],
+    );
+  }
+
+  async function finishEnd(tx: SqlDriver, rows: Row[], end: SessionEnd): Promise<RevocationEvent[]> {
+    const handles = rows.map((r) => String(r.handle));
+    for (const part of chunks(handles)) await tx.run(`DELETE FROM logout_tokens WHERE handle IN (${placeholders(part.length)})`, part);
+    return appendLog(tx, rows.map((r) => ({ sid: String(r.handle), sub: String(r.user_id), reason: end.reason, actor: end.actor, at: end.at, app: null })));
+  }
+
+  const ops: StoreOperations = {
+    async createUser(user) {
+      try {
+        await db.run(
+          `INSERT INTO users (id, username, username_lower, email, email_lower, first_name, last_name, picture, disabled, password_hash, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [user.id, user.username, user.username.toLowerCase(), user.email, user.email?.toLowerCase() ?? null, user.firstName, user.lastName, user.picture, user.disabled ? 1 : 0, user.passwordHash, user.createdAt, user.updatedAt],
+        );
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new TesseraError('USER_CONFLICT');
+        throw error;
+      }
+      return { ...user };
+    },
+
+    async findUserById(id) {
+      const row = await db.get('SELECT * FROM users WHERE id = ?', [id]);
+      return row ? toUser(row) : null;
+    },
+
+    async findUserByLogin(login) {
+      const lower = login.toLowerCase();
+      const row = await db.get('SELECT * FROM users WHERE username_lower = ? OR email_lower = ? ORDER BY CASE WHEN username_lower = ? THEN 0 ELSE 1 END LIMIT 1', [lower, lower, lower]);
+      return row ? toUser(row) : null;
+    },
+
+    async updateUser(id, patch) {
+      const sets = ['updated_at = ?'];
+      const params: unknown[] = [patch.updatedAt];
+      for (const [key, column] of Object.entries(USER_COLUMNS) as [keyof typeof USER_COLUMNS, string][]) {
+        const value = patch[key];
+        if (value === undefined) continue;
+        sets.push(`${column} = ?`);
+        params.push(key === 'disabled' ? (value ? 1 : 0) : value);
+        if (key === 'username' || key === 'email') {
+          sets.push(`${column}_lower = ?`);
+          params.push(typeof value === 'string' ? value.toLowerCase() : null);
+        }
+      }
+      try {
+        const changed = await db.run(`UPDATE users SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
+        if (changed === 0) return null;
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new TesseraError('USER_CONFLICT');
+        throw error;
+      }
+      return ops.findUserById(id);
+    },
+
+    async deleteUser(id) {
+      return (await db.run('DELETE FROM users WHERE id = ?', [id])) > 0;
+    },
+
+    async createApp(app) {
+      try {
+        await db.run(
+          `INSERT INTO apps (client_id, name, trusted, allowed_origins, return_urls, backchannel_logout_uri, connectors, secret_hash, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [app.clientId, app.name, app.trusted ? 1 : 0, JSON.stringify(app.allowedOrigins), JSON.stringify(app.returnUrls), app.backchannelLogoutUri, JSON.stringify(app.connectors), app.secretHash, app.createdAt, app.updatedAt],
+        );
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new TesseraError('APP_CONFLICT');
+        throw error;
+      }
+      return { ...app };
+    },
+
+    async findApp(clientId) {
+      const row = await db.get('SELECT * FROM apps WHERE client_id = ?', [clientId]);
+      return row ? toApp(row) : null;
+    },
+
+    async listApps() {
+      return (await db.all('SELECT * FROM apps ORDER BY created_at, client_id')).map(toApp);
+    },
+
+    async updateApp(clientId, patch) {
+      const sets = ['updated_at = ?'];
+      const params: unknown[] = [patch.updatedAt];
+      for (const [key, [column, encode]] of Object.entries(APP_COLUMNS) as [keyof typeof APP_COLUMNS, [string, (v: unknown) => unknown]][]) {
+        if (patch[key] === undefined) continue;
+        sets.push(`${column} = ?`);
+        params.push(encode(patch[key]));
+      }
+      const changed = await db.run(`UPDATE apps SET ${sets.join(', ')} WHERE client_id = ?`, [...params, clientId]);
+      return changed === 0 ? null : ops.findApp(clientId);
+    },
+
+    async deleteApp(clientId) {
+      return (await db.run('DELETE FROM apps WHERE client_id = ?', [clientId])) > 0;
+    },
+
+    async createSession(s) {
+      const idleExpiresAt = Math.min(s.createdAt + s.idleTimeoutMs, s.expiresAt);
+      await db.run(
+        `INSERT INTO sessions (token_id, handle, user_id, secret_hash, ip, user_agent, created_at, last_seen_at, idle_timeout_ms, expires_at, idle_expires_at, apps)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [s.tokenId, s.handle, s.userId, s.secretHash, s.ip, s.userAgent, s.createdAt, s.createdAt, s.idleTimeoutMs, s.expiresAt, idleExpiresAt, JSON.stringify(s.apps)],
+      );
+      return { ...s, lastSeenAt: s.createdAt, idleExpiresAt, apps: [...s.apps], endedAt: null, endedBy: null, endReason: null };
+    },
+
+    async findSessionByTokenId(tokenId) {
+      const row = await db.get('SELECT * FROM sessions WHERE token_id = ?', [tokenId]);
+      return row ? toSession(row) : null;
+    },
+
+    async findSessionByHandle(handle) {
+      const row = await db.get('SELECT * FROM sessions WHERE handle = ?', [handle]);
+      return row ? toSession(row) : null;
+    },
+
+    async listSessionsByUser(userId, options = {}) {
+      const sql = options.includeEnded
+        ? 'SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at DESC, handle'
+        : 'SELECT * FROM sessions WHERE user_id = ? AND ended_at IS NULL ORDER BY created_at DESC, handle';
+      return (await db.all(sql, [userId])).map(toSession);
+    },
+
+    async touchSession(tokenId, lastSeenAt, idleExpiresAt) {
+      // Never moves time backwards (two nodes touching at once) and never revives an ended
+      // session. The idle deadline is capped at the absolute end here too: the sweeper looks
+      // at idle_expires_at alone, so an uncapped value would let a session outlive expires_at.
+      await db.run(
+        'UPDATE sessions SET last_seen_at = ?, idle_expires_at = CASE WHEN ? < expires_at THEN ? ELSE expires_at END WHERE token_id = ? AND ended_at IS NULL AND last_seen_at < ?',
+        [lastSeenAt, idleExpiresAt, idleExpiresAt, tokenId, lastSeenAt],
+      );
+    },
+
+    joinSession(handle, clientId, at) {
+      return db.transaction(async (tx) => {
+        const row = await tx.get<{ apps: string }>(`SELECT apps FROM sessions WHERE handle = ? AND ended_at IS NULL${forUpdate}`, [handle]);
+        if (!row) return false;
+        const apps = JSON.parse(row.apps) as SessionApp[];
+        if (apps.some((a) => a.clientId === clientId && a.leftAt === null)) return false;
+        const next = apps.filter((a) => a.clientId !== clientId).concat({ clientId, joinedAt: at, leftAt: null });
+        await tx.run('UPDATE sessions SET apps = ? WHERE handle = ?', [JSON.stringify(next), handle]);
+        return true;
+      });
+    },
+
+    endSessions(handles, end) {
+      if (handles.length === 0) return Promise.resolve([]);
+      return db.transaction(async (tx) => {
+        await lockLog(tx);
+        const rows: Row[] = [];
+        for (const part of chunks([...new Set(handles)])) rows.push(...(await markEnded(tx, `handle IN (${placeholders(part.length)})`, part, end)));
+        return finishEnd(tx, rows, end);
+      });
+    },
+
+    endUserSessions(userId, selector, end) {
+      return db.transaction(async (tx) => {
+        await lockLog(tx);
+        const rows = selector.exceptHandle
+          ? await markEnded(tx, 'user_id = ? AND handle <> ?', [userId, selector.exceptHandle], end)
+          : await markEnded(tx, 'user_id = ?', [userId], end);
+        return finishEnd(tx, rows, end);
+      });
+    },
+
+    leaveSessions(handles, clientId, end) {
+      if (handles.length === 0) return Promise.resolve([]);
+      return db.transaction(async (tx) => {
+        await lockLog(tx);
+        const left: Omit<RevocationEvent, 'cursor'>[] = [];
+        for (const part of chunks([...new Set(handles)])) {
+          const rows = await tx.all<{ handle: string; user_id: string; apps: string }>(
+            `SELECT handle, user_id, apps FROM sessions WHERE ended_at IS NULL AND handle IN (${placeholders(part.length)})${forUpdate}`,
+            part,
+          );
+          for (const row of rows) {
+            const apps = JSON.parse(row.apps) as SessionApp[];
+            const member = apps.find((a) => a.clientId === clientId && a.leftAt === null);
+            if (!member) continue;
+            member.leftAt = end.at;
+            await tx.run('UPDATE sessions SET apps = ? WHERE handle = ?', [JSON.stringify(apps), row.handle]);
+            left.push({ sid: row.handle, sub: row.user_id, reason: end.reason, actor: end.actor, at: end.at, app: clientId });
+          }
+        }
+        return appendLog(tx, left);
+      });
+    },
+
+    endExpiredSessions(now, limit) {
+      if (limit <= 0) return Promise.resolve([]);
+      const end: SessionEnd = { at: now, reason: 'expired', actor: 'system' };
+      return db.transaction(async (tx) => {
+        await lockLog(tx);
+        const due = await tx.all<{ handle: string }>('SELECT handle FROM sessions WHERE ended_at IS NULL AND idle_expires_at <= ? ORDER BY idle_expires_at LIMIT ?', [now, limit]);
+        // The UPDATE checks the deadline again on each row it changes: a session touched
+        // since the SELECT (by another request or node) is no longer due and must not be
+        // ended as expired.
+        const rows: Row[] = [];
+        for (const part of chunks(due.map((r) => r.handle))) {
+          rows.push(...(await markEnded(tx, `idle_expires_at <= ? AND handle IN (${placeholders(part.length)})`, [now, ...part], end)));
+        }
+        return finishEnd(tx, rows, end);
+      });
+    },
+
+    async listRevocations(after, limit) {
+      return (await db.all('SELECT * FROM revocations WHERE cursor > ? ORDER BY cursor LIMIT ?', [after, limit])).map(toEvent);
+    },
+
+    async createLogoutToken(tokenHash, handle, expiresAt) {
+      await db.run('INSERT INTO logout_tokens (token_hash, handle, expires_at) VALUES (?, ?, ?)', [tokenHash, handle, expiresAt]);
+    },
+
+    async consumeLogoutToken(tokenHash, now) {
+      // DELETE … RETURNING makes the token single-use even under concurrent requests.
+      const row = await db.get<{ handle: string; expires_at: unknown }>('DELETE FROM logout_tokens WHERE token_hash = ? RETURNING handle, expires_at', [tokenHash]);
+      if (!row || num(row.expires_at) <= now) return null;
+      return row.handle;
+    },
+
+    async purgeLogoutTokens(now) {
+      return db.run('DELETE FROM logout_tokens WHERE expires_at <= ?', [now]);
+    },
+
+    async createAdminToken(token: AdminTokenRecord) {
+      await db.run('INSERT INTO admin_tokens (id, secret_hash, label, created_at) VALUES (?, ?, ?, ?)', [token.id, token.secretHash, token.label, token.createdAt]);
+    },
+
+    async findAdminToken(id) {
+      const row = await db.get('SELECT * FROM admin_tokens WHERE id = ?', [id]);
+      return row ? { id: String(row.id), secretHash: String(row.secret_hash), label: String(row.label), createdAt: num(row.created_at) } : null;
+    },
+
+    async countAdminTokens() {
+      const row = await db.get<{ n: unknown }>('SELECT COUNT(*) AS n FROM admin_tokens');
+      return num(row?.n ?? 0);
+    },
+
+    async appendAudit(e: AuditEvent) {
+      await db.run(
+        'INSERT INTO audit_events (at, actor, action, user_id, session_handle, client_id, ip, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [e.at, e.actor, e.action, e.userId, e.sessionHandle, e.clientId, e.ip, JSON.stringify(e.details)],
+      );
+    },
+
+    async listAudit(filter) {
+      const rows = filter.userId
+        ? await db.all('SELECT * FROM audit_events WHERE user_id = ? ORDER BY id DESC LIMIT ?', [filter.userId, filter.limit])
+        : await db.all('SELECT * FROM audit_events ORDER BY id DESC LIMIT ?', [filter.limit]);
+      return rows.map((r) => ({
+        id: num(r.id), at: num(r.at), actor: String(r.actor), action: String(r.action), userId: strOrNull(r.user_id),
+        sessionHandle: strOrNull(r.session_handle), clientId: strOrNull(r.client_id), ip: strOrNull(r.ip), details: JSON.parse(String(r.details)) as Record<string, unknown>,
+      }));
+    },
+  };
+  return ops;
+}
+
+/** The transaction whose callback is running, while it is still open. */
+interface Scope {
+  ops: StoreOperations;
+  open: boolean;
+}
+
+/**
+ * The {@link Store} over a SQL driver. One implementation serves SQLite and PostgreSQL;
+ * the conformance suite runs it over both drivers.
+ *
+ * Calls made on the store itself while a transaction callback runs (a nested
+ * `store.transaction`, or `store.x()` where `tx.x()` was meant) join that transaction.
+ * Without this, SQLite would wait forever for the connection the outer transaction holds,
+ * and PostgreSQL would run them on another connection, outside the transaction and
+ * possibly blocked by its locks.
+ */
+export function createSqlStore(driver: SqlDriver): Store {
+  const root = createOperations(driver);
+  const scopes = new AsyncLocalStorage<Scope>();
+  // A promise left running after its transaction ended falls back to the root driver
+  // rather than using a connection that went back to the pool.
+  const current = (): StoreOperations => {
+    const scope = scopes.getStore();
+    return scope?.open ? scope.ops : root;
+  };
+  const operations = {} as Record<keyof StoreOperations, unknown>;
+  for (const key of Object.keys(root) as (keyof StoreOperations)[]) {
+    operations[key] = (...args: unknown[]) => (current()[key] as (...a: unknown[]) => unknown)(...args);
+  }
+  return {
+    kind: driver.dialect,
+    ...(operations as StoreOperations),
+    transaction(fn) {
+      const outer = scopes.getStore();
+      if (outer?.open) return fn(outer.ops);
+      return driver.transaction((tx) => {
+        const scope: Scope = { ops: createOperations(tx), open: true };
+        return scopes.run(scope, () => fn(scope.ops)).finally(() => {
+          scope.open = false;
+        });
+      });
+    },
+    migrate: async () => void (await migrate(driver)),
+    close: () => driver.close(),
+  };
+}

@@ -1,0 +1,105 @@
+import type { NewSession, RevocationEvent, Store } from '@tessera/core';
+import { createPostgresDriver, createPostgresStore, createSqlStore } from '@tessera/store';
+import { describeStoreConformance } from '@tessera/store/conformance';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freshSchemaUrl, postgresTestUrl, type TestSchema } from './pg-support.js';
+import { recordingDriver, sessionStatements, type Recorded } from './recording-driver.js';
+
+const base = await postgresTestUrl();
+const schemas: TestSchema[] = [];
+
+async function schema(): Promise<TestSchema> {
+  const created = await freshSchemaUrl(base!);
+  schemas.push(created);
+  return created;
+}
+
+async function dropSchemas(): Promise<void> {
+  await Promise.all(schemas.splice(0).map((s) => s.drop()));
+}
+
+const session = (n: number, userId: string, overrides: Partial<NewSession> = {}): NewSession => ({
+  tokenId: `tok_${n}`, secretHash: 'x', handle: `ses_${n}`, userId, ip: null, userAgent: null,
+  createdAt: n, idleTimeoutMs: 1000, expiresAt: n + 10_000, apps: [], ...overrides,
+});
+
+describe.skipIf(!base)('postgres store', () => {
+  afterAll(dropSchemas);
+
+  // One schema per test: the store under test starts empty, whatever ran before.
+  describeStoreConformance('postgres', async () => createPostgresStore((await schema()).url), dropSchemas);
+
+  it('gives each store its own schema through the URL', async () => {
+    const { url, name } = await schema();
+    const driver = createPostgresDriver(url);
+    try {
+      expect(await driver.get('SELECT current_schema() AS s')).toEqual({ s: name });
+    } finally {
+      await driver.close();
+    }
+  });
+
+  it('lists and ends a user’s sessions through the sessions_by_user index', async () => {
+    const { url } = await schema();
+    const log: Recorded[] = [];
+    const store = createSqlStore(recordingDriver(createPostgresDriver(url), log));
+    try {
+      await store.migrate();
+      await store.transaction(async (tx) => {
+        for (let n = 0; n < 4000; n++) await tx.createSession(session(n, `usr_${n % 400}`));
+      });
+      // Some ended sessions, so that the statistics know ended_at is not always null.
+      await store.endSessions(Array.from({ length: 400 }, (_, i) => `ses_${i * 10 + 5}`), { at: 1, reason: 'logout', actor: 'user' });
+      const driver = createPostgresDriver(url);
+      try {
+        await driver.exec('ANALYZE sessions');
+
+        log.length = 0;
+        await store.listSessionsByUser('usr_1');
+        await store.listSessionsByUser('usr_1', { includeEnded: true });
+        await store.endUserSessions('usr_2', { exceptHandle: 'ses_2' }, { at: 1, reason: 'logout', actor: 'user' });
+        await store.endUserSessions('usr_3', {}, { at: 1, reason: 'logout', actor: 'user' });
+        const statements = sessionStatements(log);
+        expect(statements).toHaveLength(4);
+
+        for (const { sql, params } of statements) {
+          const plan = (await driver.all<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)).map((r) => r['QUERY PLAN']).join('\n');
+          expect(plan, sql).toMatch(/Index (Only )?Scan (using|on) sessions_by_user|Bitmap Index Scan on sessions_by_user/);
+          expect(plan, sql).not.toMatch(/Seq Scan on sessions\b/);
+        }
+      } finally {
+        await driver.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps one gapless log when several nodes end the same sessions at once', async () => {
+    const { url } = await schema();
+    const nodes: Store[] = [createPostgresStore(url, { max: 4 }), createPostgresStore(url, { max: 4 }), createPostgresStore(url, { max: 4 })];
+    try {
+      // Every node runs migrate at start; the advisory lock applies each migration once.
+      await Promise.all(nodes.map((n) => n.migrate()));
+      const [first] = nodes as [Store, ...Store[]];
+      await first.transaction(async (tx) => {
+        for (let n = 0; n < 60; n++) await tx.createSession(session(n, `usr_${n % 6}`, { createdAt: 0, idleTimeoutMs: n % 3 === 0 ? 10 : 100_000 }));
+      });
+      const calls: Promise<RevocationEvent[]>[] = [];
+      for (let i = 0; i < 60; i++) {
+        const node = nodes[i % nodes.length]!;
+        const end = { at: 1000 + i, reason: 'admin_revoked', actor: 'admin' } as const;
+        if (i % 4 === 0) calls.push(node.endUserSessions(`usr_${i % 6}`, {}, end));
+        else if (i % 4 === 1) calls.push(node.endExpiredSessions(1000, 7));
+        else calls.push(node.endSessions([`ses_${i}`, `ses_${(i * 7) % 60}`], end));
+      }
+      for (let u = 0; u < 6; u++) calls.push(nodes[u % nodes.length]!.endUserSessions(`usr_${u}`, {}, { at: 2000, reason: 'user_deleted', actor: 'admin' }));
+      const returned = (await Promise.all(calls)).flat().sort((a, b) => a.cursor - b.cursor);
+      expect(returned.map((e) => e.cursor)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+      expect(new Set(returned.map((e) => e.sid)).size).toBe(60);
+      expect(await nodes[2]!.listRevocations(0, 1000)).toEqual(returned);
+    } finally {
+      await Promise.all(nodes.map((n) => n.close()));
+    }
+  });
+});

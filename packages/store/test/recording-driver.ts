@@ -1,0 +1,29 @@
+import type { SqlDriver } from '../src/driver.js';
+
+/** One statement a store sent to its driver. */
+export interface Recorded {
+  sql: string;
+  params: readonly unknown[];
+}
+
+/**
+ * Wraps a driver (and the drivers it hands to transactions) to record every statement, so
+ * a test can ask the database how it plans the store's real SQL rather than a copy of it.
+ */
+export function recordingDriver(inner: SqlDriver, log: Recorded[]): SqlDriver {
+  const note = (sql: string, params: readonly unknown[] = []) => void log.push({ sql, params });
+  return {
+    dialect: inner.dialect,
+    all: (sql, params) => (note(sql, params), inner.all(sql, params)),
+    get: (sql, params) => (note(sql, params), inner.get(sql, params)),
+    run: (sql, params) => (note(sql, params), inner.run(sql, params)),
+    exec: (sql) => inner.exec(sql),
+    transaction: (fn) => inner.transaction((tx) => fn(recordingDriver(tx, log))),
+    close: () => inner.close(),
+  };
+}
+
+/** The statements that read or change the sessions table (not the log or logout tokens). */
+export function sessionStatements(log: Recorded[]): Recorded[] {
+  return log.filter((r) => /^\s*(SELECT .* FROM sessions|UPDATE sessions)\b/is.test(r.sql));
+}

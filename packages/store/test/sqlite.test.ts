@@ -1,0 +1,55 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { NewSession } from '@tessera/core';
+import { createSqliteStore, createSqliteDriver, createSqlStore } from '@tessera/store';
+import { describeStoreConformance } from '@tessera/store/conformance';
+import { afterAll, describe, expect, it } from 'vitest';
+import { recordingDriver, sessionStatements, type Recorded } from './recording-driver.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tessera-store-'));
+let files = 0;
+const nextFile = () => join(dir, `store-${++files}.db`);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describeStoreConformance('sqlite (file)', async () => createSqliteStore(nextFile()));
+describeStoreConformance('sqlite (:memory:)', async () => createSqliteStore(':memory:'));
+
+describe('sqlite store: a user’s sessions', () => {
+  it('are listed and ended through the sessions_by_user index', async () => {
+    const file = nextFile();
+    const log: Recorded[] = [];
+    const store = createSqlStore(recordingDriver(createSqliteDriver(file), log));
+    await store.migrate();
+    const session = (n: number, userId: string): NewSession => ({
+      tokenId: `tok_${n}`, secretHash: 'x', handle: `ses_${n}`, userId, ip: null, userAgent: null,
+      createdAt: n, idleTimeoutMs: 1000, expiresAt: n + 10_000, apps: [],
+    });
+    await store.transaction(async (tx) => {
+      for (let n = 0; n < 2000; n++) await tx.createSession(session(n, `usr_${n % 200}`));
+    });
+
+    log.length = 0;
+    await store.listSessionsByUser('usr_1');
+    await store.listSessionsByUser('usr_1', { includeEnded: true });
+    await store.endUserSessions('usr_2', { exceptHandle: 'ses_2' }, { at: 1, reason: 'logout', actor: 'user' });
+    await store.endUserSessions('usr_3', {}, { at: 1, reason: 'logout', actor: 'user' });
+    const statements = sessionStatements(log);
+    expect(statements).toHaveLength(4);
+
+    // A second connection on the same file, as an operator would use; the plans are the
+    // store's own statements with their own parameters.
+    const db = new Database(file, { readonly: true });
+    try {
+      for (const { sql, params } of statements) {
+        const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
+        expect(plan, sql).toContainEqual(expect.stringMatching(/^SEARCH sessions USING (COVERING )?INDEX sessions_by_user \(user_id=/));
+        expect(plan.filter((d) => /^SCAN sessions\b/.test(d)), sql).toEqual([]);
+      }
+    } finally {
+      db.close();
+      await store.close();
+    }
+  });
+});
