@@ -12,13 +12,15 @@ export async function commitRevocation(
   work: (tx: StoreOperations) => Promise<RevocationEvent[]>,
   audit?: Omit<AuditEvent, 'at' | 'details'> & { details?: Record<string, unknown> },
 ): Promise<RevocationEvent[]> {
-  const at = deps.clock.now();
   const events = await deps.store.transaction(async (tx) => {
     const written = await work(tx);
     if (audit) {
+      const subjects = new Set(written.map((e) => e.sub));
       await tx.appendAudit({
         ...audit,
-        at,
+        // The moment of the revocation itself, and its user when all ended sessions share one.
+        at: written[0]?.at ?? deps.clock.now(),
+        userId: audit.userId ?? (subjects.size === 1 ? [...subjects][0]! : null),
         details: { ...audit.details, revoked: written.map((e) => (e.app ? `${e.sid}@${e.app}` : e.sid)) },
       });
     }

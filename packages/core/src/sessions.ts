@@ -194,8 +194,9 @@ export function createSessionService(deps: CoreDeps) {
   }
 
   async function joinSession(session: SessionRecord, clientId: string): Promise<void> {
-    if (await store.joinSession(session.handle, clientId, clock.now())) {
-      session.apps = session.apps.filter((a) => a.clientId !== clientId).concat({ clientId, joinedAt: clock.now(), leftAt: null });
+    const at = clock.now();
+    if (await store.joinSession(session.handle, clientId, at)) {
+      session.apps = session.apps.filter((a) => a.clientId !== clientId).concat({ clientId, joinedAt: at, leftAt: null });
     }
   }
 

@@ -79,7 +79,11 @@ export interface StoreOperations {
    * goes on for the others. Returns one log entry (with `app` set) per session it left.
    */
   leaveSessions(handles: string[], clientId: string, end: SessionEnd): Promise<RevocationEvent[]>;
-  /** Ends up to `limit` sessions whose idle or absolute deadline is at or before `now`. */
+  /**
+   * Ends up to `limit` sessions whose deadline is at or before `now`. The idle deadline is
+   * always capped at the absolute end (adapters enforce the cap on every write), so it alone
+   * is the deadline.
+   */
   endExpiredSessions(now: number, limit: number): Promise<RevocationEvent[]>;
   /** Log entries with cursor > `after`, in order. */
   listRevocations(after: number, limit: number): Promise<RevocationEvent[]>;
@@ -112,7 +116,10 @@ export interface StoreOperations {
 export interface Store extends StoreOperations {
   /** `sqlite` or `postgres`. */
   readonly kind: string;
-  /** Runs `fn` in one transaction; nested calls join the outer transaction. */
+  /**
+   * Runs `fn` in one transaction. While `fn` runs, calls made on the store itself (including
+   * a nested `transaction`) join that transaction rather than waiting for or bypassing it.
+   */
   transaction<T>(fn: (tx: StoreOperations) => Promise<T>): Promise<T>;
   /** Creates or upgrades the schema. Idempotent, safe to run on every start. */
   migrate(): Promise<void>;
