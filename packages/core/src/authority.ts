@@ -6,6 +6,8 @@ import { createLogoutService } from './logout.js';
 import type { AppRecord, UserRecord } from './model.js';
 import { verifyPassword } from './passwords.js';
 import { createSessionService, type StartedSession } from './sessions.js';
+import { createKeyManager } from './signing-keys.js';
+import { createTokenService } from './tokens.js';
 import { createUserService, type NewUserInput } from './users.js';
 
 /**
@@ -24,6 +26,8 @@ export function createAuthority(deps: CoreDeps) {
   const apps = createAppService(deps);
   const logout = createLogoutService(deps, sessions, apps);
   const admin = createAdminTokenService(deps);
+  const keys = createKeyManager(deps);
+  const tokens = createTokenService(deps, sessions, keys);
 
   /** Password login. Wrong username and wrong password are one error (no enumeration). */
   async function signIn(login: string, password: string, device: Device, clientId?: string): Promise<StartedSession & { user: UserRecord }> {
@@ -65,7 +69,7 @@ export function createAuthority(deps: CoreDeps) {
     return { ...(await sessions.startSession(user, device, app.clientId)), user };
   }
 
-  return { sessions, users, apps, logout, admin, signIn, startSessionForApp, deps };
+  return { sessions, users, apps, logout, admin, keys, tokens, signIn, startSessionForApp, deps };
 }
 
 /** The authority returned by {@link createAuthority}. */

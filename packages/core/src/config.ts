@@ -61,6 +61,21 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    tokens: Type.Object(
+      {
+        accessTokenTtlSeconds: Type.Integer({ minimum: 10, maximum: 86_400, default: 300, description: 'Lifetime of access tokens (JWT).' }),
+        algorithm: Type.Union([Type.Literal('EdDSA'), Type.Literal('ES256')], { default: 'EdDSA', description: 'Signing algorithm of new keys (Ed25519 or P-256).' }),
+        keyRotationSeconds: Type.Integer({ minimum: 60, default: 7 * 86_400, description: 'A new signing key every this long; retired keys stay published until their tokens expired.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    feed: Type.Object(
+      {
+        heartbeatSeconds: Seconds(15, 'Heartbeat comment interval on the revocation stream.'),
+        pollIntervalMs: Type.Integer({ minimum: 50, default: 1000, description: 'How often each node re-reads the revocation log for ends written elsewhere (CLI, other nodes).' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     sweeper: Type.Object(
       {
         intervalSeconds: Seconds(30, 'How often expired sessions are ended and written to the log.'),
@@ -102,6 +117,8 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   TESSERA_SESSION_IDLE_TIMEOUT: 'session.idleTimeoutSeconds',
   TESSERA_SESSION_LIFETIME: 'session.absoluteLifetimeSeconds',
   TESSERA_RATE_LIMIT: 'rateLimit.enabled',
+  TESSERA_ACCESS_TOKEN_TTL: 'tokens.accessTokenTtlSeconds',
+  TESSERA_KEY_ROTATION: 'tokens.keyRotationSeconds',
 };
 
 type Json = Record<string, unknown>;

@@ -15,3 +15,5 @@ export { createAppService, toPublicApp, type AppService, type NewAppInput } from
 export { createLogoutService, type LogoutService, type LogoutScope } from './logout.js';
 export { createAdminTokenService, type AdminTokenService } from './admin-tokens.js';
 export { createAuthority, type Authority } from './authority.js';
+export { createKeyManager, type KeyManager, type ActiveKey } from './signing-keys.js';
+export { createTokenService, type TokenService, type TokenPair, type Introspection } from './tokens.js';

@@ -149,3 +149,30 @@ export interface AdminTokenRecord {
   label: string;
   createdAt: number;
 }
+
+/** A signing key pair (JWKs); the private half never leaves the server. */
+export interface SigningKeyRecord {
+  kid: string;
+  alg: 'EdDSA' | 'ES256';
+  publicJwk: Record<string, unknown>;
+  privateJwk: Record<string, unknown>;
+  /** Signs tokens from this moment… */
+  activatesAt: number;
+  /** …until this one (then a newer key takes over)… */
+  retiresAt: number;
+  /** …and is published (for verification) until this one. */
+  expiresAt: number;
+  createdAt: number;
+}
+
+/** A refresh token as stored: single-use, bound to one session and one app. */
+export interface RefreshTokenRecord {
+  id: string;
+  secretHash: string;
+  handle: string;
+  clientId: string;
+  createdAt: number;
+  expiresAt: number;
+  /** Set when it was exchanged for a new pair; a second use is theft. */
+  usedAt: number | null;
+}

@@ -3,7 +3,9 @@ import type {
   AppPatch,
   AppRecord,
   AuditEvent,
+  RefreshTokenRecord,
   RevocationEvent,
+  SigningKeyRecord,
   SessionApp,
   SessionEnd,
   SessionRecord,
@@ -85,6 +87,8 @@ export interface StoreOperations {
    * is the deadline.
    */
   endExpiredSessions(now: number, limit: number): Promise<RevocationEvent[]>;
+  /** The cursor of the newest log entry (0 when the log is empty). */
+  revocationHead(): Promise<number>;
   /** Log entries with cursor > `after`, in order. */
   listRevocations(after: number, limit: number): Promise<RevocationEvent[]>;
 
@@ -97,6 +101,19 @@ export interface StoreOperations {
   createAdminToken(token: AdminTokenRecord): Promise<void>;
   findAdminToken(id: string): Promise<AdminTokenRecord | null>;
   countAdminTokens(): Promise<number>;
+
+  /** Inserts a key unless one with that kid exists (several nodes may try at once); true if inserted. */
+  insertSigningKey(key: SigningKeyRecord): Promise<boolean>;
+  /** Keys still published at `now` (expiresAt > now), oldest first. */
+  listSigningKeys(now: number): Promise<SigningKeyRecord[]>;
+  deleteExpiredSigningKeys(now: number): Promise<number>;
+
+  createRefreshToken(token: RefreshTokenRecord): Promise<void>;
+  findRefreshToken(id: string): Promise<RefreshTokenRecord | null>;
+  /** Marks a refresh token used; false when it already was (exactly one caller wins). */
+  spendRefreshToken(id: string, at: number): Promise<boolean>;
+  /** Removes refresh tokens past their expiry; returns how many. */
+  purgeRefreshTokens(now: number): Promise<number>;
 
   appendAudit(event: AuditEvent): Promise<void>;
   listAudit(filter: { userId?: string; limit: number }): Promise<AuditEvent[]>;

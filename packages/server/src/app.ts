@@ -11,6 +11,11 @@ import type { RateLimit, ServerContext, TesseraApp } from './context.js';
 import { installErrorHandling, sendError } from './error-handler.js';
 import { adminRoutes } from './routes/admin.js';
 import { appApiRoutes } from './routes/app-api.js';
+import { feedRoutes } from './routes/feed.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { createFeedHub } from './feed-hub.js';
+import { requireApp } from './http-auth.js';
+import { createValidatorCompiler } from './validation.js';
 import { loginRoutes } from './routes/login.js';
 import { logoutRoutes } from './routes/logout.js';
 import { selfRoutes } from './routes/self.js';
@@ -47,16 +52,23 @@ export function redactUrl(url: string): string {
  */
 export async function buildServer(options: BuildOptions): Promise<{ app: TesseraApp; authority: Authority }> {
   const { config, store } = options;
-  const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked: options.onRevoked });
+  // The feed hub reads the log back after every local commit (and on a timer for ends
+  // written elsewhere), so followers get every entry in order.
+  const hub = createFeedHub(store, { pollIntervalMs: config.feed.pollIntervalMs, onError: (error) => app.log.error({ err: error }, 'revocation feed read failed') });
+  const onRevoked = (events: RevocationEvent[]) => {
+    void hub.wake();
+    options.onRevoked?.(events);
+  };
+  const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked });
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     frameworkErrors: sendError,
-    // Unknown fields are an error, not silently dropped: a typo in a security setting
-    // (e.g. "allowed_orgins") must not pass unnoticed.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // Unknown fields are an error, not silently dropped (a typo in a security setting such as
+  // "allowed_orgins" must not pass unnoticed), and bodies are not type-coerced.
+  app.setValidatorCompiler(createValidatorCompiler());
   installErrorHandling(app);
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
@@ -107,12 +119,32 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
 
   app.get('/health', { schema: { tags: ['meta'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/.well-known/jwks.json', {
+    schema: { tags: ['tokens'], description: 'Public keys that sign access tokens (and back-channel logout tokens). The next period\'s key is published a whole period before it signs.', response: { 200: Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) }) } },
+  }, async (_request, reply) => {
+    // Safe to cache briefly: keys are published long before they sign, and verifiers
+    // refetch on an unknown kid anyway.
+    reply.header('cache-control', 'public, max-age=300');
+    return authority.keys.publicJwks();
+  });
+  // Streams never end by themselves: end them first so close() does not wait forever.
+  app.addHook('preClose', async () => hub.close());
+  app.decorateRequest('client', null);
 
   await app.register(async (scope) => {
     await loginRoutes(scope, context);
     await selfRoutes(scope, context);
     await logoutRoutes(scope, context);
+  });
+  // The app context: every route here is authenticated with HTTP Basic client credentials
+  // before anything else runs.
+  await app.register(async (scope) => {
+    scope.addHook('onRequest', async (request, reply) => {
+      request.client = await requireApp(request, reply, authority);
+    });
     await appApiRoutes(scope, context);
+    await tokenRoutes(scope, context);
+    await feedRoutes(scope, context, hub);
   });
   await app.register(async (scope) => adminRoutes(scope, context), { prefix: '/admin/api' });
 

@@ -66,3 +66,16 @@ export async function requireApp(request: FastifyRequest, reply: FastifyReply, a
   }
   return app;
 }
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The app authenticated by HTTP Basic on server-to-server routes. */
+    client: AppRecord | null;
+  }
+}
+
+/** The app that authenticated this request (set by the app context's onRequest hook). */
+export function clientOf(request: FastifyRequest): AppRecord {
+  if (!request.client) throw new TesseraError('INVALID_CLIENT');
+  return request.client;
+}

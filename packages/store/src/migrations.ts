@@ -96,6 +96,32 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_by_user ON audit_events (user_id, id);
 `,
   },
+  {
+    version: 2,
+    name: 'signing keys and refresh tokens',
+    sql: `
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  alg TEXT NOT NULL,
+  public_jwk TEXT NOT NULL,
+  private_jwk TEXT NOT NULL,
+  activates_at BIGINT NOT NULL,
+  retires_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE refresh_tokens (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  handle TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  used_at BIGINT
+);
+CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens (expires_at);
+`,
+  },
 ];
 
 function forDialect(sql: string, dialect: SqlDriver['dialect']): string {

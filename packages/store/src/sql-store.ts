@@ -6,7 +6,9 @@ import {
   type AppRecord,
   type AuditEvent,
   type NewSession,
+  type RefreshTokenRecord,
   type RevocationEvent,
+  type SigningKeyRecord,
   type SessionApp,
   type SessionEnd,
   type SessionRecord,
@@ -364,6 +366,11 @@ function createOperations(db: SqlDriver): StoreOperations {
       });
     },
 
+    async revocationHead() {
+      const row = await db.get<{ value: unknown }>('SELECT value FROM revocation_counter WHERE id = 1');
+      return num(row?.value ?? 0);
+    },
+
     async listRevocations(after, limit) {
       return (await db.all('SELECT * FROM revocations WHERE cursor > ? ORDER BY cursor LIMIT ?', [after, limit])).map(toEvent);
     },
@@ -395,6 +402,59 @@ function createOperations(db: SqlDriver): StoreOperations {
     async countAdminTokens() {
       const row = await db.get<{ n: unknown }>('SELECT COUNT(*) AS n FROM admin_tokens');
       return num(row?.n ?? 0);
+    },
+
+    async insertSigningKey(key: SigningKeyRecord) {
+      // ON CONFLICT DO NOTHING: nodes racing to create the key of a rotation period agree
+      // on whichever insert won, because the kid is derived from the period.
+      const changed = await db.run(
+        `INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, activates_at, retires_at, expires_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING`,
+        [key.kid, key.alg, JSON.stringify(key.publicJwk), JSON.stringify(key.privateJwk), key.activatesAt, key.retiresAt, key.expiresAt, key.createdAt],
+      );
+      return changed > 0;
+    },
+
+    async listSigningKeys(now) {
+      const rows = await db.all('SELECT * FROM signing_keys WHERE expires_at > ? ORDER BY activates_at, kid', [now]);
+      return rows.map((r) => ({
+        kid: String(r.kid),
+        alg: String(r.alg) as SigningKeyRecord['alg'],
+        publicJwk: JSON.parse(String(r.public_jwk)) as Record<string, unknown>,
+        privateJwk: JSON.parse(String(r.private_jwk)) as Record<string, unknown>,
+        activatesAt: num(r.activates_at),
+        retiresAt: num(r.retires_at),
+        expiresAt: num(r.expires_at),
+        createdAt: num(r.created_at),
+      }));
+    },
+
+    async deleteExpiredSigningKeys(now) {
+      return db.run('DELETE FROM signing_keys WHERE expires_at <= ?', [now]);
+    },
+
+    async createRefreshToken(t: RefreshTokenRecord) {
+      await db.run(
+        'INSERT INTO refresh_tokens (id, secret_hash, handle, client_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [t.id, t.secretHash, t.handle, t.clientId, t.createdAt, t.expiresAt, t.usedAt],
+      );
+    },
+
+    async findRefreshToken(id) {
+      const r = await db.get('SELECT * FROM refresh_tokens WHERE id = ?', [id]);
+      return r
+        ? { id: String(r.id), secretHash: String(r.secret_hash), handle: String(r.handle), clientId: String(r.client_id), createdAt: num(r.created_at), expiresAt: num(r.expires_at), usedAt: numOrNull(r.used_at) }
+        : null;
+    },
+
+    async spendRefreshToken(id, at) {
+      // The conditional UPDATE is the single-use guarantee: of two concurrent refreshes with
+      // the same token, exactly one changes the row.
+      return (await db.run('UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL', [at, id])) > 0;
+    },
+
+    async purgeRefreshTokens(now) {
+      return db.run('DELETE FROM refresh_tokens WHERE expires_at <= ?', [now]);
     },
 
     async appendAudit(e: AuditEvent) {

@@ -1,13 +1,17 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { TesseraError, toPublicUser, type LogoutScope } from '@tessera/core';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
-import { deviceOf, requireApp } from '../http-auth.js';
-import { Device, SessionToken, SessionView, UserClaims, UserView, errors } from '../schemas.js';
+import { clientOf, deviceOf } from '../http-auth.js';
+import { Device, Handle, HandleParams, IdParams, Revoked, SessionToken, SessionView, UserClaims, UserView, errors } from '../schemas.js';
 import { sessionJson, userJson } from '../views.js';
 
 const client = { security: [{ client: [] }] };
 
-/** Server-to-server routes, authenticated with the app's client id and secret (HTTP Basic). */
+/**
+ * Server-to-server routes. They run in the app context, whose onRequest hook has already
+ * authenticated the app's client id and secret (HTTP Basic) — before any body validation,
+ * so an unauthenticated caller learns nothing about what a valid body looks like.
+ */
 export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: ServerContext): Promise<void> {
   app.post('/v1/sessions', {
     schema: {
@@ -16,7 +20,7 @@ export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: S
       response: { 201: Type.Object({ session: SessionView, session_token: Type.String(), user: UserView }), ...errors(400, 401, 403, 404, 409) },
     },
   }, async (request, reply) => {
-    const caller = await requireApp(request, reply, authority);
+    const caller = clientOf(request);
     const b = request.body;
     if ((b.user_id === undefined) === (b.user === undefined)) throw new TesseraError('INVALID_REQUEST', 'Give exactly one of user_id or user.');
     const fallback = deviceOf(request);
@@ -36,11 +40,38 @@ export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: S
     },
     config: { rateLimit: rateLimits.logout },
   }, async (request, reply) => {
-    const caller = await requireApp(request, reply, authority);
+    const caller = clientOf(request);
     const body = request.body;
     const token = typeof body === 'string' ? body.trim() : body.token;
     const scope: LogoutScope = typeof body === 'string' ? 'session' : (body.scope ?? 'session');
     await authority.logout.logoutForApp(caller, token, scope, request.ip);
     return empty(reply, 200);
+  });
+
+  app.delete('/api/v1/sessions/:handle', {
+    schema: { ...client, tags: ['app'], description: 'Ends one session. A trusted app may end any session; another app only sessions it joined.', params: HandleParams, response: { 204: Type.Null(), ...errors(401, 404) } },
+  }, async (request, reply) => {
+    const caller = clientOf(request);
+    const session = await authority.deps.store.findSessionByHandle(request.params.handle);
+    // An untrusted app cannot even learn that a session it never joined exists.
+    if (!session || (!caller.trusted && !session.apps.some((a) => a.clientId === caller.clientId))) throw new TesseraError('SESSION_NOT_FOUND');
+    await authority.sessions.revokeSession(session.handle, { actor: `app:${caller.clientId}`, reason: 'admin_revoked', ip: request.ip });
+    return empty(reply, 204);
+  });
+
+  app.delete('/api/v1/users/:id/sessions', {
+    schema: {
+      ...client, tags: ['app'], description: 'Trusted apps only: ends a user\'s sessions (all; `app`: only that app\'s part; `except`: keep one).',
+      params: IdParams,
+      querystring: Type.Object({ app: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })), except: Type.Optional(Handle) }, { additionalProperties: false }),
+      response: { 200: Revoked, ...errors(400, 401, 403, 404) },
+    },
+  }, async (request) => {
+    const caller = clientOf(request);
+    if (!caller.trusted) throw new TesseraError('APP_NOT_TRUSTED');
+    const user = await authority.users.getUser(request.params.id);
+    if (request.query.app !== undefined) await authority.apps.getApp(request.query.app);
+    const revoked = await authority.sessions.revokeUserSessions(user.id, { exceptHandle: request.query.except, clientId: request.query.app }, { actor: `app:${caller.clientId}`, reason: 'admin_revoked', ip: request.ip });
+    return { revoked };
   });
 }

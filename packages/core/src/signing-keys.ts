@@ -1,0 +1,133 @@
+import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import type { CoreDeps } from './deps.js';
+import type { SigningKeyRecord } from './model.js';
+
+/** A key ready to sign with. */
+export interface ActiveKey {
+  kid: string;
+  alg: SigningKeyRecord['alg'];
+  privateKey: CryptoKey | Uint8Array;
+}
+
+// How long after a key stops signing it stays published: the longest-lived token it may
+// have signed (access tokens; back-channel logout tokens live 2 minutes) plus clock skew.
+const LOGOUT_TOKEN_MS = 120_000;
+const SKEW_MS = 60_000;
+// Nodes re-read the key table at least this often, so a key created by another node is
+// seen (and published) well before it starts signing a period later.
+const RELOAD_MS = 60_000;
+
+/**
+ * Signing keys live in the store, so every node signs with the same keys and publishes the
+ * same JWKS. Time is cut into rotation periods; the key of period p has the kid `tk-<p>`,
+ * signs during p, is published from the start of p-1 (so verifiers have it before its first
+ * token) until every token it signed has expired. Nodes racing to create a period's key
+ * insert with ON CONFLICT DO NOTHING and then all use whichever insert won.
+ *
+ * @example
+ * ```ts
+ * const keys = createKeyManager(deps);
+ * const { kid, privateKey } = await keys.signingKey();
+ * const jwks = await keys.publicJwks();
+ * ```
+ */
+export function createKeyManager(deps: CoreDeps) {
+  const { store, clock, config } = deps;
+  const rotationMs = config.tokens.keyRotationSeconds * 1000;
+  const tailMs = Math.max(config.tokens.accessTokenTtlSeconds * 1000, LOGOUT_TOKEN_MS) + SKEW_MS;
+  let keys: SigningKeyRecord[] = [];
+  let loadedAt = -Infinity;
+  let loading: Promise<void> | null = null;
+  let forcedAt = -Infinity;
+  const imported = new Map<string, Promise<CryptoKey | Uint8Array>>();
+
+  const periodOf = (ms: number) => Math.floor(ms / rotationMs);
+  const kidOf = (period: number) => `tk-${period}`;
+
+  async function createKey(period: number): Promise<SigningKeyRecord> {
+    const alg = config.tokens.algorithm;
+    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
+    const kid = kidOf(period);
+    const retiresAt = (period + 1) * rotationMs;
+    return {
+      kid,
+      alg,
+      publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' },
+      privateJwk: { ...(await exportJWK(privateKey)), kid, alg },
+      activatesAt: period * rotationMs,
+      retiresAt,
+      expiresAt: retiresAt + tailMs,
+      createdAt: clock.now(),
+    };
+  }
+
+  /** Makes sure the keys of the current and the next period exist, then reloads. */
+  async function load(): Promise<void> {
+    const now = clock.now();
+    let current = await store.listSigningKeys(now);
+    const period = periodOf(now);
+    let inserted = false;
+    for (const p of [period, period + 1]) {
+      if (!current.some((k) => k.kid === kidOf(p))) inserted = (await store.insertSigningKey(await createKey(p))) || inserted;
+    }
+    if (inserted || current.length === 0) {
+      await store.deleteExpiredSigningKeys(now);
+      current = await store.listSigningKeys(now);
+    }
+    keys = current;
+    loadedAt = now;
+  }
+
+  async function fresh(): Promise<SigningKeyRecord[]> {
+    const now = clock.now();
+    const stale = now - loadedAt >= RELOAD_MS || now < loadedAt || !keys.some((k) => k.activatesAt <= now && now < k.retiresAt);
+    if (stale) {
+      loading ??= load().finally(() => {
+        loading = null;
+      });
+      await loading;
+    }
+    return keys;
+  }
+
+  function importOnce(record: SigningKeyRecord, half: 'publicJwk' | 'privateJwk'): Promise<CryptoKey | Uint8Array> {
+    const id = `${record.kid}:${half}`;
+    let key = imported.get(id);
+    if (!key) {
+      key = importJWK(record[half] as JWK, record.alg);
+      imported.set(id, key);
+    }
+    return key;
+  }
+
+  /** The key that signs now. */
+  async function signingKey(): Promise<ActiveKey> {
+    const now = clock.now();
+    const record = (await fresh()).find((k) => k.activatesAt <= now && now < k.retiresAt);
+    if (!record) throw new Error('no active signing key');
+    return { kid: record.kid, alg: record.alg, privateKey: await importOnce(record, 'privateJwk') };
+  }
+
+  /** The public keys to publish at /.well-known/jwks.json. */
+  async function publicJwks(): Promise<{ keys: Record<string, unknown>[] }> {
+    return { keys: (await fresh()).map((k) => k.publicJwk) };
+  }
+
+  /** The public key with this kid, if it is still published; reloads once for an unknown kid. */
+  async function verificationKey(kid: string): Promise<{ key: CryptoKey | Uint8Array; alg: string } | null> {
+    let record = (await fresh()).find((k) => k.kid === kid);
+    // An unknown kid may be a key another node just created; reload, but at most every few
+    // seconds, so a flood of tokens with made-up kids cannot turn into a flood of queries.
+    if (!record && /^tk-\d+$/.test(kid) && clock.now() - forcedAt >= 5_000) {
+      forcedAt = clock.now();
+      loadedAt = -Infinity;
+      record = (await fresh()).find((k) => k.kid === kid);
+    }
+    return record ? { key: await importOnce(record, 'publicJwk'), alg: record.alg } : null;
+  }
+
+  return { signingKey, publicJwks, verificationKey };
+}
+
+/** The key manager returned by {@link createKeyManager}. */
+export type KeyManager = ReturnType<typeof createKeyManager>;

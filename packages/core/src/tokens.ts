@@ -1,0 +1,178 @@
+import { SignJWT, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import type { CoreDeps } from './deps.js';
+import { TesseraError } from './errors.js';
+import { isSessionExpired } from './lifetimes.js';
+import type { AppRecord, SessionRecord } from './model.js';
+import { createSplitToken, randomToken, splitToken, verifySecret } from './secrets.js';
+import type { SessionService } from './sessions.js';
+import type { KeyManager } from './signing-keys.js';
+
+/** A token response of `POST /v1/token`. */
+export interface TokenPair {
+  accessToken: string;
+  expiresIn: number;
+  refreshToken: string;
+  sid: string;
+}
+
+/** An RFC 7662 introspection answer. */
+export type Introspection =
+  | { active: false }
+  | {
+      active: true;
+      tokenType: 'access_token' | 'refresh_token' | 'session_token';
+      sub: string;
+      sid: string;
+      clientId: string | null;
+      exp: number;
+      iat: number;
+      username: string;
+    };
+
+const MAX_JWT_LENGTH = 8192;
+
+/** True when the app is a current member of the session and was when `sinceSeconds` was issued. */
+function isMember(session: SessionRecord, clientId: string, sinceSeconds?: number): boolean {
+  const member = session.apps.find((a) => a.clientId === clientId);
+  if (!member || member.leftAt !== null) return false;
+  // A token from an earlier membership (before the app left and joined again) is not valid.
+  return sinceSeconds === undefined || sinceSeconds >= Math.floor(member.joinedAt / 1000);
+}
+
+/**
+ * Tokens for apps: the exchange of a session token for an access + refresh token pair, the
+ * rotation of refresh tokens with reuse detection, and introspection.
+ *
+ * @example
+ * ```ts
+ * const tokens = createTokenService(deps, sessions, keys);
+ * const pair = await tokens.exchange(app, sessionToken);
+ * const next = await tokens.refresh(app, pair.refreshToken); // the old one is now spent
+ * ```
+ */
+export function createTokenService(deps: CoreDeps, sessions: SessionService, keys: KeyManager) {
+  const { store, clock, config } = deps;
+  const ttlSeconds = config.tokens.accessTokenTtlSeconds;
+
+  async function signAccessToken(session: SessionRecord, clientId: string): Promise<{ token: string; expiresIn: number }> {
+    const { kid, alg, privateKey } = await keys.signingKey();
+    const now = Math.floor(clock.now() / 1000);
+    // Never outlives the session's absolute end.
+    const exp = Math.min(now + ttlSeconds, Math.floor(session.expiresAt / 1000));
+    const token = await new SignJWT({ sid: session.handle, client_id: clientId })
+      .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
+      .setIssuer(config.issuer)
+      .setSubject(session.userId)
+      .setAudience(clientId)
+      .setIssuedAt(now)
+      .setExpirationTime(exp)
+      .setJti(randomToken(16))
+      .sign(privateKey);
+    return { token, expiresIn: exp - now };
+  }
+
+  async function issuePair(session: SessionRecord, clientId: string): Promise<TokenPair> {
+    const access = await signAccessToken(session, clientId);
+    const refresh = createSplitToken('rt');
+    await store.createRefreshToken({ id: refresh.id, secretHash: refresh.secretHash, handle: session.handle, clientId, createdAt: clock.now(), expiresAt: session.expiresAt, usedAt: null });
+    return { accessToken: access.token, expiresIn: access.expiresIn, refreshToken: refresh.token, sid: session.handle };
+  }
+
+  async function activeUser(session: SessionRecord) {
+    const user = await store.findUserById(session.userId);
+    return user && !user.disabled ? user : null;
+  }
+
+  /** `grant_type=session_token`: the app joins the session and gets its own token pair. */
+  async function exchange(app: AppRecord, sessionToken: string): Promise<TokenPair> {
+    const session = await sessions.findActive(sessionToken);
+    if (!session || !(await activeUser(session))) throw new TesseraError('INVALID_GRANT');
+    await sessions.joinSession(session, app.clientId);
+    return issuePair(session, app.clientId);
+  }
+
+  /**
+   * `grant_type=refresh_token`: spends the refresh token and issues a new pair. A spent
+   * token presented again means two parties hold it — the legitimate app and a thief — and
+   * Tessera cannot tell which is which, so it ends the whole session (reason `token_theft`).
+   */
+  async function refresh(app: AppRecord, refreshToken: string): Promise<TokenPair> {
+    const parts = splitToken(refreshToken);
+    const record = parts && parts.id.startsWith('rt') ? await store.findRefreshToken(parts.id) : null;
+    if (!parts || !record || !verifySecret(parts.secret, record.secretHash) || record.clientId !== app.clientId) throw new TesseraError('INVALID_GRANT');
+    const now = clock.now();
+    const theft = async () => {
+      await sessions.revokeSessions([record.handle], { actor: `app:${app.clientId}`, reason: 'token_theft' });
+      return new TesseraError('REFRESH_TOKEN_REUSED');
+    };
+    if (record.usedAt !== null) throw await theft();
+    if (now >= record.expiresAt) throw new TesseraError('INVALID_GRANT');
+    const session = await store.findSessionByHandle(record.handle);
+    if (!session || session.endedAt !== null || isSessionExpired(session, now) || !isMember(session, app.clientId) || !(await activeUser(session))) {
+      throw new TesseraError('INVALID_GRANT');
+    }
+    // Of two concurrent refreshes with one token exactly one spends it; the other is reuse.
+    if (!(await store.spendRefreshToken(record.id, now))) throw await theft();
+    return issuePair(session, app.clientId);
+  }
+
+  async function activeSession(handle: string): Promise<SessionRecord | null> {
+    const session = await store.findSessionByHandle(handle);
+    return session && session.endedAt === null && !isSessionExpired(session, clock.now()) ? session : null;
+  }
+
+  /** Verifies an access token's signature, issuer and lifetime (not its revocation). */
+  async function verifyAccessToken(token: string): Promise<JWTPayload | null> {
+    if (token.length > MAX_JWT_LENGTH) return null;
+    try {
+      const header = decodeProtectedHeader(token);
+      if (typeof header.kid !== 'string' || header.typ !== 'at+jwt') return null;
+      const found = await keys.verificationKey(header.kid);
+      if (!found) return null;
+      const { payload } = await jwtVerify(token, found.key, { issuer: config.issuer, algorithms: [found.alg], typ: 'at+jwt', currentDate: new Date(clock.now()) });
+      return payload;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * RFC 7662 introspection for the calling app: its own access and refresh tokens, and
+   * session tokens. Every answer reads the session from the store, so a revocation shows at
+   * once. Tokens issued to another app are reported inactive.
+   */
+  async function introspect(app: AppRecord, token: string, hint?: string): Promise<Introspection> {
+    const inactive = { active: false } as const;
+    const looksJwt = token.split('.').length === 3;
+    if (looksJwt || hint === 'access_token') {
+      const claims = looksJwt ? await verifyAccessToken(token) : null;
+      if (claims) {
+        if (claims.aud !== app.clientId || typeof claims.sid !== 'string' || typeof claims.sub !== 'string') return inactive;
+        const session = await activeSession(claims.sid);
+        const user = session && isMember(session, app.clientId, claims.iat) ? await activeUser(session) : null;
+        if (!session || !user) return inactive;
+        return { active: true, tokenType: 'access_token', sub: claims.sub, sid: claims.sid, clientId: app.clientId, exp: claims.exp!, iat: claims.iat!, username: user.username };
+      }
+      if (looksJwt) return inactive;
+    }
+    const parts = splitToken(token);
+    if (!parts) return inactive;
+    if (parts.id.startsWith('rt')) {
+      const record = await store.findRefreshToken(parts.id);
+      if (!record || !verifySecret(parts.secret, record.secretHash) || record.clientId !== app.clientId || record.usedAt !== null || clock.now() >= record.expiresAt) return inactive;
+      const session = await activeSession(record.handle);
+      const user = session && isMember(session, app.clientId) ? await activeUser(session) : null;
+      if (!session || !user) return inactive;
+      return { active: true, tokenType: 'refresh_token', sub: session.userId, sid: session.handle, clientId: app.clientId, exp: Math.floor(record.expiresAt / 1000), iat: Math.floor(record.createdAt / 1000), username: user.username };
+    }
+    const session = await sessions.findActive(token);
+    const user = session ? await activeUser(session) : null;
+    if (!session || !user) return inactive;
+    return { active: true, tokenType: 'session_token', sub: session.userId, sid: session.handle, clientId: null, exp: Math.floor(Math.min(session.idleExpiresAt, session.expiresAt) / 1000), iat: Math.floor(session.createdAt / 1000), username: user.username };
+  }
+
+  return { exchange, refresh, introspect, verifyAccessToken, signAccessToken };
+}
+
+/** The token service returned by {@link createTokenService}. */
+export type TokenService = ReturnType<typeof createTokenService>;
