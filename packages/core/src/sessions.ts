@@ -184,6 +184,9 @@ export function createSessionService(deps: CoreDeps) {
       if (events.length < config.sweeper.batchSize) break;
     }
     await store.purgeLogoutTokens(clock.now());
+    // Spent refresh tokens are kept until they would have expired (a late reuse is still
+    // detected as theft); after that nobody can present them.
+    await store.purgeRefreshTokens(clock.now());
     return total;
   }
 

@@ -7,6 +7,7 @@ import {
   type RevocationEvent,
   type SessionEnd,
   type SessionRecord,
+  type SigningKeyRecord,
   type Store,
   type StoreOperations,
   type UserRecord,
@@ -980,6 +981,78 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await store.findAdminToken('adm_1')).toEqual(token);
         expect(await store.findAdminToken('adm_nobody')).toBeNull();
         expect(await store.countAdminTokens()).toBe(2);
+      });
+    });
+
+    describe('signing keys', () => {
+      const key = (kid: string, activatesAt: number, overrides: Partial<SigningKeyRecord> = {}): SigningKeyRecord => ({
+        kid, alg: 'EdDSA', publicJwk: { kty: 'OKP', crv: 'Ed25519', x: `x-${kid}`, kid }, privateJwk: { kty: 'OKP', crv: 'Ed25519', x: `x-${kid}`, d: `d-${kid}`, kid },
+        activatesAt, retiresAt: activatesAt + HOUR, expiresAt: activatesAt + 2 * HOUR, createdAt: T0, ...overrides,
+      });
+
+      it('inserts once per kid: a second insert of the same kid keeps the first', async () => {
+        expect(await store.insertSigningKey(key('tk-1', T0))).toBe(true);
+        expect(await store.insertSigningKey(key('tk-1', T0, { publicJwk: { other: true } }))).toBe(false);
+        const [only] = await store.listSigningKeys(T0);
+        expect(only).toEqual(key('tk-1', T0));
+      });
+
+      it('lists published keys oldest first and drops expired ones', async () => {
+        await store.insertSigningKey(key('tk-2', T0 + HOUR));
+        await store.insertSigningKey(key('tk-1', T0));
+        expect((await store.listSigningKeys(T0)).map((k) => k.kid)).toEqual(['tk-1', 'tk-2']);
+        expect((await store.listSigningKeys(T0 + 2 * HOUR)).map((k) => k.kid)).toEqual(['tk-2']);
+        expect(await store.deleteExpiredSigningKeys(T0 + 2 * HOUR)).toBe(1);
+        expect((await store.listSigningKeys(T0)).map((k) => k.kid)).toEqual(['tk-2']);
+      });
+
+      it('lets exactly one of many concurrent inserts of a kid win', async () => {
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.insertSigningKey(key('tk-9', T0, { publicJwk: { n: i } }))));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await store.listSigningKeys(T0)).toHaveLength(1);
+      });
+    });
+
+    describe('refresh tokens', () => {
+      const token = { id: 'rt_1', secretHash: 'e'.repeat(64), handle: 'ses_r', clientId: 'forum', createdAt: T0, expiresAt: T0 + HOUR, usedAt: null };
+
+      it('creates and finds; unknown ids are null', async () => {
+        await store.createRefreshToken(token);
+        expect(await store.findRefreshToken('rt_1')).toEqual(token);
+        expect(await store.findRefreshToken('rt_nobody')).toBeNull();
+      });
+
+      it('is spent exactly once, also under concurrency', async () => {
+        await store.createRefreshToken(token);
+        const results = await Promise.all(Array.from({ length: 10 }, () => store.spendRefreshToken('rt_1', T0 + 1)));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect((await store.findRefreshToken('rt_1'))!.usedAt).toBe(T0 + 1);
+        expect(await store.spendRefreshToken('rt_1', T0 + 2)).toBe(false);
+        expect(await store.spendRefreshToken('rt_nobody', T0 + 2)).toBe(false);
+      });
+
+      it('purges tokens past their expiry', async () => {
+        await store.createRefreshToken(token);
+        await store.createRefreshToken({ ...token, id: 'rt_2', expiresAt: T0 + 2 * HOUR });
+        expect(await store.purgeRefreshTokens(T0 + HOUR)).toBe(1);
+        expect(await store.findRefreshToken('rt_1')).toBeNull();
+        expect(await store.findRefreshToken('rt_2')).not.toBeNull();
+      });
+    });
+
+    describe('revocation head', () => {
+      it('is 0 on an empty log and the newest cursor afterwards, never counting a rolled-back end', async () => {
+        expect(await store.revocationHead()).toBe(0);
+        const [a, b] = await createSessions([newSession(), newSession()]);
+        await store.endSessions([a!.handle], { at: T0, reason: 'logout', actor: 'user' });
+        expect(await store.revocationHead()).toBe(1);
+        await expect(store.transaction(async (tx) => {
+          await tx.endSessions([b!.handle], { at: T0, reason: 'logout', actor: 'user' });
+          throw new Error('roll back');
+        })).rejects.toThrow('roll back');
+        expect(await store.revocationHead()).toBe(1);
+        await store.endSessions([b!.handle], { at: T0, reason: 'logout', actor: 'user' });
+        expect(await store.revocationHead()).toBe(2);
       });
     });
 
