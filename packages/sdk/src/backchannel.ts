@@ -1,0 +1,277 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRemoteJWKSet, customFetch, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { Tessera } from './create-tessera.js';
+import { TesseraSdkError, type TesseraSdkErrorCode } from './errors.js';
+import type { FetchLike } from './internal/api-client.js';
+import { createExpiringCache } from './internal/expiring-cache.js';
+import { DEFAULT_MAX_TOKEN_BYTES, verifyJwt } from './internal/verify-jwt.js';
+
+/** The member of the `events` claim that makes a JWT a back-channel logout token. */
+export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+
+/**
+ * What a valid logout token asks the app to end: the session `sid`, every session of `sub`,
+ * or both (at least one is present).
+ *
+ * @example
+ * ```ts
+ * onLogout: async ({ sub, sid }) => { if (sid) await mySessions.endByTesseraSid(sid); else await mySessions.endAllOf(sub!); }
+ * ```
+ */
+export interface BackchannelLogout {
+  sub?: string;
+  sid?: string;
+  jti: string;
+  iss: string;
+  /** Every claim of the logout token. */
+  claims: JWTPayload;
+}
+
+/**
+ * Options of {@link createBackchannelReceiver}. Pass `tessera` to reuse its issuer, client id
+ * and cached key set, or give `issuer` and `clientId` (and optionally `jwksUri` or `keys`).
+ *
+ * @example
+ * ```ts
+ * createBackchannelReceiver({ tessera, onLogout: ({ sid }) => store.endTesseraSession(sid) });
+ * ```
+ */
+export interface BackchannelReceiverOptions {
+  tessera?: Tessera;
+  issuer?: string;
+  clientId?: string;
+  jwksUri?: string;
+  /** A key resolver (e.g. `createLocalJWKSet(jwks)`); default: the issuer's remote key set. */
+  keys?: JWTVerifyGetKey;
+  fetch?: FetchLike;
+  /** Leeway for `exp` and `iat`, for clock drift between hosts (default 30 s). */
+  clockToleranceSeconds?: number;
+  /** Remembered `jti`s (each until its token's `exp`) to reject replays (default 10,000). */
+  replayCacheSize?: number;
+  /** The clock, epoch ms (default `Date.now`). */
+  now?: () => number;
+  /** Ends the app's local session(s). Throwing (or rejecting) answers 400 so the sender retries. */
+  onLogout(logout: BackchannelLogout): void | Promise<void>;
+}
+
+/**
+ * The input of {@link BackchannelReceiver.receive}: the raw request body (form-encoded
+ * `logout_token=…`), or a body a framework already parsed into an object.
+ */
+export interface BackchannelRequest {
+  body: string | Uint8Array | Record<string, unknown> | null | undefined;
+  /** The request's `Content-Type`; when given it must be `application/x-www-form-urlencoded`. */
+  contentType?: string | null;
+}
+
+/**
+ * The answer to send (OIDC Back-Channel Logout 1.0 §2.8): 200 with an empty body, or 400
+ * with `{"error":"invalid_request","error_description"}`; always `Cache-Control: no-store`.
+ * `code` says why a request was refused (for logs; not sent).
+ */
+export interface BackchannelResult {
+  ok: boolean;
+  status: 200 | 400;
+  headers: Record<string, string>;
+  body: string;
+  code?: TesseraSdkErrorCode;
+  logout?: BackchannelLogout;
+}
+
+/**
+ * A back-channel logout receiver.
+ *
+ * @example
+ * ```ts
+ * const result = await receiver.receive({ body: rawBody, contentType: req.headers['content-type'] });
+ * res.writeHead(result.status, result.headers).end(result.body);
+ * ```
+ */
+export interface BackchannelReceiver {
+  receive(request: BackchannelRequest): Promise<BackchannelResult>;
+}
+
+const NO_STORE = { 'cache-control': 'no-store' } as const;
+const MAX_BODY_BYTES = DEFAULT_MAX_TOKEN_BYTES + 1024;
+
+function refuse(code: TesseraSdkErrorCode, description: string): BackchannelResult {
+  return {
+    ok: false,
+    status: 400,
+    headers: { ...NO_STORE, 'content-type': 'application/json; charset=utf-8' },
+    body: JSON.stringify({ error: 'invalid_request', error_description: description }),
+    code,
+  };
+}
+
+function readLogoutToken(request: BackchannelRequest): string | null {
+  const { body } = request;
+  if (body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) {
+    const value = (body as Record<string, unknown>).logout_token;
+    return typeof value === 'string' && value !== '' ? value : null;
+  }
+  if (request.contentType != null && request.contentType.split(';')[0]!.trim().toLowerCase() !== 'application/x-www-form-urlencoded') return null;
+  const text = typeof body === 'string' ? body : body instanceof Uint8Array ? Buffer.from(body).toString('utf8') : '';
+  if (text.length > MAX_BODY_BYTES) return null;
+  const values = new URLSearchParams(text).getAll('logout_token');
+  // Exactly one: a repeated parameter is ambiguous, so refuse it (RFC 6749 §3.1 treats it alike).
+  return values.length === 1 && values[0] !== '' ? values[0]! : null;
+}
+
+/**
+ * Creates an OIDC Back-Channel Logout 1.0 receiver (RP side, §2.6): verifies the logout
+ * token's signature with the issuer's key set, `typ: logout+jwt`, `iss`, `aud` (contains the
+ * client id), `iat` and `exp` (with a small skew), the back-channel event in `events`, `sub`
+ * and/or `sid`, the absence of `nonce`, and that its `jti` was not seen before; then calls
+ * `onLogout` and answers 200, or 400 without calling it.
+ *
+ * @example
+ * ```ts
+ * import { createBackchannelReceiver, createBackchannelHandler } from '@tessera/sdk/backchannel';
+ *
+ * const receiver = createBackchannelReceiver({ tessera, onLogout: ({ sid, sub }) => sessions.end({ sid, sub }) });
+ * createServer(createBackchannelHandler(receiver)).listen(3001);
+ * ```
+ */
+export function createBackchannelReceiver(options: BackchannelReceiverOptions): BackchannelReceiver {
+  if (typeof options?.onLogout !== 'function') throw new TypeError('createBackchannelReceiver: onLogout must be a function');
+  const issuer = (options.issuer ?? options.tessera?.issuer)?.replace(/\/+$/, '');
+  const clientId = options.clientId ?? options.tessera?.clientId;
+  if (!issuer || !clientId) throw new TypeError('createBackchannelReceiver: give tessera, or issuer and clientId');
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const keys =
+    options.keys ??
+    options.tessera?.keys ??
+    createRemoteJWKSet(new URL(options.jwksUri ?? `${issuer}/.well-known/jwks.json`), { cooldownDuration: 5000, [customFetch]: (url: string, init: RequestInit) => fetchImpl(url, init) });
+  const tolerance = options.clockToleranceSeconds ?? 30;
+  const now = options.now ?? Date.now;
+  // jti → until when a replay must be refused. Entries in flight are stored too, so two
+  // concurrent deliveries of one token do not both run the handler.
+  const seen = createExpiringCache<true>(options.replayCacheSize ?? 10_000);
+
+  return {
+    async receive(request) {
+      const token = readLogoutToken(request);
+      if (token === null) return refuse('LOGOUT_TOKEN_INVALID', 'The body must be form-encoded with exactly one logout_token.');
+      let claims: JWTPayload;
+      try {
+        claims = await verifyJwt(token, {
+          keys,
+          issuer,
+          audience: clientId,
+          typ: 'logout+jwt',
+          clockToleranceSeconds: tolerance,
+          now: now(),
+          maxBytes: DEFAULT_MAX_TOKEN_BYTES,
+          requiredClaims: ['iat', 'exp', 'jti', 'events'],
+        });
+      } catch (error) {
+        if (!(error instanceof TesseraSdkError)) throw error;
+        return refuse(error.code, `The logout token is not valid: ${error.message}`);
+      }
+      // iat must not lie in the future beyond the skew either (jose only checks exp and nbf).
+      if (typeof claims.iat !== 'number' || claims.iat * 1000 > now() + tolerance * 1000) return refuse('TOKEN_NOT_YET_VALID', 'The logout token is issued in the future.');
+      const events = claims.events as unknown;
+      const event = events !== null && typeof events === 'object' && !Array.isArray(events) ? (events as Record<string, unknown>)[BACKCHANNEL_LOGOUT_EVENT] : undefined;
+      if (event === null || typeof event !== 'object' || Array.isArray(event)) return refuse('LOGOUT_TOKEN_INVALID', 'The events claim lacks the back-channel logout event.');
+      const sub = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : undefined;
+      const sid = typeof claims.sid === 'string' && claims.sid !== '' ? claims.sid : undefined;
+      if (sub === undefined && sid === undefined) return refuse('LOGOUT_TOKEN_INVALID', 'The logout token names neither sub nor sid.');
+      // A nonce would make it an ID token: refusing it stops ID tokens passing as logout tokens.
+      if ('nonce' in claims) return refuse('LOGOUT_TOKEN_INVALID', 'A logout token must not contain a nonce.');
+      const jti = claims.jti;
+      if (typeof jti !== 'string' || jti === '') return refuse('LOGOUT_TOKEN_INVALID', 'The logout token has no jti.');
+      if (seen.get(jti, now()) !== undefined) return refuse('LOGOUT_TOKEN_REPLAYED', 'This logout token was already received.');
+      const keepUntil = ((claims.exp ?? 0) + tolerance) * 1000;
+      seen.set(jti, true, keepUntil);
+      const logout: BackchannelLogout = { sub, sid, jti, iss: issuer, claims };
+      try {
+        await options.onLogout(logout);
+      } catch {
+        // Not done: forget the jti so that the sender's retry is accepted.
+        seen.delete(jti);
+        return refuse('LOGOUT_TOKEN_INVALID', 'The logout could not be completed; retry later.');
+      }
+      return { ok: true, status: 200, headers: { ...NO_STORE }, body: '', logout };
+    },
+  };
+}
+
+/** Reads a request body up to `limit` bytes; null when it is larger. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) over = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(over ? null : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+async function respond(receiver: BackchannelReceiver, req: IncomingMessage & { body?: unknown }, res: ServerResponse): Promise<void> {
+  if (req.method !== 'POST') {
+    res.writeHead(405, { ...NO_STORE, allow: 'POST' }).end();
+    return;
+  }
+  let body: BackchannelRequest['body'];
+  if (req.body !== undefined && req.body !== null && (typeof req.body === 'string' || typeof req.body === 'object')) {
+    body = req.body as BackchannelRequest['body'];
+  } else {
+    const raw = await readBody(req, MAX_BODY_BYTES);
+    if (raw === null) {
+      const refused = refuse('LOGOUT_TOKEN_INVALID', 'The body is too large.');
+      res.writeHead(refused.status, refused.headers).end(refused.body);
+      return;
+    }
+    body = raw;
+  }
+  const result = await receiver.receive({ body, contentType: req.headers['content-type'] ?? null });
+  res.writeHead(result.status, result.headers).end(result.body);
+}
+
+/**
+ * A node:http request handler around a receiver (it also works as an Express route handler:
+ * a body already parsed by `express.urlencoded()` is used, otherwise the raw body is read).
+ * Only `POST` is accepted (405 otherwise); bodies over 9 KB are refused with 400. An
+ * unexpected error answers 500 and goes to `options.onError` (default `console.error`).
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { createBackchannelHandler, createBackchannelReceiver } from '@tessera/sdk/backchannel';
+ *
+ * const receiver = createBackchannelReceiver({ tessera, onLogout: ({ sid }) => endLocalSession(sid) });
+ * createServer(createBackchannelHandler(receiver)).listen(3001);
+ * ```
+ */
+export function createBackchannelHandler(receiver: BackchannelReceiver, options: { onError?: (error: unknown) => void } = {}) {
+  const onError = options.onError ?? ((error: unknown) => console.error(error));
+  return function backchannelLogout(req: IncomingMessage & { body?: unknown }, res: ServerResponse): void {
+    respond(receiver, req, res).catch((error: unknown) => {
+      onError(error);
+      if (!res.headersSent) res.writeHead(500, { ...NO_STORE }).end();
+      else res.destroy();
+    });
+  };
+}
+
+/**
+ * The Express flavour of {@link createBackchannelHandler}: unexpected errors go to `next`.
+ *
+ * @example
+ * ```ts
+ * import { createExpressBackchannelHandler } from '@tessera/sdk/backchannel';
+ *
+ * app.post('/backchannel-logout', express.urlencoded({ extended: false }), createExpressBackchannelHandler(receiver));
+ * ```
+ */
+export function createExpressBackchannelHandler(receiver: BackchannelReceiver) {
+  return (req: IncomingMessage & { body?: unknown }, res: ServerResponse, next: (error?: unknown) => void): void => {
+    respond(receiver, req, res).catch(next);
+  };
+}

@@ -1,0 +1,66 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthenticateOptions } from './authenticate-request.js';
+import type { Tessera } from './create-tessera.js';
+import type { TesseraSession } from './session.js';
+
+/** A node:http request that `withSession` has authenticated. */
+export type AuthenticatedRequest = IncomingMessage & { tessera: TesseraSession };
+
+/**
+ * Checks a node:http request: resolves with the verified session (also set on
+ * `req.tessera`), or answers 401 (503 when Tessera cannot vouch for it) with
+ * `{ "error": CODE, "message" }` and resolves null.
+ *
+ * @example
+ * ```ts
+ * import { authenticate } from '@tessera/sdk/node';
+ *
+ * const guard = authenticate(tessera);
+ * createServer(async (req, res) => {
+ *   const session = await guard(req, res);
+ *   if (!session) return;
+ *   res.end(JSON.stringify({ user: session.sub }));
+ * });
+ * ```
+ */
+export function authenticate(tessera: Tessera, options?: AuthenticateOptions) {
+  return async function tesseraAuthenticate(req: IncomingMessage, res: ServerResponse): Promise<TesseraSession | null> {
+    const result = await tessera.authenticateRequest({ headers: req.headers }, options);
+    if (result.ok) {
+      (req as AuthenticatedRequest).tessera = result.session;
+      return result.session;
+    }
+    res.writeHead(result.status, { ...result.headers, 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(result.body));
+    return null;
+  };
+}
+
+/**
+ * Wraps a node:http handler so that it only runs for authenticated requests, with the
+ * session on `req.tessera`. An error thrown (or rejected) by the handler becomes a 500 when
+ * nothing was sent yet, and is passed to `options.onError` (default `console.error`).
+ *
+ * @example
+ * ```ts
+ * import { withSession } from '@tessera/sdk/node';
+ *
+ * createServer(withSession(tessera, (req, res) => res.end(req.tessera.sub))).listen(3000);
+ * ```
+ */
+export function withSession(
+  tessera: Tessera,
+  handler: (req: AuthenticatedRequest, res: ServerResponse) => unknown,
+  options: AuthenticateOptions & { onError?: (error: unknown) => void } = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const guard = authenticate(tessera, options);
+  const onError = options.onError ?? ((error: unknown) => console.error(error));
+  return (req, res) => {
+    guard(req, res)
+      .then((session) => (session ? handler(req as AuthenticatedRequest, res) : undefined))
+      .catch((error: unknown) => {
+        onError(error);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' }).end('{"error":"INTERNAL","message":"An internal error occurred."}');
+        else res.destroy();
+      });
+  };
+}

@@ -1,0 +1,158 @@
+// One suite, five adapters (Express, Fastify, Koa, Hono, node:http), one real Tessera node.
+// Every case goes over HTTP to the adapter, which verifies against Tessera's JWKS and feed.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Tessera } from '../src/index.js';
+import { ADAPTERS, type Mounted } from './support/adapters.js';
+import { claimsOf, foreignKeyToken, hmacWithPublicKey, kidOf, oversizedToken, unsignedToken } from './support/forge.js';
+import { clientFor, eventually, startTesseraServer, type TestApp, type TesseraServer } from './support/tessera-server.js';
+
+let server: TesseraServer;
+let app: TestApp;
+let other: TestApp;
+let userId: string;
+let main: Tessera;
+let late: Tessera;
+let noFeed: Tessera;
+let otherClient: Tessera;
+let publicX: string;
+
+beforeAll(async () => {
+  server = await startTesseraServer();
+  app = await server.createApp('site');
+  other = await server.createApp('shop');
+  userId = await server.createUser('alice');
+  main = clientFor(server, app);
+  // The same app an hour from now: every token it sees has expired.
+  late = clientFor(server, app, { now: () => Date.now() + 3_600_000, feed: { enabled: false } });
+  // No feed: only strict mode (introspection) can see a revocation.
+  noFeed = clientFor(server, app, { feed: { enabled: false } });
+  otherClient = clientFor(server, other, { feed: { enabled: false } });
+  await main.start();
+  const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ x: string }> };
+  publicX = jwks.keys[0]!.x;
+});
+
+afterAll(async () => {
+  await Promise.all([main, late, noFeed, otherClient].map((c) => c?.close()));
+  await server?.close();
+});
+
+/** A fresh session of alice and this app's access token for it. */
+async function freshToken(as: Tessera = main): Promise<{ token: string; handle: string }> {
+  const session = await server.startSession(app, userId);
+  const tokens = await as.exchange(session.token);
+  expect(tokens.sid).toBe(session.handle);
+  return { token: tokens.accessToken, handle: session.handle };
+}
+
+describe.each(ADAPTERS)('$name adapter', (adapter) => {
+  let mounted: Mounted;
+
+  beforeAll(async () => {
+    mounted = await adapter.mount([
+      { path: '/me', tessera: main },
+      { path: '/me-cookie', tessera: main, options: { cookie: 'app_at' } },
+      { path: '/me-late', tessera: late },
+      { path: '/me-nofeed', tessera: noFeed },
+      { path: '/me-strict', tessera: noFeed, options: { strict: { cacheMs: 0 } } },
+    ]);
+  });
+  afterAll(async () => mounted?.close());
+
+  async function get(path: string, headers: Record<string, string> = {}) {
+    const response = await fetch(`${mounted.url}${path}`, { headers });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, body: JSON.parse(text) as Record<string, unknown> };
+  }
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  async function expectRejected(path: string, headers: Record<string, string>, code: string, status = 401) {
+    const res = await get(path, headers);
+    expect(res.body.error).toBe(code);
+    expect(res.status).toBe(status);
+    expect(typeof res.body.message).toBe('string');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    return res;
+  }
+
+  it('answers 200 with the verified session for a valid bearer token', async () => {
+    const { token, handle } = await freshToken();
+    const res = await get('/me', bearer(token));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ sub: userId, sid: handle, aud: app.clientId, jti: claimsOf(token).jti });
+  });
+
+  it('answers 401 TOKEN_MISSING without a token, with a bare Bearer challenge', async () => {
+    const res = await expectRejected('/me', {}, 'TOKEN_MISSING');
+    expect(res.headers.get('www-authenticate')).toBe('Bearer');
+    await expectRejected('/me', { authorization: 'Basic dXNlcjpwYXNz' }, 'TOKEN_MISSING');
+  });
+
+  it('answers 401 TOKEN_MALFORMED for garbage, with an invalid_token challenge', async () => {
+    const res = await expectRejected('/me', bearer('garbage'), 'TOKEN_MALFORMED');
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
+    await expectRejected('/me', bearer('a.b.c'), 'TOKEN_MALFORMED');
+    await expectRejected('/me', bearer('e30.e30.!!!'), 'TOKEN_MALFORMED');
+    await expectRejected('/me', bearer(`${'%'.repeat(50)}.x.y`), 'TOKEN_MALFORMED');
+  });
+
+  it('answers 401 TOKEN_EXPIRED for a token past its exp', async () => {
+    const { token } = await freshToken();
+    await expectRejected('/me-late', bearer(token), 'TOKEN_EXPIRED');
+  });
+
+  it('answers 401 TOKEN_WRONG_AUDIENCE for a token of another app', async () => {
+    const session = await server.startSession(app, userId);
+    const { accessToken } = await otherClient.exchange(session.token);
+    await expectRejected('/me', bearer(accessToken), 'TOKEN_WRONG_AUDIENCE');
+  });
+
+  it('answers 401 TOKEN_INVALID_SIGNATURE for a token signed with a foreign key (known or unknown kid)', async () => {
+    const { token } = await freshToken();
+    await expectRejected('/me', bearer(await foreignKeyToken(claimsOf(token), kidOf(token))), 'TOKEN_INVALID_SIGNATURE');
+    await expectRejected('/me', bearer(await foreignKeyToken(claimsOf(token), 'not-a-tessera-kid')), 'TOKEN_INVALID_SIGNATURE');
+    // A real signature on altered claims.
+    const [header, , signature] = token.split('.');
+    const altered = Buffer.from(JSON.stringify({ ...claimsOf(token), sub: 'mallory' })).toString('base64url');
+    await expectRejected('/me', bearer(`${header}.${altered}.${signature}`), 'TOKEN_INVALID_SIGNATURE');
+  });
+
+  it('answers 401 ALG_NOT_ALLOWED for alg none and for HS256 keyed with the public key', async () => {
+    const { token } = await freshToken();
+    await expectRejected('/me', bearer(unsignedToken(claimsOf(token))), 'ALG_NOT_ALLOWED');
+    await expectRejected('/me', bearer(await hmacWithPublicKey(claimsOf(token), publicX, kidOf(token))), 'ALG_NOT_ALLOWED');
+  });
+
+  it('answers 401 TOKEN_TOO_LARGE for a token over 8 KB', async () => {
+    const { token } = await freshToken();
+    await expectRejected('/me', bearer(oversizedToken(claimsOf(token))), 'TOKEN_TOO_LARGE');
+  });
+
+  it('answers 401 TOKEN_REVOKED shortly after the session is ended', async () => {
+    const { token, handle } = await freshToken();
+    expect((await get('/me', bearer(token))).status).toBe(200);
+    await server.revokeSession(handle);
+    const seen = await eventually(async () => (await get('/me', bearer(token))).body.error === 'TOKEN_REVOKED', 2000);
+    expect(seen).toBe(true);
+    await expectRejected('/me', bearer(token), 'TOKEN_REVOKED');
+  });
+
+  it('reads the token from the configured cookie; the bearer header wins over it', async () => {
+    const { token, handle } = await freshToken();
+    const ok = await get('/me-cookie', { cookie: `theme=dark; app_at=${token}; other=1` });
+    expect(ok.status).toBe(200);
+    expect(ok.body.sid).toBe(handle);
+    await expectRejected('/me', { cookie: `app_at=${token}` }, 'TOKEN_MISSING');
+    await expectRejected('/me-cookie', { cookie: 'app_at=garbage' }, 'TOKEN_MALFORMED');
+    await expectRejected('/me-cookie', { ...bearer('garbage'), cookie: `app_at=${token}` }, 'TOKEN_MALFORMED');
+  });
+
+  it('strict mode rejects a revoked token at once, where local verification alone cannot', async () => {
+    const { token, handle } = await freshToken(noFeed);
+    expect((await get('/me-strict', bearer(token))).status).toBe(200);
+    await server.revokeSession(handle);
+    await expectRejected('/me-strict', bearer(token), 'TOKEN_REVOKED');
+    // Without the feed and without strict mode the signature is all there is to check.
+    expect((await get('/me-nofeed', bearer(token))).status).toBe(200);
+  });
+});
