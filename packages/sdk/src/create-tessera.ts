@@ -40,7 +40,7 @@ export type LogoutScope = 'app' | 'session' | 'user';
  * ```
  */
 export interface TesseraStatus extends FeedStatus {
-  /** Sessions (or app parts of sessions) currently in the in-memory revocation set. */
+  /** Sessions (or app parts of sessions) in the in-memory revocation set that still matter. */
   revokedSessions: number;
   /** Distinct verified tokens in the cache. */
   cachedTokens: number;
@@ -131,7 +131,8 @@ export interface Tessera {
   off<K extends keyof TesseraEvents>(event: K, listener: (payload: TesseraEvents[K]) => void): void;
 
   /**
-   * Where the feed is and how much is cached.
+   * Where the feed is and how much is cached (entries no token can need any more are
+   * dropped first, so the counts are current; O(entries), meant for health checks).
    *
    * @example
    * ```ts
@@ -434,7 +435,12 @@ export function createTessera(options: TesseraOptions): Tessera {
     },
     on: emitter.on,
     off: emitter.off,
-    feedStatus: () => ({ ...follower.status(), revokedSessions: revocations.size, cachedTokens: tokens.size }),
+    feedStatus() {
+      const now = o.now();
+      revocations.prune(now);
+      tokens.prune(now);
+      return { ...follower.status(), revokedSessions: revocations.size, cachedTokens: tokens.size };
+    },
     async exchange(sessionToken) {
       requireToken(sessionToken, 'sessionToken');
       const { body } = await api.request({ method: 'POST', path: '/v1/token', form: { grant_type: 'session_token', session_token: sessionToken } });
