@@ -4,6 +4,11 @@ import type { TesseraSession } from './session.js';
 /**
  * Request headers as a framework has them: Node's `IncomingHttpHeaders` (lower-case keys) or
  * a Fetch API `Headers` object (Hono, other Fetch-based runtimes).
+ *
+ * @example
+ * ```ts
+ * const headers: HeaderSource = request.headers; // or new Headers(…)
+ * ```
  */
 export type HeaderSource = { get(name: string): string | null } | Record<string, string | string[] | undefined>;
 

@@ -6,7 +6,14 @@ import type { FetchLike } from './internal/api-client.js';
 import { createExpiringCache } from './internal/expiring-cache.js';
 import { DEFAULT_MAX_TOKEN_BYTES, verifyJwt } from './internal/verify-jwt.js';
 
-/** The member of the `events` claim that makes a JWT a back-channel logout token. */
+/**
+ * The member of the `events` claim that makes a JWT a back-channel logout token.
+ *
+ * @example
+ * ```ts
+ * const claims = { events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, sid, iss, aud, iat, exp, jti };
+ * ```
+ */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
 /**
@@ -57,6 +64,11 @@ export interface BackchannelReceiverOptions {
 /**
  * The input of {@link BackchannelReceiver.receive}: the raw request body (form-encoded
  * `logout_token=…`), or a body a framework already parsed into an object.
+ *
+ * @example
+ * ```ts
+ * await receiver.receive({ body: 'logout_token=eyJ…', contentType: 'application/x-www-form-urlencoded' });
+ * ```
  */
 export interface BackchannelRequest {
   body: string | Uint8Array | Record<string, unknown> | null | undefined;
@@ -68,6 +80,13 @@ export interface BackchannelRequest {
  * The answer to send (OIDC Back-Channel Logout 1.0 §2.8): 200 with an empty body, or 400
  * with `{"error":"invalid_request","error_description"}`; always `Cache-Control: no-store`.
  * `code` says why a request was refused (for logs; not sent).
+ *
+ * @example
+ * ```ts
+ * const result = await receiver.receive({ body, contentType });
+ * if (!result.ok) log.warn({ code: result.code }, 'back-channel logout refused');
+ * res.writeHead(result.status, result.headers).end(result.body);
+ * ```
  */
 export interface BackchannelResult {
   ok: boolean;

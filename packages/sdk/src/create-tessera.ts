@@ -28,7 +28,15 @@ export interface TesseraEvents {
   'feed:down': { error: Error; attempt: number; retryInMs: number | null };
 }
 
-/** Scope of a server-to-server logout: this app only, the whole session, or every session of the user. */
+/**
+ * Scope of a server-to-server logout: this app only, the whole session, or every session of the user.
+ *
+ * @example
+ * ```ts
+ * const scope: LogoutScope = 'user';
+ * await tessera.logout(sessionToken, { scope });
+ * ```
+ */
 export type LogoutScope = 'app' | 'session' | 'user';
 
 /**
@@ -47,7 +55,13 @@ export interface TesseraStatus extends FeedStatus {
 }
 
 /**
- * A Tessera client for one app. See {@link createTessera}.
+ * A Tessera client for one app, made by {@link createTessera}: create one per process and
+ * share it (its caches and its feed connection serve every request).
+ *
+ * @example
+ * ```ts
+ * const tessera: Tessera = createTessera({ issuer, clientId, clientSecret });
+ * ```
  */
 export interface Tessera {
   /** This app's client id. */

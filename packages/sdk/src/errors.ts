@@ -34,12 +34,24 @@ export const SDK_ERRORS = {
   CLOSED: { status: 503, message: 'This Tessera client has been closed.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
-/** A stable code raised by the SDK itself (see {@link SDK_ERRORS}). */
+/**
+ * A stable code raised by the SDK itself (see {@link SDK_ERRORS}).
+ *
+ * @example
+ * ```ts
+ * const code: SdkErrorCode = 'TOKEN_EXPIRED';
+ * ```
+ */
 export type SdkErrorCode = keyof typeof SDK_ERRORS;
 
 /**
  * Codes of the Tessera server that API calls pass through (the server's catalogue is closed
  * too; this list names the ones an app is likely to branch on).
+ *
+ * @example
+ * ```ts
+ * const code: ServerErrorCode = 'REFRESH_TOKEN_REUSED';
+ * ```
  */
 export type ServerErrorCode =
   | 'INVALID_GRANT'
@@ -54,7 +66,14 @@ export type ServerErrorCode =
   | 'TOKEN_INVALID'
   | 'RATE_LIMITED';
 
-/** Every code a {@link TesseraSdkError} may carry. */
+/**
+ * Every code a {@link TesseraSdkError} may carry.
+ *
+ * @example
+ * ```ts
+ * function isAuthFailure(code: TesseraSdkErrorCode) { return code.startsWith('TOKEN_'); }
+ * ```
+ */
 export type TesseraSdkErrorCode = SdkErrorCode | ServerErrorCode | (string & {});
 
 /**

@@ -4,7 +4,14 @@ import type { AuthenticateOptions } from './authenticate-request.js';
 import type { Tessera } from './create-tessera.js';
 import type { TesseraSession } from './session.js';
 
-/** The Hono variables `authenticate` sets: `c.get('tessera')`. */
+/**
+ * The Hono variables `authenticate` sets: `c.get('tessera')`.
+ *
+ * @example
+ * ```ts
+ * const app = new Hono<{ Variables: TesseraVariables }>();
+ * ```
+ */
 export interface TesseraVariables {
   tessera: TesseraSession;
 }

@@ -3,7 +3,14 @@ import type { AuthenticateOptions } from './authenticate-request.js';
 import type { Tessera } from './create-tessera.js';
 import type { TesseraSession } from './session.js';
 
-/** The Koa state `authenticate` fills in. */
+/**
+ * The Koa state `authenticate` fills in.
+ *
+ * @example
+ * ```ts
+ * const app = new Koa<TesseraState>();
+ * ```
+ */
 export interface TesseraState {
   tessera: TesseraSession;
 }

@@ -3,7 +3,14 @@ import type { AuthenticateOptions } from './authenticate-request.js';
 import type { Tessera } from './create-tessera.js';
 import type { TesseraSession } from './session.js';
 
-/** A node:http request that `withSession` has authenticated. */
+/**
+ * A node:http request that `withSession` has authenticated.
+ *
+ * @example
+ * ```ts
+ * function handle(req: AuthenticatedRequest, res: ServerResponse) { res.end(req.tessera.sub); }
+ * ```
+ */
 export type AuthenticatedRequest = IncomingMessage & { tessera: TesseraSession };
 
 /**

@@ -21,6 +21,12 @@ export interface TesseraLogger {
  * `maxStalenessMs` (or before it ever caught up): `'fail-closed'` rejects with
  * `FEED_UNAVAILABLE`; `'introspect'` asks Tessera about each token (`POST /v1/introspect`,
  * microcached for `introspectCacheMs`).
+ *
+ * @example
+ * ```ts
+ * const policy: UnavailableFeedPolicy = 'introspect';
+ * createTessera({ ...credentials, feed: { onUnavailable: policy } });
+ * ```
  */
 export type UnavailableFeedPolicy = 'fail-closed' | 'introspect';
 

@@ -1,6 +1,14 @@
 import { TesseraSdkError } from '../errors.js';
 
-/** The fetch function the SDK uses (the global one unless the app passes its own). */
+/**
+ * The fetch function the SDK uses (the global one unless the app passes its own).
+ *
+ * @example
+ * ```ts
+ * const traced: FetchLike = (url, init) => { log.debug({ url: String(url) }); return fetch(url, init); };
+ * createTessera({ ...credentials, fetch: traced });
+ * ```
+ */
 export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>;
 
 export interface ApiClientOptions {

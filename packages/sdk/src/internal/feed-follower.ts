@@ -28,7 +28,17 @@ export interface RevocationEvent {
   forgetAfter: Date;
 }
 
-/** Where the follower is. */
+/**
+ * Where the follower is: `idle` (not started), `catching-up` (paging the log),
+ * `connected` (stream open), `reconnecting` (waiting out a backoff), `failed` (credentials
+ * refused; it stopped), `closed`.
+ *
+ * @example
+ * ```ts
+ * const ready: FeedState[] = ['connected'];
+ * if (!ready.includes(tessera.feedStatus().state)) res.statusCode = 503;
+ * ```
+ */
 export type FeedState = 'idle' | 'catching-up' | 'connected' | 'reconnecting' | 'failed' | 'closed';
 
 /**
