@@ -25,12 +25,13 @@ declare module 'fastify' {
  * ```
  */
 export function authenticate(tessera: Tessera, options?: AuthenticateOptions) {
-  return async function tesseraAuthenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return async function tesseraAuthenticate(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const result = await tessera.authenticateRequest({ headers: request.headers }, options);
     if (result.ok) {
       request.tessera = result.session;
-      return;
+      return undefined;
     }
-    await reply.code(result.status).headers(result.headers).send(result.body);
+    // Returning the reply tells Fastify the request was answered here (no route handler).
+    return reply.code(result.status).headers(result.headers).send(result.body);
   };
 }

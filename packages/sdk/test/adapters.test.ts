@@ -2,7 +2,7 @@
 // Every case goes over HTTP to the adapter, which verifies against Tessera's JWKS and feed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tessera } from '../src/index.js';
-import { ADAPTERS, type Mounted } from './support/adapters.js';
+import { ADAPTERS, mountAdapter, type Mounted } from './support/adapters.js';
 import { claimsOf, foreignKeyToken, hmacWithPublicKey, kidOf, oversizedToken, unsignedToken } from './support/forge.js';
 import { clientFor, eventually, startTesseraServer, type TestApp, type TesseraServer } from './support/tessera-server.js';
 
@@ -49,7 +49,7 @@ describe.each(ADAPTERS)('$name adapter', (adapter) => {
   let mounted: Mounted;
 
   beforeAll(async () => {
-    mounted = await adapter.mount([
+    mounted = await mountAdapter(adapter, [
       { path: '/me', tessera: main },
       { path: '/me-cookie', tessera: main, options: { cookie: 'app_at' } },
       { path: '/me-late', tessera: late },
@@ -67,7 +67,9 @@ describe.each(ADAPTERS)('$name adapter', (adapter) => {
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
   async function expectRejected(path: string, headers: Record<string, string>, code: string, status = 401) {
+    const handledBefore = mounted.handled();
     const res = await get(path, headers);
+    expect(mounted.handled(), 'the route handler must not run').toBe(handledBefore);
     expect(res.body.error).toBe(code);
     expect(res.status).toBe(status);
     expect(typeof res.body.message).toBe('string');

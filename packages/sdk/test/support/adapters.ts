@@ -24,16 +24,30 @@ export interface Route {
 export interface Mounted {
   url: string;
   close(): Promise<void>;
+  /** How many times a route handler ran (it must not for a refused request). */
+  handled(): number;
 }
 
 export interface Adapter {
   name: string;
-  mount(routes: Route[]): Promise<Mounted>;
+  mount(routes: Route[]): Promise<Omit<Mounted, 'handled'>>;
 }
 
-const view = (s: TesseraSession) => ({ sub: s.sub, sid: s.sid, aud: s.aud, jti: s.jti });
+let handledCount = 0;
+/** What every route handler answers; counts its runs. */
+const view = (s: TesseraSession) => {
+  handledCount++;
+  return { sub: s.sub, sid: s.sid, aud: s.aud, jti: s.jti };
+};
 
-function listen(server: Server): Promise<Mounted> {
+/** Mounts `routes` with `adapter`, counting handler runs. */
+export async function mountAdapter(adapter: Adapter, routes: Route[]): Promise<Mounted> {
+  const mounted = await adapter.mount(routes);
+  const base = handledCount;
+  return { ...mounted, handled: () => handledCount - base };
+}
+
+function listen(server: Server): Promise<Omit<Mounted, 'handled'>> {
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as AddressInfo;
