@@ -2,7 +2,7 @@
 // and claims, ES256, a rotated key), signed by a stand-in issuer whose key set the test
 // controls. Everything Tessera does issue is tested against the real server elsewhere.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTessera, isTesseraSdkError, type Tessera, type TesseraOptions } from '../src/index.js';
+import { createTessera, isTesseraSdkError, SDK_ERRORS, type Tessera, type TesseraOptions } from '../src/index.js';
 import { startJwksServer, type JwksServer, type SigningKey } from './support/jwks-server.js';
 
 let issuer: JwksServer;
@@ -132,6 +132,52 @@ describe('verify', () => {
     expect(c.feedStatus().cachedTokens).toBe(2);
     // t1 was used more recently than t2, so it survived.
     expect(await c.verify(t1!)).toBe(s1);
+  });
+});
+
+describe('hostile input', () => {
+  it('rejects a seeded stream of random and mangled tokens with catalogue codes, never anything else', async () => {
+    const c = client();
+    const good = await issuer.sign(key, claims());
+    let seed = 42;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ %\u0000\u00e9{}":,';
+    const b64 = (v: string) => Buffer.from(v).toString('base64url');
+    const headers = ['{"alg":"EdDSA","typ":"at+jwt"}', '{"alg":"EdDSA","typ":"at+jwt","kid":{}}', '{"alg":"ES256","typ":"at+jwt","crit":["x"],"x":1}', '{"alg":"EdDSA","typ":"at+jwt","b64":false,"crit":["b64"]}', '{"alg":["EdDSA"]}', 'null', '{"alg":"EdDSA","typ":"at+jwt","kid":"' + key.kid + '"}'];
+    const codes = new Set<string>();
+    for (let i = 0; i < 400; i++) {
+      let token: string;
+      switch (i % 4) {
+        case 0:
+          token = Array.from({ length: rand(200) }, () => alphabet[rand(alphabet.length)]).join('');
+          break;
+        case 1: {
+          // Flip one character of a valid token.
+          const at = rand(good.length);
+          token = good.slice(0, at) + alphabet[rand(64)] + good.slice(at + 1);
+          break;
+        }
+        case 2:
+          token = `${b64(headers[rand(headers.length)]!)}.${b64(JSON.stringify({ ...claims(), exp: ['x', null, 1e300, -1][rand(4)] }))}.${good.split('.')[2]}`;
+          break;
+        default:
+          token = good.split('.').slice(0, rand(4)).join('.') + '.'.repeat(rand(3));
+      }
+      try {
+        await c.verify(token);
+        // Only an unchanged valid token (a flip to the same character) may pass.
+        expect(token).toBe(good);
+      } catch (error) {
+        expect(isTesseraSdkError(error), String(error)).toBe(true);
+        const code = String((error as { code: string }).code);
+        expect(Object.keys(SDK_ERRORS)).toContain(code);
+        codes.add(code);
+      }
+    }
+    expect(codes.size).toBeGreaterThanOrEqual(4);
   });
 });
 
