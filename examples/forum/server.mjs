@@ -3,9 +3,9 @@
 // and signs out with the *server-to-server* flow: the forum's server posts the session
 // token to Tessera with its own client credentials. Plain node:http and fetch, no SDK.
 // Run: TESSERA_CLIENT_ID=… TESSERA_CLIENT_SECRET=… node server.mjs
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
+import { basicAuth, csrfFor, csrfMatches, esc, page, readCookie, readForm, redirect, send, serve } from '../shared/http.mjs';
 
 // Tessera's hosted login sets this cookie on its own host. Cookies are scoped by host, not
 // by port, so an app on the same host (or on a subdomain, with TESSERA_COOKIE_DOMAIN set)
@@ -25,8 +25,7 @@ const SESSION_COOKIE = 'tessera_session';
  * @returns {Promise<{ url: string, close(): Promise<void> }>}
  */
 export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, clientId, clientSecret, publicUrl }) {
-  // HTTP Basic as in RFC 6749 §2.3.1: id and secret are form-encoded before base64.
-  const basic = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+  const basic = basicAuth(clientId, clientSecret);
   // Signs the per-session CSRF tokens of our forms; a new key per process is enough.
   const csrfKey = randomBytes(32);
   let home = '';
@@ -89,68 +88,9 @@ export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, cli
     return send(res, 404, page('Not found', '<p>Nothing here.</p>'));
   }
 
-  const server = createServer((req, res) => {
-    // Fail closed: if Tessera cannot be asked, nobody is shown as signed in.
-    handle(req, res).catch((error) => {
-      console.error('example forum:', error);
-      send(res, 502, page('Tessera unavailable', '<p>Could not ask Tessera who is signed in. Try again shortly.</p>'));
-    });
-  });
-  await new Promise((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve(undefined)));
-  const address = /** @type {import('node:net').AddressInfo} */ (server.address());
-  const url = (publicUrl ?? `http://${host}:${address.port}`).replace(/\/$/, '');
-  home = `${url}/`;
-  return {
-    url,
-    close: () => new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
-  };
-}
-
-/** HMAC of the session token: only a page rendered for this session can carry it. */
-function csrfFor(/** @type {Buffer} */ key, /** @type {string} */ token) {
-  return createHmac('sha256', key).update(token).digest('base64url');
-}
-
-function csrfMatches(/** @type {Buffer} */ key, /** @type {string} */ token, /** @type {string | null} */ given) {
-  const expected = Buffer.from(csrfFor(key, token));
-  const actual = Buffer.from(given ?? '');
-  return expected.length === actual.length && timingSafeEqual(expected, actual); // constant time
-}
-
-/** @returns {string | null} */
-function readCookie(/** @type {string | undefined} */ header, /** @type {string} */ name) {
-  for (const part of (header ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || null;
-  }
-  return null;
-}
-
-/** Reads a small url-encoded form body (a sign-out form has one field). */
-async function readForm(/** @type {import('node:http').IncomingMessage} */ req) {
-  let body = '';
-  for await (const chunk of req) {
-    body += chunk;
-    if (body.length > 4096) throw new Error('form too large');
-  }
-  return new URLSearchParams(body);
-}
-
-function esc(/** @type {string} */ text) {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function page(/** @type {string} */ title, /** @type {string} */ body) {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title></head><body><h1>${esc(title)}</h1>${body}</body></html>`;
-}
-
-function send(/** @type {import('node:http').ServerResponse} */ res, /** @type {number} */ status, /** @type {string} */ html) {
-  // Pages depend on the session: never cached; never framed (clickjacking of the sign-out button).
-  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-frame-options': 'DENY' }).end(html);
-}
-
-function redirect(/** @type {import('node:http').ServerResponse} */ res, /** @type {string} */ location) {
-  res.writeHead(303, { location, 'cache-control': 'no-store' }).end(); // 303: the next request is a GET
+  const served = await serve({ name: 'example forum', port, host, publicUrl, handle });
+  home = `${served.url}/`;
+  return served;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

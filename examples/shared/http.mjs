@@ -1,0 +1,79 @@
+// @ts-check
+// What the two example apps share: cookies, forms, CSRF, pages and serving. Plain node:http.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
+
+/** HTTP Basic client credentials as in RFC 6749 §2.3.1: id and secret are form-encoded before base64. */
+export function basicAuth(/** @type {string} */ clientId, /** @type {string} */ clientSecret) {
+  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+}
+
+/**
+ * Serves `handle` on host:port. If the handler fails (Tessera unreachable), the page says so
+ * and nobody is shown as signed in: fail closed.
+ *
+ * @param {{ name: string, port: number, host: string, publicUrl?: string, handle: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => Promise<unknown> }} options
+ * @returns {Promise<{ url: string, close(): Promise<void> }>}
+ */
+export async function serve({ name, port, host, publicUrl, handle }) {
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error) => {
+      console.error(`${name}:`, error);
+      send(res, 502, page('Tessera unavailable', '<p>Could not ask Tessera who is signed in. Try again shortly.</p>'));
+    });
+  });
+  await new Promise((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve(undefined)));
+  const address = /** @type {import('node:net').AddressInfo} */ (server.address());
+  const url = (publicUrl ?? `http://${host}:${address.port}`).replace(/\/$/, '');
+  return {
+    url,
+    close: () => new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+  };
+}
+
+/** HMAC of the session token: only a page rendered for this session can carry it. */
+export function csrfFor(/** @type {Buffer} */ key, /** @type {string} */ token) {
+  return createHmac('sha256', key).update(token).digest('base64url');
+}
+
+export function csrfMatches(/** @type {Buffer} */ key, /** @type {string} */ token, /** @type {string | null} */ given) {
+  const expected = Buffer.from(csrfFor(key, token));
+  const actual = Buffer.from(given ?? '');
+  return expected.length === actual.length && timingSafeEqual(expected, actual); // constant time
+}
+
+/** @returns {string | null} */
+export function readCookie(/** @type {string | undefined} */ header, /** @type {string} */ name) {
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || null;
+  }
+  return null;
+}
+
+/** Reads a small url-encoded form body (a sign-out form has one field). */
+export async function readForm(/** @type {import('node:http').IncomingMessage} */ req) {
+  let body = '';
+  for await (const chunk of req) {
+    body += chunk;
+    if (body.length > 4096) throw new Error('form too large');
+  }
+  return new URLSearchParams(body);
+}
+
+export function esc(/** @type {string} */ text) {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export function page(/** @type {string} */ title, /** @type {string} */ body) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title></head><body><h1>${esc(title)}</h1>${body}</body></html>`;
+}
+
+export function send(/** @type {import('node:http').ServerResponse} */ res, /** @type {number} */ status, /** @type {string} */ html) {
+  // Pages depend on the session: never cached; never framed (clickjacking of the sign-out button).
+  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-frame-options': 'DENY' }).end(html);
+}
+
+export function redirect(/** @type {import('node:http').ServerResponse} */ res, /** @type {string} */ location) {
+  res.writeHead(303, { location, 'cache-control': 'no-store' }).end(); // 303: the next request is a GET
+}
