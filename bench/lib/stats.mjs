@@ -1,0 +1,20 @@
+// Small statistics helpers shared by the benchmarks.
+
+/** The value at quantile q (0..1) of a list of numbers, by nearest rank. */
+export function quantile(values, q) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil(q * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
+}
+
+/** The median (the mean of the two middle values for an even count). */
+export function median(values) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Rounds to `digits` decimals. */
+export const round = (value, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;

@@ -1,0 +1,18 @@
+// A Tessera node for the benchmarks, run as its own process (forked with an IPC channel).
+// It is the built server (packages/server/dist), configured only through the environment
+// the parent passes, exactly as `npm start` would be. Reports its URL over IPC; stops on
+// SIGTERM or when the parent goes away, exiting normally so that --cpu-prof can write.
+import { readConfig, startServer } from '../../packages/server/dist/index.js';
+
+const server = await startServer(readConfig(process.env), { print: () => undefined });
+process.send?.({ url: server.url });
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  await server.close();
+  process.exit(0);
+}
+process.on('SIGTERM', stop);
+process.on('disconnect', stop);
