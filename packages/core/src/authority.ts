@@ -5,6 +5,7 @@ import { TesseraError } from './errors.js';
 import { createLogoutService } from './logout.js';
 import type { AppRecord, UserRecord } from './model.js';
 import { verifyPassword } from './passwords.js';
+import { createSessionCache } from './session-cache.js';
 import { createSessionService, type StartedSession } from './sessions.js';
 import { createKeyManager } from './signing-keys.js';
 import { createTokenService } from './tokens.js';
@@ -20,7 +21,10 @@ import { createUserService, type NewUserInput } from './users.js';
  * const { token } = await authority.signIn('alice', 'password', { ip: null, userAgent: null });
  * ```
  */
-export function createAuthority(deps: CoreDeps) {
+export function createAuthority(input: CoreDeps) {
+  const deps: CoreDeps = input.config.session.cacheSeconds > 0 && !input.cache
+    ? { ...input, cache: createSessionCache(input.store, input.clock, { ttlMs: input.config.session.cacheSeconds * 1000 }) }
+    : input;
   const sessions = createSessionService(deps);
   const users = createUserService(deps);
   const apps = createAppService(deps);

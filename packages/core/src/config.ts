@@ -42,6 +42,7 @@ export const ConfigSchema = Type.Object(
         idleTimeoutSeconds: Seconds(14 * 86_400, 'A session unused for this long ends (reason expired).'),
         absoluteLifetimeSeconds: Seconds(30 * 86_400, 'A session ends this long after login, used or not.'),
         touchIntervalSeconds: Type.Integer({ minimum: 0, default: 60, description: 'Write last-seen at most this often per session.' }),
+        cacheSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 30, description: 'Keep authenticated sessions in memory this long for whoami (0 = off). Used only with a store that reports foreign commits (SQLite); every end made by this process drops its entries at once.' }),
       },
       { default: {}, additionalProperties: false },
     ),

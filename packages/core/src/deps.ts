@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { RevocationEvent } from './model.js';
+import type { SessionCache } from './session-cache.js';
 import type { Store } from './store-port.js';
 
 /** What every core service is built from. */
@@ -10,6 +11,8 @@ export interface CoreDeps {
   clock: Clock;
   /** Called after a transaction that wrote revocation log entries has committed. */
   onRevoked?: (events: RevocationEvent[]) => void;
+  /** The hot-path cache of authenticated sessions (set up by createAuthority when the store allows). */
+  cache?: SessionCache;
 }
 
 /** Device information recorded on a session. */

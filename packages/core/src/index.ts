@@ -17,3 +17,4 @@ export { createAdminTokenService, type AdminTokenService } from './admin-tokens.
 export { createAuthority, type Authority } from './authority.js';
 export { createKeyManager, type KeyManager, type ActiveKey } from './signing-keys.js';
 export { createTokenService, type TokenService, type TokenPair, type Introspection } from './tokens.js';
+export { createSessionCache, type SessionCache, type CacheTicket } from './session-cache.js';

@@ -26,6 +26,9 @@ export async function commitRevocation(
     }
     return written;
   });
+  // Drop cached sessions before the revoking call returns: from here on nobody may be told
+  // the session is active.
+  if (events.length > 0) deps.cache?.dropSessions(events.map((e) => e.sid));
   if (events.length > 0) deps.onRevoked?.(events);
   return events;
 }

@@ -3,7 +3,7 @@ import { TesseraError } from './errors.js';
 import { idleDeadline, isSessionExpired, shouldTouch } from './lifetimes.js';
 import type { Actor, EndReason, SessionRecord, UserRecord } from './model.js';
 import { commitRevocation } from './revoke.js';
-import { createHandle, createSplitToken, splitToken, verifySecret } from './secrets.js';
+import { createHandle, createSplitToken, splitToken, verifySecret, type SplitToken } from './secrets.js';
 
 /** A session that was just started, with its token (shown once, never stored). */
 export interface StartedSession {
@@ -77,7 +77,10 @@ export function createSessionService(deps: CoreDeps) {
   /** Finds the active session a token belongs to, ending it on the spot if it has expired. */
   async function findActive(token: string): Promise<SessionRecord | null> {
     const parts = splitToken(token);
-    if (!parts) return null;
+    return parts ? findActiveByParts(parts) : null;
+  }
+
+  async function findActiveByParts(parts: SplitToken): Promise<SessionRecord | null> {
     const session = await store.findSessionByTokenId(parts.id);
     if (!session || session.endedAt !== null) return null;
     if (!verifySecret(parts.secret, session.secretHash)) return null;
@@ -91,11 +94,30 @@ export function createSessionService(deps: CoreDeps) {
     return session;
   }
 
-  async function authenticate(token: string): Promise<Authenticated | null> {
-    const session = await findActive(token);
+  /** Reads the active session and its (enabled) user from the store. */
+  async function load(parts: SplitToken): Promise<Authenticated | null> {
+    const session = await findActiveByParts(parts);
     if (!session) return null;
     const user = await store.findUserById(session.userId);
-    if (!user || user.disabled) return null;
+    return user && !user.disabled ? { session, user } : null;
+  }
+
+  async function authenticate(token: string): Promise<Authenticated | null> {
+    const parts = splitToken(token);
+    if (!parts) return null;
+    const { cache } = deps;
+    let found: Authenticated | null = null;
+    const hit = cache ? await cache.get(parts.id) : null;
+    if (hit && !isSessionExpired(hit.session, clock.now())) {
+      if (!verifySecret(parts.secret, hit.session.secretHash)) return null;
+      found = hit;
+    } else {
+      const ticket = cache ? await cache.ticket() : null;
+      found = await load(parts);
+      if (found && cache && ticket) await cache.set(parts.id, found.session, found.user, ticket);
+    }
+    if (!found) return null;
+    const { session, user } = found;
     const now = clock.now();
     if (shouldTouch(session, now, touchMs)) {
       const idleExpiresAt = idleDeadline(now, session.idleTimeoutMs, session.expiresAt);
@@ -199,6 +221,8 @@ export function createSessionService(deps: CoreDeps) {
   async function joinSession(session: SessionRecord, clientId: string): Promise<void> {
     const at = clock.now();
     if (await store.joinSession(session.handle, clientId, at)) {
+      // Cached copies of this session still list the old apps.
+      deps.cache?.dropSessions([session.handle]);
       session.apps = session.apps.filter((a) => a.clientId !== clientId).concat({ clientId, joinedAt: at, leftAt: null });
     }
   }

@@ -138,6 +138,12 @@ export interface Store extends StoreOperations {
    * a nested `transaction`) join that transaction rather than waiting for or bypassing it.
    */
   transaction<T>(fn: (tx: StoreOperations) => Promise<T>): Promise<T>;
+  /**
+   * A number that changes whenever a commit made by anyone other than this store object
+   * (another process or connection) becomes visible; null when the adapter cannot tell.
+   * In-process caches use it to know they may still trust what they hold.
+   */
+  changeMarker(): Promise<number | null>;
   /** Creates or upgrades the schema. Idempotent, safe to run on every start. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -96,6 +96,7 @@ export function createUserService(deps: CoreDeps) {
       if (changes.password !== undefined) return tx.endUserSessions(id, keepHandle ? { exceptHandle: keepHandle } : {}, { at: now, reason: 'password_changed', actor });
       return [];
     });
+    deps.cache?.dropUser(id);
     return { user: toPublicUser(updated!), revoked: events.map((e) => e.sid) };
   }
 
@@ -108,6 +109,7 @@ export function createUserService(deps: CoreDeps) {
       await tx.appendAudit({ at: now, actor, action: 'user.deleted', userId: id, sessionHandle: null, clientId: null, ip: null, details: {} });
       return ended;
     });
+    deps.cache?.dropUser(id);
     return events.map((e) => e.sid);
   }
 

@@ -1,6 +1,5 @@
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
-import cors from '@fastify/cors';
 import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -8,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { createAuthority, systemClock, type Authority, type Clock, type Config, type RevocationEvent, type Store } from '@tessera/core';
 import type { RateLimit, ServerContext, TesseraApp } from './context.js';
+import { installCors } from './cors.js';
 import { installErrorHandling, sendError } from './error-handler.js';
 import { adminRoutes } from './routes/admin.js';
 import { appApiRoutes } from './routes/app-api.js';
@@ -76,19 +76,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     global: false,
     errorResponseBuilder: (_request, context) => ({ statusCode: 429, error: 'RATE_LIMITED', message: `Too many requests; retry in ${Math.ceil(context.ttl / 1000)} s.` }),
   });
-  await app.register(cors, {
-    // CORS is answered only for registered app origins (and Tessera's own), with
-    // credentials: any other origin gets no Access-Control-Allow-* headers at all.
-    delegator: (request, callback) => {
-      const origin = request.headers.origin;
-      const own = new URL(config.issuer).origin;
-      if (!origin) return callback(null, { origin: false });
-      authority.apps.isRegisteredOrigin(origin).then(
-        (ok) => callback(null, { origin: ok || origin === own ? origin : false, credentials: true, methods: ['GET', 'POST', 'DELETE'], allowedHeaders: ['Content-Type', 'X-Tessera-CSRF', 'Authorization', 'X-Session-Token'], maxAge: 600 }),
-        (error: Error) => callback(error),
-      );
-    },
-  });
+  installCors(app, { issuer: config.issuer, isRegisteredOrigin: (origin) => authority.apps.isRegisteredOrigin(origin) });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -107,11 +95,12 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   });
   for (const schema of [ErrorBody, UserView, SessionView, AppView]) app.addSchema(schema);
 
-  app.addHook('onSend', async (_request, reply, payload) => {
-    // Responses may carry tokens: never cached by browsers or proxies, never sniffed.
+  // Responses may carry tokens: never cached by browsers or proxies, never sniffed. Set
+  // before the handler runs (routes that may be cached, like the JWKS, override it).
+  app.addHook('onRequest', (_request, reply, done) => {
     reply.header('x-content-type-options', 'nosniff');
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
-    return payload;
+    reply.header('cache-control', 'no-store');
+    done();
   });
 
   const limit = (max: number): RateLimit | false => (config.rateLimit.enabled ? { max, timeWindow: config.rateLimit.windowSeconds * 1000 } : false);

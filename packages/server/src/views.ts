@@ -1,6 +1,17 @@
 import type { App, Session, User } from '@tessera/core';
 
-const iso = (ms: number) => new Date(ms).toISOString();
+// Session times repeat on every whoami of a session; formatting a Date each time was a
+// visible share of the hot path, so recent results are kept (bounded).
+const isoCache = new Map<number, string>();
+function iso(ms: number): string {
+  let text = isoCache.get(ms);
+  if (text === undefined) {
+    if (isoCache.size >= 10_000) isoCache.clear();
+    text = new Date(ms).toISOString();
+    isoCache.set(ms, text);
+  }
+  return text;
+}
 const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
 /** The snake_case JSON of a user (never the password hash). */

@@ -17,4 +17,6 @@ export interface SqlDriver {
   /** Runs `fn` in a transaction on one connection; a nested call joins the outer transaction. */
   transaction<T>(fn: (tx: SqlDriver) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /** SQLite only: `PRAGMA data_version`, which changes when another connection commits. */
+  dataVersion?(): number;
 }

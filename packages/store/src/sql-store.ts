@@ -519,6 +519,9 @@ export function createSqlStore(driver: SqlDriver): Store {
         });
       });
     },
+    // SQLite's data_version changes when another connection commits (the CLI, another
+    // process); PostgreSQL has no such cheap signal, so it reports null (no caching).
+    changeMarker: async () => driver.dataVersion?.() ?? null,
     migrate: async () => void (await migrate(driver)),
     close: () => driver.close(),
   };

@@ -54,8 +54,11 @@ export function createSqliteDriver(filename: string): SqlDriver {
     close: async () => undefined,
   };
 
+  const dataVersion = db.prepare('PRAGMA data_version').pluck();
+
   return {
     dialect: 'sqlite',
+    dataVersion: () => Number(dataVersion.get()),
     async all<T>(sql: string, params?: readonly unknown[]) {
       return inTransaction ? exclusive(() => direct.all<T>(sql, params)) : direct.all<T>(sql, params);
     },
