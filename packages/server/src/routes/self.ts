@@ -1,11 +1,28 @@
 import { Type } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
 import { readBasicCredentials, requireApp, requireCsrfForCookie, requireSession } from '../http-auth.js';
 import { HandleParams, Revoked, SessionView, UserView, errors } from '../schemas.js';
-import { TesseraError, toPublicUser, verifyPassword } from '@tessera/core';
+import { TesseraError, toPublicUser, verifyPassword, type SessionRecord, type UserRecord } from '@tessera/core';
 import { sessionJson, userJson } from '../views.js';
 
 const session: { security: Array<Record<string, string[]>> } = { security: [{ sessionCookie: [] }, { sessionBearer: [] }, { sessionHeader: [] }] };
+
+// The whoami body of a session, kept while the session object, its last-seen time, its app
+// list and its user are the same ones: a session served from the session cache is asked for
+// again and again with nothing changed, and rebuilding the same JSON was most of the route's
+// own work. (A WeakMap: entries go with the session objects.)
+const bodies = new WeakMap<SessionRecord, { lastSeenAt: number; apps: SessionRecord['apps']; user: UserRecord; body: string }>();
+
+function whoamiBody(session: SessionRecord, user: UserRecord): string {
+  const known = bodies.get(session);
+  if (known && known.lastSeenAt === session.lastSeenAt && known.apps === session.apps && known.user === user) return known.body;
+  // The views hold exactly the fields of the response schema, so JSON.stringify gives what
+  // the schema serializer would.
+  const body = JSON.stringify({ session: sessionJson(session, session.handle), user: userJson(toPublicUser(user)) });
+  bodies.set(session, { lastSeenAt: session.lastSeenAt, apps: session.apps, user, body });
+  return body;
+}
 
 /** Self-service: who am I, my sessions, end one or all others, change my password. */
 export async function selfRoutes(app: TesseraApp, { authority, config, rateLimits }: ServerContext): Promise<void> {
@@ -20,7 +37,8 @@ export async function selfRoutes(app: TesseraApp, { authority, config, rateLimit
     const caller = readBasicCredentials(request) ? await requireApp(request, reply, authority) : null;
     const current = await requireSession(request, authority, config);
     if (caller) await authority.sessions.joinSession(current.session, caller.clientId);
-    return { session: sessionJson(current.session, current.session.handle), user: userJson(toPublicUser(current.user)) };
+    // Sent as ready JSON text (no re-serialisation); see whoamiBody.
+    return (reply as FastifyReply).type('application/json; charset=utf-8').send(whoamiBody(current.session, current.user));
   });
 
   app.get('/v1/sessions', { schema: { ...session, tags: ['session'], response: { 200: Type.Object({ sessions: Type.Array(SessionView) }), ...errors(401) } } }, async (request) => {
