@@ -1,6 +1,7 @@
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import type { Actor, App, AppPatch, AppRecord } from './model.js';
+import { randomBytes } from 'node:crypto';
 import { hashSecret, randomToken, verifySecret } from './secrets.js';
 
 /** Input for registering an app. */
@@ -53,9 +54,21 @@ export function createAppService(deps: CoreDeps) {
     await store.appendAudit({ at: clock.now(), actor, action, userId: null, sessionHandle: null, clientId, ip: null, details: {} });
   }
 
-  async function registerApp(input: NewAppInput, actor: Actor): Promise<{ app: App; clientSecret: string }> {
+  /**
+   * A webhook connector needs a signing secret (Standard Webhooks `whsec_…`). Tessera makes
+   * one when the admin gives none; it is returned once and never shown in app views.
+   */
+  function withWebhookSecret(connectors: Record<string, unknown> | undefined): { connectors: Record<string, unknown> | undefined; webhookSecret: string | null } {
+    const webhook = connectors?.webhook as { url?: unknown; secret?: unknown } | undefined;
+    if (!connectors || !webhook || typeof webhook.url !== 'string' || typeof webhook.secret === 'string') return { connectors, webhookSecret: null };
+    const webhookSecret = `whsec_${randomBytes(24).toString('base64')}`;
+    return { connectors: { ...connectors, webhook: { ...webhook, secret: webhookSecret } }, webhookSecret };
+  }
+
+  async function registerApp(input: NewAppInput, actor: Actor): Promise<{ app: App; clientSecret: string; webhookSecret: string | null }> {
     const now = clock.now();
     const clientSecret = randomToken(32);
+    const { connectors, webhookSecret } = withWebhookSecret(input.connectors);
     const app = await store.createApp({
       clientId: input.clientId ?? `app_${randomToken(12)}`,
       name: input.name,
@@ -63,13 +76,13 @@ export function createAppService(deps: CoreDeps) {
       allowedOrigins: input.allowedOrigins ?? [],
       returnUrls: input.returnUrls ?? [],
       backchannelLogoutUri: input.backchannelLogoutUri ?? null,
-      connectors: input.connectors ?? {},
+      connectors: connectors ?? {},
       secretHash: hashSecret(clientSecret),
       createdAt: now,
       updatedAt: now,
     });
     await audit(actor, 'app.created', app.clientId);
-    return { app: toPublicApp(app), clientSecret };
+    return { app: toPublicApp(app), clientSecret, webhookSecret };
   }
 
   async function getApp(clientId: string): Promise<AppRecord> {
@@ -78,11 +91,12 @@ export function createAppService(deps: CoreDeps) {
     return app;
   }
 
-  async function updateApp(clientId: string, changes: Omit<AppPatch, 'updatedAt' | 'secretHash'>, actor: Actor): Promise<App> {
-    const app = await store.updateApp(clientId, { ...changes, updatedAt: clock.now() });
+  async function updateApp(clientId: string, changes: Omit<AppPatch, 'updatedAt' | 'secretHash'>, actor: Actor): Promise<{ app: App; webhookSecret: string | null }> {
+    const { connectors, webhookSecret } = withWebhookSecret(changes.connectors);
+    const app = await store.updateApp(clientId, { ...changes, ...(connectors ? { connectors } : {}), updatedAt: clock.now() });
     if (!app) throw new TesseraError('APP_NOT_FOUND');
     await audit(actor, 'app.updated', clientId);
-    return toPublicApp(app);
+    return { app: toPublicApp(app), webhookSecret };
   }
 
   async function rotateSecret(clientId: string, actor: Actor): Promise<string> {

@@ -77,6 +77,20 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    outbox: Type.Object(
+      {
+        horizonSeconds: Type.Integer({ minimum: 60, default: 86_400, description: 'Keep retrying a logout delivery this long, then mark it dead.' }),
+        timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000, description: 'Timeout of one delivery attempt (no redirects are followed).' }),
+        concurrencyPerApp: Type.Integer({ minimum: 1, maximum: 256, default: 8, description: 'Deliveries in flight to one app at once, per node.' }),
+        maxInFlight: Type.Integer({ minimum: 1, maximum: 4096, default: 128, description: 'Deliveries in flight at once, per node.' }),
+        leaseSeconds: Seconds(60, 'A claimed delivery is held this long; a crashed node\'s claims are taken again after it.'),
+        backoffBaseMs: Type.Integer({ minimum: 10, default: 1_000, description: 'First retry delay; doubles per attempt (with jitter).' }),
+        backoffMaxMs: Type.Integer({ minimum: 100, default: 600_000, description: 'Longest retry delay.' }),
+        pollIntervalMs: Type.Integer({ minimum: 10, default: 1_000, description: 'How often a node looks for due deliveries (besides wake-ups after local commits).' }),
+        enabled: Type.Boolean({ default: true, description: 'Run the delivery worker on this node.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     sweeper: Type.Object(
       {
         intervalSeconds: Seconds(30, 'How often expired sessions are ended and written to the log.'),

@@ -29,6 +29,7 @@ export const ERROR_CATALOGUE = {
   USER_NOT_FOUND: { status: 404, message: 'No such user.' },
   APP_NOT_FOUND: { status: 404, message: 'No such app.' },
   SESSION_NOT_FOUND: { status: 404, message: 'No such session.' },
+  DELIVERY_NOT_FOUND: { status: 404, message: 'No such delivery, or it was already delivered.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'The method is not allowed on this route.' },
   USER_CONFLICT: { status: 409, message: 'A user with this id, username or email exists.' },
   APP_CONFLICT: { status: 409, message: 'An app with this client id exists.' },

@@ -176,3 +176,45 @@ export interface RefreshTokenRecord {
   /** Set when it was exchanged for a new pair; a second use is theft. */
   usedAt: number | null;
 }
+
+/** How an app is told of a logout. */
+export type DeliveryChannel = 'backchannel' | 'webhook';
+
+/** Where a delivery stands: waiting (or retrying), arrived, or given up after the horizon. */
+export type DeliveryStatus = 'pending' | 'delivered' | 'dead';
+
+/** A logout notice to one app, as planned in the revoking transaction. */
+export interface NewDelivery {
+  /** The revocation log cursor it tells of (the highest, for a user-wide end). */
+  cursor: number;
+  sub: string;
+  /** The session handle; null for a user-wide end (the notice names only the user). */
+  sid: string | null;
+  /** Every session handle this notice covers (one, or all of a user-wide end). */
+  handles: string[];
+  clientId: string;
+  channel: DeliveryChannel;
+  reason: EndReason;
+  createdAt: number;
+  /** After this moment a failing delivery is given up (status `dead`). */
+  horizonAt: number;
+}
+
+/** A delivery of the durable outbox. */
+export interface Delivery extends NewDelivery {
+  id: number;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+  lastAttemptAt: number | null;
+  lastError: string | null;
+  lastStatus: number | null;
+  deliveredAt: number | null;
+}
+
+/** The outcome of one delivery attempt. */
+export type DeliveryOutcome =
+  | { status: 'delivered'; at: number; httpStatus: number }
+  | { status: 'pending' | 'dead'; at: number; nextAttemptAt: number; error: string; httpStatus: number | null };

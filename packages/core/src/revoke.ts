@@ -1,5 +1,6 @@
 import type { CoreDeps } from './deps.js';
 import type { AuditEvent, RevocationEvent } from './model.js';
+import { planLogout } from './logout-plan.js';
 import type { StoreOperations } from './store-port.js';
 
 /**
@@ -11,9 +12,20 @@ export async function commitRevocation(
   deps: CoreDeps,
   work: (tx: StoreOperations) => Promise<RevocationEvent[]>,
   audit?: Omit<AuditEvent, 'at' | 'details'> & { details?: Record<string, unknown> },
+  options: { userWide?: boolean } = {},
 ): Promise<RevocationEvent[]> {
   const events = await deps.store.transaction(async (tx) => {
     const written = await work(tx);
+    if (written.length > 0) {
+      // The outbox rows are written in the same transaction as the log entries: a logout is
+      // never recorded without its notices, nor a notice without its logout.
+      const sessions = await tx.findSessionsByHandles(written.map((e) => e.sid));
+      if (sessions.some((s) => s.apps.length > 0)) {
+        const now = written[0]!.at;
+        const deliveries = planLogout({ events: written, sessions, apps: await tx.listApps(), userWide: options.userWide ?? false, now, horizonMs: deps.config.outbox.horizonSeconds * 1000 });
+        await tx.enqueueDeliveries(deliveries);
+      }
+    }
     if (audit) {
       const subjects = new Set(written.map((e) => e.sub));
       await tx.appendAudit({

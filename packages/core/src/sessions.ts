@@ -183,6 +183,8 @@ export function createSessionService(deps: CoreDeps) {
         return tx.leaveSessions(joined, clientId, end);
       },
       audit,
+      // Every session of the user ended: apps get one notice naming the user, not one per session.
+      { userWide: selector.clientId === undefined && selector.exceptHandle === undefined },
     );
     return events.map((e) => e.sid);
   }

@@ -3,6 +3,10 @@ import type {
   AppPatch,
   AppRecord,
   AuditEvent,
+  Delivery,
+  DeliveryOutcome,
+  DeliveryStatus,
+  NewDelivery,
   RefreshTokenRecord,
   RevocationEvent,
   SigningKeyRecord,
@@ -114,6 +118,31 @@ export interface StoreOperations {
   spendRefreshToken(id: string, at: number): Promise<boolean>;
   /** Removes refresh tokens past their expiry; returns how many. */
   purgeRefreshTokens(now: number): Promise<number>;
+
+  /** The sessions with these handles (active or ended); unknown handles are left out. */
+  findSessionsByHandles(handles: string[]): Promise<SessionRecord[]>;
+
+  /** Adds planned deliveries to the outbox (in the revoking transaction). */
+  enqueueDeliveries(deliveries: NewDelivery[]): Promise<void>;
+  /**
+   * Leases up to `limit` due deliveries (pending, next attempt at or before `now`, no live
+   * lease) to `owner` until `leaseUntil`, skipping `excludeClients`. Two owners never hold
+   * the same delivery at once; a lease that expired (a crashed worker) can be taken again.
+   */
+  claimDeliveries(owner: string, now: number, leaseUntil: number, limit: number, excludeClients?: string[]): Promise<Delivery[]>;
+  /** Records an attempt's outcome, if `owner` still holds the lease; false otherwise. */
+  completeDelivery(id: number, owner: string, outcome: DeliveryOutcome): Promise<boolean>;
+  /** Gives back every lease of `owner` (graceful shutdown); returns how many. */
+  releaseDeliveries(owner: string): Promise<number>;
+  /** The deliveries that cover a session, oldest first. */
+  listDeliveriesBySession(handle: string): Promise<Delivery[]>;
+  /** Deliveries newest first, optionally of one status and/or app. */
+  listDeliveries(filter: { status?: DeliveryStatus; clientId?: string; limit: number }): Promise<Delivery[]>;
+  findDelivery(id: number): Promise<Delivery | null>;
+  /** Puts a delivery back to pending now, with a new horizon (admin retry); null if unknown. */
+  retryDelivery(id: number, now: number, horizonAt: number): Promise<Delivery | null>;
+  /** How many deliveries are in each status. */
+  countDeliveries(): Promise<Record<DeliveryStatus, number>>;
 
   appendAudit(event: AuditEvent): Promise<void>;
   listAudit(filter: { userId?: string; limit: number }): Promise<AuditEvent[]>;

@@ -30,6 +30,8 @@ export type Introspection =
     };
 
 const MAX_JWT_LENGTH = 8192;
+/** The event member that marks a JWT as a back-channel logout token. */
+export const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
 /** True when the app is a current member of the session and was when `sinceSeconds` was issued. */
 function isMember(session: SessionRecord, clientId: string, sinceSeconds?: number): boolean {
@@ -171,7 +173,26 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
     return { active: true, tokenType: 'session_token', sub: session.userId, sid: session.handle, clientId: null, exp: Math.floor(Math.min(session.idleExpiresAt, session.expiresAt) / 1000), iat: Math.floor(session.createdAt / 1000), username: user.username };
   }
 
-  return { exchange, refresh, introspect, verifyAccessToken, signAccessToken };
+  /**
+   * An OIDC Back-Channel Logout 1.0 logout token for one app: `typ: logout+jwt`, the
+   * back-channel event, `sub` and (for a session end) `sid`, never a `nonce`, a fresh `jti`
+   * on every call (so a retried delivery is not rejected as a replay), valid 2 minutes.
+   */
+  async function signLogoutToken(input: { clientId: string; sub: string; sid: string | null }): Promise<string> {
+    const { kid, alg, privateKey } = await keys.signingKey();
+    const now = Math.floor(clock.now() / 1000);
+    return new SignJWT({ events: { [BACKCHANNEL_EVENT]: {} }, ...(input.sid ? { sid: input.sid } : {}) })
+      .setProtectedHeader({ alg, kid, typ: 'logout+jwt' })
+      .setIssuer(config.issuer)
+      .setSubject(input.sub)
+      .setAudience(input.clientId)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 120)
+      .setJti(randomToken(16))
+      .sign(privateKey);
+  }
+
+  return { exchange, refresh, introspect, verifyAccessToken, signAccessToken, signLogoutToken };
 }
 
 /** The token service returned by {@link createTokenService}. */

@@ -95,7 +95,7 @@ export function createUserService(deps: CoreDeps) {
       if (changes.disabled === true) return tx.endUserSessions(id, {}, { at: now, reason: 'user_disabled', actor });
       if (changes.password !== undefined) return tx.endUserSessions(id, keepHandle ? { exceptHandle: keepHandle } : {}, { at: now, reason: 'password_changed', actor });
       return [];
-    });
+    }, undefined, { userWide: changes.disabled === true || (changes.password !== undefined && keepHandle === undefined) });
     deps.cache?.dropUser(id);
     return { user: toPublicUser(updated!), revoked: events.map((e) => e.sid) };
   }
@@ -108,7 +108,7 @@ export function createUserService(deps: CoreDeps) {
       if (!(await tx.deleteUser(id))) throw new TesseraError('USER_NOT_FOUND');
       await tx.appendAudit({ at: now, actor, action: 'user.deleted', userId: id, sessionHandle: null, clientId: null, ip: null, details: {} });
       return ended;
-    });
+    }, undefined, { userWide: true });
     deps.cache?.dropUser(id);
     return events.map((e) => e.sid);
   }

@@ -14,12 +14,13 @@ import { appApiRoutes } from './routes/app-api.js';
 import { feedRoutes } from './routes/feed.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { createFeedHub } from './feed-hub.js';
+import { createOutboxWorker, type OutboxWorker } from './outbox-worker.js';
 import { requireApp } from './http-auth.js';
 import { createValidatorCompiler } from './validation.js';
 import { loginRoutes } from './routes/login.js';
 import { logoutRoutes } from './routes/logout.js';
 import { selfRoutes } from './routes/self.js';
-import { ErrorBody, UserView, SessionView, AppView } from './schemas.js';
+import { ErrorBody, UserView, SessionView, AppView, DeliveryView } from './schemas.js';
 
 /** Options of {@link buildServer}. */
 export interface BuildOptions {
@@ -30,6 +31,8 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
   /** Called after every committed revocation (feeds, outbox wake-ups). */
   onRevoked?: (events: RevocationEvent[]) => void;
+  /** Run the logout delivery worker (startServer does; in-process tests may start it themselves). */
+  startWorker?: boolean;
 }
 
 // Query parameters that carry secrets: never written to a log line.
@@ -50,13 +53,15 @@ export function redactUrl(url: string): string {
  * const res = await app.inject({ method: 'GET', url: '/health' });
  * ```
  */
-export async function buildServer(options: BuildOptions): Promise<{ app: TesseraApp; authority: Authority }> {
+export async function buildServer(options: BuildOptions): Promise<{ app: TesseraApp; authority: Authority; worker: OutboxWorker }> {
   const { config, store } = options;
   // The feed hub reads the log back after every local commit (and on a timer for ends
   // written elsewhere), so followers get every entry in order.
   const hub = createFeedHub(store, { pollIntervalMs: config.feed.pollIntervalMs, onError: (error) => app.log.error({ err: error }, 'revocation feed read failed') });
+  let worker: OutboxWorker | undefined;
   const onRevoked = (events: RevocationEvent[]) => {
     void hub.wake();
+    void worker?.wake();
     options.onRevoked?.(events);
   };
   const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked });
@@ -70,6 +75,9 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // "allowed_orgins" must not pass unnoticed), and bodies are not type-coerced.
   app.setValidatorCompiler(createValidatorCompiler());
   installErrorHandling(app);
+  // The worker only wakes on commits; it never runs inside a user's request.
+  worker = createOutboxWorker({ store, authority, config, log: app.log, now: () => (options.clock ?? systemClock).now() });
+  if (options.startWorker && config.outbox.enabled) worker.start();
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
   await app.register(rateLimit, {
@@ -93,7 +101,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
       },
     },
   });
-  for (const schema of [ErrorBody, UserView, SessionView, AppView]) app.addSchema(schema);
+  for (const schema of [ErrorBody, UserView, SessionView, AppView, DeliveryView]) app.addSchema(schema);
 
   // Responses may carry tokens: never cached by browsers or proxies, never sniffed. Set
   // before the handler runs (routes that may be cached, like the JWKS, override it).
@@ -117,7 +125,11 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     return authority.keys.publicJwks();
   });
   // Streams never end by themselves: end them first so close() does not wait forever.
-  app.addHook('preClose', async () => hub.close());
+  app.addHook('preClose', async () => {
+    await hub.close();
+    // Finish in-flight deliveries (bounded) and give back the leases of the rest.
+    await worker?.stop();
+  });
   app.decorateRequest('client', null);
 
   await app.register(async (scope) => {
@@ -135,7 +147,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     await tokenRoutes(scope, context);
     await feedRoutes(scope, context, hub);
   });
-  await app.register(async (scope) => adminRoutes(scope, context), { prefix: '/admin/api' });
+  await app.register(async (scope) => adminRoutes(scope, context, () => void worker?.wake()), { prefix: '/admin/api' });
 
-  return { app, authority };
+  return { app, authority, worker };
 }

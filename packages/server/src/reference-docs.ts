@@ -23,6 +23,7 @@ const WHEN: Record<ErrorCode, string> = {
   USER_NOT_FOUND: 'No user with this id.',
   APP_NOT_FOUND: 'No app with this client id.',
   SESSION_NOT_FOUND: 'No session with this handle (or, in self-service, not one of yours).',
+  DELIVERY_NOT_FOUND: 'An admin retry of a delivery that does not exist or has already been delivered.',
   METHOD_NOT_ALLOWED: 'The route exists but not with this method.',
   USER_CONFLICT: 'Another user already has this id, username or email.',
   APP_CONFLICT: 'Another app already has this client id.',

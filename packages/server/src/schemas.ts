@@ -138,3 +138,27 @@ export const Device = Type.Object(
 
 /** Common error responses, attached to every route so the OpenAPI document shows them. */
 export const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+
+const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
+export const DeliveryView = Type.Object(
+  {
+    id: Type.Integer(),
+    client_id: Type.String(),
+    channel: Type.String(),
+    status: Type.String(),
+    scope: Type.String({ description: '`session` (names the session) or `user` (a user-wide end: names only the user).' }),
+    sub: Type.String(),
+    sid: Type.Union([Type.String(), Type.Null()]),
+    sessions: Type.Integer({ description: 'How many sessions this notice covers.' }),
+    reason: Type.String(),
+    cursor: Type.Integer(),
+    attempts: Type.Integer(),
+    created_at: Type.String({ format: 'date-time' }),
+    next_attempt_at: NullableTime,
+    last_attempt_at: NullableTime,
+    delivered_at: NullableTime,
+    last_status: Type.Union([Type.Integer(), Type.Null()]),
+    last_error: Type.Union([Type.String(), Type.Null()]),
+  },
+  { $id: 'Delivery' },
+);

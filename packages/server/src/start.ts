@@ -87,6 +87,7 @@ export async function startServer(config: Config, options: { print?: (line: stri
     config,
     store,
     logger: createLoggerOptions(config.logLevel),
+    startWorker: true,
   });
   let bootstrapToken: string | null = null;
   if (await authority.admin.needsBootstrap()) bootstrapToken = await authority.admin.createAdminToken('bootstrap (created at first start)');

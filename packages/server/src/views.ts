@@ -1,4 +1,4 @@
-import type { App, Session, User } from '@tessera/core';
+import type { App, Delivery, Session, User } from '@tessera/core';
 
 // Session times repeat on every whoami of a session; formatting a Date each time was a
 // visible share of the hot path, so recent results are kept (bounded).
@@ -58,8 +58,39 @@ export function appJson(a: App) {
     allowed_origins: a.allowedOrigins,
     return_urls: a.returnUrls,
     backchannel_logout_uri: a.backchannelLogoutUri,
-    connectors: a.connectors,
+    connectors: publicConnectors(a.connectors),
     created_at: iso(a.createdAt),
     updated_at: iso(a.updatedAt),
   };
+}
+
+/** The snake_case JSON of an outbox delivery. */
+export function deliveryJson(d: Delivery) {
+  return {
+    id: d.id,
+    client_id: d.clientId,
+    channel: d.channel,
+    status: d.status,
+    scope: d.sid === null ? 'user' : 'session',
+    sub: d.sub,
+    sid: d.sid,
+    sessions: d.handles.length,
+    reason: d.reason,
+    cursor: d.cursor,
+    attempts: d.attempts,
+    created_at: iso(d.createdAt),
+    next_attempt_at: d.status === 'pending' ? iso(d.nextAttemptAt) : null,
+    last_attempt_at: isoOrNull(d.lastAttemptAt),
+    delivered_at: isoOrNull(d.deliveredAt),
+    last_status: d.lastStatus,
+    last_error: d.lastError,
+  };
+}
+
+/** Connector settings without their secrets (a webhook signing secret is shown only once). */
+function publicConnectors(connectors: Record<string, unknown>): Record<string, unknown> {
+  const webhook = connectors.webhook as Record<string, unknown> | undefined;
+  if (!webhook || typeof webhook !== 'object') return connectors;
+  const { secret, ...rest } = webhook;
+  return { ...connectors, webhook: { ...rest, has_secret: typeof secret === 'string' } };
 }

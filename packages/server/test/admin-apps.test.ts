@@ -33,9 +33,11 @@ describe('admin: apps', () => {
       connectors: { webhook: { url: 'https://forum.example/hook' } },
     });
     expect(res.statusCode).toBe(201);
-    const body = res.json<{ app: AppJson; client_secret: string }>();
+    const body = res.json<{ app: AppJson; client_secret: string; webhook_secret: string }>();
     expect(body.client_secret.length).toBeGreaterThanOrEqual(32);
-    expect(body.app).toMatchObject({ name: 'Forum', trusted: true, allowed_origins: ['https://forum.example'], return_urls: ['https://forum.example/logged-out'], backchannel_logout_uri: 'https://forum.example/backchannel', connectors: { webhook: { url: 'https://forum.example/hook' } } });
+    // The webhook connector got a Standard Webhooks signing secret, shown only here.
+    expect(body.webhook_secret).toMatch(/^whsec_[A-Za-z0-9+/=]{32}$/);
+    expect(body.app).toMatchObject({ name: 'Forum', trusted: true, allowed_origins: ['https://forum.example'], return_urls: ['https://forum.example/logged-out'], backchannel_logout_uri: 'https://forum.example/backchannel', connectors: { webhook: { url: 'https://forum.example/hook', has_secret: true } } });
     expect(body.app.client_id).toMatch(/^app_/);
     expect(Object.keys(body.app).sort()).toEqual(APP_KEYS);
 
@@ -43,7 +45,8 @@ describe('admin: apps', () => {
     expect(read.statusCode).toBe(200);
     expect(read.json()).toEqual({ app: body.app });
     expect(read.body).not.toContain(body.client_secret);
-    expect(read.body).not.toMatch(/secret/);
+    expect(read.body).not.toContain(body.webhook_secret);
+    expect(read.body).not.toMatch(/"secret"|secret_hash|whsec_/);
   });
 
   it('defaults: untrusted, no origins, no return URLs, no back-channel; a chosen client_id is kept', async () => {

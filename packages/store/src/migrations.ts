@@ -122,6 +122,40 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens (expires_at);
 `,
   },
+  {
+    version: 3,
+    name: 'logout delivery outbox',
+    sql: `
+CREATE TABLE deliveries (
+  id SERIAL_PK,
+  cursor BIGINT NOT NULL,
+  sub TEXT NOT NULL,
+  sid TEXT,
+  client_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  lease_owner TEXT,
+  lease_expires_at BIGINT,
+  last_attempt_at BIGINT,
+  last_error TEXT,
+  last_status INTEGER,
+  created_at BIGINT NOT NULL,
+  horizon_at BIGINT NOT NULL,
+  delivered_at BIGINT
+);
+-- The workers' scan: due pending deliveries only.
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_by_status ON deliveries (status, id);
+CREATE TABLE delivery_sessions (
+  handle TEXT NOT NULL,
+  delivery_id BIGINT NOT NULL,
+  PRIMARY KEY (handle, delivery_id)
+);
+`,
+  },
 ];
 
 function forDialect(sql: string, dialect: SqlDriver['dialect']): string {

@@ -5,6 +5,8 @@ import {
   type AppPatch,
   type AppRecord,
   type AuditEvent,
+  type Delivery,
+  type DeliveryStatus,
   type NewSession,
   type RefreshTokenRecord,
   type RevocationEvent,
@@ -89,6 +91,30 @@ function toEvent(r: Row): RevocationEvent {
   };
 }
 
+function toDelivery(r: Row, handles: string[]): Delivery {
+  return {
+    id: num(r.id),
+    cursor: num(r.cursor),
+    sub: String(r.sub),
+    sid: strOrNull(r.sid),
+    handles,
+    clientId: String(r.client_id),
+    channel: String(r.channel) as Delivery['channel'],
+    reason: String(r.reason) as Delivery['reason'],
+    status: String(r.status) as DeliveryStatus,
+    attempts: num(r.attempts),
+    nextAttemptAt: num(r.next_attempt_at),
+    leaseOwner: strOrNull(r.lease_owner),
+    leaseExpiresAt: numOrNull(r.lease_expires_at),
+    lastAttemptAt: numOrNull(r.last_attempt_at),
+    lastError: strOrNull(r.last_error),
+    lastStatus: numOrNull(r.last_status),
+    createdAt: num(r.created_at),
+    horizonAt: num(r.horizon_at),
+    deliveredAt: numOrNull(r.delivered_at),
+  };
+}
+
 function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
@@ -163,6 +189,17 @@ function createOperations(db: SqlDriver): StoreOperations {
     const handles = rows.map((r) => String(r.handle));
     for (const part of chunks(handles)) await tx.run(`DELETE FROM logout_tokens WHERE handle IN (${placeholders(part.length)})`, part);
     return appendLog(tx, rows.map((r) => ({ sid: String(r.handle), sub: String(r.user_id), reason: end.reason, actor: end.actor, at: end.at, app: null })));
+  }
+
+  /** Deliveries from rows, each with the session handles it covers. */
+  async function attachHandles(rows: Row[]): Promise<Delivery[]> {
+    if (rows.length === 0) return [];
+    const byId = new Map<number, string[]>();
+    for (const part of chunks(rows.map((r) => num(r.id)))) {
+      const links = await db.all<{ handle: string; delivery_id: unknown }>(`SELECT handle, delivery_id FROM delivery_sessions WHERE delivery_id IN (${placeholders(part.length)}) ORDER BY handle`, part);
+      for (const l of links) byId.set(num(l.delivery_id), [...(byId.get(num(l.delivery_id)) ?? []), l.handle]);
+    }
+    return rows.map((r) => toDelivery(r, byId.get(num(r.id)) ?? []));
   }
 
   const ops: StoreOperations = {
@@ -455,6 +492,108 @@ function createOperations(db: SqlDriver): StoreOperations {
 
     async purgeRefreshTokens(now) {
       return db.run('DELETE FROM refresh_tokens WHERE expires_at <= ?', [now]);
+    },
+
+    async findSessionsByHandles(handles) {
+      const found: SessionRecord[] = [];
+      for (const part of chunks([...new Set(handles)])) {
+        found.push(...(await db.all(`SELECT * FROM sessions WHERE handle IN (${placeholders(part.length)})`, part)).map(toSession));
+      }
+      return found;
+    },
+
+    enqueueDeliveries(deliveries) {
+      if (deliveries.length === 0) return Promise.resolve();
+      return db.transaction(async (tx) => {
+        for (const part of chunks(deliveries)) {
+          const rows = await tx.all<{ id: unknown; cursor: unknown; client_id: string; channel: string }>(
+            `INSERT INTO deliveries (cursor, sub, sid, client_id, channel, reason, status, attempts, next_attempt_at, created_at, horizon_at)
+             VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)").join(', ')} RETURNING id, cursor, client_id, channel`,
+            part.flatMap((d) => [d.cursor, d.sub, d.sid, d.clientId, d.channel, d.reason, d.createdAt, d.createdAt, d.horizonAt]),
+          );
+          // RETURNING promises no row order, so rows are matched back by (cursor, app, channel),
+          // which is unique within one plan.
+          const key = (cursor: unknown, clientId: string, channel: string) => `${num(cursor)}|${clientId}|${channel}`;
+          const ids = new Map(rows.map((r) => [key(r.cursor, r.client_id, r.channel), num(r.id)]));
+          const links = part.flatMap((d) => d.handles.map((handle) => [handle, ids.get(key(d.cursor, d.clientId, d.channel))!] as const));
+          for (const linkPart of chunks(links)) {
+            await tx.run(`INSERT INTO delivery_sessions (handle, delivery_id) VALUES ${linkPart.map(() => '(?, ?)').join(', ')}`, linkPart.flat());
+          }
+        }
+      });
+    },
+
+    async claimDeliveries(owner, now, leaseUntil, limit, excludeClients = []) {
+      const exclude = excludeClients.length > 0 ? ` AND client_id NOT IN (${placeholders(excludeClients.length)})` : '';
+      // SKIP LOCKED: several nodes claim at once without waiting on each other's rows;
+      // SQLite serialises writers, so it needs no such clause.
+      const skip = db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+      const rows = await db.all(
+        `UPDATE deliveries SET lease_owner = ?, lease_expires_at = ?
+         WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)${exclude}
+                      ORDER BY next_attempt_at LIMIT ?${skip})
+         RETURNING *`,
+        [owner, leaseUntil, now, now, ...excludeClients, limit],
+      );
+      return attachHandles(rows);
+    },
+
+    async completeDelivery(id, owner, outcome) {
+      const changed = outcome.status === 'delivered'
+        ? await db.run(
+          `UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, last_attempt_at = ?, delivered_at = ?, last_status = ?, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
+           WHERE id = ? AND lease_owner = ? AND status = 'pending'`,
+          [outcome.at, outcome.at, outcome.httpStatus, id, owner],
+        )
+        : await db.run(
+          `UPDATE deliveries SET status = ?, attempts = attempts + 1, last_attempt_at = ?, next_attempt_at = ?, last_status = ?, last_error = ?, lease_owner = NULL, lease_expires_at = NULL
+           WHERE id = ? AND lease_owner = ? AND status = 'pending'`,
+          [outcome.status, outcome.at, outcome.nextAttemptAt, outcome.httpStatus, outcome.error.slice(0, 500), id, owner],
+        );
+      return changed > 0;
+    },
+
+    async releaseDeliveries(owner) {
+      return db.run("UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ? AND status = 'pending'", [owner]);
+    },
+
+    async listDeliveriesBySession(handle) {
+      return attachHandles(await db.all('SELECT d.* FROM deliveries d JOIN delivery_sessions s ON s.delivery_id = d.id WHERE s.handle = ? ORDER BY d.id', [handle]));
+    },
+
+    async listDeliveries(filter) {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (filter.status) {
+        where.push('status = ?');
+        params.push(filter.status);
+      }
+      if (filter.clientId) {
+        where.push('client_id = ?');
+        params.push(filter.clientId);
+      }
+      const sql = `SELECT * FROM deliveries${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+      return attachHandles(await db.all(sql, [...params, filter.limit]));
+    },
+
+    async findDelivery(id) {
+      const [found] = await attachHandles(await db.all('SELECT * FROM deliveries WHERE id = ?', [id]));
+      return found ?? null;
+    },
+
+    async retryDelivery(id, now, horizonAt) {
+      const changed = await db.run(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, horizon_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND status <> 'delivered'",
+        [now, horizonAt, id],
+      );
+      return changed > 0 ? ops.findDelivery(id) : null;
+    },
+
+    async countDeliveries() {
+      const rows = await db.all<{ status: string; n: unknown }>('SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status');
+      const counts: Record<DeliveryStatus, number> = { pending: 0, delivered: 0, dead: 0 };
+      for (const r of rows) counts[r.status as DeliveryStatus] = num(r.n);
+      return counts;
     },
 
     async appendAudit(e: AuditEvent) {

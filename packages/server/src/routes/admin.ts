@@ -1,8 +1,8 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { TesseraError } from '@tessera/core';
+import { TesseraError, channelsOf } from '@tessera/core';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
-import { AppBody, AppPatchBody, AppView, HandleParams, Handle, IdParams, Revoked, SessionView, UserClaims, UserPatchBody, UserView, errors } from '../schemas.js';
-import { appJson, sessionJson, userJson } from '../views.js';
+import { DeliveryView, AppBody, AppPatchBody, AppView, HandleParams, Handle, IdParams, Revoked, SessionView, UserClaims, UserPatchBody, UserView, errors } from '../schemas.js';
+import { appJson, deliveryJson, sessionJson, userJson } from '../views.js';
 
 const admin = { security: [{ admin: [] }] };
 
@@ -10,7 +10,7 @@ const admin = { security: [{ admin: [] }] };
  * The admin surface under /admin/api: its own context with its own authentication
  * (`Authorization: Bearer <admin token>`), separate from the public routes.
  */
-export async function adminRoutes(app: TesseraApp, { authority }: ServerContext): Promise<void> {
+export async function adminRoutes(app: TesseraApp, { authority }: ServerContext, onDeliveriesQueued: () => void = () => {}): Promise<void> {
   app.addHook('onRequest', async (request) => {
     const auth = request.headers.authorization;
     const token = typeof auth === 'string' && auth.slice(0, 7).toLowerCase() === 'bearer ' ? auth.slice(7).trim() : '';
@@ -69,30 +69,52 @@ export async function adminRoutes(app: TesseraApp, { authority }: ServerContext)
   app.get('/sessions/:handle/deliveries', {
     schema: {
       ...admin, tags: ['admin'], params: HandleParams,
-      description: 'Per-app logout delivery status of a session. Each app that joined the session is listed with how it learns of the logout; durable delivery channels (back-channel logout, connectors) fill `deliveries` as they are configured.',
-      response: {
-        200: Type.Object({
-          handle: Type.String(),
-          active: Type.Boolean(),
-          ended_at: Type.Union([Type.String(), Type.Null()]),
-          deliveries: Type.Array(Type.Object({ client_id: Type.String(), channel: Type.String(), status: Type.String(), attempts: Type.Integer(), last_attempt_at: Type.Union([Type.String(), Type.Null()]), delivered_at: Type.Union([Type.String(), Type.Null()]), last_error: Type.Union([Type.String(), Type.Null()]) })),
-        }),
-        ...errors(401, 404),
-      },
+      description: 'Per-app logout delivery status of a session: every back-channel or webhook notice that covers it (including user-wide ones), and the joined apps without a push channel, which learn of the end on their next check.',
+      response: { 200: Type.Object({ handle: Type.String(), active: Type.Boolean(), ended_at: Type.Union([Type.String(), Type.Null()]), deliveries: Type.Array(DeliveryView), pull_only: Type.Array(Type.String()) }), ...errors(401, 404) },
     },
   }, async (request) => {
-    const session = await authority.deps.store.findSessionByHandle(request.params.handle);
+    const store = authority.deps.store;
+    const session = await store.findSessionByHandle(request.params.handle);
     if (!session) throw new TesseraError('SESSION_NOT_FOUND');
-    // Until an app has a push channel (back-channel URI or connector), it learns of the end
-    // by pull: its next whoami/introspection for the session answers 401 / inactive.
-    const deliveries = session.apps.map((a) => ({ client_id: a.clientId, channel: 'pull', status: session.endedAt === null && a.leftAt === null ? 'not_ended' : 'visible_on_next_check', attempts: 0, last_attempt_at: null, delivered_at: null, last_error: null }));
-    return { handle: session.handle, active: session.endedAt === null, ended_at: session.endedAt === null ? null : new Date(session.endedAt).toISOString(), deliveries };
+    const deliveries = await store.listDeliveriesBySession(session.handle);
+    const apps = new Map((await store.listApps()).map((a) => [a.clientId, a]));
+    const pullOnly = session.apps.map((a) => a.clientId).filter((id) => { const app = apps.get(id); return !app || channelsOf(app).length === 0; });
+    return { handle: session.handle, active: session.endedAt === null, ended_at: session.endedAt === null ? null : new Date(session.endedAt).toISOString(), deliveries: deliveries.map(deliveryJson), pull_only: pullOnly };
   });
 
-  app.post('/apps', { schema: { ...admin, tags: ['admin'], body: AppBody, response: { 201: Type.Object({ app: AppView, client_secret: Type.String() }), ...errors(400, 401, 409) } } }, async (request, reply) => {
+  app.get('/deliveries', {
+    schema: {
+      ...admin, tags: ['admin'], description: 'Logout deliveries, newest first; filter by status (pending, delivered, dead) and app.',
+      querystring: Type.Object({ status: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('dead')])), client_id: Type.Optional(Type.String({ maxLength: 128 })), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ deliveries: Type.Array(DeliveryView), counts: Type.Object({ pending: Type.Integer(), delivered: Type.Integer(), dead: Type.Integer() }) }), ...errors(400, 401) },
+    },
+  }, async (request) => {
+    const store = authority.deps.store;
+    const deliveries = await store.listDeliveries({ status: request.query.status, clientId: request.query.client_id, limit: request.query.limit });
+    return { deliveries: deliveries.map(deliveryJson), counts: await store.countDeliveries() };
+  });
+
+  app.post('/deliveries/:id/retry', {
+    schema: {
+      ...admin, tags: ['admin'], description: 'Sends a pending or dead delivery again now, with a fresh retry horizon.',
+      params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+      response: { 200: Type.Object({ delivery: DeliveryView }), ...errors(401, 404) },
+    },
+  }, async (request) => {
+    const now = authority.deps.clock.now();
+    const retried = await authority.deps.store.retryDelivery(request.params.id, now, now + authority.deps.config.outbox.horizonSeconds * 1000);
+    if (!retried) throw new TesseraError('DELIVERY_NOT_FOUND');
+    await authority.deps.store.appendAudit({ at: now, actor: by, action: 'delivery.retried', userId: retried.sub, sessionHandle: retried.sid, clientId: retried.clientId, ip: request.ip, details: { delivery: retried.id } });
+    onDeliveriesQueued();
+    return { delivery: deliveryJson(retried) };
+  });
+
+  const WebhookSecret = { webhook_secret: Type.Optional(Type.String({ description: 'The webhook signing secret Tessera generated (shown once).' })) };
+
+  app.post('/apps', { schema: { ...admin, tags: ['admin'], body: AppBody, response: { 201: Type.Object({ app: AppView, client_secret: Type.String(), ...WebhookSecret }), ...errors(400, 401, 409) } } }, async (request, reply) => {
     const b = request.body;
-    const { app: created, clientSecret } = await authority.apps.registerApp({ clientId: b.client_id, name: b.name, trusted: b.trusted, allowedOrigins: b.allowed_origins, returnUrls: b.return_urls, backchannelLogoutUri: b.backchannel_logout_uri, connectors: b.connectors as Record<string, unknown> | undefined }, by);
-    return reply.status(201).send({ app: appJson(created), client_secret: clientSecret });
+    const { app: created, clientSecret, webhookSecret } = await authority.apps.registerApp({ clientId: b.client_id, name: b.name, trusted: b.trusted, allowedOrigins: b.allowed_origins, returnUrls: b.return_urls, backchannelLogoutUri: b.backchannel_logout_uri, connectors: b.connectors as Record<string, unknown> | undefined }, by);
+    return reply.status(201).send({ app: appJson(created), client_secret: clientSecret, ...(webhookSecret ? { webhook_secret: webhookSecret } : {}) });
   });
 
   app.get('/apps', { schema: { ...admin, tags: ['admin'], response: { 200: Type.Object({ apps: Type.Array(AppView) }), ...errors(401) } } }, async () => ({
@@ -104,9 +126,10 @@ export async function adminRoutes(app: TesseraApp, { authority }: ServerContext)
     return { app: appJson(found) };
   });
 
-  app.patch('/apps/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, body: AppPatchBody, response: { 200: Type.Object({ app: AppView }), ...errors(400, 401, 404) } } }, async (request) => {
+  app.patch('/apps/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, body: AppPatchBody, response: { 200: Type.Object({ app: AppView, ...WebhookSecret }), ...errors(400, 401, 404) } } }, async (request) => {
     const b = request.body;
-    return { app: appJson(await authority.apps.updateApp(request.params.id, { name: b.name, trusted: b.trusted, allowedOrigins: b.allowed_origins, returnUrls: b.return_urls, backchannelLogoutUri: b.backchannel_logout_uri, connectors: b.connectors as Record<string, unknown> | undefined }, by)) };
+    const { app: updated, webhookSecret } = await authority.apps.updateApp(request.params.id, { name: b.name, trusted: b.trusted, allowedOrigins: b.allowed_origins, returnUrls: b.return_urls, backchannelLogoutUri: b.backchannel_logout_uri, connectors: b.connectors as Record<string, unknown> | undefined }, by);
+    return { app: appJson(updated), ...(webhookSecret ? { webhook_secret: webhookSecret } : {}) };
   });
 
   app.delete('/apps/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, response: { 204: Type.Null(), ...errors(401, 404) } } }, async (request, reply) => {
