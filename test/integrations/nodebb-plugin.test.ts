@@ -1,0 +1,589 @@
+// nodebb-plugin-tessera against a stand-in for NodeBB's module API: the plugin's routes are
+// mounted on a real Express router (NodeBB's own router is Express, with the same global
+// urlencoded/json body parsers), tokens are signed with jose and the issuer's key set is
+// served by a local node:http server. Only NodeBB itself (db, user, meta, plugins, route
+// helpers) is faked, through the plugin's single module loader (lib/nodebb.js).
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+const pluginDir = fileURLToPath(new URL('../../integrations/nodebb-plugin-tessera/', import.meta.url));
+const requireCjs = createRequire(import.meta.url);
+
+interface HookData {
+  error?: Error;
+  res?: { clearCookie(name: string, options: Record<string, unknown>): void };
+  settings?: Record<string, unknown>;
+  handleAsGuest?: boolean;
+}
+type Handler = (req: express.Request, res: express.Response, next: express.NextFunction) => unknown;
+interface ApiHelpers {
+  formatApiResponse(status: number, res: express.Response, payload?: unknown): Promise<void>;
+}
+interface Plugin {
+  init(params: { router: express.Router; middleware: object; controllers: object }): Promise<void>;
+  addApiRoutes(params: { router: express.Router; middleware: { ensureLoggedIn: Handler }; helpers: ApiHelpers }): Promise<void>;
+  renderAdminPage(req: object, res: { render(view: string, data: unknown): void }): Promise<void>;
+  addAdminNavigation(header: { plugins: Array<Record<string, string>> }): Promise<{ plugins: Array<Record<string, string>> }>;
+  forgetDeletedUser(data: { uid: number }): Promise<void>;
+  refuseEndedSessionCookie(data: { uid: number; isNewUser: boolean; token: string }): Promise<void>;
+  treatEndedSessionCookieAsGuest(data: HookData): Promise<HookData>;
+  linkUser(sub: string, uid: number | string): Promise<void>;
+  findUid(sub: string): Promise<{ uid: number; source: string } | null>;
+}
+
+const plugin = requireCjs(`${pluginDir}library.js`) as Plugin;
+const { setModuleLoader } = requireCjs(`${pluginDir}lib/nodebb.js`) as { setModuleLoader(resolver?: (id: string) => unknown): void };
+
+const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+const CLIENT_ID = 'forum-client';
+
+// ---------------------------------------------------------------------------------------
+// A stand-in for NodeBB's database module: the few key/value, hash-counter and sorted-set
+// operations the plugin uses, with expiry, over Maps.
+// ---------------------------------------------------------------------------------------
+function createFakeDb() {
+  const strings = new Map<string, string>();
+  const hashes = new Map<string, Map<string, number>>();
+  const zsets = new Map<string, Map<string, number>>();
+  const expiry = new Map<string, number>();
+  const live = (key: string) => {
+    const at = expiry.get(key);
+    if (at !== undefined && at <= Date.now()) {
+      strings.delete(key);
+      hashes.delete(key);
+      zsets.delete(key);
+      expiry.delete(key);
+    }
+  };
+  const zset = (key: string) => {
+    live(key);
+    let set = zsets.get(key);
+    if (!set) zsets.set(key, (set = new Map()));
+    return set;
+  };
+  return {
+    strings,
+    zsets,
+    failNext: null as string | null,
+    async sortedSetScore(key: string, value: string) {
+      live(key);
+      const score = zsets.get(key)?.get(String(value));
+      return score === undefined ? null : score;
+    },
+    async sortedSetAdd(key: string, score: number, value: string) {
+      zset(key).set(String(value), Number(score));
+    },
+    async sortedSetRemove(key: string, value: string | string[]) {
+      for (const v of Array.isArray(value) ? value : [value]) zset(key).delete(String(v));
+    },
+    async getSortedSetRangeByScore(key: string, start: number, count: number, min: number, max: number) {
+      expect([start, count]).toEqual([0, -1]);
+      return [...zset(key)].filter(([, s]) => s >= min && s <= max).map(([v]) => v);
+    },
+    async incrObjectField(key: string, field: string) {
+      live(key);
+      let hash = hashes.get(key);
+      if (!hash) hashes.set(key, (hash = new Map()));
+      const next = (hash.get(field) ?? 0) + 1;
+      hash.set(field, next);
+      return next;
+    },
+    async pexpireAt(key: string, at: number) {
+      expiry.set(key, at);
+    },
+    async delete(key: string) {
+      strings.delete(key);
+      hashes.delete(key);
+      zsets.delete(key);
+      expiry.delete(key);
+    },
+    async set(key: string, value: string) {
+      strings.set(key, String(value));
+    },
+    async get(key: string) {
+      live(key);
+      return strings.get(key) ?? null;
+    },
+    async exists(key: string) {
+      live(key);
+      return strings.has(key) || hashes.has(key) || (zsets.get(key)?.size ?? 0) > 0;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// The rest of the stand-in NodeBB: user, meta.settings, plugins, route helpers, nconf, winston.
+// ---------------------------------------------------------------------------------------
+let db: ReturnType<typeof createFakeDb>;
+let settings: Record<string, Record<string, string>>;
+let activePlugins: Set<string>;
+let revoked: number[];
+let revokeFailures: number;
+let admins: Set<number>;
+let existingUids: Set<number>;
+let logs: Array<{ level: string; message: string }>;
+
+function installFakeNodebb() {
+  const log = (level: string) => (message: string) => void logs.push({ level, message });
+  const modules: Record<string, unknown> = {
+    './src/database': db,
+    './src/user': {
+      auth: {
+        async revokeAllSessions(uid: number) {
+          if (revokeFailures > 0) {
+            revokeFailures--;
+            throw new Error('session store unavailable');
+          }
+          revoked.push(uid);
+        },
+      },
+      isAdministrator: async (uid: number) => admins.has(uid),
+      exists: async (uid: number) => existingUids.has(uid),
+    },
+    './src/meta': { settings: { get: async (hash: string) => ({ ...(settings[hash] ?? {}) }) } },
+    './src/plugins': { isActive: async (id: string) => activePlugins.has(id) },
+    './src/routes/helpers': {
+      setupAdminPageRoute: (router: express.Router, name: string, middlewares: Handler[], controller: Handler) => router.get(name, ...middlewares, controller),
+      setupApiRoute: (router: express.Router, verb: 'get' | 'put' | 'delete', name: string, middlewares: Handler[], controller: Handler) =>
+        router[verb](name, ...middlewares, async (req, res, next) => {
+          try {
+            await controller(req, res, next);
+          } catch (error) {
+            next(error);
+          }
+        }),
+    },
+    nconf: { get: (key: string) => (key === 'url' ? 'https://forum.example.com' : undefined) },
+    winston: { info: log('info'), warn: log('warn'), error: log('error'), verbose: log('verbose') },
+  };
+  setModuleLoader((id) => {
+    if (!(id in modules)) throw new Error(`unexpected NodeBB module ${id}`);
+    return modules[id];
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// The issuer's key set, served over HTTP, and a token signer.
+// ---------------------------------------------------------------------------------------
+interface Key {
+  kid: string;
+  alg: 'EdDSA' | 'ES256';
+  privateKey: CryptoKey;
+}
+let jwksServer: Server;
+let issuer: string;
+let edKey: Key;
+let esKey: Key;
+let strangerKey: Key;
+
+async function makeKey(alg: 'EdDSA' | 'ES256', kid: string, published: JWK[] | null): Promise<Key> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  if (published) published.push({ ...(await exportJWK(publicKey)), kid, alg, use: 'sig' });
+  return { kid, alg, privateKey };
+}
+
+function base64url(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+interface TokenOptions {
+  claims?: Record<string, unknown>;
+  header?: Record<string, unknown>;
+  key?: Key;
+}
+
+/** A valid logout token (as Tessera signs them) with overrides; undefined removes a claim. */
+async function logoutToken(options: TokenOptions = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const claims: Record<string, unknown> = {
+    iss: issuer,
+    aud: CLIENT_ID,
+    iat: now,
+    exp: now + 120,
+    jti: randomUUID(),
+    sub: 'usr_alice',
+    sid: 'ses_alice_1',
+    events: { [EVENT]: {} },
+    ...options.claims,
+  };
+  for (const name of Object.keys(claims)) if (claims[name] === undefined) delete claims[name];
+  const key = options.key ?? edKey;
+  const header = { alg: key.alg, kid: key.kid, typ: 'logout+jwt', ...options.header };
+  for (const name of Object.keys(header)) if ((header as Record<string, unknown>)[name] === undefined) delete (header as Record<string, unknown>)[name];
+  return new SignJWT(claims as JWTPayload).setProtectedHeader(header as { alg: string }).sign(key.privateKey);
+}
+
+// ---------------------------------------------------------------------------------------
+// The forum: NodeBB's global body parsers, then the router the plugin's hooks fill.
+// ---------------------------------------------------------------------------------------
+let forum: Server;
+let forumUrl: string;
+
+async function startForum(): Promise<void> {
+  const app = express();
+  app.use(express.urlencoded({ extended: true }));
+  app.use(express.json());
+  const router = express.Router();
+  await plugin.init({ router, middleware: {}, controllers: {} });
+  const apiRouter = express.Router();
+  await plugin.addApiRoutes({
+    router: apiRouter,
+    middleware: {
+      ensureLoggedIn: (req, res, next) => {
+        (req as express.Request & { uid: number }).uid = Number(req.headers['x-uid'] ?? 0);
+        if (!(Number(req.headers['x-uid']) > 0)) return void res.status(401).json({ status: { code: 'not-authorised' } });
+        next();
+      },
+    },
+    helpers: {
+      async formatApiResponse(status, res, payload) {
+        if (payload instanceof Error) res.status(status).json({ status: { code: 'bad-request', message: payload.message } });
+        else res.status(status).json({ status: { code: status === 200 ? 'ok' : String(status) }, response: payload ?? {} });
+      },
+    },
+  });
+  app.use('/api/v3/plugins', apiRouter);
+  app.use(router);
+  forum = createServer(app);
+  await new Promise<void>((resolve) => forum.listen(0, '127.0.0.1', resolve));
+  forumUrl = `http://127.0.0.1:${(forum.address() as AddressInfo).port}`;
+}
+
+function postForm(body: string, contentType = 'application/x-www-form-urlencoded') {
+  return fetch(`${forumUrl}/tessera/backchannel-logout`, { method: 'POST', headers: { 'content-type': contentType }, body });
+}
+
+function postToken(token: string) {
+  return postForm(new URLSearchParams({ logout_token: token }).toString());
+}
+
+async function expectRefused(response: Response) {
+  expect(response.status).toBe(400);
+  expect(response.headers.get('cache-control')).toBe('no-store');
+  const body = (await response.json()) as { error: string; error_description: string };
+  expect(body.error).toBe('invalid_request');
+  return body;
+}
+
+beforeAll(async () => {
+  const published: JWK[] = [];
+  edKey = await makeKey('EdDSA', 'ed-1', published);
+  esKey = await makeKey('ES256', 'es-1', published);
+  // Same kid as the published Ed25519 key, but a key the issuer never published.
+  strangerKey = await makeKey('EdDSA', 'ed-1', null);
+  jwksServer = createServer((req, res) => {
+    if (req.url !== '/.well-known/jwks.json') return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: published }));
+  });
+  await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+  issuer = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}`;
+  db = createFakeDb();
+  installFakeNodebb();
+  await startForum();
+});
+
+afterAll(async () => {
+  setModuleLoader();
+  await new Promise((resolve) => forum?.close(resolve));
+  await new Promise((resolve) => jwksServer?.close(resolve));
+});
+
+beforeEach(() => {
+  // Fresh NodeBB state per test; the loader reads these variables at call time.
+  const fresh = createFakeDb();
+  Object.assign(db, fresh);
+  settings = {
+    tessera: { issuer, clientId: CLIENT_ID },
+    'session-sharing': { name: 'forum', secret: 's3cret', cookieName: 'token', cookieDomain: '.example.com' },
+  };
+  activePlugins = new Set(['nodebb-plugin-session-sharing']);
+  revoked = [];
+  revokeFailures = 0;
+  admins = new Set([1]);
+  existingUids = new Set([1, 42, 77]);
+  logs = [];
+});
+
+describe('back-channel logout: a valid token ends the user\'s NodeBB sessions', () => {
+  it('answers 200 with Cache-Control: no-store and revokes the uid session-sharing maps the sub to', async () => {
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+    const response = await postToken(await logoutToken());
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(await response.text()).toBe('');
+    expect(revoked).toEqual([42]);
+    expect(logs.some((l) => l.level === 'info' && l.message.includes('uid 42') && l.message.includes('session-sharing'))).toBe(true);
+  });
+
+  it('accepts ES256 as well as EdDSA', async () => {
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+    expect((await postToken(await logoutToken({ key: esKey }))).status).toBe(200);
+    expect(revoked).toEqual([42]);
+  });
+
+  it('uses session-sharing\'s default base name appId when its name setting is empty', async () => {
+    settings['session-sharing'] = { secret: 's3cret' };
+    await db.sortedSetAdd('appId:uid', 77, 'usr_alice');
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+    expect((await postToken(await logoutToken())).status).toBe(200);
+    expect(revoked).toEqual([77]);
+  });
+
+  it('uses the base name from the plugin\'s own setting over session-sharing\'s', async () => {
+    settings.tessera!.sessionSharingName = 'site';
+    await db.sortedSetAdd('site:uid', 77, 'usr_alice');
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+    expect((await postToken(await logoutToken())).status).toBe(200);
+    expect(revoked).toEqual([77]);
+  });
+
+  it('ignores session-sharing\'s mapping when that plugin is not active and uses its own tessera:uid', async () => {
+    activePlugins.clear();
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+    await db.sortedSetAdd('tessera:uid', 77, 'usr_alice');
+    expect((await postToken(await logoutToken())).status).toBe(200);
+    expect(revoked).toEqual([77]);
+  });
+
+  it('falls back to its own mapping when session-sharing does not know the sub', async () => {
+    await plugin.linkUser('usr_alice', 77);
+    expect(await plugin.findUid('usr_alice')).toEqual({ uid: 77, source: 'tessera' });
+    expect((await postToken(await logoutToken())).status).toBe(200);
+    expect(revoked).toEqual([77]);
+  });
+
+  it('answers 200 and ends nothing for a sub no mapping knows (already logged out, §2.7)', async () => {
+    const response = await postToken(await logoutToken({ claims: { sub: 'usr_nobody' } }));
+    expect(response.status).toBe(200);
+    expect(revoked).toEqual([]);
+  });
+
+  it('answers 200 for a sid-only token, ends nothing (no sub to map) but remembers the ended session', async () => {
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+    const response = await postToken(await logoutToken({ claims: { sub: undefined, sid: 'ses_orphan' } }));
+    expect(response.status).toBe(200);
+    expect(revoked).toEqual([]);
+    expect(await db.exists('tessera:ended:sid:ses_orphan')).toBe(true);
+  });
+
+  it('lets two concurrent deliveries of one token end the sessions once (atomic jti claim)', async () => {
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+    const token = await logoutToken();
+    const statuses = (await Promise.all([postToken(token), postToken(token)])).map((r) => r.status).sort();
+    expect(statuses).toEqual([200, 400]);
+    expect(revoked).toEqual([42]);
+  });
+
+  it('answers 400 when NodeBB cannot revoke, and accepts the retry of the same token', async () => {
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+    revokeFailures = 1;
+    const token = await logoutToken();
+    const body = await expectRefused(await postToken(token));
+    expect(body.error_description).toMatch(/retry/);
+    expect(revoked).toEqual([]);
+    expect(logs.some((l) => l.level === 'error' && l.message.includes('session store unavailable'))).toBe(true);
+    expect((await postToken(token)).status).toBe(200);
+    expect(revoked).toEqual([42]);
+  });
+});
+
+describe('back-channel logout: every invalid token is refused with 400 and nothing is revoked', () => {
+  beforeEach(async () => {
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+  });
+
+  const now = () => Math.floor(Date.now() / 1000);
+  const cases: Array<[string, () => Promise<string>, RegExp]> = [
+    ['wrong typ (an access token)', () => logoutToken({ header: { typ: 'at+jwt' } }), /typ/],
+    ['no typ', () => logoutToken({ header: { typ: undefined } }), /typ/],
+    ['wrong iss', () => logoutToken({ claims: { iss: 'https://evil.example.com' } }), /issuer/],
+    ['wrong aud', () => logoutToken({ claims: { aud: 'another-client' } }), /another client/],
+    ['expired', () => logoutToken({ claims: { iat: now() - 200, exp: now() - 60 } }), /expired/],
+    ['iat in the future', () => logoutToken({ claims: { iat: now() + 600, exp: now() + 720 } }), /iat/],
+    ['issued too long ago', () => logoutToken({ claims: { iat: now() - 3600, exp: now() + 60 } }), /expired|iat/],
+    ['no exp', () => logoutToken({ claims: { exp: undefined } }), /exp/],
+    ['no events claim', () => logoutToken({ claims: { events: undefined } }), /events/],
+    ['events without the back-channel event', () => logoutToken({ claims: { events: { 'http://example.com/other': {} } } }), /back-channel logout event/],
+    ['the event member is not an object', () => logoutToken({ claims: { events: { [EVENT]: true } } }), /back-channel logout event/],
+    ['nonce present', () => logoutToken({ claims: { nonce: 'n-0S6_WzA2Mj' } }), /nonce/],
+    ['neither sub nor sid', () => logoutToken({ claims: { sub: undefined, sid: undefined } }), /neither sub nor sid/],
+    ['no jti', () => logoutToken({ claims: { jti: undefined } }), /jti/],
+    ['bad signature (unpublished key, published kid)', () => logoutToken({ key: strangerKey }), /signature/],
+    ['unknown kid', () => logoutToken({ header: { kid: 'never-published' } }), /key the issuer does not publish/],
+    ['tampered payload', async () => {
+      const [h, , s] = (await logoutToken()).split('.');
+      return `${h}.${base64url({ iss: issuer, aud: CLIENT_ID, iat: now(), exp: now() + 60, jti: randomUUID(), sub: 'usr_alice', events: { [EVENT]: {} } })}.${s}`;
+    }, /signature/],
+    ['alg none', async () => `${base64url({ alg: 'none', typ: 'logout+jwt' })}.${base64url({ iss: issuer, aud: CLIENT_ID, iat: now(), exp: now() + 60, jti: randomUUID(), sub: 'usr_alice', events: { [EVENT]: {} } })}.`, /not a signed JWT/],
+    ['alg HS256', () => new SignJWT({ iss: issuer, aud: CLIENT_ID, iat: now(), exp: now() + 60, jti: randomUUID(), sub: 'usr_alice', events: { [EVENT]: {} } })
+      .setProtectedHeader({ alg: 'HS256', typ: 'logout+jwt', kid: 'ed-1' })
+      .sign(new TextEncoder().encode('a-secret-anyone-could-guess-000000')), /algorithm/],
+    ['not a JWT at all', async () => 'not-a-token', /not a signed JWT/],
+  ];
+
+  for (const [name, makeToken, reason] of cases) {
+    it(name, async () => {
+      const body = await expectRefused(await postToken(await makeToken()));
+      expect(body.error_description).toMatch(reason);
+      expect(revoked).toEqual([]);
+    });
+  }
+
+  it('a replayed jti', async () => {
+    const token = await logoutToken();
+    expect((await postToken(token)).status).toBe(200);
+    const body = await expectRefused(await postToken(token));
+    expect(body.error_description).toMatch(/already received/);
+    expect(revoked).toEqual([42]);
+  });
+
+  it('a JSON body instead of a form', async () => {
+    const body = await expectRefused(await postForm(JSON.stringify({ logout_token: await logoutToken() }), 'application/json'));
+    expect(body.error_description).toMatch(/x-www-form-urlencoded/);
+    expect(revoked).toEqual([]);
+  });
+
+  it('a form without logout_token', async () => {
+    await expectRefused(await postForm('token=abc'));
+    expect(revoked).toEqual([]);
+  });
+
+  it('a form with logout_token twice', async () => {
+    const token = await logoutToken();
+    await expectRefused(await postForm(`logout_token=${token}&logout_token=${token}`));
+    expect(revoked).toEqual([]);
+  });
+
+  it('an empty body', async () => {
+    await expectRefused(await postForm(''));
+    expect(revoked).toEqual([]);
+  });
+
+  it('any token while the plugin is not configured, with the reason in the error log', async () => {
+    settings.tessera = { issuer };
+    await expectRefused(await postToken(await logoutToken()));
+    expect(revoked).toEqual([]);
+    expect(logs.some((l) => l.level === 'error' && l.message.includes('client id is not set'))).toBe(true);
+  });
+
+  it('any token when the issuer is plain http on a public host', async () => {
+    settings.tessera = { issuer: 'http://auth.example.com', clientId: CLIENT_ID };
+    await expectRefused(await postToken(await logoutToken()));
+    expect(revoked).toEqual([]);
+    expect(logs.some((l) => l.level === 'error' && l.message.includes('https'))).toBe(true);
+  });
+});
+
+describe('session-sharing guard: shared cookies of ended Tessera sessions no longer log in', () => {
+  const cookie = (payload: Record<string, unknown>) => `${base64url({ alg: 'HS256', typ: 'JWT' })}.${base64url(payload)}.c2ln`;
+  const now = () => Math.floor(Date.now() / 1000);
+
+  beforeEach(async () => {
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+  });
+
+  it('refuses a cookie whose sid was ended, and still accepts another session\'s cookie', async () => {
+    expect((await postToken(await logoutToken({ claims: { sid: 'ses_alice_1' } }))).status).toBe(200);
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: cookie({ id: 'usr_alice', sid: 'ses_alice_1', iat: now() - 60 }) })).rejects.toThrow('tessera-session-ended');
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: cookie({ id: 'usr_alice', sid: 'ses_alice_2', iat: now() - 60 }) })).resolves.toBeUndefined();
+  });
+
+  it('finds the sid under session-sharing\'s parent key', async () => {
+    settings['session-sharing']!.payloadParent = 'd';
+    expect((await postToken(await logoutToken({ claims: { sid: 'ses_alice_1' } }))).status).toBe(200);
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: cookie({ d: { id: 'usr_alice', sid: 'ses_alice_1' }, iat: now() }) })).rejects.toThrow('tessera-session-ended');
+  });
+
+  it('after a user-wide logout refuses cookies issued before it and accepts those issued after', async () => {
+    const endedAt = now() - 10;
+    expect((await postToken(await logoutToken({ claims: { sid: undefined, iat: endedAt } }))).status).toBe(200);
+    expect(revoked).toEqual([42]);
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: cookie({ id: 'usr_alice', iat: endedAt - 100 }) })).rejects.toThrow('tessera-session-ended');
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: cookie({ id: 'usr_alice' }) })).rejects.toThrow('tessera-session-ended');
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: cookie({ id: 'usr_alice', iat: endedAt + 5 }) })).resolves.toBeUndefined();
+    // Other users are not affected.
+    await expect(plugin.refuseEndedSessionCookie({ uid: 77, isNewUser: false, token: cookie({ id: 'usr_bob', iat: endedAt - 100 }) })).resolves.toBeUndefined();
+  });
+
+  it('a delayed older logout does not move the user-wide end backwards', async () => {
+    const later = now() - 5;
+    expect((await postToken(await logoutToken({ claims: { sid: undefined, iat: later } }))).status).toBe(200);
+    expect((await postToken(await logoutToken({ claims: { sid: undefined, iat: later - 100 } }))).status).toBe(200);
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: cookie({ iat: later - 50 }) })).rejects.toThrow('tessera-session-ended');
+  });
+
+  it('turns its own refusal into "guest" and clears the dead cookie; leaves other errors alone', async () => {
+    const cleared: Array<[string, Record<string, unknown>]> = [];
+    const res = { clearCookie: (name: string, options: Record<string, unknown>) => void cleared.push([name, options]) };
+    const ours = await plugin.treatEndedSessionCookieAsGuest({ error: new Error('tessera-session-ended'), res, settings: { cookieName: 'token', cookieDomain: '.example.com' }, handleAsGuest: false });
+    expect(ours.handleAsGuest).toBe(true);
+    expect(cleared).toEqual([['token', { domain: '.example.com', path: '/' }]]);
+    const other = await plugin.treatEndedSessionCookieAsGuest({ error: new Error('payload-invalid'), res, settings: { cookieName: 'token' }, handleAsGuest: false });
+    expect(other.handleAsGuest).toBe(false);
+    expect(cleared).toHaveLength(1);
+  });
+});
+
+describe('own mapping: admin API, helpers and clean-up', () => {
+  const api = (method: string, sub: string, uid: number | null, body?: unknown) =>
+    fetch(`${forumUrl}/api/v3/plugins/tessera/links/${encodeURIComponent(sub)}`, {
+      method,
+      headers: { ...(uid ? { 'x-uid': String(uid) } : {}), 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+
+  it('lets an administrator link, read and unlink a Tessera user, and a logout then reaches that uid', async () => {
+    activePlugins.clear();
+    const put = await api('PUT', 'usr_carol', 1, { uid: 77 });
+    expect(put.status).toBe(200);
+    expect(((await put.json()) as { response: unknown }).response).toEqual({ sub: 'usr_carol', uid: 77 });
+    const get = await api('GET', 'usr_carol', 1);
+    expect(((await get.json()) as { response: unknown }).response).toEqual({ sub: 'usr_carol', uid: 77, source: 'tessera' });
+    expect((await postToken(await logoutToken({ claims: { sub: 'usr_carol' } }))).status).toBe(200);
+    expect(revoked).toEqual([77]);
+    expect((await api('DELETE', 'usr_carol', 1)).status).toBe(200);
+    expect((await api('GET', 'usr_carol', 1)).status).toBe(404);
+  });
+
+  it('refuses non-administrators and bad uids', async () => {
+    expect((await api('PUT', 'usr_carol', 42, { uid: 77 })).status).toBe(403);
+    expect((await api('PUT', 'usr_carol', null, { uid: 77 })).status).toBe(401);
+    const notANumber = await api('PUT', 'usr_carol', 1, { uid: 'seventy' });
+    expect(notANumber.status).toBe(400);
+    const unknown = await api('PUT', 'usr_carol', 1, { uid: 999 });
+    expect(unknown.status).toBe(400);
+    expect(((await unknown.json()) as { status: { message: string } }).status.message).toMatch(/no NodeBB user has uid 999/);
+    expect(db.zsets.get('tessera:uid')?.size ?? 0).toBe(0);
+  });
+
+  it('linkUser refuses what is not a sub or a uid', async () => {
+    await expect(plugin.linkUser('', 42)).rejects.toThrow(TypeError);
+    await expect(plugin.linkUser('usr_x', 0)).rejects.toThrow(TypeError);
+    await expect(plugin.linkUser('usr_x', '4two')).rejects.toThrow(TypeError);
+  });
+
+  it('forgets every sub of a deleted NodeBB account', async () => {
+    await plugin.linkUser('usr_dan', 77);
+    await plugin.linkUser('usr_dan_old', 77);
+    await plugin.linkUser('usr_erin', 42);
+    await plugin.forgetDeletedUser({ uid: 77 });
+    expect([...(db.zsets.get('tessera:uid')?.keys() ?? [])]).toEqual(['usr_erin']);
+  });
+
+  it('renders its ACP page with the back-channel URL to register in Tessera', async () => {
+    const rendered: Array<[string, unknown]> = [];
+    await plugin.renderAdminPage({}, { render: (view: string, data: unknown) => void rendered.push([view, data]) });
+    expect(rendered).toEqual([['admin/plugins/tessera', { title: 'Tessera', backchannelUrl: 'https://forum.example.com/tessera/backchannel-logout' }]]);
+  });
+
+  it('adds its ACP page to the plugins menu', async () => {
+    const header = await plugin.addAdminNavigation({ plugins: [] });
+    expect(header.plugins).toEqual([{ route: '/plugins/tessera', icon: 'fa-right-from-bracket', name: 'Tessera' }]);
+  });
+});
