@@ -5,6 +5,10 @@ const Seconds = (def: number, description: string) => Type.Integer({ minimum: 1,
 const Nullable = <T extends Type.TSchema>(t: T, description: string) =>
   Type.Union([t, Type.Null()], { default: null, description });
 
+// A JWT claim name as the session-sharing plugin reads it: a plain property name.
+const CLAIM_PATTERN = '^[A-Za-z_$][A-Za-z0-9_$:.-]{0,63}$';
+const ClaimName = (def: string, description: string) => Type.String({ pattern: CLAIM_PATTERN, default: def, description });
+
 /**
  * The one configuration schema of Tessera: validation, defaults and the source of
  * docs/configuration.md. Loaded once at boot by {@link loadConfig}, then frozen and passed
@@ -34,6 +38,27 @@ export const ConfigSchema = Type.Object(
         name: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'tessera_session', description: 'Session cookie name.' }),
         domain: Nullable(Type.String({ pattern: '^\\.?[A-Za-z0-9.-]+$' }), 'Cookie Domain (parent domain for sharing across subdomains).'),
         secure: Type.Boolean({ default: true, description: 'Secure cookies; false only for local http.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    sharedCookie: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Also set a parent-domain JWT cookie for apps that read a shared session cookie (nodebb-plugin-session-sharing); set at login, cleared on every logout that reaches the browser.' }),
+        name: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'token', description: 'Shared cookie name (the plugin\'s "cookie name" setting; its default is `token`).' }),
+        domain: Nullable(Type.String({ pattern: '^\\.?[A-Za-z0-9.-]+$' }), 'Shared cookie Domain, the parent domain of the apps (e.g. `.example.com`); default: cookie.domain.'),
+        secret: Nullable(Type.String({ minLength: 32, maxLength: 512 }), 'HS256 key the JWT is signed with (at least 32 characters); the same secret goes into the plugin\'s settings. Required when enabled.'),
+        claims: Type.Object(
+          {
+            id: ClaimName('id', 'Claim holding the Tessera user id (the plugin\'s payload:id).'),
+            username: ClaimName('username', 'Claim holding the username.'),
+            email: ClaimName('email', 'Claim holding the email (omitted when the user has none).'),
+            firstName: ClaimName('firstName', 'Claim holding the first name (omitted when unset).'),
+            lastName: ClaimName('lastName', 'Claim holding the last name (omitted when unset).'),
+            picture: ClaimName('picture', 'Claim holding the picture URL (omitted when unset).'),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        parentKey: Nullable(Type.String({ pattern: CLAIM_PATTERN }), 'Nest the user claims under this key (the plugin\'s "parent key" setting); iat and exp stay at the top.'),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -129,6 +154,10 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   TESSERA_COOKIE_DOMAIN: 'cookie.domain',
   TESSERA_COOKIE_SECURE: 'cookie.secure',
   TESSERA_COOKIE_NAME: 'cookie.name',
+  TESSERA_SHARED_COOKIE: 'sharedCookie.enabled',
+  TESSERA_SHARED_COOKIE_NAME: 'sharedCookie.name',
+  TESSERA_SHARED_COOKIE_DOMAIN: 'sharedCookie.domain',
+  TESSERA_SHARED_COOKIE_SECRET: 'sharedCookie.secret',
   TESSERA_SESSION_IDLE_TIMEOUT: 'session.idleTimeoutSeconds',
   TESSERA_SESSION_LIFETIME: 'session.absoluteLifetimeSeconds',
   TESSERA_RATE_LIMIT: 'rateLimit.enabled',
@@ -188,7 +217,28 @@ export function loadConfig(sources: { env?: Record<string, string | undefined>; 
     // Cookies without Secure travel in clear text over http; only acceptable on loopback.
     throw new ConfigError('cookie.secure (TESSERA_COOKIE_SECURE)', `false is only allowed when the issuer is a loopback http URL, not ${issuer}`);
   }
+  checkSharedCookie(parsed);
   return deepFreeze({ ...parsed, issuer });
+}
+
+// Claims the shared cookie's JWT sets itself; a user claim of the same name would be lost.
+const REGISTERED_CLAIMS = new Set(['iat', 'exp', 'nbf']);
+
+/** Rules of the shared cookie that the schema alone cannot say. */
+function checkSharedCookie(parsed: Static<typeof ConfigSchema>): void {
+  const shared = parsed.sharedCookie;
+  if (!shared.enabled) return;
+  if (shared.secret === null) throw new ConfigError(keyName('/sharedCookie/secret'), 'is required when sharedCookie.enabled is true (an HS256 key of at least 32 characters)');
+  if (shared.name === parsed.cookie.name) throw new ConfigError(keyName('/sharedCookie/name'), `must differ from cookie.name ("${parsed.cookie.name}"): one cookie would overwrite the other`);
+  const seen = new Map<string, string>();
+  for (const field of ['id', 'username', 'email', 'firstName', 'lastName', 'picture'] as const) {
+    const claim = shared.claims[field];
+    const other = seen.get(claim);
+    if (other !== undefined) throw new ConfigError(`sharedCookie.claims.${field}`, `"${claim}" is already the claim of ${other}`);
+    seen.set(claim, field);
+    if (shared.parentKey === null && REGISTERED_CLAIMS.has(claim)) throw new ConfigError(`sharedCookie.claims.${field}`, `"${claim}" is set by Tessera itself; pick another name or set sharedCookie.parentKey`);
+  }
+  if (shared.parentKey !== null && REGISTERED_CLAIMS.has(shared.parentKey)) throw new ConfigError('sharedCookie.parentKey', `"${shared.parentKey}" is set by Tessera itself`);
 }
 
 function deepFreeze<T>(value: T): T {

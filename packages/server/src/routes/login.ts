@@ -4,6 +4,7 @@ import { isTesseraError, randomToken, type Config } from '@tessera/core';
 import type { FastifyReply } from 'fastify';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { setSessionCookie } from '../cookies.js';
+import { clearSharedCookie, setSharedCookie } from '../shared-cookie.js';
 import { deviceOf, readSessionToken } from '../http-auth.js';
 import { renderLoginPage, renderMessagePage, renderSignedInPage } from '../pages.js';
 
@@ -59,6 +60,9 @@ export async function loginRoutes(app: TesseraApp, { authority, config, rateLimi
     }
     const presented = readSessionToken(request, config);
     const current = presented?.source === 'cookie' ? await authority.sessions.authenticate(presented.token) : null;
+    // A session cookie naming an ended session (expired, revoked elsewhere): the shared
+    // cookie may still hold a valid JWT for it, which a forum would go on trusting.
+    if (presented?.source === 'cookie' && !current) clearSharedCookie(reply, config);
     if (current) {
       if (returnTo) return reply.status(303).header('location', returnTo).send();
       const { logoutUrl } = await authority.logout.issueLogoutToken(current.session);
@@ -90,6 +94,8 @@ export async function loginRoutes(app: TesseraApp, { authority, config, rateLimi
         if (old) await authority.sessions.revokeSessions([old.handle], { actor: 'user', reason: 'logout', ip: request.ip });
       }
       setSessionCookie(reply, config, started.token);
+      // Overwrites (same name, domain and path) any shared cookie of the replaced session.
+      await setSharedCookie(reply, config, started.user, { now: authority.deps.clock.now(), expiresAt: started.session.expiresAt });
       reply.clearCookie(CSRF_COOKIE, { path: '/login' });
       return reply.status(303).header('location', returnTo ?? `${config.issuer}/login`).send();
     } catch (error) {

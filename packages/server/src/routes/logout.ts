@@ -3,6 +3,7 @@ import { TesseraError } from '@tessera/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
 import { clearSessionCookie } from '../cookies.js';
+import { clearSharedCookie } from '../shared-cookie.js';
 import { requireSession } from '../http-auth.js';
 import { SessionToken, errors } from '../schemas.js';
 
@@ -27,6 +28,7 @@ export async function logoutRoutes(app: TesseraApp, { authority, config, rateLim
     const cookie = request.cookies[config.cookie.name];
     if (cookie && (await authority.sessions.findActive(cookie))) return;
     clearSessionCookie(reply, config);
+    clearSharedCookie(reply, config);
   }
 
   app.get('/v1/logout/browser', {
@@ -84,6 +86,7 @@ export async function logoutRoutes(app: TesseraApp, { authority, config, rateLim
       const current = await requireSession(request, authority, config);
       await authority.sessions.revokeSessions([current.session.handle], { actor: 'user', reason: 'logout', ip: request.ip });
       clearSessionCookie(reply, config);
+      clearSharedCookie(reply, config);
     }
     return empty(reply, 204);
   });
