@@ -71,6 +71,8 @@ export interface StoreOperations {
   findSessionByHandle(handle: string): Promise<SessionRecord | null>;
   /** A user's sessions, newest first; only active ones unless `includeEnded`. */
   listSessionsByUser(userId: string, options?: { includeEnded?: boolean }): Promise<SessionRecord[]>;
+  /** How many sessions have not ended (for metrics; may scan the active-sessions index). */
+  countActiveSessions(): Promise<number>;
   /** Records activity: moves lastSeenAt and the idle deadline. */
   touchSession(tokenId: string, lastSeenAt: number, idleExpiresAt: number): Promise<void>;
   /** Records that an app joined an active session; false if it already had (and has not left). */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
@@ -15,7 +16,9 @@ import { feedRoutes } from './routes/feed.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { createFeedHub } from './feed-hub.js';
 import { createOutboxWorker, type OutboxWorker } from './outbox-worker.js';
-import { requireApp } from './http-auth.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createRevocationSignal, type RevocationSignal } from './revocation-signal.js';
+import { requireAdmin, requireApp } from './http-auth.js';
 import { createValidatorCompiler } from './validation.js';
 import { loginRoutes } from './routes/login.js';
 import { logoutRoutes } from './routes/logout.js';
@@ -59,9 +62,13 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // written elsewhere), so followers get every entry in order.
   const hub = createFeedHub(store, { pollIntervalMs: config.feed.pollIntervalMs, onError: (error) => app.log.error({ err: error }, 'revocation feed read failed') });
   let worker: OutboxWorker | undefined;
+  let signal: RevocationSignal | undefined;
+  let metrics: Metrics | undefined;
   const onRevoked = (events: RevocationEvent[]) => {
     void hub.wake();
     void worker?.wake();
+    signal?.publish(events[events.length - 1]!.cursor);
+    metrics?.recordRevocations(events);
     options.onRevoked?.(events);
   };
   const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked });
@@ -70,7 +77,17 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     frameworkErrors: sendError,
+    // A caller's request id is kept (and echoed) only when it is short and plain, so it
+    // cannot inject anything into a log line; otherwise a fresh one is made.
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(given) ? given : randomUUID();
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
+  });
   // Unknown fields are an error, not silently dropped (a typo in a security setting such as
   // "allowed_orgins" must not pass unnoticed), and bodies are not type-coerced.
   app.setValidatorCompiler(createValidatorCompiler());
@@ -78,6 +95,16 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // The worker only wakes on commits; it never runs inside a user's request.
   worker = createOutboxWorker({ store, authority, config, log: app.log, now: () => (options.clock ?? systemClock).now() });
   if (options.startWorker && config.outbox.enabled) worker.start();
+  metrics = createMetrics({ store, feedSubscribers: () => hub.size, deliveriesInFlight: () => worker?.inFlight ?? 0 });
+  metrics.instrument(app);
+  // Other nodes' commits wake this node's feed and worker (PostgreSQL NOTIFY, Redis).
+  if (config.databaseUrl || config.redisUrl) {
+    signal = createRevocationSignal({ databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, log: app.log, onSignal: () => {
+      void hub.wake();
+      void worker?.wake();
+    } });
+    app.addHook('onReady', async () => signal!.start());
+  }
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
   await app.register(rateLimit, {
@@ -127,8 +154,14 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // Streams never end by themselves: end them first so close() does not wait forever.
   app.addHook('preClose', async () => {
     await hub.close();
+    await signal?.close();
     // Finish in-flight deliveries (bounded) and give back the leases of the rest.
     await worker?.stop();
+  });
+  // Prometheus metrics, behind the admin token (Prometheus sends it as a bearer credential).
+  app.get('/metrics', { schema: { tags: ['meta'], description: 'Prometheus metrics of this node (admin token required).', produces: ['text/plain'] } }, async (request, reply) => {
+    await requireAdmin(request, authority);
+    return reply.type(metrics!.registry.contentType).send(await metrics!.registry.metrics());
   });
   app.decorateRequest('client', null);
 

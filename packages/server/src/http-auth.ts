@@ -79,3 +79,10 @@ export function clientOf(request: FastifyRequest): AppRecord {
   if (!request.client) throw new TesseraError('INVALID_CLIENT');
   return request.client;
 }
+
+/** Checks `Authorization: Bearer <admin token>`, or throws 401 `INVALID_ADMIN_TOKEN`. */
+export async function requireAdmin(request: FastifyRequest, authority: Authority): Promise<void> {
+  const auth = request.headers.authorization;
+  const token = typeof auth === 'string' && auth.slice(0, 7).toLowerCase() === 'bearer ' ? auth.slice(7).trim() : '';
+  if (!token || token.length > 300 || !(await authority.admin.authenticateAdmin(token))) throw new TesseraError('INVALID_ADMIN_TOKEN');
+}

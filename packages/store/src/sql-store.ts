@@ -22,6 +22,9 @@ import {
 import type { Row, SqlDriver } from './driver.js';
 import { migrate } from './migrations.js';
 
+/** The PostgreSQL NOTIFY channel that announces new revocation log entries (payload: the newest cursor). */
+export const REVOCATION_CHANNEL = 'tessera_revocations';
+
 // Keeps `IN (…)` lists under every driver's parameter limit.
 const CHUNK = 500;
 
@@ -163,6 +166,9 @@ function createOperations(db: SqlDriver): StoreOperations {
     const row = await tx.get<{ value: unknown }>('UPDATE revocation_counter SET value = value + ? WHERE id = 1 RETURNING value', [entries.length]);
     const first = num(row!.value) - entries.length + 1;
     const events = entries.map((e, i) => ({ ...e, cursor: first + i }));
+    // PostgreSQL delivers a NOTIFY only when (and if) the transaction commits: every node
+    // LISTENing wakes its feed and outbox right after the end is durable, never before.
+    if (tx.dialect === 'postgres') await tx.get('SELECT pg_notify(?, ?)', [REVOCATION_CHANNEL, String(events[events.length - 1]!.cursor)]);
     for (const part of chunks(events)) {
       await tx.run(
         `INSERT INTO revocations (cursor, sid, sub, reason, actor, at, app) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
@@ -319,6 +325,12 @@ function createOperations(db: SqlDriver): StoreOperations {
         ? 'SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at DESC, handle'
         : 'SELECT * FROM sessions WHERE user_id = ? AND ended_at IS NULL ORDER BY created_at DESC, handle';
       return (await db.all(sql, [userId])).map(toSession);
+    },
+
+    async countActiveSessions() {
+      // Served by the partial index on active sessions' deadlines.
+      const row = await db.get<{ n: unknown }>('SELECT COUNT(*) AS n FROM sessions WHERE ended_at IS NULL');
+      return num(row?.n ?? 0);
     },
 
     async touchSession(tokenId, lastSeenAt, idleExpiresAt) {
@@ -590,9 +602,11 @@ function createOperations(db: SqlDriver): StoreOperations {
     },
 
     async countDeliveries() {
-      const rows = await db.all<{ status: string; n: unknown }>('SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status');
+      // One index range count per status (deliveries_by_status), not a scan of the history.
       const counts: Record<DeliveryStatus, number> = { pending: 0, delivered: 0, dead: 0 };
-      for (const r of rows) counts[r.status as DeliveryStatus] = num(r.n);
+      for (const status of Object.keys(counts) as DeliveryStatus[]) {
+        counts[status] = num((await db.get<{ n: unknown }>('SELECT COUNT(*) AS n FROM deliveries WHERE status = ?', [status]))?.n ?? 0);
+      }
       return counts;
     },
 

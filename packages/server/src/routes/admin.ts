@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { TesseraError, channelsOf } from '@tessera/core';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
+import { requireAdmin } from '../http-auth.js';
 import { DeliveryView, AppBody, AppPatchBody, AppView, HandleParams, Handle, IdParams, Revoked, SessionView, UserClaims, UserPatchBody, UserView, errors } from '../schemas.js';
 import { appJson, deliveryJson, sessionJson, userJson } from '../views.js';
 
@@ -11,11 +12,7 @@ const admin = { security: [{ admin: [] }] };
  * (`Authorization: Bearer <admin token>`), separate from the public routes.
  */
 export async function adminRoutes(app: TesseraApp, { authority }: ServerContext, onDeliveriesQueued: () => void = () => {}): Promise<void> {
-  app.addHook('onRequest', async (request) => {
-    const auth = request.headers.authorization;
-    const token = typeof auth === 'string' && auth.slice(0, 7).toLowerCase() === 'bearer ' ? auth.slice(7).trim() : '';
-    if (!token || token.length > 300 || !(await authority.admin.authenticateAdmin(token))) throw new TesseraError('INVALID_ADMIN_TOKEN');
-  });
+  app.addHook('onRequest', async (request) => requireAdmin(request, authority));
   const by = 'admin' as const;
 
   app.post('/users', { schema: { ...admin, tags: ['admin'], body: UserClaims, response: { 201: Type.Object({ user: UserView }), ...errors(400, 401, 409) } } }, async (request, reply) => {

@@ -1,0 +1,65 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RevocationEvent, Store } from '@tessera/core';
+import type { FastifyInstance } from 'fastify';
+
+// Counting rows on every scrape would cost a table scan on a large store; the gauges that
+// need the database refresh at most this often.
+const STORE_GAUGE_MS = 15_000;
+
+/**
+ * Prometheus metrics of one node (prom-client): active sessions, revocations, outbox
+ * deliveries pending / dead, feed subscribers, request latency, and Node's own defaults.
+ *
+ * @example
+ * ```ts
+ * const metrics = createMetrics({ store, feedSubscribers: () => hub.size });
+ * metrics.instrument(app);
+ * metrics.recordRevocations(events);
+ * ```
+ */
+export function createMetrics(input: { store: Store; feedSubscribers: () => number; deliveriesInFlight: () => number }) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tessera_process_' });
+  let cached: { at: number; active: number; pending: number; dead: number } | null = null;
+  async function storeFigures() {
+    if (!cached || Date.now() - cached.at >= STORE_GAUGE_MS) {
+      const [active, counts] = await Promise.all([input.store.countActiveSessions(), input.store.countDeliveries()]);
+      cached = { at: Date.now(), active, pending: counts.pending, dead: counts.dead };
+    }
+    return cached;
+  }
+
+  new Gauge({ name: 'tessera_active_sessions', help: 'Sessions not ended (refreshed at most every 15 s).', registers: [registry], async collect() { this.set((await storeFigures()).active); } });
+  const deliveries = new Gauge({ name: 'tessera_outbox_deliveries', help: 'Logout deliveries by status (pending includes retrying; refreshed at most every 15 s).', labelNames: ['status'], registers: [registry], async collect() {
+    const figures = await storeFigures();
+    deliveries.set({ status: 'pending' }, figures.pending);
+    deliveries.set({ status: 'dead' }, figures.dead);
+  } });
+  new Gauge({ name: 'tessera_outbox_in_flight', help: 'Deliveries being sent by this node right now.', registers: [registry], collect() { this.set(input.deliveriesInFlight()); } });
+  new Gauge({ name: 'tessera_feed_subscribers', help: 'Revocation stream connections on this node.', registers: [registry], collect() { this.set(input.feedSubscribers()); } });
+  const revocations = new Counter({ name: 'tessera_revocations_total', help: 'Session ends committed by this node, by reason.', labelNames: ['reason'], registers: [registry] });
+  const latency = new Histogram({
+    name: 'tessera_http_request_duration_seconds',
+    help: 'HTTP request latency by route, method and status.',
+    labelNames: ['route', 'method', 'status'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    recordRevocations(events: RevocationEvent[]): void {
+      for (const e of events) revocations.inc({ reason: e.reason });
+    },
+    /** Times every request by its route pattern (never the raw URL: it may carry tokens). */
+    instrument(app: FastifyInstance): void {
+      app.addHook('onResponse', (request, reply, done) => {
+        latency.observe({ route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+        done();
+      });
+    },
+  };
+}
+
+/** The metrics returned by {@link createMetrics}. */
+export type Metrics = ReturnType<typeof createMetrics>;
