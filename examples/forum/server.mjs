@@ -1,11 +1,13 @@
 // @ts-check
 // Example forum: shares the Tessera session with the site (same cookie, no second login)
 // and signs out with the *server-to-server* flow: the forum's server posts the session
-// token to Tessera with its own client credentials. Plain node:http and fetch, no SDK.
+// token to Tessera with its own client credentials. Plain node:http and fetch; only the
+// back-channel logout receiver (token verification) comes from the SDK.
 // Run: TESSERA_CLIENT_ID=… TESSERA_CLIENT_SECRET=… node server.mjs
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { basicAuth, csrfFor, csrfMatches, esc, page, readCookie, readForm, redirect, send, serve } from '../shared/http.mjs';
+import { createBackchannelEndpoint, createSessionLookup } from '../shared/tessera-session.mjs';
 
 // Tessera's hosted login sets this cookie on its own host. Cookies are scoped by host, not
 // by port, so an app on the same host (or on a subdomain, with TESSERA_COOKIE_DOMAIN set)
@@ -19,28 +21,22 @@ const SESSION_COOKIE = 'tessera_session';
  * const forum = await startForum({ port: 3002, tesseraUrl: 'http://127.0.0.1:4000', clientId, clientSecret });
  * console.log(forum.url); await forum.close();
  *
- * @param {{ port?: number, host?: string, tesseraUrl: string, clientId: string, clientSecret: string, publicUrl?: string }} options
+ * @param {{ port?: number, host?: string, tesseraUrl: string, clientId: string, clientSecret: string, publicUrl?: string, cacheSeconds?: number, log?: (line: string) => void }} options
  *   `publicUrl` defaults to http://<host>:<actual port>; its home (`<publicUrl>/`) must be
  *   one of the app's registered `return_urls` (the sign-in link returns there).
+ *   `cacheSeconds` (default 0, off) keeps each whoami answer that long; set it only when
+ *   the app's `backchannel_logout_uri` (`<publicUrl>/backchannel-logout`) is registered,
+ *   or a logout made elsewhere would go unnoticed here until the answer expires. `log`
+ *   receives a line per back-channel logout (default console.log).
  * @returns {Promise<{ url: string, close(): Promise<void> }>}
  */
-export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, clientId, clientSecret, publicUrl }) {
+export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, clientId, clientSecret, publicUrl, cacheSeconds = 0, log = console.log }) {
   const basic = basicAuth(clientId, clientSecret);
+  const sessions = createSessionLookup({ tesseraUrl, clientId, clientSecret, cacheSeconds });
+  const backchannel = createBackchannelEndpoint({ name: 'forum', tesseraUrl, clientId, sessions, log });
   // Signs the per-session CSRF tokens of our forms; a new key per process is enough.
   const csrfKey = randomBytes(32);
   let home = '';
-
-  /** Who is signed in, asked server side: the answer is Tessera's, not a guess from a cookie. */
-  async function whoami(/** @type {string} */ token) {
-    // The token goes in X-Session-Token rather than forwarding the browser's Cookie header:
-    // Tessera sees only the session token, never the other cookies of this app.
-    // Asking with our client credentials records this app as having joined the session, so
-    // the session's app list (and every later logout notice) includes it.
-    const res = await fetch(`${tesseraUrl}/v1/whoami`, { headers: { 'x-session-token': token, authorization: basic }, signal: AbortSignal.timeout(5000) });
-    if (res.status === 401) return null; // ended, expired or unknown: signed out
-    if (!res.ok) throw new Error(`Tessera /v1/whoami answered ${res.status}`);
-    return /** @type {{ session: { handle: string }, user: { username: string } }} */ (await res.json());
-  }
 
   /** @param {import('node:http').IncomingMessage} req @param {import('node:http').ServerResponse} res */
   async function handle(req, res) {
@@ -48,7 +44,7 @@ export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, cli
     const token = readCookie(req.headers.cookie, SESSION_COOKIE);
 
     if (req.method === 'GET' && url.pathname === '/') {
-      const me = token ? await whoami(token) : null;
+      const me = token ? await sessions.lookup(token) : null;
       if (!me || !token) {
         const signIn = `${tesseraUrl}/login?return_to=${encodeURIComponent(home)}&client_id=${encodeURIComponent(clientId)}`;
         return send(res, 200, page('Example forum', `<p>Not signed in.</p><p><a href="${esc(signIn)}">Sign in</a></p>`));
@@ -68,6 +64,7 @@ export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, cli
       if ((origin !== undefined && origin !== new URL(home).origin) || !csrfMatches(csrfKey, token, form.get('csrf'))) {
         return send(res, 403, page('Sign-out refused', '<p>This sign-out form did not come from this forum. Reload the page and try again.</p>'));
       }
+      sessions.forget(token); // our own state first; Tessera's back-channel notice follows
       // Server to server: the forum authenticates as itself and names the session by its
       // token. scope "session" ends it for every app (the site included); "app" would only
       // take the forum out of it, "user" would end every session of the user.
@@ -80,10 +77,14 @@ export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, cli
       // 200 also when the session had already ended; 403 TOKEN_INVALID: no such session.
       if (!r.ok && r.status !== 403) throw new Error(`Tessera /api/v1/logout answered ${r.status}`);
       // The browser keeps Tessera's cookie, now naming an ended session: harmless, since
-      // every app asks Tessera and gets 401 for it, and the next sign-in replaces it. (Use
+      // every app asks Tessera (or was told by back-channel logout, if it caches answers)
+      // and gets 401 for it, and the next sign-in replaces it. (Use
       // the site's browser flow when Tessera itself should clear the cookie.)
       return redirect(res, home);
     }
+
+    // Tessera tells us here when a session we joined ended, wherever it was ended.
+    if (url.pathname === '/backchannel-logout') return backchannel(req, res);
 
     return send(res, 404, page('Not found', '<p>Nothing here.</p>'));
   }
@@ -95,7 +96,7 @@ export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, cli
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const env = process.env;
-  if (!env.TESSERA_CLIENT_ID || !env.TESSERA_CLIENT_SECRET) throw new Error('Set TESSERA_CLIENT_ID and TESSERA_CLIENT_SECRET (register the app: POST /admin/api/apps with return_urls ["http://127.0.0.1:3002/"])');
-  const forum = await startForum({ port: Number(env.PORT ?? 3002), tesseraUrl: env.TESSERA_URL ?? 'http://127.0.0.1:4000', clientId: env.TESSERA_CLIENT_ID, clientSecret: env.TESSERA_CLIENT_SECRET, publicUrl: env.PUBLIC_URL });
+  if (!env.TESSERA_CLIENT_ID || !env.TESSERA_CLIENT_SECRET) throw new Error('Set TESSERA_CLIENT_ID and TESSERA_CLIENT_SECRET (register the app: POST /admin/api/apps with return_urls ["http://127.0.0.1:3002/"]; with backchannel_logout_uri "http://127.0.0.1:3002/backchannel-logout", CACHE_SECONDS=60 caches sign-ins safely)');
+  const forum = await startForum({ port: Number(env.PORT ?? 3002), tesseraUrl: env.TESSERA_URL ?? 'http://127.0.0.1:4000', clientId: env.TESSERA_CLIENT_ID, clientSecret: env.TESSERA_CLIENT_SECRET, publicUrl: env.PUBLIC_URL, cacheSeconds: Number(env.CACHE_SECONDS ?? 0) });
   console.log(`Example forum at ${forum.url}/`);
 }

@@ -1,10 +1,12 @@
 // @ts-check
 // Example site: shows who is signed in with Tessera and signs out with the *browser* flow
-// (logout URL + one-time logout token). Plain node:http and fetch, no SDK, so every call
-// to Tessera is visible. Run: TESSERA_CLIENT_ID=… TESSERA_CLIENT_SECRET=… node server.mjs
+// (logout URL + one-time logout token). Plain node:http and fetch, so every call to Tessera
+// is visible; only the back-channel logout receiver (token verification) comes from the
+// SDK. Run: TESSERA_CLIENT_ID=… TESSERA_CLIENT_SECRET=… node server.mjs
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { basicAuth, csrfFor, csrfMatches, esc, page, readCookie, readForm, redirect, send, serve } from '../shared/http.mjs';
+import { csrfFor, csrfMatches, esc, page, readCookie, readForm, redirect, send, serve } from '../shared/http.mjs';
+import { createBackchannelEndpoint, createSessionLookup } from '../shared/tessera-session.mjs';
 
 // Tessera's hosted login sets this cookie on its own host. Cookies are scoped by host, not
 // by port, so an app on the same host (or on a subdomain, with TESSERA_COOKIE_DOMAIN set)
@@ -18,29 +20,22 @@ const SESSION_COOKIE = 'tessera_session';
  * const site = await startSite({ port: 3001, tesseraUrl: 'http://127.0.0.1:4000', clientId, clientSecret });
  * console.log(site.url); await site.close();
  *
- * @param {{ port?: number, host?: string, tesseraUrl: string, clientId: string, clientSecret: string, publicUrl?: string }} options
+ * @param {{ port?: number, host?: string, tesseraUrl: string, clientId: string, clientSecret: string, publicUrl?: string, cacheSeconds?: number, log?: (line: string) => void }} options
  *   `publicUrl` defaults to http://<host>:<actual port>; its home (`<publicUrl>/`) must be
  *   one of the app's registered `return_urls`. The client secret authenticates the app's
  *   server-side whoami calls, which record the app as having joined the session.
+ *   `cacheSeconds` (default 0, off) keeps each whoami answer that long; set it only when
+ *   the app's `backchannel_logout_uri` (`<publicUrl>/backchannel-logout`) is registered,
+ *   or a logout made elsewhere would go unnoticed here until the answer expires. `log`
+ *   receives a line per back-channel logout (default console.log).
  * @returns {Promise<{ url: string, close(): Promise<void> }>}
  */
-export async function startSite({ port = 0, host = '127.0.0.1', tesseraUrl, clientId, clientSecret, publicUrl }) {
-  const basic = basicAuth(clientId, clientSecret);
+export async function startSite({ port = 0, host = '127.0.0.1', tesseraUrl, clientId, clientSecret, publicUrl, cacheSeconds = 0, log = console.log }) {
+  const sessions = createSessionLookup({ tesseraUrl, clientId, clientSecret, cacheSeconds });
+  const backchannel = createBackchannelEndpoint({ name: 'site', tesseraUrl, clientId, sessions, log });
   // Signs the per-session CSRF tokens of our forms; a new key per process is enough.
   const csrfKey = randomBytes(32);
   let home = '';
-
-  /** Who is signed in, asked server side: the answer is Tessera's, not a guess from a cookie. */
-  async function whoami(/** @type {string} */ token) {
-    // The token goes in X-Session-Token rather than forwarding the browser's Cookie header:
-    // Tessera sees only the session token, never the other cookies of this app.
-    // Asking with our client credentials records this app as having joined the session, so
-    // the session's app list (and every later logout notice) includes it.
-    const res = await fetch(`${tesseraUrl}/v1/whoami`, { headers: { 'x-session-token': token, authorization: basic }, signal: AbortSignal.timeout(5000) });
-    if (res.status === 401) return null; // ended, expired or unknown: signed out
-    if (!res.ok) throw new Error(`Tessera /v1/whoami answered ${res.status}`);
-    return /** @type {{ session: { handle: string }, user: { username: string } }} */ (await res.json());
-  }
 
   /** @param {import('node:http').IncomingMessage} req @param {import('node:http').ServerResponse} res */
   async function handle(req, res) {
@@ -48,7 +43,7 @@ export async function startSite({ port = 0, host = '127.0.0.1', tesseraUrl, clie
     const token = readCookie(req.headers.cookie, SESSION_COOKIE);
 
     if (req.method === 'GET' && url.pathname === '/') {
-      const me = token ? await whoami(token) : null;
+      const me = token ? await sessions.lookup(token) : null;
       if (!me || !token) {
         const signIn = `${tesseraUrl}/login?return_to=${encodeURIComponent(home)}&client_id=${encodeURIComponent(clientId)}`;
         return send(res, 200, page('Example site', `<p>Not signed in.</p><p><a href="${esc(signIn)}">Sign in</a></p>`));
@@ -68,6 +63,7 @@ export async function startSite({ port = 0, host = '127.0.0.1', tesseraUrl, clie
       if ((origin !== undefined && origin !== new URL(home).origin) || !csrfMatches(csrfKey, token, form.get('csrf'))) {
         return send(res, 403, page('Sign-out refused', '<p>This sign-out form did not come from this site. Reload the page and try again.</p>'));
       }
+      sessions.forget(token); // our own state first; Tessera's back-channel notice follows
       // Ask Tessera for a logout URL (a one-time logout token bound to this session) and send
       // the browser there: the browser must visit Tessera so that Tessera clears its cookie.
       // Tessera ends the session everywhere and sends the browser back to our home (303).
@@ -77,6 +73,9 @@ export async function startSite({ port = 0, host = '127.0.0.1', tesseraUrl, clie
       const { logout_url: logoutUrl } = /** @type {{ logout_url: string }} */ (await r.json());
       return redirect(res, logoutUrl);
     }
+
+    // Tessera tells us here when a session we joined ended, wherever it was ended.
+    if (url.pathname === '/backchannel-logout') return backchannel(req, res);
 
     return send(res, 404, page('Not found', '<p>Nothing here.</p>'));
   }
@@ -88,7 +87,7 @@ export async function startSite({ port = 0, host = '127.0.0.1', tesseraUrl, clie
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const env = process.env;
-  if (!env.TESSERA_CLIENT_ID) throw new Error('Set TESSERA_CLIENT_ID (register the app: POST /admin/api/apps with return_urls ["http://127.0.0.1:3001/"])');
-  const site = await startSite({ port: Number(env.PORT ?? 3001), tesseraUrl: env.TESSERA_URL ?? 'http://127.0.0.1:4000', clientId: env.TESSERA_CLIENT_ID, clientSecret: env.TESSERA_CLIENT_SECRET, publicUrl: env.PUBLIC_URL });
+  if (!env.TESSERA_CLIENT_ID || !env.TESSERA_CLIENT_SECRET) throw new Error('Set TESSERA_CLIENT_ID and TESSERA_CLIENT_SECRET (register the app: POST /admin/api/apps with return_urls ["http://127.0.0.1:3001/"]; with backchannel_logout_uri "http://127.0.0.1:3001/backchannel-logout", CACHE_SECONDS=60 caches sign-ins safely)');
+  const site = await startSite({ port: Number(env.PORT ?? 3001), tesseraUrl: env.TESSERA_URL ?? 'http://127.0.0.1:4000', clientId: env.TESSERA_CLIENT_ID, clientSecret: env.TESSERA_CLIENT_SECRET, publicUrl: env.PUBLIC_URL, cacheSeconds: Number(env.CACHE_SECONDS ?? 0) });
   console.log(`Example site at ${site.url}/`);
 }
