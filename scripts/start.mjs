@@ -67,6 +67,8 @@ if (issuer) {
   console.log(`[tessera] the issuer ${issuer} is local http: using TESSERA_COOKIE_SECURE=false so the login page works without https (set TESSERA_COOKIE_SECURE=true to keep Secure cookies).`);
 }
 
+console.log('[tessera] new here? `npm run demo` runs Tessera with two example apps and shows a single logout reaching both, step by step.');
+
 const child = spawn(process.execPath, [join(root, 'packages', 'server', 'dist', 'cli.js'), 'start', ...args], { env, stdio: 'inherit' });
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'];
