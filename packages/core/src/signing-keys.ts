@@ -66,11 +66,16 @@ export function createKeyManager(deps: CoreDeps) {
     const now = clock.now();
     let current = await store.listSigningKeys(now);
     const period = periodOf(now);
-    let inserted = false;
+    let missing = false;
     for (const p of [period, period + 1]) {
-      if (!current.some((k) => k.kid === kidOf(p))) inserted = (await store.insertSigningKey(await createKey(p))) || inserted;
+      if (current.some((k) => k.kid === kidOf(p))) continue;
+      missing = true;
+      await store.insertSigningKey(await createKey(p));
     }
-    if (inserted || current.length === 0) {
+    // Reload whenever a key was missing, whether this node's insert won or another node's
+    // did: otherwise a node that lost the race would publish a JWKS without that key (and
+    // differ from the other nodes) until its next reload.
+    if (missing) {
       await store.deleteExpiredSigningKeys(now);
       current = await store.listSigningKeys(now);
     }
