@@ -95,11 +95,17 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // The worker only wakes on commits; it never runs inside a user's request.
   worker = createOutboxWorker({ store, authority, config, log: app.log, now: () => (options.clock ?? systemClock).now() });
   if (options.startWorker && config.outbox.enabled) worker.start();
-  metrics = createMetrics({ store, feedSubscribers: () => hub.size, deliveriesInFlight: () => worker?.inFlight ?? 0 });
+  metrics = createMetrics({
+    store,
+    feedSubscribers: () => hub.size,
+    deliveriesInFlight: () => worker?.inFlight ?? 0,
+    signalsUp: () => ({ ...(config.databaseUrl ? { postgres: signal?.health.postgres ?? false } : {}), ...(config.redisUrl ? { redis: signal?.health.redis ?? false } : {}) }),
+  });
   metrics.instrument(app);
   // Other nodes' commits wake this node's feed and worker (PostgreSQL NOTIFY, Redis).
   if (config.databaseUrl || config.redisUrl) {
-    signal = createRevocationSignal({ databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, log: app.log, onSignal: () => {
+    signal = createRevocationSignal({ databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, log: app.log, onSignal: (source) => {
+      metrics?.recordSignal(source);
       void hub.wake();
       void worker?.wake();
     } });

@@ -17,7 +17,7 @@ const STORE_GAUGE_MS = 15_000;
  * metrics.recordRevocations(events);
  * ```
  */
-export function createMetrics(input: { store: Store; feedSubscribers: () => number; deliveriesInFlight: () => number }) {
+export function createMetrics(input: { store: Store; feedSubscribers: () => number; deliveriesInFlight: () => number; signalsUp?: () => Record<string, boolean> }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tessera_process_' });
   let cached: { at: number; active: number; pending: number; dead: number } | null = null;
@@ -37,6 +37,13 @@ export function createMetrics(input: { store: Store; feedSubscribers: () => numb
   } });
   new Gauge({ name: 'tessera_outbox_in_flight', help: 'Deliveries being sent by this node right now.', registers: [registry], collect() { this.set(input.deliveriesInFlight()); } });
   new Gauge({ name: 'tessera_feed_subscribers', help: 'Revocation stream connections on this node.', registers: [registry], collect() { this.set(input.feedSubscribers()); } });
+  // Whether each configured wake-up path between nodes (postgres LISTEN, redis SUBSCRIBE) is
+  // connected, and how many wake-ups came through it: a Redis outage shows as up 0 while
+  // NOTIFY keeps the feed moving, and its return as up 1 with the counter growing again.
+  const signalUp = new Gauge({ name: 'tessera_revocation_signal_up', help: 'Wake-up path from other nodes connected (1) or not (0), by source.', labelNames: ['source'], registers: [registry], collect() {
+    for (const [source, up] of Object.entries(input.signalsUp?.() ?? {})) signalUp.set({ source }, up ? 1 : 0);
+  } });
+  const signals = new Counter({ name: 'tessera_revocation_signals_total', help: 'Wake-ups received (a commit on any node, this one included, or a reconnect), by source.', labelNames: ['source'], registers: [registry] });
   const revocations = new Counter({ name: 'tessera_revocations_total', help: 'Session ends committed by this node, by reason.', labelNames: ['reason'], registers: [registry] });
   const latency = new Histogram({
     name: 'tessera_http_request_duration_seconds',
@@ -48,6 +55,9 @@ export function createMetrics(input: { store: Store; feedSubscribers: () => numb
 
   return {
     registry,
+    recordSignal(source: string): void {
+      signals.inc({ source });
+    },
     recordRevocations(events: RevocationEvent[]): void {
       for (const e of events) revocations.inc({ reason: e.reason });
     },
