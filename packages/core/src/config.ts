@@ -58,7 +58,8 @@ export const ConfigSchema = Type.Object(
           },
           { default: {}, additionalProperties: false },
         ),
-        parentKey: Nullable(Type.String({ pattern: CLAIM_PATTERN }), 'Nest the user claims under this key (the plugin\'s "parent key" setting); iat and exp stay at the top.'),
+        parentKey: Nullable(Type.String({ pattern: CLAIM_PATTERN }), 'Nest the user claims under this key (the plugin\'s "parent key" setting); sid, iat and exp stay at the top.'),
+        clientId: Nullable(Type.String({ minLength: 1, maxLength: 128 }), 'Client id of the app that reads the shared cookie (e.g. the forum, with nodebb-plugin-tessera): recorded as joined in every session the cookie is issued for, so that the session\'s back-channel logout reaches it.'),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -158,6 +159,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   TESSERA_SHARED_COOKIE_NAME: 'sharedCookie.name',
   TESSERA_SHARED_COOKIE_DOMAIN: 'sharedCookie.domain',
   TESSERA_SHARED_COOKIE_SECRET: 'sharedCookie.secret',
+  TESSERA_SHARED_COOKIE_CLIENT_ID: 'sharedCookie.clientId',
   TESSERA_SESSION_IDLE_TIMEOUT: 'session.idleTimeoutSeconds',
   TESSERA_SESSION_LIFETIME: 'session.absoluteLifetimeSeconds',
   TESSERA_RATE_LIMIT: 'rateLimit.enabled',
@@ -222,7 +224,7 @@ export function loadConfig(sources: { env?: Record<string, string | undefined>; 
 }
 
 // Claims the shared cookie's JWT sets itself; a user claim of the same name would be lost.
-const REGISTERED_CLAIMS = new Set(['iat', 'exp', 'nbf']);
+const REGISTERED_CLAIMS = new Set(['sid', 'iat', 'exp', 'nbf']);
 
 /** Rules of the shared cookie that the schema alone cannot say. */
 function checkSharedCookie(parsed: Static<typeof ConfigSchema>): void {

@@ -1,5 +1,5 @@
 import { SignJWT, type JWTPayload } from 'jose';
-import type { Config, User } from '@tessera/core';
+import type { Authority, Config, SessionRecord, User } from '@tessera/core';
 import type { FastifyReply } from 'fastify';
 
 /**
@@ -19,6 +19,9 @@ import type { FastifyReply } from 'fastify';
  *   unset fields are simply left out here.
  * - Its `revalidate` behaviour logs the NodeBB user out when the cookie is gone: that is
  *   why Tessera clears the cookie on every logout that reaches the browser.
+ * - It ignores claims it does not map, so the token also carries `sid` (the session handle)
+ *   at the top level: nodebb-plugin-tessera (integrations/) reads it to refuse the cookie of
+ *   a session that ended without the browser (an admin, expiry), which the cookie outlives.
  */
 
 // HS256 key bytes: the UTF-8 bytes of the secret string, as jsonwebtoken uses a string secret.
@@ -48,18 +51,21 @@ function attributes(config: Config, maxAgeSeconds?: number) {
   };
 }
 
+/** The session a shared cookie is issued for. */
+export type SharedCookieSession = Pick<SessionRecord, 'handle' | 'expiresAt'>;
+
 /**
  * The JWT payload of the shared cookie: the user's fields under the configured claim names
- * (unset fields left out), nested under `parentKey` when one is configured, then `iat` and
- * `exp` at the top level.
+ * (unset fields left out), nested under `parentKey` when one is configured, then `sid`,
+ * `iat` and `exp` (the session's absolute end) at the top level.
  *
  * @example
  * ```ts
- * sharedCookieClaims(config, user, { now: Date.now(), expiresAt: session.expiresAt });
- * // { id: 'usr_…', username: 'alice', email: 'alice@example.com', iat: 1767225600, exp: 1769817600 }
+ * sharedCookieClaims(config, user, session, Date.now());
+ * // { id: 'usr_…', username: 'alice', email: 'alice@example.com', sid: 'ses_…', iat: 1767225600, exp: 1769817600 }
  * ```
  */
-export function sharedCookieClaims(config: Config, user: User, times: { now: number; expiresAt: number }): JWTPayload {
+export function sharedCookieClaims(config: Config, user: User, session: SharedCookieSession, now: number): JWTPayload {
   const names = config.sharedCookie.claims;
   const fields: Array<[string, string | null]> = [
     [names.id, user.id],
@@ -72,23 +78,45 @@ export function sharedCookieClaims(config: Config, user: User, times: { now: num
   const claims: Record<string, string> = {};
   for (const [name, value] of fields) if (value !== null && value !== '') claims[name] = value;
   const parent = config.sharedCookie.parentKey;
-  return { ...(parent === null ? claims : { [parent]: claims }), iat: Math.floor(times.now / 1000), exp: Math.floor(times.expiresAt / 1000) };
+  return { ...(parent === null ? claims : { [parent]: claims }), sid: session.handle, iat: Math.floor(now / 1000), exp: Math.floor(session.expiresAt / 1000) };
 }
 
 /**
- * Sets the shared cookie for a session that just started at the login page (a no-op when
- * `sharedCookie.enabled` is false). It lives until the session's absolute end.
+ * Sets the shared cookie for a session (a no-op when `sharedCookie.enabled` is false). It
+ * lives until the session's absolute end.
  *
  * @example
  * ```ts
- * await setSharedCookie(reply, config, started.user, { now: clock.now(), expiresAt: started.session.expiresAt });
+ * await setSharedCookie(reply, config, user, started.session, clock.now());
  * ```
  */
-export async function setSharedCookie(reply: FastifyReply, config: Config, user: User, times: { now: number; expiresAt: number }): Promise<void> {
+export async function setSharedCookie(reply: FastifyReply, config: Config, user: User, session: SharedCookieSession, now: number): Promise<void> {
   if (!config.sharedCookie.enabled) return;
-  const token = await new SignJWT(sharedCookieClaims(config, user, times)).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(keyOf(config));
-  const maxAge = Math.max(0, Math.floor((times.expiresAt - times.now) / 1000));
+  const token = await new SignJWT(sharedCookieClaims(config, user, session, now)).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(keyOf(config));
+  const maxAge = Math.max(0, Math.floor((session.expiresAt - now) / 1000));
   reply.setCookie(config.sharedCookie.name, token, attributes(config, maxAge));
+}
+
+/**
+ * What the login page does for a new session when the shared cookie is on: records the
+ * cookie's reader app (`sharedCookie.clientId`) as joined — it never calls Tessera itself,
+ * so nothing else would, and the session's back-channel logout would never reach it — then
+ * sets the cookie. A no-op when `sharedCookie.enabled` is false.
+ *
+ * @example
+ * ```ts
+ * await issueSharedCookie(reply, authority, config, started);
+ * ```
+ */
+export async function issueSharedCookie(reply: FastifyReply, authority: Authority, config: Config, started: { session: SessionRecord; user: User }): Promise<void> {
+  if (!config.sharedCookie.enabled) return;
+  const reader = config.sharedCookie.clientId;
+  if (reader !== null) {
+    if (await authority.deps.store.findApp(reader)) await authority.sessions.joinSession(started.session, reader);
+    // The login goes on: a missing app is an operator's mistake, not the user's.
+    else reply.log.warn({ app: reader }, 'sharedCookie.clientId names no registered app: its sessions are not joined, so it gets no back-channel logout');
+  }
+  await setSharedCookie(reply, config, started.user, started.session, authority.deps.clock.now());
 }
 
 /**

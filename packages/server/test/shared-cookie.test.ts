@@ -94,11 +94,11 @@ describe('shared cookie at login', () => {
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'HS256', typ: 'JWT' });
     const payload = await verify(token);
     const startSeconds = Math.floor(START / 1000);
-    expect(payload).toEqual({ id: user.id, username: user.username, email: 'alice@example.test', firstName: 'Alice', iat: startSeconds, exp: startSeconds + LIFETIME_SECONDS });
+    const [session] = await s.authority.sessions.listUserSessions(user.id);
+    expect(payload).toEqual({ id: user.id, username: user.username, email: 'alice@example.test', firstName: 'Alice', sid: session!.handle, iat: startSeconds, exp: startSeconds + LIFETIME_SECONDS });
     // A forum holding another secret rejects it: the signature really depends on the secret.
     await expect(verify(token, 'another-secret-0123456789-abcdefghijklmnop')).rejects.toMatchObject({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
     // Its exp is the session's end: the session record agrees.
-    const [session] = await s.authority.sessions.listUserSessions(user.id);
     expect(payload.exp).toBe(Math.floor(session!.expiresAt / 1000));
   });
 
@@ -114,7 +114,7 @@ describe('shared cookie at login', () => {
     expect(rawSetCookie(res, 'forum_session')!.split(/;\s*/)).toContain('Domain=.forum-parent.test');
     const payload = await verify(sharedToken(res, 'forum_session'));
     expect(payload.d).toEqual({ uid: user.id, name: user.username, mail: 'bob@example.test', given: 'Bob', family: 'Builder', avatar: 'https://cdn.example.test/bob.png' });
-    expect(Object.keys(payload).sort()).toEqual(['d', 'exp', 'iat']);
+    expect(Object.keys(payload).sort()).toEqual(['d', 'exp', 'iat', 'sid']);
   });
 
   it('takes the session cookie\'s domain when sharedCookie.domain is not set, and none when neither is', async () => {
@@ -151,6 +151,25 @@ describe('shared cookie at login', () => {
     await s.authority.sessions.revokeUserSessions(user.id, {}, { actor: 'admin', reason: 'admin_revoked' });
     const ended = await openLoginForm(s, {}, { tessera_session: sessionToken });
     expectCleared(ended.page);
+  });
+
+  it('records the cookie\'s reader app (sharedCookie.clientId) as joined, so the session\'s logout reaches it', async () => {
+    t = await createTestServer({ file: { sharedCookie: { enabled: true, secret: SECRET, clientId: 'forum' } } });
+    await createApp(t, { client_id: 'forum', backchannel_logout_uri: 'https://forum.example/backchannel-logout' });
+    const { user, res } = await signIn(t);
+    const sid = (await verify(sharedToken(res))).sid as string;
+    const session = await t.store.findSessionByHandle(sid);
+    expect(session!.userId).toBe(user.id);
+    expect(session!.apps.map((a) => a.clientId)).toEqual(['forum']);
+    await t.authority.sessions.revokeSession(sid, { actor: 'admin', reason: 'admin_revoked' });
+    expect((await t.store.listDeliveriesBySession(sid)).map((d) => [d.clientId, d.channel])).toEqual([['forum', 'backchannel']]);
+  });
+
+  it('still signs in (and sets the cookie) when sharedCookie.clientId names no registered app', async () => {
+    t = await createTestServer({ file: { sharedCookie: { enabled: true, secret: SECRET, clientId: 'no-such-app' } } });
+    const { res } = await signIn(t);
+    const session = await t.store.findSessionByHandle((await verify(sharedToken(res))).sid as string);
+    expect(session!.apps).toEqual([]);
   });
 
   it('is neither set nor cleared when sharedCookie.enabled is false (the default)', async () => {
@@ -239,12 +258,13 @@ describe('shared cookie configuration', () => {
       secret: null,
       claims: { id: 'id', username: 'username', email: 'email', firstName: 'firstName', lastName: 'lastName', picture: 'picture' },
       parentKey: null,
+      clientId: null,
     });
   });
 
   it('reads enabled, name, domain and secret from the environment', () => {
-    const config = loadConfig({ env: { ...base, TESSERA_SHARED_COOKIE: 'true', TESSERA_SHARED_COOKIE_NAME: 'nbb', TESSERA_SHARED_COOKIE_DOMAIN: '.example.com', TESSERA_SHARED_COOKIE_SECRET: SECRET } });
-    expect(config.sharedCookie).toMatchObject({ enabled: true, name: 'nbb', domain: '.example.com', secret: SECRET });
+    const config = loadConfig({ env: { ...base, TESSERA_SHARED_COOKIE: 'true', TESSERA_SHARED_COOKIE_NAME: 'nbb', TESSERA_SHARED_COOKIE_DOMAIN: '.example.com', TESSERA_SHARED_COOKIE_SECRET: SECRET, TESSERA_SHARED_COOKIE_CLIENT_ID: 'forum' } });
+    expect(config.sharedCookie).toMatchObject({ enabled: true, name: 'nbb', domain: '.example.com', secret: SECRET, clientId: 'forum' });
   });
 
   it('refuses enabled without a secret, naming the key and its variable', () => {
@@ -264,6 +284,7 @@ describe('shared cookie configuration', () => {
     expect(keyOf(load({ enabled: true, secret: SECRET, claims: { email: 'id' } }))).toBe('sharedCookie.claims.email');
     expect(keyOf(load({ enabled: true, secret: SECRET, claims: { id: 'exp' } }))).toBe('sharedCookie.claims.id');
     expect(load({ enabled: true, secret: SECRET, claims: { id: 'exp' }, parentKey: 'd' })).not.toThrow();
+    expect(keyOf(load({ enabled: true, secret: SECRET, claims: { username: 'sid' } }))).toBe('sharedCookie.claims.username');
     expect(keyOf(load({ enabled: true, secret: SECRET, parentKey: 'iat' }))).toBe('sharedCookie.parentKey');
     expect(keyOf(load({ claims: { id: 'has space' } }))).toBe('sharedCookie.claims.id');
     expect(keyOf(load({ domain: 'exa mple.com' }))).toBe('sharedCookie.domain (TESSERA_SHARED_COOKIE_DOMAIN)');

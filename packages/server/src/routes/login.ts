@@ -4,7 +4,7 @@ import { isTesseraError, randomToken, type Config } from '@tessera/core';
 import type { FastifyReply } from 'fastify';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { setSessionCookie } from '../cookies.js';
-import { clearSharedCookie, setSharedCookie } from '../shared-cookie.js';
+import { clearSharedCookie, issueSharedCookie } from '../shared-cookie.js';
 import { deviceOf, readSessionToken } from '../http-auth.js';
 import { renderLoginPage, renderMessagePage, renderSignedInPage } from '../pages.js';
 
@@ -95,7 +95,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, rateLimi
       }
       setSessionCookie(reply, config, started.token);
       // Overwrites (same name, domain and path) any shared cookie of the replaced session.
-      await setSharedCookie(reply, config, started.user, { now: authority.deps.clock.now(), expiresAt: started.session.expiresAt });
+      await issueSharedCookie(reply, authority, config, started);
       reply.clearCookie(CSRF_COOKIE, { path: '/login' });
       return reply.status(303).header('location', returnTo ?? `${config.issuer}/login`).send();
     } catch (error) {
