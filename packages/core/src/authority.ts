@@ -9,6 +9,7 @@ import { createSessionCache } from './session-cache.js';
 import { createSessionService, type StartedSession } from './sessions.js';
 import { createKeyManager } from './signing-keys.js';
 import { createTokenService } from './tokens.js';
+import { createDeliveryService } from './deliveries.js';
 import { createUserService, type NewUserInput } from './users.js';
 
 /**
@@ -32,6 +33,7 @@ export function createAuthority(input: CoreDeps) {
   const admin = createAdminTokenService(deps);
   const keys = createKeyManager(deps);
   const tokens = createTokenService(deps, sessions, keys);
+  const deliveries = createDeliveryService(deps);
 
   /** Password login. Wrong username and wrong password are one error (no enumeration). */
   async function signIn(login: string, password: string, device: Device, clientId?: string): Promise<StartedSession & { user: UserRecord }> {
@@ -73,7 +75,7 @@ export function createAuthority(input: CoreDeps) {
     return { ...(await sessions.startSession(user, device, app.clientId)), user };
   }
 
-  return { sessions, users, apps, logout, admin, keys, tokens, signIn, startSessionForApp, deps };
+  return { sessions, users, apps, logout, admin, keys, tokens, deliveries, signIn, startSessionForApp, deps };
 }
 
 /** The authority returned by {@link createAuthority}. */

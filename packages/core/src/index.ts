@@ -19,3 +19,4 @@ export { createKeyManager, type KeyManager, type ActiveKey } from './signing-key
 export { createTokenService, BACKCHANNEL_EVENT, type TokenService, type TokenPair, type Introspection } from './tokens.js';
 export { createSessionCache, type SessionCache, type CacheTicket } from './session-cache.js';
 export { planLogout, channelsOf } from './logout-plan.js';
+export { createDeliveryService, type DeliveryService } from './deliveries.js';

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Authority, Config, Delivery, DeliveryOutcome, Store } from '@tessera/core';
 import type { FastifyBaseLogger } from 'fastify';
 import { Webhook } from 'standardwebhooks';
@@ -47,27 +49,50 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
   let total = 0;
   let pumping: Promise<void> | null = null;
   let again = false;
+  // What the next pump must do: `full` after a commit, a poll or an admin retry (claim until
+  // nothing more is due); `freed` after a completion took its app below the per-app limit
+  // (one claim to fill that slot).
+  let full = false;
+  let freed = false;
+  let fillQueued = false;
   let stopped = true;
   let timer: NodeJS.Timeout | undefined;
 
-  async function post(url: string, body: string, headers: Record<string, string>): Promise<AttemptResult> {
-    try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers,
-        body,
-        // A logout endpoint that redirects is misconfigured; following it could send the
-        // token somewhere else.
-        redirect: 'manual',
-        signal: AbortSignal.timeout(settings.timeoutMs),
+  // node:http rather than fetch: the WHATWG fetch layer (streams, Request/Response objects)
+  // cost as much CPU as everything else of a delivery together. Keep-alive connections are
+  // reused across deliveries to the same app.
+  const agents = { 'http:': new HttpAgent({ keepAlive: true }), 'https:': new HttpsAgent({ keepAlive: true }) };
+
+  function post(url: string, body: string, headers: Record<string, string>): Promise<AttemptResult> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (result: AttemptResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(result);
+      };
+      const target = new URL(url);
+      const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+      // Never follows a redirect: a logout endpoint that redirects is misconfigured, and
+      // following it could send the token somewhere else. (node:http does not follow any.)
+      const req = send(target, { method: 'POST', agent: agents[target.protocol as 'http:' | 'https:'], headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+        const status = res.statusCode ?? 0;
+        res.on('error', () => settle({ ok: false, httpStatus: status, error: `HTTP ${status}, response cut off` }));
+        res.on('end', () => {
+          const ok = status === 200 || status === 204;
+          settle({ ok, httpStatus: status, error: ok ? '' : `HTTP ${status}` });
+        });
+        res.resume();
       });
-      await res.arrayBuffer().catch(() => undefined);
-      const ok = res.status === 200 || res.status === 204;
-      return { ok, httpStatus: res.status, error: ok ? '' : `HTTP ${res.status}` };
-    } catch (error) {
-      const e = error as Error & { cause?: { code?: string } };
-      return { ok: false, httpStatus: null, error: e.name === 'TimeoutError' ? `timeout after ${settings.timeoutMs} ms` : (e.cause?.code ?? e.message) };
-    }
+      // One deadline for the whole attempt: connect, send, answer and body.
+      const timer = setTimeout(() => {
+        settle({ ok: false, httpStatus: null, error: `timeout after ${settings.timeoutMs} ms` });
+        req.destroy();
+      }, settings.timeoutMs);
+      req.on('error', (error: Error & { code?: string }) => settle({ ok: false, httpStatus: null, error: error.code ?? error.message }));
+      req.end(body);
+    });
   }
 
   async function attempt(delivery: Delivery): Promise<AttemptResult> {
@@ -120,31 +145,64 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
     const task = deliver(delivery)
       .catch((error: unknown) => log.error({ err: error, delivery: delivery.id }, 'delivery failed to record'))
       .finally(() => {
-        inFlight.set(delivery.clientId, inFlight.get(delivery.clientId)! - 1);
+        const left = inFlight.get(delivery.clientId)! - 1;
+        if (left === 0) inFlight.delete(delivery.clientId);
+        else inFlight.set(delivery.clientId, left);
         total -= 1;
         running.delete(task);
-        // A slot freed: look for more work.
-        if (!stopped) void wake();
+        // A slot of this app freed: fill it. While the app is still at its limit the freed
+        // slot could only go to another app, and the claim that looks for one scans the
+        // whole due backlog of the apps at their limit; other apps' work is found by the
+        // next poll or commit instead.
+        if (left < settings.concurrencyPerApp) freed = true;
+        // After the current I/O phase: completions that arrive together share one claim.
+        if (!stopped && freed && !fillQueued) {
+          fillQueued = true;
+          setImmediate(() => {
+            fillQueued = false;
+            void schedule();
+          });
+        }
       });
     running.add(task);
   }
 
+  /**
+   * One claim, sized so that no app goes past its limit: apps at their limit are excluded,
+   * and the batch is no larger than the room left for the busiest app still below it (the
+   * claim cannot tell whose rows it will get). Returns whether the claim got all it asked
+   * for (so more may be due).
+   */
+  async function claimOnce(): Promise<boolean> {
+    const free = settings.maxInFlight - total;
+    if (stopped || free <= 0) return false;
+    const saturated: string[] = [];
+    let busiest = 0;
+    for (const [clientId, n] of inFlight) {
+      if (n >= settings.concurrencyPerApp) saturated.push(clientId);
+      else busiest = Math.max(busiest, n);
+    }
+    const limit = Math.min(free, settings.concurrencyPerApp - busiest);
+    const at = now();
+    const claimed = await store.claimDeliveries(owner, at, at + settings.leaseSeconds * 1000, limit, saturated);
+    for (const delivery of claimed) launch(delivery);
+    return claimed.length === limit;
+  }
+
   async function pumpOnce(): Promise<void> {
-    for (;;) {
-      const free = settings.maxInFlight - total;
-      if (stopped || free <= 0) return;
-      const saturated = [...inFlight].filter(([, n]) => n >= settings.concurrencyPerApp).map(([clientId]) => clientId);
-      const at = now();
-      const claimed = await store.claimDeliveries(owner, at, at + settings.leaseSeconds * 1000, Math.min(free, settings.concurrencyPerApp), saturated);
-      if (claimed.length === 0) return;
-      // The per-app limit is checked per claim, so one batch may take an app up to twice its
-      // limit; batches are small, and the global limit holds exactly.
-      for (const delivery of claimed) launch(delivery);
+    const wantFull = full;
+    const wantFill = freed;
+    full = false;
+    freed = false;
+    if (wantFull) {
+      while (await claimOnce());
+    } else if (wantFill) {
+      // Fill every app below its limit, but stop once each app sending is at its limit.
+      while ((await claimOnce()) && [...inFlight.values()].some((n) => n < settings.concurrencyPerApp));
     }
   }
 
-  /** Looks for due deliveries now (after a local revocation commits). Coalesces calls. */
-  function wake(): Promise<void> {
+  function schedule(): Promise<void> {
     if (stopped) return Promise.resolve();
     if (pumping) {
       again = true;
@@ -163,6 +221,12 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
       }
     })();
     return pumping;
+  }
+
+  /** Looks for due deliveries now (after a revocation commits; on every poll). Coalesces calls. */
+  function wake(): Promise<void> {
+    full = true;
+    return schedule();
   }
 
   return {
@@ -189,6 +253,8 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
       await pumping;
       await Promise.race([Promise.allSettled([...running]), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
       await store.releaseDeliveries(owner);
+      agents['http:'].destroy();
+      agents['https:'].destroy();
     },
   };
 }

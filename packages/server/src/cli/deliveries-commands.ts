@@ -1,4 +1,4 @@
-import { channelsOf, TesseraError, type Delivery, type DeliveryStatus } from '@tessera/core';
+import { channelsOf, isTesseraError, TesseraError, type Delivery, type DeliveryStatus } from '@tessera/core';
 import { deliveryJson } from '../views.js';
 import { UsageError, type Command } from './command.js';
 import { clip, formatTable, formatTime, printable } from './output.js';
@@ -119,13 +119,14 @@ export const deliveriesCommands: Command[] = [
     async run(ctx, args) {
       const id = parseInteger('--id', args.need('id'), 0, 2_147_483_647);
       const authority = await ctx.authority();
-      const { store, clock, config } = authority.deps;
-      const now = clock.now();
-      const retried = await store.retryDelivery(id, now, now + config.outbox.horizonSeconds * 1000);
-      // As the admin API: unknown ids and delivered ones are not retried.
-      if (!retried) throw new TesseraError('DELIVERY_NOT_FOUND', `no delivery ${id} to retry (unknown, or already delivered)`);
-      const delivery = retried;
-      await store.appendAudit({ at: now, actor: 'admin', action: 'delivery.retried', userId: delivery.sub, sessionHandle: delivery.sid, clientId: delivery.clientId, ip: null, details: { delivery: delivery.id } });
+      let delivery;
+      try {
+        delivery = await authority.deliveries.retryDelivery(id, 'admin');
+      } catch (error) {
+        // As the admin API: unknown ids and delivered ones are not retried.
+        if (isTesseraError(error, 'DELIVERY_NOT_FOUND')) throw new TesseraError('DELIVERY_NOT_FOUND', `no delivery ${id} to retry (unknown, or already delivered)`);
+        throw error;
+      }
       if (args.flag('json')) return ctx.json({ delivery: deliveryJson(delivery) });
       ctx.out(`Delivery ${delivery.id} to ${printable(delivery.clientId)} (${delivery.channel}) is pending again; it is sent at the server's next outbox poll.`);
     },

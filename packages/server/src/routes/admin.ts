@@ -98,10 +98,7 @@ export async function adminRoutes(app: TesseraApp, { authority }: ServerContext,
       response: { 200: Type.Object({ delivery: DeliveryView }), ...errors(401, 404) },
     },
   }, async (request) => {
-    const now = authority.deps.clock.now();
-    const retried = await authority.deps.store.retryDelivery(request.params.id, now, now + authority.deps.config.outbox.horizonSeconds * 1000);
-    if (!retried) throw new TesseraError('DELIVERY_NOT_FOUND');
-    await authority.deps.store.appendAudit({ at: now, actor: by, action: 'delivery.retried', userId: retried.sub, sessionHandle: retried.sid, clientId: retried.clientId, ip: request.ip, details: { delivery: retried.id } });
+    const retried = await authority.deliveries.retryDelivery(request.params.id, by, request.ip);
     onDeliveriesQueued();
     return { delivery: deliveryJson(retried) };
   });
