@@ -540,9 +540,13 @@ function createOperations(db: SqlDriver): StoreOperations {
       // SKIP LOCKED: several nodes claim at once without waiting on each other's rows;
       // SQLite serialises writers, so it needs no such clause.
       const skip = db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+      // Without table statistics SQLite prefers the (status, id) index and sorts every
+      // pending row by next_attempt_at on each claim (a temp B-tree over the whole backlog,
+      // claim after claim); the partial index of due deliveries gives them already in order.
+      const index = db.dialect === 'sqlite' ? ' INDEXED BY deliveries_due' : '';
       const rows = await db.all(
         `UPDATE deliveries SET lease_owner = ?, lease_expires_at = ?
-         WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)${exclude}
+         WHERE id IN (SELECT id FROM deliveries${index} WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)${exclude}
                       ORDER BY next_attempt_at LIMIT ?${skip})
          RETURNING *`,
         [owner, leaseUntil, now, now, ...excludeClients, limit],
