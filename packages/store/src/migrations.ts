@@ -156,6 +156,16 @@ CREATE TABLE delivery_sessions (
 );
 `,
   },
+  {
+    version: 4,
+    name: 'delivery sessions by delivery',
+    // Every claim, status read and listing of deliveries looks their sessions up by
+    // delivery id; the primary key (handle first) cannot serve that, so each lookup read
+    // the whole table, which keeps every delivery ever made.
+    sql: `
+CREATE INDEX delivery_sessions_by_delivery ON delivery_sessions (delivery_id);
+`,
+  },
 ];
 
 function forDialect(sql: string, dialect: SqlDriver['dialect']): string {
