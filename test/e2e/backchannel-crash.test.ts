@@ -1,0 +1,197 @@
+// At-least-once across a crash: Tessera runs as its own process (the built CLI, `tessera
+// start`, SQLite in a temp dir); sessions joined by three apps are all ended at once while
+// the apps answer slowly, so deliveries are in flight; the process is killed with SIGKILL
+// by its PID half-way, then started again on the same data dir. Every planned delivery
+// still arrives, verified by the receivers as a relying party would; the only duplicates
+// are deliveries that were leased (in flight) when the process died, so at most
+// outbox.maxInFlight of them; and the admin API ends with every delivery `delivered`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JSONWebKeySet } from 'jose';
+import { createSqliteStore } from '@tessera/store';
+import {
+  ADMIN_TOKEN,
+  callAdmin,
+  createReceiver,
+  createUser,
+  fetchJwks,
+  joinSession,
+  logoutTokenOf,
+  mapLimit,
+  registerApp,
+  startSession,
+  verifyLogoutToken,
+  waitFor,
+  type DeliveryJson,
+  type Receiver,
+  type RegisteredApp,
+} from './support/backchannel.js';
+import { findFreePort } from './support/free-port.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CLI = join(root, 'packages', 'server', 'dist', 'cli.js');
+
+const SESSIONS = 40;
+const APPS = 3;
+const MAX_IN_FLIGHT = 16;
+const ANSWER_AFTER_MS = 300;
+const OUTBOX = { leaseSeconds: 2, timeoutMs: 1_500, backoffBaseMs: 100, backoffMaxMs: 500, pollIntervalMs: 50, maxInFlight: MAX_IN_FLIGHT, concurrencyPerApp: 8 };
+
+let dataDir: string;
+let configFile: string;
+let port: number;
+let url: string;
+let child: ChildProcess | null = null;
+const receivers: Receiver[] = [];
+
+/** Starts `node packages/server/dist/cli.js start` and waits until it answers /health. */
+async function startTessera(): Promise<ChildProcess> {
+  // Only our settings reach the child: a TESSERA_DATABASE_URL of the caller's shell must
+  // not move this test to PostgreSQL.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('TESSERA_')));
+  const started = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
+    cwd: root,
+    env: { ...env, TESSERA_PORT: String(port), TESSERA_DATA_DIR: dataDir, TESSERA_ADMIN_TOKEN: ADMIN_TOKEN, TESSERA_COOKIE_SECURE: 'false', TESSERA_LOG_LEVEL: 'warn', TESSERA_RATE_LIMIT: 'false' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  started.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  started.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await waitFor('Tessera to answer /health', async () => {
+    if (started.exitCode !== null) throw new Error(`tessera start exited with ${started.exitCode}:\n${output}`);
+    const ok = await fetch(`${url}/health`).then((r) => r.status === 200, () => false);
+    return ok ? true : undefined;
+  }, { timeoutMs: 20_000, intervalMs: 50 });
+  return started;
+}
+
+function kill(process_: ChildProcess): Promise<void> {
+  if (process_.exitCode !== null || process_.signalCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((resolve) => process_.once('exit', () => resolve()));
+  process.kill(process_.pid!, 'SIGKILL');
+  return exited;
+}
+
+/** One verified arrival: which session, which app, when. */
+interface Arrival {
+  sid: string;
+  clientId: string;
+  at: number;
+}
+
+beforeAll(async () => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -b, or npm test, which builds)`);
+  dataDir = mkdtempSync(join(tmpdir(), 'tessera-crash-'));
+  configFile = join(dataDir, 'tessera.json');
+  writeFileSync(configFile, JSON.stringify({ outbox: OUTBOX }));
+  port = await findFreePort();
+  url = `http://127.0.0.1:${port}`;
+  child = await startTessera();
+});
+
+afterAll(async () => {
+  if (child) await kill(child);
+  await Promise.allSettled(receivers.map((r) => r.close()));
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('SIGKILL mid-delivery, then a restart on the same data dir', () => {
+  it('delivers every logout at least once; duplicates only for deliveries leased at the kill', async () => {
+    const arrivals: Arrival[] = [];
+    const rejected: string[] = [];
+    let jwks: JSONWebKeySet | null = null;
+    const apps: RegisteredApp[] = [];
+    for (let i = 0; i < APPS; i += 1) {
+      // Each app verifies every token before it acts on it, and answers slowly.
+      const receiver = await createReceiver({
+        answer: async (request) => {
+          try {
+            const { claims } = await verifyLogoutToken(logoutTokenOf(request), jwks!, { issuer: url, audience: apps[i]!.clientId });
+            arrivals.push({ sid: claims.sid!, clientId: apps[i]!.clientId, at: request.at });
+            return { status: 200, delayMs: ANSWER_AFTER_MS };
+          } catch (error) {
+            rejected.push((error as Error).message);
+            return { status: 400 };
+          }
+        },
+      });
+      receivers.push(receiver);
+      apps.push(await registerApp(url, { name: `app ${i}`, trusted: i === 0, backchannel_logout_uri: receiver.url }));
+    }
+    jwks = await fetchJwks(url);
+
+    const users = await mapLimit(Array.from({ length: 10 }, (_, i) => `crash${i}`), 4, (name) => createUser(url, name));
+    const sessions = await mapLimit(Array.from({ length: SESSIONS }, (_, i) => users[i % users.length]!), 8, async (userId) => {
+      const session = await startSession(url, apps[0]!, userId);
+      for (const app of apps.slice(1)) await joinSession(url, app, session.token);
+      return session;
+    });
+    const planned = new Set(sessions.flatMap((s) => apps.map((a) => `${s.handle}|${a.clientId}`)));
+    expect(planned.size).toBe(SESSIONS * APPS);
+
+    const revoked = await callAdmin<{ revoked: string[] }>(url, 'POST', '/sessions/revoke', { handles: sessions.map((s) => s.handle) });
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.revoked).toHaveLength(SESSIONS);
+
+    // Half-way through the first wave: some delivered, some on the wire, most waiting.
+    await waitFor('the first deliveries to arrive', () => (arrivals.length >= 20 ? true : undefined), { timeoutMs: 20_000 });
+    await kill(child!);
+    const killedAt = Date.now();
+    child = null;
+    const beforeKill = arrivals.filter((a) => a.at <= killedAt);
+
+    // What the dead process left in the outbox: deliveries it had leased and not finished.
+    const store = createSqliteStore(join(dataDir, 'tessera.db'));
+    let leasedAtKill: Set<string>;
+    let deliveredAtKill: number;
+    try {
+      const pending = await store.listDeliveries({ status: 'pending', limit: 1000 });
+      leasedAtKill = new Set(pending.filter((d) => d.leaseOwner !== null).map((d) => `${d.sid}|${d.clientId}`));
+      deliveredAtKill = (await store.countDeliveries()).delivered;
+      expect((await store.countDeliveries()).pending).toBe(pending.length);
+    } finally {
+      await store.close();
+    }
+    // The kill hit deliveries in flight, and the worker held no more than its limit.
+    expect(leasedAtKill.size).toBeGreaterThan(0);
+    expect(leasedAtKill.size).toBeLessThanOrEqual(MAX_IN_FLIGHT);
+    expect(deliveredAtKill).toBeLessThan(planned.size);
+
+    child = await startTessera();
+    const seen = () => new Set(arrivals.map((a) => `${a.sid}|${a.clientId}`));
+    await waitFor('every planned delivery to arrive', () => (seen().size >= planned.size ? true : undefined), { timeoutMs: 60_000, last: () => ({ arrived: seen().size, of: planned.size }) });
+    let final: { deliveries: DeliveryJson[]; counts: Record<string, number> } | undefined;
+    await waitFor('every delivery delivered in the admin API', async () => {
+      final = (await callAdmin<{ deliveries: DeliveryJson[]; counts: Record<string, number> }>(url, 'GET', '/deliveries?limit=1000')).body;
+      return final.counts.delivered === planned.size ? true : undefined;
+    }, { timeoutMs: 20_000, last: () => final?.counts });
+
+    // Nothing lost, nothing unexpected, nothing refused by a relying party.
+    expect(rejected).toEqual([]);
+    expect(seen()).toEqual(planned);
+    expect(final!.counts).toEqual({ pending: 0, delivered: planned.size, dead: 0 });
+    expect(final!.deliveries).toHaveLength(planned.size);
+    expect(new Set(final!.deliveries.map((d) => `${d.sid}|${d.client_id}`))).toEqual(planned);
+    expect(final!.deliveries.every((d) => d.status === 'delivered' && d.last_status === 200)).toBe(true);
+
+    // Duplicates: only deliveries that had arrived before the kill without their outcome
+    // being recorded — those leased at the kill — and so at most maxInFlight of them.
+    const counts = new Map<string, number>();
+    for (const a of arrivals) counts.set(`${a.sid}|${a.clientId}`, (counts.get(`${a.sid}|${a.clientId}`) ?? 0) + 1);
+    const duplicated = [...counts].filter(([, n]) => n > 1).map(([key]) => key);
+    const arrivedBeforeKill = new Set(beforeKill.map((a) => `${a.sid}|${a.clientId}`));
+    for (const key of duplicated) {
+      expect(counts.get(key)).toBe(2);
+      expect(leasedAtKill.has(key)).toBe(true);
+      expect(arrivedBeforeKill.has(key)).toBe(true);
+    }
+    expect(duplicated.length).toBeLessThanOrEqual(MAX_IN_FLIGHT);
+    expect(arrivals.length - planned.size).toBe(duplicated.length);
+    // At most one extra arrival per delivery leased at the kill.
+    expect(arrivals.length).toBeLessThanOrEqual(planned.size + leasedAtKill.size);
+  });
+});
