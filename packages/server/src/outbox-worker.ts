@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { Authority, Config, Delivery, DeliveryOutcome, Store } from '@tessera/core';
+import type { AppRecord, Authority, Config, Delivery, DeliveryOutcome, Store } from '@tessera/core';
 import type { FastifyBaseLogger } from 'fastify';
 import { Webhook } from 'standardwebhooks';
 
@@ -95,8 +95,22 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
     });
   }
 
+  // An app's settings, read at most once a second per app: a burst of thousands of
+  // deliveries to a few apps would otherwise read the same row once per attempt (on
+  // PostgreSQL a round trip each). A changed URI or secret applies within a second.
+  const apps = new Map<string, { at: number; app: Promise<AppRecord | null> }>();
+  function findApp(clientId: string): Promise<AppRecord | null> {
+    const at = Date.now();
+    const cached = apps.get(clientId);
+    if (cached && at - cached.at < 1_000) return cached.app;
+    const app = store.findApp(clientId);
+    apps.set(clientId, { at, app });
+    app.catch(() => apps.delete(clientId));
+    return app;
+  }
+
   async function attempt(delivery: Delivery): Promise<AttemptResult> {
-    const app = await store.findApp(delivery.clientId);
+    const app = await findApp(delivery.clientId);
     if (!app) return { ok: false, httpStatus: null, error: 'app no longer registered' };
     if (delivery.channel === 'backchannel') {
       if (!app.backchannelLogoutUri) return { ok: false, httpStatus: null, error: 'app has no backchannel_logout_uri' };
