@@ -606,12 +606,15 @@ function createOperations(db: SqlDriver): StoreOperations {
     },
 
     async countDeliveries() {
-      // One index range count per status (deliveries_by_status), not a scan of the history.
-      const counts: Record<DeliveryStatus, number> = { pending: 0, delivered: 0, dead: 0 };
-      for (const status of Object.keys(counts) as DeliveryStatus[]) {
-        counts[status] = num((await db.get<{ n: unknown }>('SELECT COUNT(*) AS n FROM deliveries WHERE status = ?', [status]))?.n ?? 0);
-      }
-      return counts;
+      // One index range count per status (deliveries_by_status), not a scan of the history;
+      // in one statement, so that the three are of one moment (separate statements let a
+      // delivery finishing in between be counted both pending and delivered).
+      const row = await db.get<Record<DeliveryStatus, unknown>>(
+        `SELECT (SELECT COUNT(*) FROM deliveries WHERE status = 'pending') AS pending,
+                (SELECT COUNT(*) FROM deliveries WHERE status = 'delivered') AS delivered,
+                (SELECT COUNT(*) FROM deliveries WHERE status = 'dead') AS dead`,
+      );
+      return { pending: num(row?.pending ?? 0), delivered: num(row?.delivered ?? 0), dead: num(row?.dead ?? 0) };
     },
 
     async appendAudit(e: AuditEvent) {
