@@ -56,12 +56,33 @@ export function createSessionCache(store: Store, clock: Clock, options: { maxEnt
   }
 
   /** Checks the change marker; returns false when caching is impossible with this store. */
+  let checkedThisTurn = false;
+
+  /**
+   * Checks the change marker; returns false when caching is impossible with this store.
+   *
+   * The marker is read once per turn of the event loop, not once per call. Every request
+   * handled in one turn was received before that turn's poll for I/O returned; the first
+   * read of the marker comes after that. So a foreign commit that finished before a request
+   * was even sent is always seen by the check that request relies on, and the check costs one
+   * read per batch of requests instead of one per request.
+   */
   async function sync(): Promise<boolean> {
+    if (checkedThisTurn) return marker !== null && marker !== undefined;
     const current = await store.changeMarker();
-    if (current === null) return false;
+    if (current === null) {
+      marker = null;
+      return false;
+    }
     if (current !== marker) {
       clear();
       marker = current;
+    }
+    if (!checkedThisTurn) {
+      checkedThisTurn = true;
+      setImmediate(() => {
+        checkedThisTurn = false;
+      });
     }
     return true;
   }

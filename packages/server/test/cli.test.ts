@@ -46,6 +46,9 @@ async function cli(argv: string[], options: { env?: Record<string, string>; stdi
     stdin: Readable.from(options.stdin === undefined ? [] : [options.stdin]),
     signals: options.signals ?? new EventEmitter(),
   });
+  // The CLI is another process in real use: its commits reach a server's session cache from
+  // the next turn of the event loop (see packages/core/src/session-cache.ts). Yield one here.
+  await new Promise((resolve) => setImmediate(resolve));
   return { code, stdout, stderr };
 }
 

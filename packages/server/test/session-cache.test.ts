@@ -7,6 +7,11 @@ import { createSqliteStore } from '@tessera/store';
 import { buildServer } from '../src/app.js';
 import { ADMIN_TOKEN, basicAuth } from './support.js';
 
+// A commit by another process reaches this one through I/O, so a request sent after it is
+// handled in a later turn of the event loop than the commit. The second store below lives in
+// this process; yielding a turn stands for that.
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 describe('whoami hot-path cache over a SQLite file shared with another process', () => {
   let dir: string;
   beforeEach(() => {
@@ -34,6 +39,7 @@ describe('whoami hot-path cache over a SQLite file shared with another process',
     const cli = createSqliteStore(join(dir, 'tessera.db'));
     expect(await cli.endSessions([started.session.handle], { at: Date.now(), reason: 'admin_revoked', actor: 'admin' })).toHaveLength(1);
     await cli.close();
+    await nextTurn();
     expect(await whoami()).toBe(401);
     await app.close();
     await store.close();
@@ -45,6 +51,7 @@ describe('whoami hot-path cache over a SQLite file shared with another process',
     const cli = createSqliteStore(join(dir, 'tessera.db'));
     await cli.updateUser(user.id, { disabled: true, updatedAt: Date.now() });
     await cli.close();
+    await nextTurn();
     expect(await whoami()).toBe(401);
     await app.close();
     await store.close();
@@ -95,8 +102,10 @@ describe('createSessionCache', () => {
     const cache = createSessionCache(fakeStore(marker), createManualClock(0));
     await cache.set('tok', session('ses_a'), user, await cache.ticket());
     expect(await cache.get('tok')).not.toBeNull();
+    await nextTurn();
     const ticket = await cache.ticket();
     marker.value = 2;
+    await nextTurn();
     await cache.set('tok2', session('ses_b'), user, ticket);
     expect(await cache.get('tok2')).toBeNull();
     expect(await cache.get('tok')).toBeNull();
