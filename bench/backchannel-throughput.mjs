@@ -14,7 +14,7 @@ import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -312,6 +312,8 @@ async function main() {
   }
   const result = {
     settings: { sessions: SESSIONS, apps: APPS, rounds: ROUNDS, config: extraConfig, goal: GOAL },
+    // Other work on the machine moves these figures; the load at the end says how much.
+    machine: { cores: availableParallelism(), loadavg: loadavg() },
     sqlite,
     postgres,
   };

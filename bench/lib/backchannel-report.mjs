@@ -49,6 +49,7 @@ export function backchannelSection(result, number) {
     '',
     `Goal ≥ ${fmt(s.goal)} deliveries/s: ${parts(result).map(([label, burst, , m]) => `${burstLabel(label, burst)} ${verdict(m.deliveriesPerSecond >= s.goal)}`).join('; ')}.`,
   ];
+  if (result.machine) lines.push('', `Load average at the end of this benchmark: ${result.machine.loadavg.map((l) => l.toFixed(2)).join(' / ')} (1/5/15 min) on ${result.machine.cores} cores; deliveries per second fall with the load, the CPU per delivery much less.`);
   if (result.postgres?.skipped) lines.push('', `PostgreSQL was not measured: ${result.postgres.skipped}`);
   else if (!result.postgres) lines.push('', 'PostgreSQL was not measured in this run (`--no-postgres`).');
   lines.push(
