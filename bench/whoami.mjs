@@ -10,75 +10,17 @@
 // `node --cpu-prof` and writes the profiles to bench/.results/profiles/ (named by pid; the
 // pids are in the result).
 import autocannon from 'autocannon';
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuSeconds, expectStatus, request, startChild, stopChild } from './lib/children.mjs';
 import { median, round } from './lib/stats.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const medianOrNull = (values) => (values.includes(null) ? null : round(median(values), 1));
-
-/** Forks `script` with an IPC channel and resolves with the child and its first message. */
-function startChild(script, { env, execArgv = [], message } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = fork(join(here, 'servers', script), [], { env, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const onExit = (code) => reject(new Error(`${script} exited with code ${code} before it was ready`));
-    child.once('exit', onExit);
-    child.once('error', reject);
-    child.once('message', (ready) => {
-      child.off('exit', onExit);
-      resolve({ child, url: ready.url });
-    });
-    if (message) child.send(message);
-  });
-}
-
-/** Stops a child started by {@link startChild}: SIGTERM, then SIGKILL if it lingers. */
-function stopChild(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-async function request(url, { method = 'GET', headers = {}, body } = {}) {
-  const response = await fetch(url, {
-    method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const bytes = Buffer.from(await response.arrayBuffer());
-  return { status: response.status, headers: response.headers, bytes, json: () => JSON.parse(bytes.toString('utf8')) };
-}
-
-async function expectStatus(what, promise, status) {
-  const response = await promise;
-  if (response.status !== status) throw new Error(`${what}: expected ${status}, got ${response.status}: ${response.bytes.toString('utf8')}`);
-  return response;
-}
-
-// USER_HZ, the unit of the CPU times in /proc/<pid>/stat: 100 on every common Linux.
-const CLOCK_TICKS = 100;
-
-/** CPU seconds (user + system) a process has used so far, from /proc; null elsewhere. */
-function cpuSeconds(pid) {
-  try {
-    // Fields 14 and 15 of /proc/<pid>/stat, counted after the parenthesised command name.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return null;
-  }
-}
 
 /** One autocannon run; throws if any response was not a 2xx or any request failed. */
 async function load(label, url, headers, { seconds, connections, pipelining, pid }) {
@@ -134,7 +76,7 @@ export async function runWhoamiBench(options = {}) {
 
   const children = [];
   try {
-    const tessera = await startChild('tessera.mjs', { env, execArgv });
+    const tessera = await startChild(join(here, 'servers', 'tessera.mjs'), { env, execArgv });
     children.push(tessera.child);
     const admin = { authorization: `Bearer ${adminToken}` };
 
@@ -147,7 +89,7 @@ export async function runWhoamiBench(options = {}) {
 
     // One real whoami response: its bytes are what the bare server serves.
     const sample = await expectStatus('whoami', request(`${tessera.url}/v1/whoami`, { headers: sessionHeaders }), 200);
-    const bare = await startChild('bare.mjs', { execArgv, message: { body: sample.bytes.toString('base64'), contentType: sample.headers.get('content-type') } });
+    const bare = await startChild(join(here, 'servers', 'bare.mjs'), { execArgv, message: { body: sample.bytes.toString('base64'), contentType: sample.headers.get('content-type') } });
     children.push(bare.child);
     const check = await expectStatus('bare', request(bare.url), 200);
     if (!check.bytes.equals(sample.bytes)) throw new Error('the bare server does not answer the same bytes as whoami');
