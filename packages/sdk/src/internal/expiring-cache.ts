@@ -1,6 +1,8 @@
 interface Entry<V> {
   value: V;
   expiresAt: number;
+  /** Read since it was last passed over by eviction (the "second chance" bit). */
+  used: boolean;
 }
 
 /** A bounded LRU map whose entries also drop at their own expiry time. */
@@ -15,8 +17,10 @@ export interface ExpiringCache<V> {
 }
 
 /**
- * Creates an LRU cache bounded to `maxEntries` (a Map keeps insertion order; a hit moves the
- * entry to the end, so the first key is always the least recently used).
+ * Creates a cache bounded to `maxEntries` with "second chance" (CLOCK) eviction, an
+ * approximation of LRU: a hit only sets a flag — moving the entry to the end of the Map on
+ * every hit was the largest cost of verifying a cached token — and eviction skips (and
+ * re-queues) entries read since they were last considered.
  */
 export function createExpiringCache<V>(maxEntries: number): ExpiringCache<V> {
   const map = new Map<string, Entry<V>>();
@@ -28,18 +32,24 @@ export function createExpiringCache<V>(maxEntries: number): ExpiringCache<V> {
         map.delete(key);
         return undefined;
       }
-      map.delete(key);
-      map.set(key, entry);
+      entry.used = true;
       return entry.value;
     },
     set(key, value, expiresAt) {
       if (maxEntries <= 0) return;
       map.delete(key);
-      map.set(key, { value, expiresAt });
+      map.set(key, { value, expiresAt, used: false });
       while (map.size > maxEntries) {
-        const oldest = map.keys().next();
+        const oldest = map.entries().next();
         if (oldest.done) break;
-        map.delete(oldest.value);
+        const [oldestKey, entry] = oldest.value;
+        map.delete(oldestKey);
+        // A recently read entry gets a second chance at the back of the queue; the loop
+        // ends because every pass clears a flag.
+        if (entry.used && oldestKey !== key) {
+          entry.used = false;
+          map.set(oldestKey, entry);
+        }
       }
     },
     delete(key) {
