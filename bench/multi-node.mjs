@@ -228,14 +228,11 @@ export function multiNodeSummaryRows(result) {
 function whoamiReading(result) {
   const [one, two, three] = result.whoami.byNodes;
   const cores = result.settings.cores;
-  const saturated = one.machineBusyPercent >= 90;
   const change = (b) => `${b.reqPerSec >= one.reqPerSec ? '+' : '−'}${fmt(Math.abs((100 * (b.reqPerSec - one.reqPerSec)) / one.reqPerSec))} %`;
   return [
-    `With 2 nodes ${change(two)} and with 3 nodes ${change(three)} against 1 node.`,
-    saturated
-      ? `The ${cores} cores are ${fmt(one.machineBusyPercent)} % busy already with one node (Tessera, PostgreSQL and the load generator share them), so further nodes cannot add capacity here: the figures show what running the same work in more processes costs or gains on one small machine, not what nodes on machines of their own would add.`
-      : `The ${cores} cores were ${fmt(one.machineBusyPercent)} % busy with one node, so one node did not use the whole machine.`,
-    `The figure that carries over to a real deployment is the CPU per request: a whoami costs about ${fmt(one.tesseraCpuMicrosPerRequest)} µs of Tessera CPU and ${fmt(one.postgresCpuMicrosPerRequest)} µs of PostgreSQL CPU here (one node), so with cores of their own a node serves roughly ${fmt(1e6 / one.tesseraCpuMicrosPerRequest)} whoami/s per core and PostgreSQL roughly ${fmt(1e6 / one.postgresCpuMicrosPerRequest)} per core; nodes scale out, PostgreSQL is what every node shares.`,
+    `With 2 nodes ${change(two)} and with 3 nodes ${change(three)} against 1 node; the ${cores} cores were ${fmt(one.machineBusyPercent)} %, ${fmt(two.machineBusyPercent)} % and ${fmt(three.machineBusyPercent)} % busy.`,
+    `Tessera, PostgreSQL and the load generator share those cores, so more nodes cannot add capacity here: a second and third process (and their connections to PostgreSQL) add scheduling and memory traffic instead. These figures say what one small machine allows, not what nodes on machines of their own would add.`,
+    `What carries over to a real deployment is the CPU per request: a whoami costs about ${fmt(one.tesseraCpuMicrosPerRequest)} µs of Tessera CPU and ${fmt(one.postgresCpuMicrosPerRequest)} µs of PostgreSQL CPU here (one node), so with cores of their own a node serves roughly ${fmt(1e6 / one.tesseraCpuMicrosPerRequest)} whoami/s per core and PostgreSQL roughly ${fmt(1e6 / one.postgresCpuMicrosPerRequest)} per core; nodes scale out, PostgreSQL is what every node shares (see docs/capacity.md).`,
   ].join(' ');
 }
 
