@@ -71,8 +71,12 @@ export interface StoreOperations {
   findSessionByHandle(handle: string): Promise<SessionRecord | null>;
   /** A user's sessions, newest first; only active ones unless `includeEnded`. */
   listSessionsByUser(userId: string, options?: { includeEnded?: boolean }): Promise<SessionRecord[]>;
-  /** How many sessions have not ended (for metrics; may scan the active-sessions index). */
-  countActiveSessions(): Promise<number>;
+  /**
+   * Figures for monitoring, cheap at any size: active sessions and pending deliveries
+   * (PostgreSQL: the planner's estimates from the partial indexes, refreshed by ANALYZE;
+   * SQLite: exact counts) and dead deliveries (exact; there are few).
+   */
+  operationalCounts(): Promise<{ activeSessions: number; pendingDeliveries: number; deadDeliveries: number; estimated: boolean }>;
   /** Records activity: moves lastSeenAt and the idle deadline. */
   touchSession(tokenId: string, lastSeenAt: number, idleExpiresAt: number): Promise<void>;
   /** Records that an app joined an active session; false if it already had (and has not left). */

@@ -6,7 +6,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
-import { createAuthority, systemClock, type Authority, type Clock, type Config, type RevocationEvent, type Store } from '@tessera/core';
+import { TesseraError, createAuthority, systemClock, type Authority, type Clock, type Config, type RevocationEvent, type Store } from '@tessera/core';
 import type { RateLimit, ServerContext, TesseraApp } from './context.js';
 import { installCors } from './cors.js';
 import { installErrorHandling, sendError } from './error-handler.js';
@@ -23,7 +23,7 @@ import { createValidatorCompiler } from './validation.js';
 import { loginRoutes } from './routes/login.js';
 import { logoutRoutes } from './routes/logout.js';
 import { selfRoutes } from './routes/self.js';
-import { ErrorBody, UserView, SessionView, AppView, DeliveryView } from './schemas.js';
+import { ErrorBody, UserView, SessionView, AppView, DeliveryView, errors } from './schemas.js';
 
 /** Options of {@link buildServer}. */
 export interface BuildOptions {
@@ -93,7 +93,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   app.setValidatorCompiler(createValidatorCompiler());
   installErrorHandling(app);
   // The worker only wakes on commits; it never runs inside a user's request.
-  worker = createOutboxWorker({ store, authority, config, log: app.log, now: () => (options.clock ?? systemClock).now() });
+  worker = createOutboxWorker({ store, authority, config, log: app.log, now: () => (options.clock ?? systemClock).now(), onAttempt: (outcome) => metrics?.recordAttempt(outcome) });
   if (options.startWorker && config.outbox.enabled) worker.start();
   metrics = createMetrics({
     store,
@@ -149,6 +149,15 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
 
   app.get('/health', { schema: { tags: ['meta'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // Readiness for load balancers: this node can reach its database (liveness is /health).
+  app.get('/health/ready', { schema: { tags: ['meta'], description: '200 when this node can reach its store, else 503 UNAVAILABLE.', response: { 200: Type.Object({ status: Type.Literal('ok') }), ...errors(503) } } }, async () => {
+    try {
+      await store.revocationHead();
+    } catch (error) {
+      throw new TesseraError('UNAVAILABLE', 'The store is unreachable.', { cause: error });
+    }
+    return { status: 'ok' as const };
+  });
   app.get('/.well-known/jwks.json', {
     schema: { tags: ['tokens'], description: 'Public keys that sign access tokens (and back-channel logout tokens). The next period\'s key is published a whole period before it signs.', response: { 200: Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) }) } },
   }, async (_request, reply) => {

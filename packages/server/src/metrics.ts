@@ -23,13 +23,13 @@ export function createMetrics(input: { store: Store; feedSubscribers: () => numb
   let cached: { at: number; active: number; pending: number; dead: number } | null = null;
   async function storeFigures() {
     if (!cached || Date.now() - cached.at >= STORE_GAUGE_MS) {
-      const [active, counts] = await Promise.all([input.store.countActiveSessions(), input.store.countDeliveries()]);
-      cached = { at: Date.now(), active, pending: counts.pending, dead: counts.dead };
+      const counts = await input.store.operationalCounts();
+      cached = { at: Date.now(), active: counts.activeSessions, pending: counts.pendingDeliveries, dead: counts.deadDeliveries };
     }
     return cached;
   }
 
-  new Gauge({ name: 'tessera_active_sessions', help: 'Sessions not ended (refreshed at most every 15 s).', registers: [registry], async collect() { this.set((await storeFigures()).active); } });
+  new Gauge({ name: 'tessera_active_sessions', help: 'Sessions not ended (PostgreSQL: the planner estimate; refreshed at most every 15 s).', registers: [registry], async collect() { this.set((await storeFigures()).active); } });
   const deliveries = new Gauge({ name: 'tessera_outbox_deliveries', help: 'Logout deliveries by status (pending includes retrying; refreshed at most every 15 s).', labelNames: ['status'], registers: [registry], async collect() {
     const figures = await storeFigures();
     deliveries.set({ status: 'pending' }, figures.pending);
@@ -44,6 +44,7 @@ export function createMetrics(input: { store: Store; feedSubscribers: () => numb
     for (const [source, up] of Object.entries(input.signalsUp?.() ?? {})) signalUp.set({ source }, up ? 1 : 0);
   } });
   const signals = new Counter({ name: 'tessera_revocation_signals_total', help: 'Wake-ups received (a commit on any node, this one included, or a reconnect), by source.', labelNames: ['source'], registers: [registry] });
+  const attempts = new Counter({ name: 'tessera_outbox_attempts_total', help: 'Delivery attempts made by this node, by outcome: delivered, failed (will retry) or dead (gave up).', labelNames: ['outcome'], registers: [registry] });
   const revocations = new Counter({ name: 'tessera_revocations_total', help: 'Session ends committed by this node, by reason.', labelNames: ['reason'], registers: [registry] });
   const latency = new Histogram({
     name: 'tessera_http_request_duration_seconds',
@@ -57,6 +58,9 @@ export function createMetrics(input: { store: Store; feedSubscribers: () => numb
     registry,
     recordSignal(source: string): void {
       signals.inc({ source });
+    },
+    recordAttempt(outcome: 'delivered' | 'failed' | 'dead'): void {
+      attempts.inc({ outcome });
     },
     recordRevocations(events: RevocationEvent[]): void {
       for (const e of events) revocations.inc({ reason: e.reason });

@@ -327,10 +327,20 @@ function createOperations(db: SqlDriver): StoreOperations {
       return (await db.all(sql, [userId])).map(toSession);
     },
 
-    async countActiveSessions() {
-      // Served by the partial index on active sessions' deadlines.
-      const row = await db.get<{ n: unknown }>('SELECT COUNT(*) AS n FROM sessions WHERE ended_at IS NULL');
-      return num(row?.n ?? 0);
+    async operationalCounts() {
+      const dead = num((await db.get<{ n: unknown }>("SELECT COUNT(*) AS n FROM deliveries WHERE status = 'dead'"))?.n ?? 0);
+      if (db.dialect === 'postgres') {
+        // Counting 100M sessions on every scrape would take seconds; the partial indexes'
+        // row estimates (kept by autovacuum's ANALYZE) are what a dashboard needs.
+        const rows = await db.all<{ relname: string; n: unknown }>(
+          "SELECT c.relname, c.reltuples AS n FROM pg_class c WHERE c.relname IN ('sessions_by_deadline', 'deliveries_due') AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())",
+        );
+        const estimate = (name: string) => Math.max(0, Math.round(num(rows.find((r) => r.relname === name)?.n ?? 0)));
+        return { activeSessions: estimate('sessions_by_deadline'), pendingDeliveries: estimate('deliveries_due'), deadDeliveries: dead, estimated: true };
+      }
+      const active = num((await db.get<{ n: unknown }>('SELECT COUNT(*) AS n FROM sessions WHERE ended_at IS NULL'))?.n ?? 0);
+      const pending = num((await db.get<{ n: unknown }>("SELECT COUNT(*) AS n FROM deliveries WHERE status = 'pending'"))?.n ?? 0);
+      return { activeSessions: active, pendingDeliveries: pending, deadDeliveries: dead, estimated: false };
     },
 
     async touchSession(tokenId, lastSeenAt, idleExpiresAt) {
