@@ -51,10 +51,11 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
   let again = false;
   // What the next pump must do: `full` after a commit, a poll or an admin retry (claim until
   // nothing more is due); `freed` after a completion took its app below the per-app limit
-  // (one claim to fill that slot).
+  // (top up the apps below their limit).
   let full = false;
   let freed = false;
   let fillQueued = false;
+  const drained = new Set<string>();
   let stopped = true;
   let timer: NodeJS.Timeout | undefined;
 
@@ -160,8 +161,7 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
       .catch((error: unknown) => log.error({ err: error, delivery: delivery.id }, 'delivery failed to record'))
       .finally(() => {
         const left = inFlight.get(delivery.clientId)! - 1;
-        if (left === 0) inFlight.delete(delivery.clientId);
-        else inFlight.set(delivery.clientId, left);
+        inFlight.set(delivery.clientId, left);
         total -= 1;
         running.delete(task);
         // A slot of this app freed: fill it. While the app is still at its limit the freed
@@ -181,26 +181,38 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
     running.add(task);
   }
 
-  /**
-   * One claim, sized so that no app goes past its limit: apps at their limit are excluded,
-   * and the batch is no larger than the room left for the busiest app still below it (the
-   * claim cannot tell whose rows it will get). Returns whether the claim got all it asked
-   * for (so more may be due).
-   */
-  async function claimOnce(): Promise<boolean> {
-    const free = settings.maxInFlight - total;
-    if (stopped || free <= 0) return false;
-    const saturated: string[] = [];
-    let busiest = 0;
-    for (const [clientId, n] of inFlight) {
-      if (n >= settings.concurrencyPerApp) saturated.push(clientId);
-      else busiest = Math.max(busiest, n);
-    }
-    const limit = Math.min(free, settings.concurrencyPerApp - busiest);
+  async function claim(limit: number, exclude: string[]): Promise<number> {
     const at = now();
-    const claimed = await store.claimDeliveries(owner, at, at + settings.leaseSeconds * 1000, limit, saturated);
+    const claimed = await store.claimDeliveries(owner, at, at + settings.leaseSeconds * 1000, limit, exclude);
     for (const delivery of claimed) launch(delivery);
-    return claimed.length === limit;
+    return claimed.length;
+  }
+
+  /**
+   * Tops up each app below its limit, emptiest first, with a claim of its own: excluding
+   * every other app this node is sending to, the claim gets this app's rows (or rows of apps
+   * with nothing in flight), so no app passes its limit, and a claim takes every slot the
+   * app freed since the last one. An app whose claim comes back short has no more due work;
+   * it is left alone until the next poll or commit (a claim for it would scan the other
+   * apps' whole backlog to find nothing).
+   */
+  async function fill(): Promise<void> {
+    for (;;) {
+      const free = settings.maxInFlight - total;
+      if (stopped || free <= 0) return;
+      let target: string | null = null;
+      let least = settings.concurrencyPerApp;
+      for (const [clientId, n] of inFlight) {
+        if (n < least && !drained.has(clientId)) {
+          target = clientId;
+          least = n;
+        }
+      }
+      if (target === null) return;
+      const limit = Math.min(free, settings.concurrencyPerApp - least);
+      const got = await claim(limit, [...inFlight.keys()].filter((clientId) => clientId !== target));
+      if (got < limit) drained.add(target);
+    }
   }
 
   async function pumpOnce(): Promise<void> {
@@ -209,10 +221,19 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
     full = false;
     freed = false;
     if (wantFull) {
-      while (await claimOnce());
+      // New work may have come for any app (a commit, retries falling due, expired leases).
+      drained.clear();
+      // First the apps this node is not sending to (up to the limit each can take), then
+      // the others.
+      for (;;) {
+        const free = settings.maxInFlight - total;
+        if (stopped || free <= 0) return;
+        const limit = Math.min(free, settings.concurrencyPerApp);
+        if ((await claim(limit, [...inFlight.keys()])) < limit) break;
+      }
+      await fill();
     } else if (wantFill) {
-      // Fill every app below its limit, but stop once each app sending is at its limit.
-      while ((await claimOnce()) && [...inFlight.values()].some((n) => n < settings.concurrencyPerApp));
+      await fill();
     }
   }
 
