@@ -39,7 +39,7 @@ export function backoffDelay(attempts: number, baseMs: number, maxMs: number, ra
  * await worker.stop();
  * ```
  */
-export function createOutboxWorker(input: { store: Store; authority: Authority; config: Config; log: FastifyBaseLogger; owner?: string; now?: () => number }) {
+export function createOutboxWorker(input: { store: Store; authority: Authority; config: Config; log: FastifyBaseLogger; owner?: string; now?: () => number; onAttempt?: (outcome: 'delivered' | 'failed' | 'dead') => void }) {
   const { store, authority, config, log } = input;
   const settings = config.outbox;
   const now = input.now ?? (() => Date.now());
@@ -150,6 +150,7 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
       outcome = { status: next > delivery.horizonAt ? 'dead' : 'pending', at, nextAttemptAt: next, error: result.error, httpStatus: result.httpStatus };
     }
     const recorded = await store.completeDelivery(delivery.id, owner, outcome);
+    input.onAttempt?.(outcome.status === 'pending' ? 'failed' : outcome.status);
     if (!recorded) log.warn({ delivery: delivery.id }, 'delivery lease lost before its outcome was recorded');
     else if (outcome.status === 'dead') log.warn({ delivery: delivery.id, app: delivery.clientId, error: result.error }, 'logout delivery gave up after its horizon');
   }
@@ -287,7 +288,8 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
       clearInterval(timer);
       await pumping;
       await Promise.race([Promise.allSettled([...running]), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
-      await store.releaseDeliveries(owner);
+      // With the database gone the leases cannot be returned; they expire on their own.
+      await store.releaseDeliveries(owner).catch((error: unknown) => log.warn({ err: error }, 'could not return delivery leases at shutdown'));
       agents['http:'].destroy();
       agents['https:'].destroy();
     },
