@@ -220,6 +220,10 @@ export function loadConfig(sources: { env?: Record<string, string | undefined>; 
     throw new ConfigError('cookie.secure (TESSERA_COOKIE_SECURE)', `false is only allowed when the issuer is a loopback http URL, not ${issuer}`);
   }
   checkSharedCookie(parsed);
+  if (parsed.outbox.timeoutMs >= parsed.outbox.leaseSeconds * 1000) {
+    // A lease that ends before its attempt can would let the same delivery be sent twice at once.
+    throw new ConfigError('outbox.timeoutMs', `must be shorter than outbox.leaseSeconds (${parsed.outbox.leaseSeconds} s)`);
+  }
   return deepFreeze({ ...parsed, issuer });
 }
 

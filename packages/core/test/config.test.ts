@@ -52,6 +52,7 @@ describe('loadConfig', () => {
     [{ file: { cookie: { nmae: 'x' } } }, 'cookie'],
     [{ file: { unknownKey: 1 } }, '(root)'],
     [{ file: [] }, '(file)'],
+    [{ file: { outbox: { timeoutMs: 60_000, leaseSeconds: 30 } } }, 'outbox.timeoutMs'],
   ])('rejects %j naming the key %s', (sources, key) => {
     let caught: unknown;
     try {

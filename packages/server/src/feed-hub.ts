@@ -1,4 +1,5 @@
 import type { RevocationEvent, Store } from '@tessera/core';
+import { createSingleFlight } from './single-flight.js';
 
 /** A follower of the revocation log (one SSE connection). */
 export interface FeedSubscriber {
@@ -37,8 +38,6 @@ const PAGE = 500;
 export function createFeedHub(store: Store, options: { pollIntervalMs: number; onError?: (error: unknown) => void }) {
   const subscriptions = new Set<Subscription>();
   let head: number | null = null;
-  let pumping: Promise<void> | null = null;
-  let again = false;
   let closed = false;
 
   async function readHead(): Promise<number> {
@@ -71,26 +70,8 @@ export function createFeedHub(store: Store, options: { pollIntervalMs: number; o
   }
 
   /** Reads what is new in the log and hands it to caught-up followers. Coalesces calls. */
-  function wake(): Promise<void> {
-    if (closed) return Promise.resolve();
-    if (pumping) {
-      again = true;
-      return pumping;
-    }
-    pumping = (async () => {
-      try {
-        do {
-          again = false;
-          await pumpOnce();
-        } while (again);
-      } catch (error) {
-        options.onError?.(error);
-      } finally {
-        pumping = null;
-      }
-    })();
-    return pumping;
-  }
+  const pump = createSingleFlight(pumpOnce, (error) => options.onError?.(error), () => closed);
+  const wake = () => pump.run();
 
   async function catchUp(sub: Subscription): Promise<void> {
     while (!closed && subscriptions.has(sub)) {
@@ -143,7 +124,7 @@ export function createFeedHub(store: Store, options: { pollIntervalMs: number; o
       clearInterval(timer);
       for (const sub of subscriptions) sub.subscriber.end();
       subscriptions.clear();
-      await pumping;
+      await pump.idle();
     },
   };
 }

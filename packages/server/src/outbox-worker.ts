@@ -4,6 +4,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { AppRecord, Authority, Config, Delivery, DeliveryOutcome, Store } from '@tessera/core';
 import type { FastifyBaseLogger } from 'fastify';
 import { Webhook } from 'standardwebhooks';
+import { createSingleFlight } from './single-flight.js';
 
 /** One attempt's transport result. */
 interface AttemptResult {
@@ -47,8 +48,6 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
   const inFlight = new Map<string, number>();
   const running = new Set<Promise<void>>();
   let total = 0;
-  let pumping: Promise<void> | null = null;
-  let again = false;
   // What the next pump must do: `full` after a commit, a poll or an admin retry (claim until
   // nothing more is due); `freed` after a completion took its app below the per-app limit
   // (top up the apps below their limit).
@@ -238,26 +237,8 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
     }
   }
 
-  function schedule(): Promise<void> {
-    if (stopped) return Promise.resolve();
-    if (pumping) {
-      again = true;
-      return pumping;
-    }
-    pumping = (async () => {
-      try {
-        do {
-          again = false;
-          await pumpOnce();
-        } while (again && !stopped);
-      } catch (error) {
-        log.error({ err: error }, 'outbox claim failed');
-      } finally {
-        pumping = null;
-      }
-    })();
-    return pumping;
-  }
+  const pump = createSingleFlight(pumpOnce, (error) => log.error({ err: error }, 'outbox claim failed'), () => stopped);
+  const schedule = () => pump.run();
 
   /** Looks for due deliveries now (after a revocation commits; on every poll). Coalesces calls. */
   function wake(): Promise<void> {
@@ -286,7 +267,7 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
     async stop(graceMs = settings.timeoutMs + 1000): Promise<void> {
       stopped = true;
       clearInterval(timer);
-      await pumping;
+      await pump.idle();
       await Promise.race([Promise.allSettled([...running]), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
       // With the database gone the leases cannot be returned; they expire on their own.
       await store.releaseDeliveries(owner).catch((error: unknown) => log.warn({ err: error }, 'could not return delivery leases at shutdown'));
