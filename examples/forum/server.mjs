@@ -6,7 +6,7 @@
 // Run: TESSERA_CLIENT_ID=… TESSERA_CLIENT_SECRET=… node server.mjs
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { basicAuth, csrfFor, csrfMatches, esc, page, readCookie, readForm, redirect, send, serve } from '../shared/http.mjs';
+import { basicAuth, csrfFor, esc, isOwnSignOutForm, startFromEnv, page, readCookie, readForm, redirect, send, serve } from '../shared/http.mjs';
 import { createBackchannelEndpoint, createSessionLookup } from '../shared/tessera-session.mjs';
 
 // Tessera's hosted login sets this cookie on its own host. Cookies are scoped by host, not
@@ -56,12 +56,7 @@ export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, cli
     if (req.method === 'POST' && url.pathname === '/logout') {
       const form = await readForm(req);
       if (!token) return redirect(res, home); // nothing to end
-      // Our own CSRF check. SameSite=Lax keeps other *sites* out, but every app on this host
-      // is the same site, so a sibling app's page could still post here: the form must carry
-      // the token we derived from this very session, and the Origin (sent by browsers on
-      // POST) must be ours.
-      const origin = req.headers.origin;
-      if ((origin !== undefined && origin !== new URL(home).origin) || !csrfMatches(csrfKey, token, form.get('csrf'))) {
+      if (!isOwnSignOutForm(req, form, { home, csrfKey, token })) {
         return send(res, 403, page('Sign-out refused', '<p>This sign-out form did not come from this forum. Reload the page and try again.</p>'));
       }
       sessions.forget(token); // our own state first; Tessera's back-channel notice follows
@@ -94,9 +89,4 @@ export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, cli
   return served;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const env = process.env;
-  if (!env.TESSERA_CLIENT_ID || !env.TESSERA_CLIENT_SECRET) throw new Error('Set TESSERA_CLIENT_ID and TESSERA_CLIENT_SECRET (register the app: POST /admin/api/apps with return_urls ["http://127.0.0.1:3002/"]; with backchannel_logout_uri "http://127.0.0.1:3002/backchannel-logout", CACHE_SECONDS=60 caches sign-ins safely)');
-  const forum = await startForum({ port: Number(env.PORT ?? 3002), tesseraUrl: env.TESSERA_URL ?? 'http://127.0.0.1:4000', clientId: env.TESSERA_CLIENT_ID, clientSecret: env.TESSERA_CLIENT_SECRET, publicUrl: env.PUBLIC_URL, cacheSeconds: Number(env.CACHE_SECONDS ?? 0) });
-  console.log(`Example forum at ${forum.url}/`);
-}
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await startFromEnv({ name: 'forum', defaultPort: 3002, start: startForum });

@@ -36,6 +36,31 @@ export function csrfFor(/** @type {Buffer} */ key, /** @type {string} */ token) 
   return createHmac('sha256', key).update(token).digest('base64url');
 }
 
+/**
+ * Our own check of a sign-out form. SameSite=Lax keeps other *sites* out, but every app on
+ * this host is the same site, so a sibling app's page could still post here: the form must
+ * carry the token we derived from this very session, and the Origin (sent by browsers on
+ * POST) must be ours.
+ */
+export function isOwnSignOutForm(/** @type {import('node:http').IncomingMessage} */ req, /** @type {URLSearchParams} */ form, /** @type {{ home: string, csrfKey: Buffer, token: string }} */ { home, csrfKey, token }) {
+  const origin = req.headers.origin;
+  return (origin === undefined || origin === new URL(home).origin) && csrfMatches(csrfKey, token, form.get('csrf'));
+}
+
+/**
+ * Starts an example app from the environment when its file is run directly
+ * (`TESSERA_CLIENT_ID=… TESSERA_CLIENT_SECRET=… node server.mjs`).
+ *
+ * @param {{ name: string, defaultPort: number, start: (options: any) => Promise<{ url: string }> }} app
+ */
+export async function startFromEnv({ name, defaultPort, start }) {
+  const env = process.env;
+  const port = Number(env.PORT ?? defaultPort);
+  if (!env.TESSERA_CLIENT_ID || !env.TESSERA_CLIENT_SECRET) throw new Error(`Set TESSERA_CLIENT_ID and TESSERA_CLIENT_SECRET (register the app: POST /admin/api/apps with return_urls ["http://127.0.0.1:${port}/"]; with backchannel_logout_uri "http://127.0.0.1:${port}/backchannel-logout", CACHE_SECONDS=60 caches sign-ins safely)`);
+  const started = await start({ port, tesseraUrl: env.TESSERA_URL ?? 'http://127.0.0.1:4000', clientId: env.TESSERA_CLIENT_ID, clientSecret: env.TESSERA_CLIENT_SECRET, publicUrl: env.PUBLIC_URL, cacheSeconds: Number(env.CACHE_SECONDS ?? 0) });
+  console.log(`Example ${name} at ${started.url}/`);
+}
+
 export function csrfMatches(/** @type {Buffer} */ key, /** @type {string} */ token, /** @type {string | null} */ given) {
   const expected = Buffer.from(csrfFor(key, token));
   const actual = Buffer.from(given ?? '');
