@@ -1,14 +1,12 @@
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { createAuthority, loadConfig, systemClock, type Authority, type Store } from '@tessera/core';
 import { createSqliteStore } from '@tessera/store';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/app.js';
-import { runCli } from '../src/cli/run-cli.js';
+import { expectFailure, runCliCaptured, type Run } from './cli-support.js';
 
 /**
  * `tessera deliveries list | retry`, run in process through runCli against a SQLite file in
@@ -16,12 +14,6 @@ import { runCli } from '../src/cli/run-cli.js';
  * outcomes are recorded through the store port as the worker records them, and a retried
  * delivery is then sent by a real worker to a local receiver.
  */
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let dir: string;
 let env: Record<string, string>;
@@ -38,25 +30,7 @@ afterEach(async () => {
 });
 
 async function cli(argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    env,
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    stdin: Readable.from([]),
-    signals: new EventEmitter(),
-  });
-  return { code, stdout, stderr };
-}
-
-function expectFailure(run: Run, code: number, line: string | RegExp): void {
-  expect(run.code).toBe(code);
-  const lines = run.stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  if (typeof line === 'string') expect(lines[0]).toBe(line);
-  else expect(lines[0]).toMatch(line);
-  expect(run.stdout).toBe('');
+  return runCliCaptured(argv, env);
 }
 
 function openCore(): { authority: Authority; store: Store } {

@@ -8,6 +8,7 @@ import { createSqliteStore } from '@tessera/store';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildServer } from '../src/app.js';
 import { runCli } from '../src/cli/run-cli.js';
+import { expectFailure, runCliCaptured, type Run } from './cli-support.js';
 import { readConfig, startServer } from '../src/start.js';
 
 /**
@@ -15,12 +16,6 @@ import { readConfig, startServer } from '../src/start.js';
  * (TESSERA_DATA_DIR), the way an operator runs it next to a server. The test opens the same
  * file through the core to set up sessions and to check what the CLI changed.
  */
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let dir: string;
 let env: Record<string, string>;
@@ -37,30 +32,7 @@ afterEach(async () => {
 });
 
 async function cli(argv: string[], options: { env?: Record<string, string>; stdin?: string; signals?: EventEmitter } = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    env: { ...env, ...options.env },
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    stdin: Readable.from(options.stdin === undefined ? [] : [options.stdin]),
-    signals: options.signals ?? new EventEmitter(),
-  });
-  // The CLI is another process in real use: its commits reach a server's session cache from
-  // the next turn of the event loop (see packages/core/src/session-cache.ts). Yield one here.
-  await new Promise((resolve) => setImmediate(resolve));
-  return { code, stdout, stderr };
-}
-
-/** Asserts a failure: the exit code, then exactly one stderr line, no stack trace, nothing on stdout. */
-function expectFailure(run: Run, code: number, line: string | RegExp): void {
-  expect(run.code).toBe(code);
-  const lines = run.stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  if (typeof line === 'string') expect(lines[0]).toBe(line);
-  else expect(lines[0]).toMatch(line);
-  expect(run.stderr).not.toMatch(/\n\s+at /);
-  expect(run.stdout).toBe('');
+  return runCliCaptured(argv, { ...env, ...options.env }, options);
 }
 
 /** The core over the CLI's database file, as a second process would see it. */
