@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
@@ -23,7 +22,12 @@ import { createValidatorCompiler } from './validation.js';
 import { loginRoutes } from './routes/login.js';
 import { logoutRoutes } from './routes/logout.js';
 import { selfRoutes } from './routes/self.js';
+import { requestIdOf, SECURITY_HEADERS } from './request-id.js';
+import { createLeanWhoami, leanServerFactory } from './whoami-lean.js';
 import { ErrorBody, UserView, SessionView, AppView, DeliveryView, errors } from './schemas.js';
+
+// Fastify logs every request at info: at these levels each request gets its log lines.
+const REQUEST_LOG_LEVELS = new Set(['trace', 'debug', 'info']);
 
 /** Options of {@link buildServer}. */
 export interface BuildOptions {
@@ -77,15 +81,26 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     frameworkErrors: sendError,
-    // A caller's request id is kept (and echoed) only when it is short and plain, so it
-    // cannot inject anything into a log line; otherwise a fresh one is made.
-    genReqId: (request) => {
-      const given = request.headers['x-request-id'];
-      return typeof given === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(given) ? given : randomUUID();
-    },
+    genReqId: (request) => requestIdOf(request.headers),
+    // GET /v1/whoami, the route every app calls on every page view, is answered in front of
+    // Fastify when it can be answered exactly as the route below would (docs/decisions/0004).
+    serverFactory: leanServerFactory(createLeanWhoami({
+      authority,
+      logsRequests: (): boolean => REQUEST_LOG_LEVELS.has(app.log.level),
+      closing: (): boolean => closing,
+      observe: (route, method, status, seconds) => metrics?.observeRequest(route, method, status, seconds),
+    })),
   }).withTypeProvider<TypeBoxTypeProvider>();
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  // The request id and the security headers (see SECURITY_HEADERS) on every response, set
+  // before the handler runs so that error responses carry them too.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    reply.headers(SECURITY_HEADERS);
     done();
   });
   // Unknown fields are an error, not silently dropped (a typo in a security setting such as
@@ -135,14 +150,6 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     },
   });
   for (const schema of [ErrorBody, UserView, SessionView, AppView, DeliveryView]) app.addSchema(schema);
-
-  // Responses may carry tokens: never cached by browsers or proxies, never sniffed. Set
-  // before the handler runs (routes that may be cached, like the JWKS, override it).
-  app.addHook('onRequest', (_request, reply, done) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('cache-control', 'no-store');
-    done();
-  });
 
   const limit = (max: number): RateLimit | false => (config.rateLimit.enabled ? { max, timeWindow: config.rateLimit.windowSeconds * 1000 } : false);
   const context: ServerContext = { authority, config, rateLimits: { login: limit(config.rateLimit.loginMax), logout: limit(config.rateLimit.logoutMax) } };

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TesseraError, type AppRecord, type Authenticated, type Authority, type Config, type Device } from '@tessera/core';
 
@@ -9,12 +10,19 @@ export type TokenSource = 'bearer' | 'header' | 'cookie';
  * `X-Session-Token`, then the session cookie.
  */
 export function readSessionToken(request: FastifyRequest, config: Config): { token: string; source: TokenSource } | null {
-  const auth = request.headers.authorization;
-  if (typeof auth === 'string' && auth.slice(0, 7).toLowerCase() === 'bearer ') return { token: auth.slice(7).trim(), source: 'bearer' };
-  const header = request.headers['x-session-token'];
-  if (typeof header === 'string' && header !== '') return { token: header, source: 'header' };
+  const fromHeaders = readHeaderToken(request.headers);
+  if (fromHeaders) return fromHeaders;
   const cookie = request.cookies[config.cookie.name];
   if (cookie) return { token: cookie, source: 'cookie' };
+  return null;
+}
+
+/** The session token in `Authorization: Bearer` or else `X-Session-Token` (the cookie is read separately). */
+export function readHeaderToken(headers: IncomingHttpHeaders): { token: string; source: 'bearer' | 'header' } | null {
+  const auth = headers.authorization;
+  if (typeof auth === 'string' && auth.slice(0, 7).toLowerCase() === 'bearer ') return { token: auth.slice(7).trim(), source: 'bearer' };
+  const header = headers['x-session-token'];
+  if (typeof header === 'string' && header !== '') return { token: header, source: 'header' };
   return null;
 }
 

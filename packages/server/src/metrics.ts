@@ -65,6 +65,10 @@ export function createMetrics(input: { store: Store; feedSubscribers: () => numb
     recordRevocations(events: RevocationEvent[]): void {
       for (const e of events) revocations.inc({ reason: e.reason });
     },
+    /** Records one request (the lean whoami path calls this; Fastify's requests go through {@link instrument}). */
+    observeRequest(route: string, method: string, status: number, seconds: number): void {
+      latency.observe({ route, method, status: String(status) }, seconds);
+    },
     /** Times every request by its route pattern (never the raw URL: it may carry tokens). */
     instrument(app: FastifyInstance): void {
       app.addHook('onResponse', (request, reply, done) => {

@@ -6,6 +6,9 @@ import { HandleParams, Revoked, SessionView, UserView, errors } from '../schemas
 import { TesseraError, toPublicUser, verifyPassword, type SessionRecord, type UserRecord } from '@tessera/core';
 import { sessionJson, userJson } from '../views.js';
 
+/** The content type of a whoami answer, on both paths. */
+export const WHOAMI_CONTENT_TYPE = 'application/json; charset=utf-8';
+
 const session: { security: Array<Record<string, string[]>> } = { security: [{ sessionCookie: [] }, { sessionBearer: [] }, { sessionHeader: [] }] };
 
 // The whoami body of a session, kept while the session object, its last-seen time, its app
@@ -14,7 +17,8 @@ const session: { security: Array<Record<string, string[]>> } = { security: [{ se
 // own work. (A WeakMap: entries go with the session objects.)
 const bodies = new WeakMap<SessionRecord, { lastSeenAt: number; apps: SessionRecord['apps']; user: UserRecord; body: string }>();
 
-function whoamiBody(session: SessionRecord, user: UserRecord): string {
+/** The whoami body of a session (see above); the lean path (whoami-lean.ts) sends the same text. */
+export function whoamiBody(session: SessionRecord, user: UserRecord): string {
   const known = bodies.get(session);
   if (known && known.lastSeenAt === session.lastSeenAt && known.apps === session.apps && known.user === user) return known.body;
   // The views hold exactly the fields of the response schema, so JSON.stringify gives what
@@ -38,7 +42,7 @@ export async function selfRoutes(app: TesseraApp, { authority, config, rateLimit
     const current = await requireSession(request, authority, config);
     if (caller) await authority.sessions.joinSession(current.session, caller.clientId);
     // Sent as ready JSON text (no re-serialisation); see whoamiBody.
-    return (reply as FastifyReply).type('application/json; charset=utf-8').send(whoamiBody(current.session, current.user));
+    return (reply as FastifyReply).type(WHOAMI_CONTENT_TYPE).send(whoamiBody(current.session, current.user));
   });
 
   app.get('/v1/sessions', { schema: { ...session, tags: ['session'], response: { 200: Type.Object({ sessions: Type.Array(SessionView) }), ...errors(401) } } }, async (request) => {

@@ -1,0 +1,101 @@
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { Authority } from '@tessera/core';
+import { readHeaderToken } from './http-auth.js';
+import { requestIdOf, SECURITY_HEADERS } from './request-id.js';
+import { WHOAMI_CONTENT_TYPE, whoamiBody } from './routes/self.js';
+
+/**
+ * The lean path of `GET /v1/whoami`: the one route every app calls on every page view
+ * answered straight from Node's HTTP server, without Fastify's per-request machinery
+ * (routing, hook chains, reply object, child logger). See docs/decisions/0004.
+ *
+ * It serves only the case it can serve exactly like the Fastify route and hands everything
+ * else to Fastify untouched, so Fastify stays the one reference for behaviour:
+ * - only `GET /v1/whoami` with no query, no body, no `Origin` (no CORS to answer) and a
+ *   token in `Authorization: Bearer` or `X-Session-Token` (cookies, and Basic-authenticated
+ *   app calls that join the session, take the Fastify route);
+ * - only a 200: a missing, malformed, wrong, ended or expired token, a disabled user or a
+ *   store error goes to the Fastify route, which answers it with the error envelope (the
+ *   session check runs there again, which costs nothing on a failure path);
+ * - never while request logging is on (level info or lower), so every request keeps its log
+ *   lines, and never once the server is closing (Fastify answers 503 then).
+ * The session check is the same core call (`authority.sessions.authenticate`), with the same
+ * cache, touch and lazy expiry; the body and headers are the Fastify route's, byte for byte
+ * apart from `date` and the request id (a test compares the two paths).
+ */
+export interface LeanWhoami {
+  /** Whether this request may take the lean path (cheap checks on the request line and headers). */
+  accepts(req: IncomingMessage): boolean;
+  /** Answers with 200 and returns true, or writes nothing and returns false (Fastify takes over). */
+  serve(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+}
+
+export function createLeanWhoami(deps: {
+  authority: Authority;
+  /** Whether request logging is on (Fastify logs every request at info). */
+  logsRequests: () => boolean;
+  /** Whether the server is closing. */
+  closing: () => boolean;
+  /** Records the request in the latency histogram, as Fastify's onResponse hook does. */
+  observe: (route: string, method: string, status: number, seconds: number) => void;
+}): LeanWhoami {
+  return {
+    accepts(req) {
+      const { headers } = req;
+      return (
+        req.method === 'GET' &&
+        req.url === '/v1/whoami' &&
+        headers.origin === undefined &&
+        headers['content-length'] === undefined &&
+        headers['transfer-encoding'] === undefined &&
+        !deps.closing() &&
+        !deps.logsRequests()
+      );
+    },
+
+    async serve(req, res) {
+      const started = performance.now();
+      const presented = readHeaderToken(req.headers);
+      if (!presented) return false;
+      const current = await deps.authority.sessions.authenticate(presented.token);
+      // The socket may have gone while the store was read: nothing to answer then.
+      if (!current || res.headersSent || req.socket.destroyed) return false;
+      const body = whoamiBody(current.session, current.user);
+      res.writeHead(200, {
+        'x-request-id': requestIdOf(req.headers),
+        ...SECURITY_HEADERS,
+        'content-type': WHOAMI_CONTENT_TYPE,
+        'content-length': Buffer.byteLength(body),
+      });
+      res.end(body);
+      deps.observe('/v1/whoami', 'GET', 200, (performance.now() - started) / 1000);
+      return true;
+    },
+  };
+}
+
+/**
+ * A Fastify `serverFactory` that puts the lean whoami path in front of Fastify's handler.
+ * The server gets the timeouts Fastify would give its own (keep-alive, request, connection).
+ */
+export function leanServerFactory(lean: LeanWhoami | null) {
+  return (handler: RequestListener, options: { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number }): Server => {
+    const server = createServer((req, res) => {
+      if (!lean || !lean.accepts(req)) {
+        handler(req, res);
+        return;
+      }
+      lean.serve(req, res).then(
+        (served) => {
+          if (!served) handler(req, res);
+        },
+        // A store error: the Fastify route meets it again and answers with the envelope.
+        () => handler(req, res),
+      );
+    });
+    if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout;
+    if (options.requestTimeout !== undefined) server.requestTimeout = options.requestTimeout;
+    if (options.connectionTimeout !== undefined) server.setTimeout(options.connectionTimeout);
+    return server;
+  };
+}
