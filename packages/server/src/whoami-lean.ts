@@ -42,9 +42,12 @@ export function createLeanWhoami(deps: {
   return {
     accepts(req) {
       const { headers } = req;
+      const auth = headers.authorization;
       return (
         req.method === 'GET' &&
         req.url === '/v1/whoami' &&
+        // Basic credentials (an app joining the session) or any other scheme: the route.
+        (auth === undefined || auth.slice(0, 7).toLowerCase() === 'bearer ') &&
         headers.origin === undefined &&
         headers['content-length'] === undefined &&
         headers['transfer-encoding'] === undefined &&

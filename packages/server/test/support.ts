@@ -42,6 +42,8 @@ export interface TestServerOptions {
   file?: Record<string, unknown>;
   logger?: BuildOptions['logger'];
   onRevoked?: BuildOptions['onRevoked'];
+  /** Called with the app before `ready()` (to add a test hook). */
+  beforeReady?: (app: TesseraApp) => void;
 }
 
 /**
@@ -58,6 +60,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
   await store.migrate();
   const clock = createManualClock(START);
   const { app, authority } = await buildServer({ config, store, clock, logger: options.logger ?? false, onRevoked: options.onRevoked });
+  options.beforeReady?.(app);
   await app.ready();
   return {
     app,
