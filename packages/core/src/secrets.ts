@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
@@ -12,21 +13,26 @@ export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
+// One-shot crypto.hash (Node 20.12+) is about three times faster than a Hash object for a
+// short input, and every authenticated request hashes its token secret once.
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'hex') : (text) => createHash('sha256').update(text, 'utf8').digest('hex');
+
 /** SHA-256 of a secret, hex-encoded: the only form in which secrets are stored. */
 export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
+  return sha256Hex(secret);
 }
 
 /**
  * Compares a presented secret with a stored hash in constant time. Comparing the hashes
  * (fixed length) rather than the raw strings means neither length nor content leaks
- * through timing.
+ * through timing. The hex texts are compared as bytes (stored hashes are always the
+ * lower-case hex that {@link hashSecret} writes).
  */
 export function verifySecret(secret: string, storedHash: string): boolean {
-  const presented = Buffer.from(hashSecret(secret), 'hex');
-  const stored = Buffer.from(storedHash, 'hex');
-  if (stored.length !== presented.length) return false;
-  return timingSafeEqual(presented, stored);
+  const presented = hashSecret(secret);
+  if (storedHash.length !== presented.length) return false;
+  return timingSafeEqual(Buffer.from(presented, 'latin1'), Buffer.from(storedHash, 'latin1'));
 }
 
 /** A token of the form `<id>.<secret>` split into its parts. */

@@ -26,6 +26,13 @@ describe('split tokens', () => {
     },
   );
 
+  it('stores SHA-256 in lower-case hex (FIPS 180-2 test vector), so hashes written before stay valid', () => {
+    expect(hashSecret('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(verifySecret('abc', 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')).toBe(true);
+    // One hex digit off, same length: still false.
+    expect(verifySecret('abc', 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ae')).toBe(false);
+  });
+
   it('rejects a stored hash of the wrong shape', () => {
     expect(verifySecret('secret', 'not-hex')).toBe(false);
     expect(verifySecret('secret', '')).toBe(false);
