@@ -142,3 +142,21 @@ export async function authenticateWith(deps: AuthenticatorDeps, input: Authentic
     throw error;
   }
 }
+
+/**
+ * The synchronous form of {@link authenticateWith}: the answer when `verifyNow` already knows
+ * it (see `Tessera.authenticateRequestNow`), else undefined. `strict` always needs the
+ * network, so it never answers here.
+ */
+export function authenticateNowWith(
+  verifyNow: (token: string) => TesseraSession | TesseraSdkError | undefined,
+  input: AuthenticateRequestInput,
+  options: AuthenticateOptions = {},
+): AuthenticateResult | undefined {
+  if (options.strict) return undefined;
+  const token = readAccessToken(input.headers, options.cookie);
+  if (token === null) return toFailure(new TesseraSdkError('TOKEN_MISSING'));
+  const verdict = verifyNow(token);
+  if (verdict === undefined) return undefined;
+  return verdict instanceof TesseraSdkError ? toFailure(verdict) : { ok: true, session: verdict };
+}

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, customFetch, type JWTVerifyGetKey } from 'jose';
-import { authenticateWith, type AuthenticateOptions, type AuthenticateRequestInput, type AuthenticateResult } from './authenticate-request.js';
+import { authenticateWith, authenticateNowWith, type AuthenticateOptions, type AuthenticateRequestInput, type AuthenticateResult } from './authenticate-request.js';
 import { TesseraSdkError } from './errors.js';
 import { createApiClient } from './internal/api-client.js';
 import { createEmitter } from './internal/emitter.js';
@@ -100,6 +100,21 @@ export interface Tessera {
    * ```
    */
   authenticateRequest(input: AuthenticateRequestInput, options?: AuthenticateOptions): Promise<AuthenticateResult>;
+
+  /**
+   * The same check answered at once when it needs no I/O and no waiting: no token, or a
+   * token this client verified before, checked against a revocation set that is current
+   * (the stream is open, or the feed is off). Returns `undefined` otherwise (a new token, a
+   * feed that is catching up or stale, `strict`); call {@link authenticateRequest} then.
+   * The node:http and Express adapters use it so that the common request skips the promise
+   * hops; the verdict is the one `authenticateRequest` would give.
+   *
+   * @example
+   * ```ts
+   * const result = tessera.authenticateRequestNow({ headers: req.headers }) ?? (await tessera.authenticateRequest({ headers: req.headers }));
+   * ```
+   */
+  authenticateRequestNow(input: AuthenticateRequestInput, options?: AuthenticateOptions): AuthenticateResult | undefined;
 
   /**
    * Starts following the revocation feed. Resolves once every log entry up to now is in the
@@ -394,6 +409,18 @@ export function createTessera(options: TesseraOptions): Tessera {
     return s.state !== 'failed' && s.caughtUp && s.lastContactAt !== null && o.now() - s.lastContactAt <= o.feed.maxStalenessMs;
   }
 
+  /**
+   * verify's answer when it is already known: a cached token, and a revocation set that
+   * needs no waiting and no policy (feed off or stream open). Undefined: ask verify.
+   */
+  function verifyNow(token: string): TesseraSession | TesseraSdkError | undefined {
+    if (closed) return undefined;
+    const session = tokens.get(token, o.now());
+    if (!session) return undefined;
+    if (revocations.isRevoked(session.sid, session.iat, o.now())) return new TesseraSdkError('TOKEN_REVOKED');
+    return !o.feed.enabled || follower.connected ? session : undefined;
+  }
+
   async function verify(token: string): Promise<TesseraSession> {
     if (closed) throw new TesseraSdkError('CLOSED');
     const session = tokens.get(token, o.now()) ?? (await verifyOnce(token));
@@ -437,6 +464,7 @@ export function createTessera(options: TesseraOptions): Tessera {
     keys,
     verify,
     authenticateRequest: (input, opts) => authenticateWith({ verify, isActive, defaultStrictCacheMs: o.feed.introspectCacheMs }, input, opts),
+    authenticateRequestNow: (input, opts) => authenticateNowWith(verifyNow, input, opts),
     start,
     async close() {
       if (closed) return;

@@ -158,3 +158,77 @@ describe.each(ADAPTERS)('$name adapter', (adapter) => {
     expect((await get('/me-nofeed', bearer(token))).status).toBe(200);
   });
 });
+
+describe('authenticateRequestNow: the answer without waiting, when it is already known', () => {
+  const headersOf = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  it('answers only for a token verified before, and then exactly as authenticateRequest does', async () => {
+    const { token, handle } = await freshToken();
+    expect(main.authenticateRequestNow({ headers: headersOf(token) }), 'a new token needs verification').toBeUndefined();
+    const verified = await main.authenticateRequest({ headers: headersOf(token) });
+    expect(verified.ok).toBe(true);
+    expect(main.authenticateRequestNow({ headers: headersOf(token) })).toEqual(verified);
+    expect(main.authenticateRequestNow({ headers: {} })).toMatchObject({ ok: false, status: 401, body: { error: 'TOKEN_MISSING' } });
+    // strict needs the network on every call (within its microcache): never answered here.
+    expect(main.authenticateRequestNow({ headers: headersOf(token) }, { strict: true })).toBeUndefined();
+
+    await server.revokeSession(handle);
+    expect(await eventually(async () => main.authenticateRequestNow({ headers: headersOf(token) })?.ok === false, 2000)).toBe(true);
+    const revoked = main.authenticateRequestNow({ headers: headersOf(token) });
+    expect(revoked).toMatchObject({ ok: false, status: 401, body: { error: 'TOKEN_REVOKED' } });
+    expect(await main.authenticateRequest({ headers: headersOf(token) })).toMatchObject({ ok: false, body: { error: 'TOKEN_REVOKED' } });
+  });
+
+  it('does not answer while the revocation set is not current, nor after close', async () => {
+    const { token } = await freshToken();
+    // A client whose feed can never connect (its secret is refused): its set may miss
+    // revocations, so the policy (the async path) decides every time, here fail-closed.
+    const refused = clientFor(server, { clientId: app.clientId, clientSecret: 'wrong-secret' }, { feed: { startupWaitMs: 0, onUnavailable: 'fail-closed' } });
+    try {
+      for (let i = 0; i < 2; i++) {
+        expect(await refused.authenticateRequest({ headers: headersOf(token) })).toMatchObject({ ok: false, status: 503, body: { error: 'FEED_UNAVAILABLE' } });
+        expect(refused.authenticateRequestNow({ headers: headersOf(token) })).toBeUndefined();
+      }
+    } finally {
+      await refused.close();
+    }
+    // Closed: nothing is answered at once; the async path says CLOSED.
+    const closing = clientFor(server, app, { feed: { enabled: false } });
+    expect((await closing.authenticateRequest({ headers: headersOf(token) })).ok).toBe(true);
+    expect(closing.authenticateRequestNow({ headers: headersOf(token) })?.ok).toBe(true);
+    await closing.close();
+    expect(closing.authenticateRequestNow({ headers: headersOf(token) })).toBeUndefined();
+    await expect(closing.verify(token)).rejects.toMatchObject({ code: 'CLOSED' });
+    // With the feed off by configuration, a verified token is answered at once.
+    const { token: other } = await freshToken(noFeed);
+    expect((await noFeed.authenticateRequest({ headers: headersOf(other) })).ok).toBe(true);
+    expect(noFeed.authenticateRequestNow({ headers: headersOf(other) })?.ok).toBe(true);
+  });
+});
+
+describe('node:http withSession: a failing handler becomes a 500 on both paths', () => {
+  it('answers 500 INTERNAL and reports the error, whether the token was new (async path) or known (sync path)', async () => {
+    const { withSession } = await import('../src/node.js');
+    const { createServer } = await import('node:http');
+    const errors: unknown[] = [];
+    let mode: 'throw' | 'reject' = 'throw';
+    const server2 = createServer(withSession(main, () => {
+      if (mode === 'throw') throw new Error('boom');
+      return Promise.reject(new Error('later boom'));
+    }, { onError: (error) => errors.push(error) }));
+    await new Promise<void>((resolve) => server2.listen(0, '127.0.0.1', resolve));
+    const { port } = server2.address() as { port: number };
+    try {
+      const { token } = await freshToken();
+      for (const next of ['throw', 'throw', 'reject', 'reject'] as const) {
+        mode = next;
+        const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { authorization: `Bearer ${token}` } });
+        expect(res.status).toBe(500);
+        expect(await res.json()).toEqual({ error: 'INTERNAL', message: 'An internal error occurred.' });
+      }
+      expect(errors.map((e) => (e as Error).message)).toEqual(['boom', 'boom', 'later boom', 'later boom']);
+    } finally {
+      await new Promise((resolve) => server2.close(resolve));
+    }
+  });
+});
