@@ -10,6 +10,7 @@ import { createSessionService, type StartedSession } from './sessions.js';
 import { createKeyManager } from './signing-keys.js';
 import { createTokenService } from './tokens.js';
 import { createDeliveryService } from './deliveries.js';
+import { createRetentionService } from './retention.js';
 import { createUserService, type NewUserInput } from './users.js';
 
 /**
@@ -34,6 +35,7 @@ export function createAuthority(input: CoreDeps) {
   const keys = createKeyManager(deps);
   const tokens = createTokenService(deps, sessions, keys);
   const deliveries = createDeliveryService(deps);
+  const retention = createRetentionService(deps);
 
   /** Password login. Wrong username and wrong password are one error (no enumeration). */
   async function signIn(login: string, password: string, device: Device, clientId?: string): Promise<StartedSession & { user: UserRecord }> {
@@ -75,7 +77,7 @@ export function createAuthority(input: CoreDeps) {
     return { ...(await sessions.startSession(user, device, app.clientId)), user };
   }
 
-  return { sessions, users, apps, logout, admin, keys, tokens, deliveries, signIn, startSessionForApp, deps };
+  return { sessions, users, apps, logout, admin, keys, tokens, deliveries, retention, signIn, startSessionForApp, deps };
 }
 
 /** The authority returned by {@link createAuthority}. */

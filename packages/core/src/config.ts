@@ -124,6 +124,18 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    retention: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Run the retention job on this node (deletes what the settings below let go; harmless on several nodes at once).' }),
+        intervalSeconds: Seconds(3_600, 'How often the retention job runs.'),
+        batchSize: Type.Integer({ minimum: 1, maximum: 10_000, default: 5_000, description: 'Rows deleted per statement; the job repeats until a table has nothing left to delete.' }),
+        endedSessionsDays: Type.Integer({ minimum: 0, default: 35, description: 'Delete sessions this many days after they ended (their history in session lists and audits goes with them); 0 keeps them forever.' }),
+        revocationLogDays: Type.Integer({ minimum: 0, default: 7, description: 'Delete revocation-log entries this many days after they were written (the oldest first, so the log stays gapless); 0 keeps them forever. Must outlive access tokens.' }),
+        deliveredDays: Type.Integer({ minimum: 0, default: 7, description: 'Delete delivered logout deliveries this many days after they were created; pending and dead ones are never deleted. 0 keeps them forever.' }),
+        auditDays: Type.Integer({ minimum: 0, default: 0, description: 'Delete audit events this many days after they were written; 0 (the default) keeps them forever: how long to keep an audit trail is your policy.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );
@@ -223,6 +235,12 @@ export function loadConfig(sources: { env?: Record<string, string | undefined>; 
   if (parsed.outbox.timeoutMs >= parsed.outbox.leaseSeconds * 1000) {
     // A lease that ends before its attempt can would let the same delivery be sent twice at once.
     throw new ConfigError('outbox.timeoutMs', `must be shorter than outbox.leaseSeconds (${parsed.outbox.leaseSeconds} s)`);
+  }
+  const logDays = parsed.retention.revocationLogDays;
+  if (logDays > 0 && logDays * 86_400 < parsed.tokens.accessTokenTtlSeconds + 60) {
+    // An entry must outlive every access token it revokes: a verifier that starts pages the
+    // log for the revocations whose tokens may still be presented.
+    throw new ConfigError('retention.revocationLogDays', `must cover tokens.accessTokenTtlSeconds (${parsed.tokens.accessTokenTtlSeconds} s) plus a minute`);
   }
   return deepFreeze({ ...parsed, issuer });
 }

@@ -20,3 +20,4 @@ export { createTokenService, BACKCHANNEL_EVENT, type TokenService, type TokenPai
 export { createSessionCache, type SessionCache, type CacheTicket } from './session-cache.js';
 export { planLogout, channelsOf } from './logout-plan.js';
 export { createDeliveryService, type DeliveryService } from './deliveries.js';
+export { createRetentionService, type RetentionService, type PurgeCounts } from './retention.js';

@@ -152,6 +152,21 @@ export interface StoreOperations {
 
   appendAudit(event: AuditEvent): Promise<void>;
   listAudit(filter: { userId?: string; limit: number }): Promise<AuditEvent[]>;
+
+  // Retention: each call deletes at most `limit` rows and returns how many it deleted, so a
+  // job repeats it until the count is below `limit` without holding locks for long.
+  /** Deletes sessions that ended before `before`, oldest end first. Active sessions are never touched. */
+  purgeEndedSessions(before: number, limit: number): Promise<number>;
+  /**
+   * Deletes the oldest revocation-log entries written before `before`, in cursor order, and
+   * stops at the first one written at or after it: what stays is always a contiguous tail
+   * of the log, so a follower never meets a gap.
+   */
+  purgeRevocations(before: number, limit: number): Promise<number>;
+  /** Deletes delivered deliveries created before `before` (with their session links), oldest first; pending and dead ones stay. */
+  purgeDeliveredDeliveries(before: number, limit: number): Promise<number>;
+  /** Deletes the oldest audit events written before `before`, in id order, stopping at the first younger one. */
+  purgeAudit(before: number, limit: number): Promise<number>;
 }
 
 /**

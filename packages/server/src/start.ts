@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { ConfigError, loadConfig, type Config } from '@tessera/core';
 import { openStore } from '@tessera/store';
 import { buildServer, redactUrl } from './app.js';
-import { startSweeper } from './sweeper.js';
+import { startRetention, startSweeper } from './sweeper.js';
 
 /**
  * Reads the configuration: the JSON file named by `TESSERA_CONFIG` (or `--config`), then
@@ -97,6 +97,7 @@ export async function startServer(config: Config, options: { print?: (line: stri
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   const sweeper = startSweeper(authority, config.sweeper.intervalSeconds * 1000, app.log);
+  const retention = startRetention(authority, config, app.log);
 
   // With port 0 the default issuer names port 0; the address actually bound is what works.
   const base = new URL(config.issuer).port === '0' ? url : config.issuer;
@@ -120,6 +121,7 @@ export async function startServer(config: Config, options: { print?: (line: stri
     close() {
       closing ??= (async () => {
         await sweeper.stop();
+        await retention.stop();
         await app.close();
         await store.close();
       })();

@@ -1056,6 +1056,83 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
       });
     });
 
+    describe('retention purges', () => {
+      it('purgeEndedSessions deletes only sessions ended before the cut-off, oldest end first, at most limit per call', async () => {
+        const sessions = await createSessions(Array.from({ length: 6 }, () => newSession()));
+        const [a, b, c, d, active1, active2] = sessions;
+        // Ended at T0+1 (c), T0+2 (a), T0+3 (b): out of order with creation on purpose.
+        await store.endSessions([c!.handle], endBy(T0 + 1));
+        await store.endSessions([a!.handle], endBy(T0 + 2));
+        await store.endSessions([b!.handle], endBy(T0 + 3));
+        await store.endSessions([d!.handle], endBy(T0 + 10)); // ended after the cut-off
+        expect(await store.purgeEndedSessions(T0 + 5, 2)).toBe(2);
+        expect((await store.findSessionsByHandles(sessions.map((s) => s.handle))).map((s) => s.handle).sort()).toEqual([b, d, active1, active2].map((s) => s!.handle).sort());
+        expect(await store.purgeEndedSessions(T0 + 5, 2)).toBe(1);
+        expect(await store.purgeEndedSessions(T0 + 5, 2)).toBe(0);
+        // Active sessions are never purged, whatever the cut-off; a late cut-off takes d too.
+        expect(await store.purgeEndedSessions(T0 + 100 * HOUR, 100)).toBe(1);
+        expect((await store.findSessionsByHandles(sessions.map((s) => s.handle))).map((s) => s.handle).sort()).toEqual([active1!.handle, active2!.handle].sort());
+        expect((await store.findSessionByTokenId(active1!.tokenId))?.endedAt).toBeNull();
+      });
+
+      it('purgeRevocations deletes the oldest entries before the cut-off and keeps a contiguous tail', async () => {
+        const sessions = await createSessions(Array.from({ length: 5 }, () => newSession()));
+        // Written at T0+1, T0+2, T0+9 (young), T0+3 (old but after a young one), T0+4.
+        for (const [i, at] of [1, 2, 9, 3, 4].entries()) await store.endSessions([sessions[i]!.handle], endBy(T0 + at));
+        expect(await store.purgeRevocations(T0 + 5, 1)).toBe(1);
+        expect((await readLog(store)).map((e) => e.cursor)).toEqual([2, 3, 4, 5]);
+        // Stops at the first young entry (cursor 3): entry 4, though old, stays, so no hole.
+        expect(await store.purgeRevocations(T0 + 5, 100)).toBe(1);
+        expect((await readLog(store)).map((e) => e.cursor)).toEqual([3, 4, 5]);
+        expect(await store.purgeRevocations(T0 + 5, 100)).toBe(0);
+        // Cursors keep counting from the head, and reading after an old cursor starts at the tail.
+        expect(await store.revocationHead()).toBe(5);
+        expect((await store.listRevocations(0, 10)).map((e) => e.cursor)).toEqual([3, 4, 5]);
+        const [next] = await store.endSessions([(await store.createSession(newSession())).handle], endBy(T0 + 20));
+        expect(next!.cursor).toBe(6);
+        expect(await store.purgeRevocations(T0 + 100, 100)).toBe(4);
+        expect(await readLog(store)).toEqual([]);
+      });
+
+      it('purgeDeliveredDeliveries deletes delivered ones created before the cut-off with their links; pending and dead stay', async () => {
+        const base = { sub: 'usr_x', clientId: 'forum', channel: 'backchannel' as const, reason: 'logout' as const, horizonAt: T0 + HOUR };
+        await store.enqueueDeliveries([
+          { ...base, cursor: 1, sid: 'ses_a', handles: ['ses_a'], createdAt: T0 + 1 },
+          { ...base, cursor: 2, sid: 'ses_b', handles: ['ses_b'], createdAt: T0 + 2 },
+          { ...base, cursor: 3, sid: null, handles: ['ses_c', 'ses_d'], createdAt: T0 + 3 },
+          { ...base, cursor: 4, sid: 'ses_e', handles: ['ses_e'], createdAt: T0 + 4 },
+          { ...base, cursor: 5, sid: 'ses_f', handles: ['ses_f'], createdAt: T0 + 50 },
+        ]);
+        const claimed = await store.claimDeliveries('worker', T0 + HOUR, T0 + 2 * HOUR, 10);
+        expect(claimed).toHaveLength(5);
+        const byCursor = new Map(claimed.map((d) => [d.cursor, d]));
+        for (const cursor of [1, 3, 5]) expect(await store.completeDelivery(byCursor.get(cursor)!.id, 'worker', { status: 'delivered', at: T0 + 60, httpStatus: 200 })).toBe(true);
+        expect(await store.completeDelivery(byCursor.get(2)!.id, 'worker', { status: 'dead', at: T0 + 60, nextAttemptAt: T0 + 60, error: 'gone', httpStatus: 410 })).toBe(true);
+        expect(await store.completeDelivery(byCursor.get(4)!.id, 'worker', { status: 'pending', at: T0 + 60, nextAttemptAt: T0 + 70, error: 'timeout', httpStatus: null })).toBe(true);
+
+        expect(await store.purgeDeliveredDeliveries(T0 + 10, 1)).toBe(1);
+        expect(await store.findDelivery(byCursor.get(1)!.id)).toBeNull();
+        expect(await store.purgeDeliveredDeliveries(T0 + 10, 100)).toBe(1);
+        expect(await store.purgeDeliveredDeliveries(T0 + 10, 100)).toBe(0);
+        expect(await store.listDeliveriesBySession('ses_c')).toEqual([]);
+        expect(await store.listDeliveriesBySession('ses_d')).toEqual([]);
+        // The dead one, the pending one and the young delivered one stay, with their links.
+        expect((await store.listDeliveries({ limit: 10 })).map((d) => [d.cursor, d.status])).toEqual([[5, 'delivered'], [4, 'pending'], [2, 'dead']]);
+        expect((await store.listDeliveriesBySession('ses_e')).map((d) => d.handles)).toEqual([['ses_e']]);
+        expect(await store.countDeliveries()).toMatchObject({ delivered: 1, pending: 1, dead: 1 });
+      });
+
+      it('purgeAudit deletes the oldest events before the cut-off, in id order, stopping at the first younger one', async () => {
+        for (const at of [T0 + 1, T0 + 2, T0 + 9, T0 + 3]) await store.appendAudit(auditEvent({ at }));
+        expect(await store.purgeAudit(T0 + 5, 1)).toBe(1);
+        expect(await store.purgeAudit(T0 + 5, 100)).toBe(1);
+        expect(await store.purgeAudit(T0 + 5, 100)).toBe(0);
+        expect((await store.listAudit({ limit: 10 })).map((e) => e.at)).toEqual([T0 + 3, T0 + 9]);
+        expect(await store.purgeAudit(T0 + 100, 100)).toBe(2);
+        expect(await store.listAudit({ limit: 10 })).toEqual([]);
+      });
+    });
+
     describe('audit', () => {
       it('appends and lists newest first, with a limit and a user filter', async () => {
         const events = [

@@ -647,7 +647,57 @@ function createOperations(db: SqlDriver): StoreOperations {
         sessionHandle: strOrNull(r.session_handle), clientId: strOrNull(r.client_id), ip: strOrNull(r.ip), details: JSON.parse(String(r.details)) as Record<string, unknown>,
       }));
     },
+
+    async purgeEndedSessions(before, limit) {
+      // Through sessions_by_end, oldest end first; `ended_at IS NOT NULL` keeps the partial
+      // index usable and active sessions out of reach.
+      return db.run(
+        'DELETE FROM sessions WHERE token_id IN (SELECT token_id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ? ORDER BY ended_at LIMIT ?)',
+        [before, limit],
+      );
+    },
+
+    async purgeRevocations(before, limit) {
+      const last = await oldPrefixEnd('SELECT cursor AS k, at FROM revocations ORDER BY cursor LIMIT ?', before, limit);
+      return last === null ? 0 : db.run('DELETE FROM revocations WHERE cursor <= ?', [last]);
+    },
+
+    async purgeDeliveredDeliveries(before, limit) {
+      // Through deliveries_by_status (status, id). Delivered rows never change again; the
+      // status test in the DELETE keeps it so even if one were put back to pending meanwhile.
+      const rows = await db.all<{ id: unknown; created_at: unknown }>("SELECT id, created_at FROM deliveries WHERE status = 'delivered' ORDER BY id LIMIT ?", [limit]);
+      const ids = rows.filter((r) => num(r.created_at) < before).map((r) => num(r.id));
+      if (ids.length === 0) return 0;
+      return db.transaction(async (tx) => {
+        let deleted = 0;
+        for (const part of chunks(ids)) {
+          const gone = (await tx.all<{ id: unknown }>(`DELETE FROM deliveries WHERE status = 'delivered' AND id IN (${placeholders(part.length)}) RETURNING id`, part)).map((r) => num(r.id));
+          deleted += gone.length;
+          if (gone.length > 0) await tx.run(`DELETE FROM delivery_sessions WHERE delivery_id IN (${placeholders(gone.length)})`, gone);
+        }
+        return deleted;
+      });
+    },
+
+    async purgeAudit(before, limit) {
+      const last = await oldPrefixEnd('SELECT id AS k, at FROM audit_events ORDER BY id LIMIT ?', before, limit);
+      return last === null ? 0 : db.run('DELETE FROM audit_events WHERE id <= ?', [last]);
+    },
   };
+
+  /**
+   * The key of the last row of the oldest `limit` rows (by key) that are all older than
+   * `before`: the end of the prefix an append-only table can lose without a hole. Null when
+   * its very first row is young (or it is empty).
+   */
+  async function oldPrefixEnd(sql: string, before: number, limit: number): Promise<number | null> {
+    let last: number | null = null;
+    for (const row of await db.all<{ k: unknown; at: unknown }>(sql, [limit])) {
+      if (num(row.at) >= before) break;
+      last = num(row.k);
+    }
+    return last;
+  }
   return ops;
 }
 
