@@ -101,6 +101,8 @@ export interface StoreOperations {
   revocationHead(): Promise<number>;
   /** Log entries with cursor > `after`, in order. */
   listRevocations(after: number, limit: number): Promise<RevocationEvent[]>;
+  /** The lowest cursor of an entry written at or after `at`, or null when there is none. */
+  firstRevocationSince(at: number): Promise<number | null>;
 
   createLogoutToken(tokenHash: string, handle: string, expiresAt: number): Promise<void>;
   /** Deletes and returns the session handle of an unexpired logout token (one use only). */

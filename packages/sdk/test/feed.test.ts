@@ -88,6 +88,29 @@ describe('following the feed', () => {
     for (const s of list) expect(await codeOf(client.verify(s.token))).toBe('TOKEN_REVOKED');
   });
 
+  it('asks for the first page with skip_forgotten (nothing older can matter to an empty set), and only for the first', async () => {
+    const issuer = track(clientFor(server, app, { feed: { enabled: false } }));
+    const list = await sessions(issuer, 3);
+    for (const s of list) await server.revokeSession(s.handle);
+    const pages: URL[] = [];
+    const recording: FetchLike = (input, init) => {
+      const url = new URL(String(input));
+      if (url.pathname === '/v1/revocations') pages.push(url);
+      return fetch(input, init);
+    };
+    const client = track(clientFor(server, app, { fetch: recording, feed: { pageSize: 2 } }));
+    await client.start();
+    // These ends are minutes old at most, so the server still sends them: all three are known.
+    for (const s of list) expect(await codeOf(client.verify(s.token))).toBe('TOKEN_REVOKED');
+    expect(pages.length).toBeGreaterThanOrEqual(2);
+    expect(pages[0]!.searchParams.get('after')).toBe('0');
+    expect(pages[0]!.searchParams.get('skip_forgotten')).toBe('true');
+    for (const later of pages.slice(1)) {
+      expect(Number(later.searchParams.get('after'))).toBeGreaterThan(0);
+      expect(later.searchParams.has('skip_forgotten')).toBe(false);
+    }
+  });
+
   it('starts the feed on the first verify when start() was never called', async () => {
     const issuer = track(clientFor(server, app, { feed: { enabled: false } }));
     const [revoked, live] = await sessions(issuer, 2);

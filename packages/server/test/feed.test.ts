@@ -50,6 +50,27 @@ describe('GET /v1/revocations', () => {
     expect((await page(other, '')).json()).toEqual({ events: [], next: 1 });
   });
 
+  it('skip_forgotten=true starts at the first entry whose forget_after has not passed', async () => {
+    const { user } = await createUser(t);
+    const sessions = [];
+    for (let i = 0; i < 4; i += 1) sessions.push(await startAppSession(t, app, user.id));
+    for (const s of sessions.slice(0, 3)) await adminRequest(t, 'DELETE', `/sessions/${s.handle}`);
+    // Past forget_after of the first three (token lifetime 300 s + 60 s), then one more end.
+    t.clock.advance(361_000);
+    await adminRequest(t, 'DELETE', `/sessions/${sessions[3]!.handle}`);
+    const live = (await page(app, '?after=0&skip_forgotten=true')).json<{ events: EventJson[]; next: number }>();
+    expect(live.events.map((e) => e.cursor)).toEqual([4]);
+    expect(live.next).toBe(4);
+    expect(Date.parse(live.events[0]!.forget_after)).toBeGreaterThan(t.clock.now());
+    // Without it, the whole log; and it never moves a later cursor back.
+    expect((await page(app, '?after=0')).json<{ events: EventJson[] }>().events.map((e) => e.cursor)).toEqual([1, 2, 3, 4]);
+    expect((await page(app, '?after=4&skip_forgotten=true')).json()).toEqual({ events: [], next: 4 });
+    // Nothing left that matters: an empty page whose next is the head, so catch-up ends there.
+    t.clock.advance(361_000);
+    expect((await page(app, '?after=0&skip_forgotten=true')).json()).toEqual({ events: [], next: 4 });
+    expectError(await page(app, '?skip_forgotten=maybe'), 400, 'INVALID_REQUEST');
+  });
+
   it('needs app credentials and a valid cursor', async () => {
     expectError(await t.app.inject({ method: 'GET', url: '/v1/revocations' }), 401, 'INVALID_CLIENT');
     expectError(await page(app, '?after=-1'), 400, 'INVALID_REQUEST');

@@ -1094,6 +1094,18 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await readLog(store)).toEqual([]);
       });
 
+      it('firstRevocationSince gives the lowest cursor written at or after a time, null when none', async () => {
+        expect(await store.firstRevocationSince(T0)).toBeNull();
+        const sessions = await createSessions(Array.from({ length: 4 }, () => newSession()));
+        // Written at T0+5, T0+1, T0+7, T0+3: times need not follow cursors.
+        for (const [i, at] of [5, 1, 7, 3].entries()) await store.endSessions([sessions[i]!.handle], endBy(T0 + at));
+        expect(await store.firstRevocationSince(T0)).toBe(1);
+        expect(await store.firstRevocationSince(T0 + 2)).toBe(1);
+        expect(await store.firstRevocationSince(T0 + 6)).toBe(3);
+        expect(await store.firstRevocationSince(T0 + 7)).toBe(3);
+        expect(await store.firstRevocationSince(T0 + 8)).toBeNull();
+      });
+
       it('purgeDeliveredDeliveries deletes delivered ones created before the cut-off with their links; pending and dead stay', async () => {
         const base = { sub: 'usr_x', clientId: 'forum', channel: 'backchannel' as const, reason: 'logout' as const, horizonAt: T0 + HOUR };
         await store.enqueueDeliveries([

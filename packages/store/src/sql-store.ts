@@ -430,6 +430,14 @@ function createOperations(db: SqlDriver): StoreOperations {
       return num(row?.value ?? 0);
     },
 
+    async firstRevocationSince(at) {
+      // Through revocations_by_time: only the entries written since `at` are read. `cursor + 0`
+      // keeps both planners from answering MIN(cursor) by walking the primary key from the
+      // oldest entry, which reads every old entry before the first recent one.
+      const row = await db.get<{ c: unknown }>('SELECT MIN(cursor + 0) AS c FROM revocations WHERE at >= ?', [at]);
+      return row?.c === null || row?.c === undefined ? null : num(row.c);
+    },
+
     async listRevocations(after, limit) {
       return (await db.all('SELECT * FROM revocations WHERE cursor > ? ORDER BY cursor LIMIT ?', [after, limit])).map(toEvent);
     },

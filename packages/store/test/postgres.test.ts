@@ -75,6 +75,45 @@ describe.skipIf(!base)('postgres store', () => {
     }
   });
 
+  it('purges ended sessions through sessions_by_end and finds the first recent log entry through revocations_by_time', async () => {
+    const { url } = await schema();
+    const log: Recorded[] = [];
+    const store = createSqlStore(recordingDriver(createPostgresDriver(url), log));
+    try {
+      await store.migrate();
+      await store.transaction(async (tx) => {
+        for (let n = 0; n < 20_000; n++) await tx.createSession(session(n, `usr_${n % 2000}`));
+      });
+      // 18,000 ends in 20 batches, one end time per batch: a long log, most of it old.
+      for (let batch = 0; batch < 20; batch++) {
+        await store.endSessions(Array.from({ length: 900 }, (_, i) => `ses_${batch * 1000 + i}`), { at: 1000 + batch, reason: 'logout', actor: 'user' });
+      }
+      const driver = createPostgresDriver(url);
+      try {
+        await driver.exec('ANALYZE sessions');
+        await driver.exec('ANALYZE revocations');
+        log.length = 0;
+        expect(await store.firstRevocationSince(1019)).toBe(17_101);
+        expect(await store.firstRevocationSince(5000)).toBeNull();
+        expect(await store.purgeEndedSessions(1001, 100)).toBe(100);
+        const statements = log.filter((r) => /ended_at < \?|FROM revocations WHERE at >= \?/.test(r.sql));
+        expect(statements).toHaveLength(3);
+        const plans = [];
+        for (const { sql, params } of statements) plans.push((await driver.all<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)).map((r) => r['QUERY PLAN']).join('\n'));
+        for (const plan of plans.slice(0, 2)) {
+          expect(plan).toMatch(/Index (Only )?Scan (using|on) revocations_by_time|Bitmap Index Scan on revocations_by_time/);
+          expect(plan).not.toMatch(/Seq Scan on revocations|revocations_pkey/);
+        }
+        expect(plans[2]).toMatch(/Index (Only )?Scan (using|on) sessions_by_end|Bitmap Index Scan on sessions_by_end/);
+        expect(plans[2]).not.toMatch(/Seq Scan on sessions\b/);
+      } finally {
+        await driver.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   it('keeps one gapless log when several nodes end the same sessions at once', async () => {
     const { url } = await schema();
     const nodes: Store[] = [createPostgresStore(url, { max: 4 }), createPostgresStore(url, { max: 4 }), createPostgresStore(url, { max: 4 })];

@@ -53,3 +53,34 @@ describe('sqlite store: a user’s sessions', () => {
     }
   });
 });
+
+describe('sqlite store: retention and feed start-up read through their indexes', () => {
+  it('purgeEndedSessions uses sessions_by_end and firstRevocationSince uses revocations_by_time', async () => {
+    const file = nextFile();
+    const log: Recorded[] = [];
+    const store = createSqlStore(recordingDriver(createSqliteDriver(file), log));
+    await store.migrate();
+    await store.transaction(async (tx) => {
+      for (let n = 0; n < 2000; n++) {
+        await tx.createSession({ tokenId: `tok_${n}`, secretHash: 'x', handle: `ses_${n}`, userId: `usr_${n % 200}`, ip: null, userAgent: null, createdAt: n, idleTimeoutMs: 1000, expiresAt: n + 10_000, apps: [] });
+      }
+    });
+    await store.endSessions(Array.from({ length: 500 }, (_, i) => `ses_${i * 4}`), { at: 5, reason: 'logout', actor: 'user' });
+
+    log.length = 0;
+    await store.purgeEndedSessions(10, 100);
+    await store.firstRevocationSince(3);
+    const statements = log.filter((r) => /ended_at < \?|FROM revocations WHERE at >= \?/.test(r.sql));
+    expect(statements).toHaveLength(2);
+    const db = new Database(file, { readonly: true });
+    try {
+      const plans = statements.map(({ sql, params }) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail));
+      expect(plans[0]).toContainEqual(expect.stringMatching(/^SEARCH sessions USING (COVERING )?INDEX sessions_by_end \((ended_at>\? AND )?ended_at<\?\)/));
+      expect(plans[1]).toContainEqual(expect.stringMatching(/^SEARCH revocations USING (COVERING )?INDEX revocations_by_time \(at>\?\)/));
+      for (const plan of plans) expect(plan.filter((d) => /^SCAN (sessions|revocations)\b/.test(d))).toEqual([]);
+    } finally {
+      db.close();
+      await store.close();
+    }
+  });
+});

@@ -157,7 +157,10 @@ export function createFeedFollower(options: FeedFollowerOptions): FeedFollower {
   async function catchUp(signal: AbortSignal): Promise<void> {
     for (;;) {
       const after = cursor;
-      const { body } = await options.api.request({ method: 'GET', path: '/v1/revocations', query: { after, limit: options.pageSize }, signal });
+      // From an empty set, the entries whose tokens have all expired are not worth reading:
+      // the server starts the first page at the first entry that still matters.
+      const query = after === 0 ? { after, limit: options.pageSize, skip_forgotten: 'true' } : { after, limit: options.pageSize };
+      const { body } = await options.api.request({ method: 'GET', path: '/v1/revocations', query, signal });
       lastContactAt = options.now();
       const page = body as { events?: unknown; next?: unknown } | null;
       if (!page || !Array.isArray(page.events)) throw new TesseraSdkError('TESSERA_RESPONSE_INVALID', 'GET /v1/revocations did not return an events array.');

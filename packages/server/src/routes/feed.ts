@@ -32,13 +32,25 @@ export async function feedRoutes(app: TesseraApp, { authority, config }: ServerC
 
   app.get('/v1/revocations', {
     schema: {
-      ...client, tags: ['feed'], description: 'Revocation log entries after `after`, in order. `next` is the cursor to pass as `after` next time.',
-      querystring: Type.Object({ after: Type.Integer({ minimum: 0, default: 0 }), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }, { additionalProperties: false }),
+      ...client, tags: ['feed'],
+      description: 'Revocation log entries after `after`, in order. `next` is the cursor to pass as `after` next time. With `skip_forgotten=true` the page starts no earlier than the first entry whose `forget_after` has not passed: a verifier that starts with an empty set needs nothing older (every token such an entry revokes has expired), so its catch-up reads minutes of log, not the whole retention window.',
+      querystring: Type.Object({
+        after: Type.Integer({ minimum: 0, default: 0 }),
+        limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+        skip_forgotten: Type.Boolean({ default: false }),
+      }, { additionalProperties: false }),
       response: { 200: Type.Object({ events: Type.Array(EventView), next: Type.Integer() }), ...errors(400, 401) },
     },
   }, async (request) => {
     const caller = clientOf(request);
-    const { after, limit } = request.query;
+    const { limit } = request.query;
+    let { after } = request.query;
+    if (request.query.skip_forgotten) {
+      const { store, clock } = authority.deps;
+      // An entry matters while its forget_after (at + token lifetime + skew) is ahead.
+      const first = await store.firstRevocationSince(clock.now() - ttlMs - SKEW_MS);
+      after = Math.max(after, first === null ? await store.revocationHead() : first - 1);
+    }
     const events = await authority.deps.store.listRevocations(after, limit);
     const next = events.length > 0 ? events[events.length - 1]!.cursor : after;
     return { events: events.filter(visibleTo(caller)).map(view), next };
