@@ -23,6 +23,18 @@ const session = (n: number, userId: string, overrides: Partial<NewSession> = {})
   createdAt: n, idleTimeoutMs: 1000, expiresAt: n + 10_000, apps: [], ...overrides,
 });
 
+/** A migrated store in a fresh schema that records its statements, holding `count` sessions of `users` users. */
+async function recordedStoreWithSessions(count: number, users: number): Promise<{ url: string; log: Recorded[]; store: Store }> {
+  const { url } = await schema();
+  const log: Recorded[] = [];
+  const store = createSqlStore(recordingDriver(createPostgresDriver(url), log));
+  await store.migrate();
+  await store.transaction(async (tx) => {
+    for (let n = 0; n < count; n++) await tx.createSession(session(n, `usr_${n % users}`));
+  });
+  return { url, log, store };
+}
+
 describe.skipIf(!base)('postgres store', () => {
   afterAll(dropSchemas);
 
@@ -40,14 +52,8 @@ describe.skipIf(!base)('postgres store', () => {
   });
 
   it('lists and ends a user’s sessions through the sessions_by_user index', async () => {
-    const { url } = await schema();
-    const log: Recorded[] = [];
-    const store = createSqlStore(recordingDriver(createPostgresDriver(url), log));
+    const { url, log, store } = await recordedStoreWithSessions(4000, 400);
     try {
-      await store.migrate();
-      await store.transaction(async (tx) => {
-        for (let n = 0; n < 4000; n++) await tx.createSession(session(n, `usr_${n % 400}`));
-      });
       // Some ended sessions, so that the statistics know ended_at is not always null.
       await store.endSessions(Array.from({ length: 400 }, (_, i) => `ses_${i * 10 + 5}`), { at: 1, reason: 'logout', actor: 'user' });
       const driver = createPostgresDriver(url);
@@ -76,14 +82,8 @@ describe.skipIf(!base)('postgres store', () => {
   });
 
   it('purges ended sessions through sessions_by_end and finds the first recent log entry through revocations_by_time', async () => {
-    const { url } = await schema();
-    const log: Recorded[] = [];
-    const store = createSqlStore(recordingDriver(createPostgresDriver(url), log));
+    const { url, log, store } = await recordedStoreWithSessions(20_000, 2000);
     try {
-      await store.migrate();
-      await store.transaction(async (tx) => {
-        for (let n = 0; n < 20_000; n++) await tx.createSession(session(n, `usr_${n % 2000}`));
-      });
       // 18,000 ends in 20 batches, one end time per batch: a long log, most of it old.
       for (let batch = 0; batch < 20; batch++) {
         await store.endSessions(Array.from({ length: 900 }, (_, i) => `ses_${batch * 1000 + i}`), { at: 1000 + batch, reason: 'logout', actor: 'user' });
