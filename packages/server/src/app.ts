@@ -60,7 +60,7 @@ export function redactUrl(url: string): string {
  * const res = await app.inject({ method: 'GET', url: '/health' });
  * ```
  */
-export async function buildServer(options: BuildOptions): Promise<{ app: TesseraApp; authority: Authority; worker: OutboxWorker }> {
+export async function buildServer(options: BuildOptions): Promise<{ app: TesseraApp; authority: Authority; worker: OutboxWorker; metrics: Metrics }> {
   const { config, store } = options;
   // The feed hub reads the log back after every local commit (and on a timer for ends
   // written elsewhere), so followers get every entry in order.
@@ -204,5 +204,5 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   });
   await app.register(async (scope) => adminRoutes(scope, context, () => void worker?.wake()), { prefix: '/admin/api' });
 
-  return { app, authority, worker };
+  return { app, authority, worker, metrics };
 }

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RevocationEvent, Store } from '@tessera/core';
+import type { PurgeCounts, RevocationEvent, Store } from '@tessera/core';
 import type { FastifyInstance } from 'fastify';
 
 // Counting rows on every scrape would cost a table scan on a large store; the gauges that
@@ -45,6 +45,7 @@ export function createMetrics(input: { store: Store; feedSubscribers: () => numb
   } });
   const signals = new Counter({ name: 'tessera_revocation_signals_total', help: 'Wake-ups received (a commit on any node, this one included, or a reconnect), by source.', labelNames: ['source'], registers: [registry] });
   const attempts = new Counter({ name: 'tessera_outbox_attempts_total', help: 'Delivery attempts made by this node, by outcome: delivered, failed (will retry) or dead (gave up).', labelNames: ['outcome'], registers: [registry] });
+  const purged = new Counter({ name: 'tessera_retention_deleted_total', help: 'Rows deleted by this node\'s retention job, by kind (ended_sessions, revocations, deliveries, audit).', labelNames: ['kind'], registers: [registry] });
   const revocations = new Counter({ name: 'tessera_revocations_total', help: 'Session ends committed by this node, by reason.', labelNames: ['reason'], registers: [registry] });
   const latency = new Histogram({
     name: 'tessera_http_request_duration_seconds',
@@ -61,6 +62,12 @@ export function createMetrics(input: { store: Store; feedSubscribers: () => numb
     },
     recordAttempt(outcome: 'delivered' | 'failed' | 'dead'): void {
       attempts.inc({ outcome });
+    },
+    recordPurge(counts: PurgeCounts): void {
+      purged.inc({ kind: 'ended_sessions' }, counts.endedSessions);
+      purged.inc({ kind: 'revocations' }, counts.revocations);
+      purged.inc({ kind: 'deliveries' }, counts.deliveries);
+      purged.inc({ kind: 'audit' }, counts.audit);
     },
     recordRevocations(events: RevocationEvent[]): void {
       for (const e of events) revocations.inc({ reason: e.reason });

@@ -83,7 +83,7 @@ export async function startServer(config: Config, options: { print?: (line: stri
   const print = options.print ?? ((line: string) => console.log(line));
   const store = openStore(config);
   await store.migrate();
-  const { app, authority } = await buildServer({
+  const { app, authority, metrics } = await buildServer({
     config,
     store,
     logger: createLoggerOptions(config.logLevel),
@@ -97,7 +97,7 @@ export async function startServer(config: Config, options: { print?: (line: stri
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   const sweeper = startSweeper(authority, config.sweeper.intervalSeconds * 1000, app.log);
-  const retention = startRetention(authority, config, app.log);
+  const retention = startRetention(authority, config, app.log, (counts) => metrics.recordPurge(counts));
 
   // With port 0 the default issuer names port 0; the address actually bound is what works.
   const base = new URL(config.issuer).port === '0' ? url : config.issuer;

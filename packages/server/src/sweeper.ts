@@ -1,4 +1,4 @@
-import type { Authority, Config } from '@tessera/core';
+import type { Authority, Config, PurgeCounts } from '@tessera/core';
 import type { FastifyBaseLogger } from 'fastify';
 
 /** A job run on a timer, at most one run at a time; `stop` waits for the run in progress. */
@@ -42,11 +42,12 @@ export function startSweeper(authority: Authority, intervalMs: number, log: Fast
 }
 
 /** Runs the retention job (see `retention` in the configuration) on a timer, when enabled. */
-export function startRetention(authority: Authority, config: Config, log: FastifyBaseLogger): PeriodicJob {
+export function startRetention(authority: Authority, config: Config, log: FastifyBaseLogger, onPurged?: (counts: PurgeCounts) => void): PeriodicJob {
   if (!config.retention.enabled) return { stop: async () => undefined };
   return startPeriodic(async () => {
     try {
       const purged = await authority.retention.purge('system');
+      onPurged?.(purged);
       if (Object.values(purged).some((n) => n > 0)) log.info({ purged }, 'retention: old rows deleted');
     } catch (error) {
       log.error({ err: error }, 'retention run failed');

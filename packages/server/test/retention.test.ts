@@ -87,9 +87,18 @@ describe('retention', () => {
       const { sessions } = await createUserWithSessions(t, 1);
       expect((await adminRequest(t, 'DELETE', `/sessions/${sessions[0]!.handle}`)).statusCode).toBe(204);
       t.clock.advance(36 * DAY);
-      const job = startRetention(t.authority, t.config, t.app.log);
+      const metrics = t.metrics;
+      const job = startRetention(t.authority, t.config, t.app.log, (counts) => metrics.recordPurge(counts));
       await job.stop(); // waits for the run that started at once
       expect(await t.store.findSessionsByHandles([sessions[0]!.handle]), `enabled: ${enabled}`).toHaveLength(enabled ? 0 : 1);
+      // What it deleted is counted for Prometheus, by kind.
+      const text = await metrics.registry.metrics();
+      if (enabled) {
+        expect(text).toContain('tessera_retention_deleted_total{kind="ended_sessions"} 1');
+        expect(text).toContain('tessera_retention_deleted_total{kind="revocations"} 1');
+      } else {
+        expect(text).not.toMatch(/tessera_retention_deleted_total\{/);
+      }
       await t.close();
       t = undefined;
     }

@@ -4,6 +4,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { buildServer, type BuildOptions } from '../src/app.js';
 import type { TesseraApp } from '../src/context.js';
+import type { Metrics } from '../src/metrics.js';
 
 /**
  * Shared harness of the HTTP API tests: a server over a fresh in-memory SQLite store, a
@@ -28,6 +29,7 @@ export type Response = LightMyRequestResponse;
 export interface TestServer {
   app: TesseraApp;
   authority: Authority;
+  metrics: Metrics;
   store: Store;
   clock: ManualClock;
   config: Config;
@@ -59,12 +61,13 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
   const store = createSqliteStore(':memory:');
   await store.migrate();
   const clock = createManualClock(START);
-  const { app, authority } = await buildServer({ config, store, clock, logger: options.logger ?? false, onRevoked: options.onRevoked });
+  const { app, authority, metrics } = await buildServer({ config, store, clock, logger: options.logger ?? false, onRevoked: options.onRevoked });
   options.beforeReady?.(app);
   await app.ready();
   return {
     app,
     authority,
+    metrics,
     store,
     clock,
     config,
