@@ -220,7 +220,15 @@ export function createSessionService(deps: CoreDeps) {
     return (await store.listSessionsByUser(userId)).filter((s) => !isSessionExpired(s, now));
   }
 
+  /**
+   * Records that an app joined a session. `session` is the record just authenticated (from
+   * the store, or from the exact session cache, which drops a session on every change made
+   * here and empties on any foreign commit): when it already lists the app as joined and not
+   * left, there is nothing to write. An app that asks whoami on every page view then costs
+   * no write transaction per request.
+   */
   async function joinSession(session: SessionRecord, clientId: string): Promise<void> {
+    if (session.apps.some((a) => a.clientId === clientId && a.leftAt === null)) return;
     const at = clock.now();
     if (await store.joinSession(session.handle, clientId, at)) {
       // Cached copies of this session still list the old apps.

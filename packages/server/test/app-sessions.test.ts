@@ -188,6 +188,35 @@ describe('GET /v1/whoami', () => {
     expect(stored!.apps.map((a) => a.clientId).sort()).toEqual([site.clientId, forum.clientId].sort());
   });
 
+  it('an app that already joined costs no write on its next whoami; after leaving (scope app) it joins again', async () => {
+    const site = await createApp(t);
+    const forum = await createApp(t, { trusted: false });
+    const { user } = await createUser(t);
+    const started = await startAppSession(t, site, user.id);
+    // Count the store's join writes (a recording wrapper around the real store method).
+    const realJoin = t.store.joinSession.bind(t.store);
+    let joins = 0;
+    t.store.joinSession = (...args) => {
+      joins += 1;
+      return realJoin(...args);
+    };
+    const whoami = () => t.app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: forum.basic, 'x-session-token': started.token } });
+    for (let i = 0; i < 5; i++) expect((await whoami()).statusCode).toBe(200);
+    expect(joins).toBe(1);
+    const joinedAt = (await t.store.findSessionByHandle(started.handle))!.apps.find((a) => a.clientId === forum.clientId)!.joinedAt;
+
+    expect((await t.app.inject({ method: 'POST', url: '/api/v1/logout', headers: { authorization: forum.basic }, payload: { token: started.token, scope: 'app' } })).statusCode).toBe(200);
+    const left = (await t.store.findSessionByHandle(started.handle))!.apps.find((a) => a.clientId === forum.clientId)!;
+    expect(left.leftAt).not.toBeNull();
+    t.clock.advance(1000);
+    const again = await whoami();
+    expect(again.statusCode).toBe(200);
+    expect(joins).toBe(2);
+    const rejoined = (await t.store.findSessionByHandle(started.handle))!.apps.find((a) => a.clientId === forum.clientId)!;
+    expect(rejoined.leftAt).toBeNull();
+    expect(rejoined.joinedAt).toBeGreaterThan(joinedAt);
+  });
+
   it('answers 401 once the user is disabled, although the session was not presented since', async () => {
     const app = await createApp(t);
     const { user } = await createUser(t);
