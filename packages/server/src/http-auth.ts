@@ -51,7 +51,7 @@ export function requireCsrfForCookie(request: FastifyRequest, source: TokenSourc
 }
 
 /** Parses `Authorization: Basic` client credentials (RFC 6749 §2.3.1: form-encoded, then base64). */
-export function readBasicCredentials(request: FastifyRequest): { clientId: string; clientSecret: string } | null {
+export function readBasicCredentials(request: { headers: IncomingHttpHeaders }): { clientId: string; clientSecret: string } | null {
   const auth = request.headers.authorization;
   if (typeof auth !== 'string' || auth.slice(0, 6).toLowerCase() !== 'basic ' || auth.length > 1024) return null;
   const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Authority } from '@tessera/core';
-import { readHeaderToken } from './http-auth.js';
+import { readBasicCredentials, readHeaderToken } from './http-auth.js';
 import { requestIdOf, SECURITY_HEADERS } from './request-id.js';
 import { WHOAMI_CONTENT_TYPE, whoamiBody } from './routes/self.js';
 
@@ -12,8 +12,11 @@ import { WHOAMI_CONTENT_TYPE, whoamiBody } from './routes/self.js';
  * It serves only the case it can serve exactly like the Fastify route and hands everything
  * else to Fastify untouched, so Fastify stays the one reference for behaviour:
  * - only `GET /v1/whoami` with no query, no body, no `Origin` (no CORS to answer) and a
- *   token in `Authorization: Bearer` or `X-Session-Token` (cookies, and Basic-authenticated
- *   app calls that join the session, take the Fastify route);
+ *   token in `Authorization: Bearer` or `X-Session-Token` — the latter also with an app's
+ *   Basic credentials, which are checked first and make the app join the session, as on the
+ *   route (cookies take the Fastify route);
+ * - with Basic credentials, only when they are right (a wrong secret goes to the route,
+ *   which answers 401 INVALID_CLIENT);
  * - only a 200: a missing, malformed, wrong, ended or expired token, a disabled user or a
  *   store error goes to the Fastify route, which answers it with the error envelope (the
  *   session check runs there again, which costs nothing on a failure path);
@@ -46,8 +49,8 @@ export function createLeanWhoami(deps: {
       return (
         req.method === 'GET' &&
         req.url === '/v1/whoami' &&
-        // Basic credentials (an app joining the session) or any other scheme: the route.
-        (auth === undefined || auth.slice(0, 7).toLowerCase() === 'bearer ') &&
+        // The session token comes in X-Session-Token when an app authenticates with Basic.
+        (auth === undefined || /^(bearer|basic) /i.test(auth)) &&
         headers.origin === undefined &&
         headers['content-length'] === undefined &&
         headers['transfer-encoding'] === undefined &&
@@ -60,9 +63,17 @@ export function createLeanWhoami(deps: {
       const started = performance.now();
       const presented = readHeaderToken(req.headers);
       if (!presented) return false;
+      // As on the route, an app's Basic credentials are checked before the session: a wrong
+      // secret never gets as far as the session (the route then answers INVALID_CLIENT).
+      const basic = presented.source === 'header' ? readBasicCredentials(req) : null;
+      const caller = basic ? await deps.authority.apps.authenticateApp(basic.clientId, basic.clientSecret) : null;
+      if (basic && !caller) return false;
       const current = await deps.authority.sessions.authenticate(presented.token);
+      if (!current) return false;
+      // The app joins the session (the same core call; no write once it has joined).
+      if (caller) await deps.authority.sessions.joinSession(current.session, caller.clientId);
       // The socket may have gone while the store was read: nothing to answer then.
-      if (!current || res.headersSent || req.socket.destroyed) return false;
+      if (res.headersSent || req.socket.destroyed) return false;
       const body = whoamiBody(current.session, current.user);
       res.writeHead(200, {
         'x-request-id': requestIdOf(req.headers),

@@ -5,6 +5,7 @@ import {
   ADMIN_TOKEN,
   SITE_ORIGIN,
   adminRequest,
+  basicAuth,
   createApp,
   createTestServer,
   createUserWithSessions,
@@ -130,11 +131,10 @@ describe('GET /v1/whoami lean path', () => {
     expect((await revocationLog(t)).map((e) => [e.sid, e.reason])).toEqual([[sessions[0]!.handle, 'expired']]);
   });
 
-  it('leaves cookies, CORS requests, app calls with Basic credentials and other methods to the Fastify route', async () => {
+  it('leaves cookies, CORS requests and other methods to the Fastify route', async () => {
     const { t, get, base, fastifySaw } = await setup();
-    const { sessions, app } = await createUserWithSessions(t, 1);
+    const { sessions } = await createUserWithSessions(t, 1);
     const token = sessions[0]!.token;
-    const reader = await createApp(t, { trusted: false });
 
     expect((await get('/v1/whoami', { cookie: `${t.config.cookie.name}=${token}` })).status).toBe(200);
     expect(fastifySaw()).toEqual(['/v1/whoami']);
@@ -145,11 +145,6 @@ describe('GET /v1/whoami lean path', () => {
     expect(cors.headers.vary).toBe('Origin');
     expect(fastifySaw()).toEqual(['/v1/whoami']);
 
-    // An app asking with its credentials joins the session: only the route records that.
-    const joined = await get('/v1/whoami', { authorization: reader.basic, 'x-session-token': token });
-    expect(joined.status).toBe(200);
-    expect(fastifySaw()).toEqual(['/v1/whoami']);
-    expect((JSON.parse(joined.body) as { session: { apps: Array<{ client_id: string }> } }).session.apps.map((a) => a.client_id)).toEqual([app.clientId, reader.clientId]);
 
     const head = await fetch(`${base}/v1/whoami`, { method: 'HEAD', headers: { 'x-session-token': token } });
     expect(head.status).toBe(200);
@@ -157,6 +152,41 @@ describe('GET /v1/whoami lean path', () => {
     const post = await fetch(`${base}/v1/whoami`, { method: 'POST', headers: { 'x-session-token': token } });
     expect(post.status).toBe(404);
     expect(fastifySaw()).toEqual(['/v1/whoami']);
+  });
+
+  it('serves an app asking with its Basic credentials (it joins the session, as on the route); a wrong secret goes to the route', async () => {
+    const { t, get, fastifySaw } = await setup();
+    const { sessions, app } = await createUserWithSessions(t, 1);
+    const token = sessions[0]!.token;
+    const reader = await createApp(t, { trusted: false });
+    const later = await createApp(t, { trusted: false });
+    const appsOf = (res: Served) => (JSON.parse(res.body) as { session: { apps: Array<{ client_id: string }> } }).session.apps.map((a) => a.client_id);
+
+    const joined = await get('/v1/whoami', { authorization: reader.basic, 'x-session-token': token });
+    expect(fastifySaw(), 'the lean path answered').toEqual([]);
+    expect(joined.status).toBe(200);
+    expect(appsOf(joined)).toEqual([app.clientId, reader.clientId]);
+    expect((await t.store.findSessionByHandle(sessions[0]!.handle))!.apps.map((a) => a.clientId)).toEqual([app.clientId, reader.clientId]);
+    // The route records the join the same way (the reference for bytes and headers).
+    const reference = await get('/v1/whoami?via=route', { authorization: later.basic, 'x-session-token': token });
+    const lean = await get('/v1/whoami', { authorization: later.basic, 'x-session-token': token });
+    expect(fastifySaw()).toEqual(['/v1/whoami?via=route']);
+    expect(appsOf(lean)).toEqual([app.clientId, reader.clientId, later.clientId]);
+    expect(lean.body).toBe(reference.body);
+    expect(comparable(lean)).toEqual(comparable(reference));
+
+    // A wrong secret (or an unknown client) never gets to the session: the route says INVALID_CLIENT.
+    for (const authorization of [basicAuth(reader.clientId, 'wrong-secret'), basicAuth('nobody', 'x')]) {
+      const wrong = await get('/v1/whoami', { authorization, 'x-session-token': token });
+      expect(fastifySaw()).toEqual(['/v1/whoami']);
+      expect(wrong.status).toBe(401);
+      expect(JSON.parse(wrong.body)).toMatchObject({ error: 'INVALID_CLIENT' });
+      expect(wrong.headers['www-authenticate']).toBe('Basic realm="tessera"');
+    }
+    // Right credentials, wrong session token: the route's 401 UNAUTHENTICATED.
+    const noSession = await get('/v1/whoami', { authorization: reader.basic, 'x-session-token': 'nope.nope' });
+    expect(fastifySaw()).toEqual(['/v1/whoami']);
+    expect(JSON.parse(noSession.body)).toMatchObject({ error: 'UNAUTHENTICATED' });
   });
 
   it('hands a store failure to the Fastify route, which answers it with the envelope (no stack, no hang)', async () => {
