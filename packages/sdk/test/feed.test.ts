@@ -2,9 +2,10 @@
 // dropped connection and after a server restart (no entry lost or repeated), the heartbeat
 // watchdog, the unreachable-feed policies, and ageing out of the revocation set.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isTesseraSdkError, type RevocationEvent, type Tessera } from '../src/index.js';
+import type { RevocationEvent, Tessera } from '../src/index.js';
 import type { FetchLike } from '../src/internal/api-client.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
+import { codeOf } from './support/outcome.js';
 import { clientFor, eventually, startTesseraServer, type TestApp, type TesseraServer } from './support/tessera-server.js';
 
 let server: TesseraServer;
@@ -26,16 +27,6 @@ afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
 });
 afterAll(async () => server?.close());
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'OK';
-  } catch (error) {
-    if (isTesseraSdkError(error)) return String(error.code);
-    throw error;
-  }
-}
 
 /** `n` fresh sessions of bob, with an access token each (exchanged by `client`). */
 async function sessions(client: Tessera, n: number): Promise<Array<{ handle: string; token: string }>> {

@@ -4,6 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTessera, isTesseraSdkError, SDK_ERRORS, type Tessera, type TesseraOptions } from '../src/index.js';
 import { startJwksServer, type JwksServer, type SigningKey } from './support/jwks-server.js';
+import { codeOf } from './support/outcome.js';
 
 let issuer: JwksServer;
 let key: SigningKey;
@@ -31,16 +32,6 @@ let jtis = 0;
 function claims(extra: Record<string, unknown> = {}) {
   const iat = nowSeconds();
   return { iss: issuer.url, sub: 'u1', sid: 's1', aud: CLIENT_ID, client_id: CLIENT_ID, iat, exp: iat + 300, jti: `j${++jtis}`, ...extra };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'OK';
-  } catch (error) {
-    if (isTesseraSdkError(error)) return String(error.code);
-    throw error;
-  }
 }
 
 describe('verify', () => {

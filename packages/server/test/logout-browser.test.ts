@@ -8,6 +8,7 @@ import {
   createUser,
   expectError,
   loginWithForm,
+  signIn,
   pathOf,
   requestLogoutUrl,
   revocationLog,
@@ -34,20 +35,13 @@ describe('browser logout', () => {
   });
   afterEach(async () => t.close());
 
-  async function signIn(): Promise<string> {
-    const { user, password } = await createUser(t);
-    const { token } = await loginWithForm(t, { username: user.username, password });
-    expect(token).not.toBeNull();
-    return token!;
-  }
-
   it('GET /v1/logout/browser → 401 UNAUTHENTICATED without a session', async () => {
     expectError(await t.app.inject({ method: 'GET', url: '/v1/logout/browser' }), 401, 'UNAUTHENTICATED');
     expectError(await t.app.inject({ method: 'GET', url: '/v1/logout/browser', cookies: { tessera_session: 'nope.nope' } }), 401, 'UNAUTHENTICATED');
   });
 
   it('GET /v1/logout/browser → 200 {logout_url, logout_token}; the URL carries the token', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     const res = await t.app.inject({ method: 'GET', url: '/v1/logout/browser', cookies: { tessera_session: token } });
     expect(res.statusCode).toBe(200);
     const body = res.json<{ logout_url: string; logout_token: string }>();
@@ -63,7 +57,7 @@ describe('browser logout', () => {
   });
 
   it('opening the logout URL ends the session, clears the cookie and 303s to the default URL', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     const { logoutUrl } = await requestLogoutUrl(t, token);
     const res = await t.app.inject({ method: 'GET', url: pathOf(logoutUrl), cookies: { tessera_session: token } });
     expect(res.statusCode).toBe(303);
@@ -77,7 +71,7 @@ describe('browser logout', () => {
   it('with an allow-listed return_to, 303s to exactly that URL (config list and app return_urls)', async () => {
     await createApp(t, { return_urls: ['https://forum.example/bye?from=tessera'] });
     for (const returnTo of [SITE_RETURN, 'https://forum.example/bye?from=tessera']) {
-      const token = await signIn();
+      const token = await signIn(t);
       const { logoutUrl } = await requestLogoutUrl(t, token, returnTo);
       expect(new URL(logoutUrl).searchParams.get('return_to')).toBe(returnTo);
       const res = await t.app.inject({ method: 'GET', url: pathOf(logoutUrl) });
@@ -89,7 +83,7 @@ describe('browser logout', () => {
   });
 
   it('answers 204 with Accept: application/json instead of redirecting', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     const { logoutToken } = await requestLogoutUrl(t, token);
     const res = await t.app.inject({ method: 'GET', url: '/v1/logout', query: { token: logoutToken }, headers: { accept: 'application/json' } });
     expect(res.statusCode).toBe(204);
@@ -100,7 +94,7 @@ describe('browser logout', () => {
   });
 
   it('a wrong, missing or malformed logout token → 403 LOGOUT_TOKEN_INVALID and the session lives on', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     const { logoutToken } = await requestLogoutUrl(t, token);
     const lastChanged = logoutToken.slice(0, -1) + (logoutToken.endsWith('A') ? 'B' : 'A');
     const queries: Array<Record<string, string>> = [{ token: lastChanged }, {}, { token: 'short' }, { token: 'x'.repeat(200) }, { token }];
@@ -114,7 +108,7 @@ describe('browser logout', () => {
   });
 
   it('the logout token is one-time: a second use → 403', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     const { logoutUrl } = await requestLogoutUrl(t, token);
     expect((await t.app.inject({ method: 'GET', url: pathOf(logoutUrl) })).statusCode).toBe(303);
     expectError(await t.app.inject({ method: 'GET', url: pathOf(logoutUrl) }), 403, 'LOGOUT_TOKEN_INVALID');
@@ -123,7 +117,7 @@ describe('browser logout', () => {
   });
 
   it('a logout token expires after logout.tokenTtlSeconds', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     const { logoutUrl } = await requestLogoutUrl(t, token);
     t.clock.advance(t.config.logout.tokenTtlSeconds * 1000 + 1);
     expectError(await t.app.inject({ method: 'GET', url: pathOf(logoutUrl) }), 403, 'LOGOUT_TOKEN_INVALID');
@@ -133,8 +127,8 @@ describe('browser logout', () => {
   it('a logout token of one session never ends another session, nor clears its cookie', async () => {
     // An attacker can get a logout URL for their own session and make a victim open it:
     // that must neither end the victim's session nor sign the victim's browser out.
-    const a = await signIn();
-    const b = await signIn();
+    const a = await signIn(t);
+    const b = await signIn(t);
     const { logoutUrl } = await requestLogoutUrl(t, a);
     const res = await t.app.inject({ method: 'GET', url: pathOf(logoutUrl), cookies: { tessera_session: b } });
     expect(res.statusCode).toBe(303);
@@ -146,7 +140,7 @@ describe('browser logout', () => {
   const badReturns = ['https://evil.example/', 'https://site.example/bye/../x', 'https://site.example.evil.com', '//evil.com', 'https://SITE.example/bye', 'https://site.example/bye/'];
 
   it('GET /v1/logout/browser with a return_to that is not allowed → 400 RETURN_URL_NOT_ALLOWED, no token', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     for (const returnTo of badReturns) {
       expectError(await t.app.inject({ method: 'GET', url: '/v1/logout/browser', query: { return_to: returnTo }, headers: bearer(token) }), 400, 'RETURN_URL_NOT_ALLOWED');
     }
@@ -154,7 +148,7 @@ describe('browser logout', () => {
   });
 
   it('opening a logout URL with a bad return_to → 400, no redirect, the session is NOT ended and the token not spent', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     const { logoutToken } = await requestLogoutUrl(t, token);
     for (const returnTo of badReturns) {
       const res = await t.app.inject({ method: 'GET', url: '/v1/logout', query: { token: logoutToken, return_to: returnTo }, cookies: { tessera_session: token } });
@@ -184,7 +178,7 @@ describe('browser logout', () => {
   });
 
   it('the signed-in page of /login links to a working logout URL', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     const page = await t.app.inject({ method: 'GET', url: '/login', cookies: { tessera_session: token } });
     expect(page.statusCode).toBe(200);
     const href = /href="([^"]+\/v1\/logout\?token=[^"]+)"/.exec(page.body)?.[1]?.replace(/&amp;/g, '&');

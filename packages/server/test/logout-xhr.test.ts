@@ -4,12 +4,11 @@ import {
   SITE_ORIGIN,
   createApp,
   createTestServer,
-  createUser,
   expectError,
-  loginWithForm,
   requestLogoutUrl,
   revocationLog,
   setCookie,
+  signIn,
   whoamiStatus,
   type TestServer,
 } from './support.js';
@@ -22,19 +21,12 @@ describe('XHR logout: POST /v1/logout', () => {
   });
   afterEach(async () => t.close());
 
-  async function signIn(): Promise<string> {
-    const { user, password } = await createUser(t);
-    const { token } = await loginWithForm(t, { username: user.username, password });
-    expect(token).not.toBeNull();
-    return token!;
-  }
-
   function xhr(token: string | null, headers: Record<string, string>, payload?: object) {
     return t.app.inject({ method: 'POST', url: '/v1/logout', headers, ...(token ? { cookies: { tessera_session: token } } : {}), ...(payload ? { payload } : {}) });
   }
 
   it('registered Origin + cookie + X-Tessera-CSRF → 204, session ended, cookie cleared, CORS headers for that origin', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     const res = await xhr(token, { origin: SITE_ORIGIN, 'x-tessera-csrf': '1' });
     expect(res.statusCode).toBe(204);
     expect(res.body).toBe('');
@@ -47,13 +39,13 @@ describe('XHR logout: POST /v1/logout', () => {
   });
 
   it("Tessera's own origin may call it too", async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     expect((await xhr(token, { origin: new URL(ISSUER).origin, 'x-tessera-csrf': '1' })).statusCode).toBe(204);
     expect(await whoamiStatus(t, token, 'cookie')).toBe(401);
   });
 
   it('without X-Tessera-CSRF → 403 CSRF_FAILED and the session lives on', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     const res = await xhr(token, { origin: SITE_ORIGIN });
     expectError(res, 403, 'CSRF_FAILED');
     expect(setCookie(res, 'tessera_session')).toBeUndefined();
@@ -61,7 +53,7 @@ describe('XHR logout: POST /v1/logout', () => {
   });
 
   it('from an unregistered origin → 403 ORIGIN_NOT_ALLOWED, without CORS headers, even with the header', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     const origins = ['https://evil.example', 'https://site.example.evil.com', 'http://site.example', 'https://SITE.example', 'https://site.example:8443', 'null', 'https://site.example/'];
     for (const origin of origins) {
       const res = await xhr(token, { origin, 'x-tessera-csrf': '1' });
@@ -73,7 +65,7 @@ describe('XHR logout: POST /v1/logout', () => {
   });
 
   it('without an Origin header → 403 ORIGIN_NOT_ALLOWED', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     expectError(await xhr(token, { 'x-tessera-csrf': '1' }), 403, 'ORIGIN_NOT_ALLOWED');
     expect(await whoamiStatus(t, token, 'cookie')).toBe(200);
   });
@@ -84,7 +76,7 @@ describe('XHR logout: POST /v1/logout', () => {
   });
 
   it('with the logout token in the JSON body → 204 without the CSRF header; a wrong one → 403', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     const { logoutToken } = await requestLogoutUrl(t, token);
     expectError(await xhr(token, { origin: SITE_ORIGIN }, { logout_token: 'x'.repeat(43) }), 403, 'LOGOUT_TOKEN_INVALID');
     expect(await whoamiStatus(t, token, 'cookie')).toBe(200);
@@ -97,14 +89,14 @@ describe('XHR logout: POST /v1/logout', () => {
   });
 
   it('the logout token in the body still needs a registered origin', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     const { logoutToken } = await requestLogoutUrl(t, token);
     expectError(await xhr(token, { origin: 'https://evil.example' }, { logout_token: logoutToken }), 403, 'ORIGIN_NOT_ALLOWED');
     expect(await whoamiStatus(t, token, 'cookie')).toBe(200);
   });
 
   it('unknown body fields → 400 INVALID_REQUEST', async () => {
-    const token = await signIn();
+    const token = await signIn(t);
     expectError(await xhr(token, { origin: SITE_ORIGIN, 'x-tessera-csrf': '1' }, { logout_token: 'x'.repeat(43), everywhere: true }), 400, 'INVALID_REQUEST');
     expect(await whoamiStatus(t, token, 'cookie')).toBe(200);
   });
@@ -140,7 +132,7 @@ describe('XHR logout: POST /v1/logout', () => {
 
   it('an origin removed from the app stops being answered', async () => {
     const app = await createApp(t, { allowed_origins: ['https://temp.example'] });
-    const token = await signIn();
+    const token = await signIn(t);
     const preflight = () => t.app.inject({ method: 'OPTIONS', url: '/v1/logout', headers: { origin: 'https://temp.example', 'access-control-request-method': 'POST' } });
     expect((await preflight()).headers['access-control-allow-origin']).toBe('https://temp.example');
     await t.app.inject({ method: 'PATCH', url: `/admin/api/apps/${app.clientId}`, headers: { authorization: `Bearer ${t.config.adminToken!}` }, payload: { allowed_origins: [] } });

@@ -281,6 +281,14 @@ export async function loginWithForm(t: TestServer, input: LoginInput): Promise<{
   return { res, token: cookie && cookie.value !== '' ? cookie.value : null };
 }
 
+/** A new user signs in through the login form; returns the browser's session token. */
+export async function signIn(t: TestServer): Promise<string> {
+  const { user, password } = await createUser(t);
+  const { token } = await loginWithForm(t, { username: user.username, password });
+  expect(token).not.toBeNull();
+  return token!;
+}
+
 /** POST /login with a form-encoded body, exactly as given. */
 export function postLogin(t: TestServer, input: { fields: Record<string, string>; cookies?: Record<string, string>; userAgent?: string | undefined; remoteAddress?: string | undefined }): Promise<Response> {
   return t.app.inject({
