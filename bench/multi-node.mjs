@@ -26,20 +26,12 @@ import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { call, cpuSeconds, cpuSecondsByName, createSchema, follow, hasRedisServer, machineTicks, mapLimit, nowMs, registerApp, startCluster, startRedis } from './lib/cluster.mjs';
-import { median, quantile, round } from './lib/stats.mjs';
+import { sleep } from './lib/children.mjs';
+import { median, quantile, round, summarizeMs } from './lib/stats.mjs';
 
 export const GOAL_P99_MS = 50;
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function summarize(values) {
-  return {
-    n: values.length,
-    p50Ms: round(quantile(values, 0.5), 2),
-    p90Ms: round(quantile(values, 0.9), 2),
-    p99Ms: round(quantile(values, 0.99), 2),
-    maxMs: round(Math.max(...values), 2),
-  };
-}
+const summarize = (values) => summarizeMs(values, 2);
 
 /** Sessions started by a trusted app on `node`: [{ handle, token }]. */
 async function startSessions(node, app, userId, count) {

@@ -20,8 +20,8 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ask, startChild, stopChild, wallClockMs } from './lib/children.mjs';
-import { median, quantile, round } from './lib/stats.mjs';
+import { ask, sleep, startChild, stopChild, wallClockMs } from './lib/children.mjs';
+import { median, round, summarizeMs } from './lib/stats.mjs';
 import { startTessera } from './lib/tessera.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -34,18 +34,8 @@ function clockOffset(samples = 2000) {
   return total / samples;
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function summarize(values) {
-  return {
-    n: values.length,
-    p50Ms: round(quantile(values, 0.5), 3),
-    p90Ms: round(quantile(values, 0.9), 3),
-    p99Ms: round(quantile(values, 0.99), 3),
-    maxMs: round(Math.max(...values), 3),
-    minMs: round(Math.min(...values), 3),
-  };
-}
+const summarize = (values) => summarizeMs(values, 3);
 
 /**
  * Runs the propagation benchmark and returns its figures.

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ask, startChild, stopChild } from './lib/children.mjs';
+import { ask, sleep, startChild, stopChild } from './lib/children.mjs';
 import { planPopulation, seedSqlite } from './lib/seed-sessions.mjs';
 import { round } from './lib/stats.mjs';
 import { startTessera } from './lib/tessera.mjs';
@@ -35,7 +35,6 @@ const SDK_TOLERANCE_MS = 5_000;
 const SDK_SWEEP_MS = 30_000;
 const BATCH = 1000;
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const mib = (bytes) => round(bytes / 2 ** 20, 2);
 
 /**

@@ -123,3 +123,22 @@ export async function mapLimit(items, limit, fn) {
 
 /** Wall-clock time in epoch milliseconds with sub-millisecond resolution, comparable across processes on one machine. */
 export const wallClockMs = () => performance.timeOrigin + performance.now();
+
+/**
+ * In a child: runs `close` once, then exits 0, on SIGTERM (stopChild) or when the parent
+ * goes away. Exiting normally (not by the signal) lets `--cpu-prof` write its profile.
+ */
+export function stopOnParentExit(close) {
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('disconnect', stop);
+}
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

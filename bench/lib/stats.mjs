@@ -18,3 +18,15 @@ export function median(values) {
 
 /** Rounds to `digits` decimals. */
 export const round = (value, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** n, p50, p90, p99, max and min of a list of millisecond timings, rounded to `digits` decimals. */
+export function summarizeMs(values, digits) {
+  return {
+    n: values.length,
+    p50Ms: round(quantile(values, 0.5), digits),
+    p90Ms: round(quantile(values, 0.9), digits),
+    p99Ms: round(quantile(values, 0.99), digits),
+    maxMs: round(Math.max(...values), digits),
+    minMs: round(Math.min(...values), digits),
+  };
+}

@@ -3,6 +3,7 @@
 // IPC as { body: base64, contentType }). No routing, no auth, no store: the cost floor of
 // Node's HTTP stack on this machine.
 import { createServer } from 'node:http';
+import { stopOnParentExit } from '../lib/children.mjs';
 
 process.once('message', ({ body, contentType }) => {
   const bytes = Buffer.from(body, 'base64');
@@ -12,7 +13,5 @@ process.once('message', ({ body, contentType }) => {
     res.end(bytes);
   });
   server.listen(0, '127.0.0.1', () => process.send?.({ url: `http://127.0.0.1:${server.address().port}` }));
-  const stop = () => server.close(() => process.exit(0));
-  process.on('SIGTERM', stop);
-  process.on('disconnect', stop);
+  stopOnParentExit(() => new Promise((resolve) => server.close(resolve)));
 });

@@ -20,6 +20,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
+import { stopOnParentExit } from '../lib/children.mjs';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -232,15 +233,9 @@ process.once('message', async (config) => {
       process.send?.({ type: 'report', requests: r.requests, distinctCredentials: r.credentials.size, distinctIdentities: r.identities.size, sdk: guard.status?.() ?? null });
     }
   });
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
+  stopOnParentExit(async () => {
     server.closeAllConnections?.();
     server.close();
     await guard.close?.();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('disconnect', stop);
+  });
 });

@@ -6,6 +6,7 @@
 // `measure` with `status: false` takes the heap figure without calling feedStatus() (which
 // drops expired entries itself), to show that the SDK's own sweep frees them.
 import { createTessera } from '@tessera/sdk';
+import { stopOnParentExit } from '../lib/children.mjs';
 
 if (typeof globalThis.gc !== 'function') throw new Error('run with --expose-gc');
 
@@ -58,13 +59,5 @@ process.once('message', async ({ issuer, clientId, clientSecret }) => {
   });
   process.send?.({ ready: true, caughtUpMs, status: tessera.feedStatus() });
 
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await tessera.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('disconnect', stop);
+  stopOnParentExit(() => tessera.close());
 });

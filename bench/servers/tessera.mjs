@@ -3,16 +3,9 @@
 // the parent passes, exactly as `npm start` would be. Reports its URL over IPC; stops on
 // SIGTERM or when the parent goes away, exiting normally so that --cpu-prof can write.
 import { readConfig, startServer } from '../../packages/server/dist/index.js';
+import { stopOnParentExit } from '../lib/children.mjs';
 
 const server = await startServer(readConfig(process.env), { print: () => undefined });
 process.send?.({ url: server.url });
 
-let stopping = false;
-async function stop() {
-  if (stopping) return;
-  stopping = true;
-  await server.close();
-  process.exit(0);
-}
-process.on('SIGTERM', stop);
-process.on('disconnect', stop);
+stopOnParentExit(() => server.close());

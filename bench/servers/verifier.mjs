@@ -10,6 +10,7 @@
 // comparable across processes on one machine). A verify that still accepts is reported as
 // code 'ACCEPTED', which the parent counts as a failure.
 import { createTessera } from '@tessera/sdk';
+import { stopOnParentExit } from '../lib/children.mjs';
 
 const wallClockMs = () => performance.timeOrigin + performance.now();
 
@@ -56,13 +57,5 @@ process.once('message', async ({ issuer, clientId, clientSecret, index }) => {
   });
   process.send?.({ ready: true, pid: process.pid });
 
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await tessera.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('disconnect', stop);
+  stopOnParentExit(() => tessera.close());
 });
