@@ -3,7 +3,7 @@ import { createPostgresDriver, createPostgresStore, createSqlStore } from '@tess
 import { describeStoreConformance } from '@tessera/store/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshSchemaUrl, postgresTestUrl, type TestSchema } from './pg-support.js';
-import { recordingDriver, sessionStatements, type Recorded } from './recording-driver.js';
+import { recordingDriver, userSessionStatements, type Recorded } from './recording-driver.js';
 
 const base = await postgresTestUrl();
 const schemas: TestSchema[] = [];
@@ -60,12 +60,7 @@ describe.skipIf(!base)('postgres store', () => {
       try {
         await driver.exec('ANALYZE sessions');
 
-        log.length = 0;
-        await store.listSessionsByUser('usr_1');
-        await store.listSessionsByUser('usr_1', { includeEnded: true });
-        await store.endUserSessions('usr_2', { exceptHandle: 'ses_2' }, { at: 1, reason: 'logout', actor: 'user' });
-        await store.endUserSessions('usr_3', {}, { at: 1, reason: 'logout', actor: 'user' });
-        const statements = sessionStatements(log);
+        const statements = await userSessionStatements(store, log);
         expect(statements).toHaveLength(4);
 
         for (const { sql, params } of statements) {

@@ -1,3 +1,4 @@
+import type { Store } from '@tessera/core';
 import type { SqlDriver } from '../src/driver.js';
 
 /** One statement a store sent to its driver. */
@@ -26,4 +27,17 @@ export function recordingDriver(inner: SqlDriver, log: Recorded[]): SqlDriver {
 /** The statements that read or change the sessions table (not the log or logout tokens). */
 export function sessionStatements(log: Recorded[]): Recorded[] {
   return log.filter((r) => /^\s*(SELECT .* FROM sessions|UPDATE sessions)\b/is.test(r.sql));
+}
+
+/**
+ * Runs the four user-session queries (list active, list all, end all but one, end all) on a
+ * store that records into `log`, and returns the statements they sent to the sessions table.
+ */
+export async function userSessionStatements(store: Store, log: Recorded[]): Promise<Recorded[]> {
+  log.length = 0;
+  await store.listSessionsByUser('usr_1');
+  await store.listSessionsByUser('usr_1', { includeEnded: true });
+  await store.endUserSessions('usr_2', { exceptHandle: 'ses_2' }, { at: 1, reason: 'logout', actor: 'user' });
+  await store.endUserSessions('usr_3', {}, { at: 1, reason: 'logout', actor: 'user' });
+  return sessionStatements(log);
 }

@@ -6,7 +6,7 @@ import type { NewSession } from '@tessera/core';
 import { createSqliteStore, createSqliteDriver, createSqlStore } from '@tessera/store';
 import { describeStoreConformance } from '@tessera/store/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
-import { recordingDriver, sessionStatements, type Recorded } from './recording-driver.js';
+import { recordingDriver, userSessionStatements, type Recorded } from './recording-driver.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-store-'));
 let files = 0;
@@ -30,12 +30,7 @@ describe('sqlite store: a user’s sessions', () => {
       for (let n = 0; n < 2000; n++) await tx.createSession(session(n, `usr_${n % 200}`));
     });
 
-    log.length = 0;
-    await store.listSessionsByUser('usr_1');
-    await store.listSessionsByUser('usr_1', { includeEnded: true });
-    await store.endUserSessions('usr_2', { exceptHandle: 'ses_2' }, { at: 1, reason: 'logout', actor: 'user' });
-    await store.endUserSessions('usr_3', {}, { at: 1, reason: 'logout', actor: 'user' });
-    const statements = sessionStatements(log);
+    const statements = await userSessionStatements(store, log);
     expect(statements).toHaveLength(4);
 
     // A second connection on the same file, as an operator would use; the plans are the
