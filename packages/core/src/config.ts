@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
+import { revocationMattersMs } from './lifetimes.js';
 
 const Seconds = (def: number, description: string) => Type.Integer({ minimum: 1, default: def, description });
 const Nullable = <T extends Type.TSchema>(t: T, description: string) =>
@@ -237,7 +238,7 @@ export function loadConfig(sources: { env?: Record<string, string | undefined>; 
     throw new ConfigError('outbox.timeoutMs', `must be shorter than outbox.leaseSeconds (${parsed.outbox.leaseSeconds} s)`);
   }
   const logDays = parsed.retention.revocationLogDays;
-  if (logDays > 0 && logDays * 86_400 < parsed.tokens.accessTokenTtlSeconds + 60) {
+  if (logDays > 0 && logDays * 86_400_000 < revocationMattersMs(parsed.tokens.accessTokenTtlSeconds * 1000)) {
     // An entry must outlive every access token it revokes: a verifier that starts pages the
     // log for the revocations whose tokens may still be presented.
     throw new ConfigError('retention.revocationLogDays', `must cover tokens.accessTokenTtlSeconds (${parsed.tokens.accessTokenTtlSeconds} s) plus a minute`);

@@ -18,3 +18,15 @@ export function isSessionExpired(session: Pick<Session, 'idleExpiresAt' | 'expir
 export function shouldTouch(session: Pick<Session, 'lastSeenAt'>, now: number, touchIntervalMs: number): boolean {
   return now - session.lastSeenAt >= touchIntervalMs;
 }
+
+// Clock skew allowed between Tessera and the verifiers that follow its revocation log.
+const FORGET_SKEW_MS = 60_000;
+
+/**
+ * How long after it is written a revocation matters to a verifier: until every access token
+ * of the session (lifetime `accessTokenTtlMs`) has expired, plus clock skew. The feed's
+ * `forget_after` is `at` plus this; the log must keep entries at least this long.
+ */
+export function revocationMattersMs(accessTokenTtlMs: number): number {
+  return accessTokenTtlMs + FORGET_SKEW_MS;
+}

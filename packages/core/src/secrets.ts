@@ -1,3 +1,5 @@
+// crypto.hash is read from the namespace: a named import of it would fail to link on the
+// Node 20 releases before 20.12 that the engines range still allows.
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 

@@ -22,9 +22,10 @@ import { WHOAMI_CONTENT_TYPE, whoamiBody } from './routes/self.js';
  *   session check runs there again, which costs nothing on a failure path);
  * - never while request logging is on (level info or lower), so every request keeps its log
  *   lines, and never once the server is closing (Fastify answers 503 then).
- * The session check is the same core call (`authority.sessions.authenticate`), with the same
- * cache, touch and lazy expiry; the body and headers are the Fastify route's, byte for byte
- * apart from `date` and the request id (a test compares the two paths).
+ * The checks are the same core calls as the route's (`apps.authenticateApp`,
+ * `sessions.authenticate` with its cache, touch and lazy expiry, `sessions.joinSession`);
+ * the body and headers are the route's, byte for byte apart from `date` and the request id
+ * (a test compares the two paths).
  */
 export interface LeanWhoami {
   /** Whether this request may take the lean path (cheap checks on the request line and headers). */
@@ -65,7 +66,7 @@ export function createLeanWhoami(deps: {
       if (!presented) return false;
       // As on the route, an app's Basic credentials are checked before the session: a wrong
       // secret never gets as far as the session (the route then answers INVALID_CLIENT).
-      const basic = presented.source === 'header' ? readBasicCredentials(req) : null;
+      const basic = readBasicCredentials(req);
       const caller = basic ? await deps.authority.apps.authenticateApp(basic.clientId, basic.clientSecret) : null;
       if (basic && !caller) return false;
       const current = await deps.authority.sessions.authenticate(presented.token);
@@ -92,10 +93,10 @@ export function createLeanWhoami(deps: {
  * A Fastify `serverFactory` that puts the lean whoami path in front of Fastify's handler.
  * The server gets the timeouts Fastify would give its own (keep-alive, request, connection).
  */
-export function leanServerFactory(lean: LeanWhoami | null) {
+export function leanServerFactory(lean: LeanWhoami) {
   return (handler: RequestListener, options: { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number }): Server => {
     const server = createServer((req, res) => {
-      if (!lean || !lean.accepts(req)) {
+      if (!lean.accepts(req)) {
         handler(req, res);
         return;
       }

@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { TesseraError, type AppRecord, type RevocationEvent } from '@tessera/core';
+import { TesseraError, revocationMattersMs, type AppRecord, type RevocationEvent } from '@tessera/core';
 import type { ServerContext, TesseraApp } from '../context.js';
 import type { FeedHub } from '../feed-hub.js';
 import { clientOf } from '../http-auth.js';
@@ -8,7 +8,6 @@ import { errors } from '../schemas.js';
 const client = { security: [{ client: [] }] };
 // After the end of a session, access tokens signed before it stay cryptographically valid
 // for at most their lifetime; a verifier can forget the entry after that (plus skew).
-const SKEW_MS = 60_000;
 
 const EventView = Type.Object({
   cursor: Type.Integer(),
@@ -23,9 +22,9 @@ const EventView = Type.Object({
 
 /** The revocation feed: paged JSON and a resumable Server-Sent Events stream. */
 export async function feedRoutes(app: TesseraApp, { authority, config }: ServerContext, hub: FeedHub): Promise<void> {
-  const ttlMs = config.tokens.accessTokenTtlSeconds * 1000;
+  const mattersMs = revocationMattersMs(config.tokens.accessTokenTtlSeconds * 1000);
   const view = (e: RevocationEvent) => ({
-    cursor: e.cursor, sid: e.sid, sub: e.sub, reason: e.reason, actor: e.actor, at: new Date(e.at).toISOString(), app: e.app, forget_after: new Date(e.at + ttlMs + SKEW_MS).toISOString(),
+    cursor: e.cursor, sid: e.sid, sub: e.sub, reason: e.reason, actor: e.actor, at: new Date(e.at).toISOString(), app: e.app, forget_after: new Date(e.at + mattersMs).toISOString(),
   });
   // An app hears of whole-session ends and of its own app-scoped ends, not of other apps'.
   const visibleTo = (caller: AppRecord) => (e: RevocationEvent) => e.app === null || e.app === caller.clientId;
@@ -47,8 +46,8 @@ export async function feedRoutes(app: TesseraApp, { authority, config }: ServerC
     let { after } = request.query;
     if (request.query.skip_forgotten) {
       const { store, clock } = authority.deps;
-      // An entry matters while its forget_after (at + token lifetime + skew) is ahead.
-      const first = await store.firstRevocationSince(clock.now() - ttlMs - SKEW_MS);
+      // An entry matters while its forget_after (at + mattersMs) is ahead.
+      const first = await store.firstRevocationSince(clock.now() - mattersMs);
       after = Math.max(after, first === null ? await store.revocationHead() : first - 1);
     }
     const events = await authority.deps.store.listRevocations(after, limit);
