@@ -66,25 +66,27 @@ export function withSession(
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' }).end('{"error":"INTERNAL","message":"An internal error occurred."}');
     else res.destroy();
   };
+  /** Runs the handler; a throw or a rejection becomes a 500 (or a closed socket) and is reported. */
+  const run = (req: AuthenticatedRequest, res: ServerResponse): void => {
+    try {
+      const out = handler(req, res) as PromiseLike<unknown> | undefined;
+      if (typeof out?.then === 'function') out.then(undefined, fail(res));
+    } catch (error) {
+      fail(res)(error);
+    }
+  };
   return (req, res) => {
     // A token verified before, with a current revocation set: answered without a promise hop.
     const now = tessera.authenticateRequestNow({ headers: req.headers }, options);
     if (now === undefined) {
-      guard(req, res)
-        .then((session) => (session ? handler(req as AuthenticatedRequest, res) : undefined))
-        .catch(fail(res));
-      return;
-    }
-    if (!now.ok) {
+      guard(req, res).then((session) => {
+        if (session) run(req as AuthenticatedRequest, res);
+      }, fail(res));
+    } else if (!now.ok) {
       sendFailure(res, now);
-      return;
-    }
-    (req as AuthenticatedRequest).tessera = now.session;
-    try {
-      const out = handler(req as AuthenticatedRequest, res);
-      if (out instanceof Promise) out.catch(fail(res));
-    } catch (error) {
-      fail(res)(error);
+    } else {
+      (req as AuthenticatedRequest).tessera = now.session;
+      run(req as AuthenticatedRequest, res);
     }
   };
 }
