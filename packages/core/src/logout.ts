@@ -1,3 +1,4 @@
+import { jwtVerify } from 'jose';
 import type { AppService } from './apps.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
@@ -5,6 +6,9 @@ import type { AppRecord, SessionRecord } from './model.js';
 import { isAllowedReturnUrl } from './redirects.js';
 import { hashSecret, randomToken, splitToken, verifySecret } from './secrets.js';
 import type { SessionService } from './sessions.js';
+
+// A compact JWS (the shared cookie); session tokens are `<id>.<secret>` with one dot.
+const SHARED_COOKIE_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** What an app's server-to-server logout ends. */
 export type LogoutScope = 'app' | 'session' | 'user';
@@ -62,6 +66,31 @@ export function createLogoutService(deps: CoreDeps, sessions: SessionService, ap
   }
 
   /**
+   * The session a shared parent-domain cookie (config `sharedCookie`) names, when the app
+   * presenting it is the cookie's reader (`sharedCookie.clientId`, e.g. the forum with
+   * nodebb-plugin-tessera) and a member of that session. The reader never holds the session
+   * token, only this cookie, so this is how it logs the user out everywhere when they log
+   * out of it. Why only the reader: it is the one app that shares the HS256 secret, so the
+   * cookie proves nothing more than its own word, and that word is only trusted for
+   * sessions it takes part in (as `DELETE /api/v1/sessions/:handle` already allows); it is
+   * never trusted for a user-wide end (the caller refuses scope `user`).
+   */
+  async function findBySharedCookie(app: AppRecord, token: string): Promise<SessionRecord | null> {
+    const shared = config.sharedCookie;
+    if (!shared.enabled || !shared.secret || shared.clientId !== app.clientId) return null;
+    let sid: unknown;
+    try {
+      // HS256 only (the algorithm Tessera signs the cookie with), and exp is checked.
+      ({ payload: { sid } } = await jwtVerify(token, new TextEncoder().encode(shared.secret), { algorithms: ['HS256'], currentDate: new Date(clock.now()) }));
+    } catch {
+      return null;
+    }
+    if (typeof sid !== 'string') return null;
+    const session = await store.findSessionByHandle(sid);
+    return session && session.apps.some((a) => a.clientId === app.clientId) ? session : null;
+  }
+
+  /**
    * The API flow: ends the session of `token`. Idempotent — an already ended session is
    * fine — but an unknown token is `TOKEN_INVALID`.
    */
@@ -79,8 +108,12 @@ export function createLogoutService(deps: CoreDeps, sessions: SessionService, ap
    * session of that user.
    */
   async function logoutForApp(app: AppRecord, token: string, scope: LogoutScope, ip: string | null): Promise<string[]> {
-    const session = await findByToken(token);
+    const cookie = SHARED_COOKIE_SHAPE.test(token) ? await findBySharedCookie(app, token) : null;
+    const session = cookie ?? (await findByToken(token));
     if (!session) throw new TesseraError('TOKEN_INVALID');
+    // A shared cookie is the reader app's word, not the user's token: never enough to end
+    // sessions the app has no part in.
+    if (cookie && scope === 'user' && !app.trusted) throw new TesseraError('FORBIDDEN', 'A shared cookie can end its own session (scope app or session), not every session of the user.');
     const options = { actor: `app:${app.clientId}` as const, reason: 'logout' as const, ip };
     if (scope === 'user') return sessions.revokeUserSessions(session.userId, {}, options);
     if (session.endedAt !== null) return [];

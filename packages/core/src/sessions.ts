@@ -237,7 +237,28 @@ export function createSessionService(deps: CoreDeps) {
     }
   }
 
-  return { startSession, authenticate, findActive, revokeSession, revokeSessions, revokeUserSessions, leaveSession, sweepExpired, listUserSessions, joinSession };
+  /**
+   * An app reports that a session it is a member of is in use there (the forum with the
+   * shared cookie never presents the session token, so without this a person who only uses
+   * the forum would be signed out everywhere at the idle timeout). Moves the idle deadline
+   * like a use of the session token does, written at most once per touch interval. False
+   * (nothing done) when the session is unknown, ended, expired or not joined by this app:
+   * an app may keep alive only sessions it takes part in.
+   */
+  async function recordAppActivity(handle: string, clientId: string): Promise<boolean> {
+    const session = await store.findSessionByHandle(handle);
+    if (!session || session.endedAt !== null) return false;
+    if (!session.apps.some((a) => a.clientId === clientId && a.leftAt === null)) return false;
+    const now = clock.now();
+    if (isSessionExpired(session, now)) {
+      await endByHandle(session.handle, { actor: 'system', reason: 'expired' });
+      return false;
+    }
+    if (shouldTouch(session, now, touchMs)) await store.touchSession(session.tokenId, now, idleDeadline(now, session.idleTimeoutMs, session.expiresAt));
+    return true;
+  }
+
+  return { startSession, authenticate, findActive, revokeSession, revokeSessions, revokeUserSessions, leaveSession, sweepExpired, listUserSessions, joinSession, recordAppActivity };
 }
 
 /** The session service returned by {@link createSessionService}. */

@@ -2,7 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { TesseraError, toPublicUser, type LogoutScope } from '@tessera/core';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
 import { clientOf, deviceOf } from '../http-auth.js';
-import { Device, Handle, HandleParams, IdParams, Revoked, SessionToken, SessionView, UserClaims, UserView, errors } from '../schemas.js';
+import { Device, Handle, HandleParams, IdParams, Revoked, SessionView, UserClaims, UserView, errors } from '../schemas.js';
 import { sessionJson, userJson } from '../views.js';
 
 const client = { security: [{ client: [] }] };
@@ -30,12 +30,15 @@ export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: S
     return reply.status(201).send({ session: sessionJson(started.session), session_token: started.token, user: userJson(toPublicUser(started.user)) });
   });
 
+  // The session token, or (for the app that reads the shared cookie) that cookie's JWT,
+  // which is longer: it carries the user's names, email and picture URL.
+  const LogoutToken = Type.String({ minLength: 1, maxLength: 4096 });
   app.post('/api/v1/logout', {
     schema: {
       ...client, tags: ['logout'],
-      description: 'Server-to-server logout. Body: the session token as text/plain, or JSON {"token", "scope"} with scope app (this app only), session (default: everywhere) or user (every session of the user).',
+      description: 'Server-to-server logout. Body: the session token as text/plain, or JSON {"token", "scope"} with scope app (this app only), session (default: everywhere) or user (every session of the user). The app named by sharedCookie.clientId may instead send the shared cookie it received (scope app or session; user only if trusted), for a session it joined.',
       consumes: ['text/plain', 'application/json'],
-      body: Type.Union([SessionToken, Type.Object({ token: SessionToken, scope: Type.Optional(Type.Union([Type.Literal('app'), Type.Literal('session'), Type.Literal('user')])) }, { additionalProperties: false })]),
+      body: Type.Union([LogoutToken, Type.Object({ token: LogoutToken, scope: Type.Optional(Type.Union([Type.Literal('app'), Type.Literal('session'), Type.Literal('user')])) }, { additionalProperties: false })]),
       response: { 200: Type.Null({ description: 'Logged out (also when the session had already ended); empty body.' }), ...errors(400, 401, 403, 415) },
     },
     config: { rateLimit: rateLimits.logout },
@@ -46,6 +49,18 @@ export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: S
     const scope: LogoutScope = typeof body === 'string' ? 'session' : (body.scope ?? 'session');
     await authority.logout.logoutForApp(caller, token, scope, request.ip);
     return empty(reply, 200);
+  });
+
+  app.post('/api/v1/sessions/:handle/activity', {
+    schema: {
+      ...client, tags: ['app'],
+      description: 'The session is in use in this app: moves its idle deadline as a use of the session token would (written at most once per session.touchIntervalSeconds). For apps that never hold the session token, such as a forum signed in by the shared cookie. 404 unless the session is active and this app is a member.',
+      params: HandleParams, response: { 204: Type.Null(), ...errors(401, 404) },
+    },
+  }, async (request, reply) => {
+    const caller = clientOf(request);
+    if (!(await authority.sessions.recordAppActivity(request.params.handle, caller.clientId))) throw new TesseraError('SESSION_NOT_FOUND');
+    return empty(reply, 204);
   });
 
   app.delete('/api/v1/sessions/:handle', {
