@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createBrowser } from '../e2e/support/browser.js';
+import { callAdmin, registerApp, startTesseraNode, waitFor, type DeliveryJson, type TesseraNode } from '../e2e/support/backchannel.js';
 
 const pluginDir = fileURLToPath(new URL('../../integrations/nodebb-plugin-tessera/', import.meta.url));
 const requireCjs = createRequire(import.meta.url);
@@ -712,8 +714,9 @@ describe('late logouts: only the NodeBB sessions of the Tessera sessions the rev
   const now = () => Math.floor(Date.now() / 1000);
 
   it('links a NodeBB session logged in from the shared cookie to its Tessera sid, only for a cookie of that user that verifies', async () => {
-    const linked = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_1', iat: now() }));
-    expect(db.sessions.get(linked)!.tessera).toEqual({ sid: 'ses_1', iat: now() });
+    const iat = now();
+    const linked = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_1', iat }));
+    expect(db.sessions.get(linked)!.tessera).toEqual({ sid: 'ses_1', iat });
     // Another user's cookie, a forged one, or none: not Tessera's session of this user.
     const bobs = await nodebbLoginFromCookie(42, await sharedCookie({ id: 'usr_bob', sid: 'ses_bob' }));
     const forged = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_x' }, 'not-the-secret-0123456789-abcdefghijklmn'));
@@ -882,5 +885,70 @@ describe('a logout at the forum ends the Tessera session; forum activity is repo
     const other: FakeRequest = { cookies: {}, loggedIn: true, session: { tessera: { sid: 'ses_2' }, save: (cb) => cb() } };
     expect(await plugin.reportActivity({ req: other })).toBeNull();
     expect(calls).toHaveLength(2);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// The issue's scenario end to end: a real Tessera node (SQLite, its outbox worker, its
+// login page issuing the shared cookie) and the forum stand-in. The forum answers 400 while
+// an administrator ends all of the user's sessions; the user signs in again; the forum
+// recovers and Tessera's retry — signed afresh, iat after the new sign-in — arrives.
+// ---------------------------------------------------------------------------------------
+describe('a real Tessera node retries a user-wide logout into a forum where the user signed in again', () => {
+  let node: TesseraNode;
+  const PASSWORD = 'correct horse battery staple';
+
+  beforeAll(async () => {
+    node = await startTesseraNode({
+      outbox: { backoffBaseMs: 50, backoffMaxMs: 200, pollIntervalMs: 20, timeoutMs: 5_000 },
+      sharedCookie: { enabled: true, secret: SHARING_SECRET, clientId: CLIENT_ID },
+    });
+    await registerApp(node.url, { client_id: CLIENT_ID, name: 'forum', backchannel_logout_uri: `${forumUrl}/tessera/backchannel-logout` });
+  });
+  afterAll(async () => node?.close());
+
+  /** Signs in at Tessera's login page; returns the shared cookie the browser then holds. */
+  async function signInAtTessera(username: string): Promise<string> {
+    const browser = createBrowser();
+    const login = await browser.open(`${node.url}/login`);
+    const done = await browser.submitForm(login, { action: '/login', fields: { username, password: PASSWORD } });
+    expect(done.hops[0]!.status).toBe(303);
+    return browser.jar.get('token', node.url)!.value;
+  }
+
+  it('ends the NodeBB session of the ended Tessera session and keeps the new one', async () => {
+    const username = `alice${Math.random().toString(36).slice(2, 8)}`;
+    const created = await callAdmin<{ user: { id: string } }>(node.url, 'POST', '/users', { username, email: `${username}@example.test`, password: PASSWORD });
+    const userId = created.body.user.id;
+    settings['session-sharing'] = { name: 'forum', secret: SHARING_SECRET, cookieName: 'token' };
+    await db.sortedSetAdd('forum:uid', 42, userId);
+    db.zsets.delete('uid:42:sessions');
+
+    const oldCookie = await signInAtTessera(username);
+    const oldNodebb = await nodebbLoginFromCookie(42, oldCookie);
+    const oldSid = db.sessions.get(oldNodebb)!.tessera!.sid;
+
+    // The forum is not configured yet: it answers every logout token 400.
+    settings.tessera = { issuer: node.url };
+    const ended = await callAdmin<{ revoked: string[] }>(node.url, 'DELETE', `/users/${userId}/sessions`);
+    expect(ended.body.revoked).toEqual([oldSid]);
+    const deliveries = async () => (await callAdmin<{ deliveries: DeliveryJson[] }>(node.url, 'GET', `/sessions/${oldSid}/deliveries`)).body.deliveries;
+    await waitFor('two refused attempts', async () => ((await deliveries())[0]!.attempts >= 2 ? true : undefined));
+    expect((await deliveries())[0]).toMatchObject({ status: 'pending', last_status: 400, scope: 'user' });
+
+    // The user signs in again and the forum logs them in from the new cookie.
+    const newCookie = await signInAtTessera(username);
+    const newNodebb = await nodebbLoginFromCookie(42, newCookie);
+    expect(db.sessions.get(newNodebb)!.tessera!.sid).not.toBe(oldSid);
+    // Over a second later the forum recovers: the delivering attempt's iat is then later
+    // than the new cookie's iat, which the 0.1 plugin took as "ended".
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    settings.tessera = { issuer: node.url, clientId: CLIENT_ID };
+    await waitFor('delivered', async () => ((await deliveries())[0]!.status === 'delivered' ? true : undefined));
+
+    expect(db.sessions.has(oldNodebb)).toBe(false);
+    expect(nodebbSessionsOf(42)).toEqual([newNodebb]);
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: newCookie })).resolves.toBeUndefined();
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: oldCookie })).rejects.toThrow('tessera-session-ended');
   });
 });
