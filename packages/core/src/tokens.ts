@@ -33,9 +33,9 @@ const MAX_JWT_LENGTH = 8192;
 /** The event member that marks a JWT as a back-channel logout token. */
 export const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /**
- * The most session handles a user-wide logout token lists in `sids`: about 35 bytes each,
- * so the token stays under 4 KB, well within what receivers accept (8 KB in Tessera's SDK
- * and plugins).
+ * The most session handles a user-wide logout token lists in `sids`: about 40 bytes each
+ * once encoded, so the token stays near 4.5 KB at most, within what receivers accept (8 KB
+ * in Tessera's SDK and plugins).
  */
 export const MAX_LOGOUT_TOKEN_SIDS = 100;
 
