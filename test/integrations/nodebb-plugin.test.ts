@@ -952,3 +952,20 @@ describe('a real Tessera node retries a user-wide logout into a forum where the 
     await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: oldCookie })).rejects.toThrow('tessera-session-ended');
   });
 });
+
+describe('the door into NodeBB (lib/nodebb.js)', () => {
+  it('uses NodeBB 4.15\'s global nodebb.require when there is one, not the deprecated require.main.require', () => {
+    const { nodebb } = requireCjs(`${pluginDir}lib/nodebb.js`) as { nodebb(): Record<string, unknown> };
+    const asked: string[] = [];
+    const previous = (globalThis as { nodebb?: unknown }).nodebb;
+    (globalThis as { nodebb?: unknown }).nodebb = { require: (id: string) => (asked.push(id), { id }) };
+    setModuleLoader();
+    try {
+      expect(nodebb().db).toEqual({ id: './src/database' });
+      expect(asked).toEqual(['./src/database', './src/user', './src/meta', './src/plugins', './src/routes/helpers', 'nconf', 'winston']);
+    } finally {
+      (globalThis as { nodebb?: unknown }).nodebb = previous;
+      installFakeNodebb();
+    }
+  });
+});
