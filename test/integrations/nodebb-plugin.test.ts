@@ -3,6 +3,14 @@
 // urlencoded/json body parsers), tokens are signed with jose and the issuer's key set is
 // served by a local node:http server. Only NodeBB itself (db, user, meta, plugins, route
 // helpers) is faked, through the plugin's single module loader (lib/nodebb.js).
+//
+// The stand-in copies what the real NodeBB 4.15.1 with session-sharing 8.0.2 was seen to do
+// (docs/nodebb.md "Verified with", scripts/nodebb-verify.mjs): sessions in
+// `uid:<uid>:sessions` scored by login time and in a session store, removed together by
+// `user.auth.revokeSession(ids, uid)`; `action:user.loggedIn` ({ uid, req }) after a
+// session-sharing login with the shared cookie in `req.cookies`; `static:user.loggedOut`
+// ({ req, res, uid, sessionID }) after the forum session is gone, the cookie still in
+// `req.cookies`; `action:middleware.pageView` ({ req }); settings in `settings:<plugin>`.
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
