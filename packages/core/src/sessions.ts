@@ -254,7 +254,11 @@ export function createSessionService(deps: CoreDeps) {
       await endByHandle(session.handle, { actor: 'system', reason: 'expired' });
       return false;
     }
-    if (shouldTouch(session, now, touchMs)) await store.touchSession(session.tokenId, now, idleDeadline(now, session.idleTimeoutMs, session.expiresAt));
+    if (shouldTouch(session, now, touchMs)) {
+      await store.touchSession(session.tokenId, now, idleDeadline(now, session.idleTimeoutMs, session.expiresAt));
+      // Cached copies still carry the old idle deadline.
+      deps.cache?.dropSessions([session.handle]);
+    }
     return true;
   }
 
