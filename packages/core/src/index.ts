@@ -20,4 +20,5 @@ export { createTokenService, BACKCHANNEL_EVENT, type TokenService, type TokenPai
 export { createSessionCache, type SessionCache, type CacheTicket } from './session-cache.js';
 export { planLogout, channelsOf } from './logout-plan.js';
 export { createDeliveryService, type DeliveryService } from './deliveries.js';
+export { createFailureLimiter, type FailureLimiter, type FailureLimiterOptions } from './failure-limiter.js';
 export { createRetentionService, type RetentionService, type PurgeCounts } from './retention.js';

@@ -1,12 +1,13 @@
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { TesseraError, createAuthority, systemClock, type Authority, type Clock, type Config, type RevocationEvent, type Store } from '@tessera/core';
-import type { RateLimit, ServerContext, TesseraApp } from './context.js';
+import type { ServerContext, TesseraApp } from './context.js';
+import { createFailureLimits } from './failure-limits.js';
+import { installRequestShaping, sendClientError } from './request-shape.js';
 import { installCors } from './cors.js';
 import { installErrorHandling, sendError } from './error-handler.js';
 import { adminRoutes } from './routes/admin.js';
@@ -81,6 +82,11 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     frameworkErrors: sendError,
+    // Requests Node's parser rejects (headers too large, a broken request line) get the envelope too.
+    clientErrorHandler: sendClientError,
+    // `/v1/sessions/` is `/v1/sessions`: clients that join a base URL and a path often leave a
+    // trailing slash, and a 404 there would read as "no such session" to some of them.
+    routerOptions: { ignoreTrailingSlash: true },
     genReqId: (request) => requestIdOf(request.headers),
     // GET /v1/whoami, the route every app calls on every page view, is answered in front of
     // Fastify when it can be answered exactly as the route below would (docs/decisions/0004).
@@ -107,6 +113,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // "allowed_orgins" must not pass unnoticed), and bodies are not type-coerced.
   app.setValidatorCompiler(createValidatorCompiler());
   installErrorHandling(app);
+  installRequestShaping(app);
   // The worker only wakes on commits; it never runs inside a user's request.
   worker = createOutboxWorker({ store, authority, config, log: app.log, now: () => (options.clock ?? systemClock).now(), onAttempt: (outcome) => metrics?.recordAttempt(outcome) });
   if (options.startWorker && config.outbox.enabled) worker.start();
@@ -128,10 +135,6 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   }
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
-  await app.register(rateLimit, {
-    global: false,
-    errorResponseBuilder: (_request, context) => ({ statusCode: 429, error: 'RATE_LIMITED', message: `Too many requests; retry in ${Math.ceil(context.ttl / 1000)} s.` }),
-  });
   installCors(app, { issuer: config.issuer, isRegisteredOrigin: (origin) => authority.apps.isRegisteredOrigin(origin) });
   await app.register(swagger, {
     openapi: {
@@ -151,8 +154,10 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   });
   for (const schema of [ErrorBody, UserView, SessionView, AppView, DeliveryView]) app.addSchema(schema);
 
-  const limit = (max: number): RateLimit | false => (config.rateLimit.enabled ? { max, timeWindow: config.rateLimit.windowSeconds * 1000 } : false);
-  const context: ServerContext = { authority, config, rateLimits: { login: limit(config.rateLimit.loginMax), logout: limit(config.rateLimit.logoutMax) } };
+  // Only failed attempts are counted (sign-ins, logouts, admin tokens, client secrets): a
+  // limit per request would refuse valid logouts from a busy address (docs/security.md).
+  const limits = createFailureLimits(config, options.clock ?? systemClock);
+  const context: ServerContext = { authority, config, limits };
 
   app.get('/health', { schema: { tags: ['meta'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -182,7 +187,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   });
   // Prometheus metrics, behind the admin token (Prometheus sends it as a bearer credential).
   app.get('/metrics', { schema: { tags: ['meta'], description: 'Prometheus metrics of this node (admin token required).', produces: ['text/plain'] } }, async (request, reply) => {
-    await requireAdmin(request, authority);
+    await requireAdmin(request, authority, limits);
     return reply.type(metrics!.registry.contentType).send(await metrics!.registry.metrics());
   });
   app.decorateRequest('client', null);
@@ -196,7 +201,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // before anything else runs.
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (request, reply) => {
-      request.client = await requireApp(request, reply, authority);
+      request.client = await requireApp(request, reply, authority, limits);
     });
     await appApiRoutes(scope, context);
     await tokenRoutes(scope, context);

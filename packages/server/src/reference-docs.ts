@@ -3,7 +3,7 @@ import { ERROR_CATALOGUE, describeConfig, type ErrorCode } from '@tessera/core';
 // When each code is returned: the documentation half of the error catalogue.
 const WHEN: Record<ErrorCode, string> = {
   INVALID_REQUEST: 'A parameter, query or body field fails its schema (wrong type, unknown field, too long), or a combination of fields is not allowed.',
-  MALFORMED_BODY: 'The body is not parseable as its content type (broken JSON, empty JSON body).',
+  MALFORMED_BODY: 'The body is not parseable as its content type (broken JSON). An empty body is no body, whatever its content type: routes that take none ignore it, routes that need one answer `INVALID_REQUEST`.',
   RETURN_URL_NOT_ALLOWED: '`return_to` is not exactly one of the registered return URLs (no prefix or wildcard matching).',
   INVALID_GRANT: '`POST /v1/token` with a session or refresh token that is unknown, expired, spent by rotation to another app, or whose session ended or which this app left.',
   UNSUPPORTED_GRANT_TYPE: '`POST /v1/token` with a `grant_type` other than `session_token` or `refresh_token`.',
@@ -27,9 +27,11 @@ const WHEN: Record<ErrorCode, string> = {
   METHOD_NOT_ALLOWED: 'The route exists but not with this method.',
   USER_CONFLICT: 'Another user already has this id, username or email.',
   APP_CONFLICT: 'Another app already has this client id.',
+  REQUEST_TIMEOUT: 'The request line, headers or body did not arrive within the server\'s request timeout.',
   PAYLOAD_TOO_LARGE: 'The body is larger than `bodyLimitBytes`.',
   UNSUPPORTED_MEDIA_TYPE: 'The body has a content type this route does not accept.',
-  RATE_LIMITED: 'Too many login or logout requests from this IP in the window; retry after the `retry-after` seconds.',
+  HEADERS_TOO_LARGE: 'The request line (URL) and headers together exceed Node\'s header size limit (16 KiB by default).',
+  RATE_LIMITED: 'Too many FAILED attempts in the window (`rateLimit.*`): sign-ins per address or per account (refused before the password is checked), or logouts, admin tokens or client secrets per address or client id (a right token or secret is never refused). Retry after the `retry-after` seconds.',
   INTERNAL: 'An unexpected failure; details are in the server log, never in the response.',
   UNAVAILABLE: 'A dependency (the database) is unreachable.',
 };

@@ -12,6 +12,23 @@ const NullableStr = (max: number) => Type.Union([Type.String({ maxLength: max })
 const HttpUrl = Type.String({ minLength: 8, maxLength: 2048, pattern: '^https?://' });
 const Id = Str(128, { pattern: '^[A-Za-z0-9_.@:-]+$' });
 
+/**
+ * A cursor or id in a query or path: a decimal integer from 0 (or `minimum`) up to the
+ * largest integer a JSON number holds exactly. Bounded so that `1e309`, `Infinity` or
+ * twenty digits are a 400, never a store query with a number the database cannot hold.
+ */
+export const Cursor = (options: { minimum?: number; default?: number; description?: string } = {}) => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, ...options });
+/** A page size: 1 to 1000. */
+export const PageLimit = (def = 100) => Type.Integer({ minimum: 1, maximum: 1000, default: def });
+
+/**
+ * A free-form JSON object field (app connector settings), bounded in depth and size: an
+ * unbounded one nested 6 000 levels deep once answered 500 (the stack overflowed while
+ * storing it). The bounds are checked without recursion (validation.ts).
+ */
+export const BoundedJsonObject = (description?: string) =>
+  Type.Object({}, { additionalProperties: true, 'x-max-depth': 8, 'x-max-bytes': 16_384, ...(description ? { description } : {}) });
+
 export const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() }, { $id: 'Error' });
 
 export const UserView = Type.Object(
@@ -106,7 +123,7 @@ export const AppBody = Type.Object(
     allowed_origins: Type.Optional(Type.Array(Origin, { maxItems: 50 })),
     return_urls: Type.Optional(Type.Array(HttpUrl, { maxItems: 100 })),
     backchannel_logout_uri: Type.Optional(Type.Union([HttpUrl, Type.Null()])),
-    connectors: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    connectors: Type.Optional(BoundedJsonObject('Connector settings (webhook, NodeBB); at most 8 levels deep and 16 KiB of JSON.')),
   },
   { additionalProperties: false },
 );
@@ -117,7 +134,7 @@ export const AppPatchBody = Type.Object(
     allowed_origins: Type.Optional(Type.Array(Origin, { maxItems: 50 })),
     return_urls: Type.Optional(Type.Array(HttpUrl, { maxItems: 100 })),
     backchannel_logout_uri: Type.Optional(Type.Union([HttpUrl, Type.Null()])),
-    connectors: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    connectors: Type.Optional(BoundedJsonObject('Connector settings (webhook, NodeBB); at most 8 levels deep and 16 KiB of JSON.')),
   },
   { additionalProperties: false, minProperties: 1 },
 );

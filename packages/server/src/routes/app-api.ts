@@ -4,6 +4,7 @@ import { empty, type ServerContext, type TesseraApp } from '../context.js';
 import { clientOf, deviceOf } from '../http-auth.js';
 import { Device, Handle, HandleParams, IdParams, Revoked, SessionToken, SessionView, UserClaims, UserView, errors } from '../schemas.js';
 import { sessionJson, userJson } from '../views.js';
+import { LOGOUT_FAILURES, limitFailures } from '../failure-limits.js';
 
 const client = { security: [{ client: [] }] };
 
@@ -12,7 +13,7 @@ const client = { security: [{ client: [] }] };
  * authenticated the app's client id and secret (HTTP Basic) — before any body validation,
  * so an unauthenticated caller learns nothing about what a valid body looks like.
  */
-export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: ServerContext): Promise<void> {
+export async function appApiRoutes(app: TesseraApp, { authority, limits }: ServerContext): Promise<void> {
   app.post('/v1/sessions', {
     schema: {
       ...client, tags: ['app'], description: 'A trusted app starts a session for a user it has authenticated.',
@@ -36,15 +37,15 @@ export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: S
       description: 'Server-to-server logout. Body: the session token as text/plain, or JSON {"token", "scope"} with scope app (this app only), session (default: everywhere) or user (every session of the user).',
       consumes: ['text/plain', 'application/json'],
       body: Type.Union([SessionToken, Type.Object({ token: SessionToken, scope: Type.Optional(Type.Union([Type.Literal('app'), Type.Literal('session'), Type.Literal('user')])) }, { additionalProperties: false })]),
-      response: { 200: Type.Null({ description: 'Logged out (also when the session had already ended); empty body.' }), ...errors(400, 401, 403, 415) },
+      response: { 200: Type.Null({ description: 'Logged out (also when the session had already ended); empty body.' }), ...errors(400, 401, 403, 415, 429) },
     },
-    config: { rateLimit: rateLimits.logout },
   }, async (request, reply) => {
     const caller = clientOf(request);
     const body = request.body;
     const token = typeof body === 'string' ? body.trim() : body.token;
     const scope: LogoutScope = typeof body === 'string' ? 'session' : (body.scope ?? 'session');
-    await authority.logout.logoutForApp(caller, token, scope, request.ip);
+    // A valid token always ends what it names; unknown tokens count per address (logoutMax).
+    await limitFailures([[limits.logoutByAddress, request.ip]], LOGOUT_FAILURES, () => authority.logout.logoutForApp(caller, token, scope, request.ip));
     return empty(reply, 200);
   });
 

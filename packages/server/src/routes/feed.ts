@@ -3,7 +3,7 @@ import { TesseraError, revocationMattersMs, type AppRecord, type RevocationEvent
 import type { ServerContext, TesseraApp } from '../context.js';
 import type { FeedHub } from '../feed-hub.js';
 import { clientOf } from '../http-auth.js';
-import { errors } from '../schemas.js';
+import { Cursor, PageLimit, errors } from '../schemas.js';
 
 const client = { security: [{ client: [] }] };
 // After the end of a session, access tokens signed before it stay cryptographically valid
@@ -34,8 +34,8 @@ export async function feedRoutes(app: TesseraApp, { authority, config }: ServerC
       ...client, tags: ['feed'],
       description: 'Revocation log entries after `after`, in order. `next` is the cursor to pass as `after` next time. With `skip_forgotten=true` the page starts no earlier than the first entry whose `forget_after` has not passed: a verifier that starts with an empty set needs nothing older (every token such an entry revokes has expired), so its catch-up reads minutes of log, not the whole retention window.',
       querystring: Type.Object({
-        after: Type.Integer({ minimum: 0, default: 0 }),
-        limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+        after: Cursor({ default: 0 }),
+        limit: PageLimit(),
         skip_forgotten: Type.Boolean({ default: false }),
       }, { additionalProperties: false }),
       response: { 200: Type.Object({ events: Type.Array(EventView), next: Type.Integer() }), ...errors(400, 401) },
@@ -59,7 +59,7 @@ export async function feedRoutes(app: TesseraApp, { authority, config }: ServerC
     schema: {
       ...client, tags: ['feed'], produces: ['text/event-stream'],
       description: 'Server-Sent Events of the revocation log: `id:` is the cursor, `event: revocation`, `data:` the event JSON. Resume with Last-Event-ID (or ?after=). Heartbeat comments keep proxies from closing idle streams.',
-      querystring: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
+      querystring: Type.Object({ after: Type.Optional(Cursor()) }, { additionalProperties: false }),
       headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }),
       response: errors(400, 401),
     },

@@ -7,6 +7,7 @@ import { setSessionCookie } from '../cookies.js';
 import { clearSharedCookie, issueSharedCookie } from '../shared-cookie.js';
 import { deviceOf, readSessionToken } from '../http-auth.js';
 import { renderLoginPage, renderMessagePage, renderSignedInPage } from '../pages.js';
+import { accountKey, recordFailures, refuseIfLimited, type LimitKey } from '../failure-limits.js';
 
 const CSRF_COOKIE = 'tessera_csrf';
 
@@ -41,7 +42,7 @@ const LoginForm = Type.Object({
 });
 
 /** The hosted password login page. */
-export async function loginRoutes(app: TesseraApp, { authority, config, rateLimits }: ServerContext): Promise<void> {
+export async function loginRoutes(app: TesseraApp, { authority, config, limits }: ServerContext): Promise<void> {
   const html = (reply: FastifyReply, status: number, body: string) =>
     reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').header('x-frame-options', 'DENY').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'").send(body);
 
@@ -71,7 +72,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, rateLimi
     return html(reply, 200, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: request.query.client_id }));
   });
 
-  app.post('/login', { schema: { tags: ['browser'], body: LoginForm, consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] }, config: { rateLimit: rateLimits.login } }, async (request, reply) => {
+  app.post('/login', { schema: { tags: ['browser'], body: LoginForm, consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] } }, async (request, reply) => {
     const form = request.body;
     if (!csrfMatches(request.cookies[CSRF_COOKIE], form.csrf)) {
       return html(reply, 403, renderMessagePage('Please try again', 'This sign-in form expired or was not opened from this site. Reload the page and sign in again.', '/login'));
@@ -84,8 +85,16 @@ export async function loginRoutes(app: TesseraApp, { authority, config, rateLimi
       if (isTesseraError(error)) return html(reply, 400, renderMessagePage('Sign-in link not allowed', 'The return address or app in this link is not registered with Tessera.'));
       throw error;
     }
+    // Brute force is slowed per address AND per account, counting only failures: past either
+    // limit the attempt is refused before the password is even checked (failure-limits.ts).
+    const account = accountKey(form.username);
+    const keys: LimitKey[] = [[limits.loginByAddress, request.ip], [limits.loginByAccount, account]];
+    refuseIfLimited(keys);
     try {
       const started = await authority.signIn(form.username, form.password, deviceOf(request), form.client_id || undefined);
+      // The account proved itself: its earlier typos no longer count against it (the
+      // address's failures still do, so successes cannot launder an address's guesses).
+      limits.loginByAccount.clear(account);
       // Signing in again in the same browser replaces the previous session rather than
       // leaving it orphaned (and never reuses its id).
       const previous = readSessionToken(request, config);
@@ -99,6 +108,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, rateLimi
       reply.clearCookie(CSRF_COOKIE, { path: '/login' });
       return reply.status(303).header('location', returnTo ?? `${config.issuer}/login`).send();
     } catch (error) {
+      if (isTesseraError(error, 'INVALID_CREDENTIALS')) recordFailures(keys);
       if (isTesseraError(error, 'INVALID_CREDENTIALS') || isTesseraError(error, 'USER_DISABLED')) {
         const message = error.code === 'USER_DISABLED' ? 'This account is disabled.' : 'Wrong username or password.';
         return html(reply, error.status, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: form.client_id, error: message, username: form.username }));
