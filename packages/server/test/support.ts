@@ -1,5 +1,6 @@
 import { ERROR_CATALOGUE, createManualClock, loadConfig, type ErrorCode, type Authority, type Config, type ManualClock, type RevocationEvent, type Store } from '@tessera/core';
-import { createSqliteStore } from '@tessera/store';
+import { createPostgresStore, createSqliteStore } from '@tessera/store';
+import { freshSchemaUrl, postgresTestUrl } from '../../store/test/pg-support.js';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { buildServer, type BuildOptions } from '../src/app.js';
@@ -46,6 +47,28 @@ export interface TestServerOptions {
   onRevoked?: BuildOptions['onRevoked'];
   /** Called with the app before `ready()` (to add a test hook). */
   beforeReady?: (app: TesseraApp) => void;
+  /** The store: in-memory SQLite (default) or PostgreSQL in a schema of its own. */
+  store?: StoreKind;
+}
+
+/** The stores the HTTP tests can run on. */
+export type StoreKind = 'sqlite' | 'postgres';
+
+/**
+ * The stores to run storage-dependent HTTP tests on: SQLite always, PostgreSQL when
+ * TESSERA_TEST_DATABASE_URL (default postgres://127.0.0.1:5432/test) answers; see
+ * packages/store/test/pg-support.ts (TESSERA_REQUIRE_POSTGRES=1 makes its absence an error).
+ */
+export async function testStores(): Promise<StoreKind[]> {
+  return (await postgresTestUrl()) ? ['sqlite', 'postgres'] : ['sqlite'];
+}
+
+async function openTestStore(kind: StoreKind): Promise<{ store: Store; drop: () => Promise<void> }> {
+  if (kind === 'sqlite') return { store: createSqliteStore(':memory:'), drop: async () => {} };
+  const base = await postgresTestUrl();
+  if (!base) throw new Error('PostgreSQL is not reachable (see testStores)');
+  const schema = await freshSchemaUrl(base);
+  return { store: createPostgresStore(schema.url), drop: schema.drop };
 }
 
 /**
@@ -58,7 +81,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     env: { TESSERA_ADMIN_TOKEN: ADMIN_TOKEN, TESSERA_COOKIE_SECURE: 'false', ...options.env },
     file: { rateLimit: { enabled: false }, allowedReturnUrls: [SITE_RETURN], ...options.file },
   });
-  const store = createSqliteStore(':memory:');
+  const { store, drop } = await openTestStore(options.store ?? 'sqlite');
   await store.migrate();
   const clock = createManualClock(START);
   const { app, authority, metrics } = await buildServer({ config, store, clock, logger: options.logger ?? false, onRevoked: options.onRevoked });
@@ -74,6 +97,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     async close() {
       await app.close();
       await store.close();
+      await drop();
     },
   };
 }
