@@ -17,7 +17,7 @@ export interface SendOptions {
   body?: string;
   /** How to frame an empty body (default: `none`; Node's client then sends no body headers for GET, HEAD and DELETE). */
   framing?: Framing;
-  /** Resolve as soon as the status and headers arrive, then drop the connection (event streams). */
+  /** When the answer is an event stream (200), resolve as soon as its head arrives and drop the connection. */
   headersOnly?: boolean;
 }
 
@@ -46,7 +46,7 @@ export function send(base: string, method: string, path: string, options: SendOp
   return new Promise((resolve, reject) => {
     const req = request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers, agent: options.headersOnly ? false : agent }, (res) => {
       const done = (body: string) => resolve({ status: res.statusCode!, headers: res.headers, body, json: <T>() => JSON.parse(body) as T });
-      if (options.headersOnly) {
+      if (options.headersOnly && res.statusCode === 200 && String(res.headers['content-type']).startsWith('text/event-stream')) {
         done('');
         res.destroy();
         req.destroy();

@@ -78,6 +78,12 @@ export async function feedRoutes(app: TesseraApp, { authority, config }: ServerC
       // Tell nginx-style proxies not to buffer the stream.
       'x-accel-buffering': 'no',
     });
+    // HEAD: the head of the stream and nothing more (a body-less answer would otherwise
+    // never flush its headers, and the client would wait forever).
+    if (request.method === 'HEAD') {
+      raw.end();
+      return;
+    }
     raw.write('retry: 1000\n\n');
     let ended = false;
     const heartbeat = setInterval(() => raw.write(': ping\n\n'), config.feed.heartbeatSeconds * 1000);
