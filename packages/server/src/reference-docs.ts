@@ -98,6 +98,13 @@ Notes:
   you on a fresh local checkout.
 - \`TESSERA_DATABASE_URL=postgres://…\` switches from the embedded SQLite file
   (\`<dataDir>/tessera.db\`) to PostgreSQL; the schema is migrated on start.
+- \`rateLimit.*\` counts FAILED attempts only, keyed by client address (\`request.ip\`: the
+  socket's address, or the \`X-Forwarded-For\` address with \`trustProxy\`; see
+  [deployment.md §6](deployment.md#6-load-balancer-tls-and-client-addresses)), by account name
+  (sign-ins) and by client id (client secrets). A valid logout, admin token or client secret
+  is never refused; sign-ins are refused before the password check while their address or
+  account is over its limit. Counts are per node, in memory. See
+  [security.md](security.md#failed-attempts-and-malformed-input).
 - Without \`TESSERA_ADMIN_TOKEN\` and with no admin token stored yet, the first start creates
   one and prints it once; \`tessera admin-token create\` makes more.
 `;
