@@ -1,3 +1,4 @@
+import { requireAppMay } from './app-access.js';
 import { createAdminTokenService } from './admin-tokens.js';
 import { createAppService } from './apps.js';
 import type { CoreDeps, Device } from './deps.js';
@@ -59,7 +60,7 @@ export function createAuthority(input: CoreDeps) {
     subject: { userId?: string; user?: NewUserInput },
     device: Device,
   ): Promise<StartedSession & { user: UserRecord }> {
-    if (!app.trusted) throw new TesseraError('APP_NOT_TRUSTED');
+    requireAppMay(app, 'start_session');
     let user: UserRecord | null = null;
     if (subject.userId !== undefined) {
       user = await deps.store.findUserById(subject.userId);
