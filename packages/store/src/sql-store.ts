@@ -37,6 +37,7 @@ function toUser(r: Row): UserRecord {
     id: String(r.id),
     username: String(r.username),
     email: strOrNull(r.email),
+    emailVerified: num(r.email_verified) === 1,
     firstName: strOrNull(r.first_name),
     lastName: strOrNull(r.last_name),
     picture: strOrNull(r.picture),
@@ -134,6 +135,7 @@ function chunks<T>(items: T[]): T[][] {
 const USER_COLUMNS: Record<Exclude<keyof UserPatch, 'updatedAt'>, string> = {
   username: 'username',
   email: 'email',
+  emailVerified: 'email_verified',
   firstName: 'first_name',
   lastName: 'last_name',
   picture: 'picture',
@@ -212,9 +214,9 @@ function createOperations(db: SqlDriver): StoreOperations {
     async createUser(user) {
       try {
         await db.run(
-          `INSERT INTO users (id, username, username_lower, email, email_lower, first_name, last_name, picture, disabled, password_hash, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          [user.id, user.username, user.username.toLowerCase(), user.email, user.email?.toLowerCase() ?? null, user.firstName, user.lastName, user.picture, user.disabled ? 1 : 0, user.passwordHash, user.createdAt, user.updatedAt],
+          `INSERT INTO users (id, username, username_lower, email, email_lower, email_verified, first_name, last_name, picture, disabled, password_hash, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [user.id, user.username, user.username.toLowerCase(), user.email, user.email?.toLowerCase() ?? null, user.emailVerified ? 1 : 0, user.firstName, user.lastName, user.picture, user.disabled ? 1 : 0, user.passwordHash, user.createdAt, user.updatedAt],
         );
       } catch (error) {
         if (isUniqueViolation(error)) throw new TesseraError('USER_CONFLICT');
@@ -241,7 +243,7 @@ function createOperations(db: SqlDriver): StoreOperations {
         const value = patch[key];
         if (value === undefined) continue;
         sets.push(`${column} = ?`);
-        params.push(key === 'disabled' ? (value ? 1 : 0) : value);
+        params.push(key === 'disabled' || key === 'emailVerified' ? (value ? 1 : 0) : value);
         if (key === 'username' || key === 'email') {
           sets.push(`${column}_lower = ?`);
           params.push(typeof value === 'string' ? value.toLowerCase() : null);

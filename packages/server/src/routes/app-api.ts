@@ -25,7 +25,8 @@ export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: S
     if ((b.user_id === undefined) === (b.user === undefined)) throw new TesseraError('INVALID_REQUEST', 'Give exactly one of user_id or user.');
     const fallback = deviceOf(request);
     const device = { ip: b.device?.ip ?? fallback.ip, userAgent: b.device?.user_agent ?? null };
-    const claims = b.user && { id: b.user.id, username: b.user.username, email: b.user.email, firstName: b.user.first_name, lastName: b.user.last_name, picture: b.user.picture };
+    // email_verified only when the trusted app says so: it is then the app's word, as an admin's would be.
+    const claims = b.user && { id: b.user.id, username: b.user.username, email: b.user.email, emailVerified: b.user.email_verified === true, firstName: b.user.first_name, lastName: b.user.last_name, picture: b.user.picture };
     const started = await authority.startSessionForApp(caller, { userId: b.user_id, user: claims }, device);
     return reply.status(201).send({ session: sessionJson(started.session), session_token: started.token, user: userJson(toPublicUser(started.user)) });
   });
