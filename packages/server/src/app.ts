@@ -19,6 +19,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { createRevocationSignal, type RevocationSignal } from './revocation-signal.js';
 import { requireAdmin, requireApp } from './http-auth.js';
 import { createValidatorCompiler } from './validation.js';
+import { createLoggerOptions } from './redaction.js';
 import { loginRoutes } from './routes/login.js';
 import { logoutRoutes } from './routes/logout.js';
 import { selfRoutes } from './routes/self.js';
@@ -42,12 +43,20 @@ export interface BuildOptions {
   startWorker?: boolean;
 }
 
-// Query parameters that carry secrets: never written to a log line.
-const SECRET_PARAMS = /([?&](?:token|logout_token|session_token|client_secret)=)[^&]*/gi;
+// The one redaction list of every logger lives in redaction.ts.
+export { redactUrl } from './redaction.js';
 
-/** The request URL with secret query values replaced, for logging. */
-export function redactUrl(url: string): string {
-  return url.replace(SECRET_PARAMS, '$1[redacted]');
+/**
+ * Whatever logger configuration a caller passes, the request and error serializers and the
+ * message hook of the one redaction list are applied (they win over the caller's own), so
+ * no way of building a server logs a secret query value.
+ */
+function withRedaction(logger: NonNullable<BuildOptions['logger']>): BuildOptions['logger'] {
+  if (logger === false) return false;
+  if (logger === true) return createLoggerOptions('info');
+  const given = logger as { level?: string; serializers?: Record<string, unknown>; hooks?: Record<string, unknown> };
+  const safe = createLoggerOptions((given.level ?? 'info') as Parameters<typeof createLoggerOptions>[0]);
+  return { ...given, serializers: { ...given.serializers, ...safe.serializers }, hooks: { ...given.hooks, ...safe.hooks } } as BuildOptions['logger'];
 }
 
 /**
@@ -77,7 +86,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   };
   const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked });
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger: withRedaction(options.logger ?? false),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     frameworkErrors: sendError,
