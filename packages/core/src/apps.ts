@@ -53,6 +53,8 @@ export function createAppService(deps: CoreDeps) {
   async function audit(actor: Actor, action: string, clientId: string): Promise<void> {
     cache = null;
     await store.appendAudit({ at: clock.now(), actor, action, userId: null, sessionHandle: null, clientId, ip: null, details: {} });
+    // After the change is stored: connections opened with the old credentials close now.
+    deps.onAppChanged?.(clientId);
   }
 
   /**
@@ -115,6 +117,17 @@ export function createAppService(deps: CoreDeps) {
     await audit(actor, 'app.deleted', clientId);
   }
 
+  /**
+   * Whether a connection authenticated as `bound` may go on, now that the app reads `current`
+   * (null: deleted). It may not once the secret was rotated (the docs promise the old secret
+   * "stops working at once", and a stream opened with it is that secret still working) or
+   * the app is gone or disabled. The one rule for every long-lived connection.
+   */
+  function credentialsStillValid(bound: AppRecord, current: AppRecord | null): boolean {
+    if (!current || current.secretHash !== bound.secretHash) return false;
+    return (current as AppRecord & { disabled?: boolean }).disabled !== true;
+  }
+
   /** The app whose id and secret these are, or null. Constant-time in the secret. */
   async function authenticateApp(clientId: string, secret: string): Promise<AppRecord | null> {
     // A client id with a control character (a NUL from `%00` in Basic credentials) names no
@@ -140,7 +153,7 @@ export function createAppService(deps: CoreDeps) {
     return set;
   }
 
-  return { registerApp, getApp, updateApp, rotateSecret, deleteApp, authenticateApp, listApps, isRegisteredOrigin, returnUrlAllowList };
+  return { registerApp, getApp, updateApp, rotateSecret, deleteApp, authenticateApp, credentialsStillValid, listApps, isRegisteredOrigin, returnUrlAllowList };
 }
 
 /** The app service returned by {@link createAppService}. */

@@ -14,6 +14,7 @@ import { appApiRoutes } from './routes/app-api.js';
 import { feedRoutes } from './routes/feed.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { createFeedHub } from './feed-hub.js';
+import { createCredentialGuard, type CredentialGuard } from './credential-guard.js';
 import { createOutboxWorker, type OutboxWorker } from './outbox-worker.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createRevocationSignal, type RevocationSignal } from './revocation-signal.js';
@@ -84,7 +85,10 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     metrics?.recordRevocations(events);
     options.onRevoked?.(events);
   };
-  const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked });
+  // Streams bound to app credentials; re-checked when an app changes here or elsewhere.
+  let guard: CredentialGuard | undefined;
+  const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked, onAppChanged: (clientId) => void guard?.check(clientId) });
+  guard = createCredentialGuard({ authority, pollIntervalMs: config.feed.pollIntervalMs, onError: (error) => app.log.error({ err: error }, 'credential re-check failed') });
   const app = Fastify({
     logger: withRedaction(options.logger ?? false),
     bodyLimit: config.bodyLimitBytes,
@@ -132,7 +136,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
       metrics?.recordSignal(source);
       void hub.wake();
       void worker?.wake();
-    } });
+    }, onCredentialSignal: (clientId) => void guard?.check(clientId) });
     app.addHook('onReady', async () => signal!.start());
   }
   await app.register(cookie);
@@ -185,6 +189,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // Streams never end by themselves: end them first so close() does not wait forever.
   app.addHook('preClose', async () => {
     await hub.close();
+    guard?.close();
     await signal?.close();
     // Finish in-flight deliveries (bounded) and give back the leases of the rest.
     await worker?.stop();
@@ -209,7 +214,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     });
     await appApiRoutes(scope, context);
     await tokenRoutes(scope, context);
-    await feedRoutes(scope, context, hub);
+    await feedRoutes(scope, context, hub, guard);
   });
   await app.register(async (scope) => adminRoutes(scope, context, () => void worker?.wake()), { prefix: '/admin/api' });
 

@@ -24,6 +24,12 @@ import { migrate } from './migrations.js';
 
 /** The PostgreSQL NOTIFY channel that announces new revocation log entries (payload: the newest cursor). */
 export const REVOCATION_CHANNEL = 'tessera_revocations';
+/**
+ * The PostgreSQL NOTIFY channel that announces a changed or deleted app (payload: its client
+ * id): every node re-checks the long-lived connections (revocation streams) opened with that
+ * app's credentials, and closes those whose secret was rotated or whose app is gone.
+ */
+export const CREDENTIAL_CHANNEL = 'tessera_credentials';
 
 // Keeps `IN (…)` lists under every driver's parameter limit.
 const CHUNK = 500;
@@ -157,6 +163,11 @@ const APP_COLUMNS: Record<Exclude<keyof AppPatch, 'updatedAt'>, [string, (v: unk
 function createOperations(db: SqlDriver): StoreOperations {
   // Row locks for read-modify-write of a session's app list; SQLite serialises writers anyway.
   const forUpdate = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+
+  /** Tells every node (on commit, like the revocation NOTIFY) that an app's credentials may have changed. */
+  async function notifyCredentialChange(tx: SqlDriver, clientId: string): Promise<void> {
+    if (tx.dialect === 'postgres') await tx.get('SELECT pg_notify(?, ?)', [CREDENTIAL_CHANNEL, clientId]);
+  }
 
   /**
    * Appends log entries with the next cursors. Locking the single counter row first makes
@@ -295,11 +306,14 @@ function createOperations(db: SqlDriver): StoreOperations {
         params.push(encode(patch[key]));
       }
       const changed = await db.run(`UPDATE apps SET ${sets.join(', ')} WHERE client_id = ?`, [...params, clientId]);
+      if (changed > 0) await notifyCredentialChange(db, clientId);
       return changed === 0 ? null : ops.findApp(clientId);
     },
 
     async deleteApp(clientId) {
-      return (await db.run('DELETE FROM apps WHERE client_id = ?', [clientId])) > 0;
+      const deleted = (await db.run('DELETE FROM apps WHERE client_id = ?', [clientId])) > 0;
+      if (deleted) await notifyCredentialChange(db, clientId);
+      return deleted;
     },
 
     async createSession(s) {
