@@ -10,6 +10,7 @@
 export const ERROR_CATALOGUE = {
   INVALID_REQUEST: { status: 400, message: 'The request is malformed or fails validation.' },
   MALFORMED_BODY: { status: 400, message: 'The request body could not be parsed.' },
+  INVALID_NAME: { status: 400, message: 'A name contains a control, bidirectional or invisible character.' },
   RETURN_URL_NOT_ALLOWED: { status: 400, message: 'return_to is not an allow-listed URL.' },
   INVALID_GRANT: { status: 400, message: 'The session or refresh token is invalid, expired, ended, or not for this app.' },
   UNSUPPORTED_GRANT_TYPE: { status: 400, message: 'grant_type must be session_token or refresh_token.' },
@@ -19,7 +20,7 @@ export const ERROR_CATALOGUE = {
   INVALID_ADMIN_TOKEN: { status: 401, message: 'The admin token is missing or wrong.' },
   REFRESH_TOKEN_REUSED: { status: 401, message: 'This refresh token was already used; the session has been ended.' },
   USER_DISABLED: { status: 403, message: 'The user is disabled.' },
-  APP_NOT_TRUSTED: { status: 403, message: 'This app is not trusted to start sessions.' },
+  APP_NOT_TRUSTED: { status: 403, message: 'This app is not trusted to do this (start sessions, end every session of a user).' },
   CSRF_FAILED: { status: 403, message: 'The request failed the CSRF check.' },
   ORIGIN_NOT_ALLOWED: { status: 403, message: 'The request origin is not registered.' },
   LOGOUT_TOKEN_INVALID: { status: 403, message: 'The logout token is unknown, spent or expired.' },

@@ -8,6 +8,8 @@ export * from './passwords.js';
 export * from './lifetimes.js';
 export * from './redirects.js';
 export type { CoreDeps, Device } from './deps.js';
+export { isMember, appMay, requireAppMay, type AppAction } from './app-access.js';
+export { normaliseName, normaliseOptionalName, hasForbiddenNameChars, type NameField } from './names.js';
 export { commitRevocation } from './revoke.js';
 export { createSessionService, type SessionService, type StartedSession, type Authenticated, type RevokeOptions } from './sessions.js';
 export { createUserService, toPublicUser, type UserService, type NewUserInput, type UserChanges } from './users.js';

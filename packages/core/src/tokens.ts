@@ -1,4 +1,5 @@
 import { SignJWT, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { isMember } from './app-access.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import { isSessionExpired } from './lifetimes.js';
@@ -32,14 +33,6 @@ export type Introspection =
 const MAX_JWT_LENGTH = 8192;
 /** The event member that marks a JWT as a back-channel logout token. */
 export const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
-
-/** True when the app is a current member of the session and was when `sinceSeconds` was issued. */
-function isMember(session: SessionRecord, clientId: string, sinceSeconds?: number): boolean {
-  const member = session.apps.find((a) => a.clientId === clientId);
-  if (!member || member.leftAt !== null) return false;
-  // A token from an earlier membership (before the app left and joined again) is not valid.
-  return sinceSeconds === undefined || sinceSeconds >= Math.floor(member.joinedAt / 1000);
-}
 
 /**
  * Tokens for apps: the exchange of a session token for an access + refresh token pair, the

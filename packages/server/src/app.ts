@@ -15,11 +15,13 @@ import { appApiRoutes } from './routes/app-api.js';
 import { feedRoutes } from './routes/feed.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { createFeedHub } from './feed-hub.js';
+import { createCredentialGuard, type CredentialGuard } from './credential-guard.js';
 import { createOutboxWorker, type OutboxWorker } from './outbox-worker.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createRevocationSignal, type RevocationSignal } from './revocation-signal.js';
 import { requireAdmin, requireApp } from './http-auth.js';
 import { createValidatorCompiler } from './validation.js';
+import { createLoggerOptions } from './redaction.js';
 import { loginRoutes } from './routes/login.js';
 import { logoutRoutes } from './routes/logout.js';
 import { selfRoutes } from './routes/self.js';
@@ -43,12 +45,20 @@ export interface BuildOptions {
   startWorker?: boolean;
 }
 
-// Query parameters that carry secrets: never written to a log line.
-const SECRET_PARAMS = /([?&](?:token|logout_token|session_token|client_secret)=)[^&]*/gi;
+// The one redaction list of every logger lives in redaction.ts.
+export { redactUrl } from './redaction.js';
 
-/** The request URL with secret query values replaced, for logging. */
-export function redactUrl(url: string): string {
-  return url.replace(SECRET_PARAMS, '$1[redacted]');
+/**
+ * Whatever logger configuration a caller passes, the request and error serializers and the
+ * message hook of the one redaction list are applied (they win over the caller's own), so
+ * no way of building a server logs a secret query value.
+ */
+function withRedaction(logger: NonNullable<BuildOptions['logger']>): BuildOptions['logger'] {
+  if (logger === false) return false;
+  if (logger === true) return createLoggerOptions('info');
+  const given = logger as { level?: string; serializers?: Record<string, unknown>; hooks?: Record<string, unknown> };
+  const safe = createLoggerOptions((given.level ?? 'info') as Parameters<typeof createLoggerOptions>[0]);
+  return { ...given, serializers: { ...given.serializers, ...safe.serializers }, hooks: { ...given.hooks, ...safe.hooks } } as BuildOptions['logger'];
 }
 
 /**
@@ -76,9 +86,12 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     metrics?.recordRevocations(events);
     options.onRevoked?.(events);
   };
-  const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked });
+  // Streams bound to app credentials; re-checked when an app changes here or elsewhere.
+  let guard: CredentialGuard | undefined;
+  const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked, onAppChanged: (clientId) => void guard?.check(clientId) });
+  guard = createCredentialGuard({ authority, pollIntervalMs: config.feed.pollIntervalMs, onError: (error) => app.log.error({ err: error }, 'credential re-check failed') });
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger: withRedaction(options.logger ?? false),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     frameworkErrors: sendError,
@@ -130,7 +143,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
       metrics?.recordSignal(source);
       void hub.wake();
       void worker?.wake();
-    } });
+    }, onCredentialSignal: (clientId) => void guard?.check(clientId) });
     app.addHook('onReady', async () => signal!.start());
   }
   await app.register(cookie);
@@ -181,6 +194,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // Streams never end by themselves: end them first so close() does not wait forever.
   app.addHook('preClose', async () => {
     await hub.close();
+    guard?.close();
     await signal?.close();
     // Finish in-flight deliveries (bounded) and give back the leases of the rest.
     await worker?.stop();
@@ -205,7 +219,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     });
     await appApiRoutes(scope, context);
     await tokenRoutes(scope, context);
-    await feedRoutes(scope, context, hub);
+    await feedRoutes(scope, context, hub, guard);
   });
   await app.register(async (scope) => adminRoutes(scope, context, () => void worker?.wake()), { prefix: '/admin/api' });
 

@@ -10,6 +10,11 @@ import { Type, type Static } from '@fastify/type-provider-typebox';
 const Str = (max: number, extra: object = {}) => Type.String({ minLength: 1, maxLength: max, ...extra });
 const NullableStr = (max: number) => Type.Union([Type.String({ maxLength: max }), Type.Null()]);
 const HttpUrl = Type.String({ minLength: 8, maxLength: 2048, pattern: '^https?://' });
+// No spaces in a username (visible ones: the schema says so, 400 INVALID_REQUEST). Control,
+// bidirectional and invisible characters — some of which \s also matches (newline, BOM) —
+// are left to core's one name rule (normaliseName, 400 INVALID_NAME), so every path that
+// creates or renames a user answers them with the same code, whatever its schema.
+const USERNAME_PATTERN = '^[^ \\u00A0\\u1680\\u2000-\\u200A\\u202F\\u205F\\u3000]+$';
 const Id = Str(128, { pattern: '^[A-Za-z0-9_.@:-]+$' });
 
 /**
@@ -36,6 +41,7 @@ export const UserView = Type.Object(
     id: Type.String(),
     username: Type.String(),
     email: Type.Union([Type.String(), Type.Null()]),
+    email_verified: Type.Boolean({ description: 'True only when an admin, or a trusted app in its claims, said the email is verified. Only a verified email is given to other apps (shared cookie, ID tokens).' }),
     first_name: Type.Union([Type.String(), Type.Null()]),
     last_name: Type.Union([Type.String(), Type.Null()]),
     picture: Type.Union([Type.String(), Type.Null()]),
@@ -90,8 +96,9 @@ export const AppView = Type.Object(
 export const UserClaims = Type.Object(
   {
     id: Type.Optional(Id),
-    username: Str(64, { pattern: '^[^\\s]+$' }),
+    username: Str(64, { pattern: USERNAME_PATTERN }),
     email: Type.Optional(NullableStr(254)),
+    email_verified: Type.Optional(Type.Boolean({ description: 'Say true only when you verified the email yourself; default false.' })),
     password: Type.Optional(Type.String({ minLength: 8, maxLength: 1024 })),
     first_name: Type.Optional(NullableStr(128)),
     last_name: Type.Optional(NullableStr(128)),
@@ -103,8 +110,9 @@ export type UserClaimsBody = Static<typeof UserClaims>;
 
 export const UserPatchBody = Type.Object(
   {
-    username: Type.Optional(Str(64, { pattern: '^[^\\s]+$' })),
+    username: Type.Optional(Str(64, { pattern: USERNAME_PATTERN })),
     email: Type.Optional(NullableStr(254)),
+    email_verified: Type.Optional(Type.Boolean({ description: 'A changed email is unverified unless this says true in the same request.' })),
     password: Type.Optional(Type.String({ minLength: 8, maxLength: 1024 })),
     first_name: Type.Optional(NullableStr(128)),
     last_name: Type.Optional(NullableStr(128)),

@@ -73,7 +73,7 @@ async function signIn(s: TestServer, fields: Record<string, unknown> = {}, cooki
 describe('shared cookie at login', () => {
   it('is set with HttpOnly, SameSite=Lax, Path=/, the parent Domain and the session lifetime', async () => {
     const s = await server();
-    const { res } = await signIn(s, { email: 'alice@example.test' });
+    const { res } = await signIn(s, { email: 'alice@example.test', email_verified: true });
     const line = rawSetCookie(res, 'token')!;
     const attributes = line.split(/;\s*/).slice(1);
     expect(attributes).toEqual(expect.arrayContaining(['Domain=.example.test', 'Path=/', 'HttpOnly', 'SameSite=Lax', `Max-Age=${LIFETIME_SECONDS}`]));
@@ -89,7 +89,7 @@ describe('shared cookie at login', () => {
 
   it('holds an HS256 JWT with the user claims (unset ones left out), iat and exp = the session\'s absolute end', async () => {
     const s = await server();
-    const { user, res } = await signIn(s, { email: 'alice@example.test', first_name: 'Alice' });
+    const { user, res } = await signIn(s, { email: 'alice@example.test', email_verified: true, first_name: 'Alice' });
     const token = sharedToken(res);
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'HS256', typ: 'JWT' });
     const payload = await verify(token);
@@ -109,7 +109,7 @@ describe('shared cookie at login', () => {
       parentKey: 'd',
       claims: { id: 'uid', username: 'name', email: 'mail', firstName: 'given', lastName: 'family', picture: 'avatar' },
     });
-    const { user, res } = await signIn(s, { email: 'bob@example.test', first_name: 'Bob', last_name: 'Builder', picture: 'https://cdn.example.test/bob.png' });
+    const { user, res } = await signIn(s, { email: 'bob@example.test', email_verified: true, first_name: 'Bob', last_name: 'Builder', picture: 'https://cdn.example.test/bob.png' });
     expect(setCookie(res, 'token')).toBeUndefined();
     expect(rawSetCookie(res, 'forum_session')!.split(/;\s*/)).toContain('Domain=.forum-parent.test');
     const payload = await verify(sharedToken(res, 'forum_session'));

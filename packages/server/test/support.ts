@@ -47,8 +47,13 @@ export interface TestServerOptions {
   onRevoked?: BuildOptions['onRevoked'];
   /** Called with the app before `ready()` (to add a test hook). */
   beforeReady?: (app: TesseraApp) => void;
-  /** The store: in-memory SQLite (default) or PostgreSQL in a schema of its own. */
-  store?: StoreKind;
+  /**
+   * The store: in-memory SQLite (default), PostgreSQL in a schema of its own, or a migrated
+   * store made by the test (see store-kinds.ts), closed with the server.
+   */
+  store?: StoreKind | Store;
+  /** Called after the server and its store are closed (e.g. to drop a PostgreSQL schema). */
+  afterClose?: () => Promise<void>;
 }
 
 /** The stores the HTTP tests can run on. */
@@ -81,7 +86,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     env: { TESSERA_ADMIN_TOKEN: ADMIN_TOKEN, TESSERA_COOKIE_SECURE: 'false', ...options.env },
     file: { rateLimit: { enabled: false }, allowedReturnUrls: [SITE_RETURN], ...options.file },
   });
-  const { store, drop } = await openTestStore(options.store ?? 'sqlite');
+  const { store, drop } = typeof options.store === 'object' ? { store: options.store, drop: async () => {} } : await openTestStore(options.store ?? 'sqlite');
   await store.migrate();
   const clock = createManualClock(START);
   const { app, authority, metrics } = await buildServer({ config, store, clock, logger: options.logger ?? false, onRevoked: options.onRevoked });
@@ -98,6 +103,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
       await app.close();
       await store.close();
       await drop();
+      await options.afterClose?.();
     },
   };
 }

@@ -33,6 +33,7 @@ export const usersCommands: Command[] = [
     options: {
       username: { type: 'string', value: 'NAME', help: 'Login name (no spaces)', required: true },
       email: { type: 'string', value: 'EMAIL', help: 'Email address (also accepted as login)' },
+      'email-verified': { type: 'boolean', help: 'You checked that the email is this person\'s (default: unverified; only a verified email is shared with other apps)' },
       password: { type: 'string', value: 'PASSWORD', help: 'Password (at least 8 characters)' },
       'password-stdin': { type: 'boolean', help: 'Read the password from stdin' },
       id: { type: 'string', value: 'ID', help: 'User id to use, e.g. the id in your site (default: a random usr_… id)' },
@@ -48,6 +49,7 @@ export const usersCommands: Command[] = [
         if (value !== undefined) body[field] = value;
       }
       if (password !== undefined) body.password = password;
+      if (args.flag('email-verified') && body.email === undefined) throw new UsageError('--email-verified needs --email');
       validateInput(UserClaims, body, {
         id: { flag: '--id', expected: 'letters, digits and _ . @ : -' },
         username: { flag: '--username', expected: 'a name without spaces' },
@@ -57,12 +59,28 @@ export const usersCommands: Command[] = [
       });
       const authority = await ctx.authority();
       const user = await explain(
-        authority.users.createUser({ id: body.id, username: body.username!, email: body.email, password, firstName: body.first_name, lastName: body.last_name }, 'admin'),
+        authority.users.createUser({ id: body.id, username: body.username!, email: body.email, emailVerified: args.flag('email-verified'), password, firstName: body.first_name, lastName: body.last_name }, 'admin'),
         { USER_CONFLICT: `a user with this ${body.id === undefined ? '' : 'id, '}username${body.email === undefined ? '' : ' or email'} exists` },
       );
       if (args.flag('json')) return ctx.json({ user: userJson(user) });
       ctx.out(`Created user ${printable(user.username)} (id ${printable(user.id)}).`);
       if (password === undefined) ctx.out('No password set: this user cannot sign in on the login page.');
+    },
+  },
+  {
+    path: ['users', 'verify-email'],
+    summary: 'Mark a user\'s email as verified (or, with --unverified, as not verified).',
+    notes: ['Only a verified email is given to other apps (the shared session cookie, ID tokens), which may match accounts by it: verify only an address you checked belongs to this person.'],
+    options: {
+      id: { type: 'string', value: 'ID', help: 'The user', required: true },
+      unverified: { type: 'boolean', help: 'Mark the email as not verified' },
+    },
+    async run(ctx, args) {
+      const id = args.need('id');
+      const authority = await ctx.authority();
+      const { user } = await explain(authority.users.updateUser(id, { emailVerified: !args.flag('unverified') }, 'admin'), { USER_NOT_FOUND: `no such user "${id}"`, INVALID_REQUEST: 'this user has no email to verify' });
+      if (args.flag('json')) return ctx.json({ user: userJson(user) });
+      ctx.out(`Email of ${printable(user.username)} (id ${printable(user.id)}) is now ${user.emailVerified ? 'verified' : 'not verified'}.`);
     },
   },
   {

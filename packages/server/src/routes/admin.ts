@@ -17,7 +17,7 @@ export async function adminRoutes(app: TesseraApp, { authority, limits }: Server
 
   app.post('/users', { schema: { ...admin, tags: ['admin'], body: UserClaims, response: { 201: Type.Object({ user: UserView }), ...errors(400, 401, 409) } } }, async (request, reply) => {
     const b = request.body;
-    const user = await authority.users.createUser({ id: b.id, username: b.username, email: b.email, password: b.password, firstName: b.first_name, lastName: b.last_name, picture: b.picture }, by);
+    const user = await authority.users.createUser({ id: b.id, username: b.username, email: b.email, emailVerified: b.email_verified, password: b.password, firstName: b.first_name, lastName: b.last_name, picture: b.picture }, by);
     return reply.status(201).send({ user: userJson(user) });
   });
 
@@ -27,7 +27,7 @@ export async function adminRoutes(app: TesseraApp, { authority, limits }: Server
 
   app.patch('/users/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, body: UserPatchBody, response: { 200: Type.Object({ user: UserView, revoked: Type.Array(Type.String()) }), ...errors(400, 401, 404, 409) } } }, async (request) => {
     const b = request.body;
-    const { user, revoked } = await authority.users.updateUser(request.params.id, { username: b.username, email: b.email, password: b.password, firstName: b.first_name, lastName: b.last_name, picture: b.picture, disabled: b.disabled }, by);
+    const { user, revoked } = await authority.users.updateUser(request.params.id, { username: b.username, email: b.email, emailVerified: b.email_verified, password: b.password, firstName: b.first_name, lastName: b.last_name, picture: b.picture, disabled: b.disabled }, by);
     return { user: userJson(user), revoked };
   });
 

@@ -2,6 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { TesseraError, revocationMattersMs, type AppRecord, type RevocationEvent } from '@tessera/core';
 import type { ServerContext, TesseraApp } from '../context.js';
 import type { FeedHub } from '../feed-hub.js';
+import type { CredentialGuard } from '../credential-guard.js';
 import { clientOf } from '../http-auth.js';
 import { Cursor, PageLimit, errors } from '../schemas.js';
 
@@ -21,7 +22,7 @@ const EventView = Type.Object({
 });
 
 /** The revocation feed: paged JSON and a resumable Server-Sent Events stream. */
-export async function feedRoutes(app: TesseraApp, { authority, config }: ServerContext, hub: FeedHub): Promise<void> {
+export async function feedRoutes(app: TesseraApp, { authority, config }: ServerContext, hub: FeedHub, guard?: CredentialGuard): Promise<void> {
   const mattersMs = revocationMattersMs(config.tokens.accessTokenTtlSeconds * 1000);
   const view = (e: RevocationEvent) => ({
     cursor: e.cursor, sid: e.sid, sub: e.sub, reason: e.reason, actor: e.actor, at: new Date(e.at).toISOString(), app: e.app, forget_after: new Date(e.at + mattersMs).toISOString(),
@@ -88,14 +89,23 @@ export async function feedRoutes(app: TesseraApp, { authority, config }: ServerC
     let ended = false;
     const heartbeat = setInterval(() => raw.write(': ping\n\n'), config.feed.heartbeatSeconds * 1000);
     let stop = () => {};
+    let release = () => {};
     const finish = () => {
       if (ended) return;
       ended = true;
       clearInterval(heartbeat);
       stop();
+      release();
       raw.end();
     };
     raw.on('close', finish);
+    // The stream was authenticated once, on arrival; it ends when those credentials stop
+    // holding (secret rotated, app deleted or disabled), as every later request with them fails.
+    if (guard) {
+      release = guard.track(caller, finish);
+      // A change that landed between authentication and tracking is not missed.
+      void guard.check(caller.clientId);
+    }
     try {
       stop = await hub.subscribe(after, {
         send(events) {
