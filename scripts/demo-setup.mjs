@@ -192,7 +192,7 @@ export function demoInstructions(demo, { dataDirShown = demo.dataDir } = {}) {
     `  1. Open the site ${demo.siteUrl} and click "Sign in"; sign in as ${demo.user.username}.`,
     '     You are back on the site, signed in. Note the session handle it shows (ses_…).',
     `  2. Open the forum ${demo.forumUrl}: signed in too, same session, no second login.`,
-    '  3. On the site, click "Sign out everywhere".',
+    '  3. On the site, click "Sign out of all apps".',
     '  4. Reload the forum: signed out. Tessera ended the session, cleared its cookie, and told',
     '     both apps by back-channel logout (see the "[site]" and "[forum]" lines below).',
     '  5. See that both apps confirmed it (status "delivered" for demo-site and demo-forum):',

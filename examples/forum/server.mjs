@@ -26,7 +26,7 @@ export function startForum(options) {
   return startExampleApp({
     ...options,
     name: 'forum',
-    signOutLabel: 'Sign out (server to server)',
+    signOutLabel: 'Sign out of all apps (server to server)',
     signedOutLine: 'You signed out. The forum asked Tessera, server to server, to end your session at every app.',
     async endSession({ token, home }) {
       // Server to server: the forum authenticates as itself and names the session by its

@@ -24,7 +24,7 @@ export function startSite(options) {
   return startExampleApp({
     ...options,
     name: 'site',
-    signOutLabel: 'Sign out everywhere',
+    signOutLabel: 'Sign out of all apps',
     signedOutLine: 'You signed out. Tessera ended your session at every app and cleared its cookie in this browser.',
     async endSession({ token, home }) {
       // Ask Tessera for a logout URL (a one-time logout token bound to this session) and send

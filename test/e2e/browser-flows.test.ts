@@ -199,7 +199,7 @@ describe.skipIf(chromium.skip !== null)('browser flows in Chromium, on a parent 
     expect(await openApp(s, forumHome, 'the forum, same session')).toBe(handle);
 
     await s.page.goto(siteHome);
-    await signOutAt(s, siteHome, 'Sign out everywhere', 'signed out at the site');
+    await signOutAt(s, siteHome, 'Sign out of all apps', 'signed out at the site');
     await expectCookiesGone(s);
     expect(await openApp(s, forumHome, 'the forum, signed out')).toBeNull();
   });
@@ -305,7 +305,7 @@ describe.skipIf(chromium.skip !== null)('browser flows in Chromium, on a parent 
 
     await laptop.page.goto(`${issuer}/login`);
     await laptop.step('signed-in page');
-    await clickAndLand(laptop.page, laptop.page.getByRole('button', { name: 'Sign out of all apps on this device' }), `${issuer}/login?signed_out=device`);
+    await clickAndLand(laptop.page, laptop.page.getByRole('button', { name: 'Sign out of all apps on this device', exact: true }), `${issuer}/login?signed_out=device`);
     await expect.poll(() => laptop.page.getByRole('status').innerText()).toBe('You are signed out of all apps on this device.');
     await laptop.step('signed out of all apps on this device');
     await expectCookiesGone(laptop);
@@ -315,7 +315,7 @@ describe.skipIf(chromium.skip !== null)('browser flows in Chromium, on a parent 
 
     await signInAt(laptop, siteHome, 'alice', PASSWORD, 'laptop signs in again');
     await laptop.page.goto(`${issuer}/login`);
-    await clickAndLand(laptop.page, laptop.page.getByRole('button', { name: 'Sign out all my devices' }), `${issuer}/login?signed_out=all`);
+    await clickAndLand(laptop.page, laptop.page.getByRole('button', { name: 'Sign out all my devices', exact: true }), `${issuer}/login?signed_out=all`);
     await expect.poll(() => laptop.page.getByRole('status').innerText()).toBe('You are signed out on all your devices.');
     await laptop.step('signed out on all devices');
     await expectCookiesGone(laptop);

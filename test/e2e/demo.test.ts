@@ -81,7 +81,7 @@ afterAll(async () => {
 describe('npm run demo', () => {
   it('prints where everything is and what to do', () => {
     const text = demoInstructions(demo).join('\n');
-    for (const part of [demo.tesseraUrl, demo.siteUrl, demo.forumUrl, `alice / ${demo.user.password}`, demo.adminToken, `/admin/api/sessions/<handle>/deliveries`, `TESSERA_DATA_DIR=${dataDir} npm run tessera -- deliveries list --session <handle>`, 'click "Sign out everywhere"']) {
+    for (const part of [demo.tesseraUrl, demo.siteUrl, demo.forumUrl, `alice / ${demo.user.password}`, demo.adminToken, `/admin/api/sessions/<handle>/deliveries`, `TESSERA_DATA_DIR=${dataDir} npm run tessera -- deliveries list --session <handle>`, 'click "Sign out of all apps"']) {
       expect(text).toContain(part);
     }
   });
@@ -116,9 +116,9 @@ describe.skipIf(chromium.skip !== null)('npm run demo in Chromium, as the README
     expect(await statusLine(s.page)).toContain('this forum joined your session');
     const cookie = (await s.cookies(demo.forumUrl)).find((c) => c.name === 'tessera_session')!.value;
 
-    // 3. On the site, "Sign out everywhere": through Tessera's logout URL and back.
+    // 3. On the site, "Sign out of all apps": through Tessera's logout URL and back.
     await s.page.goto(demo.siteUrl);
-    await signOutAt(s, demo.siteUrl, 'Sign out everywhere', 'the site, after "Sign out everywhere"');
+    await signOutAt(s, demo.siteUrl, 'Sign out of all apps', 'the site, after "Sign out of all apps"');
     expect(await statusLine(s.page)).toBe('You signed out. Tessera ended your session at every app and cleared its cookie in this browser.');
     expect((await s.cookies(demo.siteUrl)).map((c) => c.name)).not.toContain('tessera_session');
     // 4. Reload the forum: signed out, and it says why.
@@ -151,7 +151,7 @@ describe.skipIf(chromium.skip !== null)('npm run demo in Chromium, as the README
     const handle = await signInAt(s, demo.siteUrl, 'alice', demo.user.password, 'sign in at the site');
     expect(await openApp(s, demo.forumUrl, 'the forum, signed in')).toBe(handle);
 
-    await signOutAt(s, demo.forumUrl, 'Sign out (server to server)', 'the forum, after its server-to-server sign-out');
+    await signOutAt(s, demo.forumUrl, 'Sign out of all apps (server to server)', 'the forum, after its server-to-server sign-out');
     expect(await statusLine(s.page)).toBe('You signed out. The forum asked Tessera, server to server, to end your session at every app.');
     // The browser still holds Tessera's cookie: only the back-channel tells the site.
     expect((await s.cookies(demo.siteUrl)).map((c) => c.name)).toContain('tessera_session');
@@ -163,10 +163,10 @@ describe.skipIf(chromium.skip !== null)('npm run demo in Chromium, as the README
   it('signs in a second and a third time in the same browser, each time back at the app, signed in', async () => {
     const s = await newSession('sign in three times');
     const first = await signInAt(s, demo.siteUrl, 'alice', demo.user.password, 'first sign-in, at the site');
-    await signOutAt(s, demo.siteUrl, 'Sign out everywhere', 'first sign-out, at the site');
+    await signOutAt(s, demo.siteUrl, 'Sign out of all apps', 'first sign-out, at the site');
     const second = await signInAt(s, demo.siteUrl, 'alice', demo.user.password, 'second sign-in, at the site');
     expect(await openApp(s, demo.forumUrl)).toBe(second);
-    await signOutAt(s, demo.forumUrl, 'Sign out (server to server)', 'second sign-out, at the forum');
+    await signOutAt(s, demo.forumUrl, 'Sign out of all apps (server to server)', 'second sign-out, at the forum');
     // The browser still holds the cookie of the ended session: signing in replaces it.
     const third = await signInAt(s, demo.forumUrl, 'alice', demo.user.password, 'third sign-in, at the forum');
     expect(new Set([first, second, third]).size).toBe(3);

@@ -200,7 +200,7 @@ describe.skipIf(chromium.skip !== null)('seed scenario in Chromium: one login, o
     expect((await sessionsOf(aliceId)).map((x) => x.handle)).toEqual([siteHandle]);
 
     // Sign out at the site: 303 to Tessera's logout URL, 303 back to the site's home.
-    const outHops = await navigations(s, () => clickAndLand(s.page, s.page.getByRole('button', { name: 'Sign out everywhere' }), `${site.url}/`));
+    const outHops = await navigations(s, () => clickAndLand(s.page, s.page.getByRole('button', { name: 'Sign out of all apps', exact: true }), `${site.url}/`));
     expect(outHops).toEqual([
       ['POST', `${site.url}/logout`, 303],
       ['GET', `${tessera.url}/v1/logout`, 303],
@@ -273,7 +273,7 @@ describe.skipIf(chromium.skip !== null)('seed scenario in Chromium: one login, o
 
     await s.page.goto(`${forum.url}/`);
     const formCsrf = (await s.page.locator('form[action="/logout"] input[name="csrf"]').getAttribute('value'))!;
-    const out = await navigations(s, () => clickAndLand(s.page, s.page.getByRole('button', { name: 'Sign out (server to server)' }), `${forum.url}/`));
+    const out = await navigations(s, () => clickAndLand(s.page, s.page.getByRole('button', { name: 'Sign out of all apps (server to server)', exact: true }), `${forum.url}/`));
     // No trip through Tessera in the browser: the forum's server did the logout.
     expect(out).toEqual([
       ['POST', `${forum.url}/logout`, 303],

@@ -73,7 +73,7 @@ export async function submitLoginForm(session: BrowserSession, username: string,
 /** Presses the app's sign-out button and waits until the app's home shows "signed out". */
 export async function signOutAt(session: BrowserSession, appUrl: string, label: string, step = 'signed out'): Promise<void> {
   const { page } = session;
-  await clickAndLand(page, page.getByRole('button', { name: label }), appUrl);
+  await clickAndLand(page, page.getByRole('button', { name: label, exact: true }), appUrl);
   expect(await appSession(page)).toBeNull();
   await session.step(step);
 }

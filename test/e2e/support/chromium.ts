@@ -50,6 +50,7 @@ let lookup: ChromiumLookup | undefined;
 /**
  * Finds Chromium (installing it when missing and possible). Throws under
  * TESSERA_REQUIRE_BROWSER=1 when there is none; otherwise returns why the tests skip.
+ * `env` defaults to the process environment (and the answer is then kept for the process).
  *
  * @example
  * ```ts
@@ -57,19 +58,19 @@ let lookup: ChromiumLookup | undefined;
  * describe.skipIf(browserLookup.skip !== null)('in a real browser', () => { … });
  * ```
  */
-export function findChromium(): ChromiumLookup {
-  lookup ??= locate();
-  if (lookup.skip !== null) {
-    if (process.env.TESSERA_REQUIRE_BROWSER === '1') throw new Error(`TESSERA_REQUIRE_BROWSER=1 but no browser: ${lookup.skip}`);
-    console.warn(`[browser tests skipped] ${lookup.skip}`);
+export function findChromium(env: Record<string, string | undefined> = process.env): ChromiumLookup {
+  const found = env === process.env ? (lookup ??= locate(env)) : locate(env);
+  if (found.skip !== null) {
+    if (env.TESSERA_REQUIRE_BROWSER === '1') throw new Error(`TESSERA_REQUIRE_BROWSER=1 but no browser: ${found.skip}`);
+    console.warn(`[browser tests skipped] ${found.skip}`);
   }
-  return lookup;
+  return found;
 }
 
-function locate(): ChromiumLookup {
-  const path = process.env.TESSERA_CHROMIUM || '/usr/bin/chromium';
+function locate(env: Record<string, string | undefined>): ChromiumLookup {
+  const path = env.TESSERA_CHROMIUM || '/usr/bin/chromium';
   if (existsSync(path)) return { path, skip: null };
-  if (process.env.TESSERA_CHROMIUM) return { path: null, skip: `TESSERA_CHROMIUM=${path} does not exist` };
+  if (env.TESSERA_CHROMIUM) return { path: null, skip: `TESSERA_CHROMIUM=${path} does not exist` };
   const root = process.getuid?.() === 0;
   const aptGet = ['/usr/bin/apt-get', '/bin/apt-get'].find((p) => existsSync(p));
   if (!root || !aptGet) {
