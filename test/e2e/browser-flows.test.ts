@@ -167,7 +167,8 @@ function pageFetch(page: Page, url: string, init: { method?: string; headers?: R
   }, { url, init });
 }
 
-describe.skipIf(chromium.skip !== null)('browser flows in Chromium, on a parent domain', () => {
+// A real browser on a shared 2-core machine: a step can take seconds, so more time per test.
+describe.skipIf(chromium.skip !== null)('browser flows in Chromium, on a parent domain', { timeout: 120_000 }, () => {
   let browser: TestBrowser;
   const sessions: BrowserSession[] = [];
   beforeAll(async () => {

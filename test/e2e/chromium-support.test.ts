@@ -17,7 +17,8 @@ describe('finding Chromium', () => {
   });
 });
 
-describe.skipIf(chromium.skip !== null)('the browser harness', () => {
+// A real browser on a shared 2-core machine: a step can take seconds, so more time per test.
+describe.skipIf(chromium.skip !== null)('the browser harness', { timeout: 120_000 }, () => {
   let browser: TestBrowser;
   let server: Server;
   let base: string;

@@ -87,7 +87,8 @@ describe('npm run demo', () => {
   });
 });
 
-describe.skipIf(chromium.skip !== null)('npm run demo in Chromium, as the README tells it', () => {
+// A real browser on a shared 2-core machine: a step can take seconds, so more time per test.
+describe.skipIf(chromium.skip !== null)('npm run demo in Chromium, as the README tells it', { timeout: 120_000 }, () => {
   let browser: TestBrowser;
   let session: BrowserSession | undefined;
   beforeAll(async () => {

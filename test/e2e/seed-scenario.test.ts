@@ -140,7 +140,8 @@ beforeEach(async () => {
   expect((await admin('DELETE', `/users/${aliceId}/sessions`)).status).toBe(200);
 });
 
-describe.skipIf(chromium.skip !== null)('seed scenario in Chromium: one login, one session, logout everywhere', () => {
+// A real browser on a shared 2-core machine: a step can take seconds, so more time per test.
+describe.skipIf(chromium.skip !== null)('seed scenario in Chromium: one login, one session, logout everywhere', { timeout: 120_000 }, () => {
   let browser: TestBrowser;
   const sessions: BrowserSession[] = [];
   beforeAll(async () => {
