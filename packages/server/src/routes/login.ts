@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Type } from '@fastify/type-provider-typebox';
-import { isTesseraError, randomToken, type Config } from '@tessera/core';
+import { isTesseraError, originOf, randomToken, type Config } from '@tessera/core';
 import type { FastifyReply } from 'fastify';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { clearSessionCookie, setSessionCookie } from '../cookies.js';
@@ -55,7 +55,8 @@ const SIGNED_OUT_NOTICES: Record<SignOutScope, string> = {
  * response is added; with no return_to, the POST redirects to Tessera itself.
  */
 function formActionsFor(returnTo: string | undefined): { formActionOrigins: string[] } {
-  return { formActionOrigins: returnTo === undefined ? [] : [new URL(returnTo).origin] };
+  const origin = returnTo === undefined ? null : originOf(returnTo);
+  return { formActionOrigins: origin === null ? [] : [origin] };
 }
 const LoginForm = Type.Object({
   username: Type.String({ maxLength: 254 }),
