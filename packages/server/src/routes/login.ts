@@ -36,6 +36,15 @@ const LoginQuery = Type.Object({
   // Set by the redirect after a sign-out from the signed-in page: which notice to show.
   signed_out: Type.Optional(SignOutScopeSchema),
 });
+const LoginForm = Type.Object({
+  username: Type.String({ maxLength: 254 }),
+  password: Type.String({ maxLength: 1024 }),
+  // Optional in the schema so that a missing token reaches the CSRF check (403 page)
+  // instead of failing validation as a generic 400.
+  csrf: Type.Optional(Type.String({ maxLength: 128 })),
+  return_to: Type.Optional(Type.String({ maxLength: 2048 })),
+  client_id: Type.Optional(Type.String({ maxLength: 128 })),
+});
 const SignOutForm = Type.Object({
   // Optional for the same reason as in LoginForm: a missing token gets the 403 page.
   csrf: Type.Optional(Type.String({ maxLength: 128 })),
@@ -58,15 +67,6 @@ function formActionsFor(returnTo: string | undefined): { formActionOrigins: stri
   const origin = returnTo === undefined ? null : originOf(returnTo);
   return { formActionOrigins: origin === null ? [] : [origin] };
 }
-const LoginForm = Type.Object({
-  username: Type.String({ maxLength: 254 }),
-  password: Type.String({ maxLength: 1024 }),
-  // Optional in the schema so that a missing token reaches the CSRF check (403 page)
-  // instead of failing validation as a generic 400.
-  csrf: Type.Optional(Type.String({ maxLength: 128 })),
-  return_to: Type.Optional(Type.String({ maxLength: 2048 })),
-  client_id: Type.Optional(Type.String({ maxLength: 128 })),
-});
 
 /** The hosted password login page. */
 export async function loginRoutes(app: TesseraApp, { authority, config, rateLimits }: ServerContext): Promise<void> {
