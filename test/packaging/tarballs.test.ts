@@ -48,7 +48,7 @@ function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, r
 }
 
 /** Polls `check` until it returns a value other than undefined (the condition, not a fixed wait). */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -200,7 +200,7 @@ describe('the packed tarballs, installed outside the workspace', () => {
     }
   });
 
-  it('give TypeScript the SDK and browser declarations through `exports`', () => {
+  it('give TypeScript the SDK and browser declarations through `exports`', { timeout: 120_000 }, () => {
     writeFileSync(
       join(project, 'tsconfig.json'),
       JSON.stringify({
@@ -216,13 +216,13 @@ describe('the packed tarballs, installed outside the workspace', () => {
     expect(result.status).toBe(0);
   });
 
-  it('run `tessera --help` from the server tarball', () => {
+  it('run `tessera --help` from the server tarball', { timeout: 120_000 }, () => {
     const help = run(join(project, 'node_modules', '.bin', 'tessera'), ['--help'], project);
     expect(help).toContain('Usage: tessera <command>');
     expect(help).toMatch(/sessions list/);
   });
 
-  it('serve an Express app and a node:http app: sign in, verify, a logout at one reaches the other', async () => {
+  it('serve an Express app and a node:http app: sign in, verify, a logout at one reaches the other', { timeout: 120_000 }, async () => {
     const sessionToken = await signInAtTessera('alice', 'a-long-password-for-alice');
     const joined = await Promise.all(
       [expressApp, httpApp].map(async (app) => {
@@ -270,7 +270,7 @@ describe('the packed tarballs, installed outside the workspace', () => {
     expect(deliveries.map((d) => d.client_id).sort()).toEqual([expressApp.clientId, httpApp.clientId].sort());
   });
 
-  it('and the other way round: a logout at the node:http app reaches the Express app', async () => {
+  it('and the other way round: a logout at the node:http app reaches the Express app', { timeout: 120_000 }, async () => {
     const sessionToken = await signInAtTessera('alice', 'a-long-password-for-alice');
     const atExpress = (await (await post(`${expressApp.url}/signin`, sessionToken)).json()) as { accessToken: string; sid: string };
     const atHttp = (await (await post(`${httpApp.url}/signin`, sessionToken)).json()) as { accessToken: string; sid: string };
