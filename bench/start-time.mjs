@@ -3,22 +3,24 @@
 // from `npm start` being launched. Not part of `npm run bench` (it clones the repository and
 // installs from scratch); run it on its own:
 //
-//   node bench/start-time.mjs [--runs 2] [--fresh-cache] [--keep]
+//   node bench/start-time.mjs [--runs 2] [--fresh-cache] [--keep] [--write-readme]
 //
 // It clones HEAD of this checkout into a temporary directory (committed files only), so
 // uncommitted changes are not measured. --fresh-cache gives npm an empty cache, so every
 // package is downloaded from the registry, as on a new machine; without it npm's cache (if
-// warm) supplies the tarballs, and only the install and build are measured.
+// warm) supplies the tarballs, and only the install and build are measured. --write-readme
+// puts the result into the README (its figure:start-times marker, scripts/readme-figures.mjs).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { README, setFigures } from '../scripts/readme-figures.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '2' }, 'fresh-cache': { type: 'boolean', default: false }, keep: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '2' }, 'fresh-cache': { type: 'boolean', default: false }, keep: { type: 'boolean', default: false }, 'write-readme': { type: 'boolean', default: false } } });
 
 const freePort = () =>
   new Promise((resolve, reject) => {
@@ -71,7 +73,7 @@ try {
   const warm = [];
   for (let i = 1; i < Number(args.runs); i++) warm.push(await timeStart(clone, env));
   const packages = Number(execFileSync('npm', ['ls', '--all', '--parseable'], { cwd: clone, encoding: 'utf8', env }).trim().split('\n').length - 1);
-  console.log(JSON.stringify({
+  const result = {
     commit: head,
     node: process.version,
     cpus: cpus().length,
@@ -80,7 +82,14 @@ try {
     installedPackages: packages,
     coldSeconds: Math.round(cold * 10) / 10,
     warmSeconds: warm.map((s) => Math.round(s * 10) / 10),
-  }, null, 2));
+  };
+  console.log(JSON.stringify(result, null, 2));
+  if (args['write-readme']) {
+    const cache = args['fresh-cache'] ? 'an empty npm cache, so every package was downloaded' : 'npm\'s cache as it was';
+    const text = `cold ${Math.round(result.coldSeconds)} s (no node_modules, no build; ${cache}; ${result.installedPackages} packages), warm ${result.warmSeconds.map((s) => `${s} s`).join(' and ')} (commit ${head}, Node.js ${process.version}, ${result.cpus} cores shared with other jobs: load average ${result.loadavg[0]} at the end)`;
+    writeFileSync(README, setFigures(readFileSync(README, 'utf8'), { 'start-times': text }));
+    console.log('README.md: start-times written');
+  }
 } finally {
   if (!args.keep) rmSync(work, { recursive: true, force: true });
 }
