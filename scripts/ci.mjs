@@ -20,6 +20,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cache = join(root, 'node_modules', '.tessera-ci');
 const addon = join(root, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node');
 const machineAddon = join(cache, 'better_sqlite3.node.machine');
+/** Arguments of `.ci/run` go to vitest in every run (e.g. a few test files). */
+const vitestArgs = process.argv.slice(2);
 const versions = (process.env.TESSERA_CI_NODE_VERSIONS ?? '22 24').split(/[\s,]+/).filter(Boolean);
 const npmEnv = { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
 
@@ -35,7 +37,7 @@ function runSuite(label, nodeBin) {
   rmSync(summary, { force: true });
   const env = { ...npmEnv, TESSERA_TEST_SUMMARY: summary };
   if (nodeBin) env.PATH = `${dirname(nodeBin)}:${env.PATH}`;
-  const run = spawnSync(nodeBin ?? process.execPath, [join(root, 'scripts', 'test.mjs')], { cwd: root, env, stdio: 'inherit' });
+  const run = spawnSync(nodeBin ?? process.execPath, [join(root, 'scripts', 'test.mjs'), ...vitestArgs], { cwd: root, env, stdio: 'inherit' });
   let counts = { passed: 0, failed: 1, skipped: 0, node: '?' };
   if (existsSync(summary)) counts = JSON.parse(readFileSync(summary, 'utf8'));
   if (run.status !== 0 && counts.failed === 0) counts.failed = 1;
