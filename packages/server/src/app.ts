@@ -28,6 +28,7 @@ import { selfRoutes } from './routes/self.js';
 import { requestIdOf, SECURITY_HEADERS } from './request-id.js';
 import { createLeanWhoami, leanServerFactory } from './whoami-lean.js';
 import { ErrorBody, UserView, SessionView, AppView, DeliveryView, errors } from './schemas.js';
+import { TESSERA_VERSION } from './version.js';
 
 // Fastify logs every request at info: at these levels each request gets its log lines.
 const REQUEST_LOG_LEVELS = new Set(['trace', 'debug', 'info']);
@@ -152,7 +153,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Tessera', version: '1.0.0', description: 'Session authority: one login, one session, logout everywhere.' },
+      info: { title: 'Tessera', version: TESSERA_VERSION, description: 'Session authority: one login, one session, logout everywhere.' },
       servers: [{ url: config.issuer }],
       components: {
         securitySchemes: {

@@ -1,6 +1,8 @@
 import { UserClaims } from '../schemas.js';
 import { userJson } from '../views.js';
-import { explain, UsageError, type CliIo, type Command } from './command.js';
+import type { Authority, UserRecord } from '@tessera/core';
+import { explain, UsageError, type Args, type CliIo, type Command, type OptionSpec } from './command.js';
+import { findNamedUser, USER_REF_HELP } from './find-user.js';
 import { printable } from './output.js';
 import { validateInput } from './validate-input.js';
 
@@ -15,6 +17,20 @@ async function readPasswordFromStdin(stdin: CliIo['stdin']): Promise<string> {
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
+/** `--user` names a user by id, username or email; `--id` (the older spelling) by id only, as before. */
+const userOptions: Record<string, OptionSpec> = {
+  user: { type: 'string', value: 'USER', help: USER_REF_HELP },
+  id: { type: 'string', value: 'ID', help: 'The user, by id only' },
+};
+
+async function namedUser(authority: Authority, args: Args): Promise<UserRecord> {
+  const user = args.string('user');
+  const id = args.string('id');
+  if ((user === undefined) === (id === undefined)) throw new UsageError('give either --user or --id');
+  if (user !== undefined) return findNamedUser(authority, user);
+  return explain(authority.users.getUser(id!), { USER_NOT_FOUND: `no such user "${id}"` });
+}
+
 /**
  * `tessera users create | disable | delete`. Disabling and deleting end every session of
  * the user, written to the revocation log like any other logout.
@@ -22,7 +38,7 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
  * @example
  * ```sh
  * printf '%s' "$PW" | tessera users create --username alice --email alice@example.com --password-stdin
- * tessera users disable --id usr_…
+ * tessera users disable --user alice        # or --user usr_…, --user alice@example.com
  * ```
  */
 export const usersCommands: Command[] = [
@@ -86,13 +102,11 @@ export const usersCommands: Command[] = [
   {
     path: ['users', 'disable'],
     summary: 'Disable a user and end all of their sessions.',
-    options: { id: { type: 'string', value: 'ID', help: 'The user', required: true } },
+    options: userOptions,
     async run(ctx, args) {
-      const id = args.need('id');
       const authority = await ctx.authority();
-      const notFound = { USER_NOT_FOUND: `no such user "${id}"` };
-      const before = await explain(authority.users.getUser(id), notFound);
-      const { user, revoked } = await explain(authority.users.updateUser(id, { disabled: true }, 'admin'), notFound);
+      const before = await namedUser(authority, args);
+      const { user, revoked } = await explain(authority.users.updateUser(before.id, { disabled: true }, 'admin'), { USER_NOT_FOUND: `no such user "${before.id}"` });
       if (args.flag('json')) return ctx.json({ user: userJson(user), revoked });
       ctx.out(`${before.disabled ? 'User was already disabled' : 'Disabled user'} ${printable(user.username)} (id ${printable(user.id)}); ended ${plural(revoked.length, 'session')}.`);
     },
@@ -100,10 +114,10 @@ export const usersCommands: Command[] = [
   {
     path: ['users', 'delete'],
     summary: 'Delete a user after ending all of their sessions (the ended sessions stay in the audit trail).',
-    options: { id: { type: 'string', value: 'ID', help: 'The user', required: true } },
+    options: userOptions,
     async run(ctx, args) {
-      const id = args.need('id');
       const authority = await ctx.authority();
+      const { id } = await namedUser(authority, args);
       const revoked = await explain(authority.users.deleteUser(id, 'admin'), { USER_NOT_FOUND: `no such user "${id}"` });
       if (args.flag('json')) return ctx.json({ deleted: id, revoked });
       ctx.out(`Deleted user ${printable(id)}; ended ${plural(revoked.length, 'session')}.`);
