@@ -99,5 +99,11 @@ export async function limitFailures<T>(keys: readonly LimitKey[], codes: Readonl
   }
 }
 
-/** What counts as a failed logout: an unknown or malformed token, a wrong logout token, a failed CSRF or origin check, no session. */
-export const LOGOUT_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['TOKEN_INVALID', 'LOGOUT_TOKEN_INVALID', 'CSRF_FAILED', 'ORIGIN_NOT_ALLOWED', 'UNAUTHENTICATED']);
+/**
+ * What counts as a failed logout: an unknown or malformed token, a wrong or spent logout
+ * token, a failed CSRF or origin check. Not an XHR logout without a live session (401
+ * UNAUTHENTICATED): that is mostly a session that already ended (a second click, an expiry),
+ * and clients read that 401 as "already logged out"; a 429 there would report a failure for
+ * a session that is in fact over.
+ */
+export const LOGOUT_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['TOKEN_INVALID', 'LOGOUT_TOKEN_INVALID', 'CSRF_FAILED', 'ORIGIN_NOT_ALLOWED']);

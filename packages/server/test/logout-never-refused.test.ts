@@ -111,6 +111,8 @@ describe.each(stores)('a logout is never refused (%s)', (store) => {
     expect((await send(base, 'GET', new URL(logoutUrl).pathname + new URL(logoutUrl).search, { headers: { accept: 'application/json' } })).status).toBe(204);
     expect((await send(base, 'POST', '/v1/logout', { headers: { origin: SITE_ORIGIN, 'x-tessera-csrf': '1', ...bearer(sessions[3]!.token) } })).status).toBe(204);
     for (const s of sessions) expect((await storedSession(t, s.handle)).endedAt).not.toBeNull();
+    // An XHR logout of a session that already ended is "already logged out" (401), never a 429.
+    expectEnvelope(await send(base, 'POST', '/v1/logout', { headers: { origin: SITE_ORIGIN, 'x-tessera-csrf': '1', ...bearer(sessions[3]!.token) } }), 401, 'UNAUTHENTICATED');
 
     // Another address has its own count; the window's end forgets this one.
     const elsewhere = await t.app.inject({ method: 'DELETE', url: '/v1/logout/api', payload: { session_token: unknownToken() }, remoteAddress: '203.0.113.9' });
