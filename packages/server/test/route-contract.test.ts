@@ -261,6 +261,27 @@ describe('route walking: bad input', () => {
     }
   });
 
+  it('every free-form JSON object in a request body is bounded in depth and size in the document', () => {
+    type Node = { type?: string; properties?: Record<string, Node>; additionalProperties?: unknown; items?: Node; anyOf?: Node[]; oneOf?: Node[]; allOf?: Node[]; 'x-max-depth'?: number; 'x-max-bytes'?: number };
+    const free: string[] = [];
+    const walk = (node: Node | undefined, where: string): void => {
+      if (!node || typeof node !== 'object') return;
+      const open = node.additionalProperties === true || (typeof node.additionalProperties === 'object' && node.additionalProperties !== null) || (node.type === 'object' && !node.properties && node.additionalProperties !== false);
+      if (open) {
+        free.push(where);
+        expect(node['x-max-depth'], `${where} has no depth bound`).toBeGreaterThan(0);
+        expect(node['x-max-bytes'], `${where} has no size bound`).toBeGreaterThan(0);
+        return;
+      }
+      for (const [name, child] of Object.entries(node.properties ?? {})) walk(child, `${where}.${name}`);
+      for (const child of [...(node.anyOf ?? []), ...(node.oneOf ?? []), ...(node.allOf ?? [])]) walk(child, where);
+      walk(node.items, `${where}[]`);
+    };
+    for (const r of routes) for (const [type, content] of Object.entries(r.op.requestBody?.content ?? {})) walk(content.schema as Node, `${key(r)} (${type})`);
+    // The walk sees the connectors of both app routes (so it would see a new one).
+    expect(free.filter((w) => w.endsWith('.connectors')).length).toBeGreaterThanOrEqual(2);
+  });
+
   it('numbers that are not numbers → 400 INVALID_REQUEST on every integer parameter', async () => {
     const bad = ['1e309', 'Infinity', '-Infinity', 'NaN', '1.5', '-1', '99999999999999999999', '9007199254740993', '0x10', '1e3', '', '%201', '1,2'];
     for (const r of routes) {
