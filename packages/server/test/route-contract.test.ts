@@ -4,6 +4,7 @@
 // with it. Then every route gets bad numbers, deep JSON, control characters and oversized
 // values: always a 4xx with the error envelope, never a 5xx. New routes are walked as soon
 // as they are in the document; the table below only says how to call a route RIGHT.
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE, type ErrorCode } from '@tessera/core';
 import {
@@ -165,6 +166,18 @@ function expectNoProblems(): void {
 }
 
 const worked = (res: RawResponse) => res.status < 400;
+
+/** Writes raw bytes to the server and reads until it closes the connection. */
+function rawRequest(base: string, text: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) }, () => socket.end(text));
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    socket.on('error', (error) => ((error as { code?: string }).code === 'ECONNRESET' ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(error)));
+  });
+}
 
 /** Percent-encodes a value; a lone surrogate (not encodable) is sent as its raw UTF-8 bytes. */
 function encode(value: string): string {
@@ -364,6 +377,12 @@ describe('route walking: bad input', () => {
     expect(longUrl.json().error).toBe('HEADERS_TOO_LARGE');
     const longHeader = await send(base, 'GET', '/v1/whoami', { headers: { 'x-session-token': 'x'.repeat(20_000) } });
     expect(longHeader.status).toBe(431);
+    // Requests Node's parser refuses before any route: the envelope too.
+    for (const raw of ['GARBAGE\r\n\r\n', 'GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', 'GET /\u0000 HTTP/1.1\r\nHost: x\r\n\r\n']) {
+      const answer = await rawRequest(base, raw);
+      expect(answer, JSON.stringify(raw)).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer.slice(answer.indexOf('\r\n\r\n') + 4)).toBe(JSON.stringify({ error: 'INVALID_REQUEST', message: ERROR_CATALOGUE.INVALID_REQUEST.message }));
+    }
     expectNoProblems();
   }, 120_000);
 });
