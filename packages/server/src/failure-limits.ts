@@ -60,13 +60,14 @@ export function rateLimited(retryAfterSeconds: number): TesseraError {
   return Object.assign(new TesseraError('RATE_LIMITED', `Too many failed attempts; retry in ${retryAfterSeconds} s.`), { retryAfterSeconds });
 }
 
-function longestWait(keys: readonly LimitKey[]): number {
+/** Seconds until every key is under its limit again, or 0 when none is over it. */
+export function limitedFor(keys: readonly LimitKey[]): number {
   return Math.max(0, ...keys.map(([limiter, key]) => limiter.retryAfterSeconds(key)));
 }
 
 /** Throws RATE_LIMITED when any key is over its limit (checked before a password is). */
 export function refuseIfLimited(keys: readonly LimitKey[]): void {
-  const wait = longestWait(keys);
+  const wait = limitedFor(keys);
   if (wait > 0) throw rateLimited(wait);
 }
 
@@ -75,7 +76,7 @@ export function refuseIfLimited(keys: readonly LimitKey[]): void {
  * failure itself, or RATE_LIMITED when a key was already over its limit.
  */
 export function countFailure(keys: readonly LimitKey[], failure: unknown): unknown {
-  const wait = longestWait(keys);
+  const wait = limitedFor(keys);
   recordFailures(keys);
   return wait > 0 ? rateLimited(wait) : failure;
 }
@@ -99,5 +100,11 @@ export async function limitFailures<T>(keys: readonly LimitKey[], codes: Readonl
   }
 }
 
-/** What counts as a failed logout: an unknown or malformed token, a wrong logout token, a failed CSRF or origin check, no session. */
-export const LOGOUT_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['TOKEN_INVALID', 'LOGOUT_TOKEN_INVALID', 'CSRF_FAILED', 'ORIGIN_NOT_ALLOWED', 'UNAUTHENTICATED']);
+/**
+ * What counts as a failed logout: an unknown or malformed token, a wrong or spent logout
+ * token, a failed CSRF or origin check. Not an XHR logout without a live session (401
+ * UNAUTHENTICATED): that is mostly a session that already ended (a second click, an expiry),
+ * and clients read that 401 as "already logged out"; a 429 there would report a failure for
+ * a session that is in fact over.
+ */
+export const LOGOUT_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['TOKEN_INVALID', 'LOGOUT_TOKEN_INVALID', 'CSRF_FAILED', 'ORIGIN_NOT_ALLOWED']);

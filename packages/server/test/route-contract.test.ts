@@ -4,6 +4,7 @@
 // with it. Then every route gets bad numbers, deep JSON, control characters and oversized
 // values: always a 4xx with the error envelope, never a 5xx. New routes are walked as soon
 // as they are in the document; the table below only says how to call a route RIGHT.
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE, type ErrorCode } from '@tessera/core';
 import {
@@ -11,8 +12,9 @@ import {
   SITE_ORIGIN,
   createApp,
   createTestServer,
-  createUserWithSessions,
+  adminRequest,
   requestLogoutUrl,
+  startAppSession,
   unique,
   type TestServer,
 } from './support.js';
@@ -59,12 +61,21 @@ afterAll(async () => {
   closeClient();
 });
 
-async function fixture(): Promise<Fixture> {
+/**
+ * A fresh fixture. Only POST /v1/password needs a user with a password; the others get a
+ * user without one (an argon2 hash per call would make the walk several times slower).
+ */
+async function fixture(withPassword = false): Promise<Fixture> {
   const app = await createApp(t);
-  const { user, sessions } = await createUserWithSessions(t, 2, app);
+  const created = await adminRequest(t, 'POST', '/users', { username: unique('walker'), ...(withPassword ? { password: PASSWORD } : {}) });
+  expect(created.statusCode, created.body).toBe(201);
+  const userId = created.json<{ user: { id: string } }>().user.id;
+  const sessions = [await startAppSession(t, app, userId), await startAppSession(t, app, userId)];
   const { logoutToken } = await requestLogoutUrl(t, sessions[0]!.token);
-  return { userId: user.id, clientId: app.clientId, basic: app.basic, tokens: [sessions[0]!.token, sessions[1]!.token], handles: [sessions[0]!.handle, sessions[1]!.handle], logoutToken };
+  return { userId, clientId: app.clientId, basic: app.basic, tokens: [sessions[0]!.token, sessions[1]!.token], handles: [sessions[0]!.handle, sessions[1]!.handle], logoutToken };
 }
+
+const PASSWORD = 'correct horse battery staple';
 
 const key = (r: Route) => `${r.method} ${r.path}`;
 const isStream = (r: Route) => r.path.endsWith('/stream');
@@ -95,11 +106,12 @@ function rightCall(r: Route, fx: Fixture): { query?: string; headers?: Record<st
   const json = (value: unknown) => ({ type: 'application/json', text: JSON.stringify(value) });
   switch (key(r)) {
     case 'GET /v1/logout': return { query: `?token=${encodeURIComponent(fx.logoutToken)}` };
-    case 'POST /v1/logout': return { headers: { origin: SITE_ORIGIN, 'x-tessera-csrf': '1' } };
+    case 'GET /v1/logout/browser': return { headers: { authorization: `Bearer ${fx.tokens[0]}` } };
+    case 'POST /v1/logout': return { headers: { origin: SITE_ORIGIN, 'x-tessera-csrf': '1', authorization: `Bearer ${fx.tokens[0]}` } };
     case 'DELETE /v1/logout/api': return { body: json({ session_token: fx.tokens[1] }) };
     case 'POST /api/v1/logout': return { body: { type: 'text/plain', text: fx.tokens[1] } };
     case 'POST /v1/sessions': return { body: json({ user_id: fx.userId }) };
-    case 'POST /v1/password': return { body: json({ current_password: 'correct horse battery staple', new_password: 'another long passphrase' }) };
+    case 'POST /v1/password': return { body: json({ current_password: PASSWORD, new_password: 'another long passphrase' }) };
     case 'POST /v1/token': return { body: { type: 'application/x-www-form-urlencoded', text: `grant_type=session_token&session_token=${encodeURIComponent(fx.tokens[0])}` } };
     case 'POST /v1/introspect': return { body: json({ token: fx.tokens[0] }) };
     case 'POST /admin/api/users': return { body: json({ username: unique('walker'), password: 'correct horse battery staple' }) };
@@ -113,7 +125,7 @@ function rightCall(r: Route, fx: Fixture): { query?: string; headers?: Record<st
 
 /** Calls a route on a fresh fixture, right, then with `change` applied. */
 async function call(r: Route, change: { method?: string; slash?: boolean; headers?: SendOptions['headers']; withBody?: boolean; emptyAs?: { type: string; framing: Framing } } = {}): Promise<RawResponse> {
-  const fx = await fixture();
+  const fx = await fixture(key(r) === 'POST /v1/password');
   const right = rightCall(r, fx);
   const headers: SendOptions['headers'] = { ...authOf(r, fx), ...right.headers };
   let body: string | undefined;
@@ -155,6 +167,18 @@ function expectNoProblems(): void {
 
 const worked = (res: RawResponse) => res.status < 400;
 
+/** Writes raw bytes to the server and reads until it closes the connection. */
+function rawRequest(base: string, text: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) }, () => socket.end(text));
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    socket.on('error', (error) => ((error as { code?: string }).code === 'ECONNRESET' ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(error)));
+  });
+}
+
 /** Percent-encodes a value; a lone surrogate (not encodable) is sent as its raw UTF-8 bytes. */
 function encode(value: string): string {
   try {
@@ -172,9 +196,11 @@ describe('route walking: client habits', () => {
 
   it('an empty body with any content type (and any framing) is no body: the route answers as it does without one', async () => {
     const types = ['application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml'];
+    const deletes: string[] = [];
     for (const r of routes.filter((r) => r.method !== 'GET')) {
       const plain = await call(r, { withBody: false });
       checkEnvelope(`${key(r)} without a body`, plain);
+      if (r.method === 'DELETE' && worked(plain)) deletes.push(key(r));
       for (const type of types) {
         for (const framing of ['length0', 'chunked'] as const) {
           if (framing === 'chunked' && type !== 'application/json') continue;
@@ -185,13 +211,18 @@ describe('route walking: client habits', () => {
         }
       }
     }
+    // Every DELETE but the one that takes its token in a body works without a body.
+    expect(deletes.length).toBe(routes.filter((r) => r.method === 'DELETE').length - 1);
+    expect(deletes).not.toContain('DELETE /v1/logout/api');
     expectNoProblems();
   }, 300_000);
 
   it('Accept: */*, a trailing slash, a header sent twice, and HEAD where GET exists change nothing', async () => {
+    const failedRight: string[] = [];
     for (const r of routes) {
       const right = await call(r);
       checkEnvelope(`${key(r)} called right`, right);
+      if (!worked(right)) failedRight.push(`${key(r)} → ${right.status}`);
       const variants: Array<[string, Parameters<typeof call>[1]]> = [
         ['Accept: */*', { headers: { accept: '*/*' } }],
         ['a trailing slash', { slash: true }],
@@ -204,6 +235,9 @@ describe('route walking: client habits', () => {
         if (worked(right) !== worked(res) || (r.method !== 'GET' && res.status !== right.status)) problems.push(`${key(r)} with ${what} → ${res.status}, called right → ${right.status}: ${res.body.slice(0, 200)}`);
       }
     }
+    // The walk is not vacuous: every route but these works when called right (the login form
+    // needs its CSRF cookie; no delivery exists to retry).
+    expect(failedRight.sort()).toEqual(['POST /admin/api/deliveries/{id}/retry → 404', 'POST /login → 400']);
     expectNoProblems();
   }, 300_000);
 
@@ -211,7 +245,7 @@ describe('route walking: client habits', () => {
     const sessionRoutes = routes.filter((r) => (r.op.security ?? []).some((s) => Object.keys(s).some((k) => k.startsWith('session'))));
     expect(sessionRoutes.length).toBeGreaterThanOrEqual(5);
     for (const r of sessionRoutes) {
-      const fx = await fixture();
+      const fx = await fixture(key(r) === 'POST /v1/password');
       const right = rightCall(r, fx);
       const path = pathOf(r, fx) + (right.query ?? '');
       const body = right.body ? { body: right.body.text } : {};
@@ -238,6 +272,27 @@ describe('route walking: bad input', () => {
       expect(p.schema!.maximum, `${key(r)} ${p.name}`).toBeLessThanOrEqual(Number.MAX_SAFE_INTEGER);
       expect(p.schema!.minimum, `${key(r)} ${p.name}`).toBeGreaterThanOrEqual(0);
     }
+  });
+
+  it('every free-form JSON object in a request body is bounded in depth and size in the document', () => {
+    type Node = { type?: string; properties?: Record<string, Node>; additionalProperties?: unknown; items?: Node; anyOf?: Node[]; oneOf?: Node[]; allOf?: Node[]; 'x-max-depth'?: number; 'x-max-bytes'?: number };
+    const free: string[] = [];
+    const walk = (node: Node | undefined, where: string): void => {
+      if (!node || typeof node !== 'object') return;
+      const open = node.additionalProperties === true || (typeof node.additionalProperties === 'object' && node.additionalProperties !== null) || (node.type === 'object' && !node.properties && node.additionalProperties !== false);
+      if (open) {
+        free.push(where);
+        expect(node['x-max-depth'], `${where} has no depth bound`).toBeGreaterThan(0);
+        expect(node['x-max-bytes'], `${where} has no size bound`).toBeGreaterThan(0);
+        return;
+      }
+      for (const [name, child] of Object.entries(node.properties ?? {})) walk(child, `${where}.${name}`);
+      for (const child of [...(node.anyOf ?? []), ...(node.oneOf ?? []), ...(node.allOf ?? [])]) walk(child, where);
+      walk(node.items, `${where}[]`);
+    };
+    for (const r of routes) for (const [type, content] of Object.entries(r.op.requestBody?.content ?? {})) walk(content.schema as Node, `${key(r)} (${type})`);
+    // The walk sees the connectors of both app routes (so it would see a new one).
+    expect(free.filter((w) => w.endsWith('.connectors')).length).toBeGreaterThanOrEqual(2);
   });
 
   it('numbers that are not numbers → 400 INVALID_REQUEST on every integer parameter', async () => {
@@ -322,6 +377,12 @@ describe('route walking: bad input', () => {
     expect(longUrl.json().error).toBe('HEADERS_TOO_LARGE');
     const longHeader = await send(base, 'GET', '/v1/whoami', { headers: { 'x-session-token': 'x'.repeat(20_000) } });
     expect(longHeader.status).toBe(431);
+    // Requests Node's parser refuses before any route: the envelope too.
+    for (const raw of ['GARBAGE\r\n\r\n', 'GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', 'GET /\u0000 HTTP/1.1\r\nHost: x\r\n\r\n']) {
+      const answer = await rawRequest(base, raw);
+      expect(answer, JSON.stringify(raw)).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer.slice(answer.indexOf('\r\n\r\n') + 4)).toBe(JSON.stringify({ error: 'INVALID_REQUEST', message: ERROR_CATALOGUE.INVALID_REQUEST.message }));
+    }
     expectNoProblems();
   }, 120_000);
 });

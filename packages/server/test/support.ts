@@ -1,6 +1,5 @@
 import { ERROR_CATALOGUE, createManualClock, loadConfig, type ErrorCode, type Authority, type Config, type ManualClock, type RevocationEvent, type Store } from '@tessera/core';
-import { createPostgresStore, createSqliteStore } from '@tessera/store';
-import { freshSchemaUrl, postgresTestUrl } from '../../store/test/pg-support.js';
+import { createSqliteStore } from '@tessera/store';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { buildServer, type BuildOptions } from '../src/app.js';
@@ -47,33 +46,10 @@ export interface TestServerOptions {
   onRevoked?: BuildOptions['onRevoked'];
   /** Called with the app before `ready()` (to add a test hook). */
   beforeReady?: (app: TesseraApp) => void;
-  /**
-   * The store: in-memory SQLite (default), PostgreSQL in a schema of its own, or a migrated
-   * store made by the test (see store-kinds.ts), closed with the server.
-   */
-  store?: StoreKind | Store;
+  /** A migrated store to use instead of a fresh in-memory SQLite one (see store-kinds.ts); closed with the server. */
+  store?: Store;
   /** Called after the server and its store are closed (e.g. to drop a PostgreSQL schema). */
   afterClose?: () => Promise<void>;
-}
-
-/** The stores the HTTP tests can run on. */
-export type StoreKind = 'sqlite' | 'postgres';
-
-/**
- * The stores to run storage-dependent HTTP tests on: SQLite always, PostgreSQL when
- * TESSERA_TEST_DATABASE_URL (default postgres://127.0.0.1:5432/test) answers; see
- * packages/store/test/pg-support.ts (TESSERA_REQUIRE_POSTGRES=1 makes its absence an error).
- */
-export async function testStores(): Promise<StoreKind[]> {
-  return (await postgresTestUrl()) ? ['sqlite', 'postgres'] : ['sqlite'];
-}
-
-async function openTestStore(kind: StoreKind): Promise<{ store: Store; drop: () => Promise<void> }> {
-  if (kind === 'sqlite') return { store: createSqliteStore(':memory:'), drop: async () => {} };
-  const base = await postgresTestUrl();
-  if (!base) throw new Error('PostgreSQL is not reachable (see testStores)');
-  const schema = await freshSchemaUrl(base);
-  return { store: createPostgresStore(schema.url), drop: schema.drop };
 }
 
 /**
@@ -86,7 +62,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     env: { TESSERA_ADMIN_TOKEN: ADMIN_TOKEN, TESSERA_COOKIE_SECURE: 'false', ...options.env },
     file: { rateLimit: { enabled: false }, allowedReturnUrls: [SITE_RETURN], ...options.file },
   });
-  const { store, drop } = typeof options.store === 'object' ? { store: options.store, drop: async () => {} } : await openTestStore(options.store ?? 'sqlite');
+  const store = options.store ?? createSqliteStore(':memory:');
   await store.migrate();
   const clock = createManualClock(START);
   const { app, authority, metrics } = await buildServer({ config, store, clock, logger: options.logger ?? false, onRevoked: options.onRevoked });
@@ -102,7 +78,6 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     async close() {
       await app.close();
       await store.close();
-      await drop();
       await options.afterClose?.();
     },
   };

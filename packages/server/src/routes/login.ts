@@ -7,7 +7,7 @@ import { clearSessionCookie, setSessionCookie } from '../cookies.js';
 import { clearSharedCookie, issueSharedCookie } from '../shared-cookie.js';
 import { deviceOf, readSessionToken } from '../http-auth.js';
 import { renderLoginPage, renderMessagePage, renderSignedInPage, sendPage, type SignOutScope } from '../pages/index.js';
-import { accountKey, recordFailures, refuseIfLimited, type LimitKey } from '../failure-limits.js';
+import { accountKey, limitedFor, recordFailures, type LimitKey } from '../failure-limits.js';
 
 const CSRF_COOKIE = 'tessera_csrf';
 
@@ -119,7 +119,12 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
     // limit the attempt is refused before the password is even checked (failure-limits.ts).
     const account = accountKey(form.username);
     const keys: LimitKey[] = [[limits.loginByAddress, request.ip], [limits.loginByAccount, account]];
-    refuseIfLimited(keys);
+    const wait = limitedFor(keys);
+    if (wait > 0) {
+      // The hosted form answers with its page (as for every other sign-in error), status 429.
+      reply.header('retry-after', String(wait));
+      return sendPage(reply, 429, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: form.client_id, error: `Too many failed sign-ins. Try again in ${wait} seconds.`, username: form.username }), formActionsFor(returnTo));
+    }
     try {
       const started = await authority.signIn(form.username, form.password, deviceOf(request), form.client_id || undefined);
       // The account proved itself: its earlier typos no longer count against it (the
