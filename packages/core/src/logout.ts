@@ -88,7 +88,7 @@ export function createLogoutService(deps: CoreDeps, sessions: SessionService, ap
       return (await sessions.leaveSession(session.handle, app.clientId, options)) ? [session.handle] : [];
     }
     if (scope === 'user') {
-      if (!appMayEndUser(app)) {
+      if (!appMay(app, 'end_user_sessions')) {
         await sessions.revokeSessions([session.handle], options);
         throw new TesseraError('APP_NOT_TRUSTED', 'The session of this token was ended; ending every session of the user needs a trusted app.');
       }
@@ -97,8 +97,6 @@ export function createLogoutService(deps: CoreDeps, sessions: SessionService, ap
     requireAppMay(app, 'end_session');
     return sessions.revokeSessions([session.handle], options);
   }
-
-  const appMayEndUser = (app: AppRecord) => appMay(app, 'end_user_sessions');
 
   return { issueLogoutToken, resolveReturnUrl, logoutWithLogoutToken, logoutWithSessionToken, logoutForApp, defaultReturnUrl };
 }

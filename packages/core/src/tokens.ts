@@ -100,10 +100,14 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
       await sessions.revokeSessions([record.handle], { actor: `app:${app.clientId}`, reason: 'token_theft' });
       return new TesseraError('REFRESH_TOKEN_REUSED');
     };
+    const session = await store.findSessionByHandle(record.handle);
+    // Membership first, even before reuse detection: an app that left the session (or a
+    // token from an earlier membership) has no power over it any more — not even to end it
+    // for every app by presenting a spent token. Its tokens are simply invalid.
+    if (!session || !isMember(session, app.clientId, Math.floor(record.createdAt / 1000))) throw new TesseraError('INVALID_GRANT');
     if (record.usedAt !== null) throw await theft();
     if (now >= record.expiresAt) throw new TesseraError('INVALID_GRANT');
-    const session = await store.findSessionByHandle(record.handle);
-    if (!session || session.endedAt !== null || isSessionExpired(session, now) || !isMember(session, app.clientId) || !(await activeUser(session))) {
+    if (session.endedAt !== null || isSessionExpired(session, now) || !(await activeUser(session))) {
       throw new TesseraError('INVALID_GRANT');
     }
     // Of two concurrent refreshes with one token exactly one spends it; the other is reuse.

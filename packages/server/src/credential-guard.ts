@@ -16,8 +16,8 @@ interface Bound {
  * - a change made by this process (`check(clientId)` from core's `onAppChanged`), at once;
  * - a change made by another node or the CLI over PostgreSQL (NOTIFY on the credentials
  *   channel, sent by the store on commit), at once;
- * - a timer, as a last resort (a lost NOTIFY, the CLI on a SQLite file): every app with an
- *   open connection is re-read every `pollIntervalMs`.
+ * - a timer, as a last resort (a lost NOTIFY, the CLI on a SQLite file): while any
+ *   connection is open, the apps are re-read (one query) every `pollIntervalMs`.
  *
  * @example
  * ```ts
@@ -30,11 +30,10 @@ export function createCredentialGuard(input: { authority: Authority; pollInterva
   const bound = new Map<string, Set<Bound>>();
   let closed = false;
 
-  /** Re-reads the app and closes its connections whose credentials no longer hold. */
-  async function checkOne(clientId: string): Promise<void> {
+  /** Closes the connections of `clientId` whose credentials no longer hold against `current`. */
+  function settle(clientId: string, current: AppRecord | null): void {
     const entries = bound.get(clientId);
-    if (!entries || entries.size === 0) return;
-    const current = await authority.deps.store.findApp(clientId);
+    if (!entries) return;
     for (const entry of [...entries]) {
       if (authority.apps.credentialsStillValid(entry.app, current)) continue;
       entries.delete(entry);
@@ -43,15 +42,21 @@ export function createCredentialGuard(input: { authority: Authority; pollInterva
     if (entries.size === 0) bound.delete(clientId);
   }
 
-  /** Re-checks one app's connections, or every app's. Never throws (errors go to onError). */
+  /**
+   * Re-checks one app's connections (one read of that app), or every bound app's (one read of
+   * all apps, whatever their number). Never throws (errors go to onError).
+   */
   async function check(clientId?: string): Promise<void> {
-    const ids = clientId === undefined ? [...bound.keys()] : [clientId];
-    for (const id of ids) {
-      try {
-        await checkOne(id);
-      } catch (error) {
-        input.onError?.(error);
+    if (bound.size === 0 || (clientId !== undefined && !bound.has(clientId))) return;
+    try {
+      if (clientId !== undefined) {
+        settle(clientId, await authority.deps.store.findApp(clientId));
+        return;
       }
+      const apps = new Map((await authority.deps.store.listApps()).map((a) => [a.clientId, a]));
+      for (const id of [...bound.keys()]) settle(id, apps.get(id) ?? null);
+    } catch (error) {
+      input.onError?.(error);
     }
   }
 

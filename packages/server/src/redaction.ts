@@ -77,6 +77,21 @@ export function redactText(text: string): string {
   return text.replace(IN_TEXT, `$1${REDACTED}`);
 }
 
+/** A log call argument with secret values redacted: strings, and the string fields of a plain object (one level). */
+function redactArg(arg: unknown): unknown {
+  if (typeof arg === 'string') return redactText(arg);
+  if (arg === null || typeof arg !== 'object' || Array.isArray(arg) || Object.getPrototypeOf(arg) !== Object.prototype) return arg;
+  let copy: Record<string, unknown> | null = null;
+  for (const [key, value] of Object.entries(arg)) {
+    if (typeof value !== 'string') continue;
+    const clean = redactText(value);
+    if (clean === value) continue;
+    copy ??= { ...(arg as Record<string, unknown>) };
+    copy[key] = clean;
+  }
+  return copy ?? arg;
+}
+
 /** The log level names of the configuration. */
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -115,8 +130,10 @@ export function createLoggerOptions(level: Level) {
     },
     hooks: {
       // Messages logged by Tessera's own code (and plugins) may quote a URL.
+      // Messages logged by Tessera's own code (and plugins) may quote a URL, and so may the
+      // string fields of the object logged with them (a delivery error, say).
       logMethod(this: unknown, args: unknown[], method: (...a: unknown[]) => void) {
-        method.apply(this, args.map((a) => (typeof a === 'string' ? redactText(a) : a)));
+        method.apply(this, args.map(redactArg));
       },
     },
   };

@@ -65,8 +65,10 @@ export function createRevocationSignal(input: {
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
+      // The revocation channel last: operators (and the multi-node test) find the listening
+      // backend in pg_stat_activity by its last query, `LISTEN tessera_revocations`.
       await client.query(`LISTEN ${CREDENTIAL_CHANNEL}`);
+      await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
       health.postgres = true;
       // Anything committed while we were not listening is picked up by reading the log now,
       // and every bound stream's credentials are re-checked.

@@ -122,6 +122,29 @@ describe.each(STORE_KINDS)('app scope and membership (%s)', (kind) => {
       expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/sessions/${s.handle}`, headers: { authorization: other.basic } })).statusCode).toBe(204);
     });
 
+    it('a departed app presenting a spent refresh token cannot end the session for everyone (no theft verdict: INVALID_GRANT)', async () => {
+      const { user } = await createUser(t);
+      const s = await startAppSession(t, trusted, user.id);
+      const first = await t.app.inject({ method: 'POST', url: '/v1/token', headers: { authorization: untrusted.basic }, payload: { grant_type: 'session_token', session_token: s.token } });
+      const spent = first.json<{ refresh_token: string }>().refresh_token;
+      const second = await t.app.inject({ method: 'POST', url: '/v1/token', headers: { authorization: untrusted.basic }, payload: { grant_type: 'refresh_token', refresh_token: spent } });
+      expect(second.statusCode, second.body).toBe(200);
+      expect((await logout(untrusted, s.token, 'app')).statusCode).toBe(200);
+      expectError(await t.app.inject({ method: 'POST', url: '/v1/token', headers: { authorization: untrusted.basic }, payload: { grant_type: 'refresh_token', refresh_token: spent } }), 400, 'INVALID_GRANT');
+      expect(await whoamiStatus(t, s.token)).toBe(200);
+      expect((await storedSession(t, s.handle)).endedAt).toBeNull();
+    });
+
+    it('while a member, reuse of a spent refresh token still ends the session (theft)', async () => {
+      const { user } = await createUser(t);
+      const s = await startAppSession(t, trusted, user.id);
+      const first = await t.app.inject({ method: 'POST', url: '/v1/token', headers: { authorization: untrusted.basic }, payload: { grant_type: 'session_token', session_token: s.token } });
+      const spent = first.json<{ refresh_token: string }>().refresh_token;
+      expect((await t.app.inject({ method: 'POST', url: '/v1/token', headers: { authorization: untrusted.basic }, payload: { grant_type: 'refresh_token', refresh_token: spent } })).statusCode).toBe(200);
+      expectError(await t.app.inject({ method: 'POST', url: '/v1/token', headers: { authorization: untrusted.basic }, payload: { grant_type: 'refresh_token', refresh_token: spent } }), 401, 'REFRESH_TOKEN_REUSED');
+      expect(await whoamiStatus(t, s.token)).toBe(401);
+    });
+
     it('refresh and introspection agree: the departed app’s refresh token is refused and inactive', async () => {
       const { user } = await createUser(t);
       const s = await startAppSession(t, trusted, user.id);

@@ -152,6 +152,7 @@ describe('the one redaction list: every secret query parameter, on every kind of
           // Tessera's own messages and errors that quote a URL (a failed callback, a delivery error).
           t.app.log.warn(`callback https://app.example/cb?state=1&${name}=${value(name)} failed`);
           t.app.log.error({ err: new Error(`GET https://app.example/cb?${name}=${value(name)} answered 500`) }, 'delivery failed');
+          t.app.log.warn({ delivery: 1, error: `POST https://app.example/hook?${name}=${value(name)}: ECONNREFUSED` }, 'logout delivery gave up');
         }
         await t.app.close();
         const text = memory.text();

@@ -91,6 +91,17 @@ describe.each(STORE_KINDS)('names (%s)', (kind) => {
     for (const typed of [composed, decomposed]) expect((await loginWithForm(t, { username: typed, password: 'long enough password' })).token).not.toBeNull();
   });
 
+  it('a user stored before names were normalised (decomposed) is still found as typed: login works, claims do not make a twin', async () => {
+    const legacy = `Mu\u0308ller${unique('')}`; // "Müller" with a combining diaeresis
+    const { user } = await createUser(t, { username: unique('tmp'), password: 'long enough password' });
+    // As an older version stored it: straight to the store, not NFC.
+    await t.store.updateUser(user.id, { username: legacy, updatedAt: t.clock.now() });
+    expect((await loginWithForm(t, { username: legacy, password: 'long enough password' })).token).not.toBeNull();
+    const res = await startWithClaims({ username: legacy });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json<{ user: { id: string } }>().user.id).toBe(user.id);
+  });
+
   it('accepts ordinary non-ASCII names (scripts, emoji, right-to-left letters without overrides)', async () => {
     for (const username of ['Zoë', '李小龙', 'משה', 'محمد', 'Ødegaard', 'cat🐈']) {
       const res = await adminRequest(t, 'POST', '/users', { username: `${username}${unique('')}` });
