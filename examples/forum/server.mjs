@@ -20,17 +20,19 @@ import { basicAuth, startFromEnv } from '../shared/http.mjs';
  * @returns {Promise<{ url: string, close(): Promise<void> }>}
  */
 export function startForum(options) {
-  const { tesseraUrl } = options;
+  // Server-side calls go to Tessera's API URL (by default its public URL).
+  const { tesseraUrl, tesseraApiUrl = tesseraUrl } = options;
   const basic = basicAuth(options.clientId, options.clientSecret);
   return startExampleApp({
     ...options,
     name: 'forum',
-    signOutLabel: 'Sign out (server to server)',
+    signOutLabel: 'Sign out of all apps (server to server)',
+    signedOutLine: 'You signed out. The forum asked Tessera, server to server, to end your session at every app.',
     async endSession({ token, home }) {
       // Server to server: the forum authenticates as itself and names the session by its
       // token. scope "session" ends it for every app (the site included); "app" would only
       // take the forum out of it, "user" would end every session of the user.
-      const r = await fetch(`${tesseraUrl}/api/v1/logout`, {
+      const r = await fetch(`${tesseraApiUrl}/api/v1/logout`, {
         method: 'POST',
         headers: { authorization: basic, 'content-type': 'application/json' },
         body: JSON.stringify({ token, scope: 'session' }),

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createBrowser } from '../e2e/support/browser.js';
+import { createFormClient } from '../e2e/support/form-client.js';
 import { callAdmin, registerApp, startTesseraNode, waitFor, type DeliveryJson, type TesseraNode } from '../e2e/support/backchannel.js';
 
 const pluginDir = fileURLToPath(new URL('../../integrations/nodebb-plugin-tessera/', import.meta.url));
@@ -915,9 +915,12 @@ describe('a real Tessera node retries a user-wide logout into a forum where the 
   });
   afterAll(async () => node?.close());
 
-  /** Signs in at Tessera's login page; returns the shared cookie the browser then holds. */
+  /**
+   * Signs in at Tessera's login page; returns the shared cookie then held. The HTTP form
+   * client is enough: what is tested is the cookie the server sets, not a browser's rules.
+   */
   async function signInAtTessera(username: string): Promise<string> {
-    const browser = createBrowser();
+    const browser = createFormClient();
     const login = await browser.open(`${node.url}/login`);
     const done = await browser.submitForm(login, { action: '/login', fields: { username, password: PASSWORD } });
     expect(done.hops[0]!.status).toBe(303);

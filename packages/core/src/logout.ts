@@ -1,10 +1,11 @@
 import { jwtVerify } from 'jose';
+import { appMay, requireAppMay } from './app-access.js';
 import type { AppService } from './apps.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import type { AppRecord, SessionRecord } from './model.js';
 import { isAllowedReturnUrl } from './redirects.js';
-import { hashSecret, randomToken, splitToken, verifySecret } from './secrets.js';
+import { hashSecret, randomToken } from './secrets.js';
 import type { SessionService } from './sessions.js';
 
 // A compact JWS (the shared cookie); session tokens are `<id>.<secret>` with one dot.
@@ -56,38 +57,28 @@ export function createLogoutService(deps: CoreDeps, sessions: SessionService, ap
     return handle;
   }
 
-  /** The session a token names (active or ended), if its secret matches. */
-  async function findByToken(token: string): Promise<SessionRecord | null> {
-    const parts = splitToken(token);
-    if (!parts) return null;
-    const session = await store.findSessionByTokenId(parts.id);
-    if (!session || !verifySecret(parts.secret, session.secretHash)) return null;
-    return session;
-  }
-
   /**
-   * The session a shared parent-domain cookie (config `sharedCookie`) names, when the app
-   * presenting it is the cookie's reader (`sharedCookie.clientId`, e.g. the forum with
-   * nodebb-plugin-tessera) and a member of that session. The reader never holds the session
-   * token, only this cookie, so this is how it logs the user out everywhere when they log
-   * out of it. Why only the reader: it is the one app that shares the HS256 secret, so the
-   * cookie proves nothing more than its own word, and that word is only trusted for
-   * sessions it takes part in (as `DELETE /api/v1/sessions/:handle` already allows); it is
-   * never trusted for a user-wide end (the caller refuses scope `user`).
+   * What a shared parent-domain cookie (config `sharedCookie`) names, resolved as a session
+   * token is: `unknown` when the cookie does not verify (wrong key, not HS256, expired,
+   * no `sid`) or names no session; `dead` when its session has ended or is past its
+   * deadline; `live` otherwise. The cookie's reader app (`sharedCookie.clientId`, e.g. the
+   * forum with nodebb-plugin-tessera) never holds the session token, only this cookie, so
+   * this is how it logs the user out everywhere when they log out of it. Whether the app
+   * presenting it may use it is not decided here but by `requireAppMay(app,
+   * 'end_by_shared_cookie')`, with every other decision of what an app may do.
    */
-  async function findBySharedCookie(app: AppRecord, token: string): Promise<SessionRecord | null> {
+  async function resolveSharedCookie(token: string): Promise<Awaited<ReturnType<SessionService['resolveHandle']>>> {
     const shared = config.sharedCookie;
-    if (!shared.enabled || !shared.secret || shared.clientId !== app.clientId) return null;
+    if (!shared.enabled || !shared.secret) return { state: 'unknown' };
     let sid: unknown;
     try {
       // HS256 only (the algorithm Tessera signs the cookie with), and exp is checked.
       ({ payload: { sid } } = await jwtVerify(token, new TextEncoder().encode(shared.secret), { algorithms: ['HS256'], currentDate: new Date(clock.now()) }));
     } catch {
-      return null;
+      return { state: 'unknown' };
     }
-    if (typeof sid !== 'string') return null;
-    const session = await store.findSessionByHandle(sid);
-    return session && session.apps.some((a) => a.clientId === app.clientId) ? session : null;
+    if (typeof sid !== 'string') return { state: 'unknown' };
+    return sessions.resolveHandle(sid);
   }
 
   /**
@@ -95,10 +86,10 @@ export function createLogoutService(deps: CoreDeps, sessions: SessionService, ap
    * fine — but an unknown token is `TOKEN_INVALID`.
    */
   async function logoutWithSessionToken(token: string, ip: string | null): Promise<'ended' | 'already_ended'> {
-    const session = await findByToken(token);
-    if (!session) throw new TesseraError('TOKEN_INVALID');
-    if (session.endedAt !== null) return 'already_ended';
-    const ended = await sessions.revokeSessions([session.handle], { actor: 'user', reason: 'logout', ip });
+    const found = await sessions.resolveToken(token);
+    if (found.state === 'unknown') throw new TesseraError('TOKEN_INVALID');
+    if (found.state === 'dead') return 'already_ended';
+    const ended = await sessions.revokeSessions([found.session.handle], { actor: 'user', reason: 'logout', ip });
     return ended.length > 0 ? 'ended' : 'already_ended';
   }
 
@@ -106,18 +97,44 @@ export function createLogoutService(deps: CoreDeps, sessions: SessionService, ap
    * The server-to-server flow: an authenticated app posts the user's session token.
    * `app` ends only this app's part, `session` the whole session everywhere, `user` every
    * session of that user.
+   *
+   * The token is resolved to a live session before anything else: a dead token (ended, or
+   * past its deadline) has no power left, whatever the scope — it is a no-op, as a logout
+   * of an ended session is. What the app may end is decided by `requireAppMay`, as on every
+   * other route: `user` needs a trusted app, exactly as `DELETE /api/v1/users/:id/sessions`
+   * does. An untrusted app asking for `user` still ends the session whose token it holds
+   * (a logout is never refused), then hears `APP_NOT_TRUSTED` for the rest.
+   *
+   * The shared cookie's reader app may post that cookie instead of the token (see
+   * {@link resolveSharedCookie}): the same resolution (a dead session behind a valid cookie
+   * is a no-op too) and the same scope decisions, once `requireAppMay(app,
+   * 'end_by_shared_cookie')` has accepted the cookie from this app for this session.
    */
   async function logoutForApp(app: AppRecord, token: string, scope: LogoutScope, ip: string | null): Promise<string[]> {
-    const cookie = SHARED_COOKIE_SHAPE.test(token) ? await findBySharedCookie(app, token) : null;
-    const session = cookie ?? (await findByToken(token));
-    if (!session) throw new TesseraError('TOKEN_INVALID');
-    // A shared cookie is the reader app's word, not the user's token: never enough to end
-    // sessions the app has no part in.
-    if (cookie && scope === 'user' && !app.trusted) throw new TesseraError('FORBIDDEN', 'A shared cookie can end its own session (scope app or session), not every session of the user.');
+    // A shared cookie (a JWS, two dots) or a session token (one dot); either is resolved to
+    // a live session before anything else.
+    const byCookie = SHARED_COOKIE_SHAPE.test(token);
+    const found = byCookie ? await resolveSharedCookie(token) : await sessions.resolveToken(token);
+    if (found.state === 'unknown') throw new TesseraError('TOKEN_INVALID');
+    if (found.state === 'dead') return [];
+    const { session } = found;
+    // The cookie is the reader's own word, not the user's token: only the reader may use it,
+    // only for a session it is a member of (TOKEN_INVALID otherwise, as for a token Tessera
+    // never issued). Scope user is then the same decision as for a token, below.
+    if (byCookie) requireAppMay(app, 'end_by_shared_cookie', session, { sharedCookieReader: config.sharedCookie.enabled ? config.sharedCookie.clientId : null });
     const options = { actor: `app:${app.clientId}` as const, reason: 'logout' as const, ip };
-    if (scope === 'user') return sessions.revokeUserSessions(session.userId, {}, options);
-    if (session.endedAt !== null) return [];
-    if (scope === 'app') return (await sessions.leaveSession(session.handle, app.clientId, options)) ? [session.handle] : [];
+    if (scope === 'app') {
+      requireAppMay(app, 'leave');
+      return (await sessions.leaveSession(session.handle, app.clientId, options)) ? [session.handle] : [];
+    }
+    if (scope === 'user') {
+      if (!appMay(app, 'end_user_sessions')) {
+        await sessions.revokeSessions([session.handle], options);
+        throw new TesseraError('APP_NOT_TRUSTED', 'The session of this token was ended; ending every session of the user needs a trusted app.');
+      }
+      return sessions.revokeUserSessions(session.userId, {}, options);
+    }
+    requireAppMay(app, 'end_session');
     return sessions.revokeSessions([session.handle], options);
   }
 

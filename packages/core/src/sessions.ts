@@ -1,7 +1,8 @@
+import { isMember, requireAppMay } from './app-access.js';
 import type { CoreDeps, Device } from './deps.js';
 import { TesseraError } from './errors.js';
 import { idleDeadline, isSessionExpired, shouldTouch } from './lifetimes.js';
-import type { Actor, EndReason, SessionRecord, UserRecord } from './model.js';
+import type { Actor, AppRecord, EndReason, SessionRecord, UserRecord } from './model.js';
 import { commitRevocation } from './revoke.js';
 import { createHandle, createSplitToken, splitToken, verifySecret, type SplitToken } from './secrets.js';
 
@@ -72,6 +73,21 @@ export function createSessionService(deps: CoreDeps) {
       return created;
     });
     return { session, token };
+  }
+
+  /**
+   * What a presented token names: `unknown` (never issued, or a wrong secret), `dead` (its
+   * session ended, or is past its deadline — ended on the spot, with reason `expired`), or
+   * `live`. Every route that takes a session token goes through here (or `findActive` /
+   * `authenticate`, which build on the same lookup), so a dead token never has any power.
+   */
+  async function resolveToken(token: string): Promise<{ state: 'unknown' } | { state: 'dead'; session: SessionRecord } | { state: 'live'; session: SessionRecord }> {
+    const parts = splitToken(token);
+    if (!parts) return { state: 'unknown' };
+    const stored = await store.findSessionByTokenId(parts.id);
+    if (!stored || !verifySecret(parts.secret, stored.secretHash)) return { state: 'unknown' };
+    const live = await findActiveByParts(parts);
+    return live ? { state: 'live', session: live } : { state: 'dead', session: stored };
   }
 
   /** Finds the active session a token belongs to, ending it on the spot if it has expired. */
@@ -178,7 +194,7 @@ export function createSessionService(deps: CoreDeps) {
         }
         const clientId = selector.clientId;
         const joined = (await tx.listSessionsByUser(userId))
-          .filter((s) => s.handle !== selector.exceptHandle && s.apps.some((a) => a.clientId === clientId && a.leftAt === null))
+          .filter((s) => s.handle !== selector.exceptHandle && isMember(s, clientId))
           .map((s) => s.handle);
         return tx.leaveSessions(joined, clientId, end);
       },
@@ -228,7 +244,7 @@ export function createSessionService(deps: CoreDeps) {
    * no write transaction per request.
    */
   async function joinSession(session: SessionRecord, clientId: string): Promise<void> {
-    if (session.apps.some((a) => a.clientId === clientId && a.leftAt === null)) return;
+    if (isMember(session, clientId)) return;
     const at = clock.now();
     if (await store.joinSession(session.handle, clientId, at)) {
       // Cached copies of this session still list the old apps.
@@ -238,31 +254,45 @@ export function createSessionService(deps: CoreDeps) {
   }
 
   /**
+   * What a session handle names, as {@link resolveToken} does for a token: `unknown`, `dead`
+   * (ended, or past its deadline — ended on the spot, with reason `expired`) or `live`. For
+   * the routes that name a session without its token (the shared cookie's `sid`, activity
+   * reports), so a dead session has no more power there than a dead token.
+   */
+  async function resolveHandle(handle: string): Promise<{ state: 'unknown' } | { state: 'dead'; session: SessionRecord } | { state: 'live'; session: SessionRecord }> {
+    const session = await store.findSessionByHandle(handle);
+    if (!session) return { state: 'unknown' };
+    if (session.endedAt !== null) return { state: 'dead', session };
+    if (isSessionExpired(session, clock.now())) {
+      await endByHandle(session.handle, { actor: 'system', reason: 'expired' });
+      return { state: 'dead', session };
+    }
+    return { state: 'live', session };
+  }
+
+  /**
    * An app reports that a session it is a member of is in use there (the forum with the
    * shared cookie never presents the session token, so without this a person who only uses
    * the forum would be signed out everywhere at the idle timeout). Moves the idle deadline
-   * like a use of the session token does, written at most once per touch interval. False
-   * (nothing done) when the session is unknown, ended, expired or not joined by this app:
-   * an app may keep alive only sessions it takes part in.
+   * like a use of the session token does, written at most once per touch interval.
+   * `SESSION_NOT_FOUND` when the session is unknown, ended or expired (a dead session is
+   * never revived), or when `requireAppMay(app, 'report_activity')` refuses: an app may keep
+   * alive only sessions it takes part in.
    */
-  async function recordAppActivity(handle: string, clientId: string): Promise<boolean> {
-    const session = await store.findSessionByHandle(handle);
-    if (!session || session.endedAt !== null) return false;
-    if (!session.apps.some((a) => a.clientId === clientId && a.leftAt === null)) return false;
+  async function recordAppActivity(app: AppRecord, handle: string): Promise<void> {
+    const found = await resolveHandle(handle);
+    if (found.state !== 'live') throw new TesseraError('SESSION_NOT_FOUND');
+    const { session } = found;
+    requireAppMay(app, 'report_activity', session);
     const now = clock.now();
-    if (isSessionExpired(session, now)) {
-      await endByHandle(session.handle, { actor: 'system', reason: 'expired' });
-      return false;
-    }
     if (shouldTouch(session, now, touchMs)) {
       await store.touchSession(session.tokenId, now, idleDeadline(now, session.idleTimeoutMs, session.expiresAt));
       // Cached copies still carry the old idle deadline.
       deps.cache?.dropSessions([session.handle]);
     }
-    return true;
   }
 
-  return { startSession, authenticate, findActive, revokeSession, revokeSessions, revokeUserSessions, leaveSession, sweepExpired, listUserSessions, joinSession, recordAppActivity };
+  return { startSession, authenticate, findActive, resolveToken, resolveHandle, revokeSession, revokeSessions, revokeUserSessions, leaveSession, sweepExpired, listUserSessions, joinSession, recordAppActivity };
 }
 
 /** The session service returned by {@link createSessionService}. */

@@ -2,6 +2,7 @@ import { ConfigError, loadConfig } from '@tessera/core';
 import { SignJWT, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  SITE_RETURN,
   START,
   bearer,
   createApp,
@@ -74,7 +75,7 @@ async function signIn(s: TestServer, fields: Record<string, unknown> = {}, cooki
 describe('shared cookie at login', () => {
   it('is set with HttpOnly, SameSite=Lax, Path=/, the parent Domain and the session lifetime', async () => {
     const s = await server();
-    const { res } = await signIn(s, { email: 'alice@example.test' });
+    const { res } = await signIn(s, { email: 'alice@example.test', email_verified: true });
     const line = rawSetCookie(res, 'token')!;
     const attributes = line.split(/;\s*/).slice(1);
     expect(attributes).toEqual(expect.arrayContaining(['Domain=.example.test', 'Path=/', 'HttpOnly', 'SameSite=Lax', `Max-Age=${LIFETIME_SECONDS}`]));
@@ -90,7 +91,7 @@ describe('shared cookie at login', () => {
 
   it('holds an HS256 JWT with the user claims (unset ones left out), iat and exp = the session\'s absolute end', async () => {
     const s = await server();
-    const { user, res } = await signIn(s, { email: 'alice@example.test', first_name: 'Alice' });
+    const { user, res } = await signIn(s, { email: 'alice@example.test', email_verified: true, first_name: 'Alice' });
     const token = sharedToken(res);
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'HS256', typ: 'JWT' });
     const payload = await verify(token);
@@ -110,7 +111,7 @@ describe('shared cookie at login', () => {
       parentKey: 'd',
       claims: { id: 'uid', username: 'name', email: 'mail', firstName: 'given', lastName: 'family', picture: 'avatar' },
     });
-    const { user, res } = await signIn(s, { email: 'bob@example.test', first_name: 'Bob', last_name: 'Builder', picture: 'https://cdn.example.test/bob.png' });
+    const { user, res } = await signIn(s, { email: 'bob@example.test', email_verified: true, first_name: 'Bob', last_name: 'Builder', picture: 'https://cdn.example.test/bob.png' });
     expect(setCookie(res, 'token')).toBeUndefined();
     expect(rawSetCookie(res, 'forum_session')!.split(/;\s*/)).toContain('Domain=.forum-parent.test');
     const payload = await verify(sharedToken(res, 'forum_session'));
@@ -143,15 +144,42 @@ describe('shared cookie at login', () => {
     expect(await s.authority.sessions.listUserSessions(alice.user.id)).toEqual([]);
   });
 
-  it('is cleared when the login page is opened with a cookie of a session that has ended, and kept for a live one', async () => {
+  it('is cleared when the login page is opened with a cookie of a session that has ended, and set again for a live one', async () => {
     const s = await server();
-    const { user, sessionToken } = await signIn(s);
+    const { user, res, sessionToken } = await signIn(s);
+    const sid = (await verify(sharedToken(res))).sid;
     const live = await s.app.inject({ method: 'GET', url: '/login', cookies: { tessera_session: sessionToken } });
     expect(live.statusCode).toBe(200);
-    expect(setCookie(live, 'token')).toBeUndefined();
+    expect((await verify(sharedToken(live))).sid).toBe(sid);
     await s.authority.sessions.revokeUserSessions(user.id, {}, { actor: 'admin', reason: 'admin_revoked' });
     const ended = await openLoginForm(s, {}, { tessera_session: sessionToken });
     expectCleared(ended.page);
+  });
+
+  it('is set again (and its reader app joins again) when the login page sends a live session back to the app after an app-only logout', async () => {
+    // NodeBB's own logout clears the shared cookie and (through nodebb-plugin-tessera) leaves
+    // the session with scope "app"; the Tessera session lives on. Signing in at the forum
+    // again goes through GET /login?return_to=…, which answers 303 at once for a live
+    // session: without a new cookie the forum would stay a guest for good.
+    t = await createTestServer({ file: { cookie: { domain: '.example.test' }, sharedCookie: { enabled: true, secret: SECRET, clientId: 'forum' } } });
+    const forum = await createApp(t, { client_id: 'forum', backchannel_logout_uri: 'https://forum.example/backchannel-logout' });
+    const { res, sessionToken } = await signIn(t);
+    const sid = (await verify(sharedToken(res))).sid as string;
+    const left = await t.app.inject({ method: 'POST', url: '/api/v1/logout', headers: { authorization: forum.basic, 'content-type': 'application/json' }, payload: { token: sessionToken, scope: 'app' } });
+    expect(left.statusCode, left.body).toBe(200);
+    expect((await t.store.findSessionByHandle(sid))!.apps.find((a) => a.clientId === 'forum')!.leftAt).not.toBeNull();
+
+    const again = await t.app.inject({ method: 'GET', url: '/login', query: { return_to: SITE_RETURN }, cookies: { tessera_session: sessionToken } });
+    expect(again.statusCode).toBe(303);
+    expect(again.headers.location).toBe(SITE_RETURN);
+    const claims = await verify(sharedToken(again));
+    expect(claims.sid).toBe(sid);
+    expect(rawSetCookie(again, 'token')!.split(/;\s*/)).toEqual(expect.arrayContaining(['Domain=.example.test', 'Path=/', 'HttpOnly']));
+    // Joined again, so the session's next end reaches the forum by back-channel logout.
+    const session = (await t.store.findSessionByHandle(sid))!;
+    expect(session.apps.filter((a) => a.clientId === 'forum' && a.leftAt === null)).toHaveLength(1);
+    await t.authority.sessions.revokeSession(sid, { actor: 'admin', reason: 'admin_revoked' });
+    expect((await t.store.listDeliveriesBySession(sid)).map((d) => d.clientId)).toContain('forum');
   });
 
   it('records the cookie\'s reader app (sharedCookie.clientId) as joined, so the session\'s logout reaches it', async () => {
@@ -330,19 +358,69 @@ describe('the cookie\'s reader app (sharedCookie.clientId) with only the shared 
     expect((await s.app.inject({ method: 'GET', url: '/v1/whoami', headers: { 'x-session-token': sessionToken } })).statusCode).toBe(200);
   });
 
-  it('refuses the cookie from any other app, a forged or expired cookie, and scope user from an untrusted reader', async () => {
+  it('refuses the cookie from any other app, a forged or expired cookie', async () => {
     const { s, forum, other } = await forumServer();
-    const { res, user } = await signIn(s);
+    const { res } = await signIn(s);
     const cookie = sharedToken(res);
     const sid = (await verify(cookie)).sid as string;
     await expectError(await logout(s, other.basic, { token: cookie }), 403, 'TOKEN_INVALID');
     const forged = await new SignJWT({ sid }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('another-secret-0123456789-abcdefghijkl'));
     await expectError(await logout(s, forum.basic, { token: forged }), 403, 'TOKEN_INVALID');
-    await expectError(await logout(s, forum.basic, { token: cookie, scope: 'user' }), 403, 'FORBIDDEN');
+    expect((await s.store.findSessionByHandle(sid))!.endedAt).toBeNull();
     s.clock.advance(LIFETIME_SECONDS * 1000 + 1);
     await expectError(await logout(s, forum.basic, { token: cookie }), 403, 'TOKEN_INVALID');
+  });
+
+  it('scope user from an untrusted reader: the same decision as for a token (its own session ends, 403 APP_NOT_TRUSTED, the others live)', async () => {
+    const { s, forum } = await forumServer();
+    const { res, user } = await signIn(s);
+    const cookie = sharedToken(res);
+    const sid = (await verify(cookie)).sid as string;
+    const second = await s.app.inject({ method: 'POST', url: '/v1/sessions', headers: { authorization: (await createApp(s, { name: 'desk', trusted: true })).basic }, payload: { user_id: user.id } });
+    const otherSid = second.json<{ session: { handle: string } }>().session.handle;
+    await expectError(await logout(s, forum.basic, { token: cookie, scope: 'user' }), 403, 'APP_NOT_TRUSTED');
+    expect(await s.store.findSessionByHandle(sid)).toMatchObject({ endReason: 'logout', endedBy: 'app:forum' });
+    expect((await s.store.findSessionByHandle(otherSid))!.endedAt).toBeNull();
+  });
+
+  it('scope user from a trusted reader ends every session of the user', async () => {
+    const { s, forum } = await forumServer(true);
+    const { res, user } = await signIn(s);
+    const cookie = sharedToken(res);
+    const sid = (await verify(cookie)).sid as string;
+    const second = await s.app.inject({ method: 'POST', url: '/v1/sessions', headers: { authorization: (await createApp(s, { name: 'desk', trusted: true })).basic }, payload: { user_id: user.id } });
+    const otherSid = second.json<{ session: { handle: string } }>().session.handle;
+    expect((await logout(s, forum.basic, { token: cookie, scope: 'user' })).statusCode).toBe(200);
+    expect((await s.store.findSessionByHandle(sid))!.endedAt).not.toBeNull();
+    expect((await s.store.findSessionByHandle(otherSid))!.endedAt).not.toBeNull();
+  });
+
+  it('a valid cookie of a dead session is a no-op for every scope (like a dead token)', async () => {
+    const { s, forum } = await forumServer();
+    const { res, user } = await signIn(s);
+    const cookie = sharedToken(res);
+    const sid = (await verify(cookie)).sid as string;
+    const desk = await createApp(s, { name: 'desk', trusted: true });
+    const started = await s.app.inject({ method: 'POST', url: '/v1/sessions', headers: { authorization: desk.basic }, payload: { user_id: user.id } });
+    const otherSid = started.json<{ session: { handle: string } }>().session.handle;
+    // Ended by someone else (an admin): the cookie is still valid, its session is dead.
+    expect((await s.app.inject({ method: 'DELETE', url: `/api/v1/sessions/${sid}`, headers: { authorization: desk.basic } })).statusCode).toBe(204);
+    for (const scope of ['app', 'session', 'user'] as const) {
+      expect((await logout(s, forum.basic, { token: cookie, scope })).statusCode, scope).toBe(200);
+    }
+    // Scope user did nothing: the user's other session goes on, and the dead one keeps its reason.
+    expect((await s.store.findSessionByHandle(otherSid))!.endedAt).toBeNull();
+    expect(await s.store.findSessionByHandle(sid)).toMatchObject({ endReason: 'admin_revoked' });
+  });
+
+  it('refuses the cookie once the reader has left the session (a former member is not a member)', async () => {
+    const { s, forum } = await forumServer();
+    const { res } = await signIn(s);
+    const cookie = sharedToken(res);
+    const sid = (await verify(cookie)).sid as string;
+    expect((await logout(s, forum.basic, { token: cookie, scope: 'app' })).statusCode).toBe(200);
+    await expectError(await logout(s, forum.basic, { token: cookie, scope: 'session' }), 403, 'TOKEN_INVALID');
     expect((await s.store.findSessionByHandle(sid))!.endedAt).toBeNull();
-    expect(user.id).toBeTruthy();
   });
 
   it('refuses a valid cookie of a session the forum never joined', async () => {
@@ -375,6 +453,9 @@ describe('POST /api/v1/sessions/:handle/activity (a member app reports use)', ()
     expect((await t.store.findSessionByHandle(sid))!.idleExpiresAt).toBe(START + 50 * 60_000 + 3_600_000);
     // Only members; only sessions that exist and are active.
     await expectError(await touch(other.basic), 404, 'SESSION_NOT_FOUND');
+    // Not even a trusted app keeps alive a session it is not part of (requireAppMay 'report_activity').
+    const trustedStranger = await createApp(t, { name: 'desk', trusted: true });
+    await expectError(await touch(trustedStranger.basic), 404, 'SESSION_NOT_FOUND');
     await expectError(await touch(forum.basic, 'ses_nope'), 404, 'SESSION_NOT_FOUND');
     expect((await t.app.inject({ method: 'POST', url: `/api/v1/sessions/${sid}/activity` })).statusCode).toBe(401);
     // Past the idle deadline it is not revived: it ends (expired) instead.

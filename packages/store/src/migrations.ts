@@ -180,6 +180,16 @@ CREATE INDEX IF NOT EXISTS sessions_by_end ON sessions (ended_at) WHERE ended_at
 CREATE INDEX IF NOT EXISTS revocations_by_time ON revocations (at);
 `,
   },
+  {
+    version: 6,
+    name: 'users.email_verified',
+    // Apps that match accounts by email (nodebb-plugin-session-sharing looks the shared
+    // cookie's email up in the forum's own users) must only ever be given a verified one.
+    // Existing users start unverified: nobody said their emails were checked.
+    sql: `
+ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
+`,
+  },
 ];
 
 function forDialect(sql: string, dialect: SqlDriver['dialect']): string {
