@@ -48,6 +48,14 @@ let url: string;
 let child: ChildProcess | null = null;
 const receivers: Receiver[] = [];
 
+/**
+ * Budgets for a loaded machine, not expected speeds (every wait returns as soon as its
+ * condition holds): a node process took over 30 s just to load its modules at a load
+ * average of 20 on two cores.
+ */
+const START_TIMEOUT_MS = 120_000;
+const TEST_TIMEOUT_MS = 2 * START_TIMEOUT_MS + 120_000;
+
 /** Starts `node packages/server/dist/cli.js start` and waits until it answers /health. */
 async function startTessera(): Promise<ChildProcess> {
   // Only our settings reach the child: a TESSERA_DATABASE_URL of the caller's shell must
@@ -65,7 +73,7 @@ async function startTessera(): Promise<ChildProcess> {
     if (started.exitCode !== null) throw new Error(`tessera start exited with ${started.exitCode}:\n${output}`);
     const ok = await fetch(`${url}/health`).then((r) => r.status === 200, () => false);
     return ok ? true : undefined;
-  }, { timeoutMs: 20_000, intervalMs: 50 });
+  }, { timeoutMs: START_TIMEOUT_MS, intervalMs: 50 });
   return started;
 }
 
@@ -91,7 +99,7 @@ beforeAll(async () => {
   port = await findFreePort();
   url = `http://127.0.0.1:${port}`;
   child = await startTessera();
-});
+}, START_TIMEOUT_MS + 30_000);
 
 afterAll(async () => {
   if (child) await kill(child);
@@ -193,5 +201,5 @@ describe('SIGKILL mid-delivery, then a restart on the same data dir', () => {
     expect(arrivals.length - planned.size).toBe(duplicated.length);
     // At most one extra arrival per delivery leased at the kill.
     expect(arrivals.length).toBeLessThanOrEqual(planned.size + leasedAtKill.size);
-  });
+  }, TEST_TIMEOUT_MS);
 });
