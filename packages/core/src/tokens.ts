@@ -2,7 +2,7 @@ import { SignJWT, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import { isSessionExpired } from './lifetimes.js';
-import type { AppRecord, SessionRecord } from './model.js';
+import type { AppRecord, SessionRecord, SigningAlgorithm } from './model.js';
 import { createSplitToken, randomToken, splitToken, verifySecret } from './secrets.js';
 import type { SessionService } from './sessions.js';
 import type { KeyManager } from './signing-keys.js';
@@ -180,8 +180,8 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
    * back-channel event, `sub` and (for a session end) `sid`, never a `nonce`, a fresh `jti`
    * on every call (so a retried delivery is not rejected as a replay), valid 2 minutes.
    */
-  async function signLogoutToken(input: { clientId: string; sub: string; sid: string | null }): Promise<string> {
-    const { kid, alg, privateKey } = await keys.signingKey();
+  async function signLogoutToken(input: { clientId: string; sub: string; sid: string | null; alg?: SigningAlgorithm | undefined }): Promise<string> {
+    const { kid, alg, privateKey } = await keys.signingKey(input.alg);
     const now = Math.floor(clock.now() / 1000);
     return new SignJWT({ events: { [BACKCHANNEL_EVENT]: {} }, ...(input.sid ? { sid: input.sid } : {}) })
       .setProtectedHeader({ alg, kid, typ: 'logout+jwt' })

@@ -115,7 +115,10 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
     if (delivery.channel === 'backchannel') {
       if (!app.backchannelLogoutUri) return { ok: false, httpStatus: null, error: 'app has no backchannel_logout_uri' };
       // A fresh logout token (new jti) for every attempt: receivers reject a replayed jti.
-      const token = await authority.tokens.signLogoutToken({ clientId: app.clientId, sub: delivery.sub, sid: delivery.sid });
+      // An OIDC client verifies logout tokens like its ID tokens (Back-Channel Logout 1.0
+      // §2.6), so it gets them signed with the algorithm it registered for those.
+      const alg = app.oidc.redirectUris.length > 0 ? app.oidc.idTokenSignedResponseAlg : undefined;
+      const token = await authority.tokens.signLogoutToken({ clientId: app.clientId, sub: delivery.sub, sid: delivery.sid, alg });
       return post(app.backchannelLogoutUri, new URLSearchParams({ logout_token: token }).toString(), { 'content-type': 'application/x-www-form-urlencoded' });
     }
     const webhook = app.connectors.webhook as { url?: string; secret?: string } | undefined;

@@ -7,6 +7,7 @@ import { setSessionCookie } from '../cookies.js';
 import { clearSharedCookie, issueSharedCookie } from '../shared-cookie.js';
 import { deviceOf, readSessionToken } from '../http-auth.js';
 import { renderLoginPage, renderMessagePage, renderSignedInPage } from '../pages.js';
+import { isOwnAuthorizeUrl } from '../oidc/index.js';
 
 const CSRF_COOKIE = 'tessera_csrf';
 
@@ -29,14 +30,17 @@ function csrfMatches(cookie: string | undefined, field: string | undefined): boo
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-const LoginQuery = Type.Object({ return_to: Type.Optional(Type.String({ maxLength: 2048 })), client_id: Type.Optional(Type.String({ maxLength: 128 })) });
+// OIDC (issue 10): return_to may be the issuer's own authorize URL, which carries the whole
+// authorization request, hence the longer limit; prompt=login shows the form to a browser
+// that is already signed in (the OpenID Provider's prompt=login / max_age).
+const LoginQuery = Type.Object({ return_to: Type.Optional(Type.String({ maxLength: 8192 })), client_id: Type.Optional(Type.String({ maxLength: 128 })), prompt: Type.Optional(Type.Literal('login')) });
 const LoginForm = Type.Object({
   username: Type.String({ maxLength: 254 }),
   password: Type.String({ maxLength: 1024 }),
   // Optional in the schema so that a missing token reaches the CSRF check (403 page)
   // instead of failing validation as a generic 400.
   csrf: Type.Optional(Type.String({ maxLength: 128 })),
-  return_to: Type.Optional(Type.String({ maxLength: 2048 })),
+  return_to: Type.Optional(Type.String({ maxLength: 8192 })),
   client_id: Type.Optional(Type.String({ maxLength: 128 })),
 });
 
@@ -47,6 +51,8 @@ export async function loginRoutes(app: TesseraApp, { authority, config, rateLimi
 
   async function checkedReturnTo(returnTo: string | undefined): Promise<string | undefined> {
     if (returnTo === undefined || returnTo === '') return undefined;
+    // OIDC (issue 10): the OpenID Provider's authorization endpoint re-checks everything.
+    if (isOwnAuthorizeUrl(returnTo, config)) return returnTo;
     return authority.logout.resolveReturnUrl(returnTo);
   }
 
@@ -63,7 +69,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, rateLimi
     // A session cookie naming an ended session (expired, revoked elsewhere): the shared
     // cookie may still hold a valid JWT for it, which a forum would go on trusting.
     if (presented?.source === 'cookie' && !current) clearSharedCookie(reply, config);
-    if (current) {
+    if (current && request.query.prompt !== 'login') {
       if (returnTo) return reply.status(303).header('location', returnTo).send();
       const { logoutUrl } = await authority.logout.issueLogoutToken(current.session);
       return html(reply, 200, renderSignedInPage(current.user.username, logoutUrl));
