@@ -166,7 +166,7 @@ export interface Receiver {
  * JWKS (the algorithm the client expects), iss, aud = its client_id, iat present, `typ`
  * logout+jwt, the back-channel event, sub or sid, no nonce; jti replay refused.
  */
-export async function startReceiver(issuer: string, clientId: () => string, algorithms: string[]): Promise<Receiver> {
+export async function startReceiver(issuer: string, clientId: () => string, algorithms: string[], port = 0): Promise<Receiver> {
   const jwks = createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`));
   const received: ReceivedLogout[] = [];
   const rejected: string[] = [];
@@ -196,13 +196,16 @@ export async function startReceiver(issuer: string, clientId: () => string, algo
       })();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const address = server.address() as { port: number };
   return {
     uri: `http://127.0.0.1:${address.port}/backchannel`,
     received,
     rejected,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
   };
 }
 
