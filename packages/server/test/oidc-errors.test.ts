@@ -292,7 +292,7 @@ describe('OpenID Provider: bad input', () => {
     });
   });
 
-  it('ID tokens and discovery name this issuer; the consent of a user can be withdrawn (asked again next time)', async () => {
+  it('ID tokens and discovery name this issuer; the user lists and withdraws a consent (the app asks again next time)', async () => {
     const disco = (await t.app.inject({ method: 'GET', url: '/.well-known/openid-configuration' })).json<{ issuer: string; token_endpoint: string }>();
     expect(disco.issuer).toBe(ISSUER);
     expect(disco.token_endpoint).toBe(`${ISSUER}/oidc/token`);
@@ -300,7 +300,12 @@ describe('OpenID Provider: bad input', () => {
     const userId = (await t.authority.sessions.authenticate(cookie))!.user.id;
     await t.authority.oidc.grantConsent((await t.store.findApp(untrusted.clientId))!, userId, 'openid');
     expect((await authorize({ client_id: untrusted.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 'st', prompt: 'none' })).headers.location).toContain('code=');
-    expect(await t.authority.oidc.revokeConsent(userId, untrusted.clientId)).toBe(true);
+    const listed = await t.app.inject({ method: 'GET', url: '/v1/consents', headers: { authorization: `Bearer ${cookie}` } });
+    expect(listed.json()).toEqual({ consents: [{ client_id: untrusted.clientId, client_name: 'Untrusted', scope: 'openid', granted_at: expect.any(String) }] });
+    // A cookie alone cannot withdraw it (CSRF); the bearer token or the custom header can.
+    expect((await t.app.inject({ method: 'DELETE', url: `/v1/consents/${untrusted.clientId}`, cookies: { [t.config.cookie.name]: cookie } })).statusCode).toBe(403);
+    expect((await t.app.inject({ method: 'DELETE', url: `/v1/consents/${untrusted.clientId}`, headers: { authorization: `Bearer ${cookie}` } })).statusCode).toBe(204);
+    expect((await t.app.inject({ method: 'DELETE', url: `/v1/consents/${untrusted.clientId}`, headers: { authorization: `Bearer ${cookie}` } })).statusCode).toBe(404);
     expectRedirectError(await authorize({ client_id: untrusted.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 'st', prompt: 'none' }), 'consent_required');
   });
 });

@@ -1,5 +1,6 @@
 import type { ServerContext, TesseraApp } from '../context.js';
 import { authorizeRoutes } from './authorize.js';
+import { consentRoutes } from './consents.js';
 import { discoveryRoutes } from './discovery.js';
 import { endSessionRoutes } from './end-session.js';
 import { tokenEndpointRoutes } from './token.js';
@@ -12,7 +13,7 @@ export { OIDC_PATHS } from './protocol.js';
 /**
  * The OpenID Provider, on Tessera's own sessions (docs/decisions/0005-oidc-provider.md):
  * discovery, the authorization endpoint with its consent form, the token endpoint, userinfo
- * and the end-session endpoint with its confirmation form. Back-channel logout needs no
+ * the end-session endpoint with its confirmation form, and the user's consents (list, withdraw). Back-channel logout needs no
  * route: it is the durable outbox, which tells every app that joined an ended session.
  *
  * @example
@@ -26,4 +27,5 @@ export async function oidcRoutes(app: TesseraApp, context: ServerContext): Promi
   await tokenEndpointRoutes(app, context);
   await userinfoRoutes(app, context);
   await endSessionRoutes(app, context);
+  await consentRoutes(app, context);
 }
