@@ -142,6 +142,13 @@ describe('OpenID Provider: bad input', () => {
       expect(returnTo.startsWith(`${ISSUER}/oidc/authorize?`)).toBe(true);
       const page = await t.app.inject({ method: 'GET', url: `/login?return_to=${encodeURIComponent(returnTo)}` });
       expect(page.statusCode).toBe(200);
+      // The login POST ends, through two 303s, at the client: its verified origin is allowed
+      // in form-action (Chromium checks the redirects of a form submission too).
+      expect(page.headers['content-security-policy']).toContain("form-action 'self' https://rp.example;");
+      // An authorize URL naming an unregistered redirect_uri adds nothing.
+      const forged = returnTo.replace(encodeURIComponent(CB), encodeURIComponent('https://evil.example/cb'));
+      const plain = await t.app.inject({ method: 'GET', url: `/login?return_to=${encodeURIComponent(forged)}` });
+      expect(plain.headers['content-security-policy']).toContain("form-action 'self';");
       // Only the issuer's own authorize endpoint: a look-alike path or host is refused.
       for (const bad of [`${ISSUER}/oidc/authorizex?a=1`, `${ISSUER}/oidc/authorize#x`, 'https://evil.example/oidc/authorize?a=1', `${ISSUER}.evil.example/oidc/authorize?a=1`]) {
         expect((await t.app.inject({ method: 'GET', url: `/login?return_to=${encodeURIComponent(bad)}` })).statusCode, bad).toBe(400);

@@ -49,6 +49,25 @@ export function isOwnAuthorizeUrl(url: string, config: Config): boolean {
   return url.startsWith(`${config.issuer}${OIDC_PATHS.authorize}?`) && !url.includes('#');
 }
 
+/**
+ * The origin of the client redirect URI that an authorize URL (a login page's return_to)
+ * will end at, when the client and redirect URI are registered; undefined otherwise. The
+ * login form's CSP must allow it in form-action: Chromium checks form-action against every
+ * redirect that follows the form's POST, and POST /login → 303 authorize → 303 redirect_uri
+ * ends off-origin. Only a verified registration is ever added.
+ */
+export async function authorizeRedirectOrigin(url: string, config: Config, findClient: (clientId: string) => Promise<AppRecord | null>): Promise<string | undefined> {
+  if (!isOwnAuthorizeUrl(url, config)) return undefined;
+  const query = new URL(url).searchParams;
+  const clientId = query.get('client_id');
+  const redirectUri = query.get('redirect_uri');
+  if (!clientId || !redirectUri || query.getAll('redirect_uri').length !== 1) return undefined;
+  const client = await findClient(clientId);
+  if (!client || !client.oidc.redirectUris.includes(redirectUri)) return undefined;
+  const origin = new URL(redirectUri).origin;
+  return origin === new URL(config.issuer).origin ? undefined : origin;
+}
+
 /** A verified authorization request: its client and redirect URI are known to match. */
 interface AuthorizationRequest {
   client: AppRecord;

@@ -7,7 +7,7 @@ import { setSessionCookie } from '../cookies.js';
 import { clearSharedCookie, issueSharedCookie } from '../shared-cookie.js';
 import { deviceOf, readSessionToken } from '../http-auth.js';
 import { renderLoginPage, renderMessagePage, renderSignedInPage } from '../pages.js';
-import { isOwnAuthorizeUrl } from '../oidc/index.js';
+import { authorizeRedirectOrigin, isOwnAuthorizeUrl } from '../oidc/index.js';
 
 const CSRF_COOKIE = 'tessera_csrf';
 
@@ -46,8 +46,12 @@ const LoginForm = Type.Object({
 
 /** The hosted password login page. */
 export async function loginRoutes(app: TesseraApp, { authority, config, rateLimits }: ServerContext): Promise<void> {
-  const html = (reply: FastifyReply, status: number, body: string) =>
-    reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').header('x-frame-options', 'DENY').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'").send(body);
+  // OIDC (issue 10): `formOrigin` is the verified redirect_uri origin an authorize return_to
+  // ends at (see authorizeRedirectOrigin: Chromium applies form-action to the redirects that
+  // follow the form's POST).
+  const html = (reply: FastifyReply, status: number, body: string, formOrigin?: string) =>
+    reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').header('x-frame-options', 'DENY').header('content-security-policy', `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${formOrigin ? ` ${formOrigin}` : ''}; frame-ancestors 'none'`).send(body);
+  const formOriginOf = (returnTo: string | undefined) => (returnTo ? authorizeRedirectOrigin(returnTo, config, (id) => authority.oidc.findClient(id)) : Promise.resolve(undefined));
 
   async function checkedReturnTo(returnTo: string | undefined): Promise<string | undefined> {
     if (returnTo === undefined || returnTo === '') return undefined;
@@ -74,7 +78,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, rateLimi
       const { logoutUrl } = await authority.logout.issueLogoutToken(current.session);
       return html(reply, 200, renderSignedInPage(current.user.username, logoutUrl));
     }
-    return html(reply, 200, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: request.query.client_id }));
+    return html(reply, 200, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: request.query.client_id }), await formOriginOf(returnTo));
   });
 
   app.post('/login', { schema: { tags: ['browser'], body: LoginForm, consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] }, config: { rateLimit: rateLimits.login } }, async (request, reply) => {
@@ -107,7 +111,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, rateLimi
     } catch (error) {
       if (isTesseraError(error, 'INVALID_CREDENTIALS') || isTesseraError(error, 'USER_DISABLED')) {
         const message = error.code === 'USER_DISABLED' ? 'This account is disabled.' : 'Wrong username or password.';
-        return html(reply, error.status, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: form.client_id, error: message, username: form.username }));
+        return html(reply, error.status, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: form.client_id, error: message, username: form.username }), await formOriginOf(returnTo));
       }
       throw error;
     }
