@@ -1106,6 +1106,20 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await store.findConsent('u2', 'a')).not.toBeNull();
       });
 
+      it('go with a deleted user and with a deleted app', async () => {
+        const user = await store.createUser(userRecord({ username: 'consenter' }));
+        const app = await store.createApp(appRecord());
+        await store.saveConsent({ userId: user.id, clientId: app.clientId, scope: 'openid', createdAt: T0 });
+        await store.saveConsent({ userId: user.id, clientId: 'other', scope: 'openid', createdAt: T0 });
+        await store.saveConsent({ userId: 'u9', clientId: app.clientId, scope: 'openid', createdAt: T0 });
+        await store.deleteApp(app.clientId);
+        expect(await store.findConsent(user.id, app.clientId)).toBeNull();
+        expect(await store.findConsent('u9', app.clientId)).toBeNull();
+        expect(await store.findConsent(user.id, 'other')).not.toBeNull();
+        await store.deleteUser(user.id);
+        expect(await store.listConsents(user.id)).toEqual([]);
+      });
+
     });
 
     describe('revocation head', () => {

@@ -302,6 +302,9 @@ function createOperations(db: SqlDriver): StoreOperations {
     },
 
     async deleteUser(id) {
+      // A consent belongs to the person: it goes with the account (a new account with the
+      // same id must be asked again).
+      await db.run('DELETE FROM consents WHERE user_id = ?', [id]);
       return (await db.run('DELETE FROM users WHERE id = ?', [id])) > 0;
     },
 
@@ -348,6 +351,9 @@ function createOperations(db: SqlDriver): StoreOperations {
     },
 
     async deleteApp(clientId) {
+      // Consents given to a deleted app must not carry over to a new app registered later
+      // with the same client id.
+      await db.run('DELETE FROM consents WHERE client_id = ?', [clientId]);
       return (await db.run('DELETE FROM apps WHERE client_id = ?', [clientId])) > 0;
     },
 
