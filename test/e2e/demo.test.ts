@@ -1,8 +1,9 @@
-// The `npm run demo` setup, end to end over real HTTP: Tessera and the two example apps
-// (each caching sign-ins for a minute and receiving back-channel logout) on free ports with
-// a temp data dir. A scripted browser signs in once, is signed in at both apps, signs out
-// at one, and is signed out at the other; the deliveries of that session show both apps
-// confirmed, through the admin API and through the CLI command the demo prints.
+// The `npm run demo` setup, end to end over real HTTP: Tessera and the two example apps on
+// free ports with a temp data dir — the site on Tessera's own API (caching sign-ins for a
+// minute), the forum a stock OpenID Connect client (openid-client) with sessions of its own;
+// both receive back-channel logout. A scripted browser signs in once, is signed in at both
+// apps, signs out at one, and is signed out at the other; the deliveries of that session
+// show both apps confirmed, through the admin API and through the CLI command the demo prints.
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,6 +58,21 @@ async function signInAt(browser: Browser, appUrl: string, password = demo.user.p
   return browser.submitForm(login, { action: '/login', fields: { username: 'alice', password } });
 }
 
+/**
+ * Signs in at the forum through OpenID Connect: its "Sign in" link goes to Tessera's
+ * authorization endpoint, which shows the login form only without a Tessera session and
+ * the consent page only the first time; then back at the forum.
+ */
+async function signInAtForum(browser: Browser, password = demo.user.password): Promise<Page> {
+  const start = await browser.open(demo.forumUrl);
+  expect(signedInHandle(start)).toBeNull();
+  let page = await browser.open(browser.linkHref(start, 'Sign in'));
+  if (page.html.includes('name="password"')) page = await browser.submitForm(page, { action: '/login', fields: { username: 'alice', password } });
+  if (page.html.includes('action="/oidc/consent"')) page = await browser.submitForm(page, { action: '/oidc/consent', fields: { decision: 'allow' } });
+  expect(page.url).toBe(demo.forumUrl);
+  return page;
+}
+
 /** Waits (up to 10 s) until every delivery of the session is settled; returns them. */
 async function settledDeliveries(handle: string): Promise<SessionDeliveries> {
   const deadline = Date.now() + 10_000;
@@ -102,21 +118,29 @@ describe('npm run demo', () => {
     expect(back.url).toBe(demo.siteUrl);
     const handle = signedInHandle(back)!;
     expect(handle).not.toBeNull();
-    const forumPage = await browser.open(demo.forumUrl);
+    // The forum: no second password; Tessera asks once whether the forum may sign alice in.
+    const start = await browser.open(demo.forumUrl);
+    const consent = await browser.open(browser.linkHref(start, 'Sign in'));
+    expect(consent.html).toContain('Demo forum');
+    const forumPage = await browser.submitForm(consent, { action: '/oidc/consent', fields: { decision: 'allow' } });
+    expect(forumPage.url).toBe(demo.forumUrl);
+    // The forum's own session is the OIDC client's view of the same Tessera session.
     expect(signedInHandle(forumPage)).toBe(handle);
-    const cookie = browser.jar.get('tessera_session', demo.forumUrl)!.value;
+    const cookie = browser.jar.get('forum_session', demo.forumUrl)!.value;
 
     const home = await browser.open(demo.siteUrl);
     const out = await browser.submitForm(home, { action: '/logout' });
     expect(out.hops.map((h) => h.status)).toEqual([303, 303, 200]);
     expect(signedInHandle(out)).toBeNull();
-    expect(signedInHandle(await browser.open(demo.forumUrl))).toBeNull();
 
+    // The forum learns of the end only from its logout token (it never asks Tessera on page
+    // views): once the deliveries are confirmed, it is signed out.
     expectBothConfirmed(await settledDeliveries(handle), handle);
-    // The forum had kept alice's sign-in (cached for a minute); the back-channel logout
-    // dropped it, so even a request still carrying the old cookie is signed out.
-    expect(appLog).toContain(`[forum] back-channel logout from Tessera: session ${handle} ended (1 cached sign-in dropped)`);
-    const stale = await fetch(demo.forumUrl, { headers: { cookie: `tessera_session=${cookie}` } });
+    expect(signedInHandle(await browser.open(demo.forumUrl))).toBeNull();
+    // The forum keeps sessions of its own; the back-channel logout token ended the one of
+    // this Tessera session, so even a request still carrying the forum's cookie is signed out.
+    expect(appLog).toContain(`[forum] back-channel logout from Tessera: session ${handle} ended (1 forum session ended)`);
+    const stale = await fetch(demo.forumUrl, { headers: { cookie: `forum_session=${cookie}` } });
     expect(await stale.text()).toContain('Not signed in.');
 
     // The CLI command the demo prints says the same.
@@ -132,17 +156,18 @@ describe('npm run demo', () => {
     expectBothConfirmed(JSON.parse(stdout) as SessionDeliveries, handle);
   });
 
-  it('sign out at the forum (server to server): the site, which cached the sign-in, is signed out by back-channel logout', async () => {
+  it('sign in at the forum (OIDC, through the login page), then sign out there (RP-initiated logout): the site, which cached the sign-in, is signed out by back-channel logout', async () => {
     const browser = createBrowser({ userAgent: 'demo phone' });
-    const back = await signInAt(browser, demo.forumUrl);
+    const back = await signInAtForum(browser);
     const handle = signedInHandle(back)!;
+    // The hosted login set Tessera's cookie: the site sees the same session.
     expect(signedInHandle(await browser.open(demo.siteUrl))).toBe(handle);
 
     const out = await browser.submitForm(await browser.open(demo.forumUrl), { action: '/logout' });
-    expect(out.hops.map((h) => [h.method, h.status])).toEqual([['POST', 303], ['GET', 200]]);
+    // POST /logout → 303 to Tessera's end-session endpoint (id_token_hint) → 303 back home.
+    expect(out.hops.map((h) => [h.method, h.status])).toEqual([['POST', 303], ['GET', 303], ['GET', 200]]);
+    expect(out.url).toBe(demo.forumUrl);
     expect(signedInHandle(out)).toBeNull();
-    // The browser still holds Tessera's cookie: only the back-channel tells the site.
-    expect(browser.jar.get('tessera_session', demo.siteUrl)).toBeDefined();
     expectBothConfirmed(await settledDeliveries(handle), handle);
     expect(appLog).toContain(`[site] back-channel logout from Tessera: session ${handle} ended (1 cached sign-in dropped)`);
     expect(signedInHandle(await browser.open(demo.siteUrl))).toBeNull();
@@ -166,6 +191,7 @@ describe('npm run demo', () => {
     expect(refused.status).toBe(401);
     const browser = createBrowser();
     const handle = signedInHandle(await signInAt(browser, demo.siteUrl))!;
-    expect(signedInHandle(await browser.open(demo.forumUrl))).toBe(handle);
+    // The forum's new redirect URI was registered; alice's consent from the first run stands.
+    expect(signedInHandle(await signInAtForum(browser))).toBe(handle);
   });
 });

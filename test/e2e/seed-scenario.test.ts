@@ -1,6 +1,7 @@
-// The seed scenario, end to end over real HTTP: Tessera, an example site and an example
-// forum run on 127.0.0.1 on three ports; a scripted browser (fetch + cookie jar) signs in
-// once, is signed in at both apps, and every way of logging out ends it at both.
+// The seed scenario, end to end over real HTTP: Tessera, an example site (Tessera's own API)
+// and an example forum (a stock OpenID Connect client with sessions of its own) run on
+// 127.0.0.1 on three ports; a scripted browser (fetch + cookie jar) signs in once, is signed
+// in at both apps, and every way of logging out ends it at both.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +60,30 @@ function signedInHandle(page: Page): string | null {
   return handle!;
 }
 
+/**
+ * Signs in at the forum through OpenID Connect: "Sign in" goes to Tessera's authorization
+ * endpoint, which shows the login form only without a Tessera session and the consent page
+ * only the first time; then back at the forum's home.
+ */
+async function signInAtForum(browser: Browser): Promise<Page> {
+  const start = await browser.open(`${forum.url}/`);
+  expect(signedInHandle(start)).toBeNull();
+  let page = await browser.open(browser.linkHref(start, 'Sign in'));
+  if (page.html.includes('name="password"')) page = await browser.submitForm(page, { action: '/login', fields: { username: 'alice', password: PASSWORD } });
+  if (page.html.includes('action="/oidc/consent"')) page = await browser.submitForm(page, { action: '/oidc/consent', fields: { decision: 'allow' } });
+  expect(page.url).toBe(`${forum.url}/`);
+  return page;
+}
+
+/** The forum learns of an end only from its logout token: waits (bounded) until `url` says signed out. */
+async function untilSignedOut(browser: Browser, url: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (signedInHandle(await browser.open(url)) !== null) {
+    if (Date.now() > deadline) throw new Error(`${url} still signed in`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
 /** Opens `appUrl`, follows its "Sign in" link to Tessera, submits the login form. */
 async function signInThrough(browser: Browser, appUrl: string): Promise<Page> {
   const start = await browser.open(`${appUrl}/`);
@@ -85,7 +110,8 @@ beforeAll(async () => {
   tessera = await startServer(config, { print: () => {} });
 
   // Register both apps (untrusted: they only read sessions and log out), start them, then
-  // allow-list each one's home as a return URL now that their ports are known.
+  // allow-list the site's home as a return URL and give the forum its OpenID Connect client
+  // metadata, now that their ports are known.
   const registered: Array<{ client_id: string; client_secret: string }> = [];
   for (const name of ['Example site', 'Example forum']) {
     const { status, body } = await admin<{ app: { client_id: string }; client_secret: string }>('POST', '/apps', { name, trusted: false });
@@ -97,10 +123,11 @@ beforeAll(async () => {
   forumClientId = forumApp.client_id;
   site = await startSite({ port: 0, tesseraUrl: tessera.url, clientId: siteApp.client_id, clientSecret: siteApp.client_secret });
   forum = await startForum({ port: 0, tesseraUrl: tessera.url, clientId: forumApp.client_id, clientSecret: forumApp.client_secret });
-  for (const [clientId, app] of [[siteClientId, site], [forumClientId, forum]] as const) {
-    const { status } = await admin('PATCH', `/apps/${clientId}`, { return_urls: [`${app.url}/`] });
-    expect(status).toBe(200);
-  }
+  expect((await admin('PATCH', `/apps/${siteClientId}`, { return_urls: [`${site.url}/`] })).status).toBe(200);
+  expect((await admin('PATCH', `/apps/${forumClientId}`, {
+    redirect_uris: [`${forum.url}/callback`], post_logout_redirect_uris: [`${forum.url}/`],
+    backchannel_logout_uri: `${forum.url}/backchannel-logout`, backchannel_logout_session_required: true, id_token_signed_response_alg: 'EdDSA',
+  })).status).toBe(200);
 
   const created = await admin<{ user: { id: string } }>('POST', '/users', { username: 'alice', email: 'alice@example.test', password: PASSWORD });
   expect(created.status).toBe(201);
@@ -133,13 +160,13 @@ describe('seed scenario: one login, one session, logout everywhere', () => {
     // The login CSRF cookie is scoped to /login and spent: the apps never see it.
     expect(browser.jar.headerFor(`${site.url}/`)).not.toContain('tessera_csrf');
 
-    // The forum sees the same session, without a second login.
-    const forumPage = await browser.open(`${forum.url}/`);
-    expect(forumPage.hops).toHaveLength(1);
+    // The forum signs in through OpenID Connect on the same session, without a second login.
+    const forumPage = await signInAtForum(browser);
+    expect(forumPage.hops.some((h) => h.url.startsWith(`${tessera.url}/login`))).toBe(false);
     expect(signedInHandle(forumPage)).toBe(siteHandle);
     const active = await sessionsOf(aliceId);
     expect(active.map((s) => s.handle)).toEqual([siteHandle]);
-    // Both apps joined the one session: the site at sign-in, the forum when it asked whoami with its credentials.
+    // Both apps joined the one session: the site at sign-in, the forum when it redeemed its code.
     expect(active[0]!.apps.map((a) => a.client_id).sort()).toEqual([siteClientId, forumClientId].sort());
     expect(active[0]!.user_agent).toBe('e2e laptop');
 
@@ -168,10 +195,8 @@ describe('seed scenario: one login, one session, logout everywhere', () => {
     // Tessera cleared its cookie in the browser.
     expect(browser.jar.get(SESSION_COOKIE, site.url)).toBeUndefined();
 
-    // The forum's next request for that session: signed out.
-    const forumAfter = await fetch(`${forum.url}/`, { headers: { cookie: `${SESSION_COOKIE}=${cookie.value}` } });
-    expect(signedInHandle({ url: forum.url, status: forumAfter.status, html: await forumAfter.text(), hops: [] })).toBeNull();
-    expect(signedInHandle(await browser.open(`${forum.url}/`))).toBeNull();
+    // The forum: its logout token ends its own session of that Tessera session.
+    await untilSignedOut(browser, `${forum.url}/`);
     const whoami = await fetch(`${tessera.url}/v1/whoami`, { headers: { 'x-session-token': cookie.value } });
     expect(whoami.status).toBe(401);
     expect(((await whoami.json()) as { error: string }).error).toBe('UNAUTHENTICATED');
@@ -196,7 +221,7 @@ describe('seed scenario: one login, one session, logout everywhere', () => {
       const back = await signInThrough(device, site.url);
       const handle = signedInHandle(back)!;
       expect(handle).not.toBeNull();
-      expect(signedInHandle(await device.open(`${forum.url}/`))).toBe(handle);
+      expect(signedInHandle(await signInAtForum(device))).toBe(handle);
       handles.push(handle);
     }
     expect(new Set(handles).size).toBe(3);
@@ -210,16 +235,18 @@ describe('seed scenario: one login, one session, logout everywhere', () => {
       // The cookie is still in each jar (nobody told the browsers), yet both apps say no.
       expect(device.jar.get(SESSION_COOKIE, site.url)).toBeDefined();
       expect(signedInHandle(await device.open(`${site.url}/`))).toBeNull();
-      expect(signedInHandle(await device.open(`${forum.url}/`))).toBeNull();
+      // A user-wide end: the forum asked for sid, so it gets one logout token per session.
+      await untilSignedOut(device, `${forum.url}/`);
     }
     const ended = await sessionsOf(aliceId, true);
     for (const handle of handles) expect(ended.find((s) => s.handle === handle)).toMatchObject({ active: false, end_reason: 'admin_revoked', ended_by: 'admin' });
   });
 
-  it('ends the session from the forum\'s server (server-to-server logout) and the site sees it', async () => {
+  it('signs in at the forum through OpenID Connect and ends the session from there (RP-initiated logout); the site sees it', async () => {
     const browser = createBrowser({ userAgent: 'e2e desktop' });
-    const back = await signInThrough(browser, forum.url);
-    expect(back.url).toBe(`${forum.url}/`);
+    const back = await signInAtForum(browser);
+    // No Tessera session yet: the authorization endpoint sent the browser to the login page.
+    expect(back.hops.some((h) => h.url.startsWith(`${tessera.url}/login`))).toBe(true);
     const handle = signedInHandle(back)!;
     expect(signedInHandle(await browser.open(`${site.url}/`))).toBe(handle);
     const [session] = await sessionsOf(aliceId);
@@ -231,17 +258,20 @@ describe('seed scenario: one login, one session, logout everywhere', () => {
     expect(signedInHandle(await browser.open(`${site.url}/`))).toBe(handle);
 
     const out = await browser.submitForm(forumHome, { action: '/logout' });
-    // No trip through Tessera in the browser: the forum's server did the logout.
-    expect(out.hops.map((h) => [h.method, h.url, h.status])).toEqual([
+    // Through Tessera's end-session endpoint (id_token_hint, registered post-logout URI).
+    expect(out.hops.map((h) => [h.method, new URL(h.url).origin + new URL(h.url).pathname, h.status])).toEqual([
       ['POST', `${forum.url}/logout`, 303],
+      ['GET', `${tessera.url}/oidc/logout`, 303],
       ['GET', `${forum.url}/`, 200],
     ]);
     expect(signedInHandle(out)).toBeNull();
+    // Tessera ended the session and cleared its cookie: the site is signed out too.
+    expect(browser.jar.get(SESSION_COOKIE, site.url)).toBeUndefined();
     expect(signedInHandle(await browser.open(`${site.url}/`))).toBeNull();
 
     const ended = (await sessionsOf(aliceId, true)).find((s) => s.handle === handle);
     expect(ended).toMatchObject({ active: false, end_reason: 'logout', ended_by: `app:${forumClientId}` });
-    // Logging out again with the stale cookie is harmless (the session is already ended).
+    // Logging out again with the stale page is harmless (the forum has no session left).
     const again = await browser.submitForm(forumHome, { action: '/logout' });
     expect(again.hops.map((h) => h.status)).toEqual([303, 200]);
     expect(signedInHandle(again)).toBeNull();
