@@ -43,8 +43,10 @@ export interface BuildOptions {
   startWorker?: boolean;
 }
 
-// Query parameters that carry secrets: never written to a log line.
-const SECRET_PARAMS = /([?&](?:token|logout_token|session_token|client_secret)=)[^&]*/gi;
+// Query parameters that carry secrets: never written to a log line. (OIDC: an ID token as
+// end_session's id_token_hint, and a code, verifier or token a misbehaving client might put
+// in a query.)
+const SECRET_PARAMS = /([?&](?:token|logout_token|session_token|client_secret|id_token_hint|code|code_verifier|refresh_token|access_token)=)[^&]*/gi;
 
 /** The request URL with secret query values replaced, for logging. */
 export function redactUrl(url: string): string {
