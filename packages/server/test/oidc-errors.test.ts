@@ -156,6 +156,31 @@ describe('OpenID Provider: bad input', () => {
     });
   });
 
+  it('max_age=0 sends a signed-in browser to the login form once, then issues the code (no loop)', async () => {
+    const { createUser: makeUser, loginWithForm, openLoginForm, postLogin, setCookie, pathOf } = await import('./support.js');
+    const { user, password } = await makeUser(t);
+    const first = (await loginWithForm(t, { username: user.username, password })).token!;
+    const query = { client_id: conf.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 'st', max_age: '0' };
+    t.clock.advance(1000);
+    const toLogin = await t.app.inject({ method: 'GET', url: '/oidc/authorize', query, cookies: { [t.config.cookie.name]: first } });
+    const login = new URL(String(toLogin.headers.location));
+    expect(login.pathname).toBe('/login');
+    expect(login.searchParams.get('prompt')).toBe('login');
+    const returnTo = login.searchParams.get('return_to')!;
+    // The signed-in browser gets the form (prompt=login), signs in again, and is sent back.
+    const form = await openLoginForm(t, { return_to: returnTo, prompt: 'login' }, { [t.config.cookie.name]: first });
+    const again = await postLogin(t, { fields: { username: user.username, password, csrf: form.csrf, return_to: returnTo }, cookies: { [t.config.cookie.name]: first, tessera_csrf: form.csrfCookie } });
+    expect(again.headers.location).toBe(returnTo);
+    const second = setCookie(again, t.config.cookie.name)!.value;
+    t.clock.advance(1000);
+    const done = await t.app.inject({ method: 'GET', url: pathOf(returnTo), cookies: { [t.config.cookie.name]: second } });
+    expect(done.statusCode).toBe(303);
+    expect(new URL(String(done.headers.location)).searchParams.get('code')).not.toBeNull();
+    // The same URL with the old session (started before the forced login) goes back to login.
+    const stale = await t.app.inject({ method: 'GET', url: pathOf(returnTo), cookies: { [t.config.cookie.name]: first } });
+    expect(new URL(String(stale.headers.location)).pathname).toBe('/login');
+  });
+
   describe('token endpoint', () => {
     it('refuses a wrong or missing PKCE verifier with invalid_grant; the right one still works afterwards', async () => {
       const { verifier, challenge } = verifierPair();

@@ -200,11 +200,15 @@ export async function authorizeRoutes(app: TesseraApp, { authority, config }: Se
     // Only the browser's cookie counts here: the authorization endpoint is a browser flow.
     const current = presented?.source === 'cookie' ? await authority.sessions.authenticate(presented.token) : null;
     const now = authority.deps.clock.now();
+    // After the forced login of this very request (LOGIN_AFTER), the session is as fresh as
+    // it can be: max_age (even 0) and prompt=login are satisfied, or the user would loop
+    // between the login page and here.
+    const freshLogin = (s: Authenticated) => req.loginAfter !== undefined && s.session.createdAt >= req.loginAfter;
     const tooOld = (s: Authenticated) => req.maxAge !== undefined && now - s.session.createdAt > req.maxAge * 1000;
-    const notFresh = (s: Authenticated) => req.loginAfter !== undefined && s.session.createdAt < req.loginAfter;
-    const wantsNewLogin = req.prompt.has('login') && req.loginAfter === undefined;
+    const wantsNewLogin = req.prompt.has('login');
     const otherAccount = current !== null && req.loginHint !== undefined && !hintMatches(req.loginHint, current);
-    if (!current || tooOld(current) || notFresh(current) || wantsNewLogin || otherAccount) {
+    const mustLogIn = (s: Authenticated) => (req.loginAfter !== undefined ? !freshLogin(s) : tooOld(s) || wantsNewLogin);
+    if (!current || mustLogIn(current) || otherAccount) {
       if (req.prompt.has('none')) return redirectTo(reply, req.redirectUri, { error: 'login_required', error_description: 'The user is not signed in (or must sign in again).', ...state });
       const force = current !== null;
       const login = new URL(`${config.issuer}/login`);
