@@ -181,6 +181,20 @@ describe('OpenID Provider: bad input', () => {
     expect(new URL(String(stale.headers.location)).pathname).toBe('/login');
   });
 
+  it('signs ID tokens with the algorithm each client registered (RS256, ES256, EdDSA), verifiable with the JWKS, with the at_hash of that algorithm', async () => {
+    const { createLocalJWKSet, jwtVerify } = await import('jose');
+    for (const [alg, hash] of [['RS256', 'sha256'], ['ES256', 'sha256'], ['EdDSA', 'sha512']] as const) {
+      const client = await register({ name: `alg ${alg}`, trusted: true, redirect_uris: [CB], id_token_signed_response_alg: alg });
+      const issued = (await token({ grant_type: 'authorization_code', code: await code(client, { nonce: 'n-1' }), redirect_uri: CB }, client)).json<{ id_token: string; access_token: string }>();
+      const jwks = (await t.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<{ keys: object[] }>();
+      const { payload, protectedHeader } = await jwtVerify(issued.id_token, createLocalJWKSet(jwks as never), { issuer: ISSUER, audience: client.clientId, currentDate: new Date(t.clock.now()) });
+      expect(protectedHeader.alg).toBe(alg);
+      const digest = createHash(hash).update(issued.access_token).digest();
+      expect(payload.at_hash).toBe(digest.subarray(0, digest.length / 2).toString('base64url'));
+      expect(payload).toMatchObject({ nonce: 'n-1', sid: expect.stringMatching(/^ses_/), auth_time: expect.any(Number) });
+    }
+  });
+
   describe('token endpoint', () => {
     it('refuses a wrong or missing PKCE verifier with invalid_grant; the right one still works afterwards', async () => {
       const { verifier, challenge } = verifierPair();
