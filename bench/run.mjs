@@ -25,6 +25,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { median } from './lib/stats.mjs';
+import { syncBenchmarkFigures } from '../scripts/readme-figures.mjs';
 import { backchannelCaveats, backchannelSection, backchannelSummaryRows } from './lib/backchannel-report.mjs';
 import { oidcCaveats, oidcSection, oidcSummaryRows } from './lib/oidc-report.mjs';
 
@@ -412,6 +413,8 @@ async function main() {
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, doc);
     console.error(`\nwrote ${relative(root, out)}`);
+    // The README quotes figures of this document; they follow it, never typed by hand.
+    if (out === join(root, 'docs', 'benchmarks.md')) console.error(`README figures: ${JSON.stringify(syncBenchmarkFigures())}`);
   } else {
     console.error(`\nwrote ${relative(root, copy)} (a partial run leaves docs/benchmarks.md alone; pass --out to write elsewhere)`);
   }

@@ -132,6 +132,53 @@ export async function startDemo({ port = 4000, sitePort = 4001, forumPort = 4002
   }
 }
 
+/** The environment variables that move the demo's three ports, and their defaults. */
+export const DEMO_PORT_VARIABLES = /** @type {const} */ ({ port: ['TESSERA_PORT', 4000], sitePort: ['TESSERA_DEMO_SITE_PORT', 4001], forumPort: ['TESSERA_DEMO_FORUM_PORT', 4002] });
+
+/**
+ * The demo's three ports from the environment (`TESSERA_PORT`, `TESSERA_DEMO_SITE_PORT`,
+ * `TESSERA_DEMO_FORUM_PORT`; defaults 4000, 4001, 4002). Throws an Error naming the variable
+ * when one is not a port, or when two name the same port.
+ *
+ * @example
+ * const ports = demoPortsFromEnv(process.env); // { port: 4000, sitePort: 4001, forumPort: 4002 }
+ *
+ * @param {Record<string, string | undefined>} env
+ * @returns {{ port: number, sitePort: number, forumPort: number }}
+ */
+export function demoPortsFromEnv(env) {
+  /** @type {Record<string, number>} */
+  const ports = {};
+  /** @type {Map<number, string>} */
+  const taken = new Map();
+  for (const [key, [name, fallback]] of Object.entries(DEMO_PORT_VARIABLES)) {
+    const raw = env[name];
+    const port = raw === undefined || raw === '' ? fallback : Number(raw);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${name} must be a port number from 1 to 65535, not ${JSON.stringify(raw)}`);
+    if (taken.has(port)) throw new Error(`${name} and ${taken.get(port)} are both ${port}: the demo needs three different ports`);
+    taken.set(port, name);
+    ports[key] = port;
+  }
+  return /** @type {{ port: number, sitePort: number, forumPort: number }} */ (ports);
+}
+
+/**
+ * What to print when the demo could not listen: names the busy port, what should have run
+ * there, and the variable that moves it. Null when the error is not "address in use".
+ *
+ * @param {unknown} error what startDemo threw
+ * @param {{ port: number, sitePort: number, forumPort: number }} ports the ports it was given
+ * @returns {string | null}
+ */
+export function portInUseMessage(error, ports) {
+  const { code, port } = /** @type {{ code?: string, port?: number }} */ (error ?? {});
+  if (code !== 'EADDRINUSE') return null;
+  const which = /** @type {const} */ ([['port', 'Tessera'], ['sitePort', 'the example site'], ['forumPort', 'the example forum']]).find(([key]) => ports[key] === port);
+  if (!which) return `[tessera] a port the demo needs (${ports.port}, ${ports.sitePort} or ${ports.forumPort}) is in use: stop what runs there (an \`npm start\`?) or move the demo with ${Object.values(DEMO_PORT_VARIABLES).map(([name]) => name).join(', ')}.`;
+  const [key, what] = which;
+  return `[tessera] port ${port}, where ${what} should run, is in use: stop what runs there (an \`npm start\`?) or set ${DEMO_PORT_VARIABLES[key][0]} to a free port.`;
+}
+
 /**
  * What to do next, as lines to print.
  *
@@ -156,7 +203,7 @@ export function demoInstructions(demo, { dataDirShown = demo.dataDir } = {}) {
     `  2. Open the forum ${demo.forumUrl} and click "Sign in": it is a stock OpenID Connect app.`,
     '     No second password: Tessera asks once whether the forum may sign you in (consent), and',
     '     you are back at the forum, signed in to the same session (same ses_… handle).',
-    '  3. On the site, click "Sign out everywhere".',
+    '  3. On the site, click "Sign out of all apps".',
     '  4. Reload the forum: signed out. Tessera ended the session, cleared its cookie, and told',
     '     both apps by back-channel logout (see the "[site]" and "[forum]" lines below); the',
     '     forum ended its own session when its logout token arrived.',

@@ -1,7 +1,9 @@
 // `npm test`: install what is missing, build, run every test, and end with one line of
-// counts (`N passed, N failed, N skipped`). Extra arguments go to vitest.
+// counts (`N passed, N failed, N skipped`). Extra arguments go to vitest. With
+// TESSERA_TEST_SUMMARY=FILE the counts are also written there as JSON (for .ci/run, which
+// runs the suite once per Node.js version and sums them).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBuilt, ensureInstalled } from './ensure.mjs';
@@ -34,4 +36,5 @@ if (existsSync(results)) {
 const code = vitest.status ?? 1;
 if (code !== 0 && failed === 0) failed = 1;
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
+if (process.env.TESSERA_TEST_SUMMARY) writeFileSync(process.env.TESSERA_TEST_SUMMARY, JSON.stringify({ node: process.version, passed, failed, skipped, exitCode: code }));
 process.exit(code);

@@ -19,7 +19,7 @@ export async function serve({ name, port, host, publicUrl, handle }) {
   const server = createServer((req, res) => {
     handle(req, res).catch((error) => {
       console.error(`${name}:`, error);
-      send(res, 502, page('Tessera unavailable', '<p>Could not ask Tessera who is signed in. Try again shortly.</p>'));
+      send(res, 502, page('Tessera unavailable', { status: 'Could not ask Tessera who is signed in. Try again shortly.', body: '' }));
     });
   });
   await new Promise((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve(undefined)));
@@ -57,7 +57,7 @@ export async function startFromEnv({ name, defaultPort, start }) {
   const env = process.env;
   const port = Number(env.PORT ?? defaultPort);
   if (!env.TESSERA_CLIENT_ID || !env.TESSERA_CLIENT_SECRET) throw new Error(`Set TESSERA_CLIENT_ID and TESSERA_CLIENT_SECRET (register the app: POST /admin/api/apps with return_urls ["http://127.0.0.1:${port}/"]; with backchannel_logout_uri "http://127.0.0.1:${port}/backchannel-logout", CACHE_SECONDS=60 caches sign-ins safely)`);
-  const started = await start({ port, tesseraUrl: env.TESSERA_URL ?? 'http://127.0.0.1:4000', clientId: env.TESSERA_CLIENT_ID, clientSecret: env.TESSERA_CLIENT_SECRET, publicUrl: env.PUBLIC_URL, cacheSeconds: Number(env.CACHE_SECONDS ?? 0) });
+  const started = await start({ port, tesseraUrl: env.TESSERA_URL ?? 'http://127.0.0.1:4000', tesseraApiUrl: env.TESSERA_API_URL, clientId: env.TESSERA_CLIENT_ID, clientSecret: env.TESSERA_CLIENT_SECRET, publicUrl: env.PUBLIC_URL, cacheSeconds: Number(env.CACHE_SECONDS ?? 0) });
   console.log(`Example ${name} at ${started.url}/`);
 }
 
@@ -90,15 +90,32 @@ export function esc(/** @type {string} */ text) {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-export function page(/** @type {string} */ title, /** @type {string} */ body) {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title></head><body><h1>${esc(title)}</h1>${body}</body></html>`;
+// A small real-looking app: a header with the app's name and the account area (the user's
+// name and a sign-out button, or "Sign in"), a line saying what just happened, the content.
+const STYLE = `*{box-sizing:border-box}body{margin:0;font-family:system-ui,sans-serif;background:#f6f7f9;color:#1d2330}
+header{display:flex;flex-wrap:wrap;gap:.6rem;align-items:center;justify-content:space-between;padding:.8rem 1.2rem;background:#1d2330;color:#fff}
+header strong{font-size:1.1rem}.account{display:flex;gap:.6rem;align-items:center;flex-wrap:wrap}.account form{margin:0}
+button,a.button{padding:.45rem .9rem;border:0;border-radius:6px;background:#2d5bd7;color:#fff;font-size:.95rem;text-decoration:none;cursor:pointer}
+main{max-width:40rem;margin:1.2rem auto;padding:0 1.2rem;overflow-wrap:anywhere}
+.status{padding:.6rem .8rem;border-radius:6px;background:#e8eefc;border:1px solid #c5d3f6}`;
+
+/**
+ * An app page.
+ * @param {string} title
+ * @param {{ account?: string, status: string, body: string }} parts `account` and `body` are HTML; `status` is text
+ */
+export function page(title, { account = '', status, body }) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(title)}</title><style>${STYLE}</style></head>
+<body><header><strong>${esc(title)}</strong><div class="account">${account}</div></header>
+<main><p class="status" role="status">${esc(status)}</p>${body}</main></body></html>`;
 }
 
-export function send(/** @type {import('node:http').ServerResponse} */ res, /** @type {number} */ status, /** @type {string} */ html) {
+export function send(/** @type {import('node:http').ServerResponse} */ res, /** @type {number} */ status, /** @type {string} */ html, /** @type {string[]} */ cookies = []) {
   // Pages depend on the session: never cached; never framed (clickjacking of the sign-out button).
-  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-frame-options': 'DENY' }).end(html);
+  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-frame-options': 'DENY', ...(cookies.length ? { 'set-cookie': cookies } : {}) }).end(html);
 }
 
-export function redirect(/** @type {import('node:http').ServerResponse} */ res, /** @type {string} */ location) {
-  res.writeHead(303, { location, 'cache-control': 'no-store' }).end(); // 303: the next request is a GET
+export function redirect(/** @type {import('node:http').ServerResponse} */ res, /** @type {string} */ location, /** @type {string[]} */ cookies = []) {
+  // 303: the next request is a GET.
+  res.writeHead(303, { location, 'cache-control': 'no-store', ...(cookies.length ? { 'set-cookie': cookies } : {}) }).end();
 }

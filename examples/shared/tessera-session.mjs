@@ -5,7 +5,7 @@
 import { createBackchannelHandler, createBackchannelReceiver } from '@tessera/sdk/backchannel';
 import { basicAuth } from './http.mjs';
 
-/** @typedef {{ session: { handle: string }, user: { id: string, username: string } }} Me */
+/** @typedef {{ session: { handle: string }, user: { id: string, username: string, first_name?: string | null } }} Me */
 
 /**
  * Who is signed in, asked server side: the answer is Tessera's, not a guess from a cookie.
@@ -82,15 +82,18 @@ export function createSessionLookup({ tesseraUrl, clientId, clientSecret, cacheS
  * answer 200, which Tessera records as "delivered".
  *
  * @example
- * const backchannel = createBackchannelEndpoint({ name: 'forum', tesseraUrl, clientId, sessions, log: console.log });
+ * const backchannel = createBackchannelEndpoint({ name: 'forum', issuer: tesseraUrl, tesseraUrl, clientId, sessions, log: console.log });
  * if (req.method === 'POST' && url.pathname === '/backchannel-logout') return backchannel(req, res);
  *
- * @param {{ name: string, tesseraUrl: string, clientId: string, sessions: ReturnType<typeof createSessionLookup>, log: (line: string) => void }} options
+ * @param {{ name: string, issuer: string, tesseraUrl: string, clientId: string, sessions: ReturnType<typeof createSessionLookup>, log: (line: string) => void }} options
+ *   `issuer` is Tessera's public URL (the `iss` of its tokens); `tesseraUrl` is where this
+ *   server fetches Tessera's keys (often the same).
  */
-export function createBackchannelEndpoint({ name, tesseraUrl, clientId, sessions, log }) {
+export function createBackchannelEndpoint({ name, issuer, tesseraUrl, clientId, sessions, log }) {
   const receiver = createBackchannelReceiver({
     // Tessera's public URL is the issuer of its tokens; its keys are at /.well-known/jwks.json.
-    issuer: tesseraUrl,
+    issuer,
+    jwksUri: `${tesseraUrl}/.well-known/jwks.json`,
     clientId,
     onLogout({ sid, sub }) {
       const dropped = sessions.drop({ sid, sub });

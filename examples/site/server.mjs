@@ -19,16 +19,18 @@ import { startFromEnv } from '../shared/http.mjs';
  * @returns {Promise<{ url: string, close(): Promise<void> }>}
  */
 export function startSite(options) {
-  const { tesseraUrl } = options;
+  // Server-side calls go to Tessera's API URL (by default its public URL).
+  const { tesseraUrl, tesseraApiUrl = tesseraUrl } = options;
   return startExampleApp({
     ...options,
     name: 'site',
-    signOutLabel: 'Sign out everywhere',
+    signOutLabel: 'Sign out of all apps',
+    signedOutLine: 'You signed out. Tessera ended your session at every app and cleared its cookie in this browser.',
     async endSession({ token, home }) {
       // Ask Tessera for a logout URL (a one-time logout token bound to this session) and send
       // the browser there: the browser must visit Tessera so that Tessera clears its cookie.
       // Tessera ends the session everywhere and sends the browser back to our home (303).
-      const r = await fetch(`${tesseraUrl}/v1/logout/browser?return_to=${encodeURIComponent(home)}`, { headers: { 'x-session-token': token }, signal: AbortSignal.timeout(5000) });
+      const r = await fetch(`${tesseraApiUrl}/v1/logout/browser?return_to=${encodeURIComponent(home)}`, { headers: { 'x-session-token': token }, signal: AbortSignal.timeout(5000) });
       if (r.status === 401) return home; // already ended elsewhere
       if (!r.ok) throw new Error(`Tessera /v1/logout/browser answered ${r.status}`);
       const { logout_url: logoutUrl } = /** @type {{ logout_url: string }} */ (await r.json());

@@ -1,5 +1,6 @@
-// The end-to-end scenario trusts this jar to behave like a browser (shared across ports,
-// deleted by Max-Age=0), so those rules are pinned here.
+// The HTTP form client (support/form-client.ts, used where no real browser is needed)
+// trusts this jar to keep cookies as a browser does (shared across ports, deleted by
+// Max-Age=0), so those rules are pinned here.
 import { describe, expect, it } from 'vitest';
 import { createCookieJar } from './support/cookie-jar.js';
 

@@ -350,7 +350,7 @@ describe.skipIf(skipReason !== null)(`three nodes on one PostgreSQL and Redis${s
     await waitFor('a Redis wake-up on nodes 2 and 3', async () => {
       const now = await Promise.all([redisSignals(n2), redisSignals(n3)]);
       return now[0]! > before[0]! && now[1]! > before[1]! ? true : undefined;
-    }, 5_000);
+    }, 20_000);
     on2.close();
     on3.close();
   }, 90_000);

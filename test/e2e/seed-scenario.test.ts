@@ -1,21 +1,27 @@
-// The seed scenario, end to end over real HTTP: Tessera, an example site (Tessera's own API)
-// and an example forum (a stock OpenID Connect client with sessions of its own) run on
-// 127.0.0.1 on three ports; a scripted browser (fetch + cookie jar) signs in once, is signed
-// in at both apps, and every way of logging out ends it at both.
+// The seed scenario, end to end in a real browser (Chromium): Tessera, an example site
+// (Tessera's own API) and an example forum (a stock OpenID Connect client with sessions of
+// its own) run on 127.0.0.1 on three ports; the browser signs in once, is signed in at both
+// apps, and every way of logging out ends it at both.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readConfig, startServer, type RunningServer } from '@tessera/server';
 import { createSqliteStore } from '@tessera/store';
 import { startSite } from '@tessera/example-site';
 import { startForum } from '@tessera/example-forum';
-import { createBrowser, type Browser, type Page } from './support/browser.js';
+import type { Response as BrowserResponse } from 'playwright-core';
+import { appSession, clickAndLand, openApp, signInWithOidc, submitLoginForm } from './support/app-pages.js';
+import { findChromium, launchChromium, type BrowserSession, type TestBrowser } from './support/chromium.js';
 import { findFreePort } from './support/free-port.js';
+
+const chromium = findChromium();
 
 const ADMIN_TOKEN = `e2e-admin-${'x'.repeat(40)}`;
 const PASSWORD = 'correct horse battery staple';
 const SESSION_COOKIE = 'tessera_session';
+// The forum's own session cookie (an OpenID Connect client keeps sessions of its own).
+const FORUM_COOKIE = 'forum_session';
 
 interface SessionJson {
   handle: string;
@@ -50,51 +56,54 @@ async function sessionsOf(userId: string, includeEnded = false): Promise<Session
   return body.sessions;
 }
 
-/** The session handle an app page shows, or null when the page says "Not signed in". */
-function signedInHandle(page: Page): string | null {
-  expect(page.status).toBe(200);
-  if (page.html.includes('Not signed in.')) return null;
-  expect(page.html).toContain('Signed in as <strong>alice</strong>');
-  const handle = /data-session="([^"]+)"/.exec(page.html)?.[1];
-  expect(handle).toBeTruthy();
-  return handle!;
-}
+/**
+ * Opens `appUrl`, follows its "Sign in" link to Tessera, submits the login form, and lands
+ * back at the app. Returns the handle the app shows and the responses of the way back.
+ */
+async function signInThrough(session: BrowserSession, appUrl: string): Promise<{ handle: string; hops: Array<[string, string, number]> }> {
+  const { page } = session;
+  expect(await openApp(session, `${appUrl}/`, 'app, signed out')).toBeNull();
+  const link = new URL((await page.getByRole('link', { name: 'Sign in' }).getAttribute('href'))!);
 
 /**
- * Signs in at the forum through OpenID Connect: "Sign in" goes to Tessera's authorization
- * endpoint, which shows the login form only without a Tessera session and the consent page
- * only the first time; then back at the forum's home.
+ * The forum learns of an end only from its logout token (it never asks Tessera on page
+ * views): waits (bounded) until its page in this browser says signed out.
  */
-async function signInAtForum(browser: Browser): Promise<Page> {
-  const start = await browser.open(`${forum.url}/`);
-  expect(signedInHandle(start)).toBeNull();
-  let page = await browser.open(browser.linkHref(start, 'Sign in'));
-  if (page.html.includes('name="password"')) page = await browser.submitForm(page, { action: '/login', fields: { username: 'alice', password: PASSWORD } });
-  if (page.html.includes('action="/oidc/consent"')) page = await browser.submitForm(page, { action: '/oidc/consent', fields: { decision: 'allow' } });
-  expect(page.url).toBe(`${forum.url}/`);
-  return page;
+async function untilForumSignedOut(session: BrowserSession): Promise<void> {
+  await expect.poll(() => openApp(session, `${forum.url}/`), { timeout: 10_000 }).toBeNull();
+  await session.step('forum, signed out');
 }
-
-/** The forum learns of an end only from its logout token: waits (bounded) until `url` says signed out. */
-async function untilSignedOut(browser: Browser, url: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (signedInHandle(await browser.open(url)) !== null) {
-    if (Date.now() > deadline) throw new Error(`${url} still signed in`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-/** Opens `appUrl`, follows its "Sign in" link to Tessera, submits the login form. */
-async function signInThrough(browser: Browser, appUrl: string): Promise<Page> {
-  const start = await browser.open(`${appUrl}/`);
-  expect(signedInHandle(start)).toBeNull();
-  const link = new URL(browser.linkHref(start, 'Sign in'));
   expect(`${link.origin}${link.pathname}`).toBe(`${tessera.url}/login`);
   expect(link.searchParams.get('return_to')).toBe(`${appUrl}/`);
-  const login = await browser.open(link.href);
-  expect(login.status).toBe(200);
-  expect(login.html).toContain('name="csrf"');
-  return browser.submitForm(login, { action: '/login', fields: { username: 'alice', password: PASSWORD } });
+  await page.getByRole('link', { name: 'Sign in' }).click();
+  await page.waitForURL((url) => url.pathname === '/login');
+  expect(await page.locator('input[name="csrf"]').count()).toBe(1);
+  const hops: Array<[string, string, number]> = [];
+  const onResponse = (r: BrowserResponse) => {
+    if (r.request().isNavigationRequest()) hops.push([r.request().method(), r.url(), r.status()]);
+  };
+  page.on('response', onResponse);
+  await submitLoginForm(session, 'alice', PASSWORD, 'sign in', `${appUrl}/`);
+  page.off('response', onResponse);
+  const handle = await appSession(page);
+  await session.step('back at the app, signed in');
+  expect(handle).toMatch(/^ses_/);
+  return { handle: handle!, hops };
+}
+
+/** Navigation responses while `action` runs (method, URL without query, status). */
+async function navigations(session: BrowserSession, action: () => Promise<void>): Promise<Array<[string, string, number]>> {
+  const hops: Array<[string, string, number]> = [];
+  const onResponse = (r: BrowserResponse) => {
+    if (r.request().isNavigationRequest()) hops.push([r.request().method(), r.url().split('?')[0]!, r.status()]);
+  };
+  session.page.on('response', onResponse);
+  try {
+    await action();
+  } finally {
+    session.page.off('response', onResponse);
+  }
+  return hops;
 }
 
 beforeAll(async () => {
@@ -145,65 +154,87 @@ beforeEach(async () => {
   expect((await admin('DELETE', `/users/${aliceId}/sessions`)).status).toBe(200);
 });
 
-describe('seed scenario: one login, one session, logout everywhere', () => {
+// A real browser on a shared 2-core machine: a step can take seconds, so more time per test.
+describe.skipIf(chromium.skip !== null)('seed scenario in Chromium: one login, one session, logout everywhere', { timeout: 120_000 }, () => {
+  let browser: TestBrowser;
+  const sessions: BrowserSession[] = [];
+  beforeAll(async () => {
+    browser = await launchChromium(chromium.path!, import.meta.url);
+  });
+  afterAll(async () => browser?.close());
+  // Each context is checked as it closes: any CSP violation or CORS error fails the test.
+  afterEach(async () => {
+    for (const s of sessions.splice(0)) await s.close();
+  });
+  const newSession = async (name: string, userAgent: string) => {
+    const s = await browser.newSession(name, { userAgent });
+    sessions.push(s);
+    return s;
+  };
+
   it('signs in once for both apps and logs out of both from the site (browser flow)', async () => {
-    const browser = createBrowser({ userAgent: 'e2e laptop' });
-    const back = await signInThrough(browser, site.url);
+    const s = await newSession('site: sign in, sign out', 'e2e laptop');
+    const back = await signInThrough(s, site.url);
 
     // Tessera answered the form with a 303 back to the site's home.
-    expect(back.hops.map((h) => [h.method, h.status])).toEqual([['POST', 303], ['GET', 200]]);
-    expect(back.url).toBe(`${site.url}/`);
-    const siteHandle = signedInHandle(back);
-    expect(siteHandle).not.toBeNull();
-    const cookie = browser.jar.get(SESSION_COOKIE, site.url)!;
-    expect(cookie.httpOnly).toBe(true);
+    expect(back.hops).toEqual([['POST', `${tessera.url}/login`, 303], ['GET', `${site.url}/`, 200]]);
+    expect(s.page.url()).toBe(`${site.url}/`);
+    const siteHandle = back.handle;
+    const cookie = (await s.cookies(site.url)).find((c) => c.name === SESSION_COOKIE)!;
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/', domain: '127.0.0.1' });
     // The login CSRF cookie is scoped to /login and spent: the apps never see it.
-    expect(browser.jar.headerFor(`${site.url}/`)).not.toContain('tessera_csrf');
+    expect((await s.cookies(`${site.url}/`)).map((c) => c.name)).not.toContain('tessera_csrf');
 
-    // The forum signs in through OpenID Connect on the same session, without a second login.
-    const forumPage = await signInAtForum(browser);
-    expect(forumPage.hops.some((h) => h.url.startsWith(`${tessera.url}/login`))).toBe(false);
-    expect(signedInHandle(forumPage)).toBe(siteHandle);
+    // The forum signs in through OpenID Connect on the same session, without a second login
+    // (Tessera asks once whether the forum, which is not trusted, may sign alice in).
+    const forumSignIn = await signInWithOidc(s, `${forum.url}/`, 'alice', undefined, 'forum, same session');
+    expect(forumSignIn.stops).not.toContain('login');
+    expect(forumSignIn.handle).toBe(siteHandle);
     const active = await sessionsOf(aliceId);
-    expect(active.map((s) => s.handle)).toEqual([siteHandle]);
+    expect(active.map((x) => x.handle)).toEqual([siteHandle]);
     // Both apps joined the one session: the site at sign-in, the forum when it redeemed its code.
     expect(active[0]!.apps.map((a) => a.client_id).sort()).toEqual([siteClientId, forumClientId].sort());
     expect(active[0]!.user_agent).toBe('e2e laptop');
 
     // The site's sign-out form is protected by its own CSRF check: a post without the
     // form's token, or from another origin (the forum's), is refused and ends nothing.
-    const home = await browser.open(`${site.url}/`);
-    const forged = await browser.submitForm(home, { action: '/logout', fields: { csrf: 'forged' } });
-    expect(forged.status).toBe(403);
-    const crossOrigin = await fetch(`${site.url}/logout`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { cookie: browser.jar.headerFor(`${site.url}/logout`), origin: forum.url, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csrf: /name="csrf" value="([^"]+)"/.exec(home.html)![1]! }).toString(),
-    });
-    expect(crossOrigin.status).toBe(403);
-    expect((await sessionsOf(aliceId)).map((s) => s.handle)).toEqual([siteHandle]);
+    // (Forged posts are sent from this test's server side: a real browser page would not
+    // send them from the site's own page.)
+    await s.page.goto(`${site.url}/`);
+    const csrf = (await s.page.locator('form[action="/logout"] input[name="csrf"]').getAttribute('value'))!;
+    const cookieHeader = `${SESSION_COOKIE}=${cookie.value}`;
+    for (const forged of [{ origin: site.url, csrf: 'forged' }, { origin: forum.url, csrf }]) {
+      const res = await fetch(`${site.url}/logout`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie: cookieHeader, origin: forged.origin, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf: forged.csrf }).toString(),
+      });
+      expect(res.status).toBe(403);
+    }
+    expect((await sessionsOf(aliceId)).map((x) => x.handle)).toEqual([siteHandle]);
 
     // Sign out at the site: 303 to Tessera's logout URL, 303 back to the site's home.
-    const out = await browser.submitForm(home, { action: '/logout' });
-    expect(out.hops.map((h) => [h.method, new URL(h.url).origin + new URL(h.url).pathname, h.status])).toEqual([
+    const outHops = await navigations(s, () => clickAndLand(s.page, s.page.getByRole('button', { name: 'Sign out of all apps', exact: true }), `${site.url}/`));
+    expect(outHops).toEqual([
       ['POST', `${site.url}/logout`, 303],
       ['GET', `${tessera.url}/v1/logout`, 303],
       ['GET', `${site.url}/`, 200],
     ]);
-    expect(signedInHandle(out)).toBeNull();
+    expect(await appSession(s.page)).toBeNull();
+    await s.step('site, signed out');
     // Tessera cleared its cookie in the browser.
-    expect(browser.jar.get(SESSION_COOKIE, site.url)).toBeUndefined();
+    expect((await s.cookies(site.url)).map((c) => c.name)).not.toContain(SESSION_COOKIE);
 
     // The forum: its logout token ends its own session of that Tessera session.
-    await untilSignedOut(browser, `${forum.url}/`);
+    await untilForumSignedOut(s);
     const whoami = await fetch(`${tessera.url}/v1/whoami`, { headers: { 'x-session-token': cookie.value } });
     expect(whoami.status).toBe(401);
     expect(((await whoami.json()) as { error: string }).error).toBe('UNAUTHENTICATED');
 
     // The session is marked ended by the user's logout, and the revocation log says so.
     expect(await sessionsOf(aliceId)).toEqual([]);
-    const ended = (await sessionsOf(aliceId, true)).find((s) => s.handle === siteHandle)!;
+    const ended = (await sessionsOf(aliceId, true)).find((x) => x.handle === siteHandle)!;
     expect(ended).toMatchObject({ active: false, end_reason: 'logout', ended_by: 'user' });
     const store = createSqliteStore(join(dataDir, 'tessera.db'));
     try {
@@ -215,65 +246,69 @@ describe('seed scenario: one login, one session, logout everywhere', () => {
   });
 
   it('ends alice\'s sessions on three devices with one admin call, at both apps', async () => {
-    const devices = ['phone', 'laptop', 'tablet'].map((name) => createBrowser({ userAgent: `e2e ${name}` }));
+    const devices = await Promise.all(['phone', 'laptop', 'tablet'].map((name) => newSession(`device ${name}`, `e2e ${name}`)));
     const handles: string[] = [];
     for (const device of devices) {
-      const back = await signInThrough(device, site.url);
-      const handle = signedInHandle(back)!;
-      expect(handle).not.toBeNull();
-      expect(signedInHandle(await signInAtForum(device))).toBe(handle);
+      const { handle } = await signInThrough(device, site.url);
+      expect((await signInWithOidc(device, `${forum.url}/`, 'alice', undefined, 'forum, same session')).handle).toBe(handle);
       handles.push(handle);
     }
     expect(new Set(handles).size).toBe(3);
-    expect((await sessionsOf(aliceId)).map((s) => s.user_agent).sort()).toEqual(['e2e laptop', 'e2e phone', 'e2e tablet']);
+    expect((await sessionsOf(aliceId)).map((x) => x.user_agent).sort()).toEqual(['e2e laptop', 'e2e phone', 'e2e tablet']);
 
     const { status, body } = await admin<{ revoked: string[] }>('DELETE', `/users/${aliceId}/sessions`);
     expect(status).toBe(200);
     expect([...body.revoked].sort()).toEqual([...handles].sort());
 
     for (const device of devices) {
-      // The cookie is still in each jar (nobody told the browsers), yet both apps say no.
-      expect(device.jar.get(SESSION_COOKIE, site.url)).toBeDefined();
-      expect(signedInHandle(await device.open(`${site.url}/`))).toBeNull();
+      // The cookie is still in each browser (nobody told the browsers), yet both apps say no.
+      expect((await device.cookies(site.url)).map((c) => c.name)).toContain(SESSION_COOKIE);
+      expect(await openApp(device, `${site.url}/`, 'site after the admin call')).toBeNull();
       // A user-wide end: the forum asked for sid, so it gets one logout token per session.
-      await untilSignedOut(device, `${forum.url}/`);
+      await untilForumSignedOut(device);
     }
     const ended = await sessionsOf(aliceId, true);
-    for (const handle of handles) expect(ended.find((s) => s.handle === handle)).toMatchObject({ active: false, end_reason: 'admin_revoked', ended_by: 'admin' });
+    for (const handle of handles) expect(ended.find((x) => x.handle === handle)).toMatchObject({ active: false, end_reason: 'admin_revoked', ended_by: 'admin' });
   });
 
   it('signs in at the forum through OpenID Connect and ends the session from there (RP-initiated logout); the site sees it', async () => {
-    const browser = createBrowser({ userAgent: 'e2e desktop' });
-    const back = await signInAtForum(browser);
+    const s = await newSession('forum: sign in, RP-initiated logout', 'e2e desktop');
+    const { handle, stops } = await signInWithOidc(s, `${forum.url}/`, 'alice', PASSWORD, 'sign in at the forum');
     // No Tessera session yet: the authorization endpoint sent the browser to the login page.
-    expect(back.hops.some((h) => h.url.startsWith(`${tessera.url}/login`))).toBe(true);
-    const handle = signedInHandle(back)!;
-    expect(signedInHandle(await browser.open(`${site.url}/`))).toBe(handle);
-    const [session] = await sessionsOf(aliceId);
-    expect(session!.apps.map((a) => a.client_id)).toContain(forumClientId);
+    expect(stops[0]).toBe('login');
+    expect(s.page.url()).toBe(`${forum.url}/`);
+    expect(await openApp(s, `${site.url}/`)).toBe(handle);
+    const [current] = await sessionsOf(aliceId);
+    expect(current!.apps.map((a) => a.client_id)).toContain(forumClientId);
 
     // A forged post (no CSRF token) is refused and ends nothing.
-    const forumHome = await browser.open(`${forum.url}/`);
-    expect((await browser.submitForm(forumHome, { action: '/logout', fields: { csrf: '' } })).status).toBe(403);
-    expect(signedInHandle(await browser.open(`${site.url}/`))).toBe(handle);
+    const cookie = (await s.cookies(forum.url)).find((c) => c.name === FORUM_COOKIE)!;
+    const forged = await fetch(`${forum.url}/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: `${FORUM_COOKIE}=${cookie.value}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=' });
+    expect(forged.status).toBe(403);
+    expect(await openApp(s, `${site.url}/`)).toBe(handle);
 
-    const out = await browser.submitForm(forumHome, { action: '/logout' });
+    await s.page.goto(`${forum.url}/`);
+    const formCsrf = (await s.page.locator('form[action="/logout"] input[name="csrf"]').getAttribute('value'))!;
+    const out = await navigations(s, () => clickAndLand(s.page, s.page.getByRole('button', { name: 'Sign out of all apps (OpenID Connect logout)', exact: true }), `${forum.url}/`));
     // Through Tessera's end-session endpoint (id_token_hint, registered post-logout URI).
-    expect(out.hops.map((h) => [h.method, new URL(h.url).origin + new URL(h.url).pathname, h.status])).toEqual([
+    expect(out).toEqual([
       ['POST', `${forum.url}/logout`, 303],
       ['GET', `${tessera.url}/oidc/logout`, 303],
       ['GET', `${forum.url}/`, 200],
     ]);
-    expect(signedInHandle(out)).toBeNull();
+    expect(await appSession(s.page)).toBeNull();
+    await s.step('forum, signed out');
     // Tessera ended the session and cleared its cookie: the site is signed out too.
-    expect(browser.jar.get(SESSION_COOKIE, site.url)).toBeUndefined();
-    expect(signedInHandle(await browser.open(`${site.url}/`))).toBeNull();
+    expect((await s.cookies(site.url)).map((c) => c.name)).not.toContain(SESSION_COOKIE);
+    expect(await openApp(s, `${site.url}/`, 'site, signed out')).toBeNull();
 
-    const ended = (await sessionsOf(aliceId, true)).find((s) => s.handle === handle);
+    const ended = (await sessionsOf(aliceId, true)).find((x) => x.handle === handle);
     expect(ended).toMatchObject({ active: false, end_reason: 'logout', ended_by: `app:${forumClientId}` });
-    // Logging out again with the stale page is harmless (the forum has no session left).
-    const again = await browser.submitForm(forumHome, { action: '/logout' });
-    expect(again.hops.map((h) => h.status)).toEqual([303, 200]);
-    expect(signedInHandle(again)).toBeNull();
+    // Posting the same sign-out form again with the stale cookie (a second tab) is harmless:
+    // the forum has no session left and sends the browser home.
+    const again = await fetch(`${forum.url}/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: `${FORUM_COOKIE}=${cookie.value}`, origin: forum.url, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf: formCsrf }).toString() });
+    expect(again.status).toBe(303);
+    expect(again.headers.get('location')).toBe(`${forum.url}/`);
+    expect(await openApp(s, `${forum.url}/`)).toBeNull();
   });
 });

@@ -2,6 +2,7 @@ import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import type { Actor, App, AppPatch, AppRecord, OidcClientMetadata } from './model.js';
 import { randomBytes } from 'node:crypto';
+import { hasForbiddenNameChars, normaliseName } from './names.js';
 import { hashSecret, randomToken, verifySecret } from './secrets.js';
 
 /** Input for registering an app. */
@@ -90,6 +91,8 @@ export function createAppService(deps: CoreDeps) {
   async function audit(actor: Actor, action: string, clientId: string): Promise<void> {
     cache = null;
     await store.appendAudit({ at: clock.now(), actor, action, userId: null, sessionHandle: null, clientId, ip: null, details: {} });
+    // After the change is stored: connections opened with the old credentials close now.
+    deps.onAppChanged?.(clientId);
   }
 
   /**
@@ -109,7 +112,8 @@ export function createAppService(deps: CoreDeps) {
     const { connectors, webhookSecret } = withWebhookSecret(input.connectors);
     const app = await store.createApp({
       clientId: input.clientId ?? `app_${randomToken(12)}`,
-      name: input.name,
+      // App names are shown to operators and to users (consent, devices list): same rule as user names.
+      name: normaliseName(input.name, 'name'),
       trusted: input.trusted ?? false,
       allowedOrigins: input.allowedOrigins ?? [],
       returnUrls: input.returnUrls ?? [],
@@ -131,7 +135,8 @@ export function createAppService(deps: CoreDeps) {
   }
 
   async function updateApp(clientId: string, input: Omit<AppPatch, 'updatedAt' | 'secretHash' | 'oidc'> & { oidc?: Partial<OidcClientMetadata> }, actor: Actor): Promise<{ app: App; webhookSecret: string | null }> {
-    const { oidc: oidcChanges, ...changes } = input;
+    const { oidc: oidcChanges, ...rest } = input;
+    const changes = rest.name !== undefined ? { ...rest, name: normaliseName(rest.name, 'name') } : rest;
     const { connectors, webhookSecret } = withWebhookSecret(changes.connectors);
     // Metadata is stored as a whole: the given fields over the current ones.
     const defined = oidcChanges ? Object.fromEntries(Object.entries(oidcChanges).filter(([, v]) => v !== undefined)) : {};
@@ -155,9 +160,22 @@ export function createAppService(deps: CoreDeps) {
     await audit(actor, 'app.deleted', clientId);
   }
 
+  /**
+   * Whether a connection authenticated as `bound` may go on, now that the app reads `current`
+   * (null: deleted). It may not once the secret was rotated (the docs promise the old secret
+   * "stops working at once", and a stream opened with it is that secret still working) or
+   * the app is gone or disabled. The one rule for every long-lived connection.
+   */
+  function credentialsStillValid(bound: AppRecord, current: AppRecord | null): boolean {
+    if (!current || current.secretHash !== bound.secretHash) return false;
+    return (current as AppRecord & { disabled?: boolean }).disabled !== true;
+  }
+
   /** The app whose id and secret these are, or null. Constant-time in the secret. */
   async function authenticateApp(clientId: string, secret: string): Promise<AppRecord | null> {
-    const app = clientId.length <= 128 ? await store.findApp(clientId) : null;
+    // A client id with a control character (a NUL from `%00` in Basic credentials) names no
+    // app, and PostgreSQL would refuse it as a parameter: answer "unknown client" without asking.
+    const app = clientId.length <= 128 && !hasForbiddenNameChars(clientId) ? await store.findApp(clientId) : null;
     const ok = verifySecret(secret, app?.secretHash ?? UNKNOWN_CLIENT_HASH);
     return app && ok ? app : null;
   }
@@ -184,7 +202,7 @@ export function createAppService(deps: CoreDeps) {
     return (await all()).find((a) => a.clientId === clientId) ?? null;
   }
 
-  return { findClient, registerApp, getApp, updateApp, rotateSecret, deleteApp, authenticateApp, listApps, isRegisteredOrigin, returnUrlAllowList };
+  return { findClient, registerApp, getApp, updateApp, rotateSecret, deleteApp, authenticateApp, credentialsStillValid, listApps, isRegisteredOrigin, returnUrlAllowList };
 }
 
 /** The app service returned by {@link createAppService}. */

@@ -1,3 +1,5 @@
+import { requireAppMay } from './app-access.js';
+import { hasForbiddenNameChars, normaliseName, normaliseOptionalName } from './names.js';
 import { createAdminTokenService } from './admin-tokens.js';
 import { createAppService } from './apps.js';
 import type { CoreDeps, Device } from './deps.js';
@@ -54,9 +56,22 @@ export function createAuthority(input: CoreDeps) {
   const deliveries = createDeliveryService(deps);
   const retention = createRetentionService(deps);
 
+  /**
+   * The user a login name (username or email) names. Stored names are NFC, so the same
+   * letters typed in another normal form find the same user; a name stored before names were
+   * normalised is still found as it was typed. A login holding a character no name can hold
+   * matches nobody (and is never sent to the store).
+   */
+  async function findByLogin(login: string): Promise<UserRecord | null> {
+    if (hasForbiddenNameChars(login)) return null;
+    const nfc = login.normalize('NFC');
+    return (await deps.store.findUserByLogin(nfc)) ?? (nfc !== login ? deps.store.findUserByLogin(login) : null);
+  }
+
   /** Password login. Wrong username and wrong password are one error (no enumeration). */
   async function signIn(login: string, password: string, device: Device, clientId?: string): Promise<StartedSession & { user: UserRecord }> {
-    const user = await deps.store.findUserByLogin(login);
+    // Stored names are NFC: the same letters typed in another normal form find the same user.
+    const user = await findByLogin(login);
     const ok = await verifyPassword(password, user?.passwordHash ?? null);
     if (!user || !ok) {
       await deps.store.appendAudit({ at: deps.clock.now(), actor: 'user', action: 'login.failed', userId: user?.id ?? null, sessionHandle: null, clientId: clientId ?? null, ip: device.ip, details: {} });
@@ -76,14 +91,17 @@ export function createAuthority(input: CoreDeps) {
     subject: { userId?: string; user?: NewUserInput },
     device: Device,
   ): Promise<StartedSession & { user: UserRecord }> {
-    if (!app.trusted) throw new TesseraError('APP_NOT_TRUSTED');
+    requireAppMay(app, 'start_session');
     let user: UserRecord | null = null;
     if (subject.userId !== undefined) {
       user = await deps.store.findUserById(subject.userId);
       if (!user) throw new TesseraError('USER_NOT_FOUND');
     } else if (subject.user) {
-      const claims = subject.user;
-      user = claims.id !== undefined ? await deps.store.findUserById(claims.id) : await deps.store.findUserByLogin(claims.username);
+      // The name rule runs before the lookup: claims naming a user with invisible characters
+      // are refused, never matched (by a look-alike) to someone else.
+      const given = subject.user;
+      const claims = { ...given, username: normaliseName(given.username, 'username'), email: normaliseOptionalName(given.email, 'email'), firstName: normaliseOptionalName(given.firstName, 'first_name'), lastName: normaliseOptionalName(given.lastName, 'last_name') };
+      user = claims.id !== undefined ? await deps.store.findUserById(claims.id) : await findByLogin(given.username);
       if (!user) {
         const created = await users.createUser({ ...claims, password: null }, `app:${app.clientId}`);
         user = await users.getUser(created.id);

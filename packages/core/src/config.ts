@@ -89,10 +89,13 @@ export const ConfigSchema = Type.Object(
     ),
     rateLimit: Type.Object(
       {
-        enabled: Type.Boolean({ default: true, description: 'Rate-limit login and logout routes per client IP.' }),
-        loginMax: Type.Integer({ minimum: 1, default: 10, description: 'Login attempts per IP per window.' }),
-        logoutMax: Type.Integer({ minimum: 1, default: 60, description: 'Logout calls per IP per window.' }),
-        windowSeconds: Seconds(60, 'Rate-limit window.'),
+        enabled: Type.Boolean({ default: true, description: 'Limit FAILED attempts (sign-ins, logouts, admin tokens, client secrets) per address, account and client id; successes are never counted nor refused. Counts are kept per node, in memory.' }),
+        loginMax: Type.Integer({ minimum: 1, default: 30, description: 'Failed sign-ins (POST /login, wrong current password on POST /v1/password) per client address per window; past it that address\'s sign-ins get 429 before the password is checked.' }),
+        loginAccountMax: Type.Integer({ minimum: 1, default: 10, description: 'Failed sign-ins per account name (username or email as typed, case-folded) per window, from any address; past it that account\'s sign-ins get 429 until the window ends.' }),
+        logoutMax: Type.Integer({ minimum: 1, default: 60, description: 'Failed logouts (unknown or malformed session token, wrong logout token, failed CSRF or origin check) per client address per window; past it further failures get 429. A logout with a valid session, session token or logout token is never refused.' }),
+        credentialMax: Type.Integer({ minimum: 1, default: 30, description: 'Wrong admin tokens and client secrets per client address per window; past it further failures get 429. A right token or secret is never refused.' }),
+        clientMax: Type.Integer({ minimum: 1, default: 30, description: 'Wrong client secrets per client id per window, from any address; past it further failures get 429. The right secret is never refused.' }),
+        windowSeconds: Seconds(60, 'Window of every failure limit: a key\'s count starts with its first failure and is forgotten when the window ends.'),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -11,6 +11,11 @@ export interface CoreDeps {
   clock: Clock;
   /** Called after a transaction that wrote revocation log entries has committed. */
   onRevoked?: (events: RevocationEvent[]) => void;
+  /**
+   * Called after an app was changed, had its secret rotated, or was deleted (by this
+   * process): long-lived connections bound to its old credentials are re-checked at once.
+   */
+  onAppChanged?: (clientId: string) => void;
   /** The hot-path cache of authenticated sessions (set up by createAuthority when the store allows). */
   cache?: SessionCache;
 }

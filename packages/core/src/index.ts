@@ -8,6 +8,8 @@ export * from './passwords.js';
 export * from './lifetimes.js';
 export * from './redirects.js';
 export type { CoreDeps, Device } from './deps.js';
+export { isMember, appMay, requireAppMay, type AppAction } from './app-access.js';
+export { normaliseName, normaliseOptionalName, hasForbiddenNameChars, type NameField } from './names.js';
 export { commitRevocation } from './revoke.js';
 export { createSessionService, type SessionService, type StartedSession, type Authenticated, type RevokeOptions } from './sessions.js';
 export { createUserService, toPublicUser, type UserService, type NewUserInput, type UserChanges } from './users.js';
@@ -20,5 +22,6 @@ export { createTokenService, BACKCHANNEL_EVENT, type TokenService, type TokenPai
 export { createSessionCache, type SessionCache, type CacheTicket } from './session-cache.js';
 export { planLogout, channelsOf } from './logout-plan.js';
 export { createDeliveryService, type DeliveryService } from './deliveries.js';
+export { createFailureLimiter, type FailureLimiter, type FailureLimiterOptions } from './failure-limiter.js';
 export { createRetentionService, type RetentionService, type PurgeCounts } from './retention.js';
 export { createOidcService, narrowScope, s256, OIDC_SCOPES, type OidcService, type RedeemedCode } from './oidc.js';

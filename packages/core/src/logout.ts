@@ -1,9 +1,10 @@
+import { appMay, requireAppMay } from './app-access.js';
 import type { AppService } from './apps.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import type { AppRecord, SessionRecord } from './model.js';
 import { isAllowedReturnUrl } from './redirects.js';
-import { hashSecret, randomToken, splitToken, verifySecret } from './secrets.js';
+import { hashSecret, randomToken } from './secrets.js';
 import type { SessionService } from './sessions.js';
 
 /** What an app's server-to-server logout ends. */
@@ -52,24 +53,15 @@ export function createLogoutService(deps: CoreDeps, sessions: SessionService, ap
     return handle;
   }
 
-  /** The session a token names (active or ended), if its secret matches. */
-  async function findByToken(token: string): Promise<SessionRecord | null> {
-    const parts = splitToken(token);
-    if (!parts) return null;
-    const session = await store.findSessionByTokenId(parts.id);
-    if (!session || !verifySecret(parts.secret, session.secretHash)) return null;
-    return session;
-  }
-
   /**
    * The API flow: ends the session of `token`. Idempotent — an already ended session is
    * fine — but an unknown token is `TOKEN_INVALID`.
    */
   async function logoutWithSessionToken(token: string, ip: string | null): Promise<'ended' | 'already_ended'> {
-    const session = await findByToken(token);
-    if (!session) throw new TesseraError('TOKEN_INVALID');
-    if (session.endedAt !== null) return 'already_ended';
-    const ended = await sessions.revokeSessions([session.handle], { actor: 'user', reason: 'logout', ip });
+    const found = await sessions.resolveToken(token);
+    if (found.state === 'unknown') throw new TesseraError('TOKEN_INVALID');
+    if (found.state === 'dead') return 'already_ended';
+    const ended = await sessions.revokeSessions([found.session.handle], { actor: 'user', reason: 'logout', ip });
     return ended.length > 0 ? 'ended' : 'already_ended';
   }
 
@@ -77,14 +69,32 @@ export function createLogoutService(deps: CoreDeps, sessions: SessionService, ap
    * The server-to-server flow: an authenticated app posts the user's session token.
    * `app` ends only this app's part, `session` the whole session everywhere, `user` every
    * session of that user.
+   *
+   * The token is resolved to a live session before anything else: a dead token (ended, or
+   * past its deadline) has no power left, whatever the scope — it is a no-op, as a logout
+   * of an ended session is. What the app may end is decided by `requireAppMay`, as on every
+   * other route: `user` needs a trusted app, exactly as `DELETE /api/v1/users/:id/sessions`
+   * does. An untrusted app asking for `user` still ends the session whose token it holds
+   * (a logout is never refused), then hears `APP_NOT_TRUSTED` for the rest.
    */
   async function logoutForApp(app: AppRecord, token: string, scope: LogoutScope, ip: string | null): Promise<string[]> {
-    const session = await findByToken(token);
-    if (!session) throw new TesseraError('TOKEN_INVALID');
+    const found = await sessions.resolveToken(token);
+    if (found.state === 'unknown') throw new TesseraError('TOKEN_INVALID');
+    if (found.state === 'dead') return [];
+    const { session } = found;
     const options = { actor: `app:${app.clientId}` as const, reason: 'logout' as const, ip };
-    if (scope === 'user') return sessions.revokeUserSessions(session.userId, {}, options);
-    if (session.endedAt !== null) return [];
-    if (scope === 'app') return (await sessions.leaveSession(session.handle, app.clientId, options)) ? [session.handle] : [];
+    if (scope === 'app') {
+      requireAppMay(app, 'leave');
+      return (await sessions.leaveSession(session.handle, app.clientId, options)) ? [session.handle] : [];
+    }
+    if (scope === 'user') {
+      if (!appMay(app, 'end_user_sessions')) {
+        await sessions.revokeSessions([session.handle], options);
+        throw new TesseraError('APP_NOT_TRUSTED', 'The session of this token was ended; ending every session of the user needs a trusted app.');
+      }
+      return sessions.revokeUserSessions(session.userId, {}, options);
+    }
+    requireAppMay(app, 'end_session');
     return sessions.revokeSessions([session.handle], options);
   }
 

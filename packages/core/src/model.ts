@@ -9,6 +9,14 @@ export interface User {
   id: string;
   username: string;
   email: string | null;
+  /**
+   * True only when someone accountable said the email belongs to this user: an admin (API
+   * or CLI), or a trusted app that asserted it in its claims. Never true by default, and
+   * back to false when the email changes. Only a verified email leaves Tessera for another
+   * app to match accounts on (shared cookie, ID tokens, connector payloads): see
+   * {@link verifiedEmailOf}.
+   */
+  emailVerified: boolean;
   firstName: string | null;
   lastName: string | null;
   picture: string | null;
@@ -26,6 +34,7 @@ export interface UserRecord extends User {
 export interface UserPatch {
   username?: string;
   email?: string | null;
+  emailVerified?: boolean;
   firstName?: string | null;
   lastName?: string | null;
   picture?: string | null;
@@ -277,3 +286,18 @@ export interface Delivery extends NewDelivery {
 export type DeliveryOutcome =
   | { status: 'delivered'; at: number; httpStatus: number }
   | { status: 'pending' | 'dead'; at: number; nextAttemptAt: number; error: string; httpStatus: number | null };
+
+/**
+ * The user's email when it is verified, else null: what may be handed to another app that
+ * matches accounts by email (the shared session cookie, ID tokens, connector payloads). An
+ * unverified email is only a claim: a forum that signs in "the user with this email" would
+ * otherwise sign a stranger in as whoever owns that address there.
+ *
+ * @example
+ * ```ts
+ * const email = verifiedEmailOf(user); // null unless user.emailVerified
+ * ```
+ */
+export function verifiedEmailOf(user: Pick<User, 'email' | 'emailVerified'>): string | null {
+  return user.emailVerified && user.email ? user.email : null;
+}

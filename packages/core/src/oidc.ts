@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { SignJWT, base64url } from 'jose';
+import { isMember } from './app-access.js';
 import type { AppService } from './apps.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
-import type { AppRecord, AuthorizationCodeRecord, ConsentRecord, SessionRecord, SigningAlgorithm, UserRecord } from './model.js';
+import { verifiedEmailOf, type AppRecord, type AuthorizationCodeRecord, type ConsentRecord, type SessionRecord, type SigningAlgorithm, type UserRecord } from './model.js';
 import { createSplitToken, randomToken, splitToken, verifySecret } from './secrets.js';
 import type { SessionService } from './sessions.js';
 import type { KeyManager } from './signing-keys.js';
@@ -140,12 +141,10 @@ export function createOidcService(deps: CoreDeps, sessions: SessionService, toke
         updated_at: Math.floor(user.updatedAt / 1000),
       });
     }
-    if (scopes.has('email') && user.email) {
-      // An RP may link accounts by email, so an address nobody proved must not be presented
-      // as the user's: `email` is released only when verified.
-      // TODO(issue 16): release `email` with `email_verified: true` once User.emailVerified exists.
-      claims.email_verified = false;
-    }
+    // An RP may link accounts by email, so an address nobody proved must not be presented
+    // as the user's: `email` is released only when verified, always with email_verified true.
+    const email = scopes.has('email') ? verifiedEmailOf(user) : null;
+    if (email) Object.assign(claims, { email, email_verified: true });
     return claims;
   }
 
@@ -186,7 +185,7 @@ export function createOidcService(deps: CoreDeps, sessions: SessionService, toke
     const claims = await tokens.verifyAccessToken(accessToken);
     if (!claims || typeof claims.sid !== 'string' || typeof claims.client_id !== 'string' || typeof claims.scope !== 'string') return null;
     const session = await tokens.activeSession(claims.sid);
-    if (!session || !tokens.isMember(session, claims.client_id, claims.iat)) return null;
+    if (!session || !isMember(session, claims.client_id, claims.iat)) return null;
     const user = await activeUser(session.userId);
     if (!user || user.id !== claims.sub) return null;
     return { user, scope: claims.scope, clientId: claims.client_id };

@@ -1,3 +1,4 @@
+import { isMember } from './app-access.js';
 import type { CoreDeps, Device } from './deps.js';
 import { TesseraError } from './errors.js';
 import { idleDeadline, isSessionExpired, shouldTouch } from './lifetimes.js';
@@ -72,6 +73,21 @@ export function createSessionService(deps: CoreDeps) {
       return created;
     });
     return { session, token };
+  }
+
+  /**
+   * What a presented token names: `unknown` (never issued, or a wrong secret), `dead` (its
+   * session ended, or is past its deadline — ended on the spot, with reason `expired`), or
+   * `live`. Every route that takes a session token goes through here (or `findActive` /
+   * `authenticate`, which build on the same lookup), so a dead token never has any power.
+   */
+  async function resolveToken(token: string): Promise<{ state: 'unknown' } | { state: 'dead'; session: SessionRecord } | { state: 'live'; session: SessionRecord }> {
+    const parts = splitToken(token);
+    if (!parts) return { state: 'unknown' };
+    const stored = await store.findSessionByTokenId(parts.id);
+    if (!stored || !verifySecret(parts.secret, stored.secretHash)) return { state: 'unknown' };
+    const live = await findActiveByParts(parts);
+    return live ? { state: 'live', session: live } : { state: 'dead', session: stored };
   }
 
   /** Finds the active session a token belongs to, ending it on the spot if it has expired. */
@@ -178,7 +194,7 @@ export function createSessionService(deps: CoreDeps) {
         }
         const clientId = selector.clientId;
         const joined = (await tx.listSessionsByUser(userId))
-          .filter((s) => s.handle !== selector.exceptHandle && s.apps.some((a) => a.clientId === clientId && a.leftAt === null))
+          .filter((s) => s.handle !== selector.exceptHandle && isMember(s, clientId))
           .map((s) => s.handle);
         return tx.leaveSessions(joined, clientId, end);
       },
@@ -230,7 +246,7 @@ export function createSessionService(deps: CoreDeps) {
    * no write transaction per request.
    */
   async function joinSession(session: SessionRecord, clientId: string): Promise<void> {
-    if (session.apps.some((a) => a.clientId === clientId && a.leftAt === null)) return;
+    if (isMember(session, clientId)) return;
     const at = clock.now();
     if (await store.joinSession(session.handle, clientId, at)) {
       // Cached copies of this session still list the old apps.
@@ -239,7 +255,7 @@ export function createSessionService(deps: CoreDeps) {
     }
   }
 
-  return { startSession, authenticate, findActive, revokeSession, revokeSessions, revokeUserSessions, leaveSession, sweepExpired, listUserSessions, joinSession };
+  return { startSession, authenticate, findActive, resolveToken, revokeSession, revokeSessions, revokeUserSessions, leaveSession, sweepExpired, listUserSessions, joinSession };
 }
 
 /** The session service returned by {@link createSessionService}. */

@@ -1,4 +1,5 @@
 import { SignJWT, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { isMember } from './app-access.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import { isSessionExpired } from './lifetimes.js';
@@ -34,14 +35,6 @@ export type Introspection =
 const MAX_JWT_LENGTH = 8192;
 /** The event member that marks a JWT as a back-channel logout token. */
 export const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
-
-/** True when the app is a current member of the session and was when `sinceSeconds` was issued. */
-function isMember(session: SessionRecord, clientId: string, sinceSeconds?: number): boolean {
-  const member = session.apps.find((a) => a.clientId === clientId);
-  if (!member || member.leftAt !== null) return false;
-  // A token from an earlier membership (before the app left and joined again) is not valid.
-  return sinceSeconds === undefined || sinceSeconds >= Math.floor(member.joinedAt / 1000);
-}
 
 /**
  * Tokens for apps: the exchange of a session token for an access + refresh token pair, the
@@ -109,10 +102,14 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
       await sessions.revokeSessions([record.handle], { actor: `app:${app.clientId}`, reason: 'token_theft' });
       return new TesseraError('REFRESH_TOKEN_REUSED');
     };
+    const session = await store.findSessionByHandle(record.handle);
+    // Membership first, even before reuse detection: an app that left the session (or a
+    // token from an earlier membership) has no power over it any more — not even to end it
+    // for every app by presenting a spent token. Its tokens are simply invalid.
+    if (!session || !isMember(session, app.clientId, Math.floor(record.createdAt / 1000))) throw new TesseraError('INVALID_GRANT');
     if (record.usedAt !== null) throw await theft();
     if (now >= record.expiresAt) throw new TesseraError('INVALID_GRANT');
-    const session = await store.findSessionByHandle(record.handle);
-    if (!session || session.endedAt !== null || isSessionExpired(session, now) || !isMember(session, app.clientId) || !(await activeUser(session))) {
+    if (session.endedAt !== null || isSessionExpired(session, now) || !(await activeUser(session))) {
       throw new TesseraError('INVALID_GRANT');
     }
     // Of two concurrent refreshes with one token exactly one spends it; the other is reuse.

@@ -1,6 +1,7 @@
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import type { Actor, User, UserPatch, UserRecord } from './model.js';
+import { normaliseName, normaliseOptionalName } from './names.js';
 import { hashPassword } from './passwords.js';
 import { commitRevocation } from './revoke.js';
 import { randomToken } from './secrets.js';
@@ -10,6 +11,8 @@ export interface NewUserInput {
   id?: string;
   username: string;
   email?: string | null;
+  /** Set only by someone accountable for it (an admin, or a trusted app that says so); default false. */
+  emailVerified?: boolean;
   password?: string | null;
   firstName?: string | null;
   lastName?: string | null;
@@ -20,6 +23,8 @@ export interface NewUserInput {
 export interface UserChanges {
   username?: string;
   email?: string | null;
+  /** Without it, a changed email is unverified again. */
+  emailVerified?: boolean;
   firstName?: string | null;
   lastName?: string | null;
   picture?: string | null;
@@ -51,10 +56,13 @@ export function createUserService(deps: CoreDeps) {
     const now = clock.now();
     const record: UserRecord = {
       id: input.id ?? `usr_${randomToken(12)}`,
-      username: input.username,
-      email: input.email ?? null,
-      firstName: input.firstName ?? null,
-      lastName: input.lastName ?? null,
+      // One rule for every path that creates a user (admin API, CLI, a trusted app's claims).
+      username: normaliseName(input.username, 'username'),
+      email: normaliseOptionalName(input.email, 'email') ?? null,
+      // Never true by default, and never without an email to be true of.
+      emailVerified: input.emailVerified === true && typeof input.email === 'string' && input.email !== '',
+      firstName: normaliseOptionalName(input.firstName, 'first_name') ?? null,
+      lastName: normaliseOptionalName(input.lastName, 'last_name') ?? null,
       picture: input.picture ?? null,
       disabled: false,
       passwordHash: input.password ? await hashPassword(input.password) : null,
@@ -83,12 +91,28 @@ export function createUserService(deps: CoreDeps) {
   async function updateUser(id: string, changes: UserChanges, actor: Actor, keepHandle?: string): Promise<{ user: User; revoked: string[] }> {
     const now = clock.now();
     const patch: UserPatch = { updatedAt: now };
-    for (const key of ['username', 'email', 'firstName', 'lastName', 'picture', 'disabled'] as const) {
+    // The same name rule as on creation: a rename cannot bring in what a new user may not have.
+    changes = {
+      ...changes,
+      username: normaliseOptionalName(changes.username, 'username'),
+      email: normaliseOptionalName(changes.email, 'email'),
+      firstName: normaliseOptionalName(changes.firstName, 'first_name'),
+      lastName: normaliseOptionalName(changes.lastName, 'last_name'),
+    };
+    for (const key of ['username', 'email', 'emailVerified', 'firstName', 'lastName', 'picture', 'disabled'] as const) {
       if (changes[key] !== undefined) (patch as unknown as Record<string, unknown>)[key] = changes[key];
     }
+    // A new address is a new claim: whoever verified the old one did not verify this one.
+    if (changes.email !== undefined && changes.emailVerified === undefined) patch.emailVerified = false;
+    if (changes.email === null || changes.email === '') patch.emailVerified = false;
     if (changes.password !== undefined) patch.passwordHash = await hashPassword(changes.password);
     let updated: UserRecord | null = null;
     const events = await commitRevocation(deps, async (tx) => {
+      if (patch.emailVerified === true && changes.email === undefined) {
+        // Verified is a statement about an address: there must be one.
+        const current = await tx.findUserById(id);
+        if (current && !current.email) throw new TesseraError('INVALID_REQUEST', 'The user has no email to verify.');
+      }
       updated = await tx.updateUser(id, patch);
       if (!updated) throw new TesseraError('USER_NOT_FOUND');
       await tx.appendAudit({ at: now, actor, action: 'user.updated', userId: id, sessionHandle: null, clientId: null, ip: null, details: { fields: Object.keys(changes).filter((k) => k !== 'password').concat(changes.password ? ['password'] : []) } });

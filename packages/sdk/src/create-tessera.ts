@@ -206,7 +206,9 @@ export interface Tessera {
   /**
    * Server-to-server logout with the user's Tessera session token (`POST /api/v1/logout`):
    * scope `app` (leave the session), `session` (default: end it everywhere) or `user`
-   * (end every session of the user). Resolves also when it had already ended.
+   * (end every session of the user; trusted apps only — another app's session still ends,
+   * then the call rejects with `APP_NOT_TRUSTED`). Resolves also when it had already ended:
+   * an ended token is a no-op for every scope.
    *
    * @example
    * ```ts
@@ -240,7 +242,9 @@ export interface Tessera {
 
   /**
    * Starts a session for a user the app has authenticated itself (trusted apps only,
-   * `POST /v1/sessions`): by id, or by claims (creating the user when allowed).
+   * `POST /v1/sessions`): by id, or by claims (creating the user when allowed). Claims may
+   * say `email_verified: true` when the app verified the email itself; names with control,
+   * bidirectional or invisible characters are refused (`INVALID_NAME`).
    *
    * @example
    * ```ts

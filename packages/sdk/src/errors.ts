@@ -59,6 +59,7 @@ export type ServerErrorCode =
   | 'INVALID_CLIENT'
   | 'REFRESH_TOKEN_REUSED'
   | 'INVALID_REQUEST'
+  | 'INVALID_NAME'
   | 'APP_NOT_TRUSTED'
   | 'SESSION_NOT_FOUND'
   | 'USER_NOT_FOUND'

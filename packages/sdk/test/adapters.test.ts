@@ -134,7 +134,7 @@ describe.each(ADAPTERS)('$name adapter', (adapter) => {
     const { token, handle } = await freshToken();
     expect((await get('/me', bearer(token))).status).toBe(200);
     await server.revokeSession(handle);
-    const seen = await eventually(async () => (await get('/me', bearer(token))).body.error === 'TOKEN_REVOKED', 2000);
+    const seen = await eventually(async () => (await get('/me', bearer(token))).body.error === 'TOKEN_REVOKED');
     expect(seen).toBe(true);
     await expectRejected('/me', bearer(token), 'TOKEN_REVOKED');
   });
@@ -173,7 +173,7 @@ describe('authenticateRequestNow: the answer without waiting, when it is already
     expect(main.authenticateRequestNow({ headers: headersOf(token) }, { strict: true })).toBeUndefined();
 
     await server.revokeSession(handle);
-    expect(await eventually(async () => main.authenticateRequestNow({ headers: headersOf(token) })?.ok === false, 2000)).toBe(true);
+    expect(await eventually(async () => main.authenticateRequestNow({ headers: headersOf(token) })?.ok === false)).toBe(true);
     const revoked = main.authenticateRequestNow({ headers: headersOf(token) });
     expect(revoked).toMatchObject({ ok: false, status: 401, body: { error: 'TOKEN_REVOKED' } });
     expect(await main.authenticateRequest({ headers: headersOf(token) })).toMatchObject({ ok: false, body: { error: 'TOKEN_REVOKED' } });

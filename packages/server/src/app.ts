@@ -1,12 +1,13 @@
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { TesseraError, createAuthority, systemClock, type Authority, type Clock, type Config, type RevocationEvent, type Store } from '@tessera/core';
-import type { RateLimit, ServerContext, TesseraApp } from './context.js';
+import type { ServerContext, TesseraApp } from './context.js';
+import { createFailureLimits } from './failure-limits.js';
+import { installRequestShaping, sendClientError } from './request-shape.js';
 import { installCors } from './cors.js';
 import { installErrorHandling, sendError } from './error-handler.js';
 import { adminRoutes } from './routes/admin.js';
@@ -14,11 +15,13 @@ import { appApiRoutes } from './routes/app-api.js';
 import { feedRoutes } from './routes/feed.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { createFeedHub } from './feed-hub.js';
+import { createCredentialGuard, type CredentialGuard } from './credential-guard.js';
 import { createOutboxWorker, type OutboxWorker } from './outbox-worker.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createRevocationSignal, type RevocationSignal } from './revocation-signal.js';
 import { requireAdmin, requireApp } from './http-auth.js';
 import { createValidatorCompiler } from './validation.js';
+import { createLoggerOptions } from './redaction.js';
 import { loginRoutes } from './routes/login.js';
 import { oidcRoutes } from './oidc/index.js';
 import { logoutRoutes } from './routes/logout.js';
@@ -26,6 +29,7 @@ import { selfRoutes } from './routes/self.js';
 import { requestIdOf, SECURITY_HEADERS } from './request-id.js';
 import { createLeanWhoami, leanServerFactory } from './whoami-lean.js';
 import { ErrorBody, UserView, SessionView, AppView, DeliveryView, errors } from './schemas.js';
+import { TESSERA_VERSION } from './version.js';
 
 // Fastify logs every request at info: at these levels each request gets its log lines.
 const REQUEST_LOG_LEVELS = new Set(['trace', 'debug', 'info']);
@@ -43,14 +47,20 @@ export interface BuildOptions {
   startWorker?: boolean;
 }
 
-// Query parameters that carry secrets: never written to a log line. (OIDC: an ID token as
-// end_session's id_token_hint, and a code, verifier or token a misbehaving client might put
-// in a query.)
-const SECRET_PARAMS = /([?&](?:token|logout_token|session_token|client_secret|id_token_hint|code|code_verifier|refresh_token|access_token)=)[^&]*/gi;
+// The one redaction list of every logger lives in redaction.ts.
+export { redactUrl } from './redaction.js';
 
-/** The request URL with secret query values replaced, for logging. */
-export function redactUrl(url: string): string {
-  return url.replace(SECRET_PARAMS, '$1[redacted]');
+/**
+ * Whatever logger configuration a caller passes, the request and error serializers and the
+ * message hook of the one redaction list are applied (they win over the caller's own), so
+ * no way of building a server logs a secret query value.
+ */
+function withRedaction(logger: NonNullable<BuildOptions['logger']>): BuildOptions['logger'] {
+  if (logger === false) return false;
+  if (logger === true) return createLoggerOptions('info');
+  const given = logger as { level?: string; serializers?: Record<string, unknown>; hooks?: Record<string, unknown> };
+  const safe = createLoggerOptions((given.level ?? 'info') as Parameters<typeof createLoggerOptions>[0]);
+  return { ...given, serializers: { ...given.serializers, ...safe.serializers }, hooks: { ...given.hooks, ...safe.hooks } } as BuildOptions['logger'];
 }
 
 /**
@@ -78,12 +88,20 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     metrics?.recordRevocations(events);
     options.onRevoked?.(events);
   };
-  const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked });
+  // Streams bound to app credentials; re-checked when an app changes here or elsewhere.
+  let guard: CredentialGuard | undefined;
+  const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked, onAppChanged: (clientId) => void guard?.check(clientId) });
+  guard = createCredentialGuard({ authority, pollIntervalMs: config.feed.pollIntervalMs, onError: (error) => app.log.error({ err: error }, 'credential re-check failed') });
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger: withRedaction(options.logger ?? false),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     frameworkErrors: sendError,
+    // Requests Node's parser rejects (headers too large, a broken request line) get the envelope too.
+    clientErrorHandler: sendClientError,
+    // `/v1/sessions/` is `/v1/sessions`: clients that join a base URL and a path often leave a
+    // trailing slash, and a 404 there would read as "no such session" to some of them.
+    routerOptions: { ignoreTrailingSlash: true },
     genReqId: (request) => requestIdOf(request.headers),
     // GET /v1/whoami, the route every app calls on every page view, is answered in front of
     // Fastify when it can be answered exactly as the route below would (docs/decisions/0004).
@@ -110,6 +128,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // "allowed_orgins" must not pass unnoticed), and bodies are not type-coerced.
   app.setValidatorCompiler(createValidatorCompiler());
   installErrorHandling(app);
+  installRequestShaping(app);
   // The worker only wakes on commits; it never runs inside a user's request.
   worker = createOutboxWorker({ store, authority, config, log: app.log, now: () => (options.clock ?? systemClock).now(), onAttempt: (outcome) => metrics?.recordAttempt(outcome) });
   if (options.startWorker && config.outbox.enabled) worker.start();
@@ -126,20 +145,16 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
       metrics?.recordSignal(source);
       void hub.wake();
       void worker?.wake();
-    } });
+    }, onCredentialSignal: (clientId) => void guard?.check(clientId) });
     app.addHook('onReady', async () => signal!.start());
   }
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
-  await app.register(rateLimit, {
-    global: false,
-    errorResponseBuilder: (_request, context) => ({ statusCode: 429, error: 'RATE_LIMITED', message: `Too many requests; retry in ${Math.ceil(context.ttl / 1000)} s.` }),
-  });
   installCors(app, { issuer: config.issuer, isRegisteredOrigin: (origin) => authority.apps.isRegisteredOrigin(origin) });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Tessera', version: '1.0.0', description: 'Session authority: one login, one session, logout everywhere.' },
+      info: { title: 'Tessera', version: TESSERA_VERSION, description: 'Session authority: one login, one session, logout everywhere.' },
       servers: [{ url: config.issuer }],
       components: {
         securitySchemes: {
@@ -154,8 +169,10 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   });
   for (const schema of [ErrorBody, UserView, SessionView, AppView, DeliveryView]) app.addSchema(schema);
 
-  const limit = (max: number): RateLimit | false => (config.rateLimit.enabled ? { max, timeWindow: config.rateLimit.windowSeconds * 1000 } : false);
-  const context: ServerContext = { authority, config, rateLimits: { login: limit(config.rateLimit.loginMax), logout: limit(config.rateLimit.logoutMax) } };
+  // Only failed attempts are counted (sign-ins, logouts, admin tokens, client secrets): a
+  // limit per request would refuse valid logouts from a busy address (docs/security.md).
+  const limits = createFailureLimits(config, options.clock ?? systemClock);
+  const context: ServerContext = { authority, config, limits };
 
   app.get('/health', { schema: { tags: ['meta'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -179,13 +196,14 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // Streams never end by themselves: end them first so close() does not wait forever.
   app.addHook('preClose', async () => {
     await hub.close();
+    guard?.close();
     await signal?.close();
     // Finish in-flight deliveries (bounded) and give back the leases of the rest.
     await worker?.stop();
   });
   // Prometheus metrics, behind the admin token (Prometheus sends it as a bearer credential).
   app.get('/metrics', { schema: { tags: ['meta'], description: 'Prometheus metrics of this node (admin token required).', produces: ['text/plain'] } }, async (request, reply) => {
-    await requireAdmin(request, authority);
+    await requireAdmin(request, authority, limits);
     return reply.type(metrics!.registry.contentType).send(await metrics!.registry.metrics());
   });
   app.decorateRequest('client', null);
@@ -199,11 +217,11 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // before anything else runs.
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (request, reply) => {
-      request.client = await requireApp(request, reply, authority);
+      request.client = await requireApp(request, reply, authority, limits);
     });
     await appApiRoutes(scope, context);
     await tokenRoutes(scope, context);
-    await feedRoutes(scope, context, hub);
+    await feedRoutes(scope, context, hub, guard);
   });
   await app.register(async (scope) => adminRoutes(scope, context, () => void worker?.wake()), { prefix: '/admin/api' });
   // The OpenID Provider: its own context, because its token endpoint authenticates clients

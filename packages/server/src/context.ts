@@ -1,19 +1,14 @@
 import type { FastifyReply, FastifyInstance, FastifyBaseLogger, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Authority, Config } from '@tessera/core';
+import type { FailureLimits } from './failure-limits.js';
 
 /** What every route module is given. */
 export interface ServerContext {
   authority: Authority;
   config: Config;
-  /** Per-route options for @fastify/rate-limit (false when disabled by configuration). */
-  rateLimits: { login: RateLimit | false; logout: RateLimit | false };
-}
-
-/** A rate limit: at most `max` requests per `timeWindow` ms per client IP. */
-export interface RateLimit {
-  max: number;
-  timeWindow: number;
+  /** Failed-attempt limits (failure-limits.ts): only failures are counted, successes never refused. */
+  limits: FailureLimits;
 }
 
 /** The Fastify instance with TypeBox types for route schemas. */

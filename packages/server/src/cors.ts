@@ -1,13 +1,46 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 
-const ALLOW_METHODS = 'GET, POST, DELETE';
-const ALLOW_HEADERS = 'Content-Type, X-Tessera-CSRF, Authorization, X-Session-Token';
+const ALLOW_HEADERS = 'Content-Type, X-Tessera-CSRF';
 
 /**
- * CORS, answered only for origins that a registered app lists (and Tessera's own), always
- * with credentials. Any other origin gets no Access-Control-Allow-* header at all, so the
- * browser refuses to let that page read the answer or send a preflighted request (custom
- * headers such as X-Tessera-CSRF, DELETE). Requests without an Origin header — servers, the
+ * The routes a page on a registered origin may call with credentials (the browser sends the
+ * Tessera session cookie and may read the answer). Written down in docs/api.md ("CORS"), and
+ * nothing else gets a credentialed CORS answer:
+ *
+ * - `POST /v1/logout`: the XHR logout that `allowed_origins` exists for (and that
+ *   @tessera/browser's `logout()` calls).
+ * - `GET /v1/logout/browser`: fetching a one-time logout token/URL for the current session,
+ *   to pass to `POST /v1/logout` or to navigate to.
+ *
+ * Everything else stays same-origin only. An app's own pages cannot, for example, list the
+ * user's devices (`GET /v1/sessions`), end them (`DELETE /v1/sessions`) or change the
+ * password (`POST /v1/password`) from another origin with the cookie: those are Tessera's
+ * own pages' business, and a script injected into any registered app (XSS on a forum) would
+ * otherwise inherit them. Apps that need the session ask server-side (whoami with their
+ * client credentials), which CORS does not govern.
+ */
+export const CREDENTIALED_CORS_ROUTES: ReadonlyArray<{ method: 'GET' | 'POST'; path: string }> = Object.freeze([
+  { method: 'POST', path: '/v1/logout' },
+  { method: 'GET', path: '/v1/logout/browser' },
+]);
+
+function methodsFor(path: string): string[] {
+  return CREDENTIALED_CORS_ROUTES.filter((r) => r.path === path).map((r) => r.method);
+}
+
+/** The path of a request, without its query. */
+function pathOf(request: FastifyRequest): string {
+  const url = request.url;
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+/**
+ * CORS, answered only on {@link CREDENTIALED_CORS_ROUTES} and only for origins that a
+ * registered app lists (and Tessera's own), always with credentials, never `*`. Any other
+ * route or origin gets no Access-Control-Allow-* header at all, so the browser neither lets
+ * that page read the answer nor sends a preflighted request (custom headers such as
+ * X-Tessera-CSRF, DELETE, JSON bodies). Requests without an Origin header — servers, the
  * whoami hot path — skip all of this.
  *
  * @example
@@ -22,14 +55,18 @@ export function installCors(app: FastifyInstance, options: { issuer: string; isR
     if (origin === undefined) return;
     // Caches must keep answers for different origins apart.
     reply.header('vary', 'Origin');
+    // A preflight asks for the method it will send; a real request is what it is. The path
+    // is matched exactly (no trailing slash, no case folding): anything else fails closed.
+    const wanted = request.method === 'OPTIONS' ? String(request.headers['access-control-request-method'] ?? '').toUpperCase() : request.method;
+    if (!methodsFor(pathOf(request)).includes(wanted as 'GET' | 'POST')) return;
     if (origin !== own && !(await options.isRegisteredOrigin(origin))) return;
     reply.header('access-control-allow-origin', origin);
     reply.header('access-control-allow-credentials', 'true');
   });
-  // Preflights: 204, with the allowed methods and headers only when the origin was allowed.
+  // Preflights: 204, with the allowed methods and headers only when the route and origin were allowed.
   app.options('*', { schema: { hide: true } }, async (request, reply) => {
     if (reply.hasHeader('access-control-allow-origin')) {
-      reply.header('access-control-allow-methods', ALLOW_METHODS);
+      reply.header('access-control-allow-methods', methodsFor(pathOf(request)).join(', '));
       reply.header('access-control-allow-headers', ALLOW_HEADERS);
       reply.header('access-control-max-age', '600');
     }

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TesseraError, type AppRecord, type Authenticated, type Authority, type Config, type Device } from '@tessera/core';
+import { countFailure, type FailureLimits, type LimitKey } from './failure-limits.js';
 
 /** How the caller presented its session token. */
 export type TokenSource = 'bearer' | 'header' | 'cookie';
@@ -64,13 +65,21 @@ export function readBasicCredentials(request: { headers: IncomingHttpHeaders }):
   }
 }
 
-/** The app whose Basic credentials the request carries, or a 401 `INVALID_CLIENT`. */
-export async function requireApp(request: FastifyRequest, reply: FastifyReply, authority: Authority): Promise<AppRecord> {
+/**
+ * The app whose Basic credentials the request carries, or a 401 `INVALID_CLIENT`. The secret
+ * is checked first and a right one always passes; a wrong one is counted per address and per
+ * client id, and past the limit answered 429 (failure-limits.ts).
+ */
+export async function requireApp(request: FastifyRequest, reply: FastifyReply, authority: Authority, limits: FailureLimits): Promise<AppRecord> {
   const creds = readBasicCredentials(request);
   const app = creds ? await authority.apps.authenticateApp(creds.clientId, creds.clientSecret) : null;
   if (!app) {
     reply.header('www-authenticate', 'Basic realm="tessera"');
-    throw new TesseraError('INVALID_CLIENT');
+    const failure = new TesseraError('INVALID_CLIENT');
+    // No credentials at all is not a guess (a client that forgot them): not counted.
+    if (!creds) throw failure;
+    const keys: LimitKey[] = [[limits.credentialByAddress, request.ip], [limits.credentialByClient, creds.clientId.slice(0, 128)]];
+    throw countFailure(keys, failure);
   }
   return app;
 }
@@ -88,9 +97,15 @@ export function clientOf(request: FastifyRequest): AppRecord {
   return request.client;
 }
 
-/** Checks `Authorization: Bearer <admin token>`, or throws 401 `INVALID_ADMIN_TOKEN`. */
-export async function requireAdmin(request: FastifyRequest, authority: Authority): Promise<void> {
+/**
+ * Checks `Authorization: Bearer <admin token>`, or throws 401 `INVALID_ADMIN_TOKEN`. A right
+ * token always passes; a wrong one is counted per address, and past the limit answered 429.
+ */
+export async function requireAdmin(request: FastifyRequest, authority: Authority, limits: FailureLimits): Promise<void> {
   const auth = request.headers.authorization;
   const token = typeof auth === 'string' && auth.slice(0, 7).toLowerCase() === 'bearer ' ? auth.slice(7).trim() : '';
-  if (!token || token.length > 300 || !(await authority.admin.authenticateAdmin(token))) throw new TesseraError('INVALID_ADMIN_TOKEN');
+  if (token && token.length <= 300 && (await authority.admin.authenticateAdmin(token))) return;
+  const failure = new TesseraError('INVALID_ADMIN_TOKEN');
+  // A call without any token is not a guess (not counted); a wrong token is.
+  throw token ? countFailure([[limits.credentialByAddress, request.ip]], failure) : failure;
 }

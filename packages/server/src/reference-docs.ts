@@ -3,7 +3,8 @@ import { ERROR_CATALOGUE, describeConfig, type ErrorCode } from '@tessera/core';
 // When each code is returned: the documentation half of the error catalogue.
 const WHEN: Record<ErrorCode, string> = {
   INVALID_REQUEST: 'A parameter, query or body field fails its schema (wrong type, unknown field, too long), or a combination of fields is not allowed.',
-  MALFORMED_BODY: 'The body is not parseable as its content type (broken JSON, empty JSON body).',
+  MALFORMED_BODY: 'The body is not parseable as its content type (broken JSON). An empty body is no body, whatever its content type: routes that take none ignore it, routes that need one answer `INVALID_REQUEST`.',
+  INVALID_NAME: 'A username, first or last name, email or app name contains a control character (NUL, newline…), a bidirectional override, isolate or mark (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C) or an invisible character (U+200B–U+200D, U+2060, U+FEFF, U+2028, U+2029). Names are stored in Unicode NFC. The same rule on every path that creates or renames a user or an app: admin API, CLI, a trusted app\'s claims. See docs/security.md.',
   RETURN_URL_NOT_ALLOWED: '`return_to` is not exactly one of the registered return URLs (no prefix or wildcard matching).',
   INVALID_GRANT: '`POST /v1/token` with a session or refresh token that is unknown, expired, spent by rotation to another app, or whose session ended or which this app left.',
   UNSUPPORTED_GRANT_TYPE: '`POST /v1/token` with a `grant_type` other than `session_token` or `refresh_token`.',
@@ -13,7 +14,7 @@ const WHEN: Record<ErrorCode, string> = {
   INVALID_CLIENT: 'HTTP Basic client credentials are missing or wrong. Carries `WWW-Authenticate: Basic`.',
   INVALID_ADMIN_TOKEN: 'An /admin/api call without a valid `Authorization: Bearer <admin token>`.',
   USER_DISABLED: 'The user is disabled (told only after the password was right).',
-  APP_NOT_TRUSTED: 'An app that is not `trusted` called `POST /v1/sessions`.',
+  APP_NOT_TRUSTED: 'An app that is not `trusted` called `POST /v1/sessions` or `DELETE /api/v1/users/:id/sessions`, or `POST /api/v1/logout` with `scope: user` (the session of the token is still ended; the other sessions of the user are not).',
   CSRF_FAILED: 'A cookie-authenticated state change without the `X-Tessera-CSRF` header, or a login form whose CSRF field does not match its cookie.',
   ORIGIN_NOT_ALLOWED: '`POST /v1/logout` from an origin that no app registered (or with no Origin header).',
   LOGOUT_TOKEN_INVALID: 'A logout token that is unknown, already used or expired.',
@@ -27,9 +28,11 @@ const WHEN: Record<ErrorCode, string> = {
   METHOD_NOT_ALLOWED: 'The route exists but not with this method.',
   USER_CONFLICT: 'Another user already has this id, username or email.',
   APP_CONFLICT: 'Another app already has this client id.',
+  REQUEST_TIMEOUT: 'The request line, headers or body did not arrive within the server\'s request timeout.',
   PAYLOAD_TOO_LARGE: 'The body is larger than `bodyLimitBytes`.',
   UNSUPPORTED_MEDIA_TYPE: 'The body has a content type this route does not accept.',
-  RATE_LIMITED: 'Too many login or logout requests from this IP in the window; retry after the `retry-after` seconds.',
+  HEADERS_TOO_LARGE: 'The request line (URL) and headers together exceed Node\'s header size limit (16 KiB by default).',
+  RATE_LIMITED: 'Too many FAILED attempts in the window (`rateLimit.*`): sign-ins per address or per account (refused before the password is checked), or logouts, admin tokens or client secrets per address or client id (a right token or secret is never refused). Retry after the `retry-after` seconds.',
   INTERNAL: 'An unexpected failure; details are in the server log, never in the response.',
   UNAVAILABLE: 'A dependency (the database) is unreachable.',
 };
@@ -121,6 +124,13 @@ Notes:
   you on a fresh local checkout.
 - \`TESSERA_DATABASE_URL=postgres://…\` switches from the embedded SQLite file
   (\`<dataDir>/tessera.db\`) to PostgreSQL; the schema is migrated on start.
+- \`rateLimit.*\` counts FAILED attempts only, keyed by client address (\`request.ip\`: the
+  socket's address, or the \`X-Forwarded-For\` address with \`trustProxy\`; see
+  [deployment.md §6](deployment.md#6-load-balancer-tls-and-client-addresses)), by account name
+  (sign-ins) and by client id (client secrets). A valid logout, admin token or client secret
+  is never refused; sign-ins are refused before the password check while their address or
+  account is over its limit. Counts are per node, in memory. See
+  [security.md](security.md#failed-attempts-and-malformed-input).
 - Without \`TESSERA_ADMIN_TOKEN\` and with no admin token stored yet, the first start creates
   one and prints it once; \`tessera admin-token create\` makes more.
 `;

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { REVOCATION_CHANNEL, withDefaultUser } from '@tessera/store';
+import { CREDENTIAL_CHANNEL, REVOCATION_CHANNEL, withDefaultUser } from '@tessera/store';
 import type { FastifyBaseLogger } from 'fastify';
 
 /**
@@ -22,7 +22,18 @@ import type { FastifyBaseLogger } from 'fastify';
  * signal.publish(42); // after a local commit
  * ```
  */
-export function createRevocationSignal(input: { databaseUrl: string | null; redisUrl: string | null; log: FastifyBaseLogger; onSignal: (source: 'postgres' | 'redis') => void }) {
+export function createRevocationSignal(input: {
+  databaseUrl: string | null;
+  redisUrl: string | null;
+  log: FastifyBaseLogger;
+  onSignal: (source: 'postgres' | 'redis') => void;
+  /**
+   * An app changed on some node (PostgreSQL NOTIFY on the credentials channel, payload: the
+   * client id); streams bound to its credentials are re-checked. Called with no id after a
+   * (re)connection, when changes may have been missed.
+   */
+  onCredentialSignal?: (clientId?: string) => void;
+}) {
   const { log } = input;
   let closed = false;
   let listener: pg.Client | null = null;
@@ -50,13 +61,19 @@ export function createRevocationSignal(input: { databaseUrl: string | null; redi
     client.on('end', again);
     client.on('notification', (message) => {
       if (message.channel === REVOCATION_CHANNEL) input.onSignal('postgres');
+      else if (message.channel === CREDENTIAL_CHANNEL && message.payload) input.onCredentialSignal?.(message.payload);
     });
     try {
       await client.connect();
+      // The revocation channel last: operators (and the multi-node test) find the listening
+      // backend in pg_stat_activity by its last query, `LISTEN tessera_revocations`.
+      await client.query(`LISTEN ${CREDENTIAL_CHANNEL}`);
       await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
       health.postgres = true;
-      // Anything committed while we were not listening is picked up by reading the log now.
+      // Anything committed while we were not listening is picked up by reading the log now,
+      // and every bound stream's credentials are re-checked.
       input.onSignal('postgres');
+      input.onCredentialSignal?.();
     } catch (error) {
       log.warn({ err: error }, 'revocation LISTEN failed; retrying');
       again();

@@ -10,7 +10,29 @@ import { Type, type Static } from '@fastify/type-provider-typebox';
 const Str = (max: number, extra: object = {}) => Type.String({ minLength: 1, maxLength: max, ...extra });
 const NullableStr = (max: number) => Type.Union([Type.String({ maxLength: max }), Type.Null()]);
 const HttpUrl = Type.String({ minLength: 8, maxLength: 2048, pattern: '^https?://' });
+// No spaces in a username (visible ones: the schema says so, 400 INVALID_REQUEST). Control,
+// bidirectional and invisible characters — some of which \s also matches (newline, BOM) —
+// are left to core's one name rule (normaliseName, 400 INVALID_NAME), so every path that
+// creates or renames a user answers them with the same code, whatever its schema.
+const USERNAME_PATTERN = '^[^ \\u00A0\\u1680\\u2000-\\u200A\\u202F\\u205F\\u3000]+$';
 const Id = Str(128, { pattern: '^[A-Za-z0-9_.@:-]+$' });
+
+/**
+ * A cursor or id in a query or path: a decimal integer from 0 (or `minimum`) up to the
+ * largest integer a JSON number holds exactly. Bounded so that `1e309`, `Infinity` or
+ * twenty digits are a 400, never a store query with a number the database cannot hold.
+ */
+export const Cursor = (options: { minimum?: number; default?: number; description?: string } = {}) => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, ...options });
+/** A page size: 1 to 1000. */
+export const PageLimit = (def = 100) => Type.Integer({ minimum: 1, maximum: 1000, default: def });
+
+/**
+ * A free-form JSON object field (app connector settings), bounded in depth and size: an
+ * unbounded one nested 6 000 levels deep once answered 500 (the stack overflowed while
+ * storing it). The bounds are checked without recursion (validation.ts).
+ */
+export const BoundedJsonObject = (description?: string) =>
+  Type.Object({}, { additionalProperties: true, 'x-max-depth': 8, 'x-max-bytes': 16_384, ...(description ? { description } : {}) });
 
 export const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() }, { $id: 'Error' });
 
@@ -19,6 +41,7 @@ export const UserView = Type.Object(
     id: Type.String(),
     username: Type.String(),
     email: Type.Union([Type.String(), Type.Null()]),
+    email_verified: Type.Boolean({ description: 'True only when an admin, or a trusted app in its claims, said the email is verified. Only a verified email is given to other apps (shared cookie, ID tokens).' }),
     first_name: Type.Union([Type.String(), Type.Null()]),
     last_name: Type.Union([Type.String(), Type.Null()]),
     picture: Type.Union([Type.String(), Type.Null()]),
@@ -82,8 +105,9 @@ export const AppView = Type.Object(
 export const UserClaims = Type.Object(
   {
     id: Type.Optional(Id),
-    username: Str(64, { pattern: '^[^\\s]+$' }),
+    username: Str(64, { pattern: USERNAME_PATTERN }),
     email: Type.Optional(NullableStr(254)),
+    email_verified: Type.Optional(Type.Boolean({ description: 'Say true only when you verified the email yourself; default false.' })),
     password: Type.Optional(Type.String({ minLength: 8, maxLength: 1024 })),
     first_name: Type.Optional(NullableStr(128)),
     last_name: Type.Optional(NullableStr(128)),
@@ -95,8 +119,9 @@ export type UserClaimsBody = Static<typeof UserClaims>;
 
 export const UserPatchBody = Type.Object(
   {
-    username: Type.Optional(Str(64, { pattern: '^[^\\s]+$' })),
+    username: Type.Optional(Str(64, { pattern: USERNAME_PATTERN })),
     email: Type.Optional(NullableStr(254)),
+    email_verified: Type.Optional(Type.Boolean({ description: 'A changed email is unverified unless this says true in the same request.' })),
     password: Type.Optional(Type.String({ minLength: 8, maxLength: 1024 })),
     first_name: Type.Optional(NullableStr(128)),
     last_name: Type.Optional(NullableStr(128)),
@@ -123,7 +148,7 @@ export const AppBody = Type.Object(
     allowed_origins: Type.Optional(Type.Array(Origin, { maxItems: 50 })),
     return_urls: Type.Optional(Type.Array(HttpUrl, { maxItems: 100 })),
     backchannel_logout_uri: Type.Optional(Type.Union([HttpUrl, Type.Null()])),
-    connectors: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    connectors: Type.Optional(BoundedJsonObject('Connector settings (webhook, NodeBB); at most 8 levels deep and 16 KiB of JSON.')),
   },
   { additionalProperties: false },
 );
@@ -134,7 +159,7 @@ export const AppPatchBody = Type.Object(
     allowed_origins: Type.Optional(Type.Array(Origin, { maxItems: 50 })),
     return_urls: Type.Optional(Type.Array(HttpUrl, { maxItems: 100 })),
     backchannel_logout_uri: Type.Optional(Type.Union([HttpUrl, Type.Null()])),
-    connectors: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    connectors: Type.Optional(BoundedJsonObject('Connector settings (webhook, NodeBB); at most 8 levels deep and 16 KiB of JSON.')),
     client_name: Type.Optional(Str(128)),
     redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),
     post_logout_redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),

@@ -1,5 +1,5 @@
 import { SignJWT, type JWTPayload } from 'jose';
-import type { Authority, Config, SessionRecord, User } from '@tessera/core';
+import { verifiedEmailOf, type Authority, type Config, type SessionRecord, type User } from '@tessera/core';
 import type { FastifyReply } from 'fastify';
 
 /**
@@ -19,6 +19,10 @@ import type { FastifyReply } from 'fastify';
  *   unset fields are simply left out here.
  * - Its `revalidate` behaviour logs the NodeBB user out when the cookie is gone: that is
  *   why Tessera clears the cookie on every logout that reaches the browser.
+ * - It looks the payload's `email` up in the forum's `email:uid` index and, on a hit, signs
+ *   the bearer in as that forum user (library.js, `findOrCreateUser` → `User.getUidByEmail`).
+ *   So only a verified email (`emailVerified`) is ever put in the payload; an unverified
+ *   one is left out, and the plugin then matches by the `id` it stored for the user.
  * - It ignores claims it does not map, so the token also carries `sid` (the session handle)
  *   at the top level: nodebb-plugin-tessera (integrations/) reads it to refuse the cookie of
  *   a session that ended without the browser (an admin, expiry), which the cookie outlives.
@@ -70,7 +74,9 @@ export function sharedCookieClaims(config: Config, user: User, session: SharedCo
   const fields: Array<[string, string | null]> = [
     [names.id, user.id],
     [names.username, user.username],
-    [names.email, user.email],
+    // Only a verified email: the plugin signs the bearer in as the forum user who has this
+    // email, so an unverified one would hand over someone else's forum account.
+    [names.email, verifiedEmailOf(user)],
     [names.firstName, user.firstName],
     [names.lastName, user.lastName],
     [names.picture, user.picture],

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { ConfigError, loadConfig, type Config } from '@tessera/core';
 import { openStore } from '@tessera/store';
-import { buildServer, redactUrl } from './app.js';
+import { buildServer } from './app.js';
+import { createLoggerOptions } from './redaction.js';
 import { startRetention, startSweeper } from './sweeper.js';
 
 /**
@@ -45,23 +46,8 @@ async function resolvePortZero(config: Config): Promise<Config> {
   return Object.freeze({ ...config, port, issuer: derived ? config.issuer.replace(/:0$/, `:${port}`) : config.issuer });
 }
 
-/**
- * The logger options of a Tessera node: the level, and a request serializer that writes the
- * method, the URL with secret query values redacted, and the client IP — never headers
- * (cookies, Authorization) and never bodies, which carry tokens, secrets and passwords.
- *
- * @example
- * ```ts
- * const { app } = await buildServer({ config, store, logger: { ...createLoggerOptions('info'), stream } });
- * ```
- */
-export function createLoggerOptions(level: Config['logLevel']) {
-  return {
-    level,
-    // The default request serializer would log the full URL: logout URLs carry tokens.
-    serializers: { req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: redactUrl(req.url), ip: req.ip }) },
-  };
-}
+/** The logger options of a Tessera node: see redaction.ts (one redaction list for every logger). */
+export { createLoggerOptions };
 
 /** A running Tessera node. */
 export interface RunningServer {

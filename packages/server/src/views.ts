@@ -20,6 +20,7 @@ export function userJson(u: User) {
     id: u.id,
     username: u.username,
     email: u.email,
+    email_verified: u.emailVerified,
     first_name: u.firstName,
     last_name: u.lastName,
     picture: u.picture,

@@ -27,7 +27,7 @@ describe('admin: users', () => {
     const { user } = res.json<{ user: UserJson }>();
     expect(user).toMatchObject({ username: 'alice', email: 'alice@example.com', first_name: 'Alice', last_name: 'Liddell', picture: 'https://img.example/a.png', disabled: false });
     expect(user.id).toMatch(/^usr_/);
-    expect(Object.keys(user).sort()).toEqual(['created_at', 'disabled', 'email', 'first_name', 'id', 'last_name', 'picture', 'updated_at', 'username']);
+    expect(Object.keys(user).sort()).toEqual(['created_at', 'disabled', 'email', 'email_verified', 'first_name', 'id', 'last_name', 'picture', 'updated_at', 'username']);
     expect(new Date(user.created_at).toISOString()).toBe(user.created_at);
     expect(res.body).not.toMatch(/password|argon2|hash/i);
   });

@@ -261,6 +261,26 @@ describe('tessera users', () => {
   it('disable and delete of an unknown user fail with the code', async () => {
     expectFailure(await cli(['users', 'disable', '--id', 'x']), 1, 'tessera: users disable: no such user "x" (USER_NOT_FOUND)');
     expectFailure(await cli(['users', 'delete', '--id', 'x']), 1, 'tessera: users delete: no such user "x" (USER_NOT_FOUND)');
+    expectFailure(await cli(['users', 'disable', '--user', 'x']), 1, 'tessera: users disable: no such user "x" (give an id like usr_…, a username or an email) (USER_NOT_FOUND)');
+    expectFailure(await cli(['users', 'delete', '--user', 'x@example.com']), 1, /no such user "x@example.com" .*\(USER_NOT_FOUND\)$/);
+  });
+
+  it('disable and delete name the user by --user (id, username or email) or by --id (id only), one of the two', async () => {
+    const alice = await createUser('alice');
+    const bob = await createUser('bob');
+    expect((await cli(['users', 'create', '--username', 'carol', '--email', 'Carol@Example.com', '--password', 'correct horse battery'])).code).toBe(0);
+    const disabled = await cli(['users', 'disable', '--user', 'alice', '--json']);
+    expect(disabled.code, disabled.stderr).toBe(0);
+    expect(JSON.parse(disabled.stdout)).toMatchObject({ user: { id: alice, username: 'alice', disabled: true } });
+    // Not bob: only the named user changed.
+    expect((JSON.parse((await cli(['users', 'disable', '--user', bob, '--json'])).stdout) as { user: { username: string } }).user.username).toBe('bob');
+    const deleted = await cli(['users', 'delete', '--user', 'carol@example.com', '--json']);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect((JSON.parse(deleted.stdout) as { deleted: string }).deleted).toMatch(/^usr_/);
+    // --id stays an id: a username there is not looked up.
+    expectFailure(await cli(['users', 'delete', '--id', 'bob']), 1, 'tessera: users delete: no such user "bob" (USER_NOT_FOUND)');
+    expectFailure(await cli(['users', 'delete']), 2, /give either --user or --id/);
+    expectFailure(await cli(['users', 'delete', '--user', 'bob', '--id', bob]), 2, /give either --user or --id/);
   });
 
   it('delete ends the sessions and removes the user', async () => {
@@ -309,11 +329,33 @@ describe('tessera sessions', () => {
     }
   });
 
+  it('list and revoke take the user by id, username or email; an id wins over another user\'s name', async () => {
+    const alice = (JSON.parse((await cli(['users', 'create', '--username', 'alice', '--email', 'alice@example.com', '--password', 'correct horse battery', '--json'])).stdout) as { user: { id: string } }).user.id;
+    // A user whose *id* is "bob-id" and another whose *username* is "bob-id".
+    expect((await cli(['users', 'create', '--username', 'robert', '--id', 'bob-id', '--password', 'correct horse battery'])).code).toBe(0);
+    const bobByName = await createUser('bob-id');
+    const { authority } = openCore();
+    const [s] = await startSessions(authority, alice, [{ userAgent: 'phone' }]);
+    await startSessions(authority, 'bob-id', [{ userAgent: 'robert-phone' }]);
+    for (const ref of [alice, 'alice', 'ALICE', 'alice@example.com', 'Alice@Example.COM']) {
+      const run = await cli(['sessions', 'list', '--user', ref, '--json']);
+      expect(run.code, `${ref}: ${run.stderr}`).toBe(0);
+      expect((JSON.parse(run.stdout) as { sessions: Array<{ handle: string }> }).sessions.map((x) => x.handle)).toEqual([s!.session.handle]);
+    }
+    const byId = await cli(['sessions', 'list', '--user', 'bob-id']);
+    expect(byId.stdout).toContain('robert-phone');
+    expect((await cli(['sessions', 'list', '--user', bobByName])).stdout).toBe(`User bob-id (id ${bobByName}) has no active sessions.\n`);
+    const revoked = await cli(['sessions', 'revoke', '--user', 'alice@example.com', '--json']);
+    expect(JSON.parse(revoked.stdout)).toEqual({ revoked: [s!.session.handle] });
+    expect(await authority.sessions.authenticate(s!.token)).toBeNull();
+    expect((await cli(['sessions', 'list', '--help'])).stdout).toContain('id (usr_…), username or email');
+  });
+
   it('list for a user without sessions says so; for an unknown user fails', async () => {
     const id = await createUser();
     const run = await cli(['sessions', 'list', '--user', id]);
     expect(run.stdout).toBe(`User alice (id ${id}) has no active sessions.\n`);
-    expectFailure(await cli(['sessions', 'list', '--user', 'ghost']), 1, 'tessera: sessions list: no such user "ghost" (USER_NOT_FOUND)');
+    expectFailure(await cli(['sessions', 'list', '--user', 'ghost']), 1, 'tessera: sessions list: no such user "ghost" (give an id like usr_…, a username or an email) (USER_NOT_FOUND)');
   });
 
   it('revoke --handle ends one session; a second time nothing changes; an unknown handle fails', async () => {
@@ -376,7 +418,7 @@ describe('tessera sessions', () => {
     expect(still).not.toBeNull();
     expect(still!.session.apps.find((a) => a.clientId === forum.clientId)?.leftAt).not.toBeNull();
     expect(still!.session.apps.find((a) => a.clientId === shop.clientId)?.leftAt).toBeNull();
-    expectFailure(await cli(['sessions', 'revoke', '--user', 'ghost']), 1, 'tessera: sessions revoke: no such user "ghost" (USER_NOT_FOUND)');
+    expectFailure(await cli(['sessions', 'revoke', '--user', 'ghost']), 1, 'tessera: sessions revoke: no such user "ghost" (give an id like usr_…, a username or an email) (USER_NOT_FOUND)');
   });
 });
 

@@ -129,7 +129,8 @@ async function openStream(url: string, headers: Record<string, string>) {
   };
 }
 
-async function until(check: () => boolean, ms = 5000): Promise<void> {
+/** Waits for `check` (bounded generously: a loaded machine may need seconds; it returns as soon as it holds). */
+async function until(check: () => boolean, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
@@ -144,8 +145,8 @@ describe('GET /v1/revocations/stream over real HTTP', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function startNode() {
-    const config = loadConfig({ env: { TESSERA_ADMIN_TOKEN: ADMIN_TOKEN, TESSERA_COOKIE_SECURE: 'false', TESSERA_RATE_LIMIT: 'false' }, file: { feed: { heartbeatSeconds: 1, pollIntervalMs: 200 } } });
+  async function startNode(pollIntervalMs = 200) {
+    const config = loadConfig({ env: { TESSERA_ADMIN_TOKEN: ADMIN_TOKEN, TESSERA_COOKIE_SECURE: 'false', TESSERA_RATE_LIMIT: 'false' }, file: { feed: { heartbeatSeconds: 1, pollIntervalMs } } });
     const store = createSqliteStore(join(dir, 'tessera.db'));
     await store.migrate();
     const { app } = await buildServer({ config, store });
@@ -155,8 +156,11 @@ describe('GET /v1/revocations/stream over real HTTP', () => {
     return { url, app, store, admin, async close() { await app.close(); await store.close(); } };
   }
 
-  it('sends the backlog, then live events within milliseconds, with heartbeats; resumes from Last-Event-ID across a restart without losing an entry', async () => {
-    let node = await startNode();
+  it('sends the backlog, then live events pushed on commit, with heartbeats; resumes from Last-Event-ID across a restart without losing an entry', async () => {
+    // Polling off (every 10 minutes): a live event can only arrive because the commit pushed
+    // it, which this proves without timing it (a loaded machine may take a while).
+    const NO_POLL = 600_000;
+    let node = await startNode(NO_POLL);
     const created = await (await node.admin('POST', '/apps', { name: 'forum', trusted: true })).json() as { app: { client_id: string }; client_secret: string };
     const auth = { authorization: basicAuth(created.app.client_id, created.client_secret) };
     const user = await (await node.admin('POST', '/users', { username: 'alice' })).json() as { user: { id: string } };
@@ -172,18 +176,16 @@ describe('GET /v1/revocations/stream over real HTTP', () => {
     expect(stream.retry).toBe('1000');
     expect(stream.events[0]).toMatchObject({ id: '1', event: 'revocation' });
 
-    const before = Date.now();
     await node.admin('DELETE', `/sessions/${handles[1]}`);
     await until(() => stream.data().length === 2);
-    expect(Date.now() - before).toBeLessThan(1000);
-    await until(() => stream.comments.includes(': ping'), 3000);
+    await until(() => stream.comments.includes(': ping'));
     await stream.close();
 
     // Ends happen while nobody listens, then the server restarts.
     await node.admin('DELETE', `/sessions/${handles[2]}`);
     for (let i = 0; i < 3; i += 1) await node.admin('DELETE', `/sessions/${await start()}`);
     await node.close();
-    node = await startNode();
+    node = await startNode(NO_POLL);
     const resumed = await openStream(`${node.url}/v1/revocations/stream`, { ...auth, 'last-event-id': '2' });
     await until(() => resumed.data().length === 4);
     expect(resumed.data().map((e) => e.cursor)).toEqual([3, 4, 5, 6]);

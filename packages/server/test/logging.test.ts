@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLoggerOptions } from '../src/start.js';
+import { SECRET_QUERY_PARAMS, redactUrl } from '../src/redaction.js';
 import {
   ADMIN_TOKEN,
   SITE_ORIGIN,
@@ -123,3 +124,67 @@ describe('logging', () => {
     });
   }
 });
+
+// Security hardening, item 7 (issue 16): one redaction list (redaction.ts) for every logger.
+describe('the one redaction list: every secret query parameter, on every kind of route and logger', () => {
+  it('lists the OAuth/OIDC credentials as well as Tessera\'s own', () => {
+    for (const name of ['access_token', 'refresh_token', 'id_token', 'password', 'code', 'code_verifier', 'client_assertion', 'logout_token', 'token', 'session_token', 'client_secret']) {
+      expect(SECRET_QUERY_PARAMS).toContain(name);
+    }
+  });
+
+  for (const how of ['createLoggerOptions', 'a plain logger config'] as const) {
+    it(`with ${how}: no value of any listed parameter appears in the log, whatever the route, the status or the spelling of the name`, async () => {
+      const memory = createMemoryStream();
+      const logger = how === 'createLoggerOptions' ? { ...createLoggerOptions('debug'), stream: memory.stream } : { level: 'debug', stream: memory.stream };
+      const t = await createTestServer({ logger });
+      const values: string[] = [];
+      let n = 0;
+      const value = (name: string) => {
+        n += 1;
+        const v = `S3CRET${n}x${name.replace(/_/g, '')}x${Math.random().toString(36).slice(2)}`;
+        values.push(v);
+        return v;
+      };
+      try {
+        const app = await createApp(t);
+        for (const name of SECRET_QUERY_PARAMS) {
+          // Plain, upper-cased, percent-encoded, repeated, and after other parameters.
+          const encoded = [...name].map((c, i) => (i === 0 ? `%${c.charCodeAt(0).toString(16)}` : c)).join('');
+          const queries = [`${name}=${value(name)}`, `${name.toUpperCase()}=${value(name)}`, `${encoded}=${value(name)}`, `a=1&${name}=${value(name)}&${name}=${value(name)}`, `x=y;${name}=${value(name)}`];
+          for (const query of queries) {
+            for (const [method, path, headers] of [
+              ['GET', '/health', {}],
+              ['GET', '/v1/whoami', {}],
+              ['GET', '/v1/logout', {}],
+              ['GET', '/no/such/route', {}],
+              ['GET', '/v1/revocations', { authorization: app.basic }],
+              ['POST', '/api/v1/logout', { authorization: basicAuth(app.clientId, 'wrong-secret-value'), 'content-type': 'text/plain' }],
+            ] as const) {
+              const res = await t.app.inject({ method, url: `${path}?${query}`, headers, ...(method === 'POST' ? { payload: 'x' } : {}) });
+              expect(res.statusCode).toBeLessThan(500);
+            }
+          }
+          // Tessera's own messages and errors that quote a URL (a failed callback, a delivery error).
+          t.app.log.warn(`callback https://app.example/cb?state=1&${name}=${value(name)} failed`);
+          t.app.log.error({ err: new Error(`GET https://app.example/cb?${name}=${value(name)} answered 500`) }, 'delivery failed');
+          t.app.log.warn({ delivery: 1, error: `POST https://app.example/hook?${name}=${value(name)}: ECONNREFUSED` }, 'logout delivery gave up');
+        }
+        await t.app.close();
+        const text = memory.text();
+        expect(text).toContain('[redacted]');
+        expect(text).toContain('/no/such/route?');
+        for (const v of values) expect(text.includes(v), `a value appears in the log: ${v}`).toBe(false);
+      } finally {
+        await t.close();
+      }
+    });
+  }
+
+  it('redactUrl keeps everything else as it was', () => {
+    expect(redactUrl('/v1/logout?return_to=https%3A%2F%2Fa.example%2F&token=abc#x')).toBe('/v1/logout?return_to=https%3A%2F%2Fa.example%2F&token=[redacted]#x');
+    expect(redactUrl('/cb?codec=1&state=2&code=3')).toBe('/cb?codec=1&state=2&code=[redacted]');
+    expect(redactUrl('/health')).toBe('/health');
+  });
+});
+

@@ -177,13 +177,21 @@ describe('browser logout', () => {
     }
   });
 
-  it('the signed-in page of /login links to a working logout URL', async () => {
+  it('the signed-in page of /login signs out with a CSRF-protected form (no logout link to leak or prefetch)', async () => {
     const token = await signIn(t);
     const page = await t.app.inject({ method: 'GET', url: '/login', cookies: { tessera_session: token } });
     expect(page.statusCode).toBe(200);
-    const href = /href="([^"]+\/v1\/logout\?token=[^"]+)"/.exec(page.body)?.[1]?.replace(/&amp;/g, '&');
-    expect(href).toBeDefined();
-    expect((await t.app.inject({ method: 'GET', url: pathOf(href!) })).statusCode).toBe(303);
+    expect(page.body).not.toContain('/v1/logout?token=');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page.body)![1]!;
+    const csrfCookie = page.cookies.find((c) => c.name === 'tessera_csrf')!.value;
+    const out = await t.app.inject({
+      method: 'POST',
+      url: '/login/sign-out',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ csrf, scope: 'device' }).toString(),
+      cookies: { tessera_session: token, tessera_csrf: csrfCookie },
+    });
+    expect(out.statusCode).toBe(303);
     expect(await whoamiStatus(t, token)).toBe(401);
   });
 });

@@ -79,8 +79,10 @@ describe('OpenID Provider with openid-client', () => {
     expect(claims.sid).toMatch(/^ses_/);
     expect(claims.at_hash).toEqual(expect.any(String));
     expect(claims).toMatchObject({ preferred_username: 'alice', name: 'Alice Liddell', given_name: 'Alice', family_name: 'Liddell' });
-    // No verified-email flag exists yet: the address is not released (see core/oidc.ts).
+    // alice's email was never verified: neither the address nor email_verified is released
+    // (core's verifiedEmailOf), although the client asked for the email scope.
     expect(claims.email).toBeUndefined();
+    expect(claims.email_verified).toBeUndefined();
     expect(JSON.parse(Buffer.from(tokens.id_token!.split('.')[0]!, 'base64url').toString()).alg).toBe('RS256');
 
     // The OIDC session is the Tessera session: whoami with the browser's cookie names the
@@ -94,6 +96,11 @@ describe('OpenID Provider with openid-client', () => {
 
     const info = await client.fetchUserInfo(config, tokens.access_token, userId);
     expect(info).toMatchObject({ sub: userId, preferred_username: 'alice' });
+    expect(info.email).toBeUndefined();
+    // Once an admin says the address is verified, userinfo releases it, marked verified.
+    expect((await node.admin('PATCH', `/users/${userId}`, { email_verified: true })).status).toBe(200);
+    expect(await client.fetchUserInfo(config, tokens.access_token, userId)).toMatchObject({ email: 'alice@example.test', email_verified: true });
+    expect((await node.admin('PATCH', `/users/${userId}`, { email_verified: false })).status).toBe(200);
 
     const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
     expect(refreshed.access_token).not.toBe(tokens.access_token);

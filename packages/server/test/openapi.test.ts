@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestServer, type TestServer } from './support.js';
 
@@ -82,7 +83,10 @@ describe('GET /openapi.json', () => {
   it('is an OpenAPI 3 document with info, paths and security schemes', () => {
     expect(doc.openapi).toMatch(/^3\.\d+\.\d+$/);
     expect(doc.info.title).toBe('Tessera');
-    expect(typeof doc.info.version).toBe('string');
+    // One version: the server package's (also what `tessera --version` prints and npm packs).
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(doc.info.version).toBe(pkg.version);
+    expect(doc.info.version).toBe(JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version);
     expect(Object.keys(doc.paths).length).toBeGreaterThanOrEqual(20);
     for (const path of Object.keys(doc.paths)) expect(path).toMatch(/^\/[A-Za-z0-9_\-/{}.]*$/);
     // Every $ref points at something that exists.

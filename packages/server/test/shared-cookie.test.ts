@@ -2,6 +2,7 @@ import { ConfigError, loadConfig } from '@tessera/core';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  SITE_RETURN,
   START,
   bearer,
   createApp,
@@ -73,7 +74,7 @@ async function signIn(s: TestServer, fields: Record<string, unknown> = {}, cooki
 describe('shared cookie at login', () => {
   it('is set with HttpOnly, SameSite=Lax, Path=/, the parent Domain and the session lifetime', async () => {
     const s = await server();
-    const { res } = await signIn(s, { email: 'alice@example.test' });
+    const { res } = await signIn(s, { email: 'alice@example.test', email_verified: true });
     const line = rawSetCookie(res, 'token')!;
     const attributes = line.split(/;\s*/).slice(1);
     expect(attributes).toEqual(expect.arrayContaining(['Domain=.example.test', 'Path=/', 'HttpOnly', 'SameSite=Lax', `Max-Age=${LIFETIME_SECONDS}`]));
@@ -89,7 +90,7 @@ describe('shared cookie at login', () => {
 
   it('holds an HS256 JWT with the user claims (unset ones left out), iat and exp = the session\'s absolute end', async () => {
     const s = await server();
-    const { user, res } = await signIn(s, { email: 'alice@example.test', first_name: 'Alice' });
+    const { user, res } = await signIn(s, { email: 'alice@example.test', email_verified: true, first_name: 'Alice' });
     const token = sharedToken(res);
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'HS256', typ: 'JWT' });
     const payload = await verify(token);
@@ -109,7 +110,7 @@ describe('shared cookie at login', () => {
       parentKey: 'd',
       claims: { id: 'uid', username: 'name', email: 'mail', firstName: 'given', lastName: 'family', picture: 'avatar' },
     });
-    const { user, res } = await signIn(s, { email: 'bob@example.test', first_name: 'Bob', last_name: 'Builder', picture: 'https://cdn.example.test/bob.png' });
+    const { user, res } = await signIn(s, { email: 'bob@example.test', email_verified: true, first_name: 'Bob', last_name: 'Builder', picture: 'https://cdn.example.test/bob.png' });
     expect(setCookie(res, 'token')).toBeUndefined();
     expect(rawSetCookie(res, 'forum_session')!.split(/;\s*/)).toContain('Domain=.forum-parent.test');
     const payload = await verify(sharedToken(res, 'forum_session'));
@@ -142,15 +143,42 @@ describe('shared cookie at login', () => {
     expect(await s.authority.sessions.listUserSessions(alice.user.id)).toEqual([]);
   });
 
-  it('is cleared when the login page is opened with a cookie of a session that has ended, and kept for a live one', async () => {
+  it('is cleared when the login page is opened with a cookie of a session that has ended, and set again for a live one', async () => {
     const s = await server();
-    const { user, sessionToken } = await signIn(s);
+    const { user, res, sessionToken } = await signIn(s);
+    const sid = (await verify(sharedToken(res))).sid;
     const live = await s.app.inject({ method: 'GET', url: '/login', cookies: { tessera_session: sessionToken } });
     expect(live.statusCode).toBe(200);
-    expect(setCookie(live, 'token')).toBeUndefined();
+    expect((await verify(sharedToken(live))).sid).toBe(sid);
     await s.authority.sessions.revokeUserSessions(user.id, {}, { actor: 'admin', reason: 'admin_revoked' });
     const ended = await openLoginForm(s, {}, { tessera_session: sessionToken });
     expectCleared(ended.page);
+  });
+
+  it('is set again (and its reader app joins again) when the login page sends a live session back to the app after an app-only logout', async () => {
+    // NodeBB's own logout clears the shared cookie and (through nodebb-plugin-tessera) leaves
+    // the session with scope "app"; the Tessera session lives on. Signing in at the forum
+    // again goes through GET /login?return_to=…, which answers 303 at once for a live
+    // session: without a new cookie the forum would stay a guest for good.
+    t = await createTestServer({ file: { cookie: { domain: '.example.test' }, sharedCookie: { enabled: true, secret: SECRET, clientId: 'forum' } } });
+    const forum = await createApp(t, { client_id: 'forum', backchannel_logout_uri: 'https://forum.example/backchannel-logout' });
+    const { res, sessionToken } = await signIn(t);
+    const sid = (await verify(sharedToken(res))).sid as string;
+    const left = await t.app.inject({ method: 'POST', url: '/api/v1/logout', headers: { authorization: forum.basic, 'content-type': 'application/json' }, payload: { token: sessionToken, scope: 'app' } });
+    expect(left.statusCode, left.body).toBe(200);
+    expect((await t.store.findSessionByHandle(sid))!.apps.find((a) => a.clientId === 'forum')!.leftAt).not.toBeNull();
+
+    const again = await t.app.inject({ method: 'GET', url: '/login', query: { return_to: SITE_RETURN }, cookies: { tessera_session: sessionToken } });
+    expect(again.statusCode).toBe(303);
+    expect(again.headers.location).toBe(SITE_RETURN);
+    const claims = await verify(sharedToken(again));
+    expect(claims.sid).toBe(sid);
+    expect(rawSetCookie(again, 'token')!.split(/;\s*/)).toEqual(expect.arrayContaining(['Domain=.example.test', 'Path=/', 'HttpOnly']));
+    // Joined again, so the session's next end reaches the forum by back-channel logout.
+    const session = (await t.store.findSessionByHandle(sid))!;
+    expect(session.apps.filter((a) => a.clientId === 'forum' && a.leftAt === null)).toHaveLength(1);
+    await t.authority.sessions.revokeSession(sid, { actor: 'admin', reason: 'admin_revoked' });
+    expect((await t.store.listDeliveriesBySession(sid)).map((d) => d.clientId)).toContain('forum');
   });
 
   it('records the cookie\'s reader app (sharedCookie.clientId) as joined, so the session\'s logout reaches it', async () => {

@@ -46,6 +46,10 @@ export interface TestServerOptions {
   onRevoked?: BuildOptions['onRevoked'];
   /** Called with the app before `ready()` (to add a test hook). */
   beforeReady?: (app: TesseraApp) => void;
+  /** A migrated store to use instead of a fresh in-memory SQLite one (see store-kinds.ts); closed with the server. */
+  store?: Store;
+  /** Called after the server and its store are closed (e.g. to drop a PostgreSQL schema). */
+  afterClose?: () => Promise<void>;
 }
 
 /**
@@ -58,7 +62,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     env: { TESSERA_ADMIN_TOKEN: ADMIN_TOKEN, TESSERA_COOKIE_SECURE: 'false', ...options.env },
     file: { rateLimit: { enabled: false }, allowedReturnUrls: [SITE_RETURN], ...options.file },
   });
-  const store = createSqliteStore(':memory:');
+  const store = options.store ?? createSqliteStore(':memory:');
   await store.migrate();
   const clock = createManualClock(START);
   const { app, authority, metrics } = await buildServer({ config, store, clock, logger: options.logger ?? false, onRevoked: options.onRevoked });
@@ -74,6 +78,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     async close() {
       await app.close();
       await store.close();
+      await options.afterClose?.();
     },
   };
 }

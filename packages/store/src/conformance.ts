@@ -29,6 +29,7 @@ function userRecord(overrides: Partial<UserRecord> = {}): UserRecord {
     id,
     username: `user-${id}`,
     email: `${id}@example.test`,
+    emailVerified: false,
     firstName: 'Ada',
     lastName: 'Lovelace',
     picture: null,
@@ -251,6 +252,18 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect((await store.findUserByLogin('new@example.TEST'))?.id).toBe(user.id);
         // The old name is free again.
         await store.createUser(userRecord({ username: 'alice', email: 'alice@example.test' }));
+      });
+
+      it('stores email_verified: false unless set, true when set, and changes it by patch', async () => {
+        const plain = await store.createUser(userRecord());
+        expect((await store.findUserById(plain.id))?.emailVerified).toBe(false);
+        const verified = await store.createUser(userRecord({ emailVerified: true }));
+        expect((await store.findUserById(verified.id))?.emailVerified).toBe(true);
+        expect((await store.findUserByLogin(verified.email!))?.emailVerified).toBe(true);
+        expect(await store.updateUser(plain.id, { emailVerified: true, updatedAt: T0 + 1 })).toEqual({ ...plain, emailVerified: true, updatedAt: T0 + 1 });
+        expect(await store.updateUser(verified.id, { emailVerified: false, updatedAt: T0 + 1 })).toEqual({ ...verified, emailVerified: false, updatedAt: T0 + 1 });
+        // Other patches leave it alone.
+        expect((await store.updateUser(plain.id, { firstName: 'Grace', updatedAt: T0 + 2 }))?.emailVerified).toBe(true);
       });
 
       it('returns null when updating an unknown user', async () => {

@@ -182,6 +182,16 @@ CREATE INDEX IF NOT EXISTS revocations_by_time ON revocations (at);
   },
   {
     version: 6,
+    name: 'users.email_verified',
+    // Apps that match accounts by email (nodebb-plugin-session-sharing looks the shared
+    // cookie's email up in the forum's own users) must only ever be given a verified one.
+    // Existing users start unverified: nobody said their emails were checked.
+    sql: `
+ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
+`,
+  },
+  {
+    version: 7,
     name: 'OpenID Connect: client metadata, authorization codes, consents, refresh token scope',
     // Apps registered before keep working: no redirect URIs (so no authorization endpoint
     // until an admin adds them), confidential (client_secret_basic), RS256 ID tokens.

@@ -26,6 +26,12 @@ import { migrate } from './migrations.js';
 
 /** The PostgreSQL NOTIFY channel that announces new revocation log entries (payload: the newest cursor). */
 export const REVOCATION_CHANNEL = 'tessera_revocations';
+/**
+ * The PostgreSQL NOTIFY channel that announces a changed or deleted app (payload: its client
+ * id): every node re-checks the long-lived connections (revocation streams) opened with that
+ * app's credentials, and closes those whose secret was rotated or whose app is gone.
+ */
+export const CREDENTIAL_CHANNEL = 'tessera_credentials';
 
 // Keeps `IN (…)` lists under every driver's parameter limit.
 const CHUNK = 500;
@@ -39,6 +45,7 @@ function toUser(r: Row): UserRecord {
     id: String(r.id),
     username: String(r.username),
     email: strOrNull(r.email),
+    emailVerified: num(r.email_verified) === 1,
     firstName: strOrNull(r.first_name),
     lastName: strOrNull(r.last_name),
     picture: strOrNull(r.picture),
@@ -144,6 +151,7 @@ function chunks<T>(items: T[]): T[][] {
 const USER_COLUMNS: Record<Exclude<keyof UserPatch, 'updatedAt'>, string> = {
   username: 'username',
   email: 'email',
+  emailVerified: 'email_verified',
   firstName: 'first_name',
   lastName: 'last_name',
   picture: 'picture',
@@ -199,6 +207,11 @@ const toConsent = (r: Row): ConsentRecord => ({ userId: String(r.user_id), clien
 function createOperations(db: SqlDriver): StoreOperations {
   // Row locks for read-modify-write of a session's app list; SQLite serialises writers anyway.
   const forUpdate = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+
+  /** Tells every node (on commit, like the revocation NOTIFY) that an app's credentials may have changed. */
+  async function notifyCredentialChange(tx: SqlDriver, clientId: string): Promise<void> {
+    if (tx.dialect === 'postgres') await tx.get('SELECT pg_notify(?, ?)', [CREDENTIAL_CHANNEL, clientId]);
+  }
 
   /**
    * Appends log entries with the next cursors. Locking the single counter row first makes
@@ -256,9 +269,9 @@ function createOperations(db: SqlDriver): StoreOperations {
     async createUser(user) {
       try {
         await db.run(
-          `INSERT INTO users (id, username, username_lower, email, email_lower, first_name, last_name, picture, disabled, password_hash, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          [user.id, user.username, user.username.toLowerCase(), user.email, user.email?.toLowerCase() ?? null, user.firstName, user.lastName, user.picture, user.disabled ? 1 : 0, user.passwordHash, user.createdAt, user.updatedAt],
+          `INSERT INTO users (id, username, username_lower, email, email_lower, email_verified, first_name, last_name, picture, disabled, password_hash, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [user.id, user.username, user.username.toLowerCase(), user.email, user.email?.toLowerCase() ?? null, user.emailVerified ? 1 : 0, user.firstName, user.lastName, user.picture, user.disabled ? 1 : 0, user.passwordHash, user.createdAt, user.updatedAt],
         );
       } catch (error) {
         if (isUniqueViolation(error)) throw new TesseraError('USER_CONFLICT');
@@ -285,7 +298,7 @@ function createOperations(db: SqlDriver): StoreOperations {
         const value = patch[key];
         if (value === undefined) continue;
         sets.push(`${column} = ?`);
-        params.push(key === 'disabled' ? (value ? 1 : 0) : value);
+        params.push(key === 'disabled' || key === 'emailVerified' ? (value ? 1 : 0) : value);
         if (key === 'username' || key === 'email') {
           sets.push(`${column}_lower = ?`);
           params.push(typeof value === 'string' ? value.toLowerCase() : null);
@@ -347,6 +360,7 @@ function createOperations(db: SqlDriver): StoreOperations {
         params.push(encode(patch[key]));
       }
       const changed = await db.run(`UPDATE apps SET ${sets.join(', ')} WHERE client_id = ?`, [...params, clientId]);
+      if (changed > 0) await notifyCredentialChange(db, clientId);
       return changed === 0 ? null : ops.findApp(clientId);
     },
 
@@ -354,7 +368,9 @@ function createOperations(db: SqlDriver): StoreOperations {
       // Consents given to a deleted app must not carry over to a new app registered later
       // with the same client id.
       await db.run('DELETE FROM consents WHERE client_id = ?', [clientId]);
-      return (await db.run('DELETE FROM apps WHERE client_id = ?', [clientId])) > 0;
+      const deleted = (await db.run('DELETE FROM apps WHERE client_id = ?', [clientId])) > 0;
+      if (deleted) await notifyCredentialChange(db, clientId);
+      return deleted;
     },
 
     async createSession(s) {

@@ -23,17 +23,46 @@ const session = (n: number, userId: string, overrides: Partial<NewSession> = {})
   createdAt: n, idleTimeoutMs: 1000, expiresAt: n + 10_000, apps: [], ...overrides,
 });
 
-/** A migrated store in a fresh schema that records its statements, holding `count` sessions of `users` users. */
+/**
+ * A migrated store in a fresh schema that records its statements, holding `count` sessions
+ * of `users` users: `session(n, usr_<n % users>)` for every n.
+ *
+ * The first one goes through createSession; the rest are copied from it by one
+ * INSERT … SELECT over generate_series on the server. Thousands of createSession round trips
+ * took seconds alone and over 30 s on a loaded machine, and these tests are about the plans
+ * of the store's queries over many rows, not about how the rows got there. The copies are
+ * checked to read back exactly as createSession would have written them.
+ */
 async function recordedStoreWithSessions(count: number, users: number): Promise<{ url: string; log: Recorded[]; store: Store }> {
   const { url } = await schema();
   const log: Recorded[] = [];
   const store = createSqlStore(recordingDriver(createPostgresDriver(url), log));
   await store.migrate();
-  await store.transaction(async (tx) => {
-    for (let n = 0; n < count; n++) await tx.createSession(session(n, `usr_${n % users}`));
-  });
+  const first = await store.createSession(session(0, 'usr_0'));
+  const driver = createPostgresDriver(url);
+  try {
+    await driver.run(
+      `INSERT INTO sessions (token_id, handle, user_id, secret_hash, ip, user_agent, created_at, last_seen_at, idle_timeout_ms, expires_at, idle_expires_at, apps)
+       SELECT 'tok_' || n, 'ses_' || n, 'usr_' || (n % ?), secret_hash, ip, user_agent, n, n, idle_timeout_ms, n + 10000, LEAST(n + idle_timeout_ms, n + 10000), apps
+       FROM sessions, generate_series(1, ? - 1) AS n WHERE handle = 'ses_0'`,
+      [users, count],
+    );
+  } finally {
+    await driver.close();
+  }
+  const n = count - 1;
+  const { endedAt: _e, endedBy: _b, endReason: _r, ...shape } = { ...first, ...session(n, `usr_${n % users}`) };
+  expect(await store.findSessionByHandle(`ses_${n}`)).toEqual({ ...shape, lastSeenAt: n, idleExpiresAt: Math.min(n + 1000, n + 10_000), endedAt: null, endedBy: null, endReason: null });
+  log.length = 0;
   return { url, log, store };
 }
+
+/**
+ * The plan tests end 18,000 sessions through the store (writing as many log entries): about
+ * 6 s on an idle machine, several times that on a loaded one. Their budget is the work's, not
+ * vitest's 30 s default for a unit test.
+ */
+const VOLUME_TEST_TIMEOUT_MS = 180_000;
 
 describe.skipIf(!base)('postgres store', () => {
   afterAll(dropSchemas);
@@ -107,7 +136,7 @@ describe.skipIf(!base)('postgres store', () => {
     } finally {
       await store.close();
     }
-  });
+  }, VOLUME_TEST_TIMEOUT_MS);
 
   it('keeps one gapless log when several nodes end the same sessions at once', async () => {
     const { url } = await schema();

@@ -173,6 +173,26 @@ export function createFeedFollower(options: FeedFollowerOptions): FeedFollower {
   }
 
   async function stream(signal: AbortSignal): Promise<void> {
+    // The watchdog turns a silent connection (half-open TCP, a stalled proxy) into a
+    // reconnect. It runs from the request on, not from the answer: a reconnect can be sent
+    // over a pooled keep-alive connection that is itself stalled, and would then wait for
+    // headers forever. `heardAt` is this connection's last sign of life (the request, the
+    // headers, each chunk); `lastContactAt` (staleness) moves only on what Tessera sent.
+    let heardAt = options.now();
+    const watchdog = setInterval(() => {
+      if (options.now() - heardAt > options.heartbeatTimeoutMs) {
+        current?.abort(new TesseraSdkError('TESSERA_UNAVAILABLE', 'No heartbeat on the revocation stream.'));
+      }
+    }, Math.max(10, Math.min(1000, Math.floor(options.heartbeatTimeoutMs / 4))));
+    watchdog.unref();
+    try {
+      await follow(signal, () => (heardAt = options.now()));
+    } finally {
+      clearInterval(watchdog);
+    }
+  }
+
+  async function follow(signal: AbortSignal, heard: () => void): Promise<void> {
     const response = await options
       .fetch(options.api.url('/v1/revocations/stream'), {
         headers: { authorization: options.api.authorization, accept: 'text/event-stream', 'cache-control': 'no-cache', 'last-event-id': String(cursor) },
@@ -201,6 +221,7 @@ export function createFeedFollower(options: FeedFollowerOptions): FeedFollower {
     }
     state = 'connected';
     attempt = 0;
+    heard();
     lastContactAt = options.now();
     if (!caughtUp) {
       caughtUp = true;
@@ -226,20 +247,10 @@ export function createFeedFollower(options: FeedFollowerOptions): FeedFollower {
       },
     });
     const decoder = new TextDecoder();
-    // The watchdog turns a silent connection (half-open TCP, a stalled proxy) into a reconnect.
-    const watchdog = setInterval(() => {
-      if (lastContactAt !== null && options.now() - lastContactAt > options.heartbeatTimeoutMs) {
-        current?.abort(new TesseraSdkError('TESSERA_UNAVAILABLE', 'No heartbeat on the revocation stream.'));
-      }
-    }, Math.max(10, Math.min(1000, Math.floor(options.heartbeatTimeoutMs / 4))));
-    watchdog.unref();
-    try {
-      for await (const chunk of response.body) {
-        lastContactAt = options.now();
-        parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
-      }
-    } finally {
-      clearInterval(watchdog);
+    for await (const chunk of response.body) {
+      heard();
+      lastContactAt = options.now();
+      parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
     }
     throw new TesseraSdkError('TESSERA_UNAVAILABLE', 'The revocation stream ended.');
   }

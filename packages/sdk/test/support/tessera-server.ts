@@ -131,8 +131,12 @@ export function clientFor(server: TesseraServer, app: TestApp, options: Partial<
   });
 }
 
-/** Polls `check` until it returns true or `timeoutMs` passes; returns whether it did. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 2000, intervalMs = 10): Promise<boolean> {
+/**
+ * Polls `check` until it returns true or `timeoutMs` passes; returns whether it did. The
+ * default is generous (20 s) because it bounds a wait, not the speed expected: it returns
+ * as soon as the condition holds, and a loaded CI machine may need seconds.
+ */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 20_000, intervalMs = 10): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return true;

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, createAuthority, systemClock, TesseraError, type Authority, type Config, type Store } from '@tessera/core';
 import { openStore } from '@tessera/store';
 import { readConfig } from '../start.js';
+import { TESSERA_VERSION } from '../version.js';
 import { adminTokenCommands } from './admin-token-commands.js';
 import { appsCommands } from './apps-commands.js';
 import { deliveriesCommands } from './deliveries-commands.js';
@@ -58,12 +58,6 @@ function overallHelp(commands: Command[] = COMMANDS, heading = 'tessera: the Tes
     '(the environment wins), so it works on the same database as `tessera start`.',
     'Run `tessera <command> --help` for the options of a command.',
   ];
-}
-
-function version(): string {
-  // ../../package.json from both src/cli/ and dist/cli/.
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
 
 /** Turns node:util parseArgs errors into short usage messages. */
@@ -144,7 +138,7 @@ export async function runCli(argv: string[], partialIo: Partial<CliIo> = {}): Pr
     return 0;
   }
   if (first === '--version' || first === '-v') {
-    out(version());
+    out(TESSERA_VERSION);
     return 0;
   }
   const command = COMMANDS.find((c) => c.path.length === 2 && c.path[0] === first && c.path[1] === second) ?? COMMANDS.find((c) => c.path.length === 1 && c.path[0] === first);

@@ -1,6 +1,7 @@
 import { TesseraError } from '@tessera/core';
 import { sessionJson } from '../views.js';
 import { explain, UsageError, type Command } from './command.js';
+import { findNamedUser, USER_REF_HELP } from './find-user.js';
 import { clip, formatTable, formatTime, printable } from './output.js';
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -12,7 +13,7 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
  *
  * @example
  * ```sh
- * tessera sessions list --user usr_…
+ * tessera sessions list --user alice                     # id, username or email
  * tessera sessions revoke --user usr_… --except ses_…   # sign out everywhere else
  * ```
  */
@@ -20,11 +21,10 @@ export const sessionsCommands: Command[] = [
   {
     path: ['sessions', 'list'],
     summary: 'List a user\'s active sessions: handle, times, device and the apps that joined.',
-    options: { user: { type: 'string', value: 'ID', help: 'The user', required: true } },
+    options: { user: { type: 'string', value: 'USER', help: USER_REF_HELP, required: true } },
     async run(ctx, args) {
-      const userId = args.need('user');
       const authority = await ctx.authority();
-      const user = await explain(authority.users.getUser(userId), { USER_NOT_FOUND: `no such user "${userId}"` });
+      const user = await findNamedUser(authority, args.need('user'));
       const sessions = await authority.sessions.listUserSessions(user.id);
       if (args.flag('json')) return ctx.json({ sessions: sessions.map((s) => sessionJson(s)) });
       if (sessions.length === 0) return ctx.out(`User ${printable(user.username)} (id ${printable(user.id)}) has no active sessions.`);
@@ -40,13 +40,14 @@ export const sessionsCommands: Command[] = [
     summary: 'End one session (--handle), or a user\'s sessions (--user, optionally only one app\'s part, or all but one).',
     notes: [
       'tessera sessions revoke --handle H                 end session H everywhere',
-      'tessera sessions revoke --user ID                  end every session of the user',
-      'tessera sessions revoke --user ID --app CLIENT_ID  the app leaves each session; the sessions go on for other apps',
-      'tessera sessions revoke --user ID --except H       end every session of the user but H',
+      'tessera sessions revoke --user USER                  end every session of the user',
+      'tessera sessions revoke --user USER --app CLIENT_ID  the app leaves each session; the sessions go on for other apps',
+      'tessera sessions revoke --user USER --except H       end every session of the user but H',
+      'USER is the user\'s id (usr_…), username or email.',
     ],
     options: {
       handle: { type: 'string', value: 'H', help: 'The session to end' },
-      user: { type: 'string', value: 'ID', help: 'End this user\'s sessions' },
+      user: { type: 'string', value: 'USER', help: `End this user's sessions (${USER_REF_HELP.replace('The user: ', '')})` },
       app: { type: 'string', value: 'CLIENT_ID', help: 'With --user: end only this app\'s part of each session' },
       except: { type: 'string', value: 'H', help: 'With --user: keep this session' },
     },
@@ -64,7 +65,7 @@ export const sessionsCommands: Command[] = [
         return ctx.out(ended ? `Ended session ${handle}.` : `Session ${handle} had already ended; nothing changed.`);
       }
 
-      const user = await explain(authority.users.getUser(userId!), { USER_NOT_FOUND: `no such user "${userId}"` });
+      const user = await findNamedUser(authority, userId!);
       const clientId = args.string('app');
       if (clientId !== undefined) await explain(authority.apps.getApp(clientId), { APP_NOT_FOUND: `no such app "${clientId}"` });
       const except = args.string('except');

@@ -3,7 +3,7 @@ import { narrowScope, randomToken, type AppRecord, type Authenticated, type Conf
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { readSessionToken } from '../http-auth.js';
-import { sendOidcPage } from './html.js';
+import { sendPage } from '../pages/index.js';
 import { renderConsentPage, renderOidcErrorPage } from './pages.js';
 import { OIDC_PATHS, readParams } from './protocol.js';
 
@@ -224,7 +224,7 @@ export async function authorizeRoutes(app: TesseraApp, { authority, config }: Se
       fields.csrf = issueOidcCsrf(reply, config);
       // The form posts to Tessera, which answers with a 303 to the verified redirect URI:
       // Chromium checks form-action against that redirect too, so its origin is allowed.
-      return sendOidcPage(reply, 200, renderConsentPage({ appName: req.client.name, username: current.user.username, scope: req.scope, fields }), new URL(req.redirectUri).origin);
+      return sendPage(reply, 200, renderConsentPage({ appName: req.client.name, username: current.user.username, scope: req.scope, fields }), { formActionOrigins: [new URL(req.redirectUri).origin] });
     }
 
     const code = await oidc.issueCode({ app: req.client, session: current.session, redirectUri: req.redirectUri, codeChallenge: req.codeChallenge, nonce: req.nonce, scope: req.scope });
@@ -233,7 +233,7 @@ export async function authorizeRoutes(app: TesseraApp, { authority, config }: Se
 
   async function handle(request: FastifyRequest, reply: FastifyReply, raw: unknown, consented: boolean): Promise<FastifyReply> {
     const outcome = await verify(raw);
-    if ('page' in outcome) return sendOidcPage(reply, outcome.page.status, renderOidcErrorPage(outcome.page.title, outcome.page.message));
+    if ('page' in outcome) return sendPage(reply, outcome.page.status, renderOidcErrorPage(outcome.page.title, outcome.page.message));
     if ('redirect' in outcome) return redirectTo(reply, outcome.redirect.uri, outcome.redirect.params);
     return complete(request, reply, outcome.request, consented);
   }
@@ -248,10 +248,10 @@ export async function authorizeRoutes(app: TesseraApp, { authority, config }: Se
   app.post(OIDC_PATHS.consent, { schema: { tags: ['oidc'], description: 'The consent form of the authorization endpoint (CSRF-protected).', consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] } }, async (request, reply) => {
     const p = readParams(request.body);
     if (!oidcCsrfMatches(request, p.get('csrf'))) {
-      return sendOidcPage(reply, 403, renderOidcErrorPage('Please try again', 'This form expired or was not opened from this site. Go back to the app and sign in again.'));
+      return sendPage(reply, 403, renderOidcErrorPage('Please try again', 'This form expired or was not opened from this site. Go back to the app and sign in again.'));
     }
     const outcome = await verify(request.body);
-    if ('page' in outcome) return sendOidcPage(reply, outcome.page.status, renderOidcErrorPage(outcome.page.title, outcome.page.message));
+    if ('page' in outcome) return sendPage(reply, outcome.page.status, renderOidcErrorPage(outcome.page.title, outcome.page.message));
     if ('redirect' in outcome) return redirectTo(reply, outcome.redirect.uri, outcome.redirect.params);
     const req = outcome.request;
     reply.clearCookie(OIDC_CSRF_COOKIE, { path: '/oidc' });

@@ -1,12 +1,12 @@
 import { compactVerify, decodeProtectedHeader } from 'jose';
-import type { AppRecord, Authenticated } from '@tessera/core';
+import { appMay, type AppRecord, type Authenticated } from '@tessera/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { clearSessionCookie } from '../cookies.js';
 import { readSessionToken } from '../http-auth.js';
 import { clearSharedCookie } from '../shared-cookie.js';
 import { issueOidcCsrf, oidcCsrfMatches, OIDC_CSRF_COOKIE } from './authorize.js';
-import { sendOidcPage } from './html.js';
+import { sendPage } from '../pages/index.js';
 import { renderLogoutConfirmPage, renderOidcErrorPage } from './pages.js';
 import { OIDC_PATHS, readParams } from './protocol.js';
 
@@ -81,6 +81,15 @@ export async function endSessionRoutes(app: TesseraApp, { authority, config }: S
     return presented?.source === 'cookie' ? authority.sessions.authenticate(presented.token) : null;
   }
 
+  /** Whether `client` may end each of these sessions by handle (an unknown handle ends nothing anyway). */
+  async function mayEnd(client: AppRecord, handles: string[]): Promise<boolean> {
+    for (const handle of handles) {
+      const session = await authority.deps.store.findSessionByHandle(handle);
+      if (session && !appMay(client, 'end_session_by_handle', session)) return false;
+    }
+    return true;
+  }
+
   /** Ends the session(s), clears the cookies, then redirects or shows the signed-out page. */
   async function finish(request: FastifyRequest, reply: FastifyReply, checked: Exclude<Checked, { error: string }>, handles: string[]): Promise<FastifyReply> {
     // Local state first; the apps are told through the outbox after the commit.
@@ -95,12 +104,12 @@ export async function endSessionRoutes(app: TesseraApp, { authority, config }: S
       if (checked.state !== undefined) target.searchParams.set('state', checked.state);
       return reply.status(303).header('location', target.toString()).send();
     }
-    return sendOidcPage(reply, 200, renderOidcErrorPage('Signed out', 'You are signed out of every app of this site.'));
+    return sendPage(reply, 200, renderOidcErrorPage('Signed out', 'You are signed out of every app of this site.'));
   }
 
   async function handle(request: FastifyRequest, reply: FastifyReply, raw: unknown): Promise<FastifyReply> {
     const checked = await check(raw);
-    if ('error' in checked) return sendOidcPage(reply, 400, renderOidcErrorPage('Sign-out request not valid', checked.error));
+    if ('error' in checked) return sendPage(reply, 400, renderOidcErrorPage('Sign-out request not valid', checked.error));
     const current = await currentSession(request);
     if (checked.hint) {
       // A valid hint names the session (sid) the client saw: that one ends, whether or not
@@ -108,9 +117,14 @@ export async function endSessionRoutes(app: TesseraApp, { authority, config }: S
       // belongs to the hint's user.
       const handles = checked.hint.sid ? [checked.hint.sid] : current && current.user.id === checked.hint.sub ? [current.session.handle] : [];
       if (checked.hint.sid && current && current.session.handle !== checked.hint.sid && current.user.id === checked.hint.sub) handles.push(current.session.handle);
-      return finish(request, reply, checked, handles);
+      // The app ends sessions it names by handle, so core decides as on every app route
+      // (requireAppMay's end_session_by_handle): a trusted app or a current member. An app
+      // that has left a session (an app-only logout) keeps its old ID tokens; such a hint no
+      // longer ends the session by itself: the user confirms below instead.
+      if (!checked.client || (await mayEnd(checked.client, handles))) return finish(request, reply, checked, handles);
     }
-    // No hint: the user confirms (logout CSRF). logout_hint only informs the page.
+    // No hint (or one its app may no longer act on): the user confirms (logout CSRF).
+    // logout_hint only informs the page.
     const fields: Record<string, string> = { csrf: issueOidcCsrf(reply, config) };
     if (checked.client) fields.client_id = checked.client.clientId;
     if (checked.redirect) fields.post_logout_redirect_uri = checked.redirect;
@@ -118,7 +132,7 @@ export async function endSessionRoutes(app: TesseraApp, { authority, config }: S
     // The confirmation form is answered with a 303 to the verified post-logout URI: Chromium
     // checks form-action against that redirect too, so its origin is allowed.
     const origin = checked.redirect ? new URL(checked.redirect).origin : undefined;
-    return sendOidcPage(reply, 200, renderLogoutConfirmPage({ appName: checked.client?.name ?? null, username: current?.user.username ?? null, fields }), origin);
+    return sendPage(reply, 200, renderLogoutConfirmPage({ appName: checked.client?.name ?? null, username: current?.user.username ?? null, fields }), { formActionOrigins: origin ? [origin] : [] });
   }
 
   const description = 'OpenID Connect RP-Initiated Logout: ends the Tessera session everywhere; redirects only to a registered post_logout_redirect_uri; asks for confirmation without a valid id_token_hint.';
@@ -128,11 +142,11 @@ export async function endSessionRoutes(app: TesseraApp, { authority, config }: S
   app.post(OIDC_PATHS.logoutConfirm, { schema: { tags: ['oidc'], description: 'The confirmation form of the end-session endpoint (CSRF-protected).', consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] } }, async (request, reply) => {
     const p = readParams(request.body);
     if (!oidcCsrfMatches(request, p.get('csrf'))) {
-      return sendOidcPage(reply, 403, renderOidcErrorPage('Please try again', 'This sign-out form expired or was not opened from this site.'));
+      return sendPage(reply, 403, renderOidcErrorPage('Please try again', 'This sign-out form expired or was not opened from this site.'));
     }
     // The carried parameters are checked again: the form's fields are the browser's input.
     const checked = await check({ client_id: p.get('client_id'), post_logout_redirect_uri: p.get('post_logout_redirect_uri'), state: p.get('state') });
-    if ('error' in checked) return sendOidcPage(reply, 400, renderOidcErrorPage('Sign-out request not valid', checked.error));
+    if ('error' in checked) return sendPage(reply, 400, renderOidcErrorPage('Sign-out request not valid', checked.error));
     reply.clearCookie(OIDC_CSRF_COOKIE, { path: '/oidc' });
     const current = await currentSession(request);
     return finish(request, reply, checked, current ? [current.session.handle] : []);

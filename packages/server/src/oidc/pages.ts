@@ -1,6 +1,6 @@
-import { escapeHtml, renderMessagePage } from '../pages.js';
+import { escapeHtml, renderMessagePage } from '../pages/index.js';
 
-// The look of the hosted pages (../pages.ts); the OpenID Provider's pages need forms with
+// The look of the hosted pages (../pages/render.ts); the OpenID Provider's pages need forms with
 // several buttons, which the shared renderers do not offer. Every interpolated value is escaped.
 const STYLE = `body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;display:grid;place-items:center;min-height:100vh}
 main{background:#fff;padding:2rem 2.5rem;border-radius:12px;box-shadow:0 2px 12px #0002;width:min(24rem,90vw)}

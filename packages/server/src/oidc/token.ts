@@ -1,6 +1,7 @@
-import { splitToken, type AppRecord, type Authority, type TokenPair } from '@tessera/core';
+import { isTesseraError, splitToken, type AppRecord, type Authority, type TokenPair } from '@tessera/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext, TesseraApp } from '../context.js';
+import { countFailure, type FailureLimits, type LimitKey } from '../failure-limits.js';
 import { readBasicCredentials } from '../http-auth.js';
 import { OAuthError, OIDC_PATHS, readParams, sendOAuthError, toOAuthError } from './protocol.js';
 
@@ -12,8 +13,12 @@ import { OAuthError, OIDC_PATHS, readParams, sendOAuthError, toOAuthError } from
  * A confidential client may use either secret method, whichever it registered: both prove
  * the same secret, and stock clients differ in which one they send. A public client can
  * never authenticate with a secret, and a confidential one never without.
+ *
+ * A wrong secret counts under the same failure limits as the app API's Basic credentials
+ * (per address and per client id, failure-limits.ts): a right secret is never refused,
+ * failures past the limit get 429 RATE_LIMITED.
  */
-export async function authenticateClient(request: FastifyRequest, params: ReturnType<typeof readParams>, authority: Authority): Promise<AppRecord> {
+export async function authenticateClient(request: FastifyRequest, params: ReturnType<typeof readParams>, authority: Authority, limits: FailureLimits): Promise<AppRecord> {
   const basic = readBasicCredentials(request);
   const bodyId = params.get('client_id');
   const bodySecret = params.get('client_secret');
@@ -26,7 +31,10 @@ export async function authenticateClient(request: FastifyRequest, params: Return
     if (!clientId) throw invalid;
     // Constant time in the secret, and the same cost for unknown clients (apps.authenticateApp).
     const client = await authority.apps.authenticateApp(clientId, secret);
-    if (!client || client.oidc.tokenEndpointAuthMethod === 'none') throw invalid;
+    if (!client || client.oidc.tokenEndpointAuthMethod === 'none') {
+      const keys: LimitKey[] = [[limits.credentialByAddress, request.ip], [limits.credentialByClient, clientId.slice(0, 128)]];
+      throw countFailure(keys, invalid);
+    }
     return client;
   }
   if (!bodyId) throw invalid;
@@ -36,7 +44,7 @@ export async function authenticateClient(request: FastifyRequest, params: Return
 }
 
 /** The token endpoint of the OpenID Provider: authorization_code and refresh_token grants. */
-export async function tokenEndpointRoutes(app: TesseraApp, { authority }: ServerContext): Promise<void> {
+export async function tokenEndpointRoutes(app: TesseraApp, { authority, limits }: ServerContext): Promise<void> {
   async function respond(client: AppRecord, pair: TokenPair, idToken: string, reply: FastifyReply): Promise<FastifyReply> {
     // RFC 6749 §5.1: token responses are never cached.
     return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send({
@@ -52,7 +60,7 @@ export async function tokenEndpointRoutes(app: TesseraApp, { authority }: Server
   async function grant(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const p = readParams(request.body);
     if (p.repeated) throw new OAuthError('invalid_request', `The parameter ${p.repeated} was given more than once.`);
-    const client = await authenticateClient(request, p, authority);
+    const client = await authenticateClient(request, p, authority, limits);
     const grantType = p.get('grant_type');
     if (!grantType) throw new OAuthError('invalid_request', 'grant_type is required.');
     if (grantType === 'authorization_code') {
@@ -95,6 +103,9 @@ export async function tokenEndpointRoutes(app: TesseraApp, { authority }: Server
     try {
       return await grant(request, reply);
     } catch (error) {
+      // Past the failure limit: Tessera's 429 with Retry-After (the error handler), which
+      // RFC 6749 has no code for; every other failure in OAuth's format.
+      if (isTesseraError(error, 'RATE_LIMITED')) throw error;
       return sendOAuthError(reply, toOAuthError(error));
     }
   });

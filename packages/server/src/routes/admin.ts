@@ -2,7 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { TesseraError, channelsOf } from '@tessera/core';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
 import { requireAdmin } from '../http-auth.js';
-import { DeliveryView, AppBody, AppPatchBody, AppView, HandleParams, Handle, IdParams, Revoked, SessionView, UserClaims, UserPatchBody, UserView, errors } from '../schemas.js';
+import { Cursor, PageLimit, DeliveryView, AppBody, AppPatchBody, AppView, HandleParams, Handle, IdParams, Revoked, SessionView, UserClaims, UserPatchBody, UserView, errors } from '../schemas.js';
 import { appJson, appNameOf, deliveryJson, oidcMetadataOf, sessionJson, userJson } from '../views.js';
 
 const admin = { security: [{ admin: [] }] };
@@ -11,13 +11,13 @@ const admin = { security: [{ admin: [] }] };
  * The admin surface under /admin/api: its own context with its own authentication
  * (`Authorization: Bearer <admin token>`), separate from the public routes.
  */
-export async function adminRoutes(app: TesseraApp, { authority }: ServerContext, onDeliveriesQueued: () => void = () => {}): Promise<void> {
-  app.addHook('onRequest', async (request) => requireAdmin(request, authority));
+export async function adminRoutes(app: TesseraApp, { authority, limits }: ServerContext, onDeliveriesQueued: () => void = () => {}): Promise<void> {
+  app.addHook('onRequest', async (request) => requireAdmin(request, authority, limits));
   const by = 'admin' as const;
 
   app.post('/users', { schema: { ...admin, tags: ['admin'], body: UserClaims, response: { 201: Type.Object({ user: UserView }), ...errors(400, 401, 409) } } }, async (request, reply) => {
     const b = request.body;
-    const user = await authority.users.createUser({ id: b.id, username: b.username, email: b.email, password: b.password, firstName: b.first_name, lastName: b.last_name, picture: b.picture }, by);
+    const user = await authority.users.createUser({ id: b.id, username: b.username, email: b.email, emailVerified: b.email_verified, password: b.password, firstName: b.first_name, lastName: b.last_name, picture: b.picture }, by);
     return reply.status(201).send({ user: userJson(user) });
   });
 
@@ -27,7 +27,7 @@ export async function adminRoutes(app: TesseraApp, { authority }: ServerContext,
 
   app.patch('/users/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, body: UserPatchBody, response: { 200: Type.Object({ user: UserView, revoked: Type.Array(Type.String()) }), ...errors(400, 401, 404, 409) } } }, async (request) => {
     const b = request.body;
-    const { user, revoked } = await authority.users.updateUser(request.params.id, { username: b.username, email: b.email, password: b.password, firstName: b.first_name, lastName: b.last_name, picture: b.picture, disabled: b.disabled }, by);
+    const { user, revoked } = await authority.users.updateUser(request.params.id, { username: b.username, email: b.email, emailVerified: b.email_verified, password: b.password, firstName: b.first_name, lastName: b.last_name, picture: b.picture, disabled: b.disabled }, by);
     return { user: userJson(user), revoked };
   });
 
@@ -82,7 +82,7 @@ export async function adminRoutes(app: TesseraApp, { authority }: ServerContext,
   app.get('/deliveries', {
     schema: {
       ...admin, tags: ['admin'], description: 'Logout deliveries, newest first; filter by status (pending, delivered, dead) and app.',
-      querystring: Type.Object({ status: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('dead')])), client_id: Type.Optional(Type.String({ maxLength: 128 })), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }, { additionalProperties: false }),
+      querystring: Type.Object({ status: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('dead')])), client_id: Type.Optional(Type.String({ maxLength: 128 })), limit: PageLimit() }, { additionalProperties: false }),
       response: { 200: Type.Object({ deliveries: Type.Array(DeliveryView), counts: Type.Object({ pending: Type.Integer(), delivered: Type.Integer(), dead: Type.Integer() }) }), ...errors(400, 401) },
     },
   }, async (request) => {
@@ -94,7 +94,7 @@ export async function adminRoutes(app: TesseraApp, { authority }: ServerContext,
   app.post('/deliveries/:id/retry', {
     schema: {
       ...admin, tags: ['admin'], description: 'Sends a pending or dead delivery again now, with a fresh retry horizon.',
-      params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+      params: Type.Object({ id: Cursor({ minimum: 1 }) }),
       response: { 200: Type.Object({ delivery: DeliveryView }), ...errors(401, 404) },
     },
   }, async (request) => {
@@ -137,7 +137,7 @@ export async function adminRoutes(app: TesseraApp, { authority }: ServerContext,
     client_secret: await authority.apps.rotateSecret(request.params.id, by),
   }));
 
-  app.get('/audit', { schema: { ...admin, tags: ['admin'], querystring: Type.Object({ user: Type.Optional(Type.String({ maxLength: 128 })), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }), response: { 200: Type.Object({ events: Type.Array(Type.Object({ id: Type.Integer(), at: Type.String(), actor: Type.String(), action: Type.String(), user_id: Type.Union([Type.String(), Type.Null()]), session_handle: Type.Union([Type.String(), Type.Null()]), client_id: Type.Union([Type.String(), Type.Null()]), ip: Type.Union([Type.String(), Type.Null()]), details: Type.Object({}, { additionalProperties: true }) })) }), ...errors(401) } } }, async (request) => {
+  app.get('/audit', { schema: { ...admin, tags: ['admin'], querystring: Type.Object({ user: Type.Optional(Type.String({ maxLength: 128 })), limit: PageLimit() }), response: { 200: Type.Object({ events: Type.Array(Type.Object({ id: Type.Integer(), at: Type.String(), actor: Type.String(), action: Type.String(), user_id: Type.Union([Type.String(), Type.Null()]), session_handle: Type.Union([Type.String(), Type.Null()]), client_id: Type.Union([Type.String(), Type.Null()]), ip: Type.Union([Type.String(), Type.Null()]), details: Type.Object({}, { additionalProperties: true }) })) }), ...errors(401) } } }, async (request) => {
     const events = await authority.deps.store.listAudit({ userId: request.query.user, limit: request.query.limit });
     return { events: events.map((e) => ({ id: e.id ?? 0, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, user_id: e.userId, session_handle: e.sessionHandle, client_id: e.clientId, ip: e.ip, details: e.details })) };
   });

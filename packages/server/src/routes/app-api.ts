@@ -1,9 +1,10 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { TesseraError, toPublicUser, type LogoutScope } from '@tessera/core';
+import { TesseraError, requireAppMay, toPublicUser, type LogoutScope } from '@tessera/core';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
 import { clientOf, deviceOf } from '../http-auth.js';
 import { Device, Handle, HandleParams, IdParams, Revoked, SessionToken, SessionView, UserClaims, UserView, errors } from '../schemas.js';
 import { sessionJson, userJson } from '../views.js';
+import { LOGOUT_FAILURES, limitFailures } from '../failure-limits.js';
 
 const client = { security: [{ client: [] }] };
 
@@ -12,7 +13,7 @@ const client = { security: [{ client: [] }] };
  * authenticated the app's client id and secret (HTTP Basic) — before any body validation,
  * so an unauthenticated caller learns nothing about what a valid body looks like.
  */
-export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: ServerContext): Promise<void> {
+export async function appApiRoutes(app: TesseraApp, { authority, limits }: ServerContext): Promise<void> {
   app.post('/v1/sessions', {
     schema: {
       ...client, tags: ['app'], description: 'A trusted app starts a session for a user it has authenticated.',
@@ -25,7 +26,8 @@ export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: S
     if ((b.user_id === undefined) === (b.user === undefined)) throw new TesseraError('INVALID_REQUEST', 'Give exactly one of user_id or user.');
     const fallback = deviceOf(request);
     const device = { ip: b.device?.ip ?? fallback.ip, userAgent: b.device?.user_agent ?? null };
-    const claims = b.user && { id: b.user.id, username: b.user.username, email: b.user.email, firstName: b.user.first_name, lastName: b.user.last_name, picture: b.user.picture };
+    // email_verified only when the trusted app says so: it is then the app's word, as an admin's would be.
+    const claims = b.user && { id: b.user.id, username: b.user.username, email: b.user.email, emailVerified: b.user.email_verified === true, firstName: b.user.first_name, lastName: b.user.last_name, picture: b.user.picture };
     const started = await authority.startSessionForApp(caller, { userId: b.user_id, user: claims }, device);
     return reply.status(201).send({ session: sessionJson(started.session), session_token: started.token, user: userJson(toPublicUser(started.user)) });
   });
@@ -36,25 +38,27 @@ export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: S
       description: 'Server-to-server logout. Body: the session token as text/plain, or JSON {"token", "scope"} with scope app (this app only), session (default: everywhere) or user (every session of the user).',
       consumes: ['text/plain', 'application/json'],
       body: Type.Union([SessionToken, Type.Object({ token: SessionToken, scope: Type.Optional(Type.Union([Type.Literal('app'), Type.Literal('session'), Type.Literal('user')])) }, { additionalProperties: false })]),
-      response: { 200: Type.Null({ description: 'Logged out (also when the session had already ended); empty body.' }), ...errors(400, 401, 403, 415) },
+      response: { 200: Type.Null({ description: 'Logged out (also when the session had already ended: a dead token is a no-op for every scope); empty body. Scope user needs a trusted app: an untrusted one gets 403 APP_NOT_TRUSTED after the session of the token was ended.' }), ...errors(400, 401, 403, 415, 429) },
     },
-    config: { rateLimit: rateLimits.logout },
   }, async (request, reply) => {
     const caller = clientOf(request);
     const body = request.body;
     const token = typeof body === 'string' ? body.trim() : body.token;
     const scope: LogoutScope = typeof body === 'string' ? 'session' : (body.scope ?? 'session');
-    await authority.logout.logoutForApp(caller, token, scope, request.ip);
+    // A valid token always ends what it names; unknown tokens count per address (logoutMax).
+    await limitFailures([[limits.logoutByAddress, request.ip]], LOGOUT_FAILURES, () => authority.logout.logoutForApp(caller, token, scope, request.ip));
     return empty(reply, 200);
   });
 
   app.delete('/api/v1/sessions/:handle', {
-    schema: { ...client, tags: ['app'], description: 'Ends one session. A trusted app may end any session; another app only sessions it joined.', params: HandleParams, response: { 204: Type.Null(), ...errors(401, 404) } },
+    schema: { ...client, tags: ['app'], description: 'Ends one session. A trusted app may end any session; another app only sessions it has joined and not left (404 otherwise).', params: HandleParams, response: { 204: Type.Null(), ...errors(401, 404) } },
   }, async (request, reply) => {
     const caller = clientOf(request);
     const session = await authority.deps.store.findSessionByHandle(request.params.handle);
-    // An untrusted app cannot even learn that a session it never joined exists.
-    if (!session || (!caller.trusted && !session.apps.some((a) => a.clientId === caller.clientId))) throw new TesseraError('SESSION_NOT_FOUND');
+    if (!session) throw new TesseraError('SESSION_NOT_FOUND');
+    // Decided in core for every route: a trusted app, or a current member (joined and not
+    // left). An app that never joined, or has left, cannot even learn that the session exists.
+    requireAppMay(caller, 'end_session_by_handle', session);
     await authority.sessions.revokeSession(session.handle, { actor: `app:${caller.clientId}`, reason: 'admin_revoked', ip: request.ip });
     return empty(reply, 204);
   });
@@ -68,7 +72,7 @@ export async function appApiRoutes(app: TesseraApp, { authority, rateLimits }: S
     },
   }, async (request) => {
     const caller = clientOf(request);
-    if (!caller.trusted) throw new TesseraError('APP_NOT_TRUSTED');
+    requireAppMay(caller, 'end_user_sessions');
     const user = await authority.users.getUser(request.params.id);
     if (request.query.app !== undefined) await authority.apps.getApp(request.query.app);
     const revoked = await authority.sessions.revokeUserSessions(user.id, { exceptHandle: request.query.except, clientId: request.query.app }, { actor: `app:${caller.clientId}`, reason: 'admin_revoked', ip: request.ip });

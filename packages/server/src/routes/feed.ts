@@ -2,8 +2,9 @@ import { Type } from '@fastify/type-provider-typebox';
 import { TesseraError, revocationMattersMs, type AppRecord, type RevocationEvent } from '@tessera/core';
 import type { ServerContext, TesseraApp } from '../context.js';
 import type { FeedHub } from '../feed-hub.js';
+import type { CredentialGuard } from '../credential-guard.js';
 import { clientOf } from '../http-auth.js';
-import { errors } from '../schemas.js';
+import { Cursor, PageLimit, errors } from '../schemas.js';
 
 const client = { security: [{ client: [] }] };
 // After the end of a session, access tokens signed before it stay cryptographically valid
@@ -21,7 +22,7 @@ const EventView = Type.Object({
 });
 
 /** The revocation feed: paged JSON and a resumable Server-Sent Events stream. */
-export async function feedRoutes(app: TesseraApp, { authority, config }: ServerContext, hub: FeedHub): Promise<void> {
+export async function feedRoutes(app: TesseraApp, { authority, config }: ServerContext, hub: FeedHub, guard?: CredentialGuard): Promise<void> {
   const mattersMs = revocationMattersMs(config.tokens.accessTokenTtlSeconds * 1000);
   const view = (e: RevocationEvent) => ({
     cursor: e.cursor, sid: e.sid, sub: e.sub, reason: e.reason, actor: e.actor, at: new Date(e.at).toISOString(), app: e.app, forget_after: new Date(e.at + mattersMs).toISOString(),
@@ -34,8 +35,8 @@ export async function feedRoutes(app: TesseraApp, { authority, config }: ServerC
       ...client, tags: ['feed'],
       description: 'Revocation log entries after `after`, in order. `next` is the cursor to pass as `after` next time. With `skip_forgotten=true` the page starts no earlier than the first entry whose `forget_after` has not passed: a verifier that starts with an empty set needs nothing older (every token such an entry revokes has expired), so its catch-up reads minutes of log, not the whole retention window.',
       querystring: Type.Object({
-        after: Type.Integer({ minimum: 0, default: 0 }),
-        limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+        after: Cursor({ default: 0 }),
+        limit: PageLimit(),
         skip_forgotten: Type.Boolean({ default: false }),
       }, { additionalProperties: false }),
       response: { 200: Type.Object({ events: Type.Array(EventView), next: Type.Integer() }), ...errors(400, 401) },
@@ -59,7 +60,7 @@ export async function feedRoutes(app: TesseraApp, { authority, config }: ServerC
     schema: {
       ...client, tags: ['feed'], produces: ['text/event-stream'],
       description: 'Server-Sent Events of the revocation log: `id:` is the cursor, `event: revocation`, `data:` the event JSON. Resume with Last-Event-ID (or ?after=). Heartbeat comments keep proxies from closing idle streams.',
-      querystring: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
+      querystring: Type.Object({ after: Type.Optional(Cursor()) }, { additionalProperties: false }),
       headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }),
       response: errors(400, 401),
     },
@@ -78,18 +79,33 @@ export async function feedRoutes(app: TesseraApp, { authority, config }: ServerC
       // Tell nginx-style proxies not to buffer the stream.
       'x-accel-buffering': 'no',
     });
+    // HEAD: the head of the stream and nothing more (a body-less answer would otherwise
+    // never flush its headers, and the client would wait forever).
+    if (request.method === 'HEAD') {
+      raw.end();
+      return;
+    }
     raw.write('retry: 1000\n\n');
     let ended = false;
     const heartbeat = setInterval(() => raw.write(': ping\n\n'), config.feed.heartbeatSeconds * 1000);
     let stop = () => {};
+    let release = () => {};
     const finish = () => {
       if (ended) return;
       ended = true;
       clearInterval(heartbeat);
       stop();
+      release();
       raw.end();
     };
     raw.on('close', finish);
+    // The stream was authenticated once, on arrival; it ends when those credentials stop
+    // holding (secret rotated, app deleted or disabled), as every later request with them fails.
+    if (guard) {
+      release = guard.track(caller, finish);
+      // A change that landed between authentication and tracking is not missed.
+      void guard.check(caller.clientId);
+    }
     try {
       stop = await hub.subscribe(after, {
         send(events) {

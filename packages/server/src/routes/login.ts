@@ -1,12 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Type } from '@fastify/type-provider-typebox';
-import { isTesseraError, randomToken, type Config } from '@tessera/core';
+import { isTesseraError, originOf, randomToken, type Config } from '@tessera/core';
 import type { FastifyReply } from 'fastify';
 import type { ServerContext, TesseraApp } from '../context.js';
-import { setSessionCookie } from '../cookies.js';
+import { clearSessionCookie, setSessionCookie } from '../cookies.js';
 import { clearSharedCookie, issueSharedCookie } from '../shared-cookie.js';
 import { deviceOf, readSessionToken } from '../http-auth.js';
-import { renderLoginPage, renderMessagePage, renderSignedInPage } from '../pages.js';
+import { renderLoginPage, renderMessagePage, renderSignedInPage, sendPage, type SignOutScope } from '../pages/index.js';
+import { accountKey, limitedFor, recordFailures, type LimitKey } from '../failure-limits.js';
 import { authorizeRedirectOrigin, isOwnAuthorizeUrl } from '../oidc/index.js';
 
 const CSRF_COOKIE = 'tessera_csrf';
@@ -30,10 +31,18 @@ function csrfMatches(cookie: string | undefined, field: string | undefined): boo
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-// OIDC (issue 10): return_to may be the issuer's own authorize URL, which carries the whole
-// authorization request, hence the longer limit; prompt=login shows the form to a browser
-// that is already signed in (the OpenID Provider's prompt=login / max_age).
-const LoginQuery = Type.Object({ return_to: Type.Optional(Type.String({ maxLength: 8192 })), client_id: Type.Optional(Type.String({ maxLength: 128 })), prompt: Type.Optional(Type.Literal('login')) });
+const SignOutScopeSchema = Type.Union([Type.Literal('device'), Type.Literal('all')]);
+const LoginQuery = Type.Object({
+  // OIDC (issue 10): return_to may be the issuer's own authorize URL, which carries the whole
+  // authorization request, hence the longer limit.
+  return_to: Type.Optional(Type.String({ maxLength: 8192 })),
+  client_id: Type.Optional(Type.String({ maxLength: 128 })),
+  // Set by the redirect after a sign-out from the signed-in page: which notice to show.
+  signed_out: Type.Optional(SignOutScopeSchema),
+  // OIDC (issue 10): prompt=login shows the form to a browser that is already signed in
+  // (the OpenID Provider's prompt=login / max_age).
+  prompt: Type.Optional(Type.Literal('login')),
+});
 const LoginForm = Type.Object({
   username: Type.String({ maxLength: 254 }),
   password: Type.String({ maxLength: 1024 }),
@@ -43,15 +52,37 @@ const LoginForm = Type.Object({
   return_to: Type.Optional(Type.String({ maxLength: 8192 })),
   client_id: Type.Optional(Type.String({ maxLength: 128 })),
 });
+const SignOutForm = Type.Object({
+  // Optional for the same reason as in LoginForm: a missing token gets the 403 page.
+  csrf: Type.Optional(Type.String({ maxLength: 128 })),
+  scope: SignOutScopeSchema,
+});
+
+const SIGNED_OUT_NOTICES: Record<SignOutScope, string> = {
+  device: 'You are signed out of all apps on this device.',
+  all: 'You are signed out on all your devices.',
+};
 
 /** The hosted password login page. */
-export async function loginRoutes(app: TesseraApp, { authority, config, rateLimits }: ServerContext): Promise<void> {
-  // OIDC (issue 10): `formOrigin` is the verified redirect_uri origin an authorize return_to
-  // ends at (see authorizeRedirectOrigin: Chromium applies form-action to the redirects that
-  // follow the form's POST).
-  const html = (reply: FastifyReply, status: number, body: string, formOrigin?: string) =>
-    reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').header('x-frame-options', 'DENY').header('content-security-policy', `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${formOrigin ? ` ${formOrigin}` : ''}; frame-ancestors 'none'`).send(body);
-  const formOriginOf = (returnTo: string | undefined) => (returnTo ? authorizeRedirectOrigin(returnTo, config, (id) => authority.oidc.findClient(id)) : Promise.resolve(undefined));
+export async function loginRoutes(app: TesseraApp, { authority, config, limits }: ServerContext): Promise<void> {
+  /**
+   * The page with the login form must let that form's POST be answered by a 303 to the app:
+   * Chromium applies the page's CSP `form-action` to the redirect too, so with `'self'` alone
+   * the way back to an app on another origin is blocked (the user is signed in but stranded on
+   * the form). Only the origin of the return_to validated against the allow-list for this
+   * response is added; with no return_to, the POST redirects to Tessera itself.
+   * OIDC (issue 10): an authorize return_to is on Tessera's own origin but ends, after one
+   * more 303, at the client's redirect_uri: its origin is added only when that client and
+   * redirect_uri are registered (see authorizeRedirectOrigin).
+   */
+  async function formActionsFor(returnTo: string | undefined): Promise<{ formActionOrigins: string[] }> {
+    if (returnTo !== undefined && isOwnAuthorizeUrl(returnTo, config)) {
+      const origin = await authorizeRedirectOrigin(returnTo, config, (id) => authority.oidc.findClient(id));
+      return { formActionOrigins: origin === undefined ? [] : [origin] };
+    }
+    const origin = returnTo === undefined ? null : originOf(returnTo);
+    return { formActionOrigins: origin === null ? [] : [origin] };
+  }
 
   async function checkedReturnTo(returnTo: string | undefined): Promise<string | undefined> {
     if (returnTo === undefined || returnTo === '') return undefined;
@@ -65,7 +96,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, rateLimi
     try {
       returnTo = await checkedReturnTo(request.query.return_to);
     } catch (error) {
-      if (isTesseraError(error, 'RETURN_URL_NOT_ALLOWED')) return html(reply, 400, renderMessagePage('Sign-in link not allowed', 'The return address in this link is not registered with Tessera.'));
+      if (isTesseraError(error, 'RETURN_URL_NOT_ALLOWED')) return sendPage(reply, 400, renderMessagePage('Sign-in link not allowed', 'The return address in this link is not registered with Tessera.'));
       throw error;
     }
     const presented = readSessionToken(request, config);
@@ -74,28 +105,46 @@ export async function loginRoutes(app: TesseraApp, { authority, config, rateLimi
     // cookie may still hold a valid JWT for it, which a forum would go on trusting.
     if (presented?.source === 'cookie' && !current) clearSharedCookie(reply, config);
     if (current && request.query.prompt !== 'login') {
+      // Signing in again with a live session sets again whatever per-app state a sign-in
+      // sets: an app may have dropped its part alone (a NodeBB logout clears the shared
+      // cookie, and may leave the session), and would otherwise stay signed out for good
+      // while this page sends the browser straight back to it.
+      await issueSharedCookie(reply, authority, config, current);
       if (returnTo) return reply.status(303).header('location', returnTo).send();
-      const { logoutUrl } = await authority.logout.issueLogoutToken(current.session);
-      return html(reply, 200, renderSignedInPage(current.user.username, logoutUrl));
+      return sendPage(reply, 200, renderSignedInPage({ username: current.user.username, csrf: issueCsrf(reply, config) }));
     }
-    return html(reply, 200, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: request.query.client_id }), await formOriginOf(returnTo));
+    const notice = request.query.signed_out === undefined ? undefined : SIGNED_OUT_NOTICES[request.query.signed_out];
+    return sendPage(reply, 200, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: request.query.client_id, notice }), await formActionsFor(returnTo));
   });
 
-  app.post('/login', { schema: { tags: ['browser'], body: LoginForm, consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] }, config: { rateLimit: rateLimits.login } }, async (request, reply) => {
+  app.post('/login', { schema: { tags: ['browser'], body: LoginForm, consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] } }, async (request, reply) => {
     const form = request.body;
     if (!csrfMatches(request.cookies[CSRF_COOKIE], form.csrf)) {
-      return html(reply, 403, renderMessagePage('Please try again', 'This sign-in form expired or was not opened from this site. Reload the page and sign in again.', '/login'));
+      return sendPage(reply, 403, renderMessagePage('Please try again', 'This sign-in form expired or was not opened from this site. Reload the page and sign in again.', '/login'));
     }
     let returnTo: string | undefined;
     try {
       returnTo = await checkedReturnTo(form.return_to);
       if (form.client_id) await authority.apps.getApp(form.client_id);
     } catch (error) {
-      if (isTesseraError(error)) return html(reply, 400, renderMessagePage('Sign-in link not allowed', 'The return address or app in this link is not registered with Tessera.'));
+      if (isTesseraError(error)) return sendPage(reply, 400, renderMessagePage('Sign-in link not allowed', 'The return address or app in this link is not registered with Tessera.'));
       throw error;
+    }
+    // Brute force is slowed per address AND per account, counting only failures: past either
+    // limit the attempt is refused before the password is even checked (failure-limits.ts).
+    const account = accountKey(form.username);
+    const keys: LimitKey[] = [[limits.loginByAddress, request.ip], [limits.loginByAccount, account]];
+    const wait = limitedFor(keys);
+    if (wait > 0) {
+      // The hosted form answers with its page (as for every other sign-in error), status 429.
+      reply.header('retry-after', String(wait));
+      return sendPage(reply, 429, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: form.client_id, error: `Too many failed sign-ins. Try again in ${wait} seconds.`, username: form.username }), await formActionsFor(returnTo));
     }
     try {
       const started = await authority.signIn(form.username, form.password, deviceOf(request), form.client_id || undefined);
+      // The account proved itself: its earlier typos no longer count against it (the
+      // address's failures still do, so successes cannot launder an address's guesses).
+      limits.loginByAccount.clear(account);
       // Signing in again in the same browser replaces the previous session rather than
       // leaving it orphaned (and never reuses its id).
       const previous = readSessionToken(request, config);
@@ -109,12 +158,39 @@ export async function loginRoutes(app: TesseraApp, { authority, config, rateLimi
       reply.clearCookie(CSRF_COOKIE, { path: '/login' });
       return reply.status(303).header('location', returnTo ?? `${config.issuer}/login`).send();
     } catch (error) {
+      if (isTesseraError(error, 'INVALID_CREDENTIALS')) recordFailures(keys);
       if (isTesseraError(error, 'INVALID_CREDENTIALS') || isTesseraError(error, 'USER_DISABLED')) {
         const message = error.code === 'USER_DISABLED' ? 'This account is disabled.' : 'Wrong username or password.';
-        return html(reply, error.status, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: form.client_id, error: message, username: form.username }), await formOriginOf(returnTo));
+        return sendPage(reply, error.status, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: form.client_id, error: message, username: form.username }), await formActionsFor(returnTo));
       }
       throw error;
     }
   });
 
+  // The two buttons of the signed-in page. A form post protected like the login form (the
+  // double-submit token; the CSRF cookie's path /login covers /login/sign-out), so another
+  // site cannot sign the user out. Never rate limited: a logout is never refused.
+  app.post('/login/sign-out', { schema: { tags: ['browser'], body: SignOutForm, consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] } }, async (request, reply) => {
+    const form = request.body;
+    if (!csrfMatches(request.cookies[CSRF_COOKIE], form.csrf)) {
+      return sendPage(reply, 403, renderMessagePage('Please try again', 'This sign-out form expired or was not opened from this site. Reload the page and sign out again.', '/login'));
+    }
+    const presented = readSessionToken(request, config);
+    const current = presented?.source === 'cookie' ? await authority.sessions.authenticate(presented.token) : null;
+    if (current) {
+      if (form.scope === 'all') {
+        // Every session of the user, this one included: what the button says.
+        await authority.sessions.revokeUserSessions(current.user.id, {}, { actor: 'user', reason: 'user_revoked', ip: request.ip });
+      } else {
+        // This browser's one session, at every app that joined it.
+        await authority.sessions.revokeSessions([current.session.handle], { actor: 'user', reason: 'logout', ip: request.ip });
+      }
+    }
+    // Also when the session had already ended: the browser's cookies must go either way.
+    clearSessionCookie(reply, config);
+    clearSharedCookie(reply, config);
+    reply.clearCookie(CSRF_COOKIE, { path: '/login' });
+    // Relative: the same origin as the page that posted, so form-action 'self' covers it.
+    return reply.status(303).header('location', `/login?signed_out=${form.scope}`).send();
+  });
 }

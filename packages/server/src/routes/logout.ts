@@ -6,6 +6,7 @@ import { clearSessionCookie } from '../cookies.js';
 import { clearSharedCookie } from '../shared-cookie.js';
 import { requireSession } from '../http-auth.js';
 import { SessionToken, errors } from '../schemas.js';
+import { LOGOUT_FAILURES, limitFailures } from '../failure-limits.js';
 
 const LogoutTokenParam = Type.String({ minLength: 1, maxLength: 256 });
 const ReturnTo = Type.String({ minLength: 1, maxLength: 2048 });
@@ -16,8 +17,12 @@ function wantsJson(request: FastifyRequest): boolean {
 }
 
 /** The browser and API logout flows. */
-export async function logoutRoutes(app: TesseraApp, { authority, config, rateLimits }: ServerContext): Promise<void> {
+export async function logoutRoutes(app: TesseraApp, { authority, config, limits }: ServerContext): Promise<void> {
   const issuerOrigin = new URL(config.issuer).origin;
+  // Every logout route checks the token (or session, or CSRF) FIRST: a logout that presents a
+  // valid one always ends the session, however many failures its address has had. Only
+  // failures are counted per address, and past rateLimit.logoutMax answered 429.
+  const limited = <T>(request: FastifyRequest, attempt: () => Promise<T>): Promise<T> => limitFailures([[limits.logoutByAddress, request.ip]], LOGOUT_FAILURES, attempt);
 
   /**
    * After a logout by logout token: clears the session cookie unless it holds another
@@ -52,13 +57,15 @@ export async function logoutRoutes(app: TesseraApp, { authority, config, rateLim
       querystring: Type.Object({ token: Type.Optional(LogoutTokenParam), return_to: Type.Optional(ReturnTo) }),
       response: { 204: Type.Null(), ...errors(400, 403, 429) },
     },
-    config: { rateLimit: rateLimits.logout },
   }, async (request, reply) => {
     // The target is checked before anything changes: a bad return_to must not leave the
     // user logged out on an error page, nor be followed (no open redirect).
     const target = await authority.logout.resolveReturnUrl(request.query.return_to);
-    if (!request.query.token) throw new TesseraError('LOGOUT_TOKEN_INVALID');
-    await authority.logout.logoutWithLogoutToken(request.query.token, request.ip);
+    const token = request.query.token;
+    await limited(request, async () => {
+      if (!token) throw new TesseraError('LOGOUT_TOKEN_INVALID');
+      await authority.logout.logoutWithLogoutToken(token, request.ip);
+    });
     await clearEndedSessionCookie(request, reply);
     if (wantsJson(request)) return empty(reply, 204);
     return reply.redirect(target, 303);
@@ -71,23 +78,24 @@ export async function logoutRoutes(app: TesseraApp, { authority, config, rateLim
       body: Type.Optional(Type.Union([Type.Object({ logout_token: Type.Optional(LogoutTokenParam) }, { additionalProperties: false }), Type.Null()])),
       response: { 204: Type.Null(), ...errors(401, 403, 429) },
     },
-    config: { rateLimit: rateLimits.logout },
   }, async (request, reply) => {
-    const origin = request.headers.origin;
-    // Only pages of registered origins (or Tessera's own) may log the user out by XHR.
-    if (typeof origin !== 'string' || (origin !== issuerOrigin && !(await authority.apps.isRegisteredOrigin(origin)))) throw new TesseraError('ORIGIN_NOT_ALLOWED');
-    const logoutToken = request.body?.logout_token;
-    if (logoutToken !== undefined) {
-      await authority.logout.logoutWithLogoutToken(logoutToken, request.ip);
-      await clearEndedSessionCookie(request, reply);
-    } else {
-      // The custom header cannot be sent cross-site without passing CORS preflight.
-      if (request.headers['x-tessera-csrf'] === undefined) throw new TesseraError('CSRF_FAILED');
-      const current = await requireSession(request, authority, config);
-      await authority.sessions.revokeSessions([current.session.handle], { actor: 'user', reason: 'logout', ip: request.ip });
-      clearSessionCookie(reply, config);
-      clearSharedCookie(reply, config);
-    }
+    await limited(request, async () => {
+      const origin = request.headers.origin;
+      // Only pages of registered origins (or Tessera's own) may log the user out by XHR.
+      if (typeof origin !== 'string' || (origin !== issuerOrigin && !(await authority.apps.isRegisteredOrigin(origin)))) throw new TesseraError('ORIGIN_NOT_ALLOWED');
+      const logoutToken = request.body?.logout_token;
+      if (logoutToken !== undefined) {
+        await authority.logout.logoutWithLogoutToken(logoutToken, request.ip);
+        await clearEndedSessionCookie(request, reply);
+      } else {
+        // The custom header cannot be sent cross-site without passing CORS preflight.
+        if (request.headers['x-tessera-csrf'] === undefined) throw new TesseraError('CSRF_FAILED');
+        const current = await requireSession(request, authority, config);
+        await authority.sessions.revokeSessions([current.session.handle], { actor: 'user', reason: 'logout', ip: request.ip });
+        clearSessionCookie(reply, config);
+        clearSharedCookie(reply, config);
+      }
+    });
     return empty(reply, 204);
   });
 
@@ -97,9 +105,8 @@ export async function logoutRoutes(app: TesseraApp, { authority, config, rateLim
       body: Type.Object({ session_token: SessionToken }, { additionalProperties: false }),
       response: { 204: Type.Null(), ...errors(400, 403, 429) },
     },
-    config: { rateLimit: rateLimits.logout },
   }, async (request, reply) => {
-    await authority.logout.logoutWithSessionToken(request.body.session_token, request.ip);
+    await limited(request, () => authority.logout.logoutWithSessionToken(request.body.session_token, request.ip));
     return empty(reply, 204);
   });
 

@@ -5,6 +5,7 @@ import { readBasicCredentials, requireApp, requireCsrfForCookie, requireSession 
 import { HandleParams, Revoked, SessionView, UserView, errors } from '../schemas.js';
 import { TesseraError, toPublicUser, verifyPassword, type SessionRecord, type UserRecord } from '@tessera/core';
 import { sessionJson, userJson } from '../views.js';
+import { accountKey, countFailure, refuseIfLimited, type LimitKey } from '../failure-limits.js';
 
 /** The content type of a whoami answer, on both paths. */
 export const WHOAMI_CONTENT_TYPE = 'application/json; charset=utf-8';
@@ -29,7 +30,7 @@ export function whoamiBody(session: SessionRecord, user: UserRecord): string {
 }
 
 /** Self-service: who am I, my sessions, end one or all others, change my password. */
-export async function selfRoutes(app: TesseraApp, { authority, config, rateLimits }: ServerContext): Promise<void> {
+export async function selfRoutes(app: TesseraApp, { authority, config, limits }: ServerContext): Promise<void> {
   app.get('/v1/whoami', {
     schema: {
       ...session, tags: ['session'],
@@ -38,7 +39,7 @@ export async function selfRoutes(app: TesseraApp, { authority, config, rateLimit
     },
   }, async (request, reply) => {
     // Basic credentials are checked first: a wrong secret must fail even for a valid session.
-    const caller = readBasicCredentials(request) ? await requireApp(request, reply, authority) : null;
+    const caller = readBasicCredentials(request) ? await requireApp(request, reply, authority, limits) : null;
     const current = await requireSession(request, authority, config);
     if (caller) await authority.sessions.joinSession(current.session, caller.clientId);
     // Sent as ready JSON text (no re-serialisation); see whoamiBody.
@@ -69,13 +70,16 @@ export async function selfRoutes(app: TesseraApp, { authority, config, rateLimit
     schema: {
       ...session, tags: ['session'], description: 'Changes my password and ends all my other sessions.',
       body: Type.Object({ current_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Type.String({ minLength: 8, maxLength: 1024 }) }, { additionalProperties: false }),
-      response: { 200: Revoked, ...errors(400, 401, 403) },
+      response: { 200: Revoked, ...errors(400, 401, 403, 429) },
     },
-    config: { rateLimit: rateLimits.login },
   }, async (request) => {
     const current = await requireSession(request, authority, config);
     requireCsrfForCookie(request, current.source);
-    if (!(await verifyPassword(request.body.current_password, current.user.passwordHash))) throw new TesseraError('INVALID_CREDENTIALS');
+    // The current password is a password: a stolen session must not make guessing it
+    // unlimited. Same limits as sign-in (address and account), checked before the hash.
+    const keys: LimitKey[] = [[limits.loginByAddress, request.ip], [limits.loginByAccount, accountKey(current.user.username)]];
+    refuseIfLimited(keys);
+    if (!(await verifyPassword(request.body.current_password, current.user.passwordHash))) throw countFailure(keys, new TesseraError('INVALID_CREDENTIALS'));
     const { revoked } = await authority.users.updateUser(current.user.id, { password: request.body.new_password }, 'user', current.session.handle);
     return { revoked };
   });

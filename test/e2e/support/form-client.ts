@@ -17,8 +17,8 @@ export interface Page {
   hops: Hop[];
 }
 
-/** The browser returned by {@link createBrowser}. */
-export interface Browser {
+/** The client returned by {@link createFormClient}. */
+export interface FormClient {
   jar: CookieJar;
   /** GET `url` and follow redirects, like typing it in the address bar. */
   open(url: string): Promise<Page>;
@@ -46,19 +46,22 @@ function attributes(tag: string): Record<string, string> {
 }
 
 /**
- * A scripted browser over `fetch`: one cookie jar, redirects followed by hand
+ * Not a browser: an HTTP client over `fetch` for tests of what the server does behind a
+ * form (e.g. which notices a logout sends), where a real browser adds nothing. It enforces
+ * no CSP, no SameSite, no CORS: every browser flow is tested in Chromium instead
+ * (support/chromium.ts). One cookie jar, redirects followed by hand
  * (`redirect: 'manual'`) so that every hop's cookies are stored and every hop is visible
  * to assertions. 303 (and 301/302 after POST) turn into a GET without body, as browsers do.
  *
  * @example
  * ```ts
- * const browser = createBrowser({ userAgent: 'laptop' });
- * const home = await browser.open('http://127.0.0.1:3001/');
+ * const client = createFormClient({ userAgent: 'laptop' });
+ * const home = await client.open('http://127.0.0.1:3001/');
  * ```
  */
-export function createBrowser(options: { userAgent?: string; jar?: CookieJar } = {}): Browser {
+export function createFormClient(options: { userAgent?: string; jar?: CookieJar } = {}): FormClient {
   const jar = options.jar ?? createCookieJar();
-  const userAgent = options.userAgent ?? 'tessera-e2e-browser';
+  const userAgent = options.userAgent ?? 'tessera-e2e-form-client';
 
   async function navigate(url: string, init: { method: string; body?: string; headers?: Record<string, string> }): Promise<Page> {
     const hops: Hop[] = [];
