@@ -269,6 +269,23 @@ describe('OpenID Provider: bad input', () => {
       expect((await token({ ...form, client_id: conf.clientId, client_secret: conf.clientSecret })).statusCode).toBe(200);
     });
 
+    it('counts wrong client secrets under the failure limits (Basic and post alike): past the limit 429 with Retry-After; the right secret is never refused', async () => {
+      await t.close();
+      t = await createTestServer({ file: { rateLimit: { enabled: true, clientMax: 3, credentialMax: 100 } } });
+      conf = await register({ name: 'Conf', trusted: true, redirect_uris: [CB] });
+      cookie = await signIn(t);
+      const form = { grant_type: 'authorization_code', code: await code(conf), redirect_uri: CB };
+      for (let i = 0; i < 3; i += 1) expectOAuth(await token(form, { clientId: conf.clientId, clientSecret: `wrong-${i}` }), 401, 'invalid_client');
+      const limited = await token({ ...form, client_id: conf.clientId, client_secret: 'wrong-again' });
+      expect(limited.statusCode).toBe(429);
+      expect(limited.json<{ error: string }>().error).toBe('RATE_LIMITED');
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      // A public client naming itself (no secret) is not a guess: not counted, not refused.
+      expectOAuth(await token({ ...form, client_id: conf.clientId }), 401, 'invalid_client');
+      // The right secret still redeems the code.
+      expect((await token(form, conf)).statusCode).toBe(200);
+    });
+
     it('names unsupported and missing grant types, and missing parameters', async () => {
       expectOAuth(await token({ grant_type: 'password', username: 'a', password: 'b' }, conf), 400, 'unsupported_grant_type');
       expectOAuth(await token({ grant_type: 'client_credentials' }, conf), 400, 'unsupported_grant_type');
@@ -319,6 +336,29 @@ describe('OpenID Provider: bad input', () => {
       expectPage(await logout({ id_token_hint: `${h}.${p}.${'A'.repeat(40)}`, post_logout_redirect_uri: BYE }));
       expectPage(await logout({ id_token_hint: 'not-a-jwt' }));
       expect((await t.app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `Bearer ${cookie}` } })).statusCode).toBe(200);
+    });
+
+    it('end_session: the id_token_hint of an app that has left the session no longer ends it (the user confirms); a member\'s hint does', async () => {
+      // Two apps join alice's session through the code flow, then are no longer trusted
+      // (so membership alone decides, as requireAppMay's end_session_by_handle).
+      const left = await register({ name: 'Left', trusted: true, redirect_uris: [CB], post_logout_redirect_uris: [BYE] });
+      const member = await register({ name: 'Member', trusted: true, redirect_uris: [CB], post_logout_redirect_uris: [BYE] });
+      const idTokenOf = async (client: Client) => (await token({ grant_type: 'authorization_code', code: await code(client), redirect_uri: CB }, client)).json<{ id_token: string }>().id_token;
+      const leftHint = await idTokenOf(left);
+      const memberHint = await idTokenOf(member);
+      for (const client of [left, member]) expect((await adminRequest(t, 'PATCH', `/apps/${client.clientId}`, { trusted: false })).statusCode).toBe(200);
+      // `left` leaves the session (an app-only logout, with the session's token).
+      const leave = await t.app.inject({ method: 'POST', url: '/api/v1/logout', headers: { authorization: basicAuth(left.clientId, left.clientSecret), 'content-type': 'application/json' }, payload: { token: cookie, scope: 'app' } });
+      expect(leave.statusCode, leave.body).toBe(200);
+      const logout = (hint: string) => t.app.inject({ method: 'GET', url: '/oidc/logout', query: { id_token_hint: hint, post_logout_redirect_uri: BYE }, cookies: { [t.config.cookie.name]: cookie } });
+      const confirm = await logout(leftHint);
+      expectPage(confirm, 200);
+      expect(confirm.body).toContain('action="/oidc/logout/confirm"');
+      expect((await t.app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `Bearer ${cookie}` } })).statusCode).toBe(200);
+      const ended = await logout(memberHint);
+      expect(ended.statusCode).toBe(303);
+      expect(String(ended.headers.location)).toBe(BYE);
+      expect((await t.app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `Bearer ${cookie}` } })).statusCode).toBe(401);
     });
 
     it('answers garbage at every endpoint with a 4xx, never a 5xx', async () => {
