@@ -64,15 +64,6 @@ async function signInThrough(session: BrowserSession, appUrl: string): Promise<{
   const { page } = session;
   expect(await openApp(session, `${appUrl}/`, 'app, signed out')).toBeNull();
   const link = new URL((await page.getByRole('link', { name: 'Sign in' }).getAttribute('href'))!);
-
-/**
- * The forum learns of an end only from its logout token (it never asks Tessera on page
- * views): waits (bounded) until its page in this browser says signed out.
- */
-async function untilForumSignedOut(session: BrowserSession): Promise<void> {
-  await expect.poll(() => openApp(session, `${forum.url}/`), { timeout: 10_000 }).toBeNull();
-  await session.step('forum, signed out');
-}
   expect(`${link.origin}${link.pathname}`).toBe(`${tessera.url}/login`);
   expect(link.searchParams.get('return_to')).toBe(`${appUrl}/`);
   await page.getByRole('link', { name: 'Sign in' }).click();
@@ -89,6 +80,15 @@ async function untilForumSignedOut(session: BrowserSession): Promise<void> {
   await session.step('back at the app, signed in');
   expect(handle).toMatch(/^ses_/);
   return { handle: handle!, hops };
+}
+
+/**
+ * The forum learns of an end only from its logout token (it never asks Tessera on page
+ * views): waits (bounded) until its page in this browser says signed out.
+ */
+async function untilForumSignedOut(session: BrowserSession): Promise<void> {
+  await expect.poll(() => openApp(session, `${forum.url}/`), { timeout: 10_000 }).toBeNull();
+  await session.step('forum, signed out');
 }
 
 /** Navigation responses while `action` runs (method, URL without query, status). */
