@@ -1,16 +1,8 @@
-import { escapeHtml, renderMessagePage } from '../pages/index.js';
+import { escapeHtml, renderMessagePage, renderPage } from '../pages/index.js';
 
-// The look of the hosted pages (../pages/render.ts); the OpenID Provider's pages need forms with
-// several buttons, which the shared renderers do not offer. Every interpolated value is escaped.
-const STYLE = `body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;display:grid;place-items:center;min-height:100vh}
-main{background:#fff;padding:2rem 2.5rem;border-radius:12px;box-shadow:0 2px 12px #0002;width:min(24rem,90vw)}
-h1{font-size:1.3rem;margin:0 0 1rem}ul{padding-left:1.2rem}
-button{display:inline-block;margin-top:1rem;width:100%;padding:.6rem;border:0;border-radius:6px;background:#2d5bd7;color:#fff;font-size:1rem;cursor:pointer}
-button.secondary{background:#e4e7ee;color:#222}`;
-
-function page(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)} · Tessera</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
-}
+// The OpenID Provider's pages in the hosted pages' shell (../pages/render.ts): they need forms
+// with several buttons, which the shared renderers do not offer. Every interpolated value is escaped.
+const page = renderPage;
 
 const hidden = (fields: Record<string, string>) =>
   Object.entries(fields).map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`).join('');
