@@ -49,7 +49,7 @@ export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, tes
   if (tesseraApiUrl !== tesseraUrl) options[oidc.customFetch] = (url, init) => fetch(url.startsWith(tesseraUrl) ? `${tesseraApiUrl}${url.slice(tesseraUrl.length)}` : url, init);
   // Discovery: every endpoint comes from Tessera's /.well-known/openid-configuration.
   const config = await oidc.discovery(issuer, clientId, clientSecret, undefined, options);
-  /** @type {Map<string, { sub: string, username: string, name: string, sid: string, idToken: string }>} forum session id → sign-in */
+  /** @type {Map<string, { sub: string, username: string, name: string, sid: string, startedAt: number | null, idToken: string }>} forum session id → sign-in (startedAt: the Tessera sign-in, auth_time) */
   const sessions = new Map();
   /** @type {Map<string, { verifier: string, state: string, nonce: string }>} pending sign-ins */
   const pending = new Map();
@@ -60,11 +60,14 @@ export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, tes
     issuer: tesseraUrl,
     jwksUri: `${tesseraApiUrl}/.well-known/jwks.json`,
     clientId,
-    // Tessera names the session it ended (sid); a user-wide end without sid ends them all.
-    onLogout({ sid, sub }) {
+    // Tessera names the session it ended (sid); a user-wide end names the sessions it ended
+    // (sids) and when (revoked_at). `covers` decides, so a late or retried notice never ends
+    // a forum session of a Tessera session the user started after the revocation.
+    onLogout(logout) {
+      const { sid, sub } = logout;
       let dropped = 0;
       for (const [id, s] of sessions) {
-        if (sid !== undefined ? s.sid === sid : s.sub === sub) {
+        if (s.sub === sub && logout.covers({ sid: s.sid, startedAt: s.startedAt })) {
           sessions.delete(id);
           dropped += 1;
         }
@@ -133,7 +136,7 @@ export async function startForum({ port = 0, host = '127.0.0.1', tesseraUrl, tes
         const username = String(claims.preferred_username ?? claims.sub);
         const name = typeof claims.given_name === 'string' && claims.given_name ? `${claims.given_name} (${username})` : username;
         const id = randomBytes(24).toString('base64url');
-        sessions.set(id, { sub: claims.sub, username, name, sid: String(claims.sid), idToken: /** @type {string} */ (tokens.id_token) });
+        sessions.set(id, { sub: claims.sub, username, name, sid: String(claims.sid), startedAt: typeof claims.auth_time === 'number' ? claims.auth_time * 1000 : null, idToken: /** @type {string} */ (tokens.id_token) });
         return redirect(res, home, [cookie(SESSION_COOKIE, id, 86_400), cookie(PENDING_COOKIE, '', 0), cookie(NOTE_COOKIE, 'signed-in', 60)]);
       } catch (error) {
         const reason = /** @type {{ error?: string }} */ (error).error ?? 'error';

@@ -5,7 +5,7 @@
 import { createBackchannelHandler, createBackchannelReceiver } from '@tessera/sdk/backchannel';
 import { basicAuth } from './http.mjs';
 
-/** @typedef {{ session: { handle: string }, user: { id: string, username: string, first_name?: string | null } }} Me */
+/** @typedef {{ session: { handle: string, created_at: string }, user: { id: string, username: string, first_name?: string | null } }} Me */
 
 /**
  * Who is signed in, asked server side: the answer is Tessera's, not a guess from a cookie.
@@ -56,14 +56,16 @@ export function createSessionLookup({ tesseraUrl, clientId, clientSecret, cacheS
       cache.delete(token);
     },
     /**
-     * Drops every kept answer of the session `sid`, or, without a sid, of every session of
-     * the user `sub`. Returns how many were dropped.
-     * @param {{ sid?: string, sub?: string }} ended
+     * Drops every kept answer of a session the logout ended: the session `sid`, or, for a
+     * user-wide logout, the user's sessions it listed or that began before it — never one
+     * the user started after it (a retried notice can arrive late). Returns how many.
+     * @param {import('@tessera/sdk/backchannel').BackchannelLogout} logout
      */
-    drop({ sid, sub }) {
+    drop(logout) {
       let dropped = 0;
       for (const [token, { me }] of cache) {
-        if (sid !== undefined ? me.session.handle === sid : me.user.id === sub) {
+        if (logout.sid === undefined && me.user.id !== logout.sub) continue;
+        if (logout.covers({ sid: me.session.handle, startedAt: Date.parse(me.session.created_at) })) {
           cache.delete(token);
           dropped += 1;
         }
@@ -95,8 +97,9 @@ export function createBackchannelEndpoint({ name, issuer, tesseraUrl, clientId, 
     issuer,
     jwksUri: `${tesseraUrl}/.well-known/jwks.json`,
     clientId,
-    onLogout({ sid, sub }) {
-      const dropped = sessions.drop({ sid, sub });
+    onLogout(logout) {
+      const { sid, sub } = logout;
+      const dropped = sessions.drop(logout);
       log(`[${name}] back-channel logout from Tessera: ${sid ? `session ${sid}` : `every session of user ${sub}`} ended (${dropped} cached sign-in${dropped === 1 ? '' : 's'} dropped)`);
     },
   });

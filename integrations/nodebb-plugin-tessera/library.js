@@ -2,16 +2,19 @@
 
 /**
  * nodebb-plugin-tessera: ends a user's NodeBB sessions when Tessera sends an OpenID Connect
- * Back-Channel Logout 1.0 logout token to POST /tessera/backchannel-logout.
+ * Back-Channel Logout 1.0 logout token to POST /tessera/backchannel-logout, ends the Tessera
+ * session when the user logs out of the forum, and tells Tessera the session is in use.
  *
  * Hooks (plugin.json): `static:app.load` → init (routes), `static:api.routes` → admin
  * mapping API, `filter:admin.header.build` → ACP menu entry, `action:user.delete` → mapping
- * clean-up, and two nodebb-plugin-session-sharing hooks that refuse shared cookies of ended
- * Tessera sessions. Every NodeBB module is reached through lib/nodebb.js.
+ * clean-up, `action:user.loggedIn` → remember the Tessera session behind a NodeBB session,
+ * `static:user.loggedOut` → end the Tessera session, `action:middleware.pageView` → activity,
+ * and two nodebb-plugin-session-sharing hooks that refuse shared cookies of ended Tessera
+ * sessions. Every NodeBB module is reached through lib/nodebb.js.
  *
  * @example
  * // From another NodeBB plugin or a script running inside NodeBB:
- * const tessera = require.main.require('nodebb-plugin-tessera');
+ * const tessera = nodebb.require('nodebb-plugin-tessera');
  * await tessera.linkUser('usr_123', 42);
  */
 
@@ -21,6 +24,9 @@ const { createAdminApiControllers } = require('./lib/admin-api');
 const { refuseEndedSessionCookie, treatEndedSessionCookieAsGuest } = require('./lib/session-sharing-guard');
 const mapping = require('./lib/id-mapping');
 const { readSettings } = require('./lib/settings');
+const { linkSession } = require('./lib/local-sessions');
+const { endTesseraSessionOnForumLogout } = require('./lib/forum-logout');
+const { reportActivity } = require('./lib/activity');
 
 const BACKCHANNEL_PATH = '/tessera/backchannel-logout';
 
@@ -71,6 +77,22 @@ plugin.forgetDeletedUser = async function forgetDeletedUser({ uid }) {
 	await mapping.unlinkUid(nodebb(), uid);
 };
 
+/**
+ * action:user.loggedIn — when session-sharing logged the user in from Tessera's shared
+ * cookie, remembers that cookie's Tessera session in the NodeBB session, so that a logout
+ * ends exactly the NodeBB sessions of the Tessera sessions it ended. Never fails the login.
+ */
+plugin.linkTesseraSession = async function linkTesseraSession(data) {
+	const modules = nodebb();
+	try {
+		await linkSession(modules, data || {});
+	} catch (error) {
+		modules.winston.warn(`[plugins/tessera] could not link the NodeBB session to its Tessera session: ${error && error.message ? error.message : error}`);
+	}
+};
+
+plugin.endTesseraSessionOnForumLogout = endTesseraSessionOnForumLogout;
+plugin.reportActivity = reportActivity;
 plugin.refuseEndedSessionCookie = refuseEndedSessionCookie;
 plugin.treatEndedSessionCookieAsGuest = treatEndedSessionCookieAsGuest;
 plugin.handleBackchannelLogout = handleBackchannelLogout;
@@ -80,7 +102,7 @@ plugin.handleBackchannelLogout = handleBackchannelLogout;
  * nodebb-plugin-session-sharing, whose mapping is read directly).
  *
  * @example
- * await require.main.require('nodebb-plugin-tessera').linkUser('usr_123', 42);
+ * await nodebb.require('nodebb-plugin-tessera').linkUser('usr_123', 42);
  */
 plugin.linkUser = async function linkUser(sub, uid) {
 	await mapping.linkUser(nodebb(), sub, uid);

@@ -48,6 +48,14 @@ let url: string;
 let child: ChildProcess | null = null;
 const receivers: Receiver[] = [];
 
+/**
+ * Budgets for a loaded machine, not expected speeds (every wait returns as soon as its
+ * condition holds): a node process took over 30 s just to load its modules at a load
+ * average of 20 on two cores.
+ */
+const START_TIMEOUT_MS = 120_000;
+const TEST_TIMEOUT_MS = 2 * START_TIMEOUT_MS + 120_000;
+
 /** Starts `node packages/server/dist/cli.js start` and waits until it answers /health. */
 async function startTessera(): Promise<ChildProcess> {
   // Only our settings reach the child: a TESSERA_DATABASE_URL of the caller's shell must
@@ -65,7 +73,7 @@ async function startTessera(): Promise<ChildProcess> {
     if (started.exitCode !== null) throw new Error(`tessera start exited with ${started.exitCode}:\n${output}`);
     const ok = await fetch(`${url}/health`).then((r) => r.status === 200, () => false);
     return ok ? true : undefined;
-  }, { timeoutMs: 20_000, intervalMs: 50 });
+  }, { timeoutMs: START_TIMEOUT_MS, intervalMs: 50 });
   return started;
 }
 
@@ -91,7 +99,7 @@ beforeAll(async () => {
   port = await findFreePort();
   url = `http://127.0.0.1:${port}`;
   child = await startTessera();
-});
+}, START_TIMEOUT_MS + 30_000);
 
 afterAll(async () => {
   if (child) await kill(child);
@@ -138,7 +146,7 @@ describe('SIGKILL mid-delivery, then a restart on the same data dir', () => {
     expect(revoked.body.revoked).toHaveLength(SESSIONS);
 
     // Half-way through the first wave: some delivered, some on the wire, most waiting.
-    await waitFor('the first deliveries to arrive', () => (arrivals.length >= 20 ? true : undefined), { timeoutMs: 20_000 });
+    await waitFor('the first deliveries to arrive', () => (arrivals.length >= 20 ? true : undefined), { timeoutMs: 60_000 });
     await kill(child!);
     child = null;
 
@@ -169,7 +177,7 @@ describe('SIGKILL mid-delivery, then a restart on the same data dir', () => {
     await waitFor('every delivery delivered in the admin API', async () => {
       final = (await callAdmin<{ deliveries: DeliveryJson[]; counts: Record<string, number> }>(url, 'GET', '/deliveries?limit=1000')).body;
       return final.counts.delivered === planned.size ? true : undefined;
-    }, { timeoutMs: 20_000, last: () => final?.counts });
+    }, { timeoutMs: 60_000, last: () => final?.counts });
 
     // Nothing lost, nothing unexpected, nothing refused by a relying party.
     expect(rejected).toEqual([]);
@@ -179,19 +187,23 @@ describe('SIGKILL mid-delivery, then a restart on the same data dir', () => {
     expect(new Set(final!.deliveries.map((d) => `${d.sid}|${d.client_id}`))).toEqual(planned);
     expect(final!.deliveries.every((d) => d.status === 'delivered' && d.last_status === 200)).toBe(true);
 
-    // Duplicates: only deliveries that had arrived before the kill without their outcome
-    // being recorded — those leased at the kill — and so at most maxInFlight of them.
+    // Duplicates. Every arrival is an attempt: one Tessera recorded (`attempts`), or the one
+    // the killed process had on the wire and could not record — only for deliveries leased
+    // at the kill, so at most maxInFlight of them. (On an idle machine every delivery takes
+    // one attempt; on a loaded one an attempt can time out after the receiver got the
+    // request and be retried, which is at-least-once delivery too and is recorded.)
     const counts = new Map<string, number>();
     for (const a of arrivals) counts.set(`${a.sid}|${a.clientId}`, (counts.get(`${a.sid}|${a.clientId}`) ?? 0) + 1);
-    const duplicated = [...counts].filter(([, n]) => n > 1).map(([key]) => key);
-    for (const key of duplicated) {
-      expect(counts.get(key)).toBe(2);
-      expect(leasedAtKill.has(key)).toBe(true);
-      expect(fromKilled.has(key)).toBe(true);
+    const attempts = new Map(final!.deliveries.map((d) => [`${d.sid}|${d.client_id}`, d.attempts]));
+    const unrecorded = [...counts].filter(([key, n]) => n > attempts.get(key)!).map(([key]) => key);
+    for (const key of unrecorded) {
+      expect(counts.get(key), key).toBe(attempts.get(key)! + 1);
+      expect(leasedAtKill.has(key), key).toBe(true);
+      expect(fromKilled.has(key), key).toBe(true);
     }
-    expect(duplicated.length).toBeLessThanOrEqual(MAX_IN_FLIGHT);
-    expect(arrivals.length - planned.size).toBe(duplicated.length);
-    // At most one extra arrival per delivery leased at the kill.
-    expect(arrivals.length).toBeLessThanOrEqual(planned.size + leasedAtKill.size);
-  });
+    expect(unrecorded.length).toBeLessThanOrEqual(MAX_IN_FLIGHT);
+    const recordedAttempts = [...attempts.values()].reduce((n, a) => n + a, 0);
+    expect(arrivals.length).toBeLessThanOrEqual(recordedAttempts + unrecorded.length);
+    expect(arrivals.length).toBeLessThanOrEqual(recordedAttempts + leasedAtKill.size);
+  }, TEST_TIMEOUT_MS);
 });

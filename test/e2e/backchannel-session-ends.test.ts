@@ -206,9 +206,9 @@ describe('every session end tells every app that joined', () => {
 
   it('server-to-server logout: scope session, app and user', async () => {
     const userId = await newUser(w);
-    const s2s = (token: string, scope?: string) => fetch(`${w.node.url}/api/v1/logout`, {
+    const s2s = (token: string, scope?: string, app = w.bcl) => fetch(`${w.node.url}/api/v1/logout`, {
       method: 'POST',
-      headers: { authorization: w.bcl.basic, 'content-type': scope ? 'application/json' : 'text/plain' },
+      headers: { authorization: app.basic, 'content-type': scope ? 'application/json' : 'text/plain' },
       body: scope ? JSON.stringify({ token, scope }) : token,
     });
 
@@ -222,8 +222,9 @@ describe('every session end tells every app that joined', () => {
     await expectNotices(w, two.handle, { reason: 'logout', scope: 'session', sub: userId, apps: ['bcl'], ended: false });
 
     // Scope user: every session of the user (two, still active for the others, and three).
+    // Only a trusted app may end a user's every session (docs/security.md, "What an app may do").
     const three = await joinedSession(w, userId, 'three');
-    expect((await s2s(three.token, 'user')).status).toBe(200);
+    expect((await s2s(three.token, 'user', w.gateway)).status).toBe(200);
     const notices = await expectNotices(w, three.handle, { reason: 'logout', scope: 'user', sub: userId });
     // The back-channel app had already left session two: its user-wide notice covers three only.
     expect(notices.find((d) => d.client_id === w.bcl.clientId)!.sessions).toBe(1);

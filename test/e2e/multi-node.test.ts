@@ -11,6 +11,7 @@ import { freshSchemaUrl, postgresTestUrl, type TestSchema } from '../../packages
 import {
   followFeed,
   metricValue,
+  NODE_START_TIMEOUT_MS,
   pidOfPeer,
   redisServerAvailable,
   startNode,
@@ -172,7 +173,7 @@ describe.skipIf(skipReason !== null)(`three nodes on one PostgreSQL and Redis${s
     const created = await admin<{ user: { id: string } }>(n1, 'POST', '/users', { username: 'cluster-user', email: 'cluster@example.test', password: 'correct horse battery staple' });
     expect(created.status).toBe(201);
     userId = created.body.user.id;
-  }, 90_000);
+  }, NODE_START_TIMEOUT_MS + 60_000);
 
   afterAll(async () => {
     for (const f of followers) f.close();

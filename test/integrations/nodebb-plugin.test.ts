@@ -3,6 +3,14 @@
 // urlencoded/json body parsers), tokens are signed with jose and the issuer's key set is
 // served by a local node:http server. Only NodeBB itself (db, user, meta, plugins, route
 // helpers) is faked, through the plugin's single module loader (lib/nodebb.js).
+//
+// The stand-in copies what the real NodeBB 4.15.1 with session-sharing 8.0.2 was seen to do
+// (docs/nodebb.md "Verified with", scripts/nodebb-verify.mjs): sessions in
+// `uid:<uid>:sessions` scored by login time and in a session store, removed together by
+// `user.auth.revokeSession(ids, uid)`; `action:user.loggedIn` ({ uid, req }) after a
+// session-sharing login with the shared cookie in `req.cookies`; `static:user.loggedOut`
+// ({ req, res, uid, sessionID }) after the forum session is gone, the cookie still in
+// `req.cookies`; `action:middleware.pageView` ({ req }); settings in `settings:<plugin>`.
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -11,6 +19,8 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createFormClient } from '../e2e/support/form-client.js';
+import { callAdmin, registerApp, startTesseraNode, waitFor, type DeliveryJson, type TesseraNode } from '../e2e/support/backchannel.js';
 
 const pluginDir = fileURLToPath(new URL('../../integrations/nodebb-plugin-tessera/', import.meta.url));
 const requireCjs = createRequire(import.meta.url);
@@ -35,10 +45,21 @@ interface Plugin {
   treatEndedSessionCookieAsGuest(data: HookData): Promise<HookData>;
   linkUser(sub: string, uid: number | string): Promise<void>;
   findUid(sub: string): Promise<{ uid: number; source: string } | null>;
+  linkTesseraSession(data: { uid: number; req: FakeRequest }): Promise<void>;
+  endTesseraSessionOnForumLogout(data: { req: FakeRequest; res: object; uid: number; sessionID: string }): Promise<{ sent: Promise<{ status: number | null }> } | null>;
+  reportActivity(data: { req: FakeRequest }): Promise<{ done: Promise<string> } | null>;
+}
+
+/** The parts of an Express request with NodeBB's session that the plugin's hooks read. */
+interface FakeRequest {
+  cookies: Record<string, string>;
+  loggedIn?: boolean;
+  session: StoredSession & { save(callback: (error?: Error) => void): void };
 }
 
 const plugin = requireCjs(`${pluginDir}library.js`) as Plugin;
 const { setModuleLoader } = requireCjs(`${pluginDir}lib/nodebb.js`) as { setModuleLoader(resolver?: (id: string) => unknown): void };
+const { forgetRecentActivity } = requireCjs(`${pluginDir}lib/activity.js`) as { forgetRecentActivity(): void };
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const CLIENT_ID = 'forum-client';
@@ -52,11 +73,14 @@ function createFakeDb() {
   const hashes = new Map<string, Map<string, number>>();
   const zsets = new Map<string, Map<string, number>>();
   const expiry = new Map<string, number>();
+  const objects = new Map<string, Record<string, string>>();
+  const sessions = new Map<string, StoredSession>();
   const live = (key: string) => {
     const at = expiry.get(key);
     if (at !== undefined && at <= Date.now()) {
       strings.delete(key);
       hashes.delete(key);
+      objects.delete(key);
       zsets.delete(key);
       expiry.delete(key);
     }
@@ -98,6 +122,7 @@ function createFakeDb() {
       expiry.set(key, at);
     },
     async delete(key: string) {
+      objects.delete(key);
       strings.delete(key);
       hashes.delete(key);
       zsets.delete(key);
@@ -112,9 +137,43 @@ function createFakeDb() {
     },
     async exists(key: string) {
       live(key);
-      return strings.has(key) || hashes.has(key) || (zsets.get(key)?.size ?? 0) > 0;
+      return strings.has(key) || hashes.has(key) || objects.has(key) || (zsets.get(key)?.size ?? 0) > 0;
+    },
+    async getSortedSetRange(key: string, start: number, stop: number) {
+      expect([start, stop]).toEqual([0, -1]);
+      return [...zset(key)].sort((a, b) => a[1] - b[1]).map(([v]) => v);
+    },
+    async getSortedSetRangeWithScores(key: string, start: number, stop: number) {
+      expect([start, stop]).toEqual([0, -1]);
+      return [...zset(key)].sort((a, b) => a[1] - b[1]).map(([value, score]) => ({ value, score }));
+    },
+    async getObject(key: string) {
+      live(key);
+      const object = objects.get(key);
+      return object ? { ...object } : null;
+    },
+    async setObject(key: string, data: Record<string, unknown>) {
+      live(key);
+      const object = objects.get(key) ?? {};
+      for (const [field, value] of Object.entries(data)) object[field] = String(value);
+      objects.set(key, object);
+    },
+    // NodeBB's session store (connect-redis & co. behind db.sessionStoreGet/Destroy).
+    sessions,
+    async sessionStoreGet(id: string) {
+      const stored = sessions.get(id);
+      return stored ? (JSON.parse(JSON.stringify(stored)) as StoredSession) : null;
+    },
+    async sessionStoreDestroy(id: string) {
+      sessions.delete(id);
     },
   };
+}
+
+/** A NodeBB session as its store keeps it: passport's uid, and what this plugin adds. */
+interface StoredSession {
+  passport?: { user: number };
+  tessera?: { sid: string; iat?: number };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -134,13 +193,21 @@ function installFakeNodebb() {
   const modules: Record<string, unknown> = {
     './src/database': db,
     './src/user': {
+      // As src/user/auth.js: revokeSession removes the ids from uid:<uid>:sessions and
+      // destroys them in the session store.
       auth: {
-        async revokeAllSessions(uid: number) {
+        async revokeSession(ids: string | string[], uid: number) {
           if (revokeFailures > 0) {
             revokeFailures--;
             throw new Error('session store unavailable');
           }
+          const list = Array.isArray(ids) ? ids : [ids];
+          await db.sortedSetRemove(`uid:${uid}:sessions`, list);
+          for (const id of list) await db.sessionStoreDestroy(id);
           revoked.push(uid);
+        },
+        async revokeAllSessions() {
+          throw new Error('the plugin ends chosen sessions (revokeSession), never all of them');
         },
       },
       isAdministrator: async (uid: number) => admins.has(uid),
@@ -305,10 +372,28 @@ beforeEach(() => {
   activePlugins = new Set(['nodebb-plugin-session-sharing']);
   revoked = [];
   revokeFailures = 0;
+  forgetRecentActivity();
   admins = new Set([1]);
   existingUids = new Set([1, 42, 77]);
   logs = [];
+  // Users 42 and 77 are signed in to the forum since a minute ago (a NodeBB login not linked
+  // to a Tessera session: the oldest kind, ended by any logout of the user).
+  addNodebbSession(42, { loginAt: Date.now() - 60_000 });
+  addNodebbSession(77, { loginAt: Date.now() - 60_000 });
 });
+
+/** A NodeBB session of `uid` as NodeBB's login leaves it (user.auth.addSession + the store). */
+function addNodebbSession(uid: number, options: { loginAt?: number; tessera?: StoredSession['tessera'] } = {}): string {
+  const id = `nbb-${randomUUID()}`;
+  db.zsets.set(`uid:${uid}:sessions`, (db.zsets.get(`uid:${uid}:sessions`) ?? new Map()).set(id, options.loginAt ?? Date.now()));
+  db.sessions.set(id, { passport: { user: uid }, ...(options.tessera ? { tessera: options.tessera } : {}) });
+  return id;
+}
+
+/** The ids of the live NodeBB sessions of `uid`. */
+function nodebbSessionsOf(uid: number): string[] {
+  return [...(db.zsets.get(`uid:${uid}:sessions`)?.keys() ?? [])].filter((id) => db.sessions.has(id));
+}
 
 describe('back-channel logout: a valid token ends the user\'s NodeBB sessions', () => {
   it('answers 200 with Cache-Control: no-store and revokes the uid session-sharing maps the sub to', async () => {
@@ -585,5 +670,313 @@ describe('own mapping: admin API, helpers and clean-up', () => {
   it('adds its ACP page to the plugins menu', async () => {
     const header = await plugin.addAdminNavigation({ plugins: [] });
     expect(header.plugins).toEqual([{ route: '/plugins/tessera', icon: 'fa-right-from-bracket', name: 'Tessera' }]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Late logouts (docs/decisions/0006-late-logouts.md): a logout ends the NodeBB sessions of
+// the Tessera sessions it ended, never one begun after it, however late it arrives.
+// ---------------------------------------------------------------------------------------
+const SHARING_SECRET = 'session-sharing-secret-0123456789-abcdefgh';
+
+/** Waits for a condition (never a fixed sleep). */
+async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A shared cookie as Tessera issues it (HS256 with session-sharing's secret; sid, iat at the top). */
+function sharedCookie(claims: Record<string, unknown>, secret = SHARING_SECRET): Promise<string> {
+  return new SignJWT({ id: 'usr_alice', username: 'alice', ...claims } as JWTPayload).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(new TextEncoder().encode(secret));
+}
+
+/**
+ * What NodeBB does when session-sharing logs a user in from the shared cookie
+ * (authenticationController.doLogin → onSuccessfulLogin: the session saved, then
+ * user.auth.addSession with score Date.now(), then `action:user.loggedIn` { uid, req }).
+ */
+async function nodebbLoginFromCookie(uid: number, cookie: string, loginAt = Date.now()): Promise<string> {
+  const id = addNodebbSession(uid, { loginAt });
+  const session = db.sessions.get(id)!;
+  const saved: StoredSession[] = [];
+  const req: FakeRequest = {
+    cookies: { token: cookie },
+    loggedIn: true,
+    session: Object.assign(session, { save: (callback: (error?: Error) => void) => void (saved.push(JSON.parse(JSON.stringify(session)) as StoredSession), callback()) }),
+  };
+  await plugin.linkTesseraSession({ uid, req });
+  return id;
+}
+
+describe('late logouts: only the NodeBB sessions of the Tessera sessions the revocation ended', () => {
+  beforeEach(async () => {
+    settings['session-sharing'] = { name: 'forum', secret: SHARING_SECRET, cookieName: 'token' };
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+    await db.sortedSetAdd('forum:uid', 77, 'usr_bob');
+    db.zsets.delete('uid:42:sessions');
+    db.zsets.delete('uid:77:sessions');
+  });
+  const now = () => Math.floor(Date.now() / 1000);
+
+  it('links a NodeBB session logged in from the shared cookie to its Tessera sid, only for a cookie of that user that verifies', async () => {
+    const iat = now();
+    const linked = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_1', iat }));
+    expect(db.sessions.get(linked)!.tessera).toEqual({ sid: 'ses_1', iat });
+    // Another user's cookie, a forged one, or none: not Tessera's session of this user.
+    const bobs = await nodebbLoginFromCookie(42, await sharedCookie({ id: 'usr_bob', sid: 'ses_bob' }));
+    const forged = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_x' }, 'not-the-secret-0123456789-abcdefghijklmn'));
+    expect(db.sessions.get(bobs)!.tessera).toBeUndefined();
+    expect(db.sessions.get(forged)!.tessera).toBeUndefined();
+  });
+
+  it('a user-wide token retried after the user signed in again ends the old sessions and keeps the new one (sids listed)', async () => {
+    const revokedAt = Date.now() - 20 * 60_000;
+    const old1 = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_old_1', iat: Math.floor(revokedAt / 1000) - 3600 }), revokedAt - 3_600_000);
+    const old2 = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_old_2', iat: Math.floor(revokedAt / 1000) - 60 }), revokedAt - 60_000);
+    // Signed in again 10 minutes after the revocation; the token comes now, signed now.
+    const freshCookie = await sharedCookie({ sid: 'ses_new', iat: Math.floor(revokedAt / 1000) + 600 });
+    const fresh = await nodebbLoginFromCookie(42, freshCookie, revokedAt + 600_000);
+    const bob = await nodebbLoginFromCookie(77, await sharedCookie({ id: 'usr_bob', sid: 'ses_bob', iat: Math.floor(revokedAt / 1000) - 60 }), revokedAt - 60_000);
+
+    const response = await postToken(await logoutToken({ claims: { sid: undefined, revoked_at: revokedAt, sids: ['ses_old_1', 'ses_old_2'] } }));
+    expect(response.status).toBe(200);
+    expect(nodebbSessionsOf(42)).toEqual([fresh]);
+    expect(db.sessions.has(old1) || db.sessions.has(old2)).toBe(false);
+    expect(nodebbSessionsOf(77)).toEqual([bob]);
+    // The guard refuses the ended sessions' cookies and lets the new one log in.
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: await sharedCookie({ sid: 'ses_old_2', iat: Math.floor(revokedAt / 1000) - 60 }) })).rejects.toThrow('tessera-session-ended');
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: freshCookie })).resolves.toBeUndefined();
+    expect(logs.some((l) => l.message.includes('ended 2 NodeBB session(s) of uid 42'))).toBe(true);
+  });
+
+  it('without a list, revoked_at decides: cookie iat for linked sessions, NodeBB login time for the others', async () => {
+    const revokedAt = Date.now() - 20 * 60_000;
+    const oldLinked = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_old', iat: Math.floor(revokedAt / 1000) - 60 }), revokedAt + 5 * 60_000);
+    const oldLocal = addNodebbSession(42, { loginAt: revokedAt - 1 });
+    const newLinked = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_new', iat: Math.floor(revokedAt / 1000) + 2 }), revokedAt - 5 * 60_000);
+    const newLocal = addNodebbSession(42, { loginAt: revokedAt + 1 });
+    expect((await postToken(await logoutToken({ claims: { sid: undefined, revoked_at: revokedAt } }))).status).toBe(200);
+    expect(nodebbSessionsOf(42).sort()).toEqual([newLinked, newLocal].sort());
+    expect(db.sessions.has(oldLinked) || db.sessions.has(oldLocal)).toBe(false);
+    // Cookies: issued after the end pass, at or before it are refused.
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: await sharedCookie({ sid: 'ses_new', iat: Math.floor(revokedAt / 1000) + 2 }) })).resolves.toBeUndefined();
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: await sharedCookie({ sid: 'ses_old', iat: Math.floor(revokedAt / 1000) }) })).rejects.toThrow('tessera-session-ended');
+  });
+
+  it('a token for one Tessera session ends its NodeBB sessions and older unlinked ones, not other Tessera sessions', async () => {
+    const one = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_1', iat: now() - 600 }), Date.now() - 600_000);
+    const two = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_2', iat: now() - 600 }), Date.now() - 600_000);
+    const local = addNodebbSession(42, { loginAt: Date.now() - 600_000 });
+    expect((await postToken(await logoutToken({ claims: { sid: 'ses_1', revoked_at: Date.now() - 1000 } }))).status).toBe(200);
+    expect(nodebbSessionsOf(42)).toEqual([two]);
+    expect(db.sessions.has(one) || db.sessions.has(local)).toBe(false);
+  });
+
+  it('refuses a revoked_at after the token was signed or not an integer, and sids that are not a list of strings', async () => {
+    for (const claims of [{ revoked_at: Date.now() + 600_000 }, { revoked_at: '2026-01-01' }, { revoked_at: 1.5 }, { sids: 'ses_1' }, { sids: ['ses_1', 2] }]) {
+      const body = await expectRefused(await postToken(await logoutToken({ claims: { sid: undefined, ...claims } })));
+      expect(body.error_description).toMatch(/revoked_at|sids/);
+    }
+    expect(revoked).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Logout at the forum and activity: calls to Tessera with the forum's client credentials.
+// A stand-in Tessera records them and answers as told.
+// ---------------------------------------------------------------------------------------
+describe('a logout at the forum ends the Tessera session; forum activity is reported', () => {
+  let tessera: Server;
+  let calls: Array<{ method: string; path: string; authorization: string | undefined; body: unknown; at: number }>;
+  let answer: (path: string, index: number) => number | 'hang';
+
+  beforeAll(async () => {
+    tessera = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        calls.push({ method: req.method!, path: req.url!, authorization: req.headers.authorization, body: text ? JSON.parse(text) : null, at: Date.now() });
+        const status = answer(req.url!, calls.length - 1);
+        if (status === 'hang') return;
+        res.writeHead(status, { 'content-type': 'application/json' }).end(status >= 400 ? '{"error":"SESSION_NOT_FOUND","message":"x"}' : '');
+      });
+    });
+    await new Promise<void>((resolve) => tessera.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    tessera.closeAllConnections();
+    await new Promise((resolve) => tessera.close(resolve));
+  });
+  beforeEach(async () => {
+    calls = [];
+    answer = (path) => (path === '/api/v1/logout' ? 200 : 204);
+    settings.tessera = { issuer: `http://127.0.0.1:${(tessera.address() as AddressInfo).port}`, clientId: CLIENT_ID, clientSecret: 'forum-secret' };
+    settings['session-sharing'] = { name: 'forum', secret: SHARING_SECRET, cookieName: 'token' };
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+  });
+
+  /** NodeBB's logout controller: the forum session destroyed, then static:user.loggedOut. */
+  async function forumLogout(cookies: Record<string, string>) {
+    const req = { cookies, session: { save: (cb: () => void) => cb() } } as FakeRequest;
+    return plugin.endTesseraSessionOnForumLogout({ req, res: {}, uid: 42, sessionID: 'nbb-x' });
+  }
+  const expectedBasic = `Basic ${Buffer.from(`${CLIENT_ID}:forum-secret`).toString('base64')}`;
+
+  it('posts the shared cookie to POST /api/v1/logout with the forum\'s credentials, scope session (everywhere)', async () => {
+    const cookie = await sharedCookie({ sid: 'ses_1' });
+    const result = await forumLogout({ token: cookie });
+    expect(await result!.sent).toMatchObject({ status: 200 });
+    expect(calls).toEqual([expect.objectContaining({ method: 'POST', path: '/api/v1/logout', authorization: expectedBasic, body: { token: cookie, scope: 'session' } })]);
+  });
+
+  it('with forumLogout = forum, ends only the forum\'s part (scope app)', async () => {
+    settings.tessera!.forumLogout = 'forum';
+    const result = await forumLogout({ token: await sharedCookie({ sid: 'ses_1' }) });
+    await result!.sent;
+    expect((calls[0]!.body as { scope: string }).scope).toBe('app');
+  });
+
+  it('does not hold the forum\'s logout while Tessera hangs, retries a 5xx, and gives up on a 4xx with an error log', async () => {
+    answer = (_path, index) => (index === 0 ? 'hang' : 200);
+    const started = Date.now();
+    const hanging = await forumLogout({ token: await sharedCookie({ sid: 'ses_1' }) });
+    expect(Date.now() - started).toBeLessThan(1000);
+    await waitUntil(() => calls.length === 1);
+    // The connection drops: a network error, retried.
+    tessera.closeAllConnections();
+    expect(await hanging!.sent).toMatchObject({ status: 200 });
+    expect(calls).toHaveLength(2);
+    calls = [];
+    answer = (_path, index) => (index === 0 ? 503 : 200);
+    const retried = await forumLogout({ token: await sharedCookie({ sid: 'ses_1' }) });
+    expect(await retried!.sent).toMatchObject({ status: 200 });
+    expect(calls).toHaveLength(2);
+    calls = [];
+    answer = () => 403;
+    const refused = await forumLogout({ token: await sharedCookie({ sid: 'ses_1' }) });
+    expect(await refused!.sent).toMatchObject({ status: 403 });
+    expect(calls).toHaveLength(1);
+    expect(logs.some((l) => l.level === 'error' && l.message.includes('HTTP 403'))).toBe(true);
+  });
+
+  it('sends nothing without a shared cookie, and warns when no client secret is set', async () => {
+    expect(await forumLogout({})).toBeNull();
+    delete settings.tessera!.clientSecret;
+    expect(await forumLogout({ token: await sharedCookie({ sid: 'ses_1' }) })).toBeNull();
+    expect(calls).toEqual([]);
+    expect(logs.some((l) => l.level === 'warn' && l.message.includes('no client secret'))).toBe(true);
+  });
+
+  it('reports activity of a linked session at most once per interval, across processes; never for unlinked sessions; 0 turns it off', async () => {
+    const linked: FakeRequest = { cookies: {}, loggedIn: true, session: { tessera: { sid: 'ses_1' }, save: (cb) => cb() } };
+    const first = await plugin.reportActivity({ req: linked });
+    expect(await first!.done).toBe('reported');
+    expect(calls).toEqual([expect.objectContaining({ method: 'POST', path: '/api/v1/sessions/ses_1/activity', authorization: expectedBasic })]);
+    // The same process: remembered in memory, no call at all.
+    expect(await plugin.reportActivity({ req: linked })).toBeNull();
+    // Another NodeBB process (no memory): the claim in NodeBB's database stops it.
+    forgetRecentActivity();
+    expect(await (await plugin.reportActivity({ req: linked }))!.done).toBe('skipped');
+    expect(calls).toHaveLength(1);
+    // A session Tessera no longer knows: logged, no throw.
+    answer = () => 404;
+    const gone: FakeRequest = { cookies: {}, loggedIn: true, session: { tessera: { sid: 'ses_gone' }, save: (cb) => cb() } };
+    expect(await (await plugin.reportActivity({ req: gone }))!.done).toBe('http-404');
+    // Unlinked or guest sessions, or reports turned off.
+    expect(await plugin.reportActivity({ req: { cookies: {}, loggedIn: true, session: { save: (cb) => cb() } } })).toBeNull();
+    settings.tessera!.activityMinutes = '0';
+    forgetRecentActivity();
+    const other: FakeRequest = { cookies: {}, loggedIn: true, session: { tessera: { sid: 'ses_2' }, save: (cb) => cb() } };
+    expect(await plugin.reportActivity({ req: other })).toBeNull();
+    expect(calls).toHaveLength(2);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// The issue's scenario end to end: a real Tessera node (SQLite, its outbox worker, its
+// login page issuing the shared cookie) and the forum stand-in. The forum answers 400 while
+// an administrator ends all of the user's sessions; the user signs in again; the forum
+// recovers and Tessera's retry — signed afresh, iat after the new sign-in — arrives.
+// ---------------------------------------------------------------------------------------
+describe('a real Tessera node retries a user-wide logout into a forum where the user signed in again', () => {
+  let node: TesseraNode;
+  const PASSWORD = 'correct horse battery staple';
+
+  beforeAll(async () => {
+    node = await startTesseraNode({
+      outbox: { backoffBaseMs: 50, backoffMaxMs: 200, pollIntervalMs: 20, timeoutMs: 5_000 },
+      sharedCookie: { enabled: true, secret: SHARING_SECRET, clientId: CLIENT_ID },
+    });
+    await registerApp(node.url, { client_id: CLIENT_ID, name: 'forum', backchannel_logout_uri: `${forumUrl}/tessera/backchannel-logout` });
+  });
+  afterAll(async () => node?.close());
+
+  /**
+   * Signs in at Tessera's login page; returns the shared cookie then held. The HTTP form
+   * client is enough: what is tested is the cookie the server sets, not a browser's rules.
+   */
+  async function signInAtTessera(username: string): Promise<string> {
+    const browser = createFormClient();
+    const login = await browser.open(`${node.url}/login`);
+    const done = await browser.submitForm(login, { action: '/login', fields: { username, password: PASSWORD } });
+    expect(done.hops[0]!.status).toBe(303);
+    return browser.jar.get('token', node.url)!.value;
+  }
+
+  it('ends the NodeBB session of the ended Tessera session and keeps the new one', async () => {
+    const username = `alice${Math.random().toString(36).slice(2, 8)}`;
+    const created = await callAdmin<{ user: { id: string } }>(node.url, 'POST', '/users', { username, email: `${username}@example.test`, password: PASSWORD });
+    const userId = created.body.user.id;
+    settings['session-sharing'] = { name: 'forum', secret: SHARING_SECRET, cookieName: 'token' };
+    await db.sortedSetAdd('forum:uid', 42, userId);
+    db.zsets.delete('uid:42:sessions');
+
+    const oldCookie = await signInAtTessera(username);
+    const oldNodebb = await nodebbLoginFromCookie(42, oldCookie);
+    const oldSid = db.sessions.get(oldNodebb)!.tessera!.sid;
+
+    // The forum is not configured yet: it answers every logout token 400.
+    settings.tessera = { issuer: node.url };
+    const ended = await callAdmin<{ revoked: string[] }>(node.url, 'DELETE', `/users/${userId}/sessions`);
+    expect(ended.body.revoked).toEqual([oldSid]);
+    const deliveries = async () => (await callAdmin<{ deliveries: DeliveryJson[] }>(node.url, 'GET', `/sessions/${oldSid}/deliveries`)).body.deliveries;
+    await waitFor('two refused attempts', async () => ((await deliveries())[0]!.attempts >= 2 ? true : undefined));
+    expect((await deliveries())[0]).toMatchObject({ status: 'pending', last_status: 400, scope: 'user' });
+
+    // The user signs in again and the forum logs them in from the new cookie.
+    const newCookie = await signInAtTessera(username);
+    const newNodebb = await nodebbLoginFromCookie(42, newCookie);
+    expect(db.sessions.get(newNodebb)!.tessera!.sid).not.toBe(oldSid);
+    // Over a second later the forum recovers: the delivering attempt's iat is then later
+    // than the new cookie's iat, which the 0.1 plugin took as "ended".
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    settings.tessera = { issuer: node.url, clientId: CLIENT_ID };
+    await waitFor('delivered', async () => ((await deliveries())[0]!.status === 'delivered' ? true : undefined));
+
+    expect(db.sessions.has(oldNodebb)).toBe(false);
+    expect(nodebbSessionsOf(42)).toEqual([newNodebb]);
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: newCookie })).resolves.toBeUndefined();
+    await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: oldCookie })).rejects.toThrow('tessera-session-ended');
+  });
+});
+
+describe('the door into NodeBB (lib/nodebb.js)', () => {
+  it('uses NodeBB 4.15\'s global nodebb.require when there is one, not the deprecated require.main.require', () => {
+    const { nodebb } = requireCjs(`${pluginDir}lib/nodebb.js`) as { nodebb(): Record<string, unknown> };
+    const asked: string[] = [];
+    const previous = (globalThis as { nodebb?: unknown }).nodebb;
+    (globalThis as { nodebb?: unknown }).nodebb = { require: (id: string) => (asked.push(id), { id }) };
+    setModuleLoader();
+    try {
+      expect(nodebb().db).toEqual({ id: './src/database' });
+      expect(asked).toEqual(['./src/database', './src/user', './src/meta', './src/plugins', './src/routes/helpers', 'nconf', 'winston']);
+    } finally {
+      (globalThis as { nodebb?: unknown }).nodebb = previous;
+      installFakeNodebb();
+    }
   });
 });

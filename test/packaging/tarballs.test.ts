@@ -31,7 +31,7 @@ function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEn
 }
 
 /** Starts a long-running process and resolves with the first stdout line matching `ready`. */
-function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ match: RegExpMatchArray; child: ChildProcess }> {
+function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ match: RegExpMatchArray; child: ChildProcess; output: () => string }> {
   const child = spawn(command, args, { cwd: project, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let output = '';
@@ -41,7 +41,7 @@ function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, r
     lines.on('line', (line) => {
       output += `${line}\n`;
       const match = ready.exec(line);
-      if (match) resolve({ match, child });
+      if (match) resolve({ match, child, output: () => output });
     });
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) before it was ready:\n${output}`)));
   });
@@ -63,6 +63,7 @@ interface Tessera {
   admin<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
 }
 let tessera: Tessera;
+let tesseraOutput: () => string;
 
 interface App {
   url: string;
@@ -134,7 +135,7 @@ beforeAll(async () => {
   // `tessera start` from the server tarball's bin, with no configuration but a data dir and
   // a port: the embedded SQLite default.
   const dataDir = join(work, 'data');
-  const { match } = await startProcess(join(project, 'node_modules', '.bin', 'tessera'), ['start'], {
+  const { match, output } = await startProcess(join(project, 'node_modules', '.bin', 'tessera'), ['start'], {
     TESSERA_PORT: '0',
     TESSERA_DATA_DIR: dataDir,
     TESSERA_ADMIN_TOKEN: ADMIN_TOKEN,
@@ -146,6 +147,7 @@ beforeAll(async () => {
     TESSERA_REDIS_URL: undefined,
   }, /Tessera is running at (http:\/\/\S+) \(store: (\w+)/);
   expect(match[2]).toBe('sqlite');
+  tesseraOutput = output;
   expect(existsSync(join(dataDir, 'tessera.db'))).toBe(true);
   const url = match[1]!;
   tessera = {
@@ -214,6 +216,12 @@ describe('the packed tarballs, installed outside the workspace', () => {
     const result = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: project, encoding: 'utf8' });
     expect(result.stdout + result.stderr).toBe('');
     expect(result.status).toBe(0);
+  });
+
+  it('print hints with the installed CLI (`npx tessera …`), not the checkout\'s npm script', async () => {
+    await waitFor('the start hints', async () => (tesseraOutput().includes('apps create') ? true : undefined));
+    expect(tesseraOutput()).toContain("npx tessera users create --username alice");
+    expect(tesseraOutput()).not.toContain('npm run tessera');
   });
 
   it('run `tessera --help` from the server tarball', { timeout: 120_000 }, () => {

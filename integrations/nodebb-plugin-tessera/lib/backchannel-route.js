@@ -18,7 +18,8 @@ const { nodebb } = require('./nodebb');
 const { readSettings } = require('./settings');
 const { verifyLogoutToken, getRemoteKeys, LogoutTokenError, CLOCK_TOLERANCE_SECONDS } = require('./logout-token');
 const { resolveUid } = require('./id-mapping');
-const { claimJti, releaseJti, rememberEndedSession } = require('./ended-sessions');
+const { claimJti, releaseJti, rememberEndedSessions } = require('./ended-sessions');
+const { endLocalSessions } = require('./local-sessions');
 
 const LOG = '[plugins/tessera]';
 
@@ -52,27 +53,30 @@ function readLogoutToken(req) {
 }
 
 /**
- * Ends the NodeBB sessions a verified logout token asks for; returns what was done, for the
- * log line. Throws when NodeBB's database fails (the caller answers 400 so Tessera retries).
+ * Ends the NodeBB sessions a verified logout token asks for — exactly those of the Tessera
+ * sessions it ended, never one the user started after the revocation (the token may be a
+ * retry hours late; docs/decisions/0006-late-logouts.md) — and returns what was done, for
+ * the log line. Throws when NodeBB's database fails (the caller answers 400 so Tessera
+ * retries).
  */
 async function endSessions(modules, settings, claims) {
-	const { db, user } = modules;
+	const { db } = modules;
 	const found = claims.sub ? await resolveUid(modules, settings, claims.sub) : null;
+	const userWide = !claims.sid;
+	const ended = { sid: claims.sid, sids: userWide ? claims.sids : undefined, revokedAt: claims.revokedAt };
 	// Remembered before the sessions are revoked, so that a page load racing with this request
-	// cannot rebuild a NodeBB session from a shared cookie of the ended Tessera session.
-	await rememberEndedSession(db, {
-		sid: claims.sid,
+	// cannot rebuild a NodeBB session from a shared cookie of an ended Tessera session.
+	await rememberEndedSessions(db, {
+		sids: claims.sid ? [claims.sid] : claims.sids || [],
 		uid: found && found.uid,
-		endedAtSeconds: claims.iat,
+		userWide,
+		listed: Boolean(ended.sids),
+		revokedAt: claims.revokedAt,
 		memoryMs: settings.revocationMemoryMs,
 	});
 	if (!found) return null;
-	// NodeBB's own revocation: destroys every session of the user in the session store and
-	// empties uid:<uid>:sessions (src/user/auth.js). NodeBB sessions are not tied to Tessera
-	// sessions, so a logout of one Tessera session ends all of the user's NodeBB sessions; a
-	// browser whose Tessera session lives on is logged back in by its shared cookie.
-	await user.auth.revokeAllSessions(found.uid);
-	return found;
+	const count = await endLocalSessions(modules, found.uid, ended);
+	return { ...found, count };
 }
 
 /**
@@ -120,7 +124,7 @@ async function handleBackchannelLogout(req, res) {
 		}
 		const found = await endSessions(modules, settings, claims);
 		if (found) {
-			winston.info(`${LOG} ended the NodeBB sessions of uid ${found.uid} (Tessera user ${claims.sub}${claims.sid ? `, session ${claims.sid}` : ''}; mapping: ${found.source})`);
+			winston.info(`${LOG} ended ${found.count} NodeBB session(s) of uid ${found.uid} (Tessera user ${claims.sub}, ${claims.sid ? `session ${claims.sid}` : `all sessions as of ${new Date(claims.revokedAt).toISOString()}`}; mapping: ${found.source})`);
 		} else {
 			// §2.7: a user already logged out (here: never known) counts as a successful logout.
 			winston.verbose(`${LOG} no NodeBB user for Tessera user ${claims.sub || '(none: sid only)'}; nothing to end`);

@@ -60,7 +60,7 @@ async function resolveUid(modules, settings, sub) {
  * Records that Tessera user `sub` is NodeBB user `uid` in the plugin's own mapping.
  *
  * @example
- * await require.main.require('nodebb-plugin-tessera').linkUser('usr_123', 42);
+ * await nodebb.require('nodebb-plugin-tessera').linkUser('usr_123', 42);
  */
 async function linkUser({ db }, sub, uid) {
 	if (typeof sub !== 'string' || sub === '' || sub.length > 256) throw new TypeError('linkUser: sub must be a non-empty string (at most 256 characters)');

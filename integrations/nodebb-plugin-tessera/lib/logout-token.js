@@ -8,7 +8,7 @@
  * @example
  * const keys = await getRemoteKeys('https://auth.example.com/.well-known/jwks.json');
  * const claims = await verifyLogoutToken(token, { issuer, clientId, keys });
- * // claims.sub, claims.sid, claims.jti, claims.exp
+ * // claims.sub, claims.sid, claims.jti, claims.exp, claims.revokedAt (ms), claims.sids
  */
 
 const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -22,6 +22,8 @@ const MAX_TOKEN_AGE_SECONDS = 300;
 // Tessera's tokens are well under 1 KB; the bound keeps hostile input cheap to refuse.
 const MAX_TOKEN_LENGTH = 8192;
 const MAX_JTI_LENGTH = 256;
+// Tessera lists at most 100 ended sessions; the bound keeps a hostile list cheap.
+const MAX_SIDS = 1000;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 let josePromise;
@@ -93,7 +95,9 @@ function fromJoseError(errors, error) {
  * order: size and shape; `alg` in EdDSA/ES256; header `typ: logout+jwt`; the signature
  * against the issuer's keys; `iss`; `aud` contains the client id; `iat` (not in the future,
  * not older than 5 minutes) and `exp` with 30 s of leeway; `events` holds the back-channel
- * logout event as an object; `sub` and/or `sid`; no `nonce`; a `jti`.
+ * logout event as an object; `sub` and/or `sid`; no `nonce`; a `jti`; Tessera's `revoked_at`
+ * (an integer of ms, not after `iat`) and `sids` (strings) when present. Adds `revokedAt`
+ * (`revoked_at`, or `iat` × 1000) and `sids`.
  *
  * @example
  * try { claims = await verifyLogoutToken(token, { issuer, clientId, keys }); }
@@ -144,7 +148,27 @@ async function verifyLogoutToken(token, { issuer, clientId, keys, now = Date.now
 	if (typeof claims.jti !== 'string' || claims.jti === '' || claims.jti.length > MAX_JTI_LENGTH) {
 		throw new LogoutTokenError('claim_invalid', 'the jti claim is invalid');
 	}
-	return { ...claims, sub, sid };
+	// Tessera's claims of the revocation itself, the same on every retried attempt (unlike
+	// iat, the signing time): revoked_at (ms) and, on a user-wide token, sids — what the
+	// revocation ended (docs/decisions/0006-late-logouts.md). Tokens of other issuers lack
+	// them; iat stands in. A revoked_at after the token was signed is refused: a time in the
+	// future would end sessions begun after the real revocation.
+	let revokedAt = claims.iat * 1000;
+	if (claims.revoked_at !== undefined) {
+		const at = claims.revoked_at;
+		if (!Number.isSafeInteger(at) || at <= 0 || at > (claims.iat + CLOCK_TOLERANCE_SECONDS) * 1000) {
+			throw new LogoutTokenError('claim_invalid', 'the revoked_at claim is invalid');
+		}
+		revokedAt = at;
+	}
+	let sids;
+	if (claims.sids !== undefined) {
+		if (!Array.isArray(claims.sids) || claims.sids.length > MAX_SIDS || !claims.sids.every((x) => typeof x === 'string' && x !== '' && x.length <= 256)) {
+			throw new LogoutTokenError('claim_invalid', 'the sids claim is invalid');
+		}
+		sids = claims.sids;
+	}
+	return { ...claims, sub, sid, revokedAt, sids };
 }
 
 module.exports = {

@@ -2,17 +2,23 @@
 
 /**
  * The one door into NodeBB. Every NodeBB module this plugin uses is obtained here, at call
- * time, through `load` — `require.main.require` inside a running forum (the documented way
- * for plugins to reach core modules: `require.main` is NodeBB's own app.js). Tests replace
- * `load` with a resolver that returns stand-ins, so the rest of the plugin never knows.
+ * time, through `load` — `nodebb.require` inside a running forum: NodeBB 4.15 defines the
+ * global `nodebb.require` (its require-main.js / nodebb-global.js) and marks
+ * `require.main.require` as deprecated; older 4.x forums only have the latter, which is the
+ * fallback. Tests replace `load` with a resolver that returns stand-ins, so the rest of the
+ * plugin never knows.
  *
  * @example
  * const { nodebb } = require('./nodebb');
  * const { db, user } = nodebb();
- * await user.auth.revokeAllSessions(uid);
+ * await user.auth.revokeSession(sessionIds, uid);
  */
 
-const defaultLoad = (id) => require.main.require(id);
+function defaultLoad(id) {
+	const global = globalThis.nodebb;
+	if (global && typeof global.require === 'function') return global.require(id);
+	return require.main.require(id);
+}
 let load = defaultLoad;
 
 /**

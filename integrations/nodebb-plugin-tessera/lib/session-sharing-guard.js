@@ -23,14 +23,9 @@
 const { nodebb } = require('./nodebb');
 const { isEndedSessionCookie } = require('./ended-sessions');
 const { loadJose } = require('./logout-token');
+const { sessionSharingSettings, claimOf } = require('./shared-cookie');
 
 const ENDED_SESSION_ERROR = 'tessera-session-ended';
-
-function claimOf(payload, parent, name) {
-	if (payload[name] !== undefined) return payload[name];
-	const nested = parent && payload[parent];
-	return nested && typeof nested === 'object' ? nested[name] : undefined;
-}
 
 /** static:sessionSharing.verifyUser — throws when the cookie belongs to an ended session. */
 async function refuseEndedSessionCookie({ uid, token }) {
@@ -45,8 +40,7 @@ async function refuseEndedSessionCookie({ uid, token }) {
 	} catch {
 		return;
 	}
-	const sharing = (await meta.settings.get('session-sharing')) || {};
-	const parent = sharing.payloadParent || sharing['payload:parent'];
+	const { parent } = await sessionSharingSettings(meta);
 	const sid = claimOf(payload, parent, 'sid');
 	const iat = claimOf(payload, parent, 'iat');
 	if (await isEndedSessionCookie(db, { uid, sid: typeof sid === 'string' ? sid : undefined, iat })) {

@@ -12,6 +12,9 @@
 
 const SETTINGS_HASH = 'tessera';
 const DEFAULT_MEMORY_DAYS = 30;
+const DEFAULT_ACTIVITY_MINUTES = 5;
+/** What a logout at the forum ends: the Tessera session in every app, or only the forum's part. */
+const FORUM_LOGOUT = new Set(['everywhere', 'forum']);
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 function text(value) {
@@ -26,11 +29,17 @@ function checkUrl(value, name) {
 		return `${name} must be an absolute URL, not ${JSON.stringify(value)}`;
 	}
 	// Keys fetched over plain http could be swapped by anyone on the path, and with them any
-	// logout token forged: http is only tolerated on loopback, for local development.
+	// logout token forged (and the client secret would travel in clear): http is only
+	// tolerated on loopback, for local development.
 	if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
 		return `${name} must use https (http is only allowed for localhost), not ${JSON.stringify(value)}`;
 	}
 	return null;
+}
+
+function integerIn(raw, min, max, fallback) {
+	const value = Number.parseInt(text(raw), 10);
+	return Number.isInteger(value) && value >= min && value <= max ? value : fallback;
 }
 
 async function readSettings(meta) {
@@ -45,17 +54,22 @@ async function readSettings(meta) {
 	const jwksUri = text(raw.jwksUri) || `${issuer}/.well-known/jwks.json`;
 	const jwksProblem = checkUrl(jwksUri, 'jwksUri');
 	if (jwksProblem) return { ok: false, problem: jwksProblem };
-	const days = Number.parseInt(text(raw.revocationMemoryDays), 10);
+	const forumLogout = text(raw.forumLogout);
 	return {
 		ok: true,
 		settings: {
 			issuer,
 			clientId,
 			jwksUri,
+			// Only needed to call Tessera (forum logout, activity); receiving logouts works without.
+			clientSecret: text(raw.clientSecret),
+			forumLogout: FORUM_LOGOUT.has(forumLogout) ? forumLogout : 'everywhere',
+			// 0 turns activity reports off.
+			activityMs: integerIn(raw.activityMinutes, 0, 1440, DEFAULT_ACTIVITY_MINUTES) * 60_000,
 			sessionSharingName: text(raw.sessionSharingName),
-			revocationMemoryMs: (Number.isInteger(days) && days >= 1 && days <= 400 ? days : DEFAULT_MEMORY_DAYS) * 86_400_000,
+			revocationMemoryMs: integerIn(raw.revocationMemoryDays, 1, 400, DEFAULT_MEMORY_DAYS) * 86_400_000,
 		},
 	};
 }
 
-module.exports = { readSettings, SETTINGS_HASH, DEFAULT_MEMORY_DAYS };
+module.exports = { readSettings, SETTINGS_HASH, DEFAULT_MEMORY_DAYS, DEFAULT_ACTIVITY_MINUTES };

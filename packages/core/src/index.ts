@@ -8,7 +8,7 @@ export * from './passwords.js';
 export * from './lifetimes.js';
 export * from './redirects.js';
 export type { CoreDeps, Device } from './deps.js';
-export { isMember, appMay, requireAppMay, type AppAction } from './app-access.js';
+export { isMember, appMay, requireAppMay, type AppAction, type AppAccessContext } from './app-access.js';
 export { normaliseName, normaliseOptionalName, hasForbiddenNameChars, type NameField } from './names.js';
 export { commitRevocation } from './revoke.js';
 export { createSessionService, type SessionService, type StartedSession, type Authenticated, type RevokeOptions } from './sessions.js';
@@ -18,7 +18,7 @@ export { createLogoutService, type LogoutService, type LogoutScope } from './log
 export { createAdminTokenService, type AdminTokenService } from './admin-tokens.js';
 export { createAuthority, type Authority } from './authority.js';
 export { createKeyManager, type KeyManager, type ActiveKey } from './signing-keys.js';
-export { createTokenService, BACKCHANNEL_EVENT, type TokenService, type TokenPair, type Introspection } from './tokens.js';
+export { createTokenService, BACKCHANNEL_EVENT, MAX_LOGOUT_TOKEN_SIDS, type TokenService, type TokenPair, type Introspection } from './tokens.js';
 export { createSessionCache, type SessionCache, type CacheTicket } from './session-cache.js';
 export { planLogout, channelsOf } from './logout-plan.js';
 export { createDeliveryService, type DeliveryService } from './deliveries.js';

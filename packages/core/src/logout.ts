@@ -1,3 +1,4 @@
+import { jwtVerify } from 'jose';
 import { appMay, requireAppMay } from './app-access.js';
 import type { AppService } from './apps.js';
 import type { CoreDeps } from './deps.js';
@@ -6,6 +7,9 @@ import type { AppRecord, SessionRecord } from './model.js';
 import { isAllowedReturnUrl } from './redirects.js';
 import { hashSecret, randomToken } from './secrets.js';
 import type { SessionService } from './sessions.js';
+
+// A compact JWS (the shared cookie); session tokens are `<id>.<secret>` with one dot.
+const SHARED_COOKIE_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** What an app's server-to-server logout ends. */
 export type LogoutScope = 'app' | 'session' | 'user';
@@ -54,6 +58,30 @@ export function createLogoutService(deps: CoreDeps, sessions: SessionService, ap
   }
 
   /**
+   * What a shared parent-domain cookie (config `sharedCookie`) names, resolved as a session
+   * token is: `unknown` when the cookie does not verify (wrong key, not HS256, expired,
+   * no `sid`) or names no session; `dead` when its session has ended or is past its
+   * deadline; `live` otherwise. The cookie's reader app (`sharedCookie.clientId`, e.g. the
+   * forum with nodebb-plugin-tessera) never holds the session token, only this cookie, so
+   * this is how it logs the user out everywhere when they log out of it. Whether the app
+   * presenting it may use it is not decided here but by `requireAppMay(app,
+   * 'end_by_shared_cookie')`, with every other decision of what an app may do.
+   */
+  async function resolveSharedCookie(token: string): Promise<Awaited<ReturnType<SessionService['resolveHandle']>>> {
+    const shared = config.sharedCookie;
+    if (!shared.enabled || !shared.secret) return { state: 'unknown' };
+    let sid: unknown;
+    try {
+      // HS256 only (the algorithm Tessera signs the cookie with), and exp is checked.
+      ({ payload: { sid } } = await jwtVerify(token, new TextEncoder().encode(shared.secret), { algorithms: ['HS256'], currentDate: new Date(clock.now()) }));
+    } catch {
+      return { state: 'unknown' };
+    }
+    if (typeof sid !== 'string') return { state: 'unknown' };
+    return sessions.resolveHandle(sid);
+  }
+
+  /**
    * The API flow: ends the session of `token`. Idempotent — an already ended session is
    * fine — but an unknown token is `TOKEN_INVALID`.
    */
@@ -76,12 +104,24 @@ export function createLogoutService(deps: CoreDeps, sessions: SessionService, ap
    * other route: `user` needs a trusted app, exactly as `DELETE /api/v1/users/:id/sessions`
    * does. An untrusted app asking for `user` still ends the session whose token it holds
    * (a logout is never refused), then hears `APP_NOT_TRUSTED` for the rest.
+   *
+   * The shared cookie's reader app may post that cookie instead of the token (see
+   * {@link resolveSharedCookie}): the same resolution (a dead session behind a valid cookie
+   * is a no-op too) and the same scope decisions, once `requireAppMay(app,
+   * 'end_by_shared_cookie')` has accepted the cookie from this app for this session.
    */
   async function logoutForApp(app: AppRecord, token: string, scope: LogoutScope, ip: string | null): Promise<string[]> {
-    const found = await sessions.resolveToken(token);
+    // A shared cookie (a JWS, two dots) or a session token (one dot); either is resolved to
+    // a live session before anything else.
+    const byCookie = SHARED_COOKIE_SHAPE.test(token);
+    const found = byCookie ? await resolveSharedCookie(token) : await sessions.resolveToken(token);
     if (found.state === 'unknown') throw new TesseraError('TOKEN_INVALID');
     if (found.state === 'dead') return [];
     const { session } = found;
+    // The cookie is the reader's own word, not the user's token: only the reader may use it,
+    // only for a session it is a member of (TOKEN_INVALID otherwise, as for a token Tessera
+    // never issued). Scope user is then the same decision as for a token, below.
+    if (byCookie) requireAppMay(app, 'end_by_shared_cookie', session, { sharedCookieReader: config.sharedCookie.enabled ? config.sharedCookie.clientId : null });
     const options = { actor: `app:${app.clientId}` as const, reason: 'logout' as const, ip };
     if (scope === 'app') {
       requireAppMay(app, 'leave');

@@ -263,6 +263,10 @@ export interface NewDelivery {
   clientId: string;
   channel: DeliveryChannel;
   reason: EndReason;
+  /**
+   * When it was planned: in the revoking transaction, so the revocation log entry's `at`.
+   * Logout tokens carry it as `revoked_at` (docs/decisions/0006-late-logouts.md).
+   */
   createdAt: number;
   /** After this moment a failing delivery is given up (status `dead`). */
   horizonAt: number;

@@ -1,8 +1,8 @@
-import { isMember } from './app-access.js';
+import { isMember, requireAppMay } from './app-access.js';
 import type { CoreDeps, Device } from './deps.js';
 import { TesseraError } from './errors.js';
 import { idleDeadline, isSessionExpired, shouldTouch } from './lifetimes.js';
-import type { Actor, EndReason, SessionRecord, UserRecord } from './model.js';
+import type { Actor, AppRecord, EndReason, SessionRecord, UserRecord } from './model.js';
 import { commitRevocation } from './revoke.js';
 import { createHandle, createSplitToken, splitToken, verifySecret, type SplitToken } from './secrets.js';
 
@@ -255,7 +255,46 @@ export function createSessionService(deps: CoreDeps) {
     }
   }
 
-  return { startSession, authenticate, findActive, resolveToken, revokeSession, revokeSessions, revokeUserSessions, leaveSession, sweepExpired, listUserSessions, joinSession };
+  /**
+   * What a session handle names, as {@link resolveToken} does for a token: `unknown`, `dead`
+   * (ended, or past its deadline — ended on the spot, with reason `expired`) or `live`. For
+   * the routes that name a session without its token (the shared cookie's `sid`, activity
+   * reports), so a dead session has no more power there than a dead token.
+   */
+  async function resolveHandle(handle: string): Promise<{ state: 'unknown' } | { state: 'dead'; session: SessionRecord } | { state: 'live'; session: SessionRecord }> {
+    const session = await store.findSessionByHandle(handle);
+    if (!session) return { state: 'unknown' };
+    if (session.endedAt !== null) return { state: 'dead', session };
+    if (isSessionExpired(session, clock.now())) {
+      await endByHandle(session.handle, { actor: 'system', reason: 'expired' });
+      return { state: 'dead', session };
+    }
+    return { state: 'live', session };
+  }
+
+  /**
+   * An app reports that a session it is a member of is in use there (the forum with the
+   * shared cookie never presents the session token, so without this a person who only uses
+   * the forum would be signed out everywhere at the idle timeout). Moves the idle deadline
+   * like a use of the session token does, written at most once per touch interval.
+   * `SESSION_NOT_FOUND` when the session is unknown, ended or expired (a dead session is
+   * never revived), or when `requireAppMay(app, 'report_activity')` refuses: an app may keep
+   * alive only sessions it takes part in.
+   */
+  async function recordAppActivity(app: AppRecord, handle: string): Promise<void> {
+    const found = await resolveHandle(handle);
+    if (found.state !== 'live') throw new TesseraError('SESSION_NOT_FOUND');
+    const { session } = found;
+    requireAppMay(app, 'report_activity', session);
+    const now = clock.now();
+    if (shouldTouch(session, now, touchMs)) {
+      await store.touchSession(session.tokenId, now, idleDeadline(now, session.idleTimeoutMs, session.expiresAt));
+      // Cached copies still carry the old idle deadline.
+      deps.cache?.dropSessions([session.handle]);
+    }
+  }
+
+  return { startSession, authenticate, findActive, resolveToken, resolveHandle, revokeSession, revokeSessions, revokeUserSessions, leaveSession, sweepExpired, listUserSessions, joinSession, recordAppActivity };
 }
 
 /** The session service returned by {@link createSessionService}. */

@@ -35,6 +35,12 @@ export type Introspection =
 const MAX_JWT_LENGTH = 8192;
 /** The event member that marks a JWT as a back-channel logout token. */
 export const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+/**
+ * The most session handles a user-wide logout token lists in `sids`: about 40 bytes each
+ * once encoded, so the token stays near 4.5 KB at most, within what receivers accept (8 KB
+ * in Tessera's SDK and plugins).
+ */
+export const MAX_LOGOUT_TOKEN_SIDS = 100;
 
 /**
  * Tokens for apps: the exchange of a session token for an access + refresh token pair, the
@@ -176,11 +182,26 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
    * An OIDC Back-Channel Logout 1.0 logout token for one app: `typ: logout+jwt`, the
    * back-channel event, `sub` and (for a session end) `sid`, never a `nonce`, a fresh `jti`
    * on every call (so a retried delivery is not rejected as a replay), valid 2 minutes.
+   *
+   * `iat` is the signing time, fresh on every attempt: receivers refuse logout tokens
+   * issued long ago (the spec asks them to check `iat`), so a retry an hour later must be
+   * signed now. That is why `iat` must never be read as the time of the logout: a retried
+   * user-wide token would then end sessions the user started after the revocation
+   * (docs/decisions/0006-late-logouts.md). Two Tessera claims say what the revocation
+   * ended, the same on every attempt:
+   * - `revoked_at`: the revocation log entry's `at`, integer milliseconds since the epoch
+   *   (Tessera's clock). A receiver that ends "all sessions of `sub`" ends only those that
+   *   started before it.
+   * - `sids`: on a user-wide (`sub`-only) token, the handles of every session the
+   *   revocation ended, so a receiver that knows the Tessera session behind each of its
+   *   own sessions ends exactly those. Left out above {@link MAX_LOGOUT_TOKEN_SIDS}
+   *   handles (the token must stay small); receivers then fall back to `revoked_at`.
    */
-  async function signLogoutToken(input: { clientId: string; sub: string; sid: string | null; alg?: SigningAlgorithm | undefined }): Promise<string> {
+  async function signLogoutToken(input: { clientId: string; sub: string; sid: string | null; revokedAt: number; handles?: readonly string[]; alg?: SigningAlgorithm | undefined }): Promise<string> {
     const { kid, alg, privateKey } = await keys.signingKey(input.alg);
     const now = Math.floor(clock.now() / 1000);
-    return new SignJWT({ events: { [BACKCHANNEL_EVENT]: {} }, ...(input.sid ? { sid: input.sid } : {}) })
+    const sids = input.sid === null && input.handles && input.handles.length <= MAX_LOGOUT_TOKEN_SIDS ? [...input.handles] : undefined;
+    return new SignJWT({ events: { [BACKCHANNEL_EVENT]: {} }, ...(input.sid ? { sid: input.sid } : {}), revoked_at: Math.floor(input.revokedAt), ...(sids ? { sids } : {}) })
       .setProtectedHeader({ alg, kid, typ: 'logout+jwt' })
       .setIssuer(config.issuer)
       .setSubject(input.sub)

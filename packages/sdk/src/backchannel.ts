@@ -20,9 +20,19 @@ export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backcha
  * What a valid logout token asks the app to end: the session `sid`, every session of `sub`,
  * or both (at least one is present).
  *
+ * A logout may arrive late — Tessera retries a failed delivery for up to a day, signing each
+ * attempt afresh — so never take "now" or the token's `iat` as the moment of the logout:
+ * the user may have signed in again meanwhile. `revokedAt` and `sids` describe the
+ * revocation itself and are the same on every attempt; {@link BackchannelLogout.covers}
+ * applies them (docs/decisions/0006-late-logouts.md).
+ *
  * @example
  * ```ts
- * onLogout: async ({ sub, sid }) => { if (sid) await mySessions.endByTesseraSid(sid); else await mySessions.endAllOf(sub!); }
+ * onLogout: async (logout) => {
+ *   for (const local of await mySessions.ofUser(logout.sub!)) {
+ *     if (logout.covers({ sid: local.tesseraSid, startedAt: local.createdAt })) await mySessions.end(local.id);
+ *   }
+ * }
  * ```
  */
 export interface BackchannelLogout {
@@ -30,8 +40,47 @@ export interface BackchannelLogout {
   sid?: string;
   jti: string;
   iss: string;
+  /**
+   * When the revocation happened, epoch ms on Tessera's clock (the `revoked_at` claim; for
+   * tokens of other issuers, which lack it, `iat` × 1000). The same on every retry.
+   */
+  revokedAt: number;
+  /**
+   * For a user-wide (`sub`-only) logout: the handles of every Tessera session it ended, when
+   * the token lists them (Tessera does up to 100). Sessions started later are not in it.
+   */
+  sids?: string[];
+  /**
+   * Whether a local session is one this logout ended. Give the Tessera session handle the
+   * local session came from (`sid`), when it started (`startedAt`, epoch ms), or both:
+   * - a logout of one session (`sid`) covers exactly the local sessions of that `sid`;
+   * - a user-wide logout covers the local sessions whose `sid` is in `sids`, or — when the
+   *   token lists none or the `sid` is unknown — those started at or before `revokedAt`
+   *   (compare times of one clock: Tessera's session `created_at` is best; a local clock
+   *   is off by its skew). A session started after the revocation is never covered.
+   *
+   * @throws {TypeError} when neither `sid` nor `startedAt` is given.
+   */
+  covers(session: { sid?: string | null; startedAt?: number | null }): boolean;
   /** Every claim of the logout token. */
   claims: JWTPayload;
+}
+
+/**
+ * The decision of {@link BackchannelLogout.covers}, on its own so that the rule is stated
+ * (and tested) once.
+ */
+function coversSession(logout: Pick<BackchannelLogout, 'sid' | 'sids' | 'revokedAt'>, session: { sid?: string | null; startedAt?: number | null }): boolean {
+  const sid = typeof session?.sid === 'string' && session.sid !== '' ? session.sid : undefined;
+  const startedAt = typeof session?.startedAt === 'number' && Number.isFinite(session.startedAt) ? session.startedAt : undefined;
+  if (sid === undefined && startedAt === undefined) throw new TypeError('covers: give the local session\'s Tessera sid and/or startedAt');
+  // One session ended: only that session's local sessions, however late the notice.
+  if (logout.sid !== undefined) return sid === logout.sid;
+  // All sessions of the user ended: exactly the listed ones when the list and the sid are known…
+  if (sid !== undefined && logout.sids !== undefined) return logout.sids.includes(sid);
+  // …otherwise those that began no later than the revocation. A session begun after it was
+  // not ended by it (the user signed in again); ending it would be the late-logout bug.
+  return startedAt !== undefined ? startedAt <= logout.revokedAt : true;
 }
 
 /**
@@ -198,12 +247,28 @@ export function createBackchannelReceiver(options: BackchannelReceiverOptions): 
       if (sub === undefined && sid === undefined) return refuse('LOGOUT_TOKEN_INVALID', 'The logout token names neither sub nor sid.');
       // A nonce would make it an ID token: refusing it stops ID tokens passing as logout tokens.
       if ('nonce' in claims) return refuse('LOGOUT_TOKEN_INVALID', 'A logout token must not contain a nonce.');
+      // revoked_at (Tessera's claim, ms) is the time of the revocation, the same on every
+      // retry; tokens of other issuers lack it and fall back to iat. It cannot lie in the
+      // future (or after the token was signed): a later time would make `covers` end
+      // sessions that began after the real revocation.
+      let revokedAt = claims.iat * 1000;
+      if (claims.revoked_at !== undefined) {
+        const at = claims.revoked_at;
+        if (typeof at !== 'number' || !Number.isSafeInteger(at) || at <= 0 || at > (claims.iat + tolerance) * 1000) return refuse('LOGOUT_TOKEN_INVALID', 'The revoked_at claim is invalid.');
+        revokedAt = at;
+      }
+      let sids: string[] | undefined;
+      if (claims.sids !== undefined) {
+        if (!Array.isArray(claims.sids) || !claims.sids.every((x): x is string => typeof x === 'string' && x !== '')) return refuse('LOGOUT_TOKEN_INVALID', 'The sids claim is invalid.');
+        sids = claims.sids;
+      }
       const jti = claims.jti;
       if (typeof jti !== 'string' || jti === '') return refuse('LOGOUT_TOKEN_INVALID', 'The logout token has no jti.');
       if (seen.get(jti, now()) !== undefined) return refuse('LOGOUT_TOKEN_REPLAYED', 'This logout token was already received.');
       const keepUntil = ((claims.exp ?? 0) + tolerance) * 1000;
       seen.set(jti, true, keepUntil);
-      const logout: BackchannelLogout = { sub, sid, jti, iss: issuer, claims };
+      const ended = { sid, sids, revokedAt };
+      const logout: BackchannelLogout = { sub, sid, jti, iss: issuer, revokedAt, ...(sids ? { sids } : {}), covers: (session) => coversSession(ended, session), claims };
       try {
         await options.onLogout(logout);
       } catch {

@@ -191,6 +191,60 @@ describe('back-channel receiver (framework-neutral)', () => {
     expect(handled).toHaveLength(2);
   });
 
+  it('a late user-wide logout covers the sessions it ended, never one started after it (revoked_at, sids)', async () => {
+    const handled: BackchannelLogout[] = [];
+    const receiver = createBackchannelReceiver({ issuer: issuer.url, clientId: CLIENT_ID, jwksUri: issuer.jwksUri, onLogout: (l) => void handled.push(l) });
+    // The revocation happened 40 minutes ago; this retry is signed now (iat).
+    const revokedAt = Date.now() - 40 * 60_000;
+    const userWide = without('sid');
+    const listed = await issuer.sign(key, { ...userWide, jti: 'late-1', revoked_at: revokedAt, sids: ['s-old-1', 's-old-2'] }, { typ: 'logout+jwt' });
+    expect((await receiver.receive({ body: form(listed) })).status).toBe(200);
+    const [late] = handled;
+    expect(late).toMatchObject({ sub: 'u1', revokedAt, sids: ['s-old-1', 's-old-2'] });
+    expect(late!.sid).toBeUndefined();
+    // By sid when the list and the local session's sid are known…
+    expect(late!.covers({ sid: 's-old-2' })).toBe(true);
+    expect(late!.covers({ sid: 's-new', startedAt: revokedAt - 1_000 })).toBe(false);
+    // …by start time otherwise: at or before the revocation, not after (and not "now").
+    expect(late!.covers({ startedAt: revokedAt })).toBe(true);
+    expect(late!.covers({ startedAt: revokedAt + 1 })).toBe(false);
+    expect(late!.covers({ startedAt: Date.now() - 60_000 })).toBe(false);
+    expect(() => late!.covers({})).toThrow(TypeError);
+
+    // Without a list (too many sessions, or a sid the app does not know) the time decides.
+    const unlisted = await issuer.sign(key, { ...userWide, jti: 'late-2', revoked_at: revokedAt }, { typ: 'logout+jwt' });
+    expect((await receiver.receive({ body: form(unlisted) })).status).toBe(200);
+    expect(handled[1]!.covers({ sid: 's-new', startedAt: revokedAt + 5_000 })).toBe(false);
+    expect(handled[1]!.covers({ sid: 's-old-1', startedAt: revokedAt - 5_000 })).toBe(true);
+
+    // A logout of one session covers that session only, however the times compare.
+    const one = await issuer.sign(key, { ...claims(), jti: 'late-3', revoked_at: revokedAt }, { typ: 'logout+jwt' });
+    expect((await receiver.receive({ body: form(one) })).status).toBe(200);
+    expect(handled[2]!.covers({ sid: 's1', startedAt: Date.now() })).toBe(true);
+    expect(handled[2]!.covers({ sid: 's2', startedAt: revokedAt - 5_000 })).toBe(false);
+    expect(handled[2]!.covers({ startedAt: revokedAt - 5_000 })).toBe(false);
+
+    // Tokens of other issuers have no revoked_at: iat stands in.
+    const plain = await logoutToken({ sid: undefined });
+    expect((await receiver.receive({ body: form(plain) })).status).toBe(200);
+    const iat = (JSON.parse(Buffer.from(plain.split('.')[1]!, 'base64url').toString()) as { iat: number }).iat;
+    expect(handled[3]!.revokedAt).toBe(iat * 1000);
+  });
+
+  it('refuses a revoked_at after the token was signed or not an integer, and sids that are not strings', async () => {
+    const handled: BackchannelLogout[] = [];
+    const receiver = createBackchannelReceiver({ issuer: issuer.url, clientId: CLIENT_ID, jwksUri: issuer.jwksUri, onLogout: (l) => void handled.push(l) });
+    const code = async (extra: Record<string, unknown>) => (await receiver.receive({ body: form(await logoutToken({ sid: undefined, ...extra })) })).code ?? 'OK';
+    expect(await code({ revoked_at: Date.now() + 10 * 60_000 })).toBe('LOGOUT_TOKEN_INVALID');
+    expect(await code({ revoked_at: '2026-01-01T00:00:00Z' })).toBe('LOGOUT_TOKEN_INVALID');
+    expect(await code({ revoked_at: 1.5 })).toBe('LOGOUT_TOKEN_INVALID');
+    expect(await code({ sids: 's1' })).toBe('LOGOUT_TOKEN_INVALID');
+    expect(await code({ sids: ['s1', 7] })).toBe('LOGOUT_TOKEN_INVALID');
+    expect(handled).toEqual([]);
+    expect(await code({ revoked_at: Date.now() - 1_000, sids: [] })).toBe('OK');
+    expect(handled[0]!.covers({ sid: 'anything' })).toBe(false);
+  });
+
   it('needs onLogout and an issuer', () => {
     expect(() => createBackchannelReceiver({ issuer: 'https://x', clientId: 'a' } as never)).toThrow(TypeError);
     expect(() => createBackchannelReceiver({ onLogout: () => undefined })).toThrow(TypeError);

@@ -11,6 +11,10 @@ const ALLOW_HEADERS = 'Content-Type, X-Tessera-CSRF';
  *   @tessera/browser's `logout()` calls).
  * - `GET /v1/logout/browser`: fetching a one-time logout token/URL for the current session,
  *   to pass to `POST /v1/logout` or to navigate to.
+ * - `GET /v1/logout`: that logout URL opened by XHR with `Accept: application/json` (204,
+ *   the Kratos-style flow). It acts only with its one-time logout token, which a page
+ *   gets from the route above, so CORS adds no power to it; without CORS the browser
+ *   reports the 204 as a network error and the app cannot tell the logout happened.
  *
  * Everything else stays same-origin only (the OpenID Provider's endpoints of
  * {@link OIDC_CORS_ROUTES} get CORS without credentials). An app's own pages cannot, for example, list the
@@ -22,6 +26,7 @@ const ALLOW_HEADERS = 'Content-Type, X-Tessera-CSRF';
  */
 export const CREDENTIALED_CORS_ROUTES: ReadonlyArray<{ method: 'GET' | 'POST'; path: string }> = Object.freeze([
   { method: 'POST', path: '/v1/logout' },
+  { method: 'GET', path: '/v1/logout' },
   { method: 'GET', path: '/v1/logout/browser' },
 ]);
 

@@ -114,11 +114,14 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
     if (!app) return { ok: false, httpStatus: null, error: 'app no longer registered' };
     if (delivery.channel === 'backchannel') {
       if (!app.backchannelLogoutUri) return { ok: false, httpStatus: null, error: 'app has no backchannel_logout_uri' };
-      // A fresh logout token (new jti) for every attempt: receivers reject a replayed jti.
+      // A fresh logout token (new jti, iat = now) for every attempt: receivers reject a
+      // replayed jti and a stale iat. What it ends stays that of the revocation: the
+      // delivery was planned in the revoking transaction, so its createdAt is the log
+      // entry's `at` (revoked_at), and handles are the sessions it ended (sids).
       // An OIDC client verifies logout tokens like its ID tokens (Back-Channel Logout 1.0
       // §2.6), so it gets them signed with the algorithm it registered for those.
       const alg = app.oidc.redirectUris.length > 0 ? app.oidc.idTokenSignedResponseAlg : undefined;
-      const token = await authority.tokens.signLogoutToken({ clientId: app.clientId, sub: delivery.sub, sid: delivery.sid, alg });
+      const token = await authority.tokens.signLogoutToken({ clientId: app.clientId, sub: delivery.sub, sid: delivery.sid, revokedAt: delivery.createdAt, handles: delivery.handles, alg });
       return post(app.backchannelLogoutUri, new URLSearchParams({ logout_token: token }).toString(), { 'content-type': 'application/x-www-form-urlencoded' });
     }
     const webhook = app.connectors.webhook as { url?: string; secret?: string } | undefined;
@@ -127,7 +130,9 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
     const payload = JSON.stringify({
       type: delivery.sid ? 'session.ended' : 'user.sessions_ended',
       timestamp: at.toISOString(),
-      data: { sub: delivery.sub, sid: delivery.sid, sids: delivery.handles, reason: delivery.reason, cursor: delivery.cursor, client_id: app.clientId },
+      // timestamp is this attempt's; revoked_at is the revocation's, the same on every retry
+      // (docs/decisions/0006-late-logouts.md).
+      data: { sub: delivery.sub, sid: delivery.sid, sids: delivery.handles, reason: delivery.reason, cursor: delivery.cursor, client_id: app.clientId, revoked_at: delivery.createdAt },
     });
     // webhook-id stays the same across retries (receivers deduplicate on it); the
     // timestamp and signature are fresh per attempt, as Standard Webhooks specifies.

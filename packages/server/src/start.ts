@@ -64,9 +64,12 @@ export interface RunningServer {
  * const server = await startServer(readConfig(process.env));
  * ```
  */
-export async function startServer(config: Config, options: { print?: (line: string) => void } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, options: { print?: (line: string) => void; cli?: string } = {}): Promise<RunningServer> {
   config = await resolvePortZero(config);
   const print = options.print ?? ((line: string) => console.log(line));
+  // How the hints below spell the CLI: `npm run tessera --` in a checkout, `npx tessera` for
+  // an installed package.
+  const cli = options.cli ?? 'npm run tessera --';
   const store = openStore(config);
   await store.migrate();
   const { app, authority, metrics } = await buildServer({
@@ -94,11 +97,11 @@ export async function startServer(config: Config, options: { print?: (line: stri
   if (bootstrapToken) {
     print(`  Admin token (shown once, store it now): ${bootstrapToken}`);
   } else {
-    print(`  Admin token: use TESSERA_ADMIN_TOKEN, or create one with: npm run tessera -- admin-token create`);
+    print(`  Admin token: use TESSERA_ADMIN_TOKEN, or create one with: ${cli} admin-token create`);
   }
   print(`  Next: create a user and an app, e.g.`);
-  print(`    npm run tessera -- users create --username alice --password 'choose-a-long-one'`);
-  print(`    npm run tessera -- apps create --name forum --return-url ${base}/login`);
+  print(`    ${cli} users create --username alice --password 'choose-a-long-one'`);
+  print(`    ${cli} apps create --name forum --return-url ${base}/login`);
   print('');
 
   let closing: Promise<void> | null = null;

@@ -464,11 +464,11 @@ describe('startServer and tessera start', () => {
     await expect(fetch(`${first.url}/health`)).rejects.toThrow();
 
     const again: string[] = [];
-    const second = await startServer(config, { print: (line) => again.push(line) });
+    const second = await startServer(config, { print: (line) => again.push(line), cli: 'npm run tessera --' });
     try {
       expect((await fetch(`${second.url}/health`)).status).toBe(200);
       expect(again.join('\n')).not.toMatch(/Admin token \(shown once/);
-      expect(again.join('\n')).toContain('admin-token create');
+      expect(again.join('\n')).toContain('npm run tessera -- admin-token create');
     } finally {
       await second.close();
     }
@@ -506,6 +506,10 @@ describe('startServer and tessera start', () => {
     expect(revoked.code, revoked.stderr).toBe(0);
     expect(revoked.stdout).toMatch(/^Ended 1 session of user alice/);
     expect(await whoami()).toBe(401);
+
+    // Run as the installed bin (no npm script): the hints name `npx tessera`.
+    expect(stdout).toContain("npx tessera users create --username alice");
+    expect(stdout).not.toContain('npm run tessera');
 
     signals.emit('SIGTERM', 'SIGTERM');
     expect(await running).toBe(0);

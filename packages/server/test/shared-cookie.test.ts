@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from '@tessera/core';
-import { decodeProtectedHeader, jwtVerify } from 'jose';
+import { SignJWT, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   SITE_RETURN,
@@ -8,6 +8,7 @@ import {
   createApp,
   createTestServer,
   createUser,
+  expectError,
   loginWithForm,
   openLoginForm,
   pathOf,
@@ -317,5 +318,149 @@ describe('shared cookie configuration', () => {
     expect(keyOf(load({ claims: { id: 'has space' } }))).toBe('sharedCookie.claims.id');
     expect(keyOf(load({ domain: 'exa mple.com' }))).toBe('sharedCookie.domain (TESSERA_SHARED_COOKIE_DOMAIN)');
     expect(keyOf(load({ enabled: true, secret: SECRET, unknown: 1 }))).toBe('sharedCookie');
+  });
+});
+
+describe('the cookie\'s reader app (sharedCookie.clientId) with only the shared cookie', () => {
+  async function forumServer(trusted = false) {
+    t = await createTestServer({ file: { cookie: { domain: '.example.test' }, sharedCookie: { enabled: true, secret: SECRET, clientId: 'forum' } } });
+    const forum = await createApp(t, { client_id: 'forum', trusted, backchannel_logout_uri: 'https://forum.example/backchannel-logout' });
+    const other = await createApp(t, { name: 'shop', trusted: true });
+    return { s: t, forum, other };
+  }
+  const logout = (s: TestServer, basic: string, payload: unknown) => s.app.inject({ method: 'POST', url: '/api/v1/logout', headers: { authorization: basic }, payload: payload as object });
+
+  it('ends the session everywhere (scope session), with reason logout by the forum, and the back-channel notice is planned', async () => {
+    const { s, forum } = await forumServer();
+    const { res, sessionToken } = await signIn(s);
+    const cookie = sharedToken(res);
+    const sid = (await verify(cookie)).sid as string;
+    const out = await logout(s, forum.basic, { token: cookie });
+    expect(out.statusCode, out.body).toBe(200);
+    const ended = await s.store.findSessionByHandle(sid);
+    expect(ended).toMatchObject({ endReason: 'logout', endedBy: 'app:forum' });
+    expect((await s.app.inject({ method: 'GET', url: '/v1/whoami', headers: { 'x-session-token': sessionToken } })).statusCode).toBe(401);
+    // The forum is told too (harmless for it: the plugin ends what is already gone).
+    expect((await s.store.listDeliveriesBySession(sid)).map((d) => d.clientId)).toEqual(['forum']);
+    // Idempotent, like the session-token form.
+    expect((await logout(s, forum.basic, { token: cookie, scope: 'session' })).statusCode).toBe(200);
+  });
+
+  it('ends only the forum\'s part with scope app', async () => {
+    const { s, forum } = await forumServer();
+    const { res, sessionToken } = await signIn(s);
+    const cookie = sharedToken(res);
+    const sid = (await verify(cookie)).sid as string;
+    expect((await logout(s, forum.basic, { token: cookie, scope: 'app' })).statusCode).toBe(200);
+    const session = await s.store.findSessionByHandle(sid);
+    expect(session!.endedAt).toBeNull();
+    expect(session!.apps.find((a) => a.clientId === 'forum')!.leftAt).not.toBeNull();
+    expect((await s.app.inject({ method: 'GET', url: '/v1/whoami', headers: { 'x-session-token': sessionToken } })).statusCode).toBe(200);
+  });
+
+  it('refuses the cookie from any other app, a forged or expired cookie', async () => {
+    const { s, forum, other } = await forumServer();
+    const { res } = await signIn(s);
+    const cookie = sharedToken(res);
+    const sid = (await verify(cookie)).sid as string;
+    await expectError(await logout(s, other.basic, { token: cookie }), 403, 'TOKEN_INVALID');
+    const forged = await new SignJWT({ sid }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('another-secret-0123456789-abcdefghijkl'));
+    await expectError(await logout(s, forum.basic, { token: forged }), 403, 'TOKEN_INVALID');
+    expect((await s.store.findSessionByHandle(sid))!.endedAt).toBeNull();
+    s.clock.advance(LIFETIME_SECONDS * 1000 + 1);
+    await expectError(await logout(s, forum.basic, { token: cookie }), 403, 'TOKEN_INVALID');
+  });
+
+  it('scope user from an untrusted reader: the same decision as for a token (its own session ends, 403 APP_NOT_TRUSTED, the others live)', async () => {
+    const { s, forum } = await forumServer();
+    const { res, user } = await signIn(s);
+    const cookie = sharedToken(res);
+    const sid = (await verify(cookie)).sid as string;
+    const second = await s.app.inject({ method: 'POST', url: '/v1/sessions', headers: { authorization: (await createApp(s, { name: 'desk', trusted: true })).basic }, payload: { user_id: user.id } });
+    const otherSid = second.json<{ session: { handle: string } }>().session.handle;
+    await expectError(await logout(s, forum.basic, { token: cookie, scope: 'user' }), 403, 'APP_NOT_TRUSTED');
+    expect(await s.store.findSessionByHandle(sid)).toMatchObject({ endReason: 'logout', endedBy: 'app:forum' });
+    expect((await s.store.findSessionByHandle(otherSid))!.endedAt).toBeNull();
+  });
+
+  it('scope user from a trusted reader ends every session of the user', async () => {
+    const { s, forum } = await forumServer(true);
+    const { res, user } = await signIn(s);
+    const cookie = sharedToken(res);
+    const sid = (await verify(cookie)).sid as string;
+    const second = await s.app.inject({ method: 'POST', url: '/v1/sessions', headers: { authorization: (await createApp(s, { name: 'desk', trusted: true })).basic }, payload: { user_id: user.id } });
+    const otherSid = second.json<{ session: { handle: string } }>().session.handle;
+    expect((await logout(s, forum.basic, { token: cookie, scope: 'user' })).statusCode).toBe(200);
+    expect((await s.store.findSessionByHandle(sid))!.endedAt).not.toBeNull();
+    expect((await s.store.findSessionByHandle(otherSid))!.endedAt).not.toBeNull();
+  });
+
+  it('a valid cookie of a dead session is a no-op for every scope (like a dead token)', async () => {
+    const { s, forum } = await forumServer();
+    const { res, user } = await signIn(s);
+    const cookie = sharedToken(res);
+    const sid = (await verify(cookie)).sid as string;
+    const desk = await createApp(s, { name: 'desk', trusted: true });
+    const started = await s.app.inject({ method: 'POST', url: '/v1/sessions', headers: { authorization: desk.basic }, payload: { user_id: user.id } });
+    const otherSid = started.json<{ session: { handle: string } }>().session.handle;
+    // Ended by someone else (an admin): the cookie is still valid, its session is dead.
+    expect((await s.app.inject({ method: 'DELETE', url: `/api/v1/sessions/${sid}`, headers: { authorization: desk.basic } })).statusCode).toBe(204);
+    for (const scope of ['app', 'session', 'user'] as const) {
+      expect((await logout(s, forum.basic, { token: cookie, scope })).statusCode, scope).toBe(200);
+    }
+    // Scope user did nothing: the user's other session goes on, and the dead one keeps its reason.
+    expect((await s.store.findSessionByHandle(otherSid))!.endedAt).toBeNull();
+    expect(await s.store.findSessionByHandle(sid)).toMatchObject({ endReason: 'admin_revoked' });
+  });
+
+  it('refuses the cookie once the reader has left the session (a former member is not a member)', async () => {
+    const { s, forum } = await forumServer();
+    const { res } = await signIn(s);
+    const cookie = sharedToken(res);
+    const sid = (await verify(cookie)).sid as string;
+    expect((await logout(s, forum.basic, { token: cookie, scope: 'app' })).statusCode).toBe(200);
+    await expectError(await logout(s, forum.basic, { token: cookie, scope: 'session' }), 403, 'TOKEN_INVALID');
+    expect((await s.store.findSessionByHandle(sid))!.endedAt).toBeNull();
+  });
+
+  it('refuses a valid cookie of a session the forum never joined', async () => {
+    const { s, forum, other } = await forumServer();
+    const { user } = await createUser(s);
+    const started = await s.app.inject({ method: 'POST', url: '/v1/sessions', headers: { authorization: other.basic }, payload: { user_id: user.id } });
+    const handle = started.json<{ session: { handle: string } }>().session.handle;
+    const cookie = await new SignJWT({ id: user.id, sid: handle }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt(Math.floor(START / 1000)).sign(new TextEncoder().encode(SECRET));
+    await expectError(await logout(s, forum.basic, { token: cookie }), 403, 'TOKEN_INVALID');
+    expect((await s.store.findSessionByHandle(handle))!.endedAt).toBeNull();
+  });
+});
+
+describe('POST /api/v1/sessions/:handle/activity (a member app reports use)', () => {
+  it('moves the idle deadline, at most once per touch interval; 404 for strangers, ended or unknown sessions', async () => {
+    t = await createTestServer({ env: { TESSERA_SESSION_IDLE_TIMEOUT: '3600' }, file: { sharedCookie: { enabled: true, secret: SECRET, clientId: 'forum' } } });
+    const forum = await createApp(t, { client_id: 'forum', trusted: false });
+    const other = await createApp(t, { name: 'shop', trusted: false });
+    const { res } = await signIn(t);
+    const sid = (await verify(sharedToken(res))).sid as string;
+    const touch = (basic: string, handle = sid) => t!.app.inject({ method: 'POST', url: `/api/v1/sessions/${handle}/activity`, headers: { authorization: basic } });
+    const before = (await t.store.findSessionByHandle(sid))!.idleExpiresAt;
+    expect(before).toBe(START + 3_600_000);
+    t.clock.advance(50 * 60_000);
+    expect((await touch(forum.basic)).statusCode).toBe(204);
+    expect((await t.store.findSessionByHandle(sid))!.idleExpiresAt).toBe(START + 50 * 60_000 + 3_600_000);
+    // Within the touch interval (60 s) nothing is written.
+    t.clock.advance(30_000);
+    expect((await touch(forum.basic)).statusCode).toBe(204);
+    expect((await t.store.findSessionByHandle(sid))!.idleExpiresAt).toBe(START + 50 * 60_000 + 3_600_000);
+    // Only members; only sessions that exist and are active.
+    await expectError(await touch(other.basic), 404, 'SESSION_NOT_FOUND');
+    // Not even a trusted app keeps alive a session it is not part of (requireAppMay 'report_activity').
+    const trustedStranger = await createApp(t, { name: 'desk', trusted: true });
+    await expectError(await touch(trustedStranger.basic), 404, 'SESSION_NOT_FOUND');
+    await expectError(await touch(forum.basic, 'ses_nope'), 404, 'SESSION_NOT_FOUND');
+    expect((await t.app.inject({ method: 'POST', url: `/api/v1/sessions/${sid}/activity` })).statusCode).toBe(401);
+    // Past the idle deadline it is not revived: it ends (expired) instead.
+    t.clock.advance(2 * 3_600_000);
+    await expectError(await touch(forum.basic), 404, 'SESSION_NOT_FOUND');
+    expect((await t.store.findSessionByHandle(sid))!.endReason).toBe('expired');
   });
 });

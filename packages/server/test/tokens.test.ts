@@ -200,3 +200,36 @@ describe('GET /.well-known/jwks.json and key rotation', () => {
     }
   });
 });
+
+describe('logout tokens (signLogoutToken): what the revocation ended, the same on every attempt', () => {
+  let t: TestServer;
+  beforeEach(async () => {
+    t = await createTestServer();
+  });
+  afterEach(async () => t.close());
+
+  it('carries revoked_at (ms) and, user-wide, sids; iat and jti are the attempt\'s own', async () => {
+    const revokedAt = t.clock.now() - 3_600_000 + 123;
+    const first = decodeJwt(await t.authority.tokens.signLogoutToken({ clientId: 'forum', sub: 'usr_1', sid: null, revokedAt, handles: ['ses_a', 'ses_b'] }));
+    t.clock.advance(60_000);
+    const retry = decodeJwt(await t.authority.tokens.signLogoutToken({ clientId: 'forum', sub: 'usr_1', sid: null, revokedAt, handles: ['ses_a', 'ses_b'] }));
+    expect(first).toMatchObject({ sub: 'usr_1', revoked_at: revokedAt, sids: ['ses_a', 'ses_b'] });
+    expect(first.sid).toBeUndefined();
+    expect(retry).toMatchObject({ revoked_at: revokedAt, sids: ['ses_a', 'ses_b'] });
+    expect(retry.iat).toBe(first.iat! + 60);
+    expect(retry.jti).not.toBe(first.jti);
+    // A session end names its sid and lists nothing.
+    const one = decodeJwt(await t.authority.tokens.signLogoutToken({ clientId: 'forum', sub: 'usr_1', sid: 'ses_a', revokedAt, handles: ['ses_a'] }));
+    expect(one).toMatchObject({ sid: 'ses_a', revoked_at: revokedAt });
+    expect(one.sids).toBeUndefined();
+  });
+
+  it('leaves sids out above 100 handles (the token stays small; receivers fall back to revoked_at)', async () => {
+    const handles = Array.from({ length: 101 }, (_, i) => `ses_${String(i).padStart(22, '0')}`);
+    const many = await t.authority.tokens.signLogoutToken({ clientId: 'forum', sub: 'usr_1', sid: null, revokedAt: t.clock.now(), handles });
+    expect(decodeJwt(many).sids).toBeUndefined();
+    const hundred = await t.authority.tokens.signLogoutToken({ clientId: 'forum', sub: 'usr_1', sid: null, revokedAt: t.clock.now(), handles: handles.slice(0, 100) });
+    expect((decodeJwt(hundred).sids as string[]).length).toBe(100);
+    expect(hundred.length).toBeLessThan(8192);
+  });
+});

@@ -11,6 +11,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findFreePort } from './free-port.js';
 
+/** How long a node may take to listen before it counts as hung. */
+export const NODE_START_TIMEOUT_MS = 120_000;
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const CLI_PATH = join(root, 'packages', 'server', 'dist', 'cli.js');
 
@@ -155,8 +158,10 @@ export async function startNode(name: string, env: Record<string, string>): Prom
     throw new Error(`node ${name} exited (code ${code}, signal ${signal}) before listening:\n${lines.slice(-30).join('\n')}`);
   });
   let timer: NodeJS.Timeout | undefined;
+  // A bound for a hung node, not an expected speed: on a loaded machine loading the server's
+  // modules alone took over 30 s (three nodes start at once).
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`node ${name} did not listen within 30 s:\n${lines.slice(-30).join('\n')}`)), 30_000);
+    timer = setTimeout(() => reject(new Error(`node ${name} did not listen within ${NODE_START_TIMEOUT_MS / 1000} s:\n${lines.slice(-30).join('\n')}`)), NODE_START_TIMEOUT_MS);
   });
   try {
     const url = await Promise.race([listening, failed, timeout]);

@@ -53,7 +53,10 @@ export const serverCommands: Command[] = [
       const config = ctx.config();
       const stop = waitForSignal(ctx.io.signals);
       try {
-        const server = await startServer(config, { print: (line) => ctx.out(line) });
+        // `npm start` / `npm run tessera` in a checkout run this CLI as the npm script `start` or
+        // `tessera`; anything else (npx, a global install, a service) runs the installed bin.
+        const inCheckout = ctx.io.env.npm_lifecycle_event === 'start' || ctx.io.env.npm_lifecycle_event === 'tessera';
+        const server = await startServer(config, { print: (line) => ctx.out(line), cli: inCheckout ? 'npm run tessera --' : 'npx tessera' });
         const signal = await stop.received;
         ctx.note(`tessera: ${signal} received, closing…`);
         let timer: NodeJS.Timeout | undefined;

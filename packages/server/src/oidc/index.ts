@@ -11,7 +11,7 @@ export { providerMetadata } from './discovery.js';
 export { OIDC_PATHS } from './protocol.js';
 
 /**
- * The OpenID Provider, on Tessera's own sessions (docs/decisions/0006-oidc-provider.md):
+ * The OpenID Provider, on Tessera's own sessions (docs/decisions/0007-oidc-provider.md):
  * discovery, the authorization endpoint with its consent form, the token endpoint, userinfo
  * the end-session endpoint with its confirmation form, and the user's consents (list, withdraw). Back-channel logout needs no
  * route: it is the durable outbox, which tells every app that joined an ended session.

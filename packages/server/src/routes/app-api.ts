@@ -2,7 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { TesseraError, requireAppMay, toPublicUser, type LogoutScope } from '@tessera/core';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
 import { clientOf, deviceOf } from '../http-auth.js';
-import { Device, Handle, HandleParams, IdParams, Revoked, SessionToken, SessionView, UserClaims, UserView, errors } from '../schemas.js';
+import { Device, Handle, HandleParams, IdParams, Revoked, SessionView, UserClaims, UserView, errors } from '../schemas.js';
 import { sessionJson, userJson } from '../views.js';
 import { LOGOUT_FAILURES, limitFailures } from '../failure-limits.js';
 
@@ -32,13 +32,16 @@ export async function appApiRoutes(app: TesseraApp, { authority, limits }: Serve
     return reply.status(201).send({ session: sessionJson(started.session), session_token: started.token, user: userJson(toPublicUser(started.user)) });
   });
 
+  // The session token, or (for the app that reads the shared cookie) that cookie's JWT,
+  // which is longer: it carries the user's names, email and picture URL.
+  const LogoutToken = Type.String({ minLength: 1, maxLength: 4096 });
   app.post('/api/v1/logout', {
     schema: {
       ...client, tags: ['logout'],
-      description: 'Server-to-server logout. Body: the session token as text/plain, or JSON {"token", "scope"} with scope app (this app only), session (default: everywhere) or user (every session of the user).',
+      description: 'Server-to-server logout. Body: the session token as text/plain, or JSON {"token", "scope"} with scope app (this app only), session (default: everywhere) or user (every session of the user). The app named by sharedCookie.clientId may instead send the shared cookie it received (scope app or session; user only if trusted), for a session it joined.',
       consumes: ['text/plain', 'application/json'],
-      body: Type.Union([SessionToken, Type.Object({ token: SessionToken, scope: Type.Optional(Type.Union([Type.Literal('app'), Type.Literal('session'), Type.Literal('user')])) }, { additionalProperties: false })]),
-      response: { 200: Type.Null({ description: 'Logged out (also when the session had already ended: a dead token is a no-op for every scope); empty body. Scope user needs a trusted app: an untrusted one gets 403 APP_NOT_TRUSTED after the session of the token was ended.' }), ...errors(400, 401, 403, 415, 429) },
+      body: Type.Union([LogoutToken, Type.Object({ token: LogoutToken, scope: Type.Optional(Type.Union([Type.Literal('app'), Type.Literal('session'), Type.Literal('user')])) }, { additionalProperties: false })]),
+      response: { 200: Type.Null({ description: 'Logged out (also when the session had already ended: a dead token, or a valid shared cookie of a dead session, is a no-op for every scope); empty body. Scope user needs a trusted app: an untrusted one gets 403 APP_NOT_TRUSTED after the session of the token (or cookie) was ended.' }), ...errors(400, 401, 403, 415, 429) },
     },
   }, async (request, reply) => {
     const caller = clientOf(request);
@@ -48,6 +51,18 @@ export async function appApiRoutes(app: TesseraApp, { authority, limits }: Serve
     // A valid token always ends what it names; unknown tokens count per address (logoutMax).
     await limitFailures([[limits.logoutByAddress, request.ip]], LOGOUT_FAILURES, () => authority.logout.logoutForApp(caller, token, scope, request.ip));
     return empty(reply, 200);
+  });
+
+  app.post('/api/v1/sessions/:handle/activity', {
+    schema: {
+      ...client, tags: ['app'],
+      description: 'The session is in use in this app: moves its idle deadline as a use of the session token would (written at most once per session.touchIntervalSeconds). For apps that never hold the session token, such as a forum signed in by the shared cookie. 404 unless the session is active and this app is a member.',
+      params: HandleParams, response: { 204: Type.Null(), ...errors(401, 404) },
+    },
+  }, async (request, reply) => {
+    // Decided in core (requireAppMay 'report_activity'): a live session this app is a member of.
+    await authority.sessions.recordAppActivity(clientOf(request), request.params.handle);
+    return empty(reply, 204);
   });
 
   app.delete('/api/v1/sessions/:handle', {

@@ -22,6 +22,23 @@
 						<p class="form-text">The <code>client_id</code> Tessera gave this forum. Logout tokens must be addressed to it (<code>aud</code>).</p>
 					</div>
 					<div class="mb-3">
+						<label class="form-label" for="clientSecret">Client secret</label>
+						<input type="password" id="clientSecret" name="clientSecret" class="form-control" autocomplete="new-password" />
+						<p class="form-text">The <code>client_secret</code> Tessera showed when the forum was registered. Needed to end the Tessera session when a user logs out of the forum and to report forum activity; receiving logouts works without it.</p>
+					</div>
+					<div class="mb-3">
+						<label class="form-label" for="forumLogout">A logout at the forum ends</label>
+						<select id="forumLogout" name="forumLogout" class="form-select">
+							<option value="everywhere">the Tessera session everywhere (the site and every other app sign out too)</option>
+							<option value="forum">only the forum's part (the other apps stay signed in)</option>
+						</select>
+					</div>
+					<div class="mb-3">
+						<label class="form-label" for="activityMinutes">Report forum activity to Tessera every (minutes)</label>
+						<input type="number" min="0" max="1440" id="activityMinutes" name="activityMinutes" class="form-control" placeholder="5" />
+						<p class="form-text">At most this often per session, in the background, so that someone who only uses the forum is not signed out at Tessera's idle timeout. 0 turns it off (then the idle timeout counts only use of the other apps).</p>
+					</div>
+					<div class="mb-3">
 						<label class="form-label" for="jwksUri">Key set URL (optional)</label>
 						<input type="text" id="jwksUri" name="jwksUri" class="form-control" placeholder="&lt;issuer&gt;/.well-known/jwks.json" />
 					</div>
