@@ -5,7 +5,8 @@
 //                     --pg-sizes 10000,1000000 --users 200 --postgres URL --no-postgres --profile
 //                     --route-users 1000 --route-rounds 10 --route-seconds 3 --verifiers 8
 //                     --revocations 200 --burst 50 --heap-sessions 100000
-//                     --only whoami,revoke,protected-route,propagation,sdk-memory,multi-node,backchannel]
+//                     --oidc-rounds 3 --oidc-seconds 5
+//                     --only whoami,revoke,protected-route,propagation,sdk-memory,multi-node,backchannel,oidc]
 //
 // --connections and --profile apply to both throughput benchmarks; --rounds and --seconds
 // to whoami, --route-rounds and --route-seconds to protected-route (more, shorter rounds:
@@ -26,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { median } from './lib/stats.mjs';
 import { syncBenchmarkFigures } from '../scripts/readme-figures.mjs';
 import { backchannelCaveats, backchannelSection, backchannelSummaryRows } from './lib/backchannel-report.mjs';
+import { oidcCaveats, oidcSection, oidcSummaryRows } from './lib/oidc-report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -49,12 +51,14 @@ const { values: args } = parseArgs({
     revocations: { type: 'string', default: '200' },
     burst: { type: 'string', default: '50' },
     'heap-sessions': { type: 'string', default: '100000' },
+    'oidc-rounds': { type: 'string', default: '3' },
+    'oidc-seconds': { type: 'string', default: '5' },
     only: { type: 'string' },
     out: { type: 'string' },
   },
 });
 
-const BENCHMARKS = ['whoami', 'revoke', 'protected-route', 'propagation', 'sdk-memory', 'multi-node', 'backchannel'];
+const BENCHMARKS = ['whoami', 'revoke', 'protected-route', 'propagation', 'sdk-memory', 'multi-node', 'backchannel', 'oidc'];
 const selected = args.only ? args.only.split(',').map((s) => s.trim()).filter(Boolean) : BENCHMARKS;
 for (const name of selected) if (!BENCHMARKS.includes(name)) throw new TypeError(`--only: unknown benchmark ${name}; choose among ${BENCHMARKS.join(', ')}`);
 const partial = selected.length < BENCHMARKS.length;
@@ -352,6 +356,8 @@ async function main() {
     'multi-node': async () => (args['no-postgres'] ? writeFileSync(file('multi-node'), JSON.stringify({ skipped: '--no-postgres' })) : runScript('multi-node.mjs', ['--postgres', args.postgres, '--revocations', args.revocations, '--json', file('multi-node')])),
     // 1,000 sessions × 5 apps ended at once; deliveries per second (bench/backchannel-throughput.mjs).
     backchannel: () => runScript('backchannel-throughput.mjs', ['--postgres', args.postgres, '--json', file('backchannel'), ...(args['no-postgres'] ? ['--no-postgres'] : [])]),
+    // Authorization-code exchanges and refreshes against node-oidc-provider (bench/oidc.mjs).
+    oidc: () => runScript('oidc.mjs', ['--rounds', args['oidc-rounds'], '--seconds', args['oidc-seconds'], '--json', file('oidc')]),
   };
   const data = {};
   for (const name of selected) {
@@ -374,8 +380,8 @@ async function main() {
     `- Raw results: ${selected.map((name) => `\`${relative(root, file(name))}\``).join(', ')} (not committed)`,
   ];
   const mn = data['multi-node'] ? { result: data['multi-node'], ...(await import('./multi-node.mjs')) } : null;
-  const sections = [w && whoamiSection(w), r && revokeSection(r), p && protectedRouteSection(p), g && propagationSection(g), m && memorySection(m), mn && mn.multiNodeSection(mn.result, 6), data.backchannel && backchannelSection(data.backchannel, 7)].filter(Boolean);
-  const summary = [summaryRows(w, r, p, g, m), ...(mn ? mn.multiNodeSummaryRows(mn.result) : []), ...(data.backchannel ? backchannelSummaryRows(data.backchannel) : [])].join('\n');
+  const sections = [w && whoamiSection(w), r && revokeSection(r), p && protectedRouteSection(p), g && propagationSection(g), m && memorySection(m), mn && mn.multiNodeSection(mn.result, 6), data.backchannel && backchannelSection(data.backchannel, 7), data.oidc && oidcSection(data.oidc, 8)].filter(Boolean);
+  const summary = [summaryRows(w, r, p, g, m), ...(mn ? mn.multiNodeSummaryRows(mn.result) : []), ...(data.backchannel ? backchannelSummaryRows(data.backchannel) : []), ...(data.oidc ? oidcSummaryRows(data.oidc) : [])].join('\n');
   const doc = [
     '# Benchmarks',
     '',
@@ -398,6 +404,7 @@ async function main() {
     ...sections.flatMap((section) => [section, '']),
     caveats(w, r, p, g, m),
     ...(data.backchannel ? backchannelCaveats() : []),
+    ...(data.oidc ? oidcCaveats() : []),
     '',
   ].join('\n');
   const copy = join(results, `${stamp}-benchmarks.md`);

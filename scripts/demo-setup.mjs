@@ -1,6 +1,7 @@
 // @ts-check
 // The single-logout demo, as a function: Tessera and the two example apps on three local
-// ports, both apps registered with a back-channel logout URI, a demo user. Used by
+// ports (the site on Tessera's own API, the forum a stock OpenID Connect client), both
+// registered with a back-channel logout URI, a demo user. Used by
 // `npm run demo` (scripts/demo.mjs) and by the end-to-end test test/e2e/demo.test.ts.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -96,9 +97,17 @@ export async function startDemo({ port = 4000, sitePort = 4001, forumPort = 4002
     started.push(forum);
     // Now that the ports are known: where each app's sign-in and sign-out may return, and
     // where Tessera tells it that a session ended.
-    for (const [clientId, app] of /** @type {const} */ ([[DEMO_APPS.site, site], [DEMO_APPS.forum, forum]])) {
-      expect(await admin('PATCH', `/apps/${clientId}`, { return_urls: [`${app.url}/`], backchannel_logout_uri: `${app.url}/backchannel-logout` }), 200, `configuring ${clientId}`);
-    }
+    expect(await admin('PATCH', `/apps/${DEMO_APPS.site}`, { return_urls: [`${site.url}/`], backchannel_logout_uri: `${site.url}/backchannel-logout` }), 200, `configuring ${DEMO_APPS.site}`);
+    // The forum is a stock OpenID Connect client: standard client metadata. It is not
+    // trusted, so Tessera asks alice once whether the forum may sign her in (consent).
+    expect(await admin('PATCH', `/apps/${DEMO_APPS.forum}`, {
+      redirect_uris: [`${forum.url}/callback`],
+      post_logout_redirect_uris: [`${forum.url}/`],
+      backchannel_logout_uri: `${forum.url}/backchannel-logout`,
+      backchannel_logout_session_required: true,
+      // What the SDK's back-channel receiver, which the forum uses, accepts.
+      id_token_signed_response_alg: 'EdDSA',
+    }), 200, `configuring ${DEMO_APPS.forum}`);
 
     const password = `demo-${randomBytes(6).toString('base64url')}`;
     const rekeyed = await admin('PATCH', `/users/${DEMO_USER.id}`, { password });
@@ -191,17 +200,20 @@ export function demoInstructions(demo, { dataDirShown = demo.dataDir } = {}) {
     'Try it:',
     `  1. Open the site ${demo.siteUrl} and click "Sign in"; sign in as ${demo.user.username}.`,
     '     You are back on the site, signed in. Note the session handle it shows (ses_…).',
-    `  2. Open the forum ${demo.forumUrl}: signed in too, same session, no second login.`,
+    `  2. Open the forum ${demo.forumUrl} and click "Sign in": it is a stock OpenID Connect app.`,
+    '     No second password: Tessera asks once whether the forum may sign you in (consent), and',
+    '     you are back at the forum, signed in to the same session (same ses_… handle).',
     '  3. On the site, click "Sign out of all apps".',
     '  4. Reload the forum: signed out. Tessera ended the session, cleared its cookie, and told',
-    '     both apps by back-channel logout (see the "[site]" and "[forum]" lines below).',
+    '     both apps by back-channel logout (see the "[site]" and "[forum]" lines below); the',
+    '     forum ended its own session when its logout token arrived.',
     '  5. See that both apps confirmed it (status "delivered" for demo-site and demo-forum):',
     `       curl -s ${auth} ${demo.tesseraUrl}/admin/api/sessions/<handle>/deliveries`,
     `       TESSERA_DATA_DIR=${dataDirShown} npm run tessera -- deliveries list --session <handle>`,
     `  6. Why the back-channel matters: the apps keep a sign-in for ${DEMO_CACHE_SECONDS} s without asking Tessera.`,
-    '     Sign in again, then sign out at the forum (it logs out server to server, so the',
-    '     browser keeps its cookie) and reload the site: signed out at once, because Tessera',
-    '     told the site. Without it, the site would show you signed in for up to a minute.',
+    '     Sign in again at both, then sign out at the forum (OpenID Connect RP-initiated logout)',
+    '     and reload the site: signed out at once, because Tessera told the site. Without the',
+    '     notice, the site would show you signed in for up to a minute.',
     '',
     'Press Ctrl+C to stop.',
   ];

@@ -6,7 +6,7 @@
 //   node scripts/ensure.mjs --bench   the same, then install bench/'s own dependencies
 //
 // The root install holds what the server, the tests and the build need; what only the
-// benchmarks compare against (better-auth, express-session, autocannon) lives in
+// benchmarks compare against (better-auth, express-session, oidc-provider, autocannon) lives in
 // bench/package.json and is installed only by `npm run bench`.
 import { execFileSync, execSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';

@@ -1,6 +1,8 @@
 // Tessera's browser flows in a real browser (Chromium), laid out as in production: Tessera at
-// auth.tessera.test, the example site at site.tessera.test and the example forum at
-// forum.tessera.test (all on 127.0.0.1 through Chromium's --host-resolver-rules), with the
+// auth.tessera.test, the example site at site.tessera.test and a forum at
+// forum.tessera.test (an app that reads Tessera's cookie, as NodeBB's session-sharing plugin
+// does, built from the example apps' shell; the example forum itself is an OpenID Connect
+// client, walked in demo.test.ts and seed-scenario.test.ts) (all on 127.0.0.1 through Chromium's --host-resolver-rules), with the
 // session cookie and the shared session-sharing cookie on the parent domain, so that
 // `Domain=tessera.test` really applies; and a page of an unregistered site at
 // app.elsewhere.test. Walked here:
@@ -23,7 +25,8 @@ import { loadConfig } from '@tessera/core';
 import { buildServer, type TesseraApp } from '@tessera/server';
 import { createSqliteStore } from '@tessera/store';
 import { startSite } from '@tessera/example-site';
-import { startForum } from '@tessera/example-forum';
+// The example apps' shell (a plain .mjs module, like scripts/demo-setup.mjs in demo.test.ts).
+import { startExampleApp } from '../../examples/shared/example-app.mjs';
 import type { Page } from 'playwright-core';
 import { appSession, clickAndLand, openApp, signInAt, signOutAt } from './support/app-pages.js';
 import { findChromium, launchChromium, waitUntil, type BrowserSession, type TestBrowser } from './support/chromium.js';
@@ -119,7 +122,16 @@ beforeAll(async () => {
   forumApp = await registerApp(local, { client_id: FORUM_CLIENT_ID, name: 'Forum', trusted: false, return_urls: [forumHome] });
   const common = { host: '127.0.0.1', tesseraUrl: issuer, tesseraApiUrl: local, log: () => {} };
   const siteServer = await startSite({ ...common, port: sitePort, publicUrl: siteHome.slice(0, -1), clientId: site.clientId, clientSecret: site.clientSecret });
-  const forumServer = await startForum({ ...common, port: forumPort, publicUrl: forumHome.slice(0, -1), clientId: forumApp.clientId, clientSecret: forumApp.clientSecret });
+  const forumServer = await startExampleApp({
+    ...common, name: 'forum', port: forumPort, publicUrl: forumHome.slice(0, -1), clientId: forumApp.clientId, clientSecret: forumApp.clientSecret,
+    signOutLabel: 'Sign out of all apps (server to server)',
+    signedOutLine: 'You signed out. The forum asked Tessera, server to server, to end your session at every app.',
+    // Server to server, as NodeBB's logout would: the forum names the session by its token.
+    async endSession({ token, home }: { token: string; home: string }) {
+      await fetch(`${local}/api/v1/logout`, { method: 'POST', headers: { authorization: forumApp.basic, 'content-type': 'application/json' }, body: JSON.stringify({ token, scope: 'session' }) });
+      return home;
+    },
+  });
   closeApps.push(() => siteServer.close(), () => forumServer.close());
   // A page of a site that is not registered with Tessera.
   const other: Server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>Elsewhere</title><h1>Another site</h1>'));

@@ -1,11 +1,13 @@
 // The `npm run demo` setup, end to end in a real browser (Chromium): Tessera and the two
-// example apps (each caching sign-ins for a minute and receiving back-channel logout) on free
-// ports of 127.0.0.1 with a temp data dir, walked exactly as the README and the printed steps
-// tell it: sign in at the site (back on the site, signed in), the forum is signed in with the
-// same session, sign out at the site, the forum's next page is signed out, and both apps
-// confirmed the logout (admin API and the CLI command the demo prints); the server-to-server
-// variant; signing in a second and a third time. No CSP violation or CORS error may appear
-// in the console (the session fails the test on one).
+// example apps on free ports of 127.0.0.1 with a temp data dir — the site on Tessera's own API
+// (caching sign-ins for a minute), the forum a stock OpenID Connect client (openid-client)
+// with sessions of its own; both receive back-channel logout. Walked exactly as the README
+// and the printed steps tell it: sign in at the site (back on the site, signed in), sign in
+// at the forum through OpenID Connect (no second password, a one-time consent, the same
+// session), sign out at the site, the forum's next page is signed out, and both apps
+// confirmed the logout (admin API and the CLI command the demo prints); the forum's
+// RP-initiated logout; signing in a second and a third time. No CSP violation or CORS error
+// may appear in the console (the session fails the test on one).
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +16,7 @@ import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../packages/server/src/cli/run-cli.js';
 import { DEMO_APPS, demoInstructions, startDemo } from '../../scripts/demo-setup.mjs';
-import { appSession, clickAndLand, openApp, signInAt, signOutAt, statusLine } from './support/app-pages.js';
+import { appSession, clickAndLand, openApp, signInAt, signInWithOidc, signOutAt, statusLine } from './support/app-pages.js';
 import { findChromium, launchChromium, type BrowserSession, type TestBrowser } from './support/chromium.js';
 import { findFreePort } from './support/free-port.js';
 
@@ -103,8 +105,8 @@ describe.skipIf(chromium.skip !== null)('npm run demo in Chromium, as the README
   });
   const newSession = async (name: string) => (session = await browser.newSession(name));
 
-  it('sign in at the site, the forum shares the session; sign out at the site, the forum is signed out; both apps confirmed', async () => {
-    const s = await newSession('sign in at the site, sign out at the site');
+  it('sign in at the site, then at the forum (OpenID Connect, same session); sign out at the site, the forum is signed out; both apps confirmed', async () => {
+    const s = await newSession('sign in at the site and the forum, sign out at the site');
     expect(await openApp(s, demo.siteUrl, 'the site, signed out')).toBeNull();
     expect(await statusLine(s.page)).toBe('You are not signed in.');
     // 1. Sign in: back on the site, signed in (the 303 to the site is not blocked by CSP).
@@ -112,26 +114,31 @@ describe.skipIf(chromium.skip !== null)('npm run demo in Chromium, as the README
     expect(s.page.url()).toBe(demo.siteUrl);
     expect(await statusLine(s.page)).toBe(`You are signed in with Tessera as alice: this site joined your session ${handle}.`);
     expect(await s.page.locator('header [data-user]').innerText()).toBe('Alice (alice)');
-    // 2. The forum: signed in too, same session, no second login.
-    expect(await openApp(s, demo.forumUrl, 'the forum, signed in by the same session')).toBe(handle);
-    expect(await statusLine(s.page)).toContain('this forum joined your session');
-    const cookie = (await s.cookies(demo.forumUrl)).find((c) => c.name === 'tessera_session')!.value;
+    // 2. The forum: "Sign in" through OpenID Connect. No second password: Tessera asks once
+    // whether the forum may sign alice in, then the forum is signed in to the same session.
+    const forum = await signInWithOidc(s, demo.forumUrl, 'alice', undefined, 'sign in at the forum');
+    expect(forum.stops).toEqual(['consent']);
+    expect(forum.handle).toBe(handle);
+    expect(await statusLine(s.page)).toBe(`You signed in with Tessera (OpenID Connect) as alice: the forum joined your session ${handle}.`);
+    expect(await s.page.locator('header [data-user]').innerText()).toBe('Alice (alice)');
+    const cookie = (await s.cookies(demo.forumUrl)).find((c) => c.name === 'forum_session')!.value;
 
     // 3. On the site, "Sign out of all apps": through Tessera's logout URL and back.
     await s.page.goto(demo.siteUrl);
     await signOutAt(s, demo.siteUrl, 'Sign out of all apps', 'the site, after "Sign out of all apps"');
     expect(await statusLine(s.page)).toBe('You signed out. Tessera ended your session at every app and cleared its cookie in this browser.');
     expect((await s.cookies(demo.siteUrl)).map((c) => c.name)).not.toContain('tessera_session');
+
+    // 5. Both apps confirmed. The forum learns of the end only from its logout token (it
+    // never asks Tessera on page views): once the deliveries are confirmed, it is signed out.
+    expectBothConfirmed(await settledDeliveries(handle), handle);
     // 4. Reload the forum: signed out, and it says why.
     expect(await openApp(s, demo.forumUrl, 'the forum, reloaded: signed out')).toBeNull();
     expect(await statusLine(s.page)).toMatch(/^Your session ended elsewhere/);
-
-    // 5. Both apps confirmed.
-    expectBothConfirmed(await settledDeliveries(handle), handle);
-    // The forum had kept alice's sign-in (cached for a minute); the back-channel logout
-    // dropped it, so even a request still carrying the old cookie is signed out.
-    expect(appLog).toContain(`[forum] back-channel logout from Tessera: session ${handle} ended (1 cached sign-in dropped)`);
-    const stale = await fetch(demo.forumUrl, { headers: { cookie: `tessera_session=${cookie}` } });
+    // The forum keeps sessions of its own; the back-channel logout token ended the one of
+    // this Tessera session, so even a request still carrying the forum's cookie is signed out.
+    expect(appLog).toContain(`[forum] back-channel logout from Tessera: session ${handle} ended (1 forum session ended)`);
+    const stale = await fetch(demo.forumUrl, { headers: { cookie: `forum_session=${cookie}` } });
     expect(await stale.text()).toContain('data-signed-out');
 
     // The CLI command the demo prints says the same.
@@ -147,15 +154,23 @@ describe.skipIf(chromium.skip !== null)('npm run demo in Chromium, as the README
     expectBothConfirmed(JSON.parse(stdout) as SessionDeliveries, handle);
   });
 
-  it('6. sign out at the forum (server to server): the site, which cached the sign-in, is signed out by back-channel logout', async () => {
-    const s = await newSession('sign out at the forum, server to server');
+  it('6. sign out at the forum (RP-initiated logout): the site, which cached the sign-in, is signed out by back-channel logout', async () => {
+    const s = await newSession('sign out at the forum, OpenID Connect logout');
     const handle = await signInAt(s, demo.siteUrl, 'alice', demo.user.password, 'sign in at the site');
-    expect(await openApp(s, demo.forumUrl, 'the forum, signed in')).toBe(handle);
+    // Signed in at Tessera and consent given before: straight back to the forum.
+    const forum = await signInWithOidc(s, demo.forumUrl, 'alice', undefined, 'sign in at the forum');
+    expect(forum).toEqual({ handle, stops: [] });
 
-    await signOutAt(s, demo.forumUrl, 'Sign out of all apps (server to server)', 'the forum, after its server-to-server sign-out');
-    expect(await statusLine(s.page)).toBe('You signed out. The forum asked Tessera, server to server, to end your session at every app.');
-    // The browser still holds Tessera's cookie: only the back-channel tells the site.
-    expect((await s.cookies(demo.siteUrl)).map((c) => c.name)).toContain('tessera_session');
+    // POST /logout → 303 to Tessera's end-session endpoint (id_token_hint) → 303 back home.
+    const hops: Array<[string, string, number]> = [];
+    s.page.on('response', (r) => {
+      if (r.request().isNavigationRequest()) hops.push([r.request().method(), r.url().split('?')[0]!, r.status()]);
+    });
+    await signOutAt(s, demo.forumUrl, 'Sign out of all apps (OpenID Connect logout)', 'the forum, after its OpenID Connect logout');
+    expect(hops).toEqual([['POST', `${demo.forumUrl}logout`, 303], ['GET', `${demo.tesseraUrl}/oidc/logout`, 303], ['GET', demo.forumUrl, 200]]);
+    expect(await statusLine(s.page)).toMatch(/^You signed out\. The forum ended its own session/);
+    // Tessera ended the session and cleared its cookie in this browser.
+    expect((await s.cookies(demo.siteUrl)).map((c) => c.name)).not.toContain('tessera_session');
     expectBothConfirmed(await settledDeliveries(handle), handle);
     expect(appLog).toContain(`[site] back-channel logout from Tessera: session ${handle} ended (1 cached sign-in dropped)`);
     expect(await openApp(s, demo.siteUrl, 'the site, reloaded: signed out')).toBeNull();
@@ -166,14 +181,16 @@ describe.skipIf(chromium.skip !== null)('npm run demo in Chromium, as the README
     const first = await signInAt(s, demo.siteUrl, 'alice', demo.user.password, 'first sign-in, at the site');
     await signOutAt(s, demo.siteUrl, 'Sign out of all apps', 'first sign-out, at the site');
     const second = await signInAt(s, demo.siteUrl, 'alice', demo.user.password, 'second sign-in, at the site');
-    expect(await openApp(s, demo.forumUrl)).toBe(second);
-    await signOutAt(s, demo.forumUrl, 'Sign out of all apps (server to server)', 'second sign-out, at the forum');
-    // The browser still holds the cookie of the ended session: signing in replaces it.
-    const third = await signInAt(s, demo.forumUrl, 'alice', demo.user.password, 'third sign-in, at the forum');
-    expect(new Set([first, second, third]).size).toBe(3);
-    expect(await openApp(s, demo.siteUrl, 'the site, signed in by the third session')).toBe(third);
+    expect((await signInWithOidc(s, demo.forumUrl, 'alice', undefined, 'second sign-in, at the forum')).handle).toBe(second);
+    await signOutAt(s, demo.forumUrl, 'Sign out of all apps (OpenID Connect logout)', 'second sign-out, at the forum');
+    // The forum's logout ended the Tessera session and cleared its cookie: this time the
+    // authorization endpoint sends the browser to the login form.
+    const third = await signInWithOidc(s, demo.forumUrl, 'alice', demo.user.password, 'third sign-in, at the forum');
+    expect(third.stops).toEqual(['login']);
+    expect(new Set([first, second, third.handle]).size).toBe(3);
+    expect(await openApp(s, demo.siteUrl, 'the site, signed in by the third session')).toBe(third.handle);
     const { body } = await admin<{ sessions: Array<{ handle: string }> }>('GET', `/users/${demo.user.id}/sessions`);
-    expect(body.sessions.map((x) => x.handle)).toEqual([third]);
+    expect(body.sessions.map((x) => x.handle)).toEqual([third.handle]);
   });
 
   it('a second run on the same data reuses the apps and the user, with a new password', async () => {
@@ -205,6 +222,7 @@ describe.skipIf(chromium.skip !== null)('npm run demo in Chromium, as the README
     await s.step('the new password signs in, back at the site');
     const handle = await appSession(s.page);
     expect(handle).toMatch(/^ses_/);
-    expect(await openApp(s, demo.forumUrl)).toBe(handle);
+    // The forum's new redirect URI was registered; alice's consent from the first run stands.
+    expect(await signInWithOidc(s, demo.forumUrl, 'alice', undefined, 'sign in at the forum')).toEqual({ handle, stops: [] });
   });
 });

@@ -1,6 +1,7 @@
-// The seed scenario, end to end in a real browser (Chromium): Tessera, an example site and an
-// example forum run on 127.0.0.1 on three ports; the browser signs in once, is signed in at
-// both apps, and every way of logging out ends it at both.
+// The seed scenario, end to end in a real browser (Chromium): Tessera, an example site
+// (Tessera's own API) and an example forum (a stock OpenID Connect client with sessions of
+// its own) run on 127.0.0.1 on three ports; the browser signs in once, is signed in at both
+// apps, and every way of logging out ends it at both.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { createSqliteStore } from '@tessera/store';
 import { startSite } from '@tessera/example-site';
 import { startForum } from '@tessera/example-forum';
 import type { Response as BrowserResponse } from 'playwright-core';
-import { appSession, clickAndLand, openApp, submitLoginForm } from './support/app-pages.js';
+import { appSession, clickAndLand, openApp, signInWithOidc, submitLoginForm } from './support/app-pages.js';
 import { findChromium, launchChromium, type BrowserSession, type TestBrowser } from './support/chromium.js';
 import { findFreePort } from './support/free-port.js';
 
@@ -19,6 +20,8 @@ const chromium = findChromium();
 const ADMIN_TOKEN = `e2e-admin-${'x'.repeat(40)}`;
 const PASSWORD = 'correct horse battery staple';
 const SESSION_COOKIE = 'tessera_session';
+// The forum's own session cookie (an OpenID Connect client keeps sessions of its own).
+const FORUM_COOKIE = 'forum_session';
 
 interface SessionJson {
   handle: string;
@@ -79,6 +82,15 @@ async function signInThrough(session: BrowserSession, appUrl: string): Promise<{
   return { handle: handle!, hops };
 }
 
+/**
+ * The forum learns of an end only from its logout token (it never asks Tessera on page
+ * views): waits (bounded) until its page in this browser says signed out.
+ */
+async function untilForumSignedOut(session: BrowserSession): Promise<void> {
+  await expect.poll(() => openApp(session, `${forum.url}/`), { timeout: 10_000 }).toBeNull();
+  await session.step('forum, signed out');
+}
+
 /** Navigation responses while `action` runs (method, URL without query, status). */
 async function navigations(session: BrowserSession, action: () => Promise<void>): Promise<Array<[string, string, number]>> {
   const hops: Array<[string, string, number]> = [];
@@ -107,7 +119,8 @@ beforeAll(async () => {
   tessera = await startServer(config, { print: () => {} });
 
   // Register both apps (untrusted: they only read sessions and log out), start them, then
-  // allow-list each one's home as a return URL now that their ports are known.
+  // allow-list the site's home as a return URL and give the forum its OpenID Connect client
+  // metadata, now that their ports are known.
   const registered: Array<{ client_id: string; client_secret: string }> = [];
   for (const name of ['Example site', 'Example forum']) {
     const { status, body } = await admin<{ app: { client_id: string }; client_secret: string }>('POST', '/apps', { name, trusted: false });
@@ -119,10 +132,11 @@ beforeAll(async () => {
   forumClientId = forumApp.client_id;
   site = await startSite({ port: 0, tesseraUrl: tessera.url, clientId: siteApp.client_id, clientSecret: siteApp.client_secret });
   forum = await startForum({ port: 0, tesseraUrl: tessera.url, clientId: forumApp.client_id, clientSecret: forumApp.client_secret });
-  for (const [clientId, app] of [[siteClientId, site], [forumClientId, forum]] as const) {
-    const { status } = await admin('PATCH', `/apps/${clientId}`, { return_urls: [`${app.url}/`] });
-    expect(status).toBe(200);
-  }
+  expect((await admin('PATCH', `/apps/${siteClientId}`, { return_urls: [`${site.url}/`] })).status).toBe(200);
+  expect((await admin('PATCH', `/apps/${forumClientId}`, {
+    redirect_uris: [`${forum.url}/callback`], post_logout_redirect_uris: [`${forum.url}/`],
+    backchannel_logout_uri: `${forum.url}/backchannel-logout`, backchannel_logout_session_required: true, id_token_signed_response_alg: 'EdDSA',
+  })).status).toBe(200);
 
   const created = await admin<{ user: { id: string } }>('POST', '/users', { username: 'alice', email: 'alice@example.test', password: PASSWORD });
   expect(created.status).toBe(201);
@@ -171,14 +185,14 @@ describe.skipIf(chromium.skip !== null)('seed scenario in Chromium: one login, o
     // The login CSRF cookie is scoped to /login and spent: the apps never see it.
     expect((await s.cookies(`${site.url}/`)).map((c) => c.name)).not.toContain('tessera_csrf');
 
-    // The forum sees the same session, without a second login.
-    const forumHops = await navigations(s, async () => {
-      expect(await openApp(s, `${forum.url}/`, 'forum, same session')).toBe(siteHandle);
-    });
-    expect(forumHops).toEqual([['GET', `${forum.url}/`, 200]]);
+    // The forum signs in through OpenID Connect on the same session, without a second login
+    // (Tessera asks once whether the forum, which is not trusted, may sign alice in).
+    const forumSignIn = await signInWithOidc(s, `${forum.url}/`, 'alice', undefined, 'forum, same session');
+    expect(forumSignIn.stops).not.toContain('login');
+    expect(forumSignIn.handle).toBe(siteHandle);
     const active = await sessionsOf(aliceId);
     expect(active.map((x) => x.handle)).toEqual([siteHandle]);
-    // Both apps joined the one session: the site at sign-in, the forum when it asked whoami with its credentials.
+    // Both apps joined the one session: the site at sign-in, the forum when it redeemed its code.
     expect(active[0]!.apps.map((a) => a.client_id).sort()).toEqual([siteClientId, forumClientId].sort());
     expect(active[0]!.user_agent).toBe('e2e laptop');
 
@@ -212,10 +226,8 @@ describe.skipIf(chromium.skip !== null)('seed scenario in Chromium: one login, o
     // Tessera cleared its cookie in the browser.
     expect((await s.cookies(site.url)).map((c) => c.name)).not.toContain(SESSION_COOKIE);
 
-    // The forum's next request for that session: signed out.
-    const forumAfter = await fetch(`${forum.url}/`, { headers: { cookie: cookieHeader } });
-    expect(await forumAfter.text()).toContain('data-signed-out');
-    expect(await openApp(s, `${forum.url}/`, 'forum, signed out')).toBeNull();
+    // The forum: its logout token ends its own session of that Tessera session.
+    await untilForumSignedOut(s);
     const whoami = await fetch(`${tessera.url}/v1/whoami`, { headers: { 'x-session-token': cookie.value } });
     expect(whoami.status).toBe(401);
     expect(((await whoami.json()) as { error: string }).error).toBe('UNAUTHENTICATED');
@@ -238,7 +250,7 @@ describe.skipIf(chromium.skip !== null)('seed scenario in Chromium: one login, o
     const handles: string[] = [];
     for (const device of devices) {
       const { handle } = await signInThrough(device, site.url);
-      expect(await openApp(device, `${forum.url}/`)).toBe(handle);
+      expect((await signInWithOidc(device, `${forum.url}/`, 'alice', undefined, 'forum, same session')).handle).toBe(handle);
       handles.push(handle);
     }
     expect(new Set(handles).size).toBe(3);
@@ -252,43 +264,49 @@ describe.skipIf(chromium.skip !== null)('seed scenario in Chromium: one login, o
       // The cookie is still in each browser (nobody told the browsers), yet both apps say no.
       expect((await device.cookies(site.url)).map((c) => c.name)).toContain(SESSION_COOKIE);
       expect(await openApp(device, `${site.url}/`, 'site after the admin call')).toBeNull();
-      expect(await openApp(device, `${forum.url}/`, 'forum after the admin call')).toBeNull();
+      // A user-wide end: the forum asked for sid, so it gets one logout token per session.
+      await untilForumSignedOut(device);
     }
     const ended = await sessionsOf(aliceId, true);
     for (const handle of handles) expect(ended.find((x) => x.handle === handle)).toMatchObject({ active: false, end_reason: 'admin_revoked', ended_by: 'admin' });
   });
 
-  it('ends the session from the forum\'s server (server-to-server logout) and the site sees it', async () => {
-    const s = await newSession('forum: sign in, server-to-server sign-out', 'e2e desktop');
-    const { handle } = await signInThrough(s, forum.url);
+  it('signs in at the forum through OpenID Connect and ends the session from there (RP-initiated logout); the site sees it', async () => {
+    const s = await newSession('forum: sign in, RP-initiated logout', 'e2e desktop');
+    const { handle, stops } = await signInWithOidc(s, `${forum.url}/`, 'alice', PASSWORD, 'sign in at the forum');
+    // No Tessera session yet: the authorization endpoint sent the browser to the login page.
+    expect(stops[0]).toBe('login');
     expect(s.page.url()).toBe(`${forum.url}/`);
     expect(await openApp(s, `${site.url}/`)).toBe(handle);
     const [current] = await sessionsOf(aliceId);
     expect(current!.apps.map((a) => a.client_id)).toContain(forumClientId);
 
     // A forged post (no CSRF token) is refused and ends nothing.
-    const cookie = (await s.cookies(forum.url)).find((c) => c.name === SESSION_COOKIE)!;
-    const forged = await fetch(`${forum.url}/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: `${SESSION_COOKIE}=${cookie.value}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=' });
+    const cookie = (await s.cookies(forum.url)).find((c) => c.name === FORUM_COOKIE)!;
+    const forged = await fetch(`${forum.url}/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: `${FORUM_COOKIE}=${cookie.value}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=' });
     expect(forged.status).toBe(403);
     expect(await openApp(s, `${site.url}/`)).toBe(handle);
 
     await s.page.goto(`${forum.url}/`);
     const formCsrf = (await s.page.locator('form[action="/logout"] input[name="csrf"]').getAttribute('value'))!;
-    const out = await navigations(s, () => clickAndLand(s.page, s.page.getByRole('button', { name: 'Sign out of all apps (server to server)', exact: true }), `${forum.url}/`));
-    // No trip through Tessera in the browser: the forum's server did the logout.
+    const out = await navigations(s, () => clickAndLand(s.page, s.page.getByRole('button', { name: 'Sign out of all apps (OpenID Connect logout)', exact: true }), `${forum.url}/`));
+    // Through Tessera's end-session endpoint (id_token_hint, registered post-logout URI).
     expect(out).toEqual([
       ['POST', `${forum.url}/logout`, 303],
+      ['GET', `${tessera.url}/oidc/logout`, 303],
       ['GET', `${forum.url}/`, 200],
     ]);
     expect(await appSession(s.page)).toBeNull();
     await s.step('forum, signed out');
+    // Tessera ended the session and cleared its cookie: the site is signed out too.
+    expect((await s.cookies(site.url)).map((c) => c.name)).not.toContain(SESSION_COOKIE);
     expect(await openApp(s, `${site.url}/`, 'site, signed out')).toBeNull();
 
     const ended = (await sessionsOf(aliceId, true)).find((x) => x.handle === handle);
     expect(ended).toMatchObject({ active: false, end_reason: 'logout', ended_by: `app:${forumClientId}` });
     // Posting the same sign-out form again with the stale cookie (a second tab) is harmless:
-    // Tessera answers 200 for an ended session and the forum sends the browser home.
-    const again = await fetch(`${forum.url}/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: `${SESSION_COOKIE}=${cookie.value}`, origin: forum.url, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf: formCsrf }).toString() });
+    // the forum has no session left and sends the browser home.
+    const again = await fetch(`${forum.url}/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: `${FORUM_COOKIE}=${cookie.value}`, origin: forum.url, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf: formCsrf }).toString() });
     expect(again.status).toBe(303);
     expect(again.headers.get('location')).toBe(`${forum.url}/`);
     expect(await openApp(s, `${forum.url}/`)).toBeNull();

@@ -1,6 +1,6 @@
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
-import type { Actor, App, AppPatch, AppRecord } from './model.js';
+import type { Actor, App, AppPatch, AppRecord, OidcClientMetadata } from './model.js';
 import { randomBytes } from 'node:crypto';
 import { hasForbiddenNameChars, normaliseName } from './names.js';
 import { hashSecret, randomToken, verifySecret } from './secrets.js';
@@ -14,6 +14,44 @@ export interface NewAppInput {
   returnUrls?: string[];
   backchannelLogoutUri?: string | null;
   connectors?: Record<string, unknown>;
+  /** OpenID Connect client metadata; what is left out takes the defaults of {@link DEFAULT_OIDC_METADATA}. */
+  oidc?: Partial<OidcClientMetadata>;
+}
+
+/** The OIDC metadata of an app registered without any: a confidential client with no redirect URI yet. */
+export const DEFAULT_OIDC_METADATA: OidcClientMetadata = Object.freeze({
+  redirectUris: [],
+  postLogoutRedirectUris: [],
+  grantTypes: ['authorization_code', 'refresh_token'],
+  tokenEndpointAuthMethod: 'client_secret_basic',
+  backchannelLogoutSessionRequired: false,
+  idTokenSignedResponseAlg: 'RS256',
+}) as OidcClientMetadata;
+
+/**
+ * Checks OIDC client metadata (OpenID Connect Core §3.1.2.1, RFC 6749 §3.1.2): redirect and
+ * post-logout URIs are absolute http(s) URLs without a fragment. They are later matched as
+ * exact strings, so no normalisation happens here either: what is registered is what must
+ * be sent.
+ */
+export function checkOidcMetadata(m: OidcClientMetadata): OidcClientMetadata {
+  for (const [name, list] of [['redirect_uris', m.redirectUris], ['post_logout_redirect_uris', m.postLogoutRedirectUris]] as const) {
+    for (const uri of list) {
+      let parsed: URL | null = null;
+      try {
+        parsed = new URL(uri);
+      } catch {
+        parsed = null;
+      }
+      if (!parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') || uri.includes('#')) {
+        throw new TesseraError('INVALID_REQUEST', `${name}: "${uri}" must be an absolute http(s) URL without a fragment.`);
+      }
+    }
+  }
+  if (m.grantTypes.includes('refresh_token') && !m.grantTypes.includes('authorization_code')) {
+    throw new TesseraError('INVALID_REQUEST', 'grant_types: refresh_token needs authorization_code.');
+  }
+  return { ...m, redirectUris: [...m.redirectUris], postLogoutRedirectUris: [...m.postLogoutRedirectUris], grantTypes: [...new Set(m.grantTypes)] };
 }
 
 /** The public view of an app: never the secret hash. */
@@ -81,6 +119,7 @@ export function createAppService(deps: CoreDeps) {
       returnUrls: input.returnUrls ?? [],
       backchannelLogoutUri: input.backchannelLogoutUri ?? null,
       connectors: connectors ?? {},
+      oidc: checkOidcMetadata({ ...DEFAULT_OIDC_METADATA, ...input.oidc }),
       secretHash: hashSecret(clientSecret),
       createdAt: now,
       updatedAt: now,
@@ -95,10 +134,14 @@ export function createAppService(deps: CoreDeps) {
     return app;
   }
 
-  async function updateApp(clientId: string, changes: Omit<AppPatch, 'updatedAt' | 'secretHash'>, actor: Actor): Promise<{ app: App; webhookSecret: string | null }> {
+  async function updateApp(clientId: string, input: Omit<AppPatch, 'updatedAt' | 'secretHash' | 'oidc'> & { oidc?: Partial<OidcClientMetadata> }, actor: Actor): Promise<{ app: App; webhookSecret: string | null }> {
+    const { oidc: oidcChanges, ...rest } = input;
+    const changes = rest.name !== undefined ? { ...rest, name: normaliseName(rest.name, 'name') } : rest;
     const { connectors, webhookSecret } = withWebhookSecret(changes.connectors);
-    if (changes.name !== undefined) changes = { ...changes, name: normaliseName(changes.name, 'name') };
-    const app = await store.updateApp(clientId, { ...changes, ...(connectors ? { connectors } : {}), updatedAt: clock.now() });
+    // Metadata is stored as a whole: the given fields over the current ones.
+    const defined = oidcChanges ? Object.fromEntries(Object.entries(oidcChanges).filter(([, v]) => v !== undefined)) : {};
+    const oidc = Object.keys(defined).length > 0 ? checkOidcMetadata({ ...(await getApp(clientId)).oidc, ...defined }) : undefined;
+    const app = await store.updateApp(clientId, { ...changes, ...(connectors ? { connectors } : {}), ...(oidc ? { oidc } : {}), updatedAt: clock.now() });
     if (!app) throw new TesseraError('APP_NOT_FOUND');
     await audit(actor, 'app.updated', clientId);
     return { app: toPublicApp(app), webhookSecret };
@@ -153,7 +196,13 @@ export function createAppService(deps: CoreDeps) {
     return set;
   }
 
-  return { registerApp, getApp, updateApp, rotateSecret, deleteApp, authenticateApp, credentialsStillValid, listApps, isRegisteredOrigin, returnUrlAllowList };
+  /** The app with this client id, read through the short cache (the OIDC endpoints read it on every call). */
+  async function findClient(clientId: string): Promise<AppRecord | null> {
+    if (clientId.length > 128) return null;
+    return (await all()).find((a) => a.clientId === clientId) ?? null;
+  }
+
+  return { findClient, registerApp, getApp, updateApp, rotateSecret, deleteApp, authenticateApp, credentialsStillValid, listApps, isRegisteredOrigin, returnUrlAllowList };
 }
 
 /** The app service returned by {@link createAppService}. */

@@ -12,6 +12,7 @@ import { createSessionService, type StartedSession } from './sessions.js';
 import { createKeyManager } from './signing-keys.js';
 import { createTokenService } from './tokens.js';
 import { createDeliveryService } from './deliveries.js';
+import { createOidcService } from './oidc.js';
 import { createRetentionService } from './retention.js';
 import { createUserService, type NewUserInput } from './users.js';
 
@@ -31,11 +32,27 @@ export function createAuthority(input: CoreDeps) {
     : input;
   const sessions = createSessionService(deps);
   const users = createUserService(deps);
-  const apps = createAppService(deps);
-  const logout = createLogoutService(deps, sessions, apps);
+  const baseApps = createAppService(deps);
+  const logout = createLogoutService(deps, sessions, baseApps);
   const admin = createAdminTokenService(deps);
   const keys = createKeyManager(deps);
   const tokens = createTokenService(deps, sessions, keys);
+  const oidc = createOidcService(deps, sessions, tokens, keys, baseApps);
+  // An OIDC client's ID token algorithm gets its key series when the client is registered,
+  // so those keys are in the JWKS before the first ID token they sign.
+  const apps: typeof baseApps = {
+    ...baseApps,
+    async registerApp(input, actor) {
+      const result = await baseApps.registerApp(input, actor);
+      if (result.app.oidc.redirectUris.length > 0) await keys.ensureAlgorithm(result.app.oidc.idTokenSignedResponseAlg);
+      return result;
+    },
+    async updateApp(clientId, changes, actor) {
+      const result = await baseApps.updateApp(clientId, changes, actor);
+      if (result.app.oidc.redirectUris.length > 0) await keys.ensureAlgorithm(result.app.oidc.idTokenSignedResponseAlg);
+      return result;
+    },
+  };
   const deliveries = createDeliveryService(deps);
   const retention = createRetentionService(deps);
 
@@ -95,7 +112,7 @@ export function createAuthority(input: CoreDeps) {
     return { ...(await sessions.startSession(user, device, app.clientId)), user };
   }
 
-  return { sessions, users, apps, logout, admin, keys, tokens, deliveries, retention, signIn, startSessionForApp, deps };
+  return { sessions, users, apps, logout, admin, keys, tokens, oidc, deliveries, retention, signIn, startSessionForApp, deps };
 }
 
 /** The authority returned by {@link createAuthority}. */

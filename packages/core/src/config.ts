@@ -80,6 +80,13 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    oidc: Type.Object(
+      {
+        codeTtlSeconds: Type.Integer({ minimum: 10, maximum: 600, default: 60, description: 'Lifetime of an OIDC authorization code (one use). RFC 6749 recommends at most 10 minutes; a client redeems it within seconds.' }),
+        idTokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 86_400, default: 300, description: 'Lifetime of an ID token.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     rateLimit: Type.Object(
       {
         enabled: Type.Boolean({ default: true, description: 'Limit FAILED attempts (sign-ins, logouts, admin tokens, client secrets) per address, account and client id; successes are never counted nor refused. Counts are kept per node, in memory.' }),

@@ -13,7 +13,7 @@ export { normaliseName, normaliseOptionalName, hasForbiddenNameChars, type NameF
 export { commitRevocation } from './revoke.js';
 export { createSessionService, type SessionService, type StartedSession, type Authenticated, type RevokeOptions } from './sessions.js';
 export { createUserService, toPublicUser, type UserService, type NewUserInput, type UserChanges } from './users.js';
-export { createAppService, toPublicApp, type AppService, type NewAppInput } from './apps.js';
+export { createAppService, toPublicApp, checkOidcMetadata, DEFAULT_OIDC_METADATA, type AppService, type NewAppInput } from './apps.js';
 export { createLogoutService, type LogoutService, type LogoutScope } from './logout.js';
 export { createAdminTokenService, type AdminTokenService } from './admin-tokens.js';
 export { createAuthority, type Authority } from './authority.js';
@@ -24,3 +24,4 @@ export { planLogout, channelsOf } from './logout-plan.js';
 export { createDeliveryService, type DeliveryService } from './deliveries.js';
 export { createFailureLimiter, type FailureLimiter, type FailureLimiterOptions } from './failure-limiter.js';
 export { createRetentionService, type RetentionService, type PurgeCounts } from './retention.js';
+export { createOidcService, narrowScope, s256, OIDC_SCOPES, type OidcService, type RedeemedCode } from './oidc.js';

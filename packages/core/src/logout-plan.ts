@@ -12,7 +12,8 @@ export function channelsOf(app: AppRecord): DeliveryChannel[] {
 /**
  * Plans who must be told of a revocation: one delivery per app (and channel) that joined
  * an ended session — for a session end, per session; for a user-wide end, one per app that
- * joined any of the ended sessions, naming only the user. An app that had already left a
+ * joined any of the ended sessions, naming only the user (except to a back-channel client
+ * that requires `sid`: it gets one per session). An app that had already left a
  * session was told when it left; an app-scoped end tells only the app that left. Apps with
  * no push channel learn of the end on their next check (whoami, introspection, the feed).
  *
@@ -40,14 +41,18 @@ export function planLogout(input: {
       const app = apps.get(clientId);
       if (!app) continue;
       for (const channel of channelsOf(app)) {
-        const key = input.userWide && event.app === null ? `${event.sub}|${clientId}|${channel}` : `${event.cursor}|${clientId}|${channel}`;
+        // A client that registered backchannel_logout_session_required rejects a logout token
+        // without `sid` (Back-Channel Logout 1.0 §2.4), so a user-wide end tells it of each
+        // session on its own rather than once by `sub`.
+        const perUser = input.userWide && event.app === null && !(channel === 'backchannel' && app.oidc?.backchannelLogoutSessionRequired);
+        const key = perUser ? `${event.sub}|${clientId}|${channel}` : `${event.cursor}|${clientId}|${channel}`;
         const existing = planned.get(key);
         if (existing) {
           existing.handles.push(event.sid);
           existing.cursor = Math.max(existing.cursor, event.cursor);
           continue;
         }
-        planned.set(key, { ...base, cursor: event.cursor, sub: event.sub, sid: input.userWide && event.app === null ? null : event.sid, handles: [event.sid], clientId, channel, reason: event.reason });
+        planned.set(key, { ...base, cursor: event.cursor, sub: event.sub, sid: perUser ? null : event.sid, handles: [event.sid], clientId, channel, reason: event.reason });
       }
     }
   }

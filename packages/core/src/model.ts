@@ -56,8 +56,36 @@ export interface App {
   backchannelLogoutUri: string | null;
   /** Connector settings (webhook, NodeBB…), opaque to the core for now. */
   connectors: Record<string, unknown>;
+  /** OpenID Connect client metadata (standard names in the HTTP API). */
+  oidc: OidcClientMetadata;
   createdAt: number;
   updatedAt: number;
+}
+
+/** How a client authenticates at the OIDC token endpoint. */
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+
+/** An algorithm Tessera signs with (access tokens use the configured one; ID tokens the client's). */
+export type SigningAlgorithm = 'EdDSA' | 'ES256' | 'RS256';
+
+/**
+ * The OpenID Connect client metadata of an app (OpenID Connect Dynamic Client Registration
+ * 1.0 §2 and Back-Channel Logout 1.0 §2.2 names, camelCased). An app with no
+ * `redirectUris` cannot use the authorization endpoint.
+ */
+export interface OidcClientMetadata {
+  /** Exact redirect URIs (compared as strings, never as prefixes). */
+  redirectUris: string[];
+  /** Exact URIs the end-session endpoint may redirect to after logout. */
+  postLogoutRedirectUris: string[];
+  /** `authorization_code` and/or `refresh_token`. */
+  grantTypes: Array<'authorization_code' | 'refresh_token'>;
+  /** `none` makes a public client: PKCE is then required. */
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  /** The client wants `sid` in every logout token: a user-wide end then sends one per session. */
+  backchannelLogoutSessionRequired: boolean;
+  /** The algorithm of its ID tokens; RS256 by default (OpenID Connect Core §2: the default every RP accepts). */
+  idTokenSignedResponseAlg: SigningAlgorithm;
 }
 
 /** An app as stored: with the hash of its client secret. */
@@ -162,7 +190,7 @@ export interface AdminTokenRecord {
 /** A signing key pair (JWKs); the private half never leaves the server. */
 export interface SigningKeyRecord {
   kid: string;
-  alg: 'EdDSA' | 'ES256';
+  alg: SigningAlgorithm;
   publicJwk: Record<string, unknown>;
   privateJwk: Record<string, unknown>;
   /** Signs tokens from this moment… */
@@ -184,6 +212,37 @@ export interface RefreshTokenRecord {
   expiresAt: number;
   /** Set when it was exchanged for a new pair; a second use is theft. */
   usedAt: number | null;
+  /** The OAuth scope the pair was granted (OIDC flows); carried over on rotation. */
+  scope?: string | null;
+}
+
+/** An OAuth authorization code as stored: one use, short-lived, bound to client and redirect URI. */
+export interface AuthorizationCodeRecord {
+  id: string;
+  secretHash: string;
+  clientId: string;
+  /** The Tessera session the user was signed in with: the OIDC session is this session. */
+  handle: string;
+  userId: string;
+  redirectUri: string;
+  /** The PKCE S256 challenge, if the client sent one. */
+  codeChallenge: string | null;
+  nonce: string | null;
+  scope: string;
+  /** When the user authenticated (the session's login), epoch ms. */
+  authTime: number;
+  createdAt: number;
+  expiresAt: number;
+  /** Set on the first redemption; a second one is a replay. */
+  usedAt: number | null;
+}
+
+/** A user's remembered consent for an app that is not trusted. */
+export interface ConsentRecord {
+  userId: string;
+  clientId: string;
+  scope: string;
+  createdAt: number;
 }
 
 /** How an app is told of a logout. */

@@ -227,6 +227,8 @@ export function createSessionService(deps: CoreDeps) {
     // Spent refresh tokens are kept until they would have expired (a late reuse is still
     // detected as theft); after that nobody can present them.
     await store.purgeRefreshTokens(clock.now());
+    // A code past its expiry cannot be redeemed, and a replay of it is refused as unknown.
+    await store.purgeAuthorizationCodes(clock.now());
     return total;
   }
 

@@ -1,6 +1,6 @@
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { CoreDeps } from './deps.js';
-import type { SigningKeyRecord } from './model.js';
+import type { SigningAlgorithm, SigningKeyRecord } from './model.js';
 
 /** A key ready to sign with. */
 export interface ActiveKey {
@@ -24,6 +24,12 @@ const RELOAD_MS = 60_000;
  * token) until every token it signed has expired. Nodes racing to create a period's key
  * insert with ON CONFLICT DO NOTHING and then all use whichever insert won.
  *
+ * Access and logout tokens are signed with the configured algorithm (`tokens.algorithm`). ID
+ * tokens are signed with the algorithm each OIDC client registered (RS256 by default, the one
+ * every relying party accepts); a key series for another algorithm (kid `tk-<p>-<alg>`)
+ * starts when the first client asking for it is registered ({@link ensureAlgorithm}), so its
+ * keys too are published before they sign, and is then kept like the main series.
+ *
  * @example
  * ```ts
  * const keys = createKeyManager(deps);
@@ -41,13 +47,16 @@ export function createKeyManager(deps: CoreDeps) {
   let forcedAt = -Infinity;
   const imported = new Map<string, Promise<CryptoKey | Uint8Array>>();
 
+  const main: SigningAlgorithm = config.tokens.algorithm;
+  // Algorithms asked for on this node that may not have keys in the store yet.
+  const requested = new Set<SigningAlgorithm>();
   const periodOf = (ms: number) => Math.floor(ms / rotationMs);
-  const kidOf = (period: number) => `tk-${period}`;
+  const kidOf = (period: number, alg: SigningAlgorithm = main) => (alg === main ? `tk-${period}` : `tk-${period}-${alg.toLowerCase()}`);
 
-  async function createKey(period: number): Promise<SigningKeyRecord> {
-    const alg = config.tokens.algorithm;
-    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
-    const kid = kidOf(period);
+  async function createKey(period: number, alg: SigningAlgorithm = main): Promise<SigningKeyRecord> {
+    const options = alg === 'EdDSA' ? { crv: 'Ed25519' } : alg === 'RS256' ? { modulusLength: 2048 } : {};
+    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, ...options });
+    const kid = kidOf(period, alg);
     const retiresAt = (period + 1) * rotationMs;
     return {
       kid,
@@ -67,10 +76,16 @@ export function createKeyManager(deps: CoreDeps) {
     let current = await store.listSigningKeys(now);
     const period = periodOf(now);
     let missing = false;
-    for (const p of [period, period + 1]) {
-      if (current.some((k) => k.kid === kidOf(p))) continue;
-      missing = true;
-      await store.insertSigningKey(await createKey(p));
+    // Every series in use goes on: the main one, those with keys in the store, those asked for.
+    // (A key of the main series keeps its kid `tk-<p>` whatever its algorithm, so a changed
+    // tokens.algorithm takes over at the next period, as before.)
+    const algs = new Set<SigningAlgorithm>([main, ...current.filter((k) => /^tk-\d+-/.test(k.kid)).map((k) => k.alg), ...requested]);
+    for (const alg of algs) {
+      for (const p of [period, period + 1]) {
+        if (current.some((k) => k.kid === kidOf(p, alg))) continue;
+        missing = true;
+        await store.insertSigningKey(await createKey(p, alg));
+      }
     }
     // Reload whenever a key was missing, whether this node's insert won or another node's
     // did: otherwise a node that lost the race would publish a JWKS without that key (and
@@ -85,7 +100,7 @@ export function createKeyManager(deps: CoreDeps) {
 
   async function fresh(): Promise<SigningKeyRecord[]> {
     const now = clock.now();
-    const stale = now - loadedAt >= RELOAD_MS || now < loadedAt || !keys.some((k) => k.activatesAt <= now && now < k.retiresAt);
+    const stale = now - loadedAt >= RELOAD_MS || now < loadedAt || !keys.some((k) => /^tk-\d+$/.test(k.kid) && k.activatesAt <= now && now < k.retiresAt);
     if (stale) {
       loading ??= load().finally(() => {
         loading = null;
@@ -105,10 +120,29 @@ export function createKeyManager(deps: CoreDeps) {
     return key;
   }
 
-  /** The key that signs now. */
-  async function signingKey(): Promise<ActiveKey> {
+  /**
+   * Makes sure keys of `alg` exist (and are published) from now on. Called when an OIDC
+   * client registers with that ID token algorithm, before it can ask for a token.
+   */
+  async function ensureAlgorithm(alg: SigningAlgorithm): Promise<void> {
+    if (alg === main || requested.has(alg)) return;
+    requested.add(alg);
+    loadedAt = -Infinity;
+    await fresh();
+  }
+
+  /** The key of `alg` (default: the configured algorithm) that signs now. */
+  async function signingKey(alg?: SigningAlgorithm): Promise<ActiveKey> {
     const now = clock.now();
-    const record = (await fresh()).find((k) => k.activatesAt <= now && now < k.retiresAt);
+    const active = (k: SigningKeyRecord) => k.activatesAt <= now && now < k.retiresAt;
+    // Without an algorithm: the main series. With one: any active key of that algorithm.
+    const pick = (keys: SigningKeyRecord[]) => keys.find((k) => active(k) && (alg === undefined ? /^tk-\d+$/.test(k.kid) : k.alg === alg));
+    let record = pick(await fresh());
+    // A series nobody asked for yet (a client registered before this version): start it now.
+    if (!record && alg !== undefined && alg !== main) {
+      await ensureAlgorithm(alg);
+      record = pick(await fresh());
+    }
     if (!record) throw new Error('no active signing key');
     return { kid: record.kid, alg: record.alg, privateKey: await importOnce(record, 'privateJwk') };
   }
@@ -123,7 +157,7 @@ export function createKeyManager(deps: CoreDeps) {
     let record = (await fresh()).find((k) => k.kid === kid);
     // An unknown kid may be a key another node just created; reload, but at most every few
     // seconds, so a flood of tokens with made-up kids cannot turn into a flood of queries.
-    if (!record && /^tk-\d+$/.test(kid) && clock.now() - forcedAt >= 5_000) {
+    if (!record && /^tk-\d+(-[a-z0-9]+)?$/.test(kid) && clock.now() - forcedAt >= 5_000) {
       forcedAt = clock.now();
       loadedAt = -Infinity;
       record = (await fresh()).find((k) => k.kid === kid);
@@ -131,7 +165,7 @@ export function createKeyManager(deps: CoreDeps) {
     return record ? { key: await importOnce(record, 'publicJwk'), alg: record.alg } : null;
   }
 
-  return { signingKey, publicJwks, verificationKey };
+  return { signingKey, publicJwks, verificationKey, ensureAlgorithm };
 }
 
 /** The key manager returned by {@link createKeyManager}. */

@@ -3,6 +3,8 @@ import type {
   AppPatch,
   AppRecord,
   AuditEvent,
+  AuthorizationCodeRecord,
+  ConsentRecord,
   Delivery,
   DeliveryOutcome,
   DeliveryStatus,
@@ -126,6 +128,21 @@ export interface StoreOperations {
   spendRefreshToken(id: string, at: number): Promise<boolean>;
   /** Removes refresh tokens past their expiry; returns how many. */
   purgeRefreshTokens(now: number): Promise<number>;
+
+  createAuthorizationCode(code: AuthorizationCodeRecord): Promise<void>;
+  findAuthorizationCode(id: string): Promise<AuthorizationCodeRecord | null>;
+  /** Marks a code redeemed; false when it already was (exactly one caller wins). */
+  spendAuthorizationCode(id: string, at: number): Promise<boolean>;
+  /** Removes codes past their expiry; returns how many. */
+  purgeAuthorizationCodes(now: number): Promise<number>;
+
+  /** Records (or replaces) a user's consent for an app. */
+  saveConsent(consent: ConsentRecord): Promise<void>;
+  findConsent(userId: string, clientId: string): Promise<ConsentRecord | null>;
+  /** A user's consents, newest first. */
+  listConsents(userId: string): Promise<ConsentRecord[]>;
+  /** Withdraws a consent; false when there was none. */
+  deleteConsent(userId: string, clientId: string): Promise<boolean>;
 
   /** The sessions with these handles (active or ended); unknown handles are left out. */
   findSessionsByHandles(handles: string[]): Promise<SessionRecord[]>;

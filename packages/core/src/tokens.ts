@@ -3,7 +3,7 @@ import { isMember } from './app-access.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import { isSessionExpired } from './lifetimes.js';
-import type { AppRecord, SessionRecord } from './model.js';
+import type { AppRecord, SessionRecord, SigningAlgorithm } from './model.js';
 import { createSplitToken, randomToken, splitToken, verifySecret } from './secrets.js';
 import type { SessionService } from './sessions.js';
 import type { KeyManager } from './signing-keys.js';
@@ -14,6 +14,8 @@ export interface TokenPair {
   expiresIn: number;
   refreshToken: string;
   sid: string;
+  /** The OAuth scope of an OIDC grant (null for `grant_type=session_token`). */
+  scope: string | null;
 }
 
 /** An RFC 7662 introspection answer. */
@@ -55,12 +57,12 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
   const { store, clock, config } = deps;
   const ttlSeconds = config.tokens.accessTokenTtlSeconds;
 
-  async function signAccessToken(session: SessionRecord, clientId: string): Promise<{ token: string; expiresIn: number }> {
+  async function signAccessToken(session: SessionRecord, clientId: string, scope: string | null = null): Promise<{ token: string; expiresIn: number }> {
     const { kid, alg, privateKey } = await keys.signingKey();
     const now = Math.floor(clock.now() / 1000);
     // Never outlives the session's absolute end.
     const exp = Math.min(now + ttlSeconds, Math.floor(session.expiresAt / 1000));
-    const token = await new SignJWT({ sid: session.handle, client_id: clientId })
+    const token = await new SignJWT({ sid: session.handle, client_id: clientId, ...(scope ? { scope } : {}) })
       .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
       .setIssuer(config.issuer)
       .setSubject(session.userId)
@@ -72,11 +74,11 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
     return { token, expiresIn: exp - now };
   }
 
-  async function issuePair(session: SessionRecord, clientId: string): Promise<TokenPair> {
-    const access = await signAccessToken(session, clientId);
+  async function issuePair(session: SessionRecord, clientId: string, scope: string | null = null): Promise<TokenPair> {
+    const access = await signAccessToken(session, clientId, scope);
     const refresh = createSplitToken('rt');
-    await store.createRefreshToken({ id: refresh.id, secretHash: refresh.secretHash, handle: session.handle, clientId, createdAt: clock.now(), expiresAt: session.expiresAt, usedAt: null });
-    return { accessToken: access.token, expiresIn: access.expiresIn, refreshToken: refresh.token, sid: session.handle };
+    await store.createRefreshToken({ id: refresh.id, secretHash: refresh.secretHash, handle: session.handle, clientId, createdAt: clock.now(), expiresAt: session.expiresAt, usedAt: null, scope });
+    return { accessToken: access.token, expiresIn: access.expiresIn, refreshToken: refresh.token, sid: session.handle, scope };
   }
 
   async function activeUser(session: SessionRecord) {
@@ -118,7 +120,7 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
     }
     // Of two concurrent refreshes with one token exactly one spends it; the other is reuse.
     if (!(await store.spendRefreshToken(record.id, now))) throw await theft();
-    return issuePair(session, app.clientId);
+    return issuePair(session, app.clientId, record.scope ?? null);
   }
 
   async function activeSession(handle: string): Promise<SessionRecord | null> {
@@ -195,8 +197,8 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
    *   own sessions ends exactly those. Left out above {@link MAX_LOGOUT_TOKEN_SIDS}
    *   handles (the token must stay small); receivers then fall back to `revoked_at`.
    */
-  async function signLogoutToken(input: { clientId: string; sub: string; sid: string | null; revokedAt: number; handles?: readonly string[] }): Promise<string> {
-    const { kid, alg, privateKey } = await keys.signingKey();
+  async function signLogoutToken(input: { clientId: string; sub: string; sid: string | null; revokedAt: number; handles?: readonly string[]; alg?: SigningAlgorithm | undefined }): Promise<string> {
+    const { kid, alg, privateKey } = await keys.signingKey(input.alg);
     const now = Math.floor(clock.now() / 1000);
     const sids = input.sid === null && input.handles && input.handles.length <= MAX_LOGOUT_TOKEN_SIDS ? [...input.handles] : undefined;
     return new SignJWT({ events: { [BACKCHANNEL_EVENT]: {} }, ...(input.sid ? { sid: input.sid } : {}), revoked_at: Math.floor(input.revokedAt), ...(sids ? { sids } : {}) })
@@ -210,7 +212,7 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
       .sign(privateKey);
   }
 
-  return { exchange, refresh, introspect, verifyAccessToken, signAccessToken, signLogoutToken };
+  return { exchange, refresh, introspect, verifyAccessToken, signAccessToken, signLogoutToken, issuePair, activeSession, isMember };
 }
 
 /** The token service returned by {@link createTokenService}. */

@@ -61,3 +61,31 @@ describe('signing keys shared by several nodes', () => {
     expect((await a.signingKey()).kid).toBe('tk-525960');
   });
 });
+
+describe('ID token key series', () => {
+  it('a series for another algorithm is published for this and the next period as soon as a client asks for it; other nodes keep it going', async () => {
+    const clock = createManualClock(Date.UTC(2030, 0, 1, 0, 30));
+    const table = sharedKeyTable();
+    const a = createKeyManager({ store: table.store, clock, config });
+    expect((await a.publicJwks()).keys.map((k) => k.kid)).toEqual(['tk-525960', 'tk-525961']);
+    await a.ensureAlgorithm('RS256');
+    expect((await a.publicJwks()).keys.map((k) => [k.kid, k.alg]).sort()).toEqual([
+      ['tk-525960', 'EdDSA'], ['tk-525960-rs256', 'RS256'], ['tk-525961', 'EdDSA'], ['tk-525961-rs256', 'RS256'],
+    ]);
+    expect((await a.signingKey('RS256')).kid).toBe('tk-525960-rs256');
+    // Access and logout tokens stay on the main series.
+    expect((await a.signingKey()).kid).toBe('tk-525960');
+    expect((await a.signingKey('EdDSA')).kid).toBe('tk-525960');
+
+    // A node that never registered such a client finds the series in the store and, a period
+    // later, makes the next key of it too (published a period before it signs).
+    clock.advance(3600_000);
+    const b = createKeyManager({ store: table.store, clock, config });
+    expect((await b.publicJwks()).keys.map((k) => k.kid)).toEqual(expect.arrayContaining(['tk-525962', 'tk-525962-rs256']));
+    expect((await b.signingKey('RS256')).kid).toBe('tk-525961-rs256');
+    // Its public key verifies what it signs, found by kid.
+    const found = await b.verificationKey('tk-525961-rs256');
+    expect(found?.alg).toBe('RS256');
+    expect(await b.verificationKey('tk-525961-es256')).toBeNull();
+  });
+});

@@ -23,6 +23,7 @@ import { requireAdmin, requireApp } from './http-auth.js';
 import { createValidatorCompiler } from './validation.js';
 import { createLoggerOptions } from './redaction.js';
 import { loginRoutes } from './routes/login.js';
+import { oidcRoutes } from './oidc/index.js';
 import { logoutRoutes } from './routes/logout.js';
 import { selfRoutes } from './routes/self.js';
 import { requestIdOf, SECURITY_HEADERS } from './request-id.js';
@@ -223,6 +224,9 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     await feedRoutes(scope, context, hub, guard);
   });
   await app.register(async (scope) => adminRoutes(scope, context, () => void worker?.wake()), { prefix: '/admin/api' });
+  // The OpenID Provider: its own context, because its token endpoint authenticates clients
+  // in three ways (not only Basic) and answers in OAuth's error format.
+  await app.register(async (scope) => oidcRoutes(scope, context));
 
   return { app, authority, worker, metrics };
 }

@@ -118,7 +118,10 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
       // replayed jti and a stale iat. What it ends stays that of the revocation: the
       // delivery was planned in the revoking transaction, so its createdAt is the log
       // entry's `at` (revoked_at), and handles are the sessions it ended (sids).
-      const token = await authority.tokens.signLogoutToken({ clientId: app.clientId, sub: delivery.sub, sid: delivery.sid, revokedAt: delivery.createdAt, handles: delivery.handles });
+      // An OIDC client verifies logout tokens like its ID tokens (Back-Channel Logout 1.0
+      // §2.6), so it gets them signed with the algorithm it registered for those.
+      const alg = app.oidc.redirectUris.length > 0 ? app.oidc.idTokenSignedResponseAlg : undefined;
+      const token = await authority.tokens.signLogoutToken({ clientId: app.clientId, sub: delivery.sub, sid: delivery.sid, revokedAt: delivery.createdAt, handles: delivery.handles, alg });
       return post(app.backchannelLogoutUri, new URLSearchParams({ logout_token: token }).toString(), { 'content-type': 'application/x-www-form-urlencoded' });
     }
     const webhook = app.connectors.webhook as { url?: string; secret?: string } | undefined;

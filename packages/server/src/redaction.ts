@@ -12,10 +12,12 @@ export const SECRET_QUERY_PARAMS: readonly string[] = Object.freeze([
   'logout_token',
   'client_secret',
   // OAuth 2.0 / OpenID Connect: bearer and refresh tokens, ID tokens, authorization codes
-  // and their PKCE verifiers, JWT client assertions.
+  // and their PKCE verifiers, JWT client assertions; an ID token sent back as
+  // end_session's id_token_hint is as much a credential as the ID token itself.
   'access_token',
   'refresh_token',
   'id_token',
+  'id_token_hint',
   'code',
   'code_verifier',
   'client_assertion',

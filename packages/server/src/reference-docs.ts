@@ -58,6 +58,31 @@ with the same status codes.
 | code | status | message | when |
 |---|---|---|---|
 ${rows.join('\n')}
+
+## The OpenID Provider's endpoints
+
+The OAuth and OpenID Connect endpoints (\`/oidc/token\`, \`/oidc/userinfo\`; see
+[oidc.md](oidc.md)) answer with the error codes their specifications name, because relying
+parties switch on those: \`{"error": "invalid_grant", "error_description": "…", "message": "…"}\`
+(the \`message\` member repeats the description, as in every other error body).
+
+| endpoint | status | \`error\` | when |
+|---|---|---|---|
+| token | 400 | \`invalid_request\` | a parameter is missing or repeated, or two client authentication methods are used |
+| token | 401 | \`invalid_client\` | client authentication failed (wrong secret, unknown client, a public client sending a secret, a confidential one without); carries \`WWW-Authenticate: Basic\` |
+| token | 400 | \`invalid_grant\` | the code is unknown, expired, issued to another client, already used (its grant is then revoked), the redirect_uri or PKCE verifier does not match; the refresh token is unknown, spent (the session is then ended) or its session ended |
+| token | 400 | \`unauthorized_client\` | the client did not register this grant type |
+| token | 400 | \`unsupported_grant_type\` | a grant type other than \`authorization_code\` or \`refresh_token\` |
+| userinfo | 401 | \`invalid_token\` | no access token, or one that is invalid, expired, or whose session ended; in \`WWW-Authenticate: Bearer\` |
+| userinfo | 403 | \`insufficient_scope\` | the access token was not issued for \`openid\` |
+
+The authorization endpoint sends its errors to the client's redirect URI (\`error\`,
+\`error_description\`, \`state\`, \`iss\`): \`invalid_request\`, \`unsupported_response_type\`,
+\`invalid_scope\`, \`unauthorized_client\`, \`login_required\`, \`consent_required\`,
+\`access_denied\`, \`request_not_supported\`, \`request_uri_not_supported\` — but only once
+the client and the redirect URI are verified. Before that (unknown client, unregistered or
+missing redirect_uri), and at the end-session endpoint for any bad request, the browser gets
+a Tessera error page (400) and is never redirected.
 `;
 }
 

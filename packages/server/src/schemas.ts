@@ -87,6 +87,15 @@ export const AppView = Type.Object(
     return_urls: Type.Array(Type.String()),
     backchannel_logout_uri: Type.Union([Type.String(), Type.Null()]),
     connectors: Type.Object({}, { additionalProperties: true }),
+    // OpenID Connect client metadata, with the standard names (OpenID Connect Dynamic
+    // Client Registration 1.0 §2, Back-Channel Logout 1.0 §2.2).
+    client_name: Type.String(),
+    redirect_uris: Type.Array(Type.String()),
+    post_logout_redirect_uris: Type.Array(Type.String()),
+    grant_types: Type.Array(Type.String()),
+    token_endpoint_auth_method: Type.String(),
+    backchannel_logout_session_required: Type.Boolean(),
+    id_token_signed_response_alg: Type.String(),
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.String({ format: 'date-time' }),
   },
@@ -126,7 +135,15 @@ const Origin = Type.String({ maxLength: 512, pattern: '^https?://[^/?#\\s]+$' })
 export const AppBody = Type.Object(
   {
     client_id: Type.Optional(Id),
-    name: Str(128),
+    // `name` or its OIDC name `client_name` (one is required; see the route).
+    name: Type.Optional(Str(128)),
+    client_name: Type.Optional(Str(128)),
+    redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),
+    post_logout_redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),
+    grant_types: Type.Optional(Type.Array(Type.Union([Type.Literal('authorization_code'), Type.Literal('refresh_token')]), { minItems: 1, maxItems: 2 })),
+    token_endpoint_auth_method: Type.Optional(Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post'), Type.Literal('none')])),
+    backchannel_logout_session_required: Type.Optional(Type.Boolean()),
+    id_token_signed_response_alg: Type.Optional(Type.Union([Type.Literal('RS256'), Type.Literal('EdDSA'), Type.Literal('ES256')])),
     trusted: Type.Optional(Type.Boolean()),
     allowed_origins: Type.Optional(Type.Array(Origin, { maxItems: 50 })),
     return_urls: Type.Optional(Type.Array(HttpUrl, { maxItems: 100 })),
@@ -143,6 +160,13 @@ export const AppPatchBody = Type.Object(
     return_urls: Type.Optional(Type.Array(HttpUrl, { maxItems: 100 })),
     backchannel_logout_uri: Type.Optional(Type.Union([HttpUrl, Type.Null()])),
     connectors: Type.Optional(BoundedJsonObject('Connector settings (webhook, NodeBB); at most 8 levels deep and 16 KiB of JSON.')),
+    client_name: Type.Optional(Str(128)),
+    redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),
+    post_logout_redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),
+    grant_types: Type.Optional(Type.Array(Type.Union([Type.Literal('authorization_code'), Type.Literal('refresh_token')]), { minItems: 1, maxItems: 2 })),
+    token_endpoint_auth_method: Type.Optional(Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post'), Type.Literal('none')])),
+    backchannel_logout_session_required: Type.Optional(Type.Boolean()),
+    id_token_signed_response_alg: Type.Optional(Type.Union([Type.Literal('RS256'), Type.Literal('EdDSA'), Type.Literal('ES256')])),
   },
   { additionalProperties: false, minProperties: 1 },
 );

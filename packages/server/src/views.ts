@@ -1,4 +1,4 @@
-import type { App, Delivery, Session, User } from '@tessera/core';
+import { TesseraError, type App, type Delivery, type Session, type User } from '@tessera/core';
 
 // Session times repeat on every whoami of a session; formatting a Date each time was a
 // visible share of the hot path, so recent results are kept (bounded).
@@ -60,6 +60,13 @@ export function appJson(a: App) {
     return_urls: a.returnUrls,
     backchannel_logout_uri: a.backchannelLogoutUri,
     connectors: publicConnectors(a.connectors),
+    client_name: a.name,
+    redirect_uris: a.oidc.redirectUris,
+    post_logout_redirect_uris: a.oidc.postLogoutRedirectUris,
+    grant_types: a.oidc.grantTypes,
+    token_endpoint_auth_method: a.oidc.tokenEndpointAuthMethod,
+    backchannel_logout_session_required: a.oidc.backchannelLogoutSessionRequired,
+    id_token_signed_response_alg: a.oidc.idTokenSignedResponseAlg,
     created_at: iso(a.createdAt),
     updated_at: iso(a.updatedAt),
   };
@@ -94,4 +101,29 @@ function publicConnectors(connectors: Record<string, unknown>): Record<string, u
   if (!webhook || typeof webhook !== 'object') return connectors;
   const { secret, ...rest } = webhook;
   return { ...connectors, webhook: { ...rest, has_secret: typeof secret === 'string' } };
+}
+
+/** The OIDC client metadata of an app body (standard names), as the core's partial metadata. */
+export function oidcMetadataOf(b: {
+  redirect_uris?: string[];
+  post_logout_redirect_uris?: string[];
+  grant_types?: Array<'authorization_code' | 'refresh_token'>;
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  backchannel_logout_session_required?: boolean;
+  id_token_signed_response_alg?: 'RS256' | 'EdDSA' | 'ES256';
+}): Partial<App['oidc']> {
+  const m: Partial<App['oidc']> = {};
+  if (b.redirect_uris !== undefined) m.redirectUris = b.redirect_uris;
+  if (b.post_logout_redirect_uris !== undefined) m.postLogoutRedirectUris = b.post_logout_redirect_uris;
+  if (b.grant_types !== undefined) m.grantTypes = b.grant_types;
+  if (b.token_endpoint_auth_method !== undefined) m.tokenEndpointAuthMethod = b.token_endpoint_auth_method;
+  if (b.backchannel_logout_session_required !== undefined) m.backchannelLogoutSessionRequired = b.backchannel_logout_session_required;
+  if (b.id_token_signed_response_alg !== undefined) m.idTokenSignedResponseAlg = b.id_token_signed_response_alg;
+  return m;
+}
+
+/** The display name of an app body: `name`, or its OIDC name `client_name`; both must agree when both are given. */
+export function appNameOf(b: { name?: string; client_name?: string }): string | undefined {
+  if (b.name !== undefined && b.client_name !== undefined && b.name !== b.client_name) throw new TesseraError('INVALID_REQUEST', 'name and client_name differ; give one of them.');
+  return b.name ?? b.client_name;
 }

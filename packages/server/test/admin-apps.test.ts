@@ -10,7 +10,10 @@ import {
   type TestServer,
 } from './support.js';
 
-const APP_KEYS = ['allowed_origins', 'backchannel_logout_uri', 'client_id', 'connectors', 'created_at', 'name', 'return_urls', 'trusted', 'updated_at'];
+const APP_KEYS = [
+  'allowed_origins', 'backchannel_logout_session_required', 'backchannel_logout_uri', 'client_id', 'client_name', 'connectors', 'created_at', 'grant_types',
+  'id_token_signed_response_alg', 'name', 'post_logout_redirect_uris', 'redirect_uris', 'return_urls', 'token_endpoint_auth_method', 'trusted', 'updated_at',
+];
 
 describe('admin: apps', () => {
   let t: TestServer;
@@ -82,6 +85,38 @@ describe('admin: apps', () => {
     for (const app of apps) expect(Object.keys(app).sort()).toEqual(APP_KEYS);
     expect(res.body).not.toContain(a.clientSecret);
     expect(res.body).not.toContain(b.clientSecret);
+  });
+
+  it('registers and changes OIDC client metadata with the standard names; bad metadata is a 400', async () => {
+    const res = await adminRequest(t, 'POST', '/apps', {
+      client_name: 'Wiki', redirect_uris: ['https://wiki.example/cb'], post_logout_redirect_uris: ['https://wiki.example/bye'], grant_types: ['authorization_code'],
+      token_endpoint_auth_method: 'none', backchannel_logout_uri: 'https://wiki.example/bc', backchannel_logout_session_required: true, id_token_signed_response_alg: 'ES256',
+    });
+    expect(res.statusCode).toBe(201);
+    const { app } = res.json<{ app: AppJson & Record<string, unknown> }>();
+    expect(app).toMatchObject({ name: 'Wiki', client_name: 'Wiki', redirect_uris: ['https://wiki.example/cb'], post_logout_redirect_uris: ['https://wiki.example/bye'], grant_types: ['authorization_code'], token_endpoint_auth_method: 'none', backchannel_logout_session_required: true, id_token_signed_response_alg: 'ES256' });
+    // Defaults of an app registered without OIDC metadata: confidential, both grants, RS256, no redirect URI.
+    const plain = (await adminRequest(t, 'POST', '/apps', { name: 'Plain' })).json<{ app: Record<string, unknown> }>().app;
+    expect(plain).toMatchObject({ redirect_uris: [], post_logout_redirect_uris: [], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', backchannel_logout_session_required: false, id_token_signed_response_alg: 'RS256' });
+
+    const patched = await adminRequest(t, 'PATCH', `/apps/${app.client_id}`, { redirect_uris: ['https://wiki.example/cb2'], grant_types: ['authorization_code', 'refresh_token'] });
+    expect(patched.statusCode).toBe(200);
+    // Only the given fields change.
+    expect(patched.json<{ app: Record<string, unknown> }>().app).toMatchObject({ redirect_uris: ['https://wiki.example/cb2'], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none', id_token_signed_response_alg: 'ES256' });
+
+    for (const bad of [
+      { name: 'X', redirect_uris: ['https://x.example/cb#frag'] },
+      { name: 'X', grant_types: ['implicit'] },
+      { name: 'X', grant_types: ['refresh_token'] },
+      { name: 'X', token_endpoint_auth_method: 'private_key_jwt' },
+      { name: 'X', id_token_signed_response_alg: 'none' },
+      { name: 'X', client_name: 'Y' },
+      { redirect_uris: ['https://x.example/cb'] },
+    ]) {
+      const r = await adminRequest(t, 'POST', '/apps', bad);
+      expect(r.statusCode, JSON.stringify(bad)).toBe(400);
+      expect(r.json<{ error: string }>().error).toBe('INVALID_REQUEST');
+    }
   });
 
   it('PATCH /admin/api/apps/:id changes settings, and they take effect (trusted, origins)', async () => {

@@ -108,7 +108,7 @@ describe('tessera help and usage errors', () => {
     writeFileSync(join(dir, 'tessera.json'), JSON.stringify({ dataDir: other }));
     const run = await cli(['migrate', '--config', join(dir, 'tessera.json'), '--json'], { env: { TESSERA_DATA_DIR: '' } });
     expect(run.code, run.stderr).toBe(0);
-    expect(JSON.parse(run.stdout)).toEqual({ database: `sqlite, ${join(other, 'tessera.db')}`, applied: [1, 2, 3, 4, 5, 6] });
+    expect(JSON.parse(run.stdout)).toEqual({ database: `sqlite, ${join(other, 'tessera.db')}`, applied: [1, 2, 3, 4, 5, 6, 7] });
     expect(readdirSync(other)).toContain('tessera.db');
     const envWins = await cli(['migrate', '--config', join(dir, 'tessera.json'), '--json']);
     expect(JSON.parse(envWins.stdout).database).toBe(`sqlite, ${join(dir, 'tessera.db')}`);
@@ -119,7 +119,7 @@ describe('tessera migrate', () => {
   it('applies the schema once and then says it is up to date', async () => {
     const first = await cli(['migrate']);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/^Applied migrations 1, 2, 3, 4, 5, 6 \(sqlite, .*tessera\.db\); schema is up to date\.\n$/);
+    expect(first.stdout).toMatch(/^Applied migrations 1, 2, 3, 4, 5, 6, 7 \(sqlite, .*tessera\.db\); schema is up to date\.\n$/);
     const again = await cli(['migrate']);
     expect(again.stdout).toBe(`Schema is up to date (sqlite, ${join(dir, 'tessera.db')}).\n`);
   });
@@ -147,7 +147,17 @@ describe('tessera apps', () => {
     const json = await cli(['apps', 'list', '--json']);
     expect(JSON.parse(json.stdout).apps.map((a: { client_id: string }) => a.client_id)).toEqual([clientId]);
     expect(json.stdout).not.toContain(secret);
-    expect(json.stdout).not.toMatch(/secret/i);
+    // No secret-like field; the OIDC auth method's value (client_secret_basic) names a method, not a secret.
+    expect(json.stdout.replace(/"client_secret_(basic|post)"/g, '')).not.toMatch(/secret/i);
+  });
+
+  it('create takes the OIDC client metadata; bad values are named by their flag', async () => {
+    const made = await cli(['apps', 'create', '--name', 'wiki', '--redirect-uri', 'https://wiki.example/cb', '--redirect-uri', 'https://wiki.example/cb2', '--post-logout-redirect-uri', 'https://wiki.example/bye', '--token-endpoint-auth-method', 'none', '--backchannel-session-required', '--id-token-alg', 'ES256', '--grant-type', 'authorization_code', '--json']);
+    expect(made.code, made.stderr).toBe(0);
+    expect(JSON.parse(made.stdout).app).toMatchObject({ redirect_uris: ['https://wiki.example/cb', 'https://wiki.example/cb2'], post_logout_redirect_uris: ['https://wiki.example/bye'], token_endpoint_auth_method: 'none', backchannel_logout_session_required: true, id_token_signed_response_alg: 'ES256', grant_types: ['authorization_code'] });
+    const bad = await cli(['apps', 'create', '--name', 'x', '--token-endpoint-auth-method', 'private_key_jwt']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--token-endpoint-auth-method');
   });
 
   it('create --json prints {app, client_secret} on stdout and the once-only note on stderr', async () => {

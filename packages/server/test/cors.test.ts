@@ -2,7 +2,7 @@
 // origins on the routes listed in cors.ts (and docs/api.md, "CORS") and nowhere else.
 // Walks every route of the OpenAPI document.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CREDENTIALED_CORS_ROUTES } from '../src/cors.js';
+import { CREDENTIALED_CORS_ROUTES, OIDC_CORS_ROUTES } from '../src/cors.js';
 import { ISSUER, SITE_ORIGIN, createApp, signIn, createTestServer, type TestServer } from './support.js';
 
 let t: TestServer;
@@ -18,6 +18,7 @@ beforeAll(async () => {
 afterAll(async () => t.close());
 
 const listed = (method: string, path: string) => CREDENTIALED_CORS_ROUTES.some((r) => r.method === method && r.path === path);
+const oidcListed = (method: string, path: string) => OIDC_CORS_ROUTES.some((r) => r.method === method && r.path === path);
 
 describe('credentialed CORS only where docs/api.md says', () => {
   it('the list is exactly the browser logout routes', () => {
@@ -35,6 +36,10 @@ describe('credentialed CORS only where docs/api.md says', () => {
         if (listed(method, path)) {
           expect(allowed, `${what} ${method} ${path}`).toBe(SITE_ORIGIN);
           expect(res.headers['access-control-allow-credentials']).toBe('true');
+        } else if (oidcListed(method, path)) {
+          // The OpenID Provider's endpoints for browser-based clients: CORS without credentials.
+          expect(allowed, `${what} ${method} ${path}`).toBe(SITE_ORIGIN);
+          expect(res.headers['access-control-allow-credentials'], `${what} ${method} ${path}`).toBeUndefined();
         } else {
           expect(allowed, `${what} ${method} ${path} answers CORS`).toBeUndefined();
           expect(res.headers['access-control-allow-credentials'], `${what} ${method} ${path}`).toBeUndefined();
@@ -54,6 +59,22 @@ describe('credentialed CORS only where docs/api.md says', () => {
     const res = await t.app.inject({ method: 'OPTIONS', url: '/v1/logout', headers: { origin: SITE_ORIGIN, 'access-control-request-method': 'POST' } });
     expect(String(res.headers['access-control-allow-methods']).split(/,\s*/).sort()).toEqual(['GET', 'POST']);
     expect(String(res.headers['access-control-allow-headers']).toLowerCase().split(/,\s*/).sort()).toEqual(['content-type', 'x-tessera-csrf']);
+  });
+
+  it('the OpenID Provider\'s endpoints for browser-based clients: exactly discovery, token and userinfo, without credentials, for registered origins only', async () => {
+    expect(OIDC_CORS_ROUTES.map((r) => `${r.method} ${r.path}`).sort()).toEqual(['GET /.well-known/openid-configuration', 'GET /oidc/userinfo', 'POST /oidc/token', 'POST /oidc/userinfo']);
+    for (const r of OIDC_CORS_ROUTES) expect(routes.some((x) => x.method === r.method && x.path === r.path), `${r.method} ${r.path} is a route`).toBe(true);
+    const preflight = await t.app.inject({ method: 'OPTIONS', url: '/oidc/userinfo', headers: { origin: SITE_ORIGIN, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+    expect(preflight.headers['access-control-allow-origin']).toBe(SITE_ORIGIN);
+    expect(preflight.headers['access-control-allow-credentials']).toBeUndefined();
+    expect(preflight.headers['access-control-allow-methods']).toBe('GET, POST');
+    expect(String(preflight.headers['access-control-allow-headers']).toLowerCase().split(/,\s*/).sort()).toEqual(['authorization', 'content-type']);
+    for (const [method, url] of [['GET', '/oidc/token'], ['POST', '/oidc/authorize'], ['GET', '/oidc/logout'], ['POST', '/oidc/consent']] as const) {
+      const res = await t.app.inject({ method: 'OPTIONS', url, headers: { origin: SITE_ORIGIN, 'access-control-request-method': method } });
+      expect(res.headers['access-control-allow-origin'], `${method} ${url}`).toBeUndefined();
+    }
+    const evil = await t.app.inject({ method: 'OPTIONS', url: '/oidc/token', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect(evil.headers['access-control-allow-origin']).toBeUndefined();
   });
 
   it('Tessera\'s own origin is answered on the listed routes too, an unregistered one never', async () => {

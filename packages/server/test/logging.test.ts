@@ -86,6 +86,22 @@ describe('logging', () => {
         // A malformed body that contains a secret.
         expect((await t.app.inject({ method: 'DELETE', url: '/v1/logout/api', headers: { 'content-type': 'application/json' }, payload: `{"session_token": "${s4.token}"` })).statusCode).toBe(400);
 
+        // OpenID Connect: a code, the tokens of its redemption and an ID token as end_session's hint.
+        const rp = await createApp(t, { trusted: true, redirect_uris: ['https://rp.example/cb'] });
+        secrets.rp_client_secret = rp.clientSecret;
+        const s5 = (await loginWithForm(t, { username: user.username, password })).token!;
+        secrets.s5_token = s5;
+        const authorized = await t.app.inject({ method: 'GET', url: '/oidc/authorize', query: { client_id: rp.clientId, redirect_uri: 'https://rp.example/cb', response_type: 'code', scope: 'openid' }, cookies: { [t.config.cookie.name]: s5 } });
+        const code = new URL(String(authorized.headers.location)).searchParams.get('code')!;
+        secrets.code = code;
+        const granted = await t.app.inject({ method: 'POST', url: '/oidc/token', headers: { authorization: rp.basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: 'https://rp.example/cb' }).toString() });
+        const oidcTokens = granted.json<{ access_token: string; refresh_token: string; id_token: string }>();
+        Object.assign(secrets, { oidc_access: oidcTokens.access_token, oidc_refresh: oidcTokens.refresh_token, id_token: oidcTokens.id_token });
+        // A replay of the code (error path), userinfo, and RP-initiated logout with the hint in the query.
+        expect((await t.app.inject({ method: 'POST', url: '/oidc/token', headers: { authorization: rp.basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: 'https://rp.example/cb' }).toString() })).statusCode).toBe(400);
+        expect((await t.app.inject({ method: 'GET', url: '/oidc/userinfo', headers: bearer(oidcTokens.access_token) })).statusCode).toBe(401);
+        expect((await t.app.inject({ method: 'GET', url: '/oidc/logout', query: { id_token_hint: oidcTokens.id_token } })).statusCode).toBe(200);
+
         await t.app.close();
         const text = memory.text();
         // The log is not empty: requests were written, with redacted URLs.

@@ -72,6 +72,8 @@ async function fixture(withPassword = false): Promise<Fixture> {
   const userId = created.json<{ user: { id: string } }>().user.id;
   const sessions = [await startAppSession(t, app, userId), await startAppSession(t, app, userId)];
   const { logoutToken } = await requestLogoutUrl(t, sessions[0]!.token);
+  // A consent the user gave the app on the OpenID Provider's consent page, to withdraw.
+  await t.store.saveConsent({ userId, clientId: app.clientId, scope: 'openid', createdAt: t.clock.now() });
   return { userId, clientId: app.clientId, basic: app.basic, tokens: [sessions[0]!.token, sessions[1]!.token], handles: [sessions[0]!.handle, sessions[1]!.handle], logoutToken };
 }
 
@@ -85,6 +87,7 @@ function pathOf(r: Route, fx: Fixture, overrides: Record<string, string> = {}): 
   return r.path.replace(/\{(\w+)\}/g, (_m, name: string) => {
     if (overrides[name] !== undefined) return overrides[name]!;
     if (name === 'handle') return fx.handles[1];
+    if (name === 'client_id') return fx.clientId;
     if (r.path.startsWith('/admin/api/apps')) return fx.clientId;
     if (r.path.startsWith('/admin/api/deliveries')) return '1';
     return fx.userId;
@@ -142,19 +145,31 @@ async function call(r: Route, change: { method?: string; slash?: boolean; header
 
 const problems: string[] = [];
 
+// The OAuth endpoints of the OpenID Provider answer errors in the format their specs name
+// (RFC 6749 §5.2, RFC 6750 §3): `error` is an OAuth code, with `error_description` and
+// Tessera's `message` beside it (oidc/protocol.ts, sendOAuthError).
+const OAUTH_ROUTE = /^(GET|POST) \/oidc\/(token|userinfo)[ /]/;
+const OAUTH_ERRORS: Record<string, number[]> = {
+  invalid_request: [400], invalid_client: [401], invalid_grant: [400], unauthorized_client: [400],
+  unsupported_grant_type: [400], invalid_scope: [400], invalid_token: [401], insufficient_scope: [403],
+};
+
 /** Records a 5xx, or a 4xx without the error envelope (a catalogue code with its status). */
 function checkEnvelope(what: string, res: RawResponse, method = 'GET'): void {
   if (res.status >= 500) problems.push(`${what} → ${res.status} ${res.body.slice(0, 200)}`);
   if (res.status < 400 || res.status >= 500) return;
   // A HEAD answer has no body: its content type says what GET would send.
   if (method === 'HEAD') {
-    if (!/^application\/json/.test(String(res.headers['content-type']))) problems.push(`${what} → ${res.status} with content type ${res.headers['content-type']}`);
+    // (A hosted page's 400/401/403 is a page, as for GET below.)
+    const page = (res.status === 400 || res.status === 401 || res.status === 403) && /^text\/html/.test(String(res.headers['content-type']));
+    if (!/^application\/json/.test(String(res.headers['content-type'])) && !page) problems.push(`${what} → ${res.status} with content type ${res.headers['content-type']}`);
     return;
   }
   try {
     const body = JSON.parse(res.body) as { error?: string; message?: unknown };
     if (!/^application\/json/.test(String(res.headers['content-type']))) throw new Error('not JSON');
-    if (ERROR_CATALOGUE[body.error as ErrorCode]?.status !== res.status || typeof body.message !== 'string') throw new Error('not the envelope');
+    const oauth = OAUTH_ROUTE.test(what) && OAUTH_ERRORS[String(body.error)]?.includes(res.status) && typeof (body as { error_description?: unknown }).error_description === 'string';
+    if ((ERROR_CATALOGUE[body.error as ErrorCode]?.status !== res.status && !oauth) || typeof body.message !== 'string') throw new Error('not the envelope');
   } catch {
     if (!(res.status === 401 || res.status === 403 || res.status === 400) || !/^text\/html/.test(String(res.headers['content-type']))) problems.push(`${what} → ${res.status} without the envelope: ${res.body.slice(0, 200)}`);
   }
@@ -235,9 +250,23 @@ describe('route walking: client habits', () => {
         if (worked(right) !== worked(res) || (r.method !== 'GET' && res.status !== right.status)) problems.push(`${key(r)} with ${what} → ${res.status}, called right → ${right.status}: ${res.body.slice(0, 200)}`);
       }
     }
-    // The walk is not vacuous: every route but these works when called right (the login form
-    // and the signed-in page's sign-out form need their CSRF cookie; no delivery exists to retry).
-    expect(failedRight.sort()).toEqual(['POST /admin/api/deliveries/{id}/retry → 404', 'POST /login → 400', 'POST /login/sign-out → 400']);
+    // The walk is not vacuous: every route but these works when called right: the login and
+    // sign-out forms need their CSRF cookie; no delivery exists to retry; the OpenID
+    // Provider's routes need the state of a browser flow (a registered redirect URI and a
+    // session cookie, a consent or logout form's CSRF cookie, a code, an OIDC access token),
+    // walked right in oidc-flow.test.ts and oidc-errors.test.ts.
+    expect(failedRight.sort()).toEqual([
+      'GET /oidc/authorize → 400',
+      'GET /oidc/userinfo → 401',
+      'POST /admin/api/deliveries/{id}/retry → 404',
+      'POST /login → 400',
+      'POST /login/sign-out → 400',
+      'POST /oidc/authorize → 400',
+      'POST /oidc/consent → 403',
+      'POST /oidc/logout/confirm → 403',
+      'POST /oidc/token → 401',
+      'POST /oidc/userinfo → 401',
+    ]);
     expectNoProblems();
   }, 300_000);
 

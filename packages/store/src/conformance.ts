@@ -50,6 +50,14 @@ function appRecord(overrides: Partial<AppRecord> = {}): AppRecord {
     returnUrls: ['https://forum.example.test/', 'https://forum.example.test/bye'],
     backchannelLogoutUri: 'https://forum.example.test/backchannel',
     connectors: { webhook: { url: 'https://forum.example.test/hook', events: ['logout'] }, nodebb: null },
+    oidc: {
+      redirectUris: ['https://forum.example.test/cb'],
+      postLogoutRedirectUris: ['https://forum.example.test/bye'],
+      grantTypes: ['authorization_code', 'refresh_token'],
+      tokenEndpointAuthMethod: 'client_secret_basic',
+      backchannelLogoutSessionRequired: false,
+      idTokenSignedResponseAlg: 'RS256',
+    },
     secretHash: 'a'.repeat(64),
     createdAt: T0,
     updatedAt: T0,
@@ -316,6 +324,13 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         const rotated = await store.updateApp(app.clientId, { secretHash: 'b'.repeat(64), allowedOrigins: [], updatedAt: T0 + 10 });
         expect(rotated).toEqual({ ...expected, secretHash: 'b'.repeat(64), allowedOrigins: [], updatedAt: T0 + 10 });
         expect(await store.updateApp('app_nobody', { name: 'X', updatedAt: T0 })).toBeNull();
+      });
+
+      it('updates the OIDC client metadata as a whole, and leaves it alone when the patch has none', async () => {
+        const app = await store.createApp(appRecord());
+        const oidc = { redirectUris: ['http://127.0.0.1:9/cb', 'https://x.test/cb'], postLogoutRedirectUris: [], grantTypes: ['authorization_code' as const], tokenEndpointAuthMethod: 'none' as const, backchannelLogoutSessionRequired: true, idTokenSignedResponseAlg: 'EdDSA' as const };
+        expect(await store.updateApp(app.clientId, { oidc, updatedAt: T0 + 1 })).toEqual({ ...app, oidc, updatedAt: T0 + 1 });
+        expect(await store.updateApp(app.clientId, { name: 'N', updatedAt: T0 + 2 })).toEqual({ ...app, oidc, name: 'N', updatedAt: T0 + 2 });
       });
 
       it('deletes an app once', async () => {
@@ -1027,12 +1042,20 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
     });
 
     describe('refresh tokens', () => {
-      const token = { id: 'rt_1', secretHash: 'e'.repeat(64), handle: 'ses_r', clientId: 'forum', createdAt: T0, expiresAt: T0 + HOUR, usedAt: null };
+      const token = { id: 'rt_1', secretHash: 'e'.repeat(64), handle: 'ses_r', clientId: 'forum', createdAt: T0, expiresAt: T0 + HOUR, usedAt: null, scope: null };
 
       it('creates and finds; unknown ids are null', async () => {
         await store.createRefreshToken(token);
         expect(await store.findRefreshToken('rt_1')).toEqual(token);
         expect(await store.findRefreshToken('rt_nobody')).toBeNull();
+      });
+
+      it('keeps the scope of an OIDC grant; a token created without one reads back null', async () => {
+        await store.createRefreshToken({ ...token, id: 'rt_s', scope: 'openid email' });
+        expect((await store.findRefreshToken('rt_s'))!.scope).toBe('openid email');
+        const { scope: _none, ...bare } = token;
+        await store.createRefreshToken({ ...bare, id: 'rt_b' });
+        expect((await store.findRefreshToken('rt_b'))!.scope).toBeNull();
       });
 
       it('is spent exactly once, also under concurrency', async () => {
@@ -1051,6 +1074,65 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await store.findRefreshToken('rt_1')).toBeNull();
         expect(await store.findRefreshToken('rt_2')).not.toBeNull();
       });
+    });
+
+    describe('authorization codes', () => {
+      const code = { id: 'ac_1', secretHash: 'f'.repeat(64), clientId: 'forum', handle: 'ses_c', userId: 'u1', redirectUri: 'https://forum.example.test/cb', codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', nonce: 'n-1', scope: 'openid', authTime: T0 - HOUR, createdAt: T0, expiresAt: T0 + MINUTE, usedAt: null };
+
+      it('creates and finds every field; unknown ids are null', async () => {
+        await store.createAuthorizationCode(code);
+        expect(await store.findAuthorizationCode('ac_1')).toEqual(code);
+        await store.createAuthorizationCode({ ...code, id: 'ac_2', codeChallenge: null, nonce: null });
+        expect(await store.findAuthorizationCode('ac_2')).toMatchObject({ codeChallenge: null, nonce: null });
+        expect(await store.findAuthorizationCode('ac_nobody')).toBeNull();
+      });
+
+      it('is spent exactly once, also under concurrency', async () => {
+        await store.createAuthorizationCode(code);
+        const results = await Promise.all(Array.from({ length: 10 }, () => store.spendAuthorizationCode('ac_1', T0 + 1)));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect((await store.findAuthorizationCode('ac_1'))!.usedAt).toBe(T0 + 1);
+        expect(await store.spendAuthorizationCode('ac_1', T0 + 2)).toBe(false);
+        expect(await store.spendAuthorizationCode('ac_nobody', T0 + 2)).toBe(false);
+      });
+
+      it('purges codes past their expiry', async () => {
+        await store.createAuthorizationCode(code);
+        await store.createAuthorizationCode({ ...code, id: 'ac_2', expiresAt: T0 + HOUR });
+        expect(await store.purgeAuthorizationCodes(T0 + MINUTE)).toBe(1);
+        expect(await store.findAuthorizationCode('ac_1')).toBeNull();
+        expect(await store.findAuthorizationCode('ac_2')).not.toBeNull();
+      });
+    });
+
+    describe('consents', () => {
+      it('saves, replaces, lists newest first and deletes a user\'s consents', async () => {
+        await store.saveConsent({ userId: 'u1', clientId: 'a', scope: 'openid', createdAt: T0 });
+        await store.saveConsent({ userId: 'u1', clientId: 'b', scope: 'openid', createdAt: T0 + 1 });
+        await store.saveConsent({ userId: 'u2', clientId: 'a', scope: 'openid', createdAt: T0 + 2 });
+        await store.saveConsent({ userId: 'u1', clientId: 'a', scope: 'openid email', createdAt: T0 + 3 });
+        expect(await store.findConsent('u1', 'a')).toEqual({ userId: 'u1', clientId: 'a', scope: 'openid email', createdAt: T0 + 3 });
+        expect((await store.listConsents('u1')).map((c) => c.clientId)).toEqual(['a', 'b']);
+        expect(await store.deleteConsent('u1', 'a')).toBe(true);
+        expect(await store.deleteConsent('u1', 'a')).toBe(false);
+        expect(await store.findConsent('u1', 'a')).toBeNull();
+        expect(await store.findConsent('u2', 'a')).not.toBeNull();
+      });
+
+      it('go with a deleted user and with a deleted app', async () => {
+        const user = await store.createUser(userRecord({ username: 'consenter' }));
+        const app = await store.createApp(appRecord());
+        await store.saveConsent({ userId: user.id, clientId: app.clientId, scope: 'openid', createdAt: T0 });
+        await store.saveConsent({ userId: user.id, clientId: 'other', scope: 'openid', createdAt: T0 });
+        await store.saveConsent({ userId: 'u9', clientId: app.clientId, scope: 'openid', createdAt: T0 });
+        await store.deleteApp(app.clientId);
+        expect(await store.findConsent(user.id, app.clientId)).toBeNull();
+        expect(await store.findConsent('u9', app.clientId)).toBeNull();
+        expect(await store.findConsent(user.id, 'other')).not.toBeNull();
+        await store.deleteUser(user.id);
+        expect(await store.listConsents(user.id)).toEqual([]);
+      });
+
     });
 
     describe('revocation head', () => {

@@ -190,6 +190,44 @@ CREATE INDEX IF NOT EXISTS revocations_by_time ON revocations (at);
 ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 7,
+    name: 'OpenID Connect: client metadata, authorization codes, consents, refresh token scope',
+    // Apps registered before keep working: no redirect URIs (so no authorization endpoint
+    // until an admin adds them), confidential (client_secret_basic), RS256 ID tokens.
+    sql: `
+ALTER TABLE apps ADD COLUMN redirect_uris TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE apps ADD COLUMN post_logout_redirect_uris TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE apps ADD COLUMN grant_types TEXT NOT NULL DEFAULT '["authorization_code","refresh_token"]';
+ALTER TABLE apps ADD COLUMN token_endpoint_auth_method TEXT NOT NULL DEFAULT 'client_secret_basic';
+ALTER TABLE apps ADD COLUMN backchannel_logout_session_required INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE apps ADD COLUMN id_token_signed_response_alg TEXT NOT NULL DEFAULT 'RS256';
+ALTER TABLE refresh_tokens ADD COLUMN scope TEXT;
+CREATE TABLE authorization_codes (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  handle TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  code_challenge TEXT,
+  nonce TEXT,
+  scope TEXT NOT NULL,
+  auth_time BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  used_at BIGINT
+);
+CREATE INDEX authorization_codes_by_expiry ON authorization_codes (expires_at);
+CREATE TABLE consents (
+  user_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (user_id, client_id)
+);
+`,
+  },
 ];
 
 function forDialect(sql: string, dialect: SqlDriver['dialect']): string {

@@ -5,6 +5,8 @@ import {
   type AppPatch,
   type AppRecord,
   type AuditEvent,
+  type AuthorizationCodeRecord,
+  type ConsentRecord,
   type Delivery,
   type DeliveryStatus,
   type NewSession,
@@ -63,6 +65,14 @@ function toApp(r: Row): AppRecord {
     returnUrls: JSON.parse(String(r.return_urls)) as string[],
     backchannelLogoutUri: strOrNull(r.backchannel_logout_uri),
     connectors: JSON.parse(String(r.connectors)) as Record<string, unknown>,
+    oidc: {
+      redirectUris: JSON.parse(String(r.redirect_uris)) as string[],
+      postLogoutRedirectUris: JSON.parse(String(r.post_logout_redirect_uris)) as string[],
+      grantTypes: JSON.parse(String(r.grant_types)) as AppRecord['oidc']['grantTypes'],
+      tokenEndpointAuthMethod: String(r.token_endpoint_auth_method) as AppRecord['oidc']['tokenEndpointAuthMethod'],
+      backchannelLogoutSessionRequired: num(r.backchannel_logout_session_required) === 1,
+      idTokenSignedResponseAlg: String(r.id_token_signed_response_alg) as AppRecord['oidc']['idTokenSignedResponseAlg'],
+    },
     secretHash: String(r.secret_hash),
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
@@ -157,7 +167,41 @@ const APP_COLUMNS: Record<Exclude<keyof AppPatch, 'updatedAt'>, [string, (v: unk
   backchannelLogoutUri: ['backchannel_logout_uri', (v) => v],
   connectors: ['connectors', (v) => JSON.stringify(v)],
   secretHash: ['secret_hash', (v) => v],
+  // Written as several columns: see updateApp.
+  oidc: ['', (v) => v],
 };
+
+/** The columns of an app's OIDC metadata, with their encoders. */
+function oidcColumns(m: AppRecord['oidc']): Array<[string, unknown]> {
+  return [
+    ['redirect_uris', JSON.stringify(m.redirectUris)],
+    ['post_logout_redirect_uris', JSON.stringify(m.postLogoutRedirectUris)],
+    ['grant_types', JSON.stringify(m.grantTypes)],
+    ['token_endpoint_auth_method', m.tokenEndpointAuthMethod],
+    ['backchannel_logout_session_required', m.backchannelLogoutSessionRequired ? 1 : 0],
+    ['id_token_signed_response_alg', m.idTokenSignedResponseAlg],
+  ];
+}
+
+function toCode(r: Row): AuthorizationCodeRecord {
+  return {
+    id: String(r.id),
+    secretHash: String(r.secret_hash),
+    clientId: String(r.client_id),
+    handle: String(r.handle),
+    userId: String(r.user_id),
+    redirectUri: String(r.redirect_uri),
+    codeChallenge: strOrNull(r.code_challenge),
+    nonce: strOrNull(r.nonce),
+    scope: String(r.scope),
+    authTime: num(r.auth_time),
+    createdAt: num(r.created_at),
+    expiresAt: num(r.expires_at),
+    usedAt: numOrNull(r.used_at),
+  };
+}
+
+const toConsent = (r: Row): ConsentRecord => ({ userId: String(r.user_id), clientId: String(r.client_id), scope: String(r.scope), createdAt: num(r.created_at) });
 
 /** The store operations over one driver (the root driver, or a transaction's). */
 function createOperations(db: SqlDriver): StoreOperations {
@@ -271,15 +315,18 @@ function createOperations(db: SqlDriver): StoreOperations {
     },
 
     async deleteUser(id) {
+      // A consent belongs to the person: it goes with the account (a new account with the
+      // same id must be asked again).
+      await db.run('DELETE FROM consents WHERE user_id = ?', [id]);
       return (await db.run('DELETE FROM users WHERE id = ?', [id])) > 0;
     },
 
     async createApp(app) {
       try {
         await db.run(
-          `INSERT INTO apps (client_id, name, trusted, allowed_origins, return_urls, backchannel_logout_uri, connectors, secret_hash, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          [app.clientId, app.name, app.trusted ? 1 : 0, JSON.stringify(app.allowedOrigins), JSON.stringify(app.returnUrls), app.backchannelLogoutUri, JSON.stringify(app.connectors), app.secretHash, app.createdAt, app.updatedAt],
+          `INSERT INTO apps (client_id, name, trusted, allowed_origins, return_urls, backchannel_logout_uri, connectors, secret_hash, created_at, updated_at, ${oidcColumns(app.oidc).map(([c]) => c).join(', ')})
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [app.clientId, app.name, app.trusted ? 1 : 0, JSON.stringify(app.allowedOrigins), JSON.stringify(app.returnUrls), app.backchannelLogoutUri, JSON.stringify(app.connectors), app.secretHash, app.createdAt, app.updatedAt, ...oidcColumns(app.oidc).map(([, v]) => v)],
         );
       } catch (error) {
         if (isUniqueViolation(error)) throw new TesseraError('APP_CONFLICT');
@@ -302,6 +349,13 @@ function createOperations(db: SqlDriver): StoreOperations {
       const params: unknown[] = [patch.updatedAt];
       for (const [key, [column, encode]] of Object.entries(APP_COLUMNS) as [keyof typeof APP_COLUMNS, [string, (v: unknown) => unknown]][]) {
         if (patch[key] === undefined) continue;
+        if (key === 'oidc') {
+          for (const [c, v] of oidcColumns(patch.oidc!)) {
+            sets.push(`${c} = ?`);
+            params.push(v);
+          }
+          continue;
+        }
         sets.push(`${column} = ?`);
         params.push(encode(patch[key]));
       }
@@ -311,6 +365,9 @@ function createOperations(db: SqlDriver): StoreOperations {
     },
 
     async deleteApp(clientId) {
+      // Consents given to a deleted app must not carry over to a new app registered later
+      // with the same client id.
+      await db.run('DELETE FROM consents WHERE client_id = ?', [clientId]);
       const deleted = (await db.run('DELETE FROM apps WHERE client_id = ?', [clientId])) > 0;
       if (deleted) await notifyCredentialChange(db, clientId);
       return deleted;
@@ -518,15 +575,15 @@ function createOperations(db: SqlDriver): StoreOperations {
 
     async createRefreshToken(t: RefreshTokenRecord) {
       await db.run(
-        'INSERT INTO refresh_tokens (id, secret_hash, handle, client_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        [t.id, t.secretHash, t.handle, t.clientId, t.createdAt, t.expiresAt, t.usedAt],
+        'INSERT INTO refresh_tokens (id, secret_hash, handle, client_id, created_at, expires_at, used_at, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [t.id, t.secretHash, t.handle, t.clientId, t.createdAt, t.expiresAt, t.usedAt, t.scope ?? null],
       );
     },
 
     async findRefreshToken(id) {
       const r = await db.get('SELECT * FROM refresh_tokens WHERE id = ?', [id]);
       return r
-        ? { id: String(r.id), secretHash: String(r.secret_hash), handle: String(r.handle), clientId: String(r.client_id), createdAt: num(r.created_at), expiresAt: num(r.expires_at), usedAt: numOrNull(r.used_at) }
+        ? { id: String(r.id), secretHash: String(r.secret_hash), handle: String(r.handle), clientId: String(r.client_id), createdAt: num(r.created_at), expiresAt: num(r.expires_at), usedAt: numOrNull(r.used_at), scope: strOrNull(r.scope) }
         : null;
     },
 
@@ -538,6 +595,50 @@ function createOperations(db: SqlDriver): StoreOperations {
 
     async purgeRefreshTokens(now) {
       return db.run('DELETE FROM refresh_tokens WHERE expires_at <= ?', [now]);
+    },
+
+    async createAuthorizationCode(c) {
+      await db.run(
+        `INSERT INTO authorization_codes (id, secret_hash, client_id, handle, user_id, redirect_uri, code_challenge, nonce, scope, auth_time, created_at, expires_at, used_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [c.id, c.secretHash, c.clientId, c.handle, c.userId, c.redirectUri, c.codeChallenge, c.nonce, c.scope, c.authTime, c.createdAt, c.expiresAt, c.usedAt],
+      );
+    },
+
+    async findAuthorizationCode(id) {
+      const r = await db.get('SELECT * FROM authorization_codes WHERE id = ?', [id]);
+      return r ? toCode(r) : null;
+    },
+
+    async spendAuthorizationCode(id, at) {
+      // As for refresh tokens: the conditional UPDATE lets exactly one of two concurrent
+      // redemptions through; the other is a replay.
+      return (await db.run('UPDATE authorization_codes SET used_at = ? WHERE id = ? AND used_at IS NULL', [at, id])) > 0;
+    },
+
+    async purgeAuthorizationCodes(now) {
+      return db.run('DELETE FROM authorization_codes WHERE expires_at <= ?', [now]);
+    },
+
+    async saveConsent(c) {
+      await db.run(
+        `INSERT INTO consents (user_id, client_id, scope, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, created_at = excluded.created_at`,
+        [c.userId, c.clientId, c.scope, c.createdAt],
+      );
+    },
+
+    async findConsent(userId, clientId) {
+      const r = await db.get('SELECT * FROM consents WHERE user_id = ? AND client_id = ?', [userId, clientId]);
+      return r ? toConsent(r) : null;
+    },
+
+    async listConsents(userId) {
+      return (await db.all('SELECT * FROM consents WHERE user_id = ? ORDER BY created_at DESC, client_id', [userId])).map(toConsent);
+    },
+
+    async deleteConsent(userId, clientId) {
+      return (await db.run('DELETE FROM consents WHERE user_id = ? AND client_id = ?', [userId, clientId])) > 0;
     },
 
     async findSessionsByHandles(handles) {

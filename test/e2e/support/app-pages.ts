@@ -77,3 +77,55 @@ export async function signOutAt(session: BrowserSession, appUrl: string, label: 
   expect(await appSession(page)).toBeNull();
   await session.step(step);
 }
+
+/** What Tessera showed on the way of an OpenID Connect sign-in: its login form, its consent page. */
+export type OidcStop = 'login' | 'consent';
+
+/**
+ * From an OpenID Connect app's home (the example forum), signed out: clicks "Sign in", which
+ * goes to the app's /signin and on to Tessera's authorization endpoint. Fills Tessera's login
+ * form when this browser has no Tessera session (`password` is required then), presses
+ * "Allow" when Tessera asks for consent (an app that is not trusted, the first time), and
+ * waits to be back at `appUrl`, signed in. Returns the handle the app shows and what Tessera
+ * showed on the way, in order.
+ */
+export async function signInWithOidc(session: BrowserSession, appUrl: string, username: string, password: string | undefined, label = 'sign in with OpenID Connect'): Promise<{ handle: string; stops: OidcStop[] }> {
+  const { page } = session;
+  await page.goto(appUrl);
+  expect(await appSession(page)).toBeNull();
+  const stops: OidcStop[] = [];
+  // A page the browser stops at: the app's home, Tessera's login form, or the consent page
+  // (rendered by the authorization endpoint itself). Redirects in between are not stops.
+  const stopped = () => page.waitForResponse((r) => {
+    if (!r.request().isNavigationRequest() || r.request().method() !== 'GET' || r.status() !== 200) return false;
+    const url = new URL(r.url());
+    return r.url() === appUrl || url.pathname === '/login' || url.pathname === '/oidc/authorize';
+  }, { timeout: 15_000 });
+  let next = stopped();
+  await page.getByRole('link', { name: 'Sign in' }).click();
+  for (;;) {
+    await next;
+    await page.waitForLoadState('load');
+    const url = new URL(page.url());
+    if (page.url() === appUrl) break;
+    if (stops.length > 2) throw new Error(`signing in at ${appUrl}: stuck at ${url.pathname}`);
+    if (url.pathname === '/login') {
+      stops.push('login');
+      if (password === undefined) throw new Error(`signing in at ${appUrl}: Tessera asked for a password`);
+      await page.getByLabel('Username or email').fill(username);
+      await page.getByLabel('Password').fill(password);
+      await session.step(`${label}: login form`);
+      next = stopped();
+      await page.getByRole('button', { name: 'Sign in' }).click();
+    } else {
+      stops.push('consent');
+      await session.step(`${label}: consent`);
+      next = stopped();
+      await page.getByRole('button', { name: 'Allow' }).click();
+    }
+  }
+  const handle = await appSession(page);
+  await session.step(`${label}: back at the app`);
+  expect(handle).toMatch(/^ses_/);
+  return { handle: handle!, stops };
+}

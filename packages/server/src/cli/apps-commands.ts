@@ -1,5 +1,5 @@
 import { AppBody } from '../schemas.js';
-import { appJson } from '../views.js';
+import { appJson, oidcMetadataOf } from '../views.js';
 import { explain, type Command } from './command.js';
 import { formatTable, formatTime, printable } from './output.js';
 import { validateInput } from './validate-input.js';
@@ -26,6 +26,12 @@ export const appsCommands: Command[] = [
       origin: { type: 'string', value: 'URL', multiple: true, help: 'Origin allowed to call the XHR logout, e.g. https://forum.example.com (repeatable)' },
       'return-url': { type: 'string', value: 'URL', multiple: true, help: 'Exact URL a browser may return to after login or logout (repeatable)' },
       'backchannel-uri': { type: 'string', value: 'URL', help: 'Back-channel logout endpoint of the app' },
+      'redirect-uri': { type: 'string', value: 'URL', multiple: true, help: 'OIDC: exact redirect_uri of the client (repeatable)' },
+      'post-logout-redirect-uri': { type: 'string', value: 'URL', multiple: true, help: 'OIDC: exact post_logout_redirect_uri (repeatable)' },
+      'grant-type': { type: 'string', value: 'TYPE', multiple: true, help: 'OIDC: authorization_code, refresh_token (repeatable; default both)' },
+      'token-endpoint-auth-method': { type: 'string', value: 'METHOD', help: 'OIDC: client_secret_basic (default), client_secret_post, or none (a public client, PKCE required)' },
+      'backchannel-session-required': { type: 'boolean', help: 'OIDC: every logout token carries sid (a user-wide end sends one per session)' },
+      'id-token-alg': { type: 'string', value: 'ALG', help: 'OIDC: RS256 (default), EdDSA or ES256' },
     },
     async run(ctx, args) {
       const body = {
@@ -35,17 +41,28 @@ export const appsCommands: Command[] = [
         allowed_origins: args.strings('origin'),
         return_urls: args.strings('return-url'),
         backchannel_logout_uri: args.string('backchannel-uri') ?? null,
+        ...(args.strings('redirect-uri').length > 0 ? { redirect_uris: args.strings('redirect-uri') } : {}),
+        ...(args.strings('post-logout-redirect-uri').length > 0 ? { post_logout_redirect_uris: args.strings('post-logout-redirect-uri') } : {}),
+        ...(args.strings('grant-type').length > 0 ? { grant_types: args.strings('grant-type') as Array<'authorization_code' | 'refresh_token'> } : {}),
+        ...(args.string('token-endpoint-auth-method') === undefined ? {} : { token_endpoint_auth_method: args.string('token-endpoint-auth-method') as 'client_secret_basic' | 'client_secret_post' | 'none' }),
+        ...(args.flag('backchannel-session-required') ? { backchannel_logout_session_required: true } : {}),
+        ...(args.string('id-token-alg') === undefined ? {} : { id_token_signed_response_alg: args.string('id-token-alg') as 'RS256' | 'EdDSA' | 'ES256' }),
       };
       validateInput(AppBody, body, {
         client_id: { flag: '--client-id', expected: 'letters, digits and _ . @ : -' },
         allowed_origins: { flag: '--origin', expected: 'an origin: scheme://host[:port], no path, e.g. https://forum.example.com' },
         return_urls: { flag: '--return-url', expected: URL_EXPECTED },
         backchannel_logout_uri: { flag: '--backchannel-uri', expected: URL_EXPECTED },
+        redirect_uris: { flag: '--redirect-uri', expected: URL_EXPECTED },
+        post_logout_redirect_uris: { flag: '--post-logout-redirect-uri', expected: URL_EXPECTED },
+        grant_types: { flag: '--grant-type', expected: 'authorization_code or refresh_token' },
+        token_endpoint_auth_method: { flag: '--token-endpoint-auth-method', expected: 'client_secret_basic, client_secret_post or none' },
+        id_token_signed_response_alg: { flag: '--id-token-alg', expected: 'RS256, EdDSA or ES256' },
       });
       const authority = await ctx.authority();
       const { app, clientSecret } = await explain(
         authority.apps.registerApp(
-          { clientId: body.client_id, name: body.name, trusted: body.trusted, allowedOrigins: body.allowed_origins, returnUrls: body.return_urls, backchannelLogoutUri: body.backchannel_logout_uri },
+          { clientId: body.client_id, name: body.name, trusted: body.trusted, allowedOrigins: body.allowed_origins, returnUrls: body.return_urls, backchannelLogoutUri: body.backchannel_logout_uri, oidc: oidcMetadataOf(body) },
           'admin',
         ),
         { APP_CONFLICT: `an app with client id "${body.client_id}" exists` },

@@ -17,6 +17,20 @@ button.secondary{background:#fff;color:#8a1c1c;border:1px solid #8a1c1c}
 .error{background:#fde8e8;color:#8a1c1c;padding:.5rem .7rem;border-radius:6px;font-size:.9rem}
 .notice{background:#e6f4ea;color:#1e5631;padding:.5rem .7rem;border-radius:6px;font-size:.9rem}`;
 
+/**
+ * The shell of every hosted page (the look above), around `body` (HTML, already escaped by
+ * the caller). For pages of other surfaces (the OpenID Provider's consent and sign-out
+ * confirmation) that need forms of their own.
+ *
+ * @example
+ * ```ts
+ * renderPage('Allow access', `<h1>${escapeHtml(appName)} wants to sign you in</h1>…`);
+ * ```
+ */
+export function renderPage(title: string, body: string): string {
+  return page(title, body);
+}
+
 function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)} · Tessera</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
 }

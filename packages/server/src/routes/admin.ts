@@ -3,7 +3,7 @@ import { TesseraError, channelsOf } from '@tessera/core';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
 import { requireAdmin } from '../http-auth.js';
 import { Cursor, PageLimit, DeliveryView, AppBody, AppPatchBody, AppView, HandleParams, Handle, IdParams, Revoked, SessionView, UserClaims, UserPatchBody, UserView, errors } from '../schemas.js';
-import { appJson, deliveryJson, sessionJson, userJson } from '../views.js';
+import { appJson, appNameOf, deliveryJson, oidcMetadataOf, sessionJson, userJson } from '../views.js';
 
 const admin = { security: [{ admin: [] }] };
 
@@ -107,7 +107,9 @@ export async function adminRoutes(app: TesseraApp, { authority, limits }: Server
 
   app.post('/apps', { schema: { ...admin, tags: ['admin'], body: AppBody, response: { 201: Type.Object({ app: AppView, client_secret: Type.String(), ...WebhookSecret }), ...errors(400, 401, 409) } } }, async (request, reply) => {
     const b = request.body;
-    const { app: created, clientSecret, webhookSecret } = await authority.apps.registerApp({ clientId: b.client_id, name: b.name, trusted: b.trusted, allowedOrigins: b.allowed_origins, returnUrls: b.return_urls, backchannelLogoutUri: b.backchannel_logout_uri, connectors: b.connectors as Record<string, unknown> | undefined }, by);
+    const name = appNameOf(b);
+    if (name === undefined) throw new TesseraError('INVALID_REQUEST', 'name (or client_name) is required.');
+    const { app: created, clientSecret, webhookSecret } = await authority.apps.registerApp({ clientId: b.client_id, name, trusted: b.trusted, allowedOrigins: b.allowed_origins, returnUrls: b.return_urls, backchannelLogoutUri: b.backchannel_logout_uri, connectors: b.connectors as Record<string, unknown> | undefined, oidc: oidcMetadataOf(b) }, by);
     return reply.status(201).send({ app: appJson(created), client_secret: clientSecret, ...(webhookSecret ? { webhook_secret: webhookSecret } : {}) });
   });
 
@@ -122,7 +124,7 @@ export async function adminRoutes(app: TesseraApp, { authority, limits }: Server
 
   app.patch('/apps/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, body: AppPatchBody, response: { 200: Type.Object({ app: AppView, ...WebhookSecret }), ...errors(400, 401, 404) } } }, async (request) => {
     const b = request.body;
-    const { app: updated, webhookSecret } = await authority.apps.updateApp(request.params.id, { name: b.name, trusted: b.trusted, allowedOrigins: b.allowed_origins, returnUrls: b.return_urls, backchannelLogoutUri: b.backchannel_logout_uri, connectors: b.connectors as Record<string, unknown> | undefined }, by);
+    const { app: updated, webhookSecret } = await authority.apps.updateApp(request.params.id, { name: appNameOf(b), trusted: b.trusted, allowedOrigins: b.allowed_origins, returnUrls: b.return_urls, backchannelLogoutUri: b.backchannel_logout_uri, connectors: b.connectors as Record<string, unknown> | undefined, oidc: oidcMetadataOf(b) }, by);
     return { app: appJson(updated), ...(webhookSecret ? { webhook_secret: webhookSecret } : {}) };
   });
 

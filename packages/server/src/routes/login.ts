@@ -8,6 +8,7 @@ import { clearSharedCookie, issueSharedCookie } from '../shared-cookie.js';
 import { deviceOf, readSessionToken } from '../http-auth.js';
 import { renderLoginPage, renderMessagePage, renderSignedInPage, sendPage, type SignOutScope } from '../pages/index.js';
 import { accountKey, limitedFor, recordFailures, type LimitKey } from '../failure-limits.js';
+import { authorizeRedirectOrigin, isOwnAuthorizeUrl } from '../oidc/index.js';
 
 const CSRF_COOKIE = 'tessera_csrf';
 
@@ -32,10 +33,15 @@ function csrfMatches(cookie: string | undefined, field: string | undefined): boo
 
 const SignOutScopeSchema = Type.Union([Type.Literal('device'), Type.Literal('all')]);
 const LoginQuery = Type.Object({
-  return_to: Type.Optional(Type.String({ maxLength: 2048 })),
+  // OIDC (issue 10): return_to may be the issuer's own authorize URL, which carries the whole
+  // authorization request, hence the longer limit.
+  return_to: Type.Optional(Type.String({ maxLength: 8192 })),
   client_id: Type.Optional(Type.String({ maxLength: 128 })),
   // Set by the redirect after a sign-out from the signed-in page: which notice to show.
   signed_out: Type.Optional(SignOutScopeSchema),
+  // OIDC (issue 10): prompt=login shows the form to a browser that is already signed in
+  // (the OpenID Provider's prompt=login / max_age).
+  prompt: Type.Optional(Type.Literal('login')),
 });
 const LoginForm = Type.Object({
   username: Type.String({ maxLength: 254 }),
@@ -43,7 +49,7 @@ const LoginForm = Type.Object({
   // Optional in the schema so that a missing token reaches the CSRF check (403 page)
   // instead of failing validation as a generic 400.
   csrf: Type.Optional(Type.String({ maxLength: 128 })),
-  return_to: Type.Optional(Type.String({ maxLength: 2048 })),
+  return_to: Type.Optional(Type.String({ maxLength: 8192 })),
   client_id: Type.Optional(Type.String({ maxLength: 128 })),
 });
 const SignOutForm = Type.Object({
@@ -57,22 +63,31 @@ const SIGNED_OUT_NOTICES: Record<SignOutScope, string> = {
   all: 'You are signed out on all your devices.',
 };
 
-/**
- * The page with the login form must let that form's POST be answered by a 303 to the app:
- * Chromium applies the page's CSP `form-action` to the redirect too, so with `'self'` alone
- * the way back to an app on another origin is blocked (the user is signed in but stranded on
- * the form). Only the origin of the return_to validated against the allow-list for this
- * response is added; with no return_to, the POST redirects to Tessera itself.
- */
-function formActionsFor(returnTo: string | undefined): { formActionOrigins: string[] } {
-  const origin = returnTo === undefined ? null : originOf(returnTo);
-  return { formActionOrigins: origin === null ? [] : [origin] };
-}
-
 /** The hosted password login page. */
 export async function loginRoutes(app: TesseraApp, { authority, config, limits }: ServerContext): Promise<void> {
+  /**
+   * The page with the login form must let that form's POST be answered by a 303 to the app:
+   * Chromium applies the page's CSP `form-action` to the redirect too, so with `'self'` alone
+   * the way back to an app on another origin is blocked (the user is signed in but stranded on
+   * the form). Only the origin of the return_to validated against the allow-list for this
+   * response is added; with no return_to, the POST redirects to Tessera itself.
+   * OIDC (issue 10): an authorize return_to is on Tessera's own origin but ends, after one
+   * more 303, at the client's redirect_uri: its origin is added only when that client and
+   * redirect_uri are registered (see authorizeRedirectOrigin).
+   */
+  async function formActionsFor(returnTo: string | undefined): Promise<{ formActionOrigins: string[] }> {
+    if (returnTo !== undefined && isOwnAuthorizeUrl(returnTo, config)) {
+      const origin = await authorizeRedirectOrigin(returnTo, config, (id) => authority.oidc.findClient(id));
+      return { formActionOrigins: origin === undefined ? [] : [origin] };
+    }
+    const origin = returnTo === undefined ? null : originOf(returnTo);
+    return { formActionOrigins: origin === null ? [] : [origin] };
+  }
+
   async function checkedReturnTo(returnTo: string | undefined): Promise<string | undefined> {
     if (returnTo === undefined || returnTo === '') return undefined;
+    // OIDC (issue 10): the OpenID Provider's authorization endpoint re-checks everything.
+    if (isOwnAuthorizeUrl(returnTo, config)) return returnTo;
     return authority.logout.resolveReturnUrl(returnTo);
   }
 
@@ -89,7 +104,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
     // A session cookie naming an ended session (expired, revoked elsewhere): the shared
     // cookie may still hold a valid JWT for it, which a forum would go on trusting.
     if (presented?.source === 'cookie' && !current) clearSharedCookie(reply, config);
-    if (current) {
+    if (current && request.query.prompt !== 'login') {
       // Signing in again with a live session sets again whatever per-app state a sign-in
       // sets: an app may have dropped its part alone (a NodeBB logout clears the shared
       // cookie, and may leave the session), and would otherwise stay signed out for good
@@ -99,7 +114,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
       return sendPage(reply, 200, renderSignedInPage({ username: current.user.username, csrf: issueCsrf(reply, config) }));
     }
     const notice = request.query.signed_out === undefined ? undefined : SIGNED_OUT_NOTICES[request.query.signed_out];
-    return sendPage(reply, 200, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: request.query.client_id, notice }), formActionsFor(returnTo));
+    return sendPage(reply, 200, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: request.query.client_id, notice }), await formActionsFor(returnTo));
   });
 
   app.post('/login', { schema: { tags: ['browser'], body: LoginForm, consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] } }, async (request, reply) => {
@@ -123,7 +138,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
     if (wait > 0) {
       // The hosted form answers with its page (as for every other sign-in error), status 429.
       reply.header('retry-after', String(wait));
-      return sendPage(reply, 429, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: form.client_id, error: `Too many failed sign-ins. Try again in ${wait} seconds.`, username: form.username }), formActionsFor(returnTo));
+      return sendPage(reply, 429, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: form.client_id, error: `Too many failed sign-ins. Try again in ${wait} seconds.`, username: form.username }), await formActionsFor(returnTo));
     }
     try {
       const started = await authority.signIn(form.username, form.password, deviceOf(request), form.client_id || undefined);
@@ -146,7 +161,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
       if (isTesseraError(error, 'INVALID_CREDENTIALS')) recordFailures(keys);
       if (isTesseraError(error, 'INVALID_CREDENTIALS') || isTesseraError(error, 'USER_DISABLED')) {
         const message = error.code === 'USER_DISABLED' ? 'This account is disabled.' : 'Wrong username or password.';
-        return sendPage(reply, error.status, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: form.client_id, error: message, username: form.username }), formActionsFor(returnTo));
+        return sendPage(reply, error.status, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: form.client_id, error: message, username: form.username }), await formActionsFor(returnTo));
       }
       throw error;
     }

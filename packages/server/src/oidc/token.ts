@@ -1,0 +1,112 @@
+import { isTesseraError, splitToken, type AppRecord, type Authority, type TokenPair } from '@tessera/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerContext, TesseraApp } from '../context.js';
+import { countFailure, type FailureLimits, type LimitKey } from '../failure-limits.js';
+import { readBasicCredentials } from '../http-auth.js';
+import { OAuthError, OIDC_PATHS, readParams, sendOAuthError, toOAuthError } from './protocol.js';
+
+/**
+ * Client authentication at the token endpoint (RFC 6749 §2.3, OpenID Connect Core §9):
+ * `client_secret_basic`, `client_secret_post`, or `none` for a public client, which then
+ * identifies itself by `client_id` alone and is held to PKCE at the authorization endpoint.
+ *
+ * A confidential client may use either secret method, whichever it registered: both prove
+ * the same secret, and stock clients differ in which one they send. A public client can
+ * never authenticate with a secret, and a confidential one never without.
+ *
+ * A wrong secret counts under the same failure limits as the app API's Basic credentials
+ * (per address and per client id, failure-limits.ts): a right secret is never refused,
+ * failures past the limit get 429 RATE_LIMITED.
+ */
+export async function authenticateClient(request: FastifyRequest, params: ReturnType<typeof readParams>, authority: Authority, limits: FailureLimits): Promise<AppRecord> {
+  const basic = readBasicCredentials(request);
+  const bodyId = params.get('client_id');
+  const bodySecret = params.get('client_secret');
+  if (basic && bodySecret !== undefined) throw new OAuthError('invalid_request', 'Use one client authentication method, not two.');
+  if (basic && bodyId !== undefined && bodyId !== basic.clientId) throw new OAuthError('invalid_request', 'client_id differs from the authenticated client.');
+  const invalid = new OAuthError('invalid_client', 'Client authentication failed.', 401);
+  if (basic || bodySecret !== undefined) {
+    const clientId = basic ? basic.clientId : bodyId;
+    const secret = basic ? basic.clientSecret : bodySecret!;
+    if (!clientId) throw invalid;
+    // Constant time in the secret, and the same cost for unknown clients (apps.authenticateApp).
+    const client = await authority.apps.authenticateApp(clientId, secret);
+    if (!client || client.oidc.tokenEndpointAuthMethod === 'none') {
+      const keys: LimitKey[] = [[limits.credentialByAddress, request.ip], [limits.credentialByClient, clientId.slice(0, 128)]];
+      throw countFailure(keys, invalid);
+    }
+    return client;
+  }
+  if (!bodyId) throw invalid;
+  const client = await authority.oidc.findClient(bodyId);
+  if (!client || client.oidc.tokenEndpointAuthMethod !== 'none') throw invalid;
+  return client;
+}
+
+/** The token endpoint of the OpenID Provider: authorization_code and refresh_token grants. */
+export async function tokenEndpointRoutes(app: TesseraApp, { authority, limits }: ServerContext): Promise<void> {
+  async function respond(client: AppRecord, pair: TokenPair, idToken: string, reply: FastifyReply): Promise<FastifyReply> {
+    // RFC 6749 §5.1: token responses are never cached.
+    return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send({
+      access_token: pair.accessToken,
+      token_type: 'Bearer',
+      expires_in: pair.expiresIn,
+      ...(client.oidc.grantTypes.includes('refresh_token') ? { refresh_token: pair.refreshToken } : {}),
+      id_token: idToken,
+      scope: pair.scope ?? 'openid',
+    });
+  }
+
+  async function grant(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const p = readParams(request.body);
+    if (p.repeated) throw new OAuthError('invalid_request', `The parameter ${p.repeated} was given more than once.`);
+    const client = await authenticateClient(request, p, authority, limits);
+    const grantType = p.get('grant_type');
+    if (!grantType) throw new OAuthError('invalid_request', 'grant_type is required.');
+    if (grantType === 'authorization_code') {
+      if (!client.oidc.grantTypes.includes('authorization_code')) throw new OAuthError('unauthorized_client', 'This client may not use the authorization code grant.');
+      const code = p.get('code');
+      if (!code) throw new OAuthError('invalid_request', 'code is required.');
+      const redeemed = await authority.oidc.redeemCode(client, code, { redirectUri: p.get('redirect_uri'), codeVerifier: p.get('code_verifier') });
+      const idToken = await authority.oidc.signIdToken({ app: client, session: redeemed.session, user: redeemed.user, nonce: redeemed.nonce, scope: redeemed.scope, accessToken: redeemed.pair.accessToken });
+      return respond(client, redeemed.pair, idToken, reply);
+    }
+    if (grantType === 'refresh_token') {
+      if (!client.oidc.grantTypes.includes('refresh_token')) throw new OAuthError('unauthorized_client', 'This client may not use refresh tokens.');
+      const refreshToken = p.get('refresh_token');
+      if (!refreshToken) throw new OAuthError('invalid_request', 'refresh_token is required.');
+      // Only refresh tokens of OIDC grants (they carry a scope) are refreshed here; a pair of
+      // grant_type=session_token belongs to POST /v1/token. Checked before the rotation, so
+      // such a token is not spent by a call that fails.
+      const parts = splitToken(refreshToken);
+      const record = parts ? await authority.deps.store.findRefreshToken(parts.id) : null;
+      if (record && (record.scope ?? null) === null) throw new OAuthError('invalid_grant', 'This refresh token was not issued by the OpenID Provider.');
+      // The existing rotation: a spent refresh token presented again ends the session.
+      const pair = await authority.tokens.refresh(client, refreshToken);
+      if (pair.scope === null) throw new OAuthError('invalid_grant', 'This refresh token was not issued by the OpenID Provider.');
+      const session = await authority.tokens.activeSession(pair.sid);
+      const user = session ? await authority.deps.store.findUserById(session.userId) : null;
+      if (!session || !user) throw new OAuthError('invalid_grant', 'The session has ended.');
+      const idToken = await authority.oidc.signIdToken({ app: client, session, user, nonce: null, scope: pair.scope, accessToken: pair.accessToken });
+      return respond(client, pair, idToken, reply);
+    }
+    throw new OAuthError('unsupported_grant_type', 'grant_type must be authorization_code or refresh_token.');
+  }
+
+  app.post(OIDC_PATHS.token, {
+    schema: {
+      tags: ['oidc'],
+      description: 'OpenID Connect token endpoint (form-encoded): grant_type=authorization_code (with code, redirect_uri, code_verifier) or refresh_token. Client authentication: client_secret_basic, client_secret_post, or none (public clients). Errors are RFC 6749 §5.2 bodies.',
+      consumes: ['application/x-www-form-urlencoded'],
+    },
+  }, async (request, reply) => {
+    try {
+      return await grant(request, reply);
+    } catch (error) {
+      // Past the failure limit: Tessera's 429 with Retry-After (the error handler), which
+      // RFC 6749 has no code for; every other failure in OAuth's format.
+      if (isTesseraError(error, 'RATE_LIMITED')) throw error;
+      return sendOAuthError(reply, toOAuthError(error));
+    }
+  });
+}
