@@ -207,4 +207,24 @@ describe('your devices page', () => {
     expect((await loginWithForm(t, { username: s.alice.username, password: s.password })).token).toBeNull();
     expect((await loginWithForm(t, { username: s.alice.username, password: 'a brand new password' })).token).not.toBeNull();
   });
+
+  it('wrong current passwords count against the sign-in limits: past them even the right one is refused (429) and nothing ends', async () => {
+    await t.close();
+    t = await createTestServer({ file: { rateLimit: { enabled: true } } });
+    const s = await scenario();
+    const { csrf, csrfCookie } = await openAccount(t, s.token);
+    const max = t.config.rateLimit.loginAccountMax;
+    for (let i = 0; i < max; i += 1) {
+      const wrong = await post(t, '/account/password', s.token, { csrf, current_password: `guess ${i}`, new_password: 'a brand new password' }, csrfCookie);
+      expect(wrong.statusCode).toBe(401);
+    }
+    const limited = await post(t, '/account/password', s.token, { csrf, current_password: s.password, new_password: 'a brand new password' }, csrfCookie);
+    expect(limited.statusCode).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.body).toContain('Too many wrong passwords.');
+    expect(await whoamiStatus(t, s.other.token)).toBe(200);
+    // The password did not change: after the wait, the old one still signs in.
+    t.clock.advance(24 * 3600 * 1000);
+    expect((await loginWithForm(t, { username: s.alice.username, password: s.password })).token).not.toBeNull();
+  });
 });
