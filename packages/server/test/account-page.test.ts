@@ -100,7 +100,7 @@ describe('your devices page', () => {
 
   it('lists every session of the user, marks the current one, and never shows another user\'s', async () => {
     const s = await scenario();
-    const { page } = await openAccount(t, s.token);
+    const { page, csrf, csrfCookie } = await openAccount(t, s.token);
     expect(page.headers['content-security-policy']).toContain("default-src 'none'");
     expect(page.headers['cache-control']).toBe('no-store');
     expect(page.body).not.toContain('<script');
@@ -116,6 +116,12 @@ describe('your devices page', () => {
     expect(other).toContain('Forum of Things');
     expect(other).toMatch(/<time datetime="\d{4}-\d\d-\d\dT[^"]+Z" title="[^"]+">[^<]+<\/time>/);
     expect(page.body).not.toContain(s.bobs.handle);
+    // A second load (another tab) keeps the same CSRF token, so the first tab's forms still work.
+    const again = await t.app.inject({ method: 'GET', url: '/account', cookies: { [t.config.cookie.name]: s.token, tessera_account_csrf: csrfCookie } });
+    expect(again.body).toContain(`name="csrf" value="${csrf}"`);
+    // The signed-in page at /login links here.
+    const signedIn = await t.app.inject({ method: 'GET', url: '/login', cookies: { [t.config.cookie.name]: s.token } });
+    expect(signedIn.body).toContain('<a href="/account">See your devices</a>');
     // No token of any session on the page.
     expect(page.body).not.toContain(s.token);
     expect(page.body).not.toContain(s.other.token);

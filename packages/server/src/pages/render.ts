@@ -63,7 +63,7 @@ export function renderSignedInPage(input: { username: string; csrf: string }): s
     `<form method="post" action="/login/sign-out">${hidden('csrf', input.csrf)}${hidden('scope', scope)}<button type="submit"${secondary ? ' class="secondary"' : ''}>${escapeHtml(label)}</button></form><p class="hint">${escapeHtml(hint)}</p>`;
   return page(
     'Signed in',
-    `<h1>Signed in</h1><p>You are signed in as <strong>${escapeHtml(input.username)}</strong>.</p>
+    `<h1>Signed in</h1><p>You are signed in as <strong>${escapeHtml(input.username)}</strong>. <a href="/account">See your devices</a></p>
 ${form('device', 'Sign out of all apps on this device', 'Ends this browser\'s session in every app that uses it.')}
 ${form('all', 'Sign out all my devices', 'Ends every session of yours: this browser, your other browsers and devices, every app.', true)}`,
   );
