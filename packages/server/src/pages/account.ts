@@ -57,11 +57,6 @@ function time(at: number, now: number): string {
 
 const hidden = (name: string, value: string) => `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`;
 
-const ACCOUNT_STYLE = `<style>.devices{list-style:none;padding:0;margin:0 0 1rem}.devices li{border:1px solid #ddd;border-radius:8px;padding:.7rem;margin:.6rem 0}
-.devices li.current{border-color:#2d5bd7}.devices dl{margin:.3rem 0 0;font-size:.85rem;display:grid;grid-template-columns:auto 1fr;gap:.1rem .6rem}.devices dt{color:#555}.devices dd{margin:0}
-.badge{display:inline-block;background:#2d5bd7;color:#fff;border-radius:4px;padding:0 .35rem;font-size:.75rem;margin-left:.3rem}
-h2{font-size:1.05rem;margin:1.5rem 0 .5rem}.field-error{color:#8a1c1c;font-size:.85rem;margin:.2rem 0 0}</style>`;
-
 /**
  * The "your devices" page: every active session of the signed-in user (the current one
  * marked), a sign-out form per device, one for every other device, and the change-password
@@ -93,7 +88,7 @@ export function renderAccountPage(input: {
   const described = (id: string, message: string | undefined) => (message ? ` aria-invalid="true" aria-describedby="${id}-error"` : '');
   return renderPage(
     'Your devices',
-    `${ACCOUNT_STYLE}<h1>Your devices</h1><p>Signed in as <strong>${escapeHtml(input.username)}</strong>.</p>
+    `<h1>Your devices</h1><p>Signed in as <strong>${escapeHtml(input.username)}</strong>.</p>
 ${input.done ? `<p class="notice" role="status">${escapeHtml(DONE_NOTICES[input.done])}</p>` : ''}
 <ul class="devices">${items.join('\n')}</ul>
 ${others}
