@@ -23,6 +23,7 @@ import { requireAdmin, requireApp } from './http-auth.js';
 import { createValidatorCompiler } from './validation.js';
 import { createLoggerOptions } from './redaction.js';
 import { loginRoutes } from './routes/login.js';
+import { accountRoutes } from './pages/index.js';
 import { oidcRoutes } from './oidc/index.js';
 import { logoutRoutes } from './routes/logout.js';
 import { selfRoutes } from './routes/self.js';
@@ -210,6 +211,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
 
   await app.register(async (scope) => {
     await loginRoutes(scope, context);
+    await accountRoutes(scope, context);
     await selfRoutes(scope, context);
     await logoutRoutes(scope, context);
   });

@@ -251,13 +251,17 @@ describe('route walking: client habits', () => {
       }
     }
     // The walk is not vacuous: every route but these works when called right: the login and
-    // sign-out forms need their CSRF cookie; no delivery exists to retry; the OpenID
+    // sign-out forms, and the three forms of the devices page (/account, walked right in
+    // account-page.test.ts), need their CSRF cookie; no delivery exists to retry; the OpenID
     // Provider's routes need the state of a browser flow (a registered redirect URI and a
     // session cookie, a consent or logout form's CSRF cookie, a code, an OIDC access token),
     // walked right in oidc-flow.test.ts and oidc-errors.test.ts.
     expect(failedRight.sort()).toEqual([
       'GET /oidc/authorize → 400',
       'GET /oidc/userinfo → 401',
+      'POST /account/password → 400',
+      'POST /account/sign-out → 400',
+      'POST /account/sign-out-others → 400',
       'POST /admin/api/deliveries/{id}/retry → 404',
       'POST /login → 400',
       'POST /login/sign-out → 400',

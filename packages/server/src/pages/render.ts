@@ -15,7 +15,12 @@ form{margin:0}button,a.button{display:inline-block;margin-top:1.2rem;width:100%;
 button.secondary{background:#fff;color:#8a1c1c;border:1px solid #8a1c1c}
 .hint{margin:.3rem 0 0;font-size:.85rem;color:#555}
 .error{background:#fde8e8;color:#8a1c1c;padding:.5rem .7rem;border-radius:6px;font-size:.9rem}
-.notice{background:#e6f4ea;color:#1e5631;padding:.5rem .7rem;border-radius:6px;font-size:.9rem}`;
+.notice{background:#e6f4ea;color:#1e5631;padding:.5rem .7rem;border-radius:6px;font-size:.9rem}
+/* The devices page (account.ts): one card per session, the current one outlined. */
+.devices{list-style:none;padding:0;margin:0 0 1rem}.devices li{border:1px solid #ddd;border-radius:8px;padding:.7rem;margin:.6rem 0}
+.devices li.current{border-color:#2d5bd7}.devices dl{margin:.3rem 0 0;font-size:.85rem;display:grid;grid-template-columns:auto 1fr;gap:.1rem .6rem}.devices dt{color:#555}.devices dd{margin:0}
+.badge{display:inline-block;background:#2d5bd7;color:#fff;border-radius:4px;padding:0 .35rem;font-size:.75rem;margin-left:.3rem}
+h2{font-size:1.05rem;margin:1.5rem 0 .5rem}.field-error{color:#8a1c1c;font-size:.85rem;margin:.2rem 0 0}`;
 
 /**
  * The shell of every hosted page (the look above), around `body` (HTML, already escaped by
@@ -63,7 +68,7 @@ export function renderSignedInPage(input: { username: string; csrf: string }): s
     `<form method="post" action="/login/sign-out">${hidden('csrf', input.csrf)}${hidden('scope', scope)}<button type="submit"${secondary ? ' class="secondary"' : ''}>${escapeHtml(label)}</button></form><p class="hint">${escapeHtml(hint)}</p>`;
   return page(
     'Signed in',
-    `<h1>Signed in</h1><p>You are signed in as <strong>${escapeHtml(input.username)}</strong>.</p>
+    `<h1>Signed in</h1><p>You are signed in as <strong>${escapeHtml(input.username)}</strong>. <a href="/account">See your devices</a></p>
 ${form('device', 'Sign out of all apps on this device', 'Ends this browser\'s session in every app that uses it.')}
 ${form('all', 'Sign out all my devices', 'Ends every session of yours: this browser, your other browsers and devices, every app.', true)}`,
   );

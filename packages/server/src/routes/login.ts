@@ -6,7 +6,7 @@ import type { ServerContext, TesseraApp } from '../context.js';
 import { clearSessionCookie, setSessionCookie } from '../cookies.js';
 import { clearSharedCookie, issueSharedCookie } from '../shared-cookie.js';
 import { deviceOf, readSessionToken } from '../http-auth.js';
-import { renderLoginPage, renderMessagePage, renderSignedInPage, sendPage, type SignOutScope } from '../pages/index.js';
+import { ACCOUNT_PATH, renderLoginPage, renderMessagePage, renderSignedInPage, sendPage, type SignOutScope } from '../pages/index.js';
 import { accountKey, limitedFor, recordFailures, type LimitKey } from '../failure-limits.js';
 import { authorizeRedirectOrigin, isOwnAuthorizeUrl } from '../oidc/index.js';
 
@@ -76,6 +76,8 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
    * redirect_uri are registered (see authorizeRedirectOrigin).
    */
   async function formActionsFor(returnTo: string | undefined): Promise<{ formActionOrigins: string[] }> {
+    // Tessera's own devices page: form-action 'self' already covers it.
+    if (returnTo !== undefined && isOwnAccountUrl(returnTo)) return { formActionOrigins: [] };
     if (returnTo !== undefined && isOwnAuthorizeUrl(returnTo, config)) {
       const origin = await authorizeRedirectOrigin(returnTo, config, (id) => authority.oidc.findClient(id));
       return { formActionOrigins: origin === undefined ? [] : [origin] };
@@ -88,7 +90,15 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
     if (returnTo === undefined || returnTo === '') return undefined;
     // OIDC (issue 10): the OpenID Provider's authorization endpoint re-checks everything.
     if (isOwnAuthorizeUrl(returnTo, config)) return returnTo;
+    // Issue 11: Tessera's own "your devices" page sends a browser without a session here and
+    // asks to come back. Only that exact URL (no query, no fragment, same issuer) is added:
+    // it is on Tessera's origin, so it opens no redirect to elsewhere.
+    if (isOwnAccountUrl(returnTo)) return returnTo;
     return authority.logout.resolveReturnUrl(returnTo);
+  }
+
+  function isOwnAccountUrl(url: string): boolean {
+    return url === `${config.issuer}${ACCOUNT_PATH}`;
   }
 
   app.get('/login', { schema: { tags: ['browser'], querystring: LoginQuery, produces: ['text/html'] } }, async (request, reply) => {
