@@ -132,41 +132,35 @@ export const UserPatchBody = Type.Object(
 );
 
 const Origin = Type.String({ maxLength: 512, pattern: '^https?://[^/?#\\s]+$' });
+// The settings an app may be registered with and later change: Tessera's own and the
+// standard OpenID Connect client metadata (RFC 7591 names). One list for POST and PATCH.
+const AppSettings = {
+  client_name: Type.Optional(Str(128)),
+  redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),
+  post_logout_redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),
+  grant_types: Type.Optional(Type.Array(Type.Union([Type.Literal('authorization_code'), Type.Literal('refresh_token')]), { minItems: 1, maxItems: 2 })),
+  token_endpoint_auth_method: Type.Optional(Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post'), Type.Literal('none')])),
+  backchannel_logout_session_required: Type.Optional(Type.Boolean()),
+  id_token_signed_response_alg: Type.Optional(Type.Union([Type.Literal('RS256'), Type.Literal('EdDSA'), Type.Literal('ES256')])),
+  trusted: Type.Optional(Type.Boolean()),
+  allowed_origins: Type.Optional(Type.Array(Origin, { maxItems: 50 })),
+  return_urls: Type.Optional(Type.Array(HttpUrl, { maxItems: 100 })),
+  backchannel_logout_uri: Type.Optional(Type.Union([HttpUrl, Type.Null()])),
+  connectors: Type.Optional(BoundedJsonObject('Connector settings (webhook, NodeBB); at most 8 levels deep and 16 KiB of JSON.')),
+};
 export const AppBody = Type.Object(
   {
     client_id: Type.Optional(Id),
     // `name` or its OIDC name `client_name` (one is required; see the route).
     name: Type.Optional(Str(128)),
-    client_name: Type.Optional(Str(128)),
-    redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),
-    post_logout_redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),
-    grant_types: Type.Optional(Type.Array(Type.Union([Type.Literal('authorization_code'), Type.Literal('refresh_token')]), { minItems: 1, maxItems: 2 })),
-    token_endpoint_auth_method: Type.Optional(Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post'), Type.Literal('none')])),
-    backchannel_logout_session_required: Type.Optional(Type.Boolean()),
-    id_token_signed_response_alg: Type.Optional(Type.Union([Type.Literal('RS256'), Type.Literal('EdDSA'), Type.Literal('ES256')])),
-    trusted: Type.Optional(Type.Boolean()),
-    allowed_origins: Type.Optional(Type.Array(Origin, { maxItems: 50 })),
-    return_urls: Type.Optional(Type.Array(HttpUrl, { maxItems: 100 })),
-    backchannel_logout_uri: Type.Optional(Type.Union([HttpUrl, Type.Null()])),
-    connectors: Type.Optional(BoundedJsonObject('Connector settings (webhook, NodeBB); at most 8 levels deep and 16 KiB of JSON.')),
+    ...AppSettings,
   },
   { additionalProperties: false },
 );
 export const AppPatchBody = Type.Object(
   {
     name: Type.Optional(Str(128)),
-    trusted: Type.Optional(Type.Boolean()),
-    allowed_origins: Type.Optional(Type.Array(Origin, { maxItems: 50 })),
-    return_urls: Type.Optional(Type.Array(HttpUrl, { maxItems: 100 })),
-    backchannel_logout_uri: Type.Optional(Type.Union([HttpUrl, Type.Null()])),
-    connectors: Type.Optional(BoundedJsonObject('Connector settings (webhook, NodeBB); at most 8 levels deep and 16 KiB of JSON.')),
-    client_name: Type.Optional(Str(128)),
-    redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),
-    post_logout_redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),
-    grant_types: Type.Optional(Type.Array(Type.Union([Type.Literal('authorization_code'), Type.Literal('refresh_token')]), { minItems: 1, maxItems: 2 })),
-    token_endpoint_auth_method: Type.Optional(Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post'), Type.Literal('none')])),
-    backchannel_logout_session_required: Type.Optional(Type.Boolean()),
-    id_token_signed_response_alg: Type.Optional(Type.Union([Type.Literal('RS256'), Type.Literal('EdDSA'), Type.Literal('ES256')])),
+    ...AppSettings,
   },
   { additionalProperties: false, minProperties: 1 },
 );

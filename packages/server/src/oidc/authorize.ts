@@ -1,9 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
-import { narrowScope, randomToken, type AppRecord, type Authenticated, type Config } from '@tessera/core';
+import { narrowScope, type AppRecord, type Authenticated, type Config } from '@tessera/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { readSessionToken } from '../http-auth.js';
-import { sendPage } from '../pages/index.js';
+import { createFormCsrf, sendPage, type FormCsrf } from '../pages/index.js';
 import { renderConsentPage, renderOidcErrorPage } from './pages.js';
 import { OIDC_PATHS, readParams } from './protocol.js';
 
@@ -21,24 +20,9 @@ const LOGIN_AFTER = 'tessera_login_after';
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 const MAX_PARAM = 2048;
 
-/**
- * The double-submit token of the OpenID Provider's forms: a random value in a
- * SameSite=Strict, HttpOnly cookie scoped to /oidc and in a hidden field. A cross-site page
- * can make the browser post the form but cannot read or set the cookie.
- */
-export function issueOidcCsrf(reply: FastifyReply, config: Config): string {
-  const token = randomToken(24);
-  reply.setCookie(OIDC_CSRF_COOKIE, token, { path: '/oidc', httpOnly: true, sameSite: 'strict', secure: config.cookie.secure, maxAge: 3600 });
-  return token;
-}
-
-/** True when the form's token matches the cookie (constant time). */
-export function oidcCsrfMatches(request: FastifyRequest, field: string | undefined): boolean {
-  const cookie = request.cookies[OIDC_CSRF_COOKIE];
-  if (!cookie || !field) return false;
-  const a = Buffer.from(cookie);
-  const b = Buffer.from(field);
-  return a.length === b.length && timingSafeEqual(a, b);
+/** The double-submit token of the OpenID Provider's forms (consent, logout confirmation), scoped to /oidc. */
+export function createOidcCsrf(config: Config): FormCsrf {
+  return createFormCsrf({ cookie: OIDC_CSRF_COOKIE, path: '/oidc', config });
 }
 
 /**
@@ -91,6 +75,7 @@ type Outcome = { page: { status: number; title: string; message: string } } | { 
  * and the consent form it shows to apps that are not trusted.
  */
 export async function authorizeRoutes(app: TesseraApp, { authority, config }: ServerContext): Promise<void> {
+  const csrf = createOidcCsrf(config);
   const { oidc } = authority;
 
   /**
@@ -221,7 +206,7 @@ export async function authorizeRoutes(app: TesseraApp, { authority, config }: Se
     if (!consented && (req.prompt.has('consent') || !(await oidc.hasConsent(req.client, current.user.id, req.scope)))) {
       if (req.prompt.has('none')) return redirectTo(reply, req.redirectUri, { error: 'consent_required', error_description: 'The user has not allowed this app yet.', ...state });
       const fields = Object.fromEntries(req.params.filter(([name]) => name !== 'prompt'));
-      fields.csrf = issueOidcCsrf(reply, config);
+      fields.csrf = csrf.issue(request, reply);
       // The form posts to Tessera, which answers with a 303 to the verified redirect URI:
       // Chromium checks form-action against that redirect too, so its origin is allowed.
       return sendPage(reply, 200, renderConsentPage({ appName: req.client.name, username: current.user.username, scope: req.scope, fields }), { formActionOrigins: [new URL(req.redirectUri).origin] });
@@ -247,14 +232,14 @@ export async function authorizeRoutes(app: TesseraApp, { authority, config }: Se
 
   app.post(OIDC_PATHS.consent, { schema: { tags: ['oidc'], description: 'The consent form of the authorization endpoint (CSRF-protected).', consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] } }, async (request, reply) => {
     const p = readParams(request.body);
-    if (!oidcCsrfMatches(request, p.get('csrf'))) {
+    if (!csrf.matches(request, p.get('csrf'))) {
       return sendPage(reply, 403, renderOidcErrorPage('Please try again', 'This form expired or was not opened from this site. Go back to the app and sign in again.'));
     }
     const outcome = await verify(request.body);
     if ('page' in outcome) return sendPage(reply, outcome.page.status, renderOidcErrorPage(outcome.page.title, outcome.page.message));
     if ('redirect' in outcome) return redirectTo(reply, outcome.redirect.uri, outcome.redirect.params);
     const req = outcome.request;
-    reply.clearCookie(OIDC_CSRF_COOKIE, { path: '/oidc' });
+    csrf.clear(reply);
     if (p.get('decision') !== 'allow') {
       return redirectTo(reply, req.redirectUri, { error: 'access_denied', error_description: 'The user did not allow this app.', ...(req.state !== undefined ? { state: req.state } : {}) });
     }

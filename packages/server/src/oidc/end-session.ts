@@ -5,7 +5,7 @@ import type { ServerContext, TesseraApp } from '../context.js';
 import { clearSessionCookie } from '../cookies.js';
 import { readSessionToken } from '../http-auth.js';
 import { clearSharedCookie } from '../shared-cookie.js';
-import { issueOidcCsrf, oidcCsrfMatches, OIDC_CSRF_COOKIE } from './authorize.js';
+import { createOidcCsrf } from './authorize.js';
 import { sendPage } from '../pages/index.js';
 import { renderLogoutConfirmPage, renderOidcErrorPage } from './pages.js';
 import { OIDC_PATHS, readParams } from './protocol.js';
@@ -28,6 +28,7 @@ type Checked = { error: string } | { client: AppRecord | null; redirect: string 
  * form, so a cross-site link or image cannot sign anyone out.
  */
 export async function endSessionRoutes(app: TesseraApp, { authority, config }: ServerContext): Promise<void> {
+  const csrf = createOidcCsrf(config);
   /**
    * An ID token this issuer signed, verified by signature and issuer only: the spec lets an
    * expired ID token serve as a hint (RP-Initiated Logout 1.0 §2), and the session it names
@@ -125,7 +126,7 @@ export async function endSessionRoutes(app: TesseraApp, { authority, config }: S
     }
     // No hint (or one its app may no longer act on): the user confirms (logout CSRF).
     // logout_hint only informs the page.
-    const fields: Record<string, string> = { csrf: issueOidcCsrf(reply, config) };
+    const fields: Record<string, string> = { csrf: csrf.issue(request, reply) };
     if (checked.client) fields.client_id = checked.client.clientId;
     if (checked.redirect) fields.post_logout_redirect_uri = checked.redirect;
     if (checked.state !== undefined) fields.state = checked.state;
@@ -141,13 +142,13 @@ export async function endSessionRoutes(app: TesseraApp, { authority, config }: S
 
   app.post(OIDC_PATHS.logoutConfirm, { schema: { tags: ['oidc'], description: 'The confirmation form of the end-session endpoint (CSRF-protected).', consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] } }, async (request, reply) => {
     const p = readParams(request.body);
-    if (!oidcCsrfMatches(request, p.get('csrf'))) {
+    if (!csrf.matches(request, p.get('csrf'))) {
       return sendPage(reply, 403, renderOidcErrorPage('Please try again', 'This sign-out form expired or was not opened from this site.'));
     }
     // The carried parameters are checked again: the form's fields are the browser's input.
     const checked = await check({ client_id: p.get('client_id'), post_logout_redirect_uri: p.get('post_logout_redirect_uri'), state: p.get('state') });
     if ('error' in checked) return sendPage(reply, 400, renderOidcErrorPage('Sign-out request not valid', checked.error));
-    reply.clearCookie(OIDC_CSRF_COOKIE, { path: '/oidc' });
+    csrf.clear(reply);
     const current = await currentSession(request);
     return finish(request, reply, checked, current ? [current.session.handle] : []);
   });

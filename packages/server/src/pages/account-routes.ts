@@ -1,6 +1,5 @@
-import { timingSafeEqual } from 'node:crypto';
 import { Type } from '@fastify/type-provider-typebox';
-import { isTesseraError, randomToken, verifyPassword, type Authenticated, type Config } from '@tessera/core';
+import { isTesseraError, verifyPassword, type Authenticated } from '@tessera/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { clearSessionCookie } from '../cookies.js';
@@ -10,33 +9,13 @@ import { accountKey, limitedFor, recordFailures, type LimitKey } from '../failur
 import { renderAccountPage, type AccountDone, type PasswordErrors } from './account.js';
 import { renderMessagePage } from './render.js';
 import { sendPage } from './send-page.js';
+import { createFormCsrf } from './form-csrf.js';
 
 /** The path of the devices page; the login page's return_to accepts `${issuer}${ACCOUNT_PATH}`. */
 export const ACCOUNT_PATH = '/account';
 
 const CSRF_COOKIE = 'tessera_account_csrf';
 const MIN_PASSWORD_LENGTH = 8;
-
-/**
- * The forms are protected by a double-submit token, as the login form is (routes/login.ts):
- * a random value in a SameSite=Strict, HttpOnly cookie scoped to /account and the same value
- * in a hidden field. A cross-site page can make the browser POST a form but can neither read
- * nor set that cookie, so it cannot sign the user's devices out or change the password.
- * A token already in the cookie is kept, so two open tabs of the page both keep working.
- */
-function issueCsrf(request: FastifyRequest, reply: FastifyReply, config: Config): string {
-  const existing = request.cookies[CSRF_COOKIE];
-  const token = existing && /^[A-Za-z0-9_-]{32,64}$/.test(existing) ? existing : randomToken(24);
-  reply.setCookie(CSRF_COOKIE, token, { path: ACCOUNT_PATH, httpOnly: true, sameSite: 'strict', secure: config.cookie.secure, maxAge: 3600 });
-  return token;
-}
-
-function csrfMatches(cookie: string | undefined, field: string | undefined): boolean {
-  if (!cookie || !field) return false;
-  const a = Buffer.from(cookie);
-  const b = Buffer.from(field);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 const DoneSchema = Type.Union([Type.Literal('device'), Type.Literal('others'), Type.Literal('password'), Type.Literal('gone')]);
 const AccountQuery = Type.Object({ done: Type.Optional(DoneSchema) });
@@ -57,6 +36,9 @@ const browser = { tags: ['browser'], consumes: ['application/x-www-form-urlencod
  * login page, which brings it back.
  */
 export async function accountRoutes(app: TesseraApp, { authority, config, limits }: ServerContext): Promise<void> {
+  // The page's forms: a double-submit token scoped to /account (createFormCsrf says why), kept
+  // across page loads so that two open tabs both keep working.
+  const csrf = createFormCsrf({ cookie: CSRF_COOKIE, path: ACCOUNT_PATH, config, keepExisting: true });
   const loginRedirect = (reply: FastifyReply) =>
     reply.status(303).header('location', `/login?return_to=${encodeURIComponent(`${config.issuer}${ACCOUNT_PATH}`)}`).send();
 
@@ -73,7 +55,7 @@ export async function accountRoutes(app: TesseraApp, { authority, config, limits
       session,
       appNames: session.apps.filter((a) => a.leftAt === null).map((a) => names.get(a.clientId) ?? a.clientId),
     }));
-    return renderAccountPage({ username: current.user.username, csrf: issueCsrf(request, reply, config), currentHandle: current.session.handle, devices, now: Date.now(), ...extra });
+    return renderAccountPage({ username: current.user.username, csrf: csrf.issue(request, reply), currentHandle: current.session.handle, devices, now: Date.now(), ...extra });
   }
 
   const refused = (reply: FastifyReply) =>
@@ -87,7 +69,7 @@ export async function accountRoutes(app: TesseraApp, { authority, config, limits
 
   // Sign out one device. Never rate limited: a logout is never refused.
   app.post(`${ACCOUNT_PATH}/sign-out`, { schema: { ...browser, body: SignOutForm } }, async (request, reply) => {
-    if (!csrfMatches(request.cookies[CSRF_COOKIE], request.body.csrf)) return refused(reply);
+    if (!csrf.matches(request, request.body.csrf)) return refused(reply);
     const current = await currentSession(request);
     if (!current) return loginRedirect(reply);
     if (request.body.handle === current.session.handle) {
@@ -108,7 +90,7 @@ export async function accountRoutes(app: TesseraApp, { authority, config, limits
   });
 
   app.post(`${ACCOUNT_PATH}/sign-out-others`, { schema: { ...browser, body: SignOutOthersForm } }, async (request, reply) => {
-    if (!csrfMatches(request.cookies[CSRF_COOKIE], request.body.csrf)) return refused(reply);
+    if (!csrf.matches(request, request.body.csrf)) return refused(reply);
     const current = await currentSession(request);
     if (!current) return loginRedirect(reply);
     // The same call as DELETE /v1/sessions.
@@ -118,7 +100,7 @@ export async function accountRoutes(app: TesseraApp, { authority, config, limits
 
   app.post(`${ACCOUNT_PATH}/password`, { schema: { ...browser, body: PasswordForm } }, async (request, reply) => {
     const form = request.body;
-    if (!csrfMatches(request.cookies[CSRF_COOKIE], form.csrf)) return refused(reply);
+    if (!csrf.matches(request, form.csrf)) return refused(reply);
     const current = await currentSession(request);
     if (!current) return loginRedirect(reply);
     const errors: PasswordErrors = {};

@@ -5,3 +5,4 @@ export { ACCOUNT_PATH, accountRoutes } from './account-routes.js';
 export { describeDevice, relativeTime, renderAccountPage, type AccountDevice, type AccountDone, type PasswordErrors } from './account.js';
 export { escapeHtml, renderLoginPage, renderMessagePage, renderPage, renderSignedInPage, type SignOutScope } from './render.js';
 export { pageContentSecurityPolicy, pageHeaders, sendPage, type SendPageOptions } from './send-page.js';
+export { createFormCsrf, type FormCsrf } from './form-csrf.js';

@@ -1,35 +1,14 @@
-import { timingSafeEqual } from 'node:crypto';
 import { Type } from '@fastify/type-provider-typebox';
-import { isTesseraError, originOf, randomToken, type Config } from '@tessera/core';
-import type { FastifyReply } from 'fastify';
+import { isTesseraError, originOf } from '@tessera/core';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { clearSessionCookie, setSessionCookie } from '../cookies.js';
 import { clearSharedCookie, issueSharedCookie } from '../shared-cookie.js';
 import { deviceOf, readSessionToken } from '../http-auth.js';
-import { ACCOUNT_PATH, renderLoginPage, renderMessagePage, renderSignedInPage, sendPage, type SignOutScope } from '../pages/index.js';
+import { ACCOUNT_PATH, createFormCsrf, renderLoginPage, renderMessagePage, renderSignedInPage, sendPage, type SignOutScope } from '../pages/index.js';
 import { accountKey, limitedFor, recordFailures, type LimitKey } from '../failure-limits.js';
 import { authorizeRedirectOrigin, isOwnAuthorizeUrl } from '../oidc/index.js';
 
 const CSRF_COOKIE = 'tessera_csrf';
-
-/**
- * The login form is protected by a double-submit token: a random value in a
- * SameSite=Strict, HttpOnly cookie scoped to /login and the same value in a hidden field.
- * A cross-site page can make the browser POST the form but can neither read nor set the
- * cookie, so it cannot make the two match (login CSRF).
- */
-function issueCsrf(reply: FastifyReply, config: Config): string {
-  const token = randomToken(24);
-  reply.setCookie(CSRF_COOKIE, token, { path: '/login', httpOnly: true, sameSite: 'strict', secure: config.cookie.secure, maxAge: 3600 });
-  return token;
-}
-
-function csrfMatches(cookie: string | undefined, field: string | undefined): boolean {
-  if (!cookie || !field) return false;
-  const a = Buffer.from(cookie);
-  const b = Buffer.from(field);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 const SignOutScopeSchema = Type.Union([Type.Literal('device'), Type.Literal('all')]);
 const LoginQuery = Type.Object({
@@ -65,6 +44,9 @@ const SIGNED_OUT_NOTICES: Record<SignOutScope, string> = {
 
 /** The hosted password login page. */
 export async function loginRoutes(app: TesseraApp, { authority, config, limits }: ServerContext): Promise<void> {
+  // The login form and the signed-in page's sign-out forms (the cookie's path /login covers
+  // /login/sign-out): see createFormCsrf for why a double-submit token stops login CSRF.
+  const csrf = createFormCsrf({ cookie: CSRF_COOKIE, path: '/login', config });
   /**
    * The page with the login form must let that form's POST be answered by a 303 to the app:
    * Chromium applies the page's CSP `form-action` to the redirect too, so with `'self'` alone
@@ -121,15 +103,15 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
       // while this page sends the browser straight back to it.
       await issueSharedCookie(reply, authority, config, current);
       if (returnTo) return reply.status(303).header('location', returnTo).send();
-      return sendPage(reply, 200, renderSignedInPage({ username: current.user.username, csrf: issueCsrf(reply, config) }));
+      return sendPage(reply, 200, renderSignedInPage({ username: current.user.username, csrf: csrf.issue(request, reply) }));
     }
     const notice = request.query.signed_out === undefined ? undefined : SIGNED_OUT_NOTICES[request.query.signed_out];
-    return sendPage(reply, 200, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: request.query.client_id, notice }), await formActionsFor(returnTo));
+    return sendPage(reply, 200, renderLoginPage({ csrf: csrf.issue(request, reply), returnTo, clientId: request.query.client_id, notice }), await formActionsFor(returnTo));
   });
 
   app.post('/login', { schema: { tags: ['browser'], body: LoginForm, consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] } }, async (request, reply) => {
     const form = request.body;
-    if (!csrfMatches(request.cookies[CSRF_COOKIE], form.csrf)) {
+    if (!csrf.matches(request, form.csrf)) {
       return sendPage(reply, 403, renderMessagePage('Please try again', 'This sign-in form expired or was not opened from this site. Reload the page and sign in again.', '/login'));
     }
     let returnTo: string | undefined;
@@ -148,7 +130,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
     if (wait > 0) {
       // The hosted form answers with its page (as for every other sign-in error), status 429.
       reply.header('retry-after', String(wait));
-      return sendPage(reply, 429, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: form.client_id, error: `Too many failed sign-ins. Try again in ${wait} seconds.`, username: form.username }), await formActionsFor(returnTo));
+      return sendPage(reply, 429, renderLoginPage({ csrf: csrf.issue(request, reply), returnTo, clientId: form.client_id, error: `Too many failed sign-ins. Try again in ${wait} seconds.`, username: form.username }), await formActionsFor(returnTo));
     }
     try {
       const started = await authority.signIn(form.username, form.password, deviceOf(request), form.client_id || undefined);
@@ -165,13 +147,13 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
       setSessionCookie(reply, config, started.token);
       // Overwrites (same name, domain and path) any shared cookie of the replaced session.
       await issueSharedCookie(reply, authority, config, started);
-      reply.clearCookie(CSRF_COOKIE, { path: '/login' });
+      csrf.clear(reply);
       return reply.status(303).header('location', returnTo ?? `${config.issuer}/login`).send();
     } catch (error) {
       if (isTesseraError(error, 'INVALID_CREDENTIALS')) recordFailures(keys);
       if (isTesseraError(error, 'INVALID_CREDENTIALS') || isTesseraError(error, 'USER_DISABLED')) {
         const message = error.code === 'USER_DISABLED' ? 'This account is disabled.' : 'Wrong username or password.';
-        return sendPage(reply, error.status, renderLoginPage({ csrf: issueCsrf(reply, config), returnTo, clientId: form.client_id, error: message, username: form.username }), await formActionsFor(returnTo));
+        return sendPage(reply, error.status, renderLoginPage({ csrf: csrf.issue(request, reply), returnTo, clientId: form.client_id, error: message, username: form.username }), await formActionsFor(returnTo));
       }
       throw error;
     }
@@ -182,7 +164,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
   // site cannot sign the user out. Never rate limited: a logout is never refused.
   app.post('/login/sign-out', { schema: { tags: ['browser'], body: SignOutForm, consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] } }, async (request, reply) => {
     const form = request.body;
-    if (!csrfMatches(request.cookies[CSRF_COOKIE], form.csrf)) {
+    if (!csrf.matches(request, form.csrf)) {
       return sendPage(reply, 403, renderMessagePage('Please try again', 'This sign-out form expired or was not opened from this site. Reload the page and sign out again.', '/login'));
     }
     const presented = readSessionToken(request, config);
@@ -199,7 +181,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
     // Also when the session had already ended: the browser's cookies must go either way.
     clearSessionCookie(reply, config);
     clearSharedCookie(reply, config);
-    reply.clearCookie(CSRF_COOKIE, { path: '/login' });
+    csrf.clear(reply);
     // Relative: the same origin as the page that posted, so form-action 'self' covers it.
     return reply.status(303).header('location', `/login?signed_out=${form.scope}`).send();
   });
