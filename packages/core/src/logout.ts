@@ -6,7 +6,7 @@ import { TesseraError } from './errors.js';
 import type { AppRecord, SessionRecord } from './model.js';
 import { isAllowedReturnUrl } from './redirects.js';
 import { hashSecret, randomToken } from './secrets.js';
-import type { SessionService } from './sessions.js';
+import type { ResolvedSession, SessionService } from './sessions.js';
 
 // A compact JWS (the shared cookie); session tokens are `<id>.<secret>` with one dot.
 const SHARED_COOKIE_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -67,7 +67,7 @@ export function createLogoutService(deps: CoreDeps, sessions: SessionService, ap
    * presenting it may use it is not decided here but by `requireAppMay(app,
    * 'end_by_shared_cookie')`, with every other decision of what an app may do.
    */
-  async function resolveSharedCookie(token: string): Promise<Awaited<ReturnType<SessionService['resolveHandle']>>> {
+  async function resolveSharedCookie(token: string): Promise<ResolvedSession> {
     const shared = config.sharedCookie;
     if (!shared.enabled || !shared.secret) return { state: 'unknown' };
     let sid: unknown;

@@ -81,13 +81,12 @@ export function createSessionService(deps: CoreDeps) {
    * `live`. Every route that takes a session token goes through here (or `findActive` /
    * `authenticate`, which build on the same lookup), so a dead token never has any power.
    */
-  async function resolveToken(token: string): Promise<{ state: 'unknown' } | { state: 'dead'; session: SessionRecord } | { state: 'live'; session: SessionRecord }> {
+  async function resolveToken(token: string): Promise<ResolvedSession> {
     const parts = splitToken(token);
     if (!parts) return { state: 'unknown' };
-    const stored = await store.findSessionByTokenId(parts.id);
-    if (!stored || !verifySecret(parts.secret, stored.secretHash)) return { state: 'unknown' };
-    const live = await findActiveByParts(parts);
-    return live ? { state: 'live', session: live } : { state: 'dead', session: stored };
+    const session = await store.findSessionByTokenId(parts.id);
+    if (!session || !verifySecret(parts.secret, session.secretHash)) return { state: 'unknown' };
+    return (await isLive(session)) ? { state: 'live', session } : { state: 'dead', session };
   }
 
   /** Finds the active session a token belongs to, ending it on the spot if it has expired. */
@@ -100,14 +99,19 @@ export function createSessionService(deps: CoreDeps) {
     const session = await store.findSessionByTokenId(parts.id);
     if (!session || session.endedAt !== null) return null;
     if (!verifySecret(parts.secret, session.secretHash)) return null;
-    const now = clock.now();
-    if (isSessionExpired(session, now)) {
-      // Lazy expiry: end it now with reason `expired` so the log (and every app) hears of
-      // it even before the sweeper passes.
-      await endByHandle(session.handle, { actor: 'system', reason: 'expired' });
-      return null;
-    }
-    return session;
+    return (await isLive(session)) ? session : null;
+  }
+
+  /**
+   * Whether a stored session is still live. One past its idle or absolute deadline is ended
+   * on the spot with reason `expired` (lazy expiry), so the log (and every app) hears of it
+   * even before the sweeper passes.
+   */
+  async function isLive(session: SessionRecord): Promise<boolean> {
+    if (session.endedAt !== null) return false;
+    if (!isSessionExpired(session, clock.now())) return true;
+    await endByHandle(session.handle, { actor: 'system', reason: 'expired' });
+    return false;
   }
 
   /** Reads the active session and its (enabled) user from the store. */
@@ -261,15 +265,10 @@ export function createSessionService(deps: CoreDeps) {
    * the routes that name a session without its token (the shared cookie's `sid`, activity
    * reports), so a dead session has no more power there than a dead token.
    */
-  async function resolveHandle(handle: string): Promise<{ state: 'unknown' } | { state: 'dead'; session: SessionRecord } | { state: 'live'; session: SessionRecord }> {
+  async function resolveHandle(handle: string): Promise<ResolvedSession> {
     const session = await store.findSessionByHandle(handle);
     if (!session) return { state: 'unknown' };
-    if (session.endedAt !== null) return { state: 'dead', session };
-    if (isSessionExpired(session, clock.now())) {
-      await endByHandle(session.handle, { actor: 'system', reason: 'expired' });
-      return { state: 'dead', session };
-    }
-    return { state: 'live', session };
+    return (await isLive(session)) ? { state: 'live', session } : { state: 'dead', session };
   }
 
   /**
@@ -296,6 +295,9 @@ export function createSessionService(deps: CoreDeps) {
 
   return { startSession, authenticate, findActive, resolveToken, resolveHandle, revokeSession, revokeSessions, revokeUserSessions, leaveSession, sweepExpired, listUserSessions, joinSession, recordAppActivity };
 }
+
+/** What a presented token or handle names: never issued (or a wrong secret), an ended session, or a live one. */
+export type ResolvedSession = { state: 'unknown' } | { state: 'dead'; session: SessionRecord } | { state: 'live'; session: SessionRecord };
 
 /** The session service returned by {@link createSessionService}. */
 export type SessionService = ReturnType<typeof createSessionService>;
