@@ -217,6 +217,22 @@ describe.skipIf(chromium.skip !== null)('browser flows in Chromium, on a parent 
     expect(await openApp(s, forumHome, 'the forum, signed out')).toBeNull();
   });
 
+  it('server-to-server variant: the forum\'s sign-out button asks Tessera from its server; the session ends for every app', async () => {
+    const s = await newSession('server-to-server sign-out');
+    const handle = await signInAt(s, siteHome, 'alice', PASSWORD, 'sign in at the site');
+    expect(await openApp(s, forumHome, 'the forum, same session')).toBe(handle);
+    // The click posts to the forum's own server, which calls POST /api/v1/logout with its
+    // client credentials and the session token (scope session): no Tessera page in between.
+    await signOutAt(s, forumHome, 'Sign out of all apps (server to server)', 'signed out at the forum, server to server');
+    expect(await activeHandles()).not.toContain(handle);
+    // The browser still carries the parent-domain session cookie (Tessera never answered the
+    // browser), but it names an ended session: Tessera's own page asks for a new sign-in.
+    await s.page.goto(`${issuer}/login`);
+    expect(await s.page.getByRole('button', { name: 'Sign in', exact: true }).count()).toBe(1);
+    await s.step('Tessera: signed out');
+    expect(await openApp(s, forumHome, 'the forum, still signed out')).toBeNull();
+  });
+
   it('Kratos-style: GET /v1/logout/browser, open the logout URL, land on the allow-listed return_to', async () => {
     const s = await newSession('logout URL');
     const handle = await signInAt(s, siteHome, 'alice', PASSWORD);
