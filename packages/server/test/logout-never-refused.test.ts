@@ -173,6 +173,13 @@ describe.each(STORE_KINDS)('a logout is never refused (%s)', (kind) => {
         expect(res.status, `${how}: ${res.body}`).toBe(204);
         expect(await whoamiStatus(t, fx.sessions[1]!.token)).toBe(401);
 
+        // Self-service: withdraw a consent given on the OpenID Provider's consent page.
+        fx = await createUserWithSessions(t, 1, app);
+        await t.store.saveConsent({ userId: fx.user.id, clientId: app.clientId, scope: 'openid', createdAt: t.clock.now() });
+        res = await del(`/v1/consents/${app.clientId}`, bearer(fx.sessions[0]!.token));
+        expect(res.status, `${how}: ${res.body}`).toBe(204);
+        expect(await t.authority.oidc.listConsents(fx.user.id), how).toEqual([]);
+
         // Apps: one session; a user's sessions.
         fx = await createUserWithSessions(t, 2, app);
         res = await del(`/api/v1/sessions/${fx.sessions[0]!.handle}`, { authorization: app.basic });
