@@ -15,6 +15,7 @@ import {
   type Response,
   type TestServer,
 } from './support.js';
+import { expectPageHeaders } from './page-headers.js';
 
 const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
 const FIREFOX = 'Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0';
@@ -101,8 +102,7 @@ describe('your devices page', () => {
   it('lists every session of the user, marks the current one, and never shows another user\'s', async () => {
     const s = await scenario();
     const { page, csrf, csrfCookie } = await openAccount(t, s.token);
-    expect(page.headers['content-security-policy']).toContain("default-src 'none'");
-    expect(page.headers['cache-control']).toBe('no-store');
+    expectPageHeaders(page);
     expect(page.body).not.toContain('<script');
     const items = page.body.match(/<li[^>]*data-session="[^"]+"[\s\S]*?<\/li>/g) ?? [];
     expect(items).toHaveLength(2);

@@ -16,27 +16,7 @@ import {
   type Response,
   type TestServer,
 } from './support.js';
-
-function directives(res: Response): Map<string, string> {
-  const csp = String(res.headers['content-security-policy']);
-  return new Map(csp.split(';').map((d) => d.trim()).filter(Boolean).map((d) => [d.split(' ')[0]!, d.slice(d.indexOf(' ') + 1)] as const));
-}
-
-function expectPageHeaders(res: Response, formAction = "'self'"): void {
-  expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
-  const csp = directives(res);
-  expect(csp.get('default-src')).toBe("'none'");
-  // No script source at all (default-src 'none' covers scripts): no 'unsafe-inline' scripts.
-  expect(csp.has('script-src')).toBe(false);
-  expect(String(res.headers['content-security-policy'])).not.toMatch(/script-src[^;]*unsafe-inline/);
-  expect(csp.get('frame-ancestors')).toBe("'none'");
-  expect(csp.get('form-action')).toBe(formAction);
-  expect(csp.get('base-uri')).toBe("'none'");
-  expect(res.headers['x-frame-options']).toBe('DENY');
-  expect(res.headers['x-content-type-options']).toBe('nosniff');
-  expect(res.headers['referrer-policy']).toBe('no-referrer');
-  expect(res.headers['cache-control']).toBe('no-store');
-}
+import { expectPageHeaders } from './page-headers.js';
 
 function signOut(t: TestServer, input: { scope: string; csrf?: string; cookies: Record<string, string> }): Promise<Response> {
   return t.app.inject({
