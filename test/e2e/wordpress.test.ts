@@ -1,0 +1,360 @@
+// The seed scenario with the real WordPress: Debian's WordPress 6.1 on PHP's built-in server
+// and MariaDB, integrations/wordpress-plugin-tessera activated, a real Tessera node (its
+// outbox delivering over real HTTP), the example forum (a stock OpenID Connect client), and
+// Chromium. Sign in at WordPress through Tessera; the forum is on the same session; logging
+// out of WordPress signs the forum out; ending the session at Tessera signs WordPress out; a
+// late, retried user-wide logout ends only the sessions the revocation ended; and the
+// back-channel endpoint refuses every bad token with 400 and ends nothing.
+import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { join } from 'node:path';
+import type { Response as BrowserResponse } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createSqliteStore } from '@tessera/store';
+import { startForum } from '@tessera/example-forum';
+import { findWordPress, startWordPress, type RunningWordPress } from '../integrations/support/wordpress.js';
+import { appSession, clickAndLand, openApp, signInWithOidc } from './support/app-pages.js';
+import { BACKCHANNEL_EVENT, registerApp, startTesseraNode, waitFor, type DeliveryJson, type RegisteredApp, type TesseraNode } from './support/backchannel.js';
+import { findChromium, launchChromium, type BrowserSession, type TestBrowser } from './support/chromium.js';
+import { findFreePort } from './support/free-port.js';
+
+const wordpress = findWordPress();
+const chromium = findChromium();
+const PASSWORD = 'correct horse battery staple';
+const WP_PASSWORD = 'wordpress password of alice';
+
+interface Whoami {
+  user: string | null;
+  user_id: number;
+  tessera_sid: string | null;
+  sessions: number;
+}
+
+let node: TesseraNode;
+let wp: RunningWordPress;
+let wpApp: RegisteredApp;
+let forumApp: RegisteredApp;
+let forum: { url: string; close(): Promise<void> };
+let aliceId: string;
+let browser: TestBrowser;
+
+describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress with the Tessera plugin, for real', { timeout: 90_000 }, () => {
+  const sessions: BrowserSession[] = [];
+  const newSession = async (name: string) => {
+    const s = await browser.newSession(name, { userAgent: `e2e ${name}` });
+    sessions.push(s);
+    return s;
+  };
+
+  beforeAll(async () => {
+    node = await startTesseraNode({ outbox: { backoffBaseMs: 50, backoffMaxMs: 200, pollIntervalMs: 20, timeoutMs: 5_000 } });
+    const wpPort = await findFreePort();
+    const wpUrl = `http://127.0.0.1:${wpPort}`;
+    // WordPress registers as Tessera's docs/wordpress.md says: trusted (no consent page), the
+    // plugin's three URLs, ID (and logout) tokens in RS256, the default.
+    wpApp = await registerApp(node.url, {
+      name: 'WordPress',
+      trusted: true,
+      redirect_uris: [`${wpUrl}/wp-login.php?action=tessera_callback`],
+      post_logout_redirect_uris: [`${wpUrl}/wp-login.php?loggedout=true`],
+      backchannel_logout_uri: `${wpUrl}/wp-json/tessera/v1/backchannel-logout`,
+    });
+    // A client with ES256 ID tokens makes Tessera publish ES256 keys too (the bad-input tests
+    // sign with each of the three algorithms).
+    await registerApp(node.url, { name: 'es256 client', redirect_uris: ['http://127.0.0.1:1/cb'], id_token_signed_response_alg: 'ES256' });
+    forumApp = await registerApp(node.url, { name: 'Example forum', trusted: true });
+    forum = await startForum({ port: 0, tesseraUrl: node.url, clientId: forumApp.clientId, clientSecret: forumApp.clientSecret, log: () => {} });
+    expect((await node.admin('PATCH', `/apps/${forumApp.clientId}`, {
+      redirect_uris: [`${forum.url}/callback`], post_logout_redirect_uris: [`${forum.url}/`],
+      backchannel_logout_uri: `${forum.url}/backchannel-logout`, backchannel_logout_session_required: true, id_token_signed_response_alg: 'EdDSA',
+    })).status).toBe(200);
+    // alice's address is verified at Tessera, and WordPress has an account with it: the
+    // plugin links the two by email.
+    const created = await node.admin<{ user: { id: string } }>('POST', '/users', { username: 'alice', email: 'alice@example.test', email_verified: true, password: PASSWORD });
+    expect(created.status).toBe(201);
+    aliceId = created.body.user.id;
+    wp = await startWordPress({ port: wpPort, issuer: node.url, clientId: wpApp.clientId, clientSecret: wpApp.clientSecret, user: { login: 'alice', email: 'alice@example.test', password: WP_PASSWORD } });
+    browser = await launchChromium(chromium.path!, import.meta.url);
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await Promise.allSettled([wp?.close(), forum?.close()]);
+    await node?.close();
+  });
+
+  afterEach(async () => {
+    for (const s of sessions.splice(0)) await s.close();
+  });
+
+  /** Who WordPress says this browser is (the test-only ?tessera_test_whoami). */
+  async function whoami(s: BrowserSession): Promise<Whoami> {
+    const response = await s.page.goto(`${wp.url}/?tessera_test_whoami=1`);
+    return (await response!.json()) as Whoami;
+  }
+
+  /**
+   * At WordPress' login page, presses "Sign in with Tessera"; fills Tessera's login form
+   * when this browser has no Tessera session; lands back at WordPress' home, signed in.
+   */
+  async function signInAtWordPress(s: BrowserSession, label: string): Promise<Whoami> {
+    const home = `${wp.url}/`;
+    await s.page.goto(`${wp.url}/wp-login.php?redirect_to=${encodeURIComponent(home)}`);
+    const button = s.page.getByRole('link', { name: 'Sign in with Tessera' });
+    await s.step(`${label}: WordPress login page`);
+    const landedOrLogin = s.page.waitForResponse((r) => r.request().isNavigationRequest() && r.status() === 200 && (r.url() === home || new URL(r.url()).pathname === '/login'));
+    await button.click();
+    const stop = await landedOrLogin;
+    if (stop.url() !== home) {
+      await s.page.getByLabel('Username or email').fill('alice');
+      await s.page.getByLabel('Password').fill(PASSWORD);
+      await s.step(`${label}: Tessera login form`);
+      await clickAndLand(s.page, s.page.getByRole('button', { name: 'Sign in' }), home, 20_000);
+    }
+    await s.page.waitForLoadState('load');
+    await s.step(`${label}: back at WordPress`);
+    // WordPress' own admin bar says who is signed in.
+    expect(await s.page.locator('#wpadminbar').count()).toBe(1);
+    const me = await whoami(s);
+    expect(me.user).toBe('alice');
+    expect(me.tessera_sid).toMatch(/^ses_/);
+    return me;
+  }
+
+  /** Signs in with WordPress' own password form (no Tessera session behind it). */
+  async function passwordSignIn(s: BrowserSession): Promise<void> {
+    await s.page.goto(`${wp.url}/wp-login.php?redirect_to=${encodeURIComponent(`${wp.url}/`)}`);
+    await s.page.locator('#user_login').fill('alice');
+    await s.page.locator('#user_pass').fill(WP_PASSWORD);
+    await clickAndLand(s.page, s.page.locator('#wp-submit'), `${wp.url}/`, 20_000);
+    expect((await whoami(s)).user).toBe('alice');
+  }
+
+  async function deliveriesOf(handle: string): Promise<DeliveryJson[]> {
+    const { status, body } = await node.admin<{ deliveries: DeliveryJson[] }>('GET', `/sessions/${handle}/deliveries`);
+    expect(status).toBe(200);
+    return body.deliveries;
+  }
+
+  it('signs in at WordPress through Tessera; the forum is on the same session; logging out of WordPress signs the forum out', async () => {
+    const s = await newSession('wordpress sign-in, forum, logout');
+    const me = await signInAtWordPress(s, 'sign in at WordPress');
+    // Linked by verified email to the account WordPress already had (user 2; 1 is the admin).
+    expect(me.user_id).toBe(2);
+    const handle = me.tessera_sid!;
+    const { body: listed } = await node.admin<{ sessions: Array<{ handle: string; apps: Array<{ client_id: string }> }> }>('GET', `/users/${aliceId}/sessions`);
+    expect(listed.sessions.map((x) => x.handle)).toEqual([handle]);
+    expect(listed.sessions[0]!.apps.map((a) => a.client_id)).toContain(wpApp.clientId);
+    expect(wp.log()).toContain(`[tessera] signin.ok user 2 signed in; Tessera user ${aliceId}, session ${handle}`);
+
+    // The forum signs in on the same Tessera session without a password.
+    const atForum = await signInWithOidc(s, `${forum.url}/`, 'alice', undefined, 'forum, same session');
+    expect(atForum.stops).toEqual([]);
+    expect(atForum.handle).toBe(handle);
+
+    // WordPress' "Log Out" (from its admin bar): WordPress ends its session, sends the
+    // browser to Tessera's end-session endpoint, which ends the Tessera session and sends
+    // the browser back to WordPress' "logged out" page.
+    await s.page.goto(`${wp.url}/`);
+    const logoutUrl = (await s.page.locator('#wp-admin-bar-logout a').getAttribute('href'))!;
+    expect(logoutUrl).toContain('action=logout');
+    const hops: Array<[string, string, number]> = [];
+    const onResponse = (r: BrowserResponse) => {
+      if (r.request().isNavigationRequest()) hops.push([r.request().method(), r.url().split('?')[0]!, r.status()]);
+    };
+    s.page.on('response', onResponse);
+    await s.page.goto(logoutUrl);
+    s.page.off('response', onResponse);
+    await s.step('logged out of WordPress');
+    expect(hops).toEqual([
+      ['GET', `${wp.url}/wp-login.php`, 302],
+      ['GET', `${node.url}/oidc/logout`, 303],
+      ['GET', `${wp.url}/wp-login.php`, 200],
+    ]);
+    expect(new URL(s.page.url()).searchParams.get('loggedout')).toBe('true');
+    expect((await whoami(s)).user).toBeNull();
+
+    // The forum's next request is signed out, and Tessera shows its delivery delivered.
+    await expect.poll(() => openApp(s, `${forum.url}/`), { timeout: 15_000 }).toBeNull();
+    await s.step('forum, signed out');
+    const delivered = await waitFor('the forum\'s delivery delivered', async () => {
+      const d = (await deliveriesOf(handle)).find((x) => x.client_id === forumApp.clientId);
+      return d?.status === 'delivered' ? d : undefined;
+    });
+    expect(delivered.sid).toBe(handle);
+    const { body: ended } = await node.admin<{ sessions: Array<{ handle: string; end_reason: string; ended_by: string }> }>('GET', `/users/${aliceId}/sessions?include_ended=true`);
+    expect(ended.sessions.find((x) => x.handle === handle)).toMatchObject({ end_reason: 'logout', ended_by: `app:${wpApp.clientId}` });
+    // WordPress' own delivery is delivered too (its session was already gone: nothing to end).
+    await waitFor('WordPress\' delivery delivered', async () => ((await deliveriesOf(handle)).find((x) => x.client_id === wpApp.clientId)?.status === 'delivered' ? true : undefined));
+    expect(wp.log()).toContain(`[tessera] logout.browser user 2: sending the browser to Tessera to end session ${handle}`);
+  });
+
+  it('ends the WordPress session when the session is ended at Tessera (admin API)', async () => {
+    const s = await newSession('ended at tessera');
+    const me = await signInAtWordPress(s, 'sign in again');
+    const handle = me.tessera_sid!;
+    expect((await node.admin('DELETE', `/sessions/${handle}`)).status).toBe(204);
+    // WordPress' next request is signed out once the logout token has arrived.
+    await waitFor('WordPress signed out', async () => ((await whoami(s)).user === null ? true : undefined), { timeoutMs: 15_000 });
+    // And WordPress itself agrees: its admin sends the browser to the login page.
+    await s.page.goto(`${wp.url}/wp-admin/`);
+    expect(new URL(s.page.url()).pathname).toBe('/wp-login.php');
+    await s.step('WordPress, signed out by Tessera');
+    expect((await deliveriesOf(handle)).find((x) => x.client_id === wpApp.clientId)).toMatchObject({ status: 'delivered', sid: handle });
+    expect(wp.log()).toMatch(new RegExp(`\\[tessera\\] backchannel\\.ok Tessera user ${aliceId}, session ${handle}: ended 1 WordPress session\\(s\\)`));
+  });
+
+  it('ends the Tessera session from the server when wp_logout() runs outside the browser flow', async () => {
+    const s = await newSession('server-to-server logout');
+    const me = await signInAtWordPress(s, 'sign in');
+    const response = await s.page.goto(`${wp.url}/?tessera_test_logout=1`);
+    expect(await response!.json()).toEqual({ logged_out: true });
+    expect((await whoami(s)).user).toBeNull();
+    const { body } = await node.admin<{ sessions: Array<{ handle: string; active: boolean; ended_by: string }> }>('GET', `/users/${aliceId}/sessions?include_ended=true`);
+    expect(body.sessions.find((x) => x.handle === me.tessera_sid)).toMatchObject({ active: false, ended_by: `app:${wpApp.clientId}` });
+    expect(wp.log()).toContain(`[tessera] logout.server user 2: Tessera ended session ${me.tessera_sid}`);
+  });
+
+  it('a retried user-wide logout that arrives after alice signed in again ends only the sessions the revocation ended', async () => {
+    // Before: a Tessera sign-in (old) and a WordPress password sign-in (no Tessera sid).
+    const old = await newSession('late: old tessera session');
+    const oldMe = await signInAtWordPress(old, 'old session');
+    const oldPassword = await newSession('late: old password session');
+    await passwordSignIn(oldPassword);
+
+    // WordPress' back-channel endpoint is down (503) while an administrator ends all of
+    // alice's sessions.
+    wp.setBackchannelDown(true);
+    const ended = await node.admin<{ revoked: string[] }>('DELETE', `/users/${aliceId}/sessions`);
+    expect(ended.status).toBe(200);
+    expect(ended.body.revoked).toEqual([oldMe.tessera_sid]);
+    await waitFor('two refused attempts', () => (wp.downAnswers() >= 2 ? true : undefined));
+
+    // alice signs in again meanwhile, both ways.
+    const fresh = await newSession('late: new tessera session');
+    const freshMe = await signInAtWordPress(fresh, 'new session');
+    const freshPassword = await newSession('late: new password session');
+    await passwordSignIn(freshPassword);
+    // Over a second later, so the delivering attempt's iat is after the new sign-ins.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    wp.setBackchannelDown(false);
+
+    const delivery = await waitFor('the user-wide logout delivered to WordPress', async () => {
+      const d = (await deliveriesOf(oldMe.tessera_sid!)).find((x) => x.client_id === wpApp.clientId);
+      return d?.status === 'delivered' ? d : undefined;
+    });
+    expect(delivery.scope).toBe('user');
+    expect(delivery.attempts).toBeGreaterThanOrEqual(3);
+
+    expect((await whoami(old)).user).toBeNull();
+    expect((await whoami(oldPassword)).user).toBeNull();
+    expect(await whoami(fresh)).toMatchObject({ user: 'alice', tessera_sid: freshMe.tessera_sid });
+    expect((await whoami(freshPassword)).user).toBe('alice');
+    expect(wp.log()).toMatch(new RegExp(`\\[tessera\\] backchannel\\.ok Tessera user ${aliceId} \\(all sessions ended at \\d+\\): ended 2 WordPress session\\(s\\)`));
+  });
+
+  describe('the back-channel endpoint refuses bad logout tokens with 400 and ends nothing', () => {
+    let s: BrowserSession;
+    let sid: string;
+    let keys: Map<string, { kid: string; key: CryptoKey | Uint8Array }>;
+    const endpoint = () => `${wp.url}/wp-json/tessera/v1/backchannel-logout`;
+
+    beforeAll(async () => {
+      s = await browser.newSession('bad tokens');
+      sid = (await signInAtWordPress(s, 'sign in')).tessera_sid!;
+      // Tessera's own private keys (from its store), to sign tokens that are wrong in one
+      // claim only.
+      const store = createSqliteStore(join(node.dataDir, 'tessera.db'));
+      try {
+        keys = new Map();
+        for (const record of await store.listSigningKeys(Date.now())) {
+          if (record.activatesAt <= Date.now() && !keys.has(record.alg)) keys.set(record.alg, { kid: record.kid, key: await importJWK(record.privateJwk as JWK, record.alg) });
+        }
+      } finally {
+        await store.close();
+      }
+      expect([...keys.keys()].sort()).toEqual(['ES256', 'EdDSA', 'RS256']);
+    });
+    afterAll(async () => s?.close());
+
+    const now = () => Math.floor(Date.now() / 1000);
+    function claims(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+      return {
+        iss: node.url, aud: wpApp.clientId, sub: aliceId, sid, iat: now(), exp: now() + 120,
+        jti: `jti-${Math.random().toString(36).slice(2)}`, events: { [BACKCHANNEL_EVENT]: {} }, revoked_at: Date.now(), ...overrides,
+      };
+    }
+    async function sign(payload: Record<string, unknown>, alg = 'RS256', header: Record<string, unknown> = {}): Promise<string> {
+      const { kid, key } = keys.get(alg)!;
+      const body = Object.fromEntries(Object.entries(payload).filter(([, v]) => v !== undefined));
+      return new SignJWT(body).setProtectedHeader({ alg, kid, typ: 'logout+jwt', ...header }).sign(key);
+    }
+    async function post(body: string, contentType = 'application/x-www-form-urlencoded'): Promise<{ status: number; json: Record<string, unknown> }> {
+      const response = await fetch(endpoint(), { method: 'POST', headers: { 'content-type': contentType }, body });
+      return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+    }
+    const form = (token: string) => new URLSearchParams({ logout_token: token }).toString();
+
+    it('refuses each with 400 and a JSON error, and the WordPress session stays', async () => {
+      const forged = await generateKeyPair('RS256', { modulusLength: 2048 });
+      const cases: Array<[string, Promise<string> | string, string?]> = [
+        ['wrong signature (another key, Tessera\'s kid)', new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', kid: keys.get('RS256')!.kid, typ: 'logout+jwt' }).sign(forged.privateKey)],
+        ['signature of one claim changed', sign(claims()).then((t) => { const [h, , sig] = t.split('.'); return `${h}.${Buffer.from(JSON.stringify(claims({ sub: 'someone-else' }))).toString('base64url')}.${sig}`; })],
+        ['unknown kid', sign(claims(), 'RS256', { kid: 'tk-unknown' })],
+        ['alg none', `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'logout+jwt' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims())).toString('base64url')}.`],
+        ['HS256 with the public key as secret', new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: keys.get('RS256')!.kid }).sign(new TextEncoder().encode('secret'))],
+        ['wrong audience', sign(claims({ aud: 'app_someone_else' }))],
+        ['wrong issuer', sign(claims({ iss: 'http://127.0.0.1:1' }))],
+        ['nonce present', sign(claims({ nonce: 'n-0S6_WzA2Mj' }))],
+        ['expired', sign(claims({ iat: now() - 600, exp: now() - 480 }))],
+        ['issued too long ago', sign(claims({ iat: now() - 900, exp: undefined }))],
+        ['issued in the future', sign(claims({ iat: now() + 600 }))],
+        ['no events claim', sign(claims({ events: undefined }))],
+        ['another event', sign(claims({ events: { 'https://schemas.openid.net/secevent/caep/event-type/session-revoked': {} } }))],
+        ['neither sid nor sub', sign(claims({ sid: undefined, sub: undefined }))],
+        ['no jti', sign(claims({ jti: undefined }))],
+        ['revoked_at after iat', sign(claims({ revoked_at: Date.now() + 600_000 }))],
+        ['revoked_at not an integer', sign(claims({ revoked_at: '2026-01-01' }))],
+        ['sids not a list of strings', sign(claims({ sid: undefined, sids: [1, 2] }))],
+        ['an ID token (typ JWT)', sign(claims(), 'RS256', { typ: 'JWT' })],
+        ['malformed: not a JWT', 'not-a-jwt'],
+        ['malformed: three parts, not JSON', 'a.b.c'],
+        ['malformed: empty', ''],
+      ];
+      for (const [name, tokenPromise] of cases) {
+        const { status, json } = await post(form(await tokenPromise));
+        expect.soft({ name, status, error: json.error }).toEqual({ name, status: 400, error: 'invalid_request' });
+        expect(typeof json.error_description).toBe('string');
+      }
+      // Not form-encoded, or no logout_token at all.
+      expect((await post(JSON.stringify({ logout_token: await sign(claims()) }), 'application/json')).status).toBe(400);
+      expect((await post('token=x')).status).toBe(400);
+
+      // A replayed jti: a valid token (naming another sid, so that it ends nothing) is
+      // accepted once, then refused.
+      const once = await sign(claims({ sid: 'ses_not_this_one' }));
+      expect(await post(form(once))).toEqual({ status: 200, json: { ended: 0 } });
+      const replayed = await post(form(once));
+      expect(replayed.status).toBe(400);
+      expect(replayed.json.error_description).toMatch(/^replayed:/);
+
+      // After all of that, the session is still there.
+      expect(await whoami(s)).toMatchObject({ user: 'alice', tessera_sid: sid });
+      expect(wp.log()).toMatch(/\[tessera\] backchannel\.refused bad_signature: /);
+      expect(wp.log()).toMatch(/\[tessera\] backchannel\.refused bad_audience: /);
+      expect(wp.log()).not.toContain(await once);
+    });
+
+    it('accepts valid tokens in each of Tessera\'s algorithms (EdDSA, ES256, RS256), and the right one ends the session', async () => {
+      for (const alg of ['EdDSA', 'ES256']) {
+        expect(await post(form(await sign(claims({ sid: `ses_other_${alg}` }), alg)))).toEqual({ status: 200, json: { ended: 0 } });
+      }
+      expect((await whoami(s)).user).toBe('alice');
+      expect(await post(form(await sign(claims())))).toEqual({ status: 200, json: { ended: 1 } });
+      expect((await whoami(s)).user).toBeNull();
+      // The rows of the replay table expire: none is older than its token's lifetime.
+      const rows = JSON.parse(wp.eval(`global $wpdb; echo wp_json_encode($wpdb->get_results("SELECT expires_at FROM {$wpdb->prefix}tessera_jti"));`)) as Array<{ expires_at: string }>;
+      expect(rows.length).toBeGreaterThanOrEqual(4);
+      for (const row of rows) expect(Number(row.expires_at)).toBeGreaterThan(now());
+    });
+  });
+});
