@@ -6,6 +6,7 @@
 // late, retried user-wide logout ends only the sessions the revocation ended; and the
 // back-channel endpoint refuses every bad token with 400 and ends nothing.
 import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Response as BrowserResponse } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +22,7 @@ const wordpress = findWordPress();
 const chromium = findChromium();
 const PASSWORD = 'correct horse battery staple';
 const WP_PASSWORD = 'wordpress password of alice';
+const ADMIN_PASSWORD = 'wordpress password of the administrator';
 
 interface Whoami {
   user: string | null;
@@ -72,7 +74,7 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     const created = await node.admin<{ user: { id: string } }>('POST', '/users', { username: 'alice', email: 'alice@example.test', email_verified: true, password: PASSWORD });
     expect(created.status).toBe(201);
     aliceId = created.body.user.id;
-    wp = await startWordPress({ port: wpPort, issuer: node.url, clientId: wpApp.clientId, clientSecret: wpApp.clientSecret, user: { login: 'alice', email: 'alice@example.test', password: WP_PASSWORD } });
+    wp = await startWordPress({ port: wpPort, issuer: node.url, clientId: wpApp.clientId, clientSecret: wpApp.clientSecret, user: { login: 'alice', email: 'alice@example.test', password: WP_PASSWORD }, adminPassword: ADMIN_PASSWORD });
     browser = await launchChromium(chromium.path!, import.meta.url);
   }, 120_000);
 
@@ -83,6 +85,7 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
   });
 
   afterEach(async () => {
+    wp?.setBackchannelDown(false);
     for (const s of sessions.splice(0)) await s.close();
   });
 
@@ -121,12 +124,12 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
   }
 
   /** Signs in with WordPress' own password form (no Tessera session behind it). */
-  async function passwordSignIn(s: BrowserSession): Promise<void> {
+  async function passwordSignIn(s: BrowserSession, login = 'alice', password = WP_PASSWORD): Promise<void> {
     await s.page.goto(`${wp.url}/wp-login.php?redirect_to=${encodeURIComponent(`${wp.url}/`)}`);
-    await s.page.locator('#user_login').fill('alice');
-    await s.page.locator('#user_pass').fill(WP_PASSWORD);
+    await s.page.locator('#user_login').fill(login);
+    await s.page.locator('#user_pass').fill(password);
     await clickAndLand(s.page, s.page.locator('#wp-submit'), `${wp.url}/`, 20_000);
-    expect((await whoami(s)).user).toBe('alice');
+    expect((await whoami(s)).user).toBe(login);
   }
 
   async function deliveriesOf(handle: string): Promise<DeliveryJson[]> {
@@ -212,6 +215,36 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     const { body } = await node.admin<{ sessions: Array<{ handle: string; active: boolean; ended_by: string }> }>('GET', `/users/${aliceId}/sessions?include_ended=true`);
     expect(body.sessions.find((x) => x.handle === me.tessera_sid)).toMatchObject({ active: false, ended_by: `app:${wpApp.clientId}` });
     expect(wp.log()).toContain(`[tessera] logout.server user 2: Tessera ended session ${me.tessera_sid}`);
+  });
+
+  it('refuses a sign-in callback that this browser did not start, and a callback used twice', async () => {
+    // No state cookie (another browser, or a forged link): refused, nobody signed in.
+    const forged = await fetch(`${wp.url}/wp-login.php?action=tessera_callback&state=abc&code=def`, { redirect: 'manual' });
+    expect(forged.status).toBe(400);
+    expect(await forged.text()).toContain('This sign-in was not started in this browser');
+    expect(forged.headers.getSetCookie().some((c) => c.startsWith('wordpress_logged_in_'))).toBe(false);
+
+    const s = await newSession('callback replay');
+    let callback = '';
+    s.page.on('request', (r) => {
+      if (r.url().includes('action=tessera_callback')) callback = r.url();
+    });
+    await signInAtWordPress(s, 'sign in');
+    expect(new URL(callback).searchParams.get('iss')).toBe(node.url);
+    const state = new URL(callback).searchParams.get('state')!;
+    // The same callback again in the same browser: its state cookie is spent.
+    const again = await s.page.goto(callback);
+    expect(again!.status()).toBe(400);
+    // Even with the state cookie put back (someone who has the whole URL and the cookie), the
+    // server-side state (nonce, PKCE verifier) is spent.
+    const replay = await fetch(callback, { redirect: 'manual', headers: { cookie: `tessera_oidc_state=${state}` } });
+    expect(replay.status).toBe(400);
+    expect(await replay.text()).toContain('This sign-in expired');
+    expect(wp.log()).toContain('[tessera] signin.refused state does not match this browser');
+    expect(wp.log()).toContain('[tessera] signin.refused unknown or expired state');
+    // Signed out everywhere before the next test (which counts alice's sessions).
+    expect((await node.admin('DELETE', `/users/${aliceId}/sessions`)).status).toBe(200);
+    await waitFor('WordPress signed out', async () => ((await whoami(s)).user === null ? true : undefined), { timeoutMs: 15_000 });
   });
 
   it('a retried user-wide logout that arrives after alice signed in again ends only the sessions the revocation ended', async () => {
@@ -322,8 +355,7 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
       ];
       for (const [name, tokenPromise] of cases) {
         const { status, json } = await post(form(await tokenPromise));
-        expect.soft({ name, status, error: json.error }).toEqual({ name, status: 400, error: 'invalid_request' });
-        expect(typeof json.error_description).toBe('string');
+        expect.soft({ name, status, error: json.error, described: typeof json.error_description }).toEqual({ name, status: 400, error: 'invalid_request', described: 'string' });
       }
       // Not form-encoded, or no logout_token at all.
       expect((await post(JSON.stringify({ logout_token: await sign(claims()) }), 'application/json')).status).toBe(400);
@@ -344,6 +376,41 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
       expect(wp.log()).not.toContain(await once);
     });
 
+    it('validates ID tokens fully: signature, iss, aud, azp, exp, iat, nonce, sid', async () => {
+      const id = (overrides: Record<string, unknown> = {}) => Object.fromEntries(Object.entries({ iss: node.url, aud: wpApp.clientId, sub: aliceId, sid, iat: now(), exp: now() + 300, nonce: 'the-nonce', auth_time: now(), ...overrides }).filter(([, v]) => v !== undefined));
+      const forged = await generateKeyPair('EdDSA');
+      const jwt = { typ: 'JWT' };
+      const tokens: Record<string, string> = {
+        valid: await sign(id(), 'RS256', jwt),
+        validEdDSA: await sign(id(), 'EdDSA', jwt),
+        validES256: await sign(id({ aud: [wpApp.clientId, 'other'], azp: wpApp.clientId }), 'ES256', jwt),
+        wrongNonce: await sign(id({ nonce: 'another' }), 'RS256', jwt),
+        noNonce: await sign(id({ nonce: undefined }), 'RS256', jwt),
+        wrongAudience: await sign(id({ aud: 'app_other' }), 'RS256', jwt),
+        severalAudiencesNoAzp: await sign(id({ aud: [wpApp.clientId, 'other'] }), 'RS256', jwt),
+        wrongAzp: await sign(id({ azp: 'app_other' }), 'RS256', jwt),
+        expired: await sign(id({ iat: now() - 3000, exp: now() - 600 }), 'RS256', jwt),
+        future: await sign(id({ iat: now() + 600 }), 'RS256', jwt),
+        wrongIssuer: await sign(id({ iss: 'http://127.0.0.1:1' }), 'RS256', jwt),
+        noSid: await sign(id({ sid: undefined }), 'RS256', jwt),
+        wrongSignature: await new SignJWT(id()).setProtectedHeader({ alg: 'EdDSA', kid: keys.get('EdDSA')!.kid }).sign(forged.privateKey),
+      };
+      const file = join(wp.dir, '..', 'id-tokens.json');
+      writeFileSync(file, JSON.stringify(tokens));
+      const outcome = JSON.parse(wp.eval(`
+        $out = array();
+        foreach (json_decode(file_get_contents(${JSON.stringify(file)}), true) as $name => $token) {
+          try { Tessera_Sign_In::validate_id_token($token, Tessera_Provider::configured(), 'the-nonce'); $out[$name] = 'ok'; }
+          catch (Tessera_Token_Error $e) { $out[$name] = $e->reason_code; }
+        }
+        echo wp_json_encode($out);`)) as Record<string, string>;
+      expect(outcome).toEqual({
+        valid: 'ok', validEdDSA: 'ok', validES256: 'ok',
+        wrongNonce: 'bad_nonce', noNonce: 'bad_nonce', wrongAudience: 'bad_audience', severalAudiencesNoAzp: 'bad_audience', wrongAzp: 'bad_audience',
+        expired: 'expired', future: 'bad_iat', wrongIssuer: 'bad_issuer', noSid: 'malformed', wrongSignature: 'bad_signature',
+      });
+    });
+
     it('accepts valid tokens in each of Tessera\'s algorithms (EdDSA, ES256, RS256), and the right one ends the session', async () => {
       for (const alg of ['EdDSA', 'ES256']) {
         expect(await post(form(await sign(claims({ sid: `ses_other_${alg}` }), alg)))).toEqual({ status: 200, json: { ended: 0 } });
@@ -356,5 +423,45 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
       expect(rows.length).toBeGreaterThanOrEqual(4);
       for (const row of rows) expect(Number(row.expires_at)).toBeGreaterThan(now());
     });
+  });
+  it('the settings page: administrators only, shows the URLs to register, never the secret, and a post without its nonce changes nothing', async () => {
+    const subscriber = await newSession('settings as a subscriber');
+    await passwordSignIn(subscriber);
+    const refused = await subscriber.page.goto(`${wp.url}/wp-admin/options-general.php?page=tessera`);
+    expect(refused!.status()).toBe(403);
+
+    const s = await newSession('settings as the administrator');
+    await passwordSignIn(s, 'admin', ADMIN_PASSWORD);
+    await s.page.goto(`${wp.url}/wp-admin/options-general.php?page=tessera`);
+    await s.step('settings page');
+    const shown = await s.page.locator('.wrap table.widefat code').allInnerTexts();
+    expect(shown).toEqual([`${wp.url}/wp-login.php?action=tessera_callback`, `${wp.url}/wp-login.php?loggedout=true`, `${wp.url}/wp-json/tessera/v1/backchannel-logout`]);
+    expect(await s.page.locator('#tessera-issuer').inputValue()).toBe(node.url);
+    expect(await s.page.locator('#tessera-client-secret').inputValue()).toBe('');
+    expect(await s.page.content()).not.toContain(wpApp.clientSecret);
+
+    // Without the form's nonce, options.php refuses (WordPress' "link expired", 403).
+    const forged = await s.context.request.post(`${wp.url}/wp-admin/options.php`, { form: { option_page: 'tessera', action: 'update', 'tessera_settings[button_label]': 'Forged' }, maxRedirects: 0 });
+    expect(forged.status()).toBe(403);
+    await s.page.goto(`${wp.url}/wp-login.php`);
+    expect(await s.page.getByRole('link', { name: 'Sign in with Tessera' }).count()).toBe(1);
+
+    // Through the form: a new label; the secret left empty is kept.
+    await s.page.goto(`${wp.url}/wp-admin/options-general.php?page=tessera`);
+    await s.page.locator('#tessera-button-label').fill('Sign in with Example ID');
+    await clickAndLand(s.page, s.page.locator('#submit'), `${wp.url}/wp-admin/options-general.php?page=tessera&settings-updated=true`, 20_000);
+    await s.step('settings saved');
+    const saved = JSON.parse(wp.eval(`echo wp_json_encode(get_option('tessera_settings'));`)) as Record<string, unknown>;
+    expect(saved).toMatchObject({ button_label: 'Sign in with Example ID', client_secret: wpApp.clientSecret, issuer: node.url });
+    const anonymous = await newSession('login page after the change');
+    await anonymous.page.goto(`${wp.url}/wp-login.php`);
+    expect(await anonymous.page.getByRole('link', { name: 'Sign in with Example ID' }).count()).toBe(1);
+  });
+
+  it('uninstalling removes its options, its table and the Tessera ids in user meta', async () => {
+    const state = `global $wpdb; echo wp_json_encode(array(get_option('tessera_settings') !== false, (bool) $wpdb->get_var("SHOW TABLES LIKE '{$wpdb->prefix}tessera_jti'"), count(get_users(array('meta_key' => 'tessera_sub'))), get_option('tessera_db_version')));`;
+    expect(JSON.parse(wp.eval(state))).toEqual([true, true, 1, '1']);
+    wp.eval(`require_once ABSPATH . 'wp-admin/includes/plugin.php'; deactivate_plugins('wordpress-plugin-tessera/tessera.php'); uninstall_plugin('wordpress-plugin-tessera/tessera.php');`);
+    expect(JSON.parse(wp.eval(state))).toEqual([false, false, 0, false]);
   });
 });
