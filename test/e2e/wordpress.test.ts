@@ -44,6 +44,7 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
   const newSession = async (name: string) => {
     const s = await browser.newSession(name, { userAgent: `e2e ${name}` });
     sessions.push(s);
+    await skipWordPressStyling(s);
     return s;
   };
 
@@ -88,6 +89,15 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     wp?.setBackchannelDown(false);
     for (const s of sessions.splice(0)) await s.close();
   });
+
+  /**
+   * WordPress' stylesheets, images and fonts are not fetched: on PHP's built-in server each
+   * admin page's styles are a PHP call (load-styles.php) and a dozen files, which the tests
+   * do not look at. Scripts still load (pages must run without errors).
+   */
+  async function skipWordPressStyling(s: BrowserSession): Promise<void> {
+    await s.context.route((url) => url.origin === wp.url && /\.(css|png|jpe?g|gif|svg|webp|woff2?|ttf)$|\/load-styles\.php$/.test(url.pathname), (route) => route.fulfill({ status: 204 }));
+  }
 
   /** Who WordPress says this browser is (the test-only ?tessera_test_whoami). */
   async function whoami(s: BrowserSession): Promise<Whoami> {
@@ -293,6 +303,7 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
 
     beforeAll(async () => {
       s = await browser.newSession('bad tokens');
+      await skipWordPressStyling(s);
       sid = (await signInAtWordPress(s, 'sign in')).tessera_sid!;
       // Tessera's own private keys (from its store), to sign tokens that are wrong in one
       // claim only.
