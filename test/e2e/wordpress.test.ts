@@ -5,7 +5,7 @@
 // out of WordPress signs the forum out; ending the session at Tessera signs WordPress out; a
 // late, retried user-wide logout ends only the sessions the revocation ended; and the
 // back-channel endpoint refuses every bad token with 400 and ends nothing.
-import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { generateKeyPair, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Response as BrowserResponse } from 'playwright-core';
@@ -435,6 +435,27 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
       for (const row of rows) expect(Number(row.expires_at)).toBeGreaterThan(now());
     });
   });
+  it('sets the optional shared cookie for nodebb-plugin-session-sharing on a Tessera sign-in and clears it on logout', async () => {
+    const setShared = (name: string, secret: string) => wp.eval(`$s = get_option('tessera_settings'); $s['shared_cookie_name'] = ${JSON.stringify(name)}; $s['shared_cookie_secret'] = ${JSON.stringify(secret)}; update_option('tessera_settings', $s); echo 'ok';`);
+    setShared('wp_shared_session', 'the secret shared with session-sharing');
+    try {
+      const s = await newSession('shared cookie');
+      const me = await signInAtWordPress(s, 'sign in');
+      const cookie = (await s.cookies(`${wp.url}/`)).find((c) => c.name === 'wp_shared_session');
+      expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/' });
+      const { payload, protectedHeader } = await jwtVerify(cookie!.value, new TextEncoder().encode('the secret shared with session-sharing'), { algorithms: ['HS256'] });
+      expect(protectedHeader.alg).toBe('HS256');
+      expect(payload).toMatchObject({ id: aliceId, username: 'alice', email: 'alice@example.test', sid: me.tessera_sid });
+
+      await s.page.goto(`${wp.url}/`);
+      await s.page.goto((await s.page.locator('#wp-admin-bar-logout a').getAttribute('href'))!);
+      expect(new URL(s.page.url()).searchParams.get('loggedout')).toBe('true');
+      expect((await s.cookies(`${wp.url}/`)).map((c) => c.name)).not.toContain('wp_shared_session');
+    } finally {
+      setShared('', '');
+    }
+  });
+
   it('the settings page: administrators only, shows the URLs to register, never the secret, and a post without its nonce changes nothing', async () => {
     const subscriber = await newSession('settings as a subscriber');
     await passwordSignIn(subscriber);
