@@ -23,6 +23,7 @@ const chromium = findChromium();
 const PASSWORD = 'correct horse battery staple';
 const WP_PASSWORD = 'wordpress password of alice';
 const ADMIN_PASSWORD = 'wordpress password of the administrator';
+const now = () => Math.floor(Date.now() / 1000);
 
 interface Whoami {
   user: string | null;
@@ -230,6 +231,29 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     expect(wp.log()).toContain(`[tessera] logout.server user 2: Tessera ended session ${me.tessera_sid}`);
   });
 
+  it('ends the Tessera session from the server when the ID token of a long session no longer verifies (its key was retired)', async () => {
+    const s = await newSession('logout with a stale id_token_hint');
+    const me = await signInAtWordPress(s, 'sign in');
+    // As after weeks of "remember me": the ID token kept with the session was signed with a
+    // key Tessera no longer publishes.
+    const retired = await generateKeyPair('RS256', { modulusLength: 2048 });
+    const stale = await new SignJWT({ iss: node.url, aud: wpApp.clientId, sub: aliceId, sid: me.tessera_sid }).setProtectedHeader({ alg: 'RS256', kid: 'tk-1-rs256', typ: 'JWT' }).setIssuedAt(now() - 20 * 86_400).sign(retired.privateKey);
+    wp.eval(`$m = get_user_meta(${me.user_id}, 'session_tokens', true); foreach ($m as $k => $v) { if (($v['tessera_sid'] ?? '') === ${JSON.stringify(me.tessera_sid)}) { $m[$k]['tessera_id_token'] = ${JSON.stringify(stale)}; } } update_user_meta(${me.user_id}, 'session_tokens', $m);`);
+    await s.page.goto(`${wp.url}/`);
+    const hops: string[] = [];
+    s.page.on('response', (r) => {
+      if (r.request().isNavigationRequest()) hops.push(r.url().split('?')[0]!);
+    });
+    await s.page.goto((await s.page.locator('#wp-admin-bar-logout a').getAttribute('href'))!);
+    // Not through Tessera's page (which would ask to confirm): straight to WordPress' logged-out page.
+    expect(hops).toEqual([`${wp.url}/wp-login.php`, `${wp.url}/wp-login.php`]);
+    expect(new URL(s.page.url()).searchParams.get('loggedout')).toBe('true');
+    const { body } = await node.admin<{ sessions: Array<{ handle: string; active: boolean; ended_by: string }> }>('GET', `/users/${aliceId}/sessions?include_ended=true`);
+    expect(body.sessions.find((x) => x.handle === me.tessera_sid)).toMatchObject({ active: false, ended_by: `app:${wpApp.clientId}` });
+    expect(wp.log()).toContain(`[tessera] logout.hint_stale user 2: the ID token of session ${me.tessera_sid} no longer verifies`);
+    expect(wp.log()).toContain(`[tessera] logout.server user 2: Tessera ended session ${me.tessera_sid}`);
+  });
+
   it('refuses a sign-in callback that this browser did not start, and a callback used twice', async () => {
     // No state cookie (another browser, or a forged link): refused, nobody signed in.
     const forged = await fetch(`${wp.url}/wp-login.php?action=tessera_callback&state=abc&code=def`, { redirect: 'manual' });
@@ -323,7 +347,6 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     });
     afterAll(async () => s?.close());
 
-    const now = () => Math.floor(Date.now() / 1000);
     function claims(overrides: Record<string, unknown> = {}): Record<string, unknown> {
       return {
         iss: node.url, aud: wpApp.clientId, sub: aliceId, sid, iat: now(), exp: now() + 120,

@@ -58,6 +58,16 @@ final class Tessera_Logout {
 			// No browser flow possible: the shutdown fallback calls Tessera from the server.
 			return $redirect_to;
 		}
+		// Tessera accepts an expired ID token as hint, but only while its signing key is still
+		// published (keys rotate weekly; a "remember me" session lasts two). With a hint it
+		// cannot verify, Tessera would ask the person to confirm instead of ending the session
+		// at once: end it from the server then, and stay on WordPress' logged-out page.
+		try {
+			Tessera_Jwt::verify( $pending['id_token'], $provider );
+		} catch ( Tessera_Token_Error $e ) {
+			Tessera_Log::write( 'logout.hint_stale', sprintf( 'user %d: the ID token of session %s no longer verifies (%s); ending it from the server', $pending['user_id'], $pending['sid'], $e->getMessage() ) );
+			return $redirect_to;
+		}
 		self::$pending = null;
 		Tessera_Log::write( 'logout.browser', sprintf( 'user %d: sending the browser to Tessera to end session %s', $pending['user_id'], $pending['sid'] ) );
 		// wp-login.php uses wp_safe_redirect: Tessera's host must be allowed, for this redirect only.
