@@ -520,9 +520,42 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     expect(await anonymous.page.getByRole('link', { name: 'Sign in with Example ID' }).count()).toBe(1);
   });
 
+  it('matches users by verified email or by Tessera user id, never by an unverified address', async () => {
+    // Tessera_Users::resolve with the claims of an ID token, inside this WordPress; each case
+    // prints the login it resolved to (or the refusal) and whether the address was kept.
+    const outcome = JSON.parse(wp.eval(`
+      wp_insert_user(array('user_login' => 'bob', 'user_email' => 'bob@example.test', 'user_pass' => wp_generate_password()));
+      wp_insert_user(array('user_login' => 'carol', 'user_email' => 'carol@example.test', 'user_pass' => wp_generate_password()));
+      update_user_meta(get_user_by('login', 'carol')->ID, 'tessera_sub', 'usr_carol_elsewhere');
+      $set = function ($changes) { $s = get_option('tessera_settings'); update_option('tessera_settings', array_merge($s, $changes)); Tessera_Settings::flush(); };
+      $try = function ($claims) { $u = Tessera_Users::resolve($claims); return is_wp_error($u) ? $u->get_error_code() : $u->user_login . ' <' . $u->user_email . '>'; };
+      $out = array();
+      $out['unverified'] = $try(array('sub' => 'usr_b1', 'preferred_username' => 'bob', 'email' => 'bob@example.test', 'email_verified' => false));
+      $out['verified'] = $try(array('sub' => 'usr_b2', 'preferred_username' => 'robert', 'email' => 'bob@example.test', 'email_verified' => true));
+      $out['verified again, by id'] = $try(array('sub' => 'usr_b2', 'preferred_username' => 'robert'));
+      $out['linked elsewhere'] = $try(array('sub' => 'usr_c1', 'email' => 'carol@example.test', 'email_verified' => true));
+      $set(array('match' => 'sub'));
+      $out['sub mode, verified email of an account'] = $try(array('sub' => 'usr_c2', 'preferred_username' => 'carol', 'email' => 'carol@example.test', 'email_verified' => true));
+      $set(array('create_users' => false));
+      $out['sub mode, no account, no creating'] = $try(array('sub' => 'usr_d1', 'preferred_username' => 'dave'));
+      $set(array('match' => 'email', 'create_users' => true));
+      echo wp_json_encode($out);`)) as Record<string, string>;
+    expect(outcome).toEqual({
+      // An unverified address never links: a new account without the address.
+      unverified: 'bob_2 <>',
+      verified: 'bob <bob@example.test>',
+      'verified again, by id': 'bob <bob@example.test>',
+      'linked elsewhere': 'tessera_linked_elsewhere',
+      // By Tessera user id only: no link by address; the new account does not take it.
+      'sub mode, verified email of an account': 'carol_2 <>',
+      'sub mode, no account, no creating': 'tessera_no_account',
+    });
+  });
+
   it('uninstalling removes its options, its table and the Tessera ids in user meta', async () => {
     const state = `global $wpdb; echo wp_json_encode(array(get_option('tessera_settings') !== false, (bool) $wpdb->get_var("SHOW TABLES LIKE '{$wpdb->prefix}tessera_jti'"), count(get_users(array('meta_key' => 'tessera_sub'))), get_option('tessera_db_version')));`;
-    expect(JSON.parse(wp.eval(state))).toEqual([true, true, 1, '1']);
+    const [option, table, linked, version] = JSON.parse(wp.eval(state)) as [boolean, boolean, number, string];
+    expect([option, table, linked > 0, version]).toEqual([true, true, true, '1']);
     wp.eval(`require_once ABSPATH . 'wp-admin/includes/plugin.php'; deactivate_plugins('wordpress-plugin-tessera/tessera.php'); uninstall_plugin('wordpress-plugin-tessera/tessera.php');`);
     expect(JSON.parse(wp.eval(state))).toEqual([false, false, 0, false]);
     // Nothing the plugin did in this whole file made PHP complain.
