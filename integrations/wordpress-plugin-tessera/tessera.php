@@ -1,7 +1,6 @@
 <?php
 /**
  * Plugin Name:       Tessera Sign-in and Logout Everywhere
- * Plugin URI:        https://github.com/tessera-auth/tessera
  * Description:       Sign in through a Tessera session authority (OpenID Connect), and end the session everywhere: logging out of WordPress ends the Tessera session in every app, and a logout anywhere else ends the WordPress session (OpenID Connect Back-Channel Logout).
  * Version:           0.1.0
  * Requires at least: 6.1

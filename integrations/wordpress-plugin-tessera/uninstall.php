@@ -13,8 +13,9 @@ require_once __DIR__ . '/includes/class-tessera-replay.php';
 
 delete_option( 'tessera_settings' );
 delete_option( 'tessera_db_version' );
-delete_transient( 'tessera_discovery' );
-delete_transient( 'tessera_jwks' );
-delete_transient( 'tessera_jwks_refetched' );
+// Every transient of the plugin (discovery, keys, sign-ins in progress `tessera_state_*`).
+global $wpdb;
+$wpdb->query( "DELETE FROM {$wpdb->options} WHERE option_name LIKE '\\_transient\\_tessera\\_%' OR option_name LIKE '\\_transient\\_timeout\\_tessera\\_%'" ); // phpcs:ignore WordPress.DB.DirectDatabaseQuery -- no API deletes transients by prefix.
+wp_cache_flush();
 delete_metadata( 'user', 0, 'tessera_sub', '', true );
 Tessera_Replay::drop();

@@ -553,11 +553,11 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
   });
 
   it('uninstalling removes its options, its table and the Tessera ids in user meta', async () => {
-    const state = `global $wpdb; echo wp_json_encode(array(get_option('tessera_settings') !== false, (bool) $wpdb->get_var("SHOW TABLES LIKE '{$wpdb->prefix}tessera_jti'"), count(get_users(array('meta_key' => 'tessera_sub'))), get_option('tessera_db_version')));`;
-    const [option, table, linked, version] = JSON.parse(wp.eval(state)) as [boolean, boolean, number, string];
-    expect([option, table, linked > 0, version]).toEqual([true, true, true, '1']);
+    const state = `global $wpdb; echo wp_json_encode(array(get_option('tessera_settings') !== false, (bool) $wpdb->get_var("SHOW TABLES LIKE '{$wpdb->prefix}tessera_jti'"), count(get_users(array('meta_key' => 'tessera_sub'))), get_option('tessera_db_version'), (int) $wpdb->get_var("SELECT COUNT(*) FROM {$wpdb->options} WHERE option_name LIKE '%transient%tessera%'")));`;
+    const [option, table, linked, version, transients] = JSON.parse(wp.eval(state)) as [boolean, boolean, number, string, number];
+    expect([option, table, linked > 0, version, transients > 0]).toEqual([true, true, true, '1', true]);
     wp.eval(`require_once ABSPATH . 'wp-admin/includes/plugin.php'; deactivate_plugins('wordpress-plugin-tessera/tessera.php'); uninstall_plugin('wordpress-plugin-tessera/tessera.php');`);
-    expect(JSON.parse(wp.eval(state))).toEqual([false, false, 0, false]);
+    expect(JSON.parse(wp.eval(state))).toEqual([false, false, 0, false, 0]);
     // Nothing the plugin did in this whole file made PHP complain.
     expect(wp.log().split('\n').filter((line) => /PHP (Fatal|Parse|Warning|Notice|Deprecated)/.test(line))).toEqual([]);
   });

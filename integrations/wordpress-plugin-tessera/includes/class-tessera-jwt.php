@@ -65,7 +65,9 @@ final class Tessera_Jwt {
 		}
 		$header = json_decode( $header, true, 8 );
 		$claims = json_decode( $payload, true, 16 );
-		if ( ! is_array( $header ) || ! is_array( $claims ) || array_is_list( $claims ) && array() !== $claims ) {
+		// JSON objects only: a JSON list (or a scalar) is not a JOSE header or a claims set.
+		$object = static fn( $v ): bool => is_array( $v ) && ( array() === $v || ! array_is_list( $v ) );
+		if ( ! $object( $header ) || ! $object( $claims ) || array() === $header ) {
 			throw new Tessera_Token_Error( 'malformed', 'header or claims are not JSON objects' );
 		}
 		return array( $header, $claims, $parts[0] . '.' . $parts[1], $signature );
