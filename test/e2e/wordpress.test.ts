@@ -304,8 +304,12 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     const freshMe = await signInAtWordPress(fresh, 'new session');
     const freshPassword = await newSession('late: new password session');
     await passwordSignIn(freshPassword);
-    // Over a second later, so the delivering attempt's iat is after the new sign-ins.
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    // The delivering attempt must be signed in a later second than the new sign-ins (its iat
+    // then says "after them"): wait for the clock to pass that second.
+    const { body: live } = await node.admin<{ sessions: Array<{ handle: string; created_at: string }> }>('GET', `/users/${aliceId}/sessions`);
+    const freshStartedAt = Date.parse(live.sessions.find((x) => x.handle === freshMe.tessera_sid)!.created_at);
+    await waitFor('a second after the new sign-ins', () => (now() > Math.floor(freshStartedAt / 1000) ? true : undefined));
+    const before = wp.deliveries().length;
     wp.setBackchannelDown(false);
 
     const delivery = await waitFor('the user-wide logout delivered to WordPress', async () => {
@@ -314,6 +318,16 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     });
     expect(delivery.scope).toBe('user');
     expect(delivery.attempts).toBeGreaterThanOrEqual(3);
+    // What the attempts carried: a fresh iat and jti each, one revoked_at (the revocation's,
+    // before the new sign-in) and the ended sid; the accepted one was signed after the new sign-in.
+    const attempts = wp.deliveries().filter((d) => d.claims?.sub === aliceId && Array.isArray(d.claims.sids));
+    expect(attempts.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(attempts.map((d) => d.claims!.jti)).size).toBe(attempts.length);
+    expect(new Set(attempts.map((d) => d.claims!.revoked_at)).size).toBe(1);
+    expect(attempts[0]!.claims!.revoked_at as number).toBeLessThan(freshStartedAt);
+    expect(attempts[0]!.claims!.sids).toEqual([oldMe.tessera_sid]);
+    const accepted = wp.deliveries().slice(before).find((d) => !d.down && d.claims?.sub === aliceId)!;
+    expect((accepted.claims!.iat as number) * 1000).toBeGreaterThan(freshStartedAt);
 
     expect((await whoami(old)).user).toBeNull();
     expect((await whoami(oldPassword)).user).toBeNull();

@@ -99,6 +99,8 @@ export interface RunningWordPress {
   /** While down, the back-channel endpoint answers 503; returns how many times it did. */
   setBackchannelDown(down: boolean): void;
   downAnswers(): number;
+  /** Every POST to the back-channel endpoint: whether it was answered 503, and its claims. */
+  deliveries(): Array<{ down: boolean; claims: Record<string, unknown> | null }>;
   /** Runs PHP code inside this WordPress (wp-load.php loaded); returns what it prints. */
   eval(code: string): string;
   close(): Promise<void>;
@@ -107,7 +109,12 @@ export interface RunningWordPress {
 const MU_PLUGIN = `<?php
 // Test-only (written by test/integrations/support/wordpress.ts; never part of the plugin).
 add_filter('rest_pre_dispatch', function ($result, $server, $request) {
-  if ($request->get_route() === '/tessera/v1/backchannel-logout' && file_exists(TESSERA_TEST_DOWN_FLAG)) {
+  if ($request->get_route() !== '/tessera/v1/backchannel-logout') return $result;
+  // What each delivery carried (the claims, unverified: for the test to compare attempts).
+  $parts = explode('.', (string) $request->get_param('logout_token'));
+  $claims = count($parts) === 3 ? json_decode(base64_decode(strtr($parts[1], '-_', '+/')), true) : null;
+  file_put_contents(TESSERA_TEST_TOKENS, wp_json_encode(array('down' => file_exists(TESSERA_TEST_DOWN_FLAG), 'claims' => $claims)) . "\n", FILE_APPEND | LOCK_EX);
+  if (file_exists(TESSERA_TEST_DOWN_FLAG)) {
     file_put_contents(TESSERA_TEST_DOWN_COUNT, "503\\n", FILE_APPEND | LOCK_EX);
     return new WP_REST_Response(array('error' => 'test_down'), 503);
   }
@@ -162,6 +169,7 @@ define('AUTOMATIC_UPDATER_DISABLED', true);
 define('WP_AUTO_UPDATE_CORE', false);
 define('TESSERA_TEST_DOWN_FLAG', ${JSON.stringify(downFlag)});
 define('TESSERA_TEST_DOWN_COUNT', ${JSON.stringify(downCount)});
+define('TESSERA_TEST_TOKENS', ${JSON.stringify(join(dir, 'backchannel-tokens.jsonl'))});
 $table_prefix = 'wp_';
 if (!defined('ABSPATH')) define('ABSPATH', __DIR__ . '/');
 require_once ABSPATH . 'wp-settings.php';
@@ -233,6 +241,7 @@ require_once ABSPATH . 'wp-settings.php';
       else rmSync(downFlag, { force: true });
     },
     downAnswers: () => (existsSync(downCount) ? readFileSync(downCount, 'utf8').split('\n').filter(Boolean).length : 0),
+    deliveries: () => (existsSync(join(dir, 'backchannel-tokens.jsonl')) ? readFileSync(join(dir, 'backchannel-tokens.jsonl'), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as { down: boolean; claims: Record<string, unknown> | null }) : []),
     eval: evalIn,
     async close() {
       if (server && server.exitCode === null) {
