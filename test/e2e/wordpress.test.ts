@@ -294,6 +294,7 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     // WordPress' back-channel endpoint is down (503) while an administrator ends all of
     // alice's sessions.
     wp.setBackchannelDown(true);
+    const seenBefore = wp.deliveries().length;
     const ended = await node.admin<{ revoked: string[] }>('DELETE', `/users/${aliceId}/sessions`);
     expect(ended.status).toBe(200);
     expect(ended.body.revoked).toEqual([oldMe.tessera_sid]);
@@ -320,7 +321,7 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     expect(delivery.attempts).toBeGreaterThanOrEqual(3);
     // What the attempts carried: a fresh iat and jti each, one revoked_at (the revocation's,
     // before the new sign-in) and the ended sid; the accepted one was signed after the new sign-in.
-    const attempts = wp.deliveries().filter((d) => d.claims?.sub === aliceId && Array.isArray(d.claims.sids));
+    const attempts = wp.deliveries().slice(seenBefore).filter((d) => d.claims?.sub === aliceId && Array.isArray(d.claims.sids));
     expect(attempts.length).toBeGreaterThanOrEqual(3);
     expect(new Set(attempts.map((d) => d.claims!.jti)).size).toBe(attempts.length);
     expect(new Set(attempts.map((d) => d.claims!.revoked_at)).size).toBe(1);

@@ -17,8 +17,14 @@ final class Tessera_Sign_In {
 
 	public static function register(): void {
 		add_action( 'login_form', array( self::class, 'button' ) );
+		add_action( 'login_enqueue_scripts', array( self::class, 'style' ) );
 		add_action( 'login_form_tessera_login', array( self::class, 'start' ) );
 		add_action( 'login_form_tessera_callback', array( self::class, 'callback' ) );
+	}
+
+	/** The button's layout, added to the login page's own stylesheet. */
+	public static function style(): void {
+		wp_add_inline_style( 'login', '.tessera-sign-in{margin-bottom:16px}.tessera-sign-in .button{width:100%;text-align:center}' );
 	}
 
 	/** The button on the login form. */
@@ -32,7 +38,7 @@ final class Tessera_Sign_In {
 			$args['redirect_to'] = rawurlencode( wp_unslash( $_REQUEST['redirect_to'] ) ); // phpcs:ignore WordPress.Security.ValidatedSanitizedInput.InputNotSanitized,WordPress.Security.NonceVerification.Recommended
 		}
 		printf(
-			'<p class="tessera-sign-in" style="margin-bottom:16px"><a class="button button-secondary button-large" style="width:100%%;text-align:center" href="%s">%s</a></p>',
+			'<p class="tessera-sign-in"><a class="button button-secondary button-large" href="%s">%s</a></p>',
 			esc_url( add_query_arg( $args, wp_login_url() ) ),
 			esc_html( (string) Tessera_Settings::get( 'button_label' ) )
 		);
