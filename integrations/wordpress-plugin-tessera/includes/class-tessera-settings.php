@@ -77,7 +77,8 @@ final class Tessera_Settings {
 	 */
 	public static function sanitize( $input ): array {
 		$old   = self::all();
-		$input = is_array( $input ) ? wp_unslash( $input ) : array();
+		// options.php has already unslashed the posted values (unslashing again would eat backslashes).
+		$input = is_array( $input ) ? $input : array();
 		$out   = self::defaults();
 
 		$issuer = untrailingslashit( trim( (string) ( $input['issuer'] ?? '' ) ) );
