@@ -16,6 +16,7 @@ import { findWordPress, startWordPress, type RunningWordPress } from '../integra
 import { appSession, clickAndLand, openApp, signInWithOidc } from './support/app-pages.js';
 import { BACKCHANNEL_EVENT, registerApp, startTesseraNode, waitFor, type DeliveryJson, type RegisteredApp, type TesseraNode } from './support/backchannel.js';
 import { findChromium, launchChromium, type BrowserSession, type TestBrowser } from './support/chromium.js';
+import { createCookieJar } from './support/cookie-jar.js';
 import { findFreePort } from './support/free-port.js';
 
 const wordpress = findWordPress();
@@ -141,6 +142,30 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     await s.page.locator('#user_pass').fill(password);
     await clickAndLand(s.page, s.page.locator('#wp-submit'), landing, 20_000);
     expect(JSON.parse(await s.page.locator('body').innerText())).toMatchObject({ user: login, tessera_sid: null });
+  }
+
+  /**
+   * Signs in with WordPress' password form over plain HTTP (a cookie jar, no browser: no page
+   * to render), as a second device would. Returns a client that sends the jar's cookies.
+   */
+  async function httpPasswordSession(login = 'alice', password = WP_PASSWORD) {
+    const jar = createCookieJar();
+    const send = async (path: string, init: RequestInit = {}) => {
+      const url = `${wp.url}${path}`;
+      const response = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string> | undefined), cookie: jar.headerFor(url) } });
+      jar.store(url, response.headers.getSetCookie());
+      return response;
+    };
+    await send('/wp-login.php'); // WordPress' test cookie
+    const posted = await send('/wp-login.php', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ log: login, pwd: password, 'wp-submit': 'Log In', testcookie: '1', redirect_to: `${wp.url}/` }).toString(),
+    });
+    expect(posted.status).toBe(302);
+    const whoamiHttp = async () => (await (await send('/?tessera_test_whoami=1')).json()) as Whoami;
+    expect(await whoamiHttp()).toMatchObject({ user: login, tessera_sid: null });
+    return { send, whoami: whoamiHttp };
   }
 
   async function deliveriesOf(handle: string): Promise<DeliveryJson[]> {
@@ -288,8 +313,7 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     // Before: a Tessera sign-in (old) and a WordPress password sign-in (no Tessera sid).
     const old = await newSession('late: old tessera session');
     const oldMe = await signInAtWordPress(old, 'old session');
-    const oldPassword = await newSession('late: old password session');
-    await passwordSignIn(oldPassword);
+    const oldPassword = await httpPasswordSession();
 
     // WordPress' back-channel endpoint is down (503) while an administrator ends all of
     // alice's sessions.
@@ -303,8 +327,7 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     // alice signs in again meanwhile, both ways.
     const fresh = await newSession('late: new tessera session');
     const freshMe = await signInAtWordPress(fresh, 'new session');
-    const freshPassword = await newSession('late: new password session');
-    await passwordSignIn(freshPassword);
+    const freshPassword = await httpPasswordSession();
     // The delivering attempt must be signed in a later second than the new sign-ins (its iat
     // then says "after them"): wait for the clock to pass that second.
     const { body: live } = await node.admin<{ sessions: Array<{ handle: string; created_at: string }> }>('GET', `/users/${aliceId}/sessions`);
@@ -331,9 +354,9 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     expect((accepted.claims!.iat as number) * 1000).toBeGreaterThan(freshStartedAt);
 
     expect((await whoami(old)).user).toBeNull();
-    expect((await whoami(oldPassword)).user).toBeNull();
+    expect((await oldPassword.whoami()).user).toBeNull();
     expect(await whoami(fresh)).toMatchObject({ user: 'alice', tessera_sid: freshMe.tessera_sid });
-    expect((await whoami(freshPassword)).user).toBe('alice');
+    expect((await freshPassword.whoami()).user).toBe('alice');
     expect(wp.log()).toMatch(new RegExp(`\\[tessera\\] backchannel\\.ok Tessera user ${aliceId} \\(all sessions ended at \\d+\\): ended 2 WordPress session\\(s\\)`));
   });
 
@@ -502,10 +525,8 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
   });
 
   it('the settings page: administrators only, shows the URLs to register, never the secret, and a post without its nonce changes nothing', async () => {
-    const subscriber = await newSession('settings as a subscriber');
-    await passwordSignIn(subscriber);
-    const refused = await subscriber.page.goto(`${wp.url}/wp-admin/options-general.php?page=tessera`);
-    expect(refused!.status()).toBe(403);
+    const subscriber = await httpPasswordSession();
+    expect((await subscriber.send('/wp-admin/options-general.php?page=tessera')).status).toBe(403);
 
     const s = await newSession('settings as the administrator');
     await passwordSignIn(s, 'admin', ADMIN_PASSWORD);
