@@ -4,7 +4,7 @@
  * password), integrations/wordpress-plugin-tessera installed and activated.
  *
  * - {@link findWordPress} checks PHP (with mysqli, curl, sodium, openssl), the WordPress
- *   files and MariaDB; when PHP or WordPress are missing and the tests run as root, installs
+ *   files (or TESSERA_WORDPRESS_DIR) and MariaDB (or TESSERA_MARIADB=host:port); when PHP or WordPress are missing and the tests run as root, installs
  *   `php-cli php-mysql php-curl wordpress` with apt-get (as test/e2e/support/chromium.ts does
  *   for Chromium). Where it cannot, the tests are skipped with a message saying why — unless
  *   TESSERA_REQUIRE_WORDPRESS=1 (set by .ci/run), where that is a failure.
@@ -30,7 +30,13 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const PLUGIN_DIR = join(ROOT, 'integrations', 'wordpress-plugin-tessera');
-const WORDPRESS = '/usr/share/wordpress';
+/** Debian's WordPress, or TESSERA_WORDPRESS_DIR (a tree with wp-settings.php). */
+const wordpressDir = (env: Record<string, string | undefined> = process.env) => env.TESSERA_WORDPRESS_DIR || '/usr/share/wordpress';
+/** MariaDB's host and port: 127.0.0.1:3306, or TESSERA_MARIADB (host:port; user root, no password). */
+const mariadb = (env: Record<string, string | undefined> = process.env) => {
+  const [host = '127.0.0.1', port = '3306'] = (env.TESSERA_MARIADB || '127.0.0.1:3306').split(':');
+  return { host, port: Number(port) };
+};
 const PHP = '/usr/bin/php';
 const PACKAGES = ['php-cli', 'php-mysql', 'php-curl', 'wordpress'];
 
@@ -38,7 +44,7 @@ export type WordPressLookup = { skip: null } | { skip: string };
 let lookup: WordPressLookup | undefined;
 
 const phpReady = () => existsSync(PHP) && spawnSync(PHP, ['-r', 'exit(extension_loaded("mysqli") && extension_loaded("curl") && extension_loaded("sodium") && extension_loaded("openssl") ? 0 : 1);']).status === 0;
-const wordpressReady = () => existsSync(join(WORDPRESS, 'wp-settings.php'));
+const wordpressReady = (dir: string) => existsSync(join(dir, 'wp-settings.php'));
 
 /** Runs PHP code with php-cli; returns its exit status and output. */
 function php(code: string, cwd?: string): { status: number | null; out: string } {
@@ -46,10 +52,12 @@ function php(code: string, cwd?: string): { status: number | null; out: string }
   return { status: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
 
-const MARIADB = `mysqli_report(MYSQLI_REPORT_OFF); $db = @mysqli_connect('127.0.0.1', 'root', '', '', 3306);`;
+const connect = (env: Record<string, string | undefined> = process.env) => `mysqli_report(MYSQLI_REPORT_OFF); $db = @mysqli_connect(${JSON.stringify(mariadb(env).host)}, 'root', '', '', ${mariadb(env).port});`;
 
-function locate(): WordPressLookup {
-  if (!phpReady() || !wordpressReady()) {
+function locate(env: Record<string, string | undefined>): WordPressLookup {
+  const WORDPRESS = wordpressDir(env);
+  if (env.TESSERA_WORDPRESS_DIR && !wordpressReady(WORDPRESS)) return { skip: `TESSERA_WORDPRESS_DIR=${WORDPRESS} has no wp-settings.php` };
+  if (!phpReady() || !wordpressReady(WORDPRESS)) {
     const root = process.getuid?.() === 0;
     const aptGet = ['/usr/bin/apt-get', '/bin/apt-get'].find((p) => existsSync(p));
     if (!root || !aptGet) return { skip: `PHP (with mysqli, curl, sodium, openssl) or WordPress (${WORDPRESS}) is missing, and the tests cannot install them (${!aptGet ? 'no apt-get' : 'not root'}). Install them with \`sudo apt-get install -y ${PACKAGES.join(' ')}\`.` };
@@ -59,10 +67,10 @@ function locate(): WordPressLookup {
       spawnSync(aptGet, ['-o', 'DPkg::Lock::Timeout=600', 'update'], { stdio: 'inherit', timeout: 10 * 60_000 });
       install();
     }
-    if (!phpReady() || !wordpressReady()) return { skip: `\`apt-get install -y ${PACKAGES.join(' ')}\` did not give PHP with mysqli, curl, sodium and openssl, and ${WORDPRESS}.` };
+    if (!phpReady() || !wordpressReady(WORDPRESS)) return { skip: `\`apt-get install -y ${PACKAGES.join(' ')}\` did not give PHP with mysqli, curl, sodium and openssl, and ${WORDPRESS}.` };
   }
-  const db = php(`${MARIADB} if (!$db) { echo mysqli_connect_error(); exit(1); }`);
-  if (db.status !== 0) return { skip: `MariaDB is not reachable at 127.0.0.1:3306 as root without a password: ${db.out.trim()}` };
+  const db = php(`${connect(env)} if (!$db) { echo mysqli_connect_error(); exit(1); }`);
+  if (db.status !== 0) return { skip: `MariaDB is not reachable at ${mariadb(env).host}:${mariadb(env).port} as root without a password: ${db.out.trim()}` };
   return { skip: null };
 }
 
@@ -71,7 +79,7 @@ function locate(): WordPressLookup {
  * cannot; otherwise prints why they are skipped.
  */
 export function findWordPress(env: Record<string, string | undefined> = process.env): WordPressLookup {
-  const found = (lookup ??= locate());
+  const found = env === process.env ? (lookup ??= locate(env)) : locate(env);
   if (found.skip !== null) {
     if (env.TESSERA_REQUIRE_WORDPRESS === '1') throw new Error(`TESSERA_REQUIRE_WORDPRESS=1 but WordPress cannot run: ${found.skip}`);
     console.warn(`[wordpress tests skipped] ${found.skip}`);
@@ -147,7 +155,7 @@ export async function startWordPress(options: WordPressOptions): Promise<Running
   // WordPress' files (a copy, so that wp-config.php and wp-content are this test's own;
   // symlinks would not do: WordPress finds wp-config.php from its files' real paths).
   const wp = join(dir, 'wordpress');
-  cpSync(WORDPRESS, wp, { recursive: true, dereference: true, filter: (src) => !/\/(wp-config\.php|\.htaccess|wp-content\/plugins\/akismet)$/.test(src) });
+  cpSync(wordpressDir(), wp, { recursive: true, dereference: true, filter: (src) => !/\/(wp-config\.php|\.htaccess|wp-content\/plugins\/akismet)$/.test(src) });
   mkdirSync(join(wp, 'wp-content', 'mu-plugins'), { recursive: true });
   mkdirSync(join(wp, 'wp-content', 'uploads'), { recursive: true });
   cpSync(PLUGIN_DIR, join(wp, 'wp-content', 'plugins', 'wordpress-plugin-tessera'), { recursive: true });
@@ -157,7 +165,7 @@ export async function startWordPress(options: WordPressOptions): Promise<Running
 define('DB_NAME', '${database}');
 define('DB_USER', 'root');
 define('DB_PASSWORD', '');
-define('DB_HOST', '127.0.0.1:3306');
+define('DB_HOST', '${mariadb().host}:${mariadb().port}');
 define('DB_CHARSET', 'utf8mb4');
 define('DB_COLLATE', '');
 ${['AUTH_KEY', 'SECURE_AUTH_KEY', 'LOGGED_IN_KEY', 'NONCE_KEY', 'AUTH_SALT', 'SECURE_AUTH_SALT', 'LOGGED_IN_SALT', 'NONCE_SALT'].map((k) => `define('${k}', '${salt()}');`).join('\n')}
@@ -175,9 +183,9 @@ if (!defined('ABSPATH')) define('ABSPATH', __DIR__ . '/');
 require_once ABSPATH . 'wp-settings.php';
 `);
 
-  const created = php(`${MARIADB} if (!$db || !mysqli_query($db, 'CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4')) { echo mysqli_error($db); exit(1); }`);
+  const created = php(`${connect()} if (!$db || !mysqli_query($db, 'CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4')) { echo mysqli_error($db); exit(1); }`);
   if (created.status !== 0) throw new Error(`creating the database: ${created.out}`);
-  const dropDatabase = () => php(`${MARIADB} if ($db) mysqli_query($db, 'DROP DATABASE IF EXISTS \`${database}\`');`);
+  const dropDatabase = () => php(`${connect()} if ($db) mysqli_query($db, 'DROP DATABASE IF EXISTS \`${database}\`');`);
 
   const evalIn = (code: string): string => {
     const r = spawnSync(PHP, ['-d', 'display_errors=stderr', '-d', `error_log=${errorLog}`, '-r', `$_SERVER['HTTP_HOST'] = '127.0.0.1:${options.port}'; require 'wp-load.php'; ${code}`], { cwd: wp, encoding: 'utf8', timeout: 60_000 });
