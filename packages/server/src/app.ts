@@ -23,7 +23,8 @@ import { requireAdmin, requireApp } from './http-auth.js';
 import { createValidatorCompiler } from './validation.js';
 import { createLoggerOptions } from './redaction.js';
 import { loginRoutes } from './routes/login.js';
-import { accountRoutes } from './pages/index.js';
+import { accountRoutes, stylesheetRoutes } from './pages/index.js';
+import { adminConsoleRoutes } from './console/index.js';
 import { oidcRoutes } from './oidc/index.js';
 import { logoutRoutes } from './routes/logout.js';
 import { selfRoutes } from './routes/self.js';
@@ -226,6 +227,10 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     await feedRoutes(scope, context, hub, guard);
   });
   await app.register(async (scope) => adminRoutes(scope, context, () => void worker?.wake()), { prefix: '/admin/api' });
+  // The admin console (pages under /admin): its own context, its own sign-in and cookie
+  // (console/auth.ts), separate from user sessions and from the bearer-token API above.
+  await app.register(async (scope) => adminConsoleRoutes(scope, context, () => void worker?.wake()), { prefix: '/admin' });
+  await app.register(async (scope) => stylesheetRoutes(scope));
   // The OpenID Provider: its own context, because its token endpoint authenticates clients
   // in three ways (not only Basic) and answers in OAuth's error format.
   await app.register(async (scope) => oidcRoutes(scope, context));

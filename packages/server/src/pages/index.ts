@@ -6,3 +6,4 @@ export { describeDevice, relativeTime, renderAccountPage, type AccountDevice, ty
 export { escapeHtml, renderLoginPage, renderMessagePage, renderPage, renderSignedInPage, type SignOutScope } from './render.js';
 export { pageContentSecurityPolicy, pageHeaders, sendPage, type SendPageOptions } from './send-page.js';
 export { createFormCsrf, type FormCsrf } from './form-csrf.js';
+export { STYLESHEET, STYLESHEET_PATH, stylesheetRoutes } from './stylesheet.js';
