@@ -46,7 +46,8 @@ function post(t: TestServer, c: Console, url: string, fields: Record<string, str
 function fieldError(html: string, name: string): string | undefined {
   const input = new RegExp(`<(?:input|textarea|select)[^>]*id="f-${name}"[^>]*>`).exec(html)?.[0];
   if (!input || !/aria-invalid="true"/.test(input) || !input.includes(`f-${name}-error`)) return undefined;
-  return new RegExp(`<p class="field-error" id="f-${name}-error">([^<]*)</p>`).exec(html)?.[1];
+  const raw = new RegExp(`<p class="field-error" id="f-${name}-error">([^<]*)</p>`).exec(html)?.[1];
+  return raw?.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
 
 async function userSession(t: TestServer, username: string, password: string, userAgent?: string): Promise<string> {
@@ -197,5 +198,273 @@ describe('admin console: sign-in failure limit', () => {
     expect((await attempt(ADMIN_TOKEN)).statusCode).toBe(303);
     t.clock.advance(61_000);
     expect((await attempt(`wrong-5-${'x'.repeat(40)}`)).statusCode).toBe(401);
+  });
+});
+
+describe('admin console: users, sessions, deliveries, apps, log', () => {
+  let t: TestServer;
+  let c: Console;
+  beforeEach(async () => {
+    t = await createTestServer();
+    c = await signIn(t);
+  });
+  afterEach(async () => t.close());
+
+  it('searches users by part of the username or email', async () => {
+    await createUser(t, { username: 'margaret', email: 'mh@nasa.example' });
+    await createUser(t, { username: 'grace', email: 'grace@navy.example' });
+    const byName = await get(t, c, '/admin/users?q=MARG');
+    expectPageHeaders(byName);
+    expect(byName.body).toContain('>margaret</a>');
+    expect(byName.body).not.toContain('>grace</a>');
+    const byEmail = await get(t, c, '/admin/users?q=navy.example');
+    expect(byEmail.body).toContain('>grace</a>');
+    expect(byEmail.body).not.toContain('>margaret</a>');
+    expect((await get(t, c, '/admin/users?q=nobody-at-all')).body).toContain('No user matches.');
+    // The query is shown escaped, never as markup.
+    const xss = await get(t, c, `/admin/users?q=${encodeURIComponent('<script>x</script>')}`);
+    expect(xss.body).not.toContain('<script>');
+  });
+
+  it('creates a user, and shows each bad field\'s error next to it (nothing created)', async () => {
+    const bad = async (fields: Record<string, string>, name: string, status = 400) => {
+      const res = await post(t, c, '/admin/users', fields);
+      expect(res.statusCode, res.body).toBe(status);
+      const error = fieldError(res.body, name);
+      expect(error, `${name} error in ${res.body.slice(0, 200)}`).toBeTruthy();
+      return error;
+    };
+    await bad({ username: '' }, 'username');
+    await bad({ username: 'two words' }, 'username');
+    await bad({ username: 'ok', email: 'not-an-email' }, 'email');
+    await bad({ username: 'ok', password: 'short' }, 'password');
+    await bad({ username: 'ad\u200bmin' }, 'username');
+    expect(await t.store.searchUsers('', 10)).toEqual([]);
+    const made = await post(t, c, '/admin/users', { username: 'ada', email: 'ada@example.com', password: 'correct horse battery', email_verified: '1' });
+    expect(made.statusCode).toBe(303);
+    const user = await t.store.findUserByLogin('ada');
+    expect(user).toMatchObject({ email: 'ada@example.com', emailVerified: true });
+    expect(made.headers.location).toBe(`/admin/users/${user!.id}?done=created`);
+    expect((await get(t, c, made.headers.location as string)).body).toContain('The user is created.');
+    expect(await bad({ username: 'ADA' }, 'username', 409)).toBe('A user with this username or email already exists.');
+    // Without the CSRF token nothing is created.
+    expect((await post(t, c, '/admin/users', { username: 'eve' }, false)).statusCode).toBe(403);
+    expect(await t.store.findUserByLogin('eve')).toBeNull();
+  });
+
+  it('ends one session, all but one, one app\'s part, and all; disables, enables and deletes (with confirmation)', async () => {
+    const forum = await createApp(t, { name: 'Forum' });
+    const shop = await createApp(t, { name: 'Shop' });
+    const { user } = await createUser(t);
+    const [s1, s2, s3, s4] = [await startAppSession(t, forum, user.id, 'ua-1'), await startAppSession(t, forum, user.id, 'ua-2'), await startAppSession(t, shop, user.id, 'ua-3'), await startAppSession(t, shop, user.id, 'ua-4')];
+    const page = await get(t, c, `/admin/users/${user.id}`);
+    expect(page.body).toContain('Active sessions (4)');
+    for (const s of [s1, s2, s3, s4]) expect(page.body).toContain(`/admin/sessions/${s!.handle}/end`);
+    const active = async () => (await t.store.listSessionsByUser(user.id)).map((s) => s.handle).sort();
+
+    const one = await post(t, c, `/admin/sessions/${s1!.handle}/end`);
+    expect(one.statusCode).toBe(303);
+    expect(one.headers.location).toBe(`/admin/sessions/${s1!.handle}?done=ended`);
+    expect(await active()).toEqual([s2!.handle, s3!.handle, s4!.handle].sort());
+    const ended = (await t.store.findSessionByHandle(s1!.handle))!;
+    expect(ended).toMatchObject({ endReason: 'admin_revoked', endedBy: 'admin' });
+
+    // Bad choices are errors next to their field; nothing ends.
+    const url = `/admin/users/${user.id}/sessions/end`;
+    let res = await post(t, c, url, { scope: 'bogus' });
+    expect(res.statusCode).toBe(400);
+    expect(fieldError(res.body, 'scope')).toBe('Choose which sessions to end.');
+    res = await post(t, c, url, { scope: 'except', except: s1!.handle });
+    expect(fieldError(res.body, 'except')).toBe('Choose one of the user\'s active sessions to keep.');
+    res = await post(t, c, url, { scope: 'app', app: '' });
+    expect(fieldError(res.body, 'app')).toBe('Choose the app whose part ends.');
+    res = await post(t, c, url, { scope: 'app', app: 'app_nobody' });
+    expect(fieldError(res.body, 'app')).toBe('No such app.');
+    expect(await active()).toHaveLength(3);
+
+    res = await post(t, c, url, { scope: 'app', app: shop.clientId });
+    expect(res.headers.location).toBe(`/admin/users/${user.id}?done=app`);
+    expect(await active()).toHaveLength(3);
+    expect((await t.store.findSessionByHandle(s3!.handle))!.apps.find((a) => a.clientId === shop.clientId)?.leftAt).not.toBeNull();
+
+    res = await post(t, c, url, { scope: 'except', except: s2!.handle });
+    expect(res.headers.location).toBe(`/admin/users/${user.id}?done=others`);
+    expect(await active()).toEqual([s2!.handle]);
+
+    res = await post(t, c, `/admin/users/${user.id}/disable`, { disabled: '1' });
+    expect(res.headers.location).toBe(`/admin/users/${user.id}?done=disabled`);
+    expect((await t.store.findUserById(user.id))!.disabled).toBe(true);
+    expect(await active()).toEqual([]);
+    expect((await get(t, c, `/admin/users/${user.id}`)).body).toContain('Enable user');
+    await post(t, c, `/admin/users/${user.id}/disable`, { disabled: '0' });
+    expect((await t.store.findUserById(user.id))!.disabled).toBe(false);
+
+    await startAppSession(t, forum, user.id);
+    res = await post(t, c, url, { scope: 'all' });
+    expect(res.headers.location).toBe(`/admin/users/${user.id}?done=all`);
+    expect(await active()).toEqual([]);
+
+    res = await post(t, c, `/admin/users/${user.id}/delete`, {});
+    expect(res.statusCode).toBe(400);
+    expect(fieldError(res.body, 'confirm')).toBe('Tick this box to confirm the deletion.');
+    expect(await t.store.findUserById(user.id)).not.toBeNull();
+    res = await post(t, c, `/admin/users/${user.id}/delete`, { confirm: '1' });
+    expect(res.headers.location).toBe('/admin/users?done=deleted');
+    expect(await t.store.findUserById(user.id)).toBeNull();
+    // Actions without the CSRF token change nothing.
+    const { user: other } = await createUser(t);
+    expect((await post(t, c, `/admin/users/${other.id}/disable`, { disabled: '1' }, false)).statusCode).toBe(403);
+    expect((await t.store.findUserById(other.id))!.disabled).toBe(false);
+  });
+
+  it('shows a session\'s deliveries per app (pending with the next attempt, dead with the last error, delivered) and retries a dead one', async () => {
+    const forum = await createApp(t, { name: 'Forum', backchannel_logout_uri: 'https://forum.example/bc' });
+    const shop = await createApp(t, { name: 'Shop', connectors: { webhook: { url: 'https://shop.example/hook' } } });
+    const quiet = await createApp(t, { name: 'Quiet' });
+    const { user } = await createUser(t);
+    const s = await startAppSession(t, forum, user.id);
+    for (const app of [shop, quiet]) {
+      const joined = await t.app.inject({ method: 'POST', url: '/v1/token', headers: { authorization: app.basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: `grant_type=session_token&session_token=${encodeURIComponent(s.token)}` });
+      expect(joined.statusCode, joined.body).toBe(200);
+    }
+    expect((await post(t, c, `/admin/sessions/${s.handle}/end`)).statusCode).toBe(303);
+    const deliveries = await t.store.listDeliveriesBySession(s.handle);
+    expect(deliveries.map((d) => d.clientId).sort()).toEqual([forum.clientId, shop.clientId].sort());
+    // A worker attempt: the forum's notice arrives, the shop's ends dead.
+    const now = t.clock.now();
+    const claimed = await t.store.claimDeliveries('test-worker', now, now + 60_000, 10);
+    for (const d of claimed) {
+      await t.store.completeDelivery(d.id, 'test-worker', d.clientId === forum.clientId ? { status: 'delivered', at: now, httpStatus: 200 } : { status: 'dead', at: now, nextAttemptAt: now, error: 'HTTP 503 from the receiver', httpStatus: 503 });
+    }
+    const page = await get(t, c, `/admin/sessions/${s.handle}`);
+    expectPageHeaders(page);
+    const dead = deliveries.find((d) => d.clientId === shop.clientId)!;
+    const delivered = deliveries.find((d) => d.clientId === forum.clientId)!;
+    expect(page.body).toMatch(new RegExp(`data-delivery="${delivered.id}"><span class="pill status-delivered" data-status="delivered">`));
+    expect(page.body).toMatch(new RegExp(`data-delivery="${dead.id}"><span class="pill status-dead" data-status="dead">dead</span> last error: HTTP 503 from the receiver \\(HTTP 503\\)`));
+    expect(page.body).toContain('Without a push channel');
+    expect(page.body).toContain('Quiet');
+    expect(page.body).toContain(`/admin/deliveries/${dead.id}/retry`);
+    expect(page.body).not.toContain(`/admin/deliveries/${delivered.id}/retry`);
+
+    expect((await post(t, c, `/admin/deliveries/${dead.id}/retry`, { handle: s.handle }, false)).statusCode).toBe(403);
+    expect((await t.store.findDelivery(dead.id))!.status).toBe('dead');
+    const retried = await post(t, c, `/admin/deliveries/${dead.id}/retry`, { handle: s.handle });
+    expect(retried.statusCode).toBe(303);
+    expect(retried.headers.location).toBe(`/admin/sessions/${s.handle}?done=retried`);
+    expect((await t.store.findDelivery(dead.id))!.status).toBe('pending');
+    const after = await get(t, c, retried.headers.location as string);
+    expect(after.body).toMatch(new RegExp(`data-delivery="${dead.id}"><span class="pill status-pending" data-status="pending">pending</span> next attempt <time`));
+    // A delivered or unknown delivery cannot be retried: an error page with its code.
+    const again = await post(t, c, `/admin/deliveries/${delivered.id}/retry`, { handle: s.handle });
+    expect(again.statusCode).toBe(404);
+    expect(again.body).toContain('DELIVERY_NOT_FOUND');
+    // A redirect never leaves the console, whatever the form says.
+    const odd = await post(t, c, `/admin/deliveries/${dead.id}/retry`, { handle: '//evil.example' });
+    expect(odd.headers.location).toBe(`/admin/sessions/${s.handle}?done=retried`);
+  });
+
+  it('registers an app (secret shown once), edits it with errors next to fields, rotates the secret, deletes it', async () => {
+    let res = await post(t, c, '/admin/apps', { name: 'Forum', allowed_origins: 'https://forum.example\nhttps://forum.example/path' });
+    expect(res.statusCode).toBe(400);
+    expect(fieldError(res.body, 'allowed_origins')).toMatch(/origin like https:\/\/forum\.example\.com/);
+    // What was typed is shown again.
+    expect(res.body).toContain('https://forum.example/path</textarea>');
+    res = await post(t, c, '/admin/apps', { name: '' });
+    expect(fieldError(res.body, 'name')).toBe('Enter a name.');
+    res = await post(t, c, '/admin/apps', { name: 'Forum', redirect_uris: 'https://forum.example/cb#frag' });
+    expect(fieldError(res.body, 'redirect_uris')).toBeTruthy();
+    res = await post(t, c, '/admin/apps', { name: 'Forum', webhook_url: 'ftp://x' });
+    expect(fieldError(res.body, 'webhook_url')).toBeTruthy();
+    res = await post(t, c, '/admin/apps', { name: 'Forum', backchannel_logout_uri: 'not a url' });
+    expect(fieldError(res.body, 'backchannel_logout_uri')).toBeTruthy();
+    expect(await t.store.listApps()).toEqual([]);
+
+    res = await post(t, c, '/admin/apps', { client_id: 'forum', name: 'Forum', trusted: '1', allowed_origins: 'https://forum.example', return_urls: 'https://forum.example/\nhttps://forum.example/bye', backchannel_logout_uri: 'https://forum.example/bc', webhook_url: 'https://forum.example/hook' });
+    expect(res.statusCode, res.body).toBe(201);
+    expectPageHeaders(res);
+    const secret = /<code class="secret" id="client-secret">([^<]+)<\/code>/.exec(res.body)![1]!;
+    const webhookSecret = /<code class="secret" id="webhook-secret">([^<]+)<\/code>/.exec(res.body)![1]!;
+    expect(await t.authority.apps.authenticateApp('forum', secret)).not.toBeNull();
+    const stored = (await t.store.findApp('forum'))!;
+    expect(stored).toMatchObject({ trusted: true, allowedOrigins: ['https://forum.example'], returnUrls: ['https://forum.example/', 'https://forum.example/bye'], backchannelLogoutUri: 'https://forum.example/bc' });
+    expect((stored.connectors.webhook as { secret: string }).secret).toBe(webhookSecret);
+    expect((await post(t, c, '/admin/apps', { client_id: 'forum', name: 'Again' })).statusCode).toBe(409);
+
+    const edit = await get(t, c, '/admin/apps/forum');
+    expect(edit.body).not.toContain(secret);
+    expect(edit.body).not.toContain(webhookSecret);
+    expect(edit.body).toContain('https://forum.example/hook');
+    // Saving with the webhook URL unchanged keeps its signing secret; a changed URL keeps it too.
+    res = await post(t, c, '/admin/apps/forum', { name: 'The Forum', allowed_origins: 'https://forum.example\nhttps://www.forum.example', return_urls: 'https://forum.example/', backchannel_logout_uri: '', webhook_url: 'https://forum.example/hook2' });
+    expect(res.statusCode, res.body).toBe(303);
+    expect(res.headers.location).toBe('/admin/apps/forum?done=saved');
+    const edited = (await t.store.findApp('forum'))!;
+    expect(edited).toMatchObject({ name: 'The Forum', allowedOrigins: ['https://forum.example', 'https://www.forum.example'], returnUrls: ['https://forum.example/'], backchannelLogoutUri: null, trusted: false });
+    expect(edited.connectors.webhook).toEqual({ url: 'https://forum.example/hook2', secret: webhookSecret });
+    res = await post(t, c, '/admin/apps/forum', { name: 'The Forum', allowed_origins: 'forum.example' });
+    expect(res.statusCode).toBe(400);
+    expect(fieldError(res.body, 'allowed_origins')).toBeTruthy();
+    expect((await t.store.findApp('forum'))!.allowedOrigins).toEqual(['https://forum.example', 'https://www.forum.example']);
+
+    res = await post(t, c, '/admin/apps/forum/secret', {}, false);
+    expect(res.statusCode).toBe(403);
+    expect(await t.authority.apps.authenticateApp('forum', secret)).not.toBeNull();
+    res = await post(t, c, '/admin/apps/forum/secret');
+    expect(res.statusCode).toBe(200);
+    const rotated = /<code class="secret" id="client-secret">([^<]+)<\/code>/.exec(res.body)![1]!;
+    expect(rotated).not.toBe(secret);
+    expect(await t.authority.apps.authenticateApp('forum', secret)).toBeNull();
+    expect(await t.authority.apps.authenticateApp('forum', rotated)).not.toBeNull();
+    expect((await get(t, c, '/admin/apps/forum')).body).not.toContain(rotated);
+
+    res = await post(t, c, '/admin/apps/forum/delete', {});
+    expect(fieldError(res.body, 'confirm')).toBeTruthy();
+    res = await post(t, c, '/admin/apps/forum/delete', { confirm: '1' });
+    expect(res.headers.location).toBe('/admin/apps?done=deleted');
+    expect(await t.store.findApp('forum')).toBeNull();
+  });
+
+  it('lists the revocation log newest first, filtered by user, reason and app', async () => {
+    const forum = await createApp(t, { name: 'Forum' });
+    const { user: alice } = await createUser(t, { username: 'alice' });
+    const { user: bob } = await createUser(t, { username: 'bob' });
+    const a1 = await startAppSession(t, forum, alice.id);
+    const b1 = await startAppSession(t, forum, bob.id);
+    expect((await adminRequest(t, 'DELETE', `/sessions/${a1.handle}`)).statusCode).toBe(204);
+    expect((await adminRequest(t, 'PATCH', `/users/${bob.id}`, { disabled: true })).statusCode).toBe(200);
+    const rows = (html: string) => [...html.matchAll(/<tr><td>(\d+)<\/td>/g)].map((m) => Number(m[1]));
+    const all = await get(t, c, '/admin/revocations');
+    expectPageHeaders(all);
+    expect(rows(all.body)).toEqual([2, 1]);
+    expect(rows((await get(t, c, '/admin/revocations?user=alice')).body)).toEqual([1]);
+    expect(rows((await get(t, c, `/admin/revocations?user=${bob.id}`)).body)).toEqual([2]);
+    expect(rows((await get(t, c, '/admin/revocations?reason=user_disabled')).body)).toEqual([2]);
+    expect(rows((await get(t, c, `/admin/revocations?app=${forum.clientId}&reason=admin_revoked`)).body)).toEqual([1]);
+    expect(rows((await get(t, c, '/admin/revocations?app=app_nobody')).body)).toEqual([]);
+    const unknown = await get(t, c, '/admin/revocations?user=nobody');
+    expect(fieldError(unknown.body, 'user')).toBe('No user is called "nobody".');
+    expect((await get(t, c, '/admin/revocations?reason=bogus')).statusCode).toBe(400);
+    expect(b1.handle).toBeTruthy();
+  });
+
+  it('the overview counts active sessions, deliveries by status and the last hour\'s revocations by reason, as charts', async () => {
+    const forum = await createApp(t, { name: 'Forum', backchannel_logout_uri: 'https://forum.example/bc' });
+    const { user } = await createUser(t);
+    const sessions = [await startAppSession(t, forum, user.id), await startAppSession(t, forum, user.id), await startAppSession(t, forum, user.id)];
+    await adminRequest(t, 'DELETE', `/sessions/${sessions[0]!.handle}`);
+    const page = await get(t, c, '/admin');
+    expectPageHeaders(page);
+    const count = (name: string) => Number(new RegExp(`data-count="${name}">(\\d+)<`).exec(page.body)?.[1]);
+    expect(count('active-sessions')).toBe(2);
+    expect(count('pending-deliveries')).toBe(1);
+    expect(count('dead-deliveries')).toBe(0);
+    expect(count('revocations-hour')).toBe(1);
+    expect(page.body).toMatch(/<svg class="chart"[^>]*role="img"/);
+    expect(page.body).toContain('admin_revoked: 1');
+    // An hour later the revocation is out of the last hour.
+    t.clock.advance(3_600_001);
+    const later = await get(t, c, '/admin');
+    expect(Number(/data-count="revocations-hour">(\d+)</.exec(later.body)?.[1])).toBe(0);
   });
 });
