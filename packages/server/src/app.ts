@@ -165,6 +165,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
           sessionBearer: { type: 'http', scheme: 'bearer', description: 'Session token' },
           sessionHeader: { type: 'apiKey', in: 'header', name: 'X-Session-Token' },
           sessionCookie: { type: 'apiKey', in: 'cookie', name: config.cookie.name },
+          adminConsole: { type: 'apiKey', in: 'cookie', name: 'tessera_admin', description: 'The admin console\'s sign-in (POST /admin/login with an admin token); its forms also need their CSRF token (cookie tessera_admin_csrf and field csrf).' },
         },
       },
     },

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TesseraApp } from '../context.js';
 import { AppBody, AppPatchBody, IdParams } from '../schemas.js';
 import { oidcMetadataOf } from '../views.js';
-import { checkAgainst, formText, lines, seeOther, showPage, type ConsoleKit } from './kit.js';
+import { checkAgainst, formText, lines, seeOther, showPage, type ConsoleKit, CONSOLE_ROUTE } from './kit.js';
 import { checkbox, field, formError, hidden, notice, postButton, renderConsolePage, table, text, time, type FieldErrors } from './layout.js';
 
 const APP_DONE: Record<string, string> = { saved: 'The app is saved.', deleted: 'The app is deleted.' };
@@ -21,7 +21,7 @@ const MESSAGES: Record<string, string> = {
   connectors: 'Enter the webhook\'s absolute http(s) URL, or leave it empty.',
 };
 
-const form = { tags: ['console'], consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] };
+const form = { ...CONSOLE_ROUTE, consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] };
 const DoneQuery = Type.Object({ done: Type.Optional(Type.String({ maxLength: 32 })) });
 
 /** The form's values as text (what the operator typed, shown again next to errors). */
@@ -133,7 +133,7 @@ export async function appsPages(app: TesseraApp, kit: ConsoleKit): Promise<void>
     return null;
   }
 
-  app.get('/apps', { schema: { tags: ['console'], produces: ['text/html'], querystring: DoneQuery, description: 'Admin console: registered apps; register one.' } }, async (request, reply) => showList(request, reply, 200, { done: request.query.done }));
+  app.get('/apps', { schema: { ...CONSOLE_ROUTE, produces: ['text/html'], querystring: DoneQuery, description: 'Admin console: registered apps; register one.' } }, async (request, reply) => showList(request, reply, 200, { done: request.query.done }));
 
   app.post('/apps', { schema: { ...form, description: 'Admin console: register an app (POST /admin/api/apps); the secret is shown once, on this response.' } }, async (request, reply) => {
     const v = readValues(request.body);
@@ -156,7 +156,7 @@ export async function appsPages(app: TesseraApp, kit: ConsoleKit): Promise<void>
     }
   });
 
-  app.get('/apps/:id', { schema: { tags: ['console'], produces: ['text/html'], params: IdParams, querystring: DoneQuery, description: 'Admin console: one app\'s settings.' } }, async (request, reply) =>
+  app.get('/apps/:id', { schema: { ...CONSOLE_ROUTE, produces: ['text/html'], params: IdParams, querystring: DoneQuery, description: 'Admin console: one app\'s settings.' } }, async (request, reply) =>
     showApp(request, reply, await authority.apps.getApp(request.params.id), 200, { done: request.query.done }));
 
   app.post('/apps/:id', { schema: { ...form, params: IdParams, description: 'Admin console: change an app\'s settings (PATCH /admin/api/apps/:id).' } }, async (request, reply) => {

@@ -4,7 +4,7 @@ import { classify } from '../error-handler.js';
 import { limitedFor, recordFailures, type LimitKey } from '../failure-limits.js';
 import { createFormCsrf, renderMessagePage, renderPage, sendPage } from '../pages/index.js';
 import { CONSOLE_CSRF_COOKIE, CONSOLE_PATH, clearConsoleCookie, readConsoleToken, setConsoleCookie } from './auth.js';
-import { seeOther, formText, showPage, type ConsoleKit } from './kit.js';
+import { CONSOLE_ROUTE, seeOther, formText, showPage, type ConsoleKit } from './kit.js';
 import { field, formError, hidden, notice, type FieldErrors } from './layout.js';
 import { appsPages } from './apps.js';
 import { overviewPage } from './overview.js';
@@ -77,7 +77,7 @@ export async function adminConsoleRoutes(app: TesseraApp, context: ServerContext
   });
 
   const browser = { tags: ['console'], produces: ['text/html'] };
-  const form = { ...browser, consumes: ['application/x-www-form-urlencoded'] };
+  const form = { ...CONSOLE_ROUTE, produces: ['text/html'], consumes: ['application/x-www-form-urlencoded'] };
 
   app.get('/login', { schema: { ...browser, description: 'The admin console sign-in form (admin token).' } }, async (request, reply) => {
     const token = readConsoleToken(request);
@@ -86,7 +86,7 @@ export async function adminConsoleRoutes(app: TesseraApp, context: ServerContext
     return showPage(kit, request, reply, 200, (t) => renderConsoleLogin({ csrf: t, notice: signedOut ? 'You are signed out of the console.' : undefined }));
   });
 
-  app.post('/login', { schema: { ...form, description: 'Signs in to the admin console with an admin token; sets the console cookie (Path=/admin).' } }, async (request, reply) => {
+  app.post('/login', { schema: { ...browser, consumes: ['application/x-www-form-urlencoded'], description: 'Signs in to the admin console with an admin token; sets the console cookie (Path=/admin).' } }, async (request, reply) => {
     const token = (formText(request.body, 'token') ?? '').trim();
     if (token === '') return showPage(kit, request, reply, 400, (t) => renderConsoleLogin({ csrf: t, errors: { token: 'Enter the admin token.' } }));
     // The admin token is high-entropy: a right one always signs in (as on the admin API),

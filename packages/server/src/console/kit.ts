@@ -5,6 +5,12 @@ import { sendPage, type FormCsrf } from '../pages/index.js';
 import { createValidatorCompiler } from '../validation.js';
 import type { FieldErrors } from './layout.js';
 
+/**
+ * What every console route's schema starts with: its tag, and the console sign-in as its
+ * security (the cookie scheme `adminConsole` of the OpenAPI document).
+ */
+export const CONSOLE_ROUTE = { tags: ['console'], security: [{ adminConsole: [] as string[] }] };
+
 /** What every page module of the console is given (console/index.ts builds it). */
 export interface ConsoleKit extends ServerContext {
   /** The console forms' CSRF token (checked for every POST by the console's preHandler). */

@@ -1,7 +1,7 @@
 import { END_REASONS } from '@tessera/core';
 import type { TesseraApp } from '../context.js';
 import { barChart } from './charts.js';
-import { showPage, type ConsoleKit } from './kit.js';
+import { showPage, type ConsoleKit, CONSOLE_ROUTE } from './kit.js';
 import { renderConsolePage, text } from './layout.js';
 
 const HOUR_MS = 3_600_000;
@@ -14,7 +14,7 @@ const HOUR_MS = 3_600_000;
  */
 export async function overviewPage(app: TesseraApp, kit: ConsoleKit): Promise<void> {
   const store = kit.authority.deps.store;
-  app.get('/', { schema: { tags: ['console'], description: 'Admin console: overview with counts and small charts.', produces: ['text/html'] } }, async (request, reply) => {
+  app.get('/', { schema: { ...CONSOLE_ROUTE, description: 'Admin console: overview with counts and small charts.', produces: ['text/html'] } }, async (request, reply) => {
     const now = kit.authority.deps.clock.now();
     const [ops, deliveries, recent] = await Promise.all([store.operationalCounts(), store.countDeliveries(), store.countRevocationsSince(now - HOUR_MS)]);
     const reasons = END_REASONS.map((reason) => ({ label: reason, value: recent[reason] ?? 0, className: 'bar-reason' }));

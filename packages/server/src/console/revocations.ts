@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { END_REASONS, type EndReason } from '@tessera/core';
 import type { TesseraApp } from '../context.js';
-import { showPage, type ConsoleKit } from './kit.js';
+import { showPage, type ConsoleKit, CONSOLE_ROUTE } from './kit.js';
 import { field, renderConsolePage, select, table, text, time } from './layout.js';
 
 const PAGE = 50;
@@ -22,7 +22,7 @@ export async function revocationsPage(app: TesseraApp, kit: ConsoleKit): Promise
   const { authority } = kit;
   const store = authority.deps.store;
 
-  app.get('/revocations', { schema: { tags: ['console'], produces: ['text/html'], querystring: LogQuery, description: 'Admin console: the revocation log, newest first, filterable by user, reason and app.' } }, async (request, reply) => {
+  app.get('/revocations', { schema: { ...CONSOLE_ROUTE, produces: ['text/html'], querystring: LogQuery, description: 'Admin console: the revocation log, newest first, filterable by user, reason and app.' } }, async (request, reply) => {
     const q = request.query;
     const userRef = (q.user ?? '').trim();
     const reason = q.reason ? (q.reason as EndReason) : undefined;

@@ -3,7 +3,7 @@ import { TesseraError, type Delivery } from '@tessera/core';
 import type { TesseraApp } from '../context.js';
 import { describeDevice } from '../pages/index.js';
 import { Cursor, HandleParams } from '../schemas.js';
-import { formText, seeOther, showPage, type ConsoleKit } from './kit.js';
+import { formText, seeOther, showPage, type ConsoleKit, CONSOLE_ROUTE } from './kit.js';
 import { notice, postButton, renderConsolePage, table, text, time } from './layout.js';
 
 const SESSION_DONE: Record<string, string> = {
@@ -11,7 +11,7 @@ const SESSION_DONE: Record<string, string> = {
   retried: 'The delivery is queued again and will be sent now.',
 };
 
-const form = { tags: ['console'], consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] };
+const form = { ...CONSOLE_ROUTE, consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] };
 
 /** The status cell of a delivery: delivered (when), pending (next attempt), dead (last error). */
 function statusOf(d: Delivery): string {
@@ -30,7 +30,7 @@ function statusOf(d: Delivery): string {
 export async function sessionsPages(app: TesseraApp, kit: ConsoleKit): Promise<void> {
   const { authority } = kit;
 
-  app.get('/sessions/:handle', { schema: { tags: ['console'], produces: ['text/html'], params: HandleParams, querystring: Type.Object({ done: Type.Optional(Type.String({ maxLength: 32 })) }), description: 'Admin console: one session and the logout delivery status of each app.' } }, async (request, reply) => {
+  app.get('/sessions/:handle', { schema: { ...CONSOLE_ROUTE, produces: ['text/html'], params: HandleParams, querystring: Type.Object({ done: Type.Optional(Type.String({ maxLength: 32 })) }), description: 'Admin console: one session and the logout delivery status of each app.' } }, async (request, reply) => {
     const status = await authority.deliveries.sessionDeliveries(request.params.handle);
     if (!status) throw new TesseraError('SESSION_NOT_FOUND');
     const { session, deliveries, pullOnly } = status;

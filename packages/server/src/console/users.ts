@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TesseraApp } from '../context.js';
 import { describeDevice } from '../pages/index.js';
 import { IdParams, UserClaims } from '../schemas.js';
-import { checkAgainst, formText, seeOther, showPage, type ConsoleKit } from './kit.js';
+import { checkAgainst, formText, seeOther, showPage, type ConsoleKit, CONSOLE_ROUTE } from './kit.js';
 import { checkbox, field, formError, hidden, notice, postButton, renderConsolePage, select, table, text, time, type FieldErrors } from './layout.js';
 
 const USER_DONE: Record<string, string> = {
@@ -24,8 +24,8 @@ const CREATE_MESSAGES: Record<string, string> = {
   password: 'A password needs 8 to 1024 characters; leave it empty for a user who signs in through an app.',
 };
 
-const form = { tags: ['console'], consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] };
-const page = { tags: ['console'], produces: ['text/html'] };
+const form = { ...CONSOLE_ROUTE, consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] };
+const page = { ...CONSOLE_ROUTE, produces: ['text/html'] };
 const SearchQuery = Type.Object({ q: Type.Optional(Type.String({ maxLength: 256 })), done: Type.Optional(Type.String({ maxLength: 32 })) });
 const DoneQuery = Type.Object({ done: Type.Optional(Type.String({ maxLength: 32 })) });
 
