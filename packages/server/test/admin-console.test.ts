@@ -468,3 +468,85 @@ describe('admin console: users, sessions, deliveries, apps, log', () => {
     expect(Number(/data-count="revocations-hour">(\d+)</.exec(later.body)?.[1])).toBe(0);
   });
 });
+
+describe('the shared stylesheet', () => {
+  let t: TestServer;
+  beforeEach(async () => {
+    t = await createTestServer();
+  });
+  afterEach(async () => t.close());
+
+  it('is served by Tessera as CSS, cacheable for a year under a content-hashed name; other names are 404', async () => {
+    const { STYLESHEET, STYLESHEET_PATH } = await import('../src/pages/index.js');
+    expect(STYLESHEET_PATH).toMatch(/^\/assets\/tessera-[0-9a-f]{12}\.css$/);
+    const res = await t.app.inject({ method: 'GET', url: STYLESHEET_PATH });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/css; charset=utf-8');
+    expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.body).toBe(STYLESHEET);
+    // Nothing from another origin: no url(), no @import.
+    expect(STYLESHEET).not.toMatch(/url\(|@import/);
+    expect((await t.app.inject({ method: 'GET', url: '/assets/tessera-000000000000.css' })).statusCode).toBe(404);
+    // Every hosted page links it (login here; the others through expectPageHeaders).
+    expect((await t.app.inject({ method: 'GET', url: '/login' })).body).toContain(`<link rel="stylesheet" href="${STYLESHEET_PATH}">`);
+  });
+});
+
+describe('admin console: never shows a token, a secret after its creation, or a password hash', () => {
+  let t: TestServer;
+  afterEach(async () => t.close());
+
+  it('greps the HTML of every console page for every secret Tessera holds', async () => {
+    t = await createTestServer();
+    const c = await signIn(t);
+    const forum = await createApp(t, { name: 'Forum', backchannel_logout_uri: 'https://forum.example/bc', connectors: { webhook: { url: 'https://forum.example/hook' } } });
+    const webhookSecret = ((await t.store.findApp(forum.clientId))!.connectors.webhook as { secret: string }).secret;
+    const { user, password } = await createUser(t, { username: 'hopper', email: 'hopper@example.com' });
+    const browserToken = await userSession(t, user.username, password, 'Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.0.0 Safari/537.36');
+    const s1 = await startAppSession(t, forum, user.id);
+    const s2 = await startAppSession(t, forum, user.id);
+    const tokens = await t.app.inject({ method: 'POST', url: '/v1/token', headers: { authorization: forum.basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: `grant_type=session_token&session_token=${encodeURIComponent(s1.token)}` });
+    const pair = tokens.json<{ access_token: string; refresh_token: string }>();
+    await post(t, c, `/admin/sessions/${s2.handle}/end`);
+    const record = (await t.store.findUserById(user.id))!;
+    const sessionRecords = await t.store.listSessionsByUser(user.id, { includeEnded: true });
+    const appRecord = (await t.store.findApp(forum.clientId))!;
+    const secrets: Record<string, string> = {
+      'admin token': ADMIN_TOKEN,
+      'console token': c.cookie,
+      'console token secret': c.cookie.split('.')[1]!,
+      'client secret': forum.clientSecret,
+      'client secret hash': appRecord.secretHash,
+      'webhook secret': webhookSecret,
+      'password': password,
+      'password hash': record.passwordHash!,
+      'access token': pair.access_token,
+      'refresh token': pair.refresh_token,
+      ...Object.fromEntries([browserToken, s1.token, s2.token].flatMap((token, i) => [[`session token ${i}`, token], [`session token secret ${i}`, token.split('.')[1]!]])),
+      ...Object.fromEntries(sessionRecords.flatMap((s, i) => [[`session token id ${i}`, s.tokenId], [`session secret hash ${i}`, s.secretHash]])),
+    };
+    for (const [name, value] of Object.entries(secrets)) expect(value.length, name).toBeGreaterThanOrEqual(16);
+    const deliveries = await t.store.listDeliveriesBySession(s2.handle);
+    expect(deliveries.length).toBeGreaterThan(0);
+    const pages = [
+      '/admin', '/admin/users', `/admin/users?q=${user.username}`, `/admin/users/${user.id}`, ...sessionRecords.map((s) => `/admin/sessions/${s.handle}`),
+      '/admin/apps', `/admin/apps/${forum.clientId}`, '/admin/revocations', `/admin/revocations?user=${user.id}`, `/admin/revocations?app=${forum.clientId}`,
+    ];
+    let checked = 0;
+    for (const url of pages) {
+      const res = await get(t, c, url);
+      expect(res.statusCode, url).toBe(200);
+      expectPageHeaders(res);
+      for (const [name, value] of Object.entries(secrets)) expect(res.body.includes(value), `${name} on ${url}`).toBe(false);
+      checked += 1;
+    }
+    // The sign-in form too, and the pages that answer a failed form.
+    const failed = [await post(t, c, '/admin/users', { username: '' }), await post(t, c, `/admin/apps/${forum.clientId}`, { name: '' }), await post(t, c, `/admin/users/${user.id}/delete`, {})];
+    for (const res of [...failed, await t.app.inject({ method: 'GET', url: '/admin/login' })]) {
+      for (const [name, value] of Object.entries(secrets)) expect(res.body.includes(value), `${name} on a form page`).toBe(false);
+      checked += 1;
+    }
+    expect(checked).toBeGreaterThanOrEqual(pages.length + 4);
+  });
+});
