@@ -297,6 +297,7 @@ describe('route walking: client habits', () => {
     expect(failedRight.sort()).toEqual([
       'GET /oidc/authorize → 400',
       'GET /oidc/userinfo → 401',
+      'POST /account/consents/withdraw → 400',
       'POST /account/password → 400',
       'POST /account/sign-out → 400',
       'POST /account/sign-out-others → 400',
