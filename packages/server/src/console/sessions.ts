@@ -44,7 +44,7 @@ export async function sessionsPages(app: TesseraApp, kit: ConsoleKit): Promise<v
         `<span data-delivery="${d.id}">${statusOf(d)}</span>`,
         String(d.attempts),
         text(d.reason),
-        d.status === 'delivered' ? '' : postButton(`/admin/deliveries/${d.id}/retry`, csrf, 'Retry now', { small: true, fields: { handle: session.handle }, name: `Retry the delivery to ${appName(d.clientId)}` }),
+        d.status === 'delivered' ? '' : postButton(`/admin/deliveries/${d.id}/retry`, csrf, 'Retry now', { small: true, fields: { handle: session.handle }, name: `Retry now: the delivery to ${appName(d.clientId)}` }),
       ]);
       const joined = session.apps.map((a) => `<li>${text(appName(a.clientId))} — joined ${time(a.joinedAt)}${a.leftAt !== null ? `, left ${time(a.leftAt)}` : ''}</li>`).join('');
       const active = session.endedAt === null;
