@@ -341,7 +341,7 @@ describe('admin console: users, sessions, deliveries, apps, log', () => {
     const dead = deliveries.find((d) => d.clientId === shop.clientId)!;
     const delivered = deliveries.find((d) => d.clientId === forum.clientId)!;
     expect(page.body).toMatch(new RegExp(`data-delivery="${delivered.id}"><span class="pill status-delivered" data-status="delivered">`));
-    expect(page.body).toMatch(new RegExp(`data-delivery="${dead.id}"><span class="pill status-dead" data-status="dead">dead</span> last error: HTTP 503 from the receiver \\(HTTP 503\\)`));
+    expect(page.body).toMatch(new RegExp(`data-delivery="${dead.id}"><span class="pill status-dead" data-status="dead">dead</span> last error: HTTP 503 from the receiver<`));
     expect(page.body).toContain('Without a push channel');
     expect(page.body).toContain('Quiet');
     expect(page.body).toContain(`/admin/deliveries/${dead.id}/retry`);

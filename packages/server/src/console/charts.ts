@@ -14,10 +14,10 @@ export interface Bar {
  * description say every value; the numbers are also printed beside the bars.
  */
 export function barChart(input: { id: string; title: string; bars: Bar[] }): string {
-  const labelWidth = 140;
-  const barMax = 220;
-  const row = 26;
-  const width = labelWidth + barMax + 60;
+  const labelWidth = 118;
+  const barMax = 110;
+  const row = 22;
+  const width = labelWidth + barMax + 40;
   const height = Math.max(1, input.bars.length) * row + 4;
   const max = Math.max(1, ...input.bars.map((b) => b.value));
   const desc = input.bars.map((b) => `${b.label}: ${b.value}`).join('; ') || 'No data.';
@@ -25,7 +25,7 @@ export function barChart(input: { id: string; title: string; bars: Bar[] }): str
     const y = i * row + 4;
     // A value above zero always shows at least a sliver, so it is never read as zero.
     const w = b.value === 0 ? 0 : Math.max(2, Math.round((b.value / max) * barMax));
-    return `<text x="0" y="${y + 15}">${text(b.label)}</text><rect class="${text(b.className)}" x="${labelWidth}" y="${y}" width="${w}" height="18" rx="3"></rect><text x="${labelWidth + w + 6}" y="${y + 15}">${b.value}</text>`;
+    return `<text x="0" y="${y + 13}">${text(b.label)}</text><rect class="${text(b.className)}" x="${labelWidth}" y="${y}" width="${w}" height="16" rx="3"></rect><text x="${labelWidth + w + 5}" y="${y + 13}">${b.value}</text>`;
   });
   return `<svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-labelledby="${input.id}-title ${input.id}-desc" xmlns="http://www.w3.org/2000/svg"><title id="${input.id}-title">${text(input.title)}</title><desc id="${input.id}-desc">${text(desc)}</desc>${rows.join('')}</svg>`;
 }

@@ -18,7 +18,10 @@ function statusOf(d: Delivery): string {
   const pill = `<span class="pill status-${d.status}" data-status="${d.status}">${d.status}</span>`;
   if (d.status === 'delivered') return `${pill} ${time(d.deliveredAt)}`;
   if (d.status === 'pending') return `${pill} next attempt ${time(d.nextAttemptAt)}`;
-  return `${pill} last error: ${text(d.lastError ?? 'unknown')}${d.lastStatus !== null ? ` (HTTP ${d.lastStatus})` : ''}`;
+  const error = d.lastError ?? 'unknown';
+  // The HTTP status, when the error text does not already say it.
+  const status = d.lastStatus !== null && !error.includes(String(d.lastStatus)) ? ` (HTTP ${d.lastStatus})` : '';
+  return `${pill} last error: ${text(error)}${status}`;
 }
 
 /**

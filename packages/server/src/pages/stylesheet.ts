@@ -45,7 +45,7 @@ table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(14rem,1fr));gap:1rem}
 .card{border:1px solid #ddd;border-radius:8px;padding:.8rem}.card h2{margin-top:0}
 .figure{font-size:1.8rem;font-weight:600;margin:.2rem 0}
-.chart{width:100%;height:auto;max-width:32rem}.chart text{font-size:12px;fill:#1d1f23}
+.chart{width:100%;height:auto;max-width:20rem}.chart text{font-size:11px;fill:#1d1f23}
 .bar-active{fill:#2d5bd7}.bar-delivered{fill:#2e7d4f}.bar-pending{fill:#a86b00}.bar-dead{fill:#b3261e}.bar-reason{fill:#5a4fcf}
 .actions{display:flex;flex-wrap:wrap;gap:.5rem;margin:.5rem 0}.actions form{flex:0 0 auto}.actions button{width:auto;margin-top:0}
 dl.facts{display:grid;grid-template-columns:auto 1fr;gap:.2rem .8rem;font-size:.9rem}dl.facts dt{color:#555}dl.facts dd{margin:0}
