@@ -153,6 +153,11 @@ describe.skipIf(chromium.skip !== null)('hosted pages and the admin console in C
     expect(await desktop.page.locator(`li[data-session="${phoneHandle}"]`).innerText()).toMatch(/Safari 17 on iOS[\s\S]*Forum/);
     expect(await desktop.page.locator(`li[data-consent="${portal.clientId}"]`).innerText()).toMatch(/Partner portal[\s\S]*openid profile/);
     await checkPage(desktop.page, 'account');
+    // The CSP is in force as served: a script the page did not bring is refused (which is
+    // why axe is evaluated over the DevTools protocol instead of added as a <script>).
+    desktop.expectProblem(/Content Security Policy/);
+    await desktop.page.addScriptTag({ content: 'window.__injected = true;' }).catch(() => undefined);
+    expect(await desktop.page.evaluate('window.__injected === true')).toBe(false);
 
     await desktop.page.getByRole('button', { name: 'Sign out all other devices' }).click();
     await desktop.page.waitForURL(`${node.url}/account?done=others`);

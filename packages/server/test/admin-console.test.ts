@@ -221,6 +221,9 @@ describe('admin console: users, sessions, deliveries, apps, log', () => {
     expect(byEmail.body).toContain('>grace</a>');
     expect(byEmail.body).not.toContain('>margaret</a>');
     expect((await get(t, c, '/admin/users?q=nobody-at-all')).body).toContain('No user matches.');
+    // By exact id too.
+    const grace = (await t.store.findUserByLogin('grace'))!;
+    expect((await get(t, c, `/admin/users?q=${grace.id}`)).body).toContain('>grace</a>');
     // The query is shown escaped, never as markup.
     const xss = await get(t, c, `/admin/users?q=${encodeURIComponent('<script>x</script>')}`);
     expect(xss.body).not.toContain('<script>');
@@ -548,5 +551,38 @@ describe('admin console: never shows a token, a secret after its creation, or a 
       checked += 1;
     }
     expect(checked).toBeGreaterThanOrEqual(pages.length + 4);
+  });
+});
+
+describe('admin console: CSRF on every form', () => {
+  let t: TestServer;
+  afterEach(async () => t.close());
+
+  it('every console POST route of the OpenAPI document refuses a request without (or with a wrong) CSRF token, and changes nothing', async () => {
+    t = await createTestServer();
+    const c = await signIn(t);
+    const forum = await createApp(t, { name: 'Forum' });
+    const { user } = await createUser(t);
+    const s = await startAppSession(t, forum, user.id);
+    const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, Record<string, unknown>> }>();
+    const posts = Object.entries(doc.paths).filter(([path, ops]) => path.startsWith('/admin/') && !path.startsWith('/admin/api/') && 'post' in ops).map(([path]) => path);
+    expect(posts.length).toBeGreaterThanOrEqual(12);
+    const fill = (path: string) => path.replace('{id}', path.startsWith('/admin/apps') ? forum.clientId : path.startsWith('/admin/deliveries') ? '1' : user.id).replace('{handle}', s.handle);
+    const fields = { token: ADMIN_TOKEN, username: 'mallory', name: 'Evil', disabled: '1', confirm: '1', scope: 'all' };
+    for (const path of posts) {
+      for (const csrf of [undefined, 'W'.repeat(32)]) {
+        const res = await t.app.inject({ method: 'POST', url: fill(path), headers: FORM, payload: new URLSearchParams({ ...fields, ...(csrf ? { csrf } : {}) }).toString(), cookies: { tessera_admin: c.cookie, tessera_admin_csrf: c.csrfCookie } });
+        expect(res.statusCode, `${path} csrf=${csrf}`).toBe(403);
+        expect(res.body).toContain('CSRF_FAILED');
+      }
+    }
+    // Nothing changed: the console sign-in, the user, the session, the app, no new user or app.
+    expect((await get(t, c, '/admin')).statusCode).toBe(200);
+    expect((await t.store.findUserById(user.id))!.disabled).toBe(false);
+    expect((await t.store.findSessionByHandle(s.handle))!.endedAt).toBeNull();
+    expect((await t.store.findApp(forum.clientId))!.name).toBe('Forum');
+    expect(await t.authority.apps.authenticateApp(forum.clientId, forum.clientSecret)).not.toBeNull();
+    expect(await t.store.findUserByLogin('mallory')).toBeNull();
+    expect((await t.store.listApps()).length).toBe(1);
   });
 });

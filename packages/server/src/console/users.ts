@@ -107,7 +107,12 @@ export async function usersPages(app: TesseraApp, kit: ConsoleKit): Promise<void
 
   async function showList(request: FastifyRequest, reply: FastifyReply, status: number, extra: { q?: string; done?: string; errors?: FieldErrors; values?: Record<string, string> } = {}) {
     const q = extra.q ?? '';
-    const users = await authority.users.searchUsers(q, 50);
+    const found = await authority.users.searchUsers(q, 50);
+    // An exact user id finds that user too (ids are what logs and the API print).
+    const id = q.trim();
+    // Only text shaped like an id is looked up (an id is at most 128 of these characters).
+    const byId = /^[A-Za-z0-9_.@:-]{1,128}$/.test(id) && !found.some((u) => u.id === id) ? await authority.deps.store.findUserById(id) : null;
+    const users = byId ? [(({ passwordHash: _never, ...u }) => u)(byId), ...found] : found;
     return showPage(kit, request, reply, status, (csrf) => renderConsolePage({ title: 'Users', section: 'users', csrf, body: renderUsers({ csrf, q, users, ...extra }) }));
   }
 
