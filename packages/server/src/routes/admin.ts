@@ -21,6 +21,16 @@ export async function adminRoutes(app: TesseraApp, { authority, limits }: Server
     return reply.status(201).send({ user: userJson(user) });
   });
 
+  app.get('/users', {
+    schema: {
+      ...admin, tags: ['admin'], description: 'Users whose username or email contains q (case-insensitive; everyone when q is empty), by username; the same search as the admin console.',
+      querystring: Type.Object({ q: Type.Optional(Type.String({ maxLength: 256 })), limit: PageLimit(50) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ users: Type.Array(UserView) }), ...errors(400, 401) },
+    },
+  }, async (request) => ({
+    users: (await authority.users.searchUsers(request.query.q ?? '', request.query.limit)).map(userJson),
+  }));
+
   app.get('/users/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, response: { 200: Type.Object({ user: UserView }), ...errors(401, 404) } } }, async (request) => ({
     user: userJson(await authority.users.getUser(request.params.id)),
   }));
