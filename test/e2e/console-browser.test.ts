@@ -224,6 +224,14 @@ describe.skipIf(chromium.skip !== null)('hosted pages and the admin console in C
     expect(consoleCookie).toMatchObject({ path: '/admin', httpOnly: true, sameSite: 'Strict' });
     expect((await admin.cookies(`${node.url}/account`)).some((c) => c.name === 'tessera_admin')).toBe(false);
     await checkPage(page, 'admin-overview');
+    // Keyboard: Tab reaches the navigation, and the focused link shows a visible outline.
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement;
+      const style = getComputedStyle(el);
+      return { tag: el.tagName, text: el.textContent, outline: style.outlineStyle, width: style.outlineWidth };
+    });
+    expect(focused).toMatchObject({ tag: 'A', text: 'Overview', outline: 'solid', width: '3px' });
 
     // Find the user.
     await page.getByRole('link', { name: 'Users' }).click();
