@@ -72,7 +72,9 @@ afterAll(async () => {
 async function checkPage(page: Page, name: string, options: { screenshot?: boolean } = {}): Promise<void> {
   // Every hosted page links the one stylesheet and loads nothing else (checked before axe
   // runs: axe's own work leaves style attributes behind).
-  expect(await page.evaluate(() => [...document.querySelectorAll('link[rel=stylesheet]')].map((l) => new URL((l as HTMLLinkElement).href).pathname))).toEqual([expect.stringMatching(/^\/assets\/tessera-[0-9a-f]{12}\.css$/)]);
+  expect(await page.evaluate(() => [...document.querySelectorAll('link[rel=stylesheet]')].map((l) => new URL((l as HTMLLinkElement).href)).map((u) => `${u.origin === location.origin ? 'same-origin' : u.origin} ${u.pathname}`))).toEqual([expect.stringMatching(/^same-origin \/assets\/tessera-[0-9a-f]{12}\.css$/)]);
+  // Every resource the page loaded came from Tessera's own origin.
+  expect(await page.evaluate(() => performance.getEntriesByType('resource').map((e) => new URL(e.name).origin).filter((o) => o !== location.origin))).toEqual([]);
   expect(await page.evaluate(() => document.querySelectorAll('script, img, iframe, [style]').length), `${name} has scripts, images, frames or inline styles`).toBe(0);
   await page.setViewportSize(DESKTOP);
   const desktop = await runAxe(page);
