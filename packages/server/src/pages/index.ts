@@ -3,7 +3,7 @@
 // account-routes.ts).
 export { ACCOUNT_PATH, accountRoutes } from './account-routes.js';
 export { describeDevice, relativeTime, renderAccountPage, type AccountConsent, type AccountDevice, type AccountDone, type PasswordErrors } from './account.js';
-export { escapeHtml, renderLoginPage, renderMessagePage, renderPage, renderSignedInPage, type SignOutScope } from './render.js';
+export { escapeHtml, renderLoginPage, type LoginFieldErrors, renderMessagePage, renderPage, renderSignedInPage, type SignOutScope } from './render.js';
 export { pageContentSecurityPolicy, pageHeaders, sendPage, type SendPageOptions } from './send-page.js';
 export { createFormCsrf, type FormCsrf } from './form-csrf.js';
 export { STYLESHEET, STYLESHEET_PATH, stylesheetRoutes } from './stylesheet.js';

@@ -26,15 +26,26 @@ function page(title: string, body: string, options: { wide?: boolean } = {}): st
 
 const hidden = (name: string, value: string | undefined) => (value ? `<input type="hidden" name="${name}" value="${escapeHtml(value)}">` : '');
 
+/** Errors of the sign-in form's fields, each shown under its field. */
+export interface LoginFieldErrors {
+  username?: string;
+  password?: string;
+}
+
+// An error under its field, which points at it (aria-describedby) and is marked invalid.
+const fieldError = (id: string, message: string | undefined) => (message ? `<p class="field-error" id="${id}-error">${escapeHtml(message)}</p>` : '');
+const describedBy = (id: string, message: string | undefined) => (message ? ` aria-invalid="true" aria-describedby="${id}-error"` : '');
+
 /** The sign-in form. Every interpolated value is escaped. */
-export function renderLoginPage(input: { csrf: string; returnTo?: string | undefined; clientId?: string | undefined; error?: string; notice?: string | undefined; username?: string }): string {
+export function renderLoginPage(input: { csrf: string; returnTo?: string | undefined; clientId?: string | undefined; error?: string; notice?: string | undefined; username?: string; fieldErrors?: LoginFieldErrors }): string {
+  const errors = input.fieldErrors ?? {};
   return page(
     'Sign in',
     `<h1>Sign in</h1>${input.notice ? `<p class="notice" role="status">${escapeHtml(input.notice)}</p>` : ''}${input.error ? `<p class="error" role="alert">${escapeHtml(input.error)}</p>` : ''}
 <form method="post" action="/login">
 ${hidden('csrf', input.csrf)}${hidden('return_to', input.returnTo)}${hidden('client_id', input.clientId)}
-<label for="username">Username or email</label><input id="username" name="username" autocomplete="username" required value="${escapeHtml(input.username ?? '')}">
-<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<label for="username">Username or email</label><input id="username" name="username" autocomplete="username" required value="${escapeHtml(input.username ?? '')}"${describedBy('username', errors.username)}>${fieldError('username', errors.username)}
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required${describedBy('password', errors.password)}>${fieldError('password', errors.password)}
 <button type="submit">Sign in</button>
 </form>`,
   );
