@@ -135,6 +135,12 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    adminConsole: Type.Object(
+      {
+        sessionSeconds: Type.Integer({ minimum: 60, maximum: 86_400, default: 28_800, description: 'A sign-in to the admin console (/admin) lasts this long, then the admin token is asked for again.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     retention: Type.Object(
       {
         enabled: Type.Boolean({ default: true, description: 'Run the retention job on this node (deletes what the settings below let go; harmless on several nodes at once).' }),

@@ -1,6 +1,7 @@
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
-import type { Actor, Delivery } from './model.js';
+import { channelsOf } from './logout-plan.js';
+import type { Actor, Delivery, Session } from './model.js';
 
 /**
  * Operator actions on the logout outbox.
@@ -26,7 +27,26 @@ export function createDeliveryService(deps: CoreDeps) {
     return retried;
   }
 
-  return { retryDelivery };
+  /**
+   * The logout delivery status of one session, per app: every back-channel or webhook notice
+   * that covers it (user-wide ones too), and the joined apps without a push channel, which
+   * learn of the end on their next check. Null for an unknown handle. The admin API and the
+   * admin console both show this.
+   */
+  async function sessionDeliveries(handle: string): Promise<{ session: Session; deliveries: Delivery[]; pullOnly: string[] } | null> {
+    const session = await store.findSessionByHandle(handle);
+    if (!session) return null;
+    const deliveries = await store.listDeliveriesBySession(session.handle);
+    const apps = new Map((await store.listApps()).map((a) => [a.clientId, a]));
+    const pullOnly = session.apps.map((a) => a.clientId).filter((id) => {
+      const app = apps.get(id);
+      return !app || channelsOf(app).length === 0;
+    });
+    const { tokenId: _id, secretHash: _hash, ...publicSession } = session;
+    return { session: publicSession, deliveries, pullOnly };
+  }
+
+  return { retryDelivery, sessionDeliveries };
 }
 
 /** The delivery service returned by {@link createDeliveryService}. */

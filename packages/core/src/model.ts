@@ -104,16 +104,11 @@ export interface SessionApp {
   leftAt: number | null;
 }
 
+/** Every reason a session (or an app's part of it) can end, in a stable order (filters, charts). */
+export const END_REASONS = ['logout', 'user_revoked', 'admin_revoked', 'user_disabled', 'user_deleted', 'password_changed', 'expired', 'token_theft'] as const;
+
 /** Why a session (or an app's part of it) ended. */
-export type EndReason =
-  | 'logout'
-  | 'user_revoked'
-  | 'admin_revoked'
-  | 'user_disabled'
-  | 'user_deleted'
-  | 'password_changed'
-  | 'expired'
-  | 'token_theft';
+export type EndReason = (typeof END_REASONS)[number];
 
 /** Who ended it: `user`, `admin`, `app:<client_id>` or `system`. */
 export type Actor = 'user' | 'admin' | 'system' | `app:${string}`;
@@ -185,6 +180,20 @@ export interface AdminTokenRecord {
   secretHash: string;
   label: string;
   createdAt: number;
+}
+
+/**
+ * A sign-in to the admin console (/admin): the console's own session, separate from user
+ * sessions, made after an admin token was presented once. Stored as `<id>.<secret>` with
+ * only the secret's hash, like every token.
+ */
+export interface ConsoleSessionRecord {
+  id: string;
+  secretHash: string;
+  createdAt: number;
+  expiresAt: number;
+  /** Set by sign-out. */
+  endedAt: number | null;
 }
 
 /** A signing key pair (JWKs); the private half never leaves the server. */

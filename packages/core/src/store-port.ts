@@ -1,5 +1,7 @@
 import type {
   AdminTokenRecord,
+  ConsoleSessionRecord,
+  EndReason,
   AppPatch,
   AppRecord,
   AuditEvent,
@@ -33,6 +35,16 @@ export interface NewSession {
   apps: SessionApp[];
 }
 
+/** What {@link StoreOperations.findRevocations} returns. */
+export interface RevocationFilter {
+  /** Only entries with a cursor below this one (the next page of a newest-first listing). */
+  before?: number;
+  userId?: string;
+  reason?: EndReason;
+  clientId?: string;
+  limit: number;
+}
+
 /** Which of a user's active sessions to end. */
 export interface UserSessionsSelector {
   /** Keep this session (by handle). */
@@ -59,6 +71,12 @@ export interface StoreOperations {
   findUserById(id: string): Promise<UserRecord | null>;
   /** By username or email, case-insensitively. */
   findUserByLogin(login: string): Promise<UserRecord | null>;
+  /**
+   * Users whose username or email contains `query` (case-insensitively; every user when it is
+   * empty), ordered by username, at most `limit`. A scan bounded by `limit`: it is the admin
+   * console's search, not a hot path.
+   */
+  searchUsers(query: string, limit: number): Promise<UserRecord[]>;
   updateUser(id: string, patch: UserPatch): Promise<UserRecord | null>;
   deleteUser(id: string): Promise<boolean>;
 
@@ -103,6 +121,14 @@ export interface StoreOperations {
   revocationHead(): Promise<number>;
   /** Log entries with cursor > `after`, in order. */
   listRevocations(after: number, limit: number): Promise<RevocationEvent[]>;
+  /**
+   * Log entries newest first (the admin console's log), with cursor < `before` when given,
+   * of one user (`sub`), one reason, and/or one app: an entry is the app's when only its
+   * part ended (`app`) or when the whole session ended and the app had joined it.
+   */
+  findRevocations(filter: RevocationFilter): Promise<RevocationEvent[]>;
+  /** How many log entries of each reason were written at or after `at` (reasons with none are left out). */
+  countRevocationsSince(at: number): Promise<Partial<Record<EndReason, number>>>;
   /** The lowest cursor of an entry written at or after `at`, or null when there is none. */
   firstRevocationSince(at: number): Promise<number | null>;
 
@@ -115,6 +141,14 @@ export interface StoreOperations {
   createAdminToken(token: AdminTokenRecord): Promise<void>;
   findAdminToken(id: string): Promise<AdminTokenRecord | null>;
   countAdminTokens(): Promise<number>;
+
+  /** Stores an admin console sign-in (hash of its secret only). */
+  createConsoleSession(session: ConsoleSessionRecord): Promise<void>;
+  findConsoleSession(id: string): Promise<ConsoleSessionRecord | null>;
+  /** Ends a console sign-in (sign-out); false when it was unknown or already ended. */
+  endConsoleSession(id: string, at: number): Promise<boolean>;
+  /** Deletes console sign-ins that expired or ended before `before`; returns how many. */
+  purgeConsoleSessions(before: number): Promise<number>;
 
   /** Inserts a key unless one with that kid exists (several nodes may try at once); true if inserted. */
   insertSigningKey(key: SigningKeyRecord): Promise<boolean>;

@@ -1,7 +1,7 @@
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import type { Actor, User, UserPatch, UserRecord } from './model.js';
-import { normaliseName, normaliseOptionalName } from './names.js';
+import { hasForbiddenNameChars, normaliseName, normaliseOptionalName } from './names.js';
 import { hashPassword } from './passwords.js';
 import { commitRevocation } from './revoke.js';
 import { randomToken } from './secrets.js';
@@ -137,7 +137,18 @@ export function createUserService(deps: CoreDeps) {
     return events.map((e) => e.sid);
   }
 
-  return { createUser, getUser, updateUser, deleteUser };
+  /**
+   * Users whose username or email contains `query` (case-insensitive; everyone when empty),
+   * by username, at most `limit`; public views (no password hash). The text is NFC like
+   * stored names, and one with a character no name holds finds nobody.
+   */
+  async function searchUsers(query: string, limit = 50): Promise<User[]> {
+    const q = query.normalize('NFC').trim();
+    if (q.length > 256 || hasForbiddenNameChars(q)) return [];
+    return (await store.searchUsers(q, limit)).map(toPublicUser);
+  }
+
+  return { createUser, getUser, updateUser, deleteUser, searchUsers };
 }
 
 /** The user service returned by {@link createUserService}. */

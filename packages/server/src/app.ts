@@ -23,7 +23,8 @@ import { requireAdmin, requireApp } from './http-auth.js';
 import { createValidatorCompiler } from './validation.js';
 import { createLoggerOptions } from './redaction.js';
 import { loginRoutes } from './routes/login.js';
-import { accountRoutes } from './pages/index.js';
+import { accountRoutes, stylesheetRoutes } from './pages/index.js';
+import { adminConsoleRoutes } from './console/index.js';
 import { oidcRoutes } from './oidc/index.js';
 import { logoutRoutes } from './routes/logout.js';
 import { selfRoutes } from './routes/self.js';
@@ -164,6 +165,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
           sessionBearer: { type: 'http', scheme: 'bearer', description: 'Session token' },
           sessionHeader: { type: 'apiKey', in: 'header', name: 'X-Session-Token' },
           sessionCookie: { type: 'apiKey', in: 'cookie', name: config.cookie.name },
+          adminConsole: { type: 'apiKey', in: 'cookie', name: 'tessera_admin', description: 'The admin console\'s sign-in (POST /admin/login with an admin token); its forms also need their CSRF token (cookie tessera_admin_csrf and field csrf).' },
         },
       },
     },
@@ -226,6 +228,10 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     await feedRoutes(scope, context, hub, guard);
   });
   await app.register(async (scope) => adminRoutes(scope, context, () => void worker?.wake()), { prefix: '/admin/api' });
+  // The admin console (pages under /admin): its own context, its own sign-in and cookie
+  // (console/auth.ts), separate from user sessions and from the bearer-token API above.
+  await app.register(async (scope) => adminConsoleRoutes(scope, context, () => void worker?.wake()), { prefix: '/admin' });
+  await app.register(async (scope) => stylesheetRoutes(scope));
   // The OpenID Provider: its own context, because its token endpoint authenticates clients
   // in three ways (not only Basic) and answers in OAuth's error format.
   await app.register(async (scope) => oidcRoutes(scope, context));

@@ -14,7 +14,8 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_ASYNC_CONSTRAINT: 'INVALID_REQUEST',
 };
 
-function classify(error: FastifyError): TesseraError {
+/** The catalogue error of any failure (Fastify's own included); a 5xx keeps the cause for the log only. */
+export function classify(error: FastifyError): TesseraError {
   if (error instanceof TesseraError) return error;
   if (error.validation) return new TesseraError('INVALID_REQUEST', `Invalid ${error.validationContext ?? 'request'}: ${error.message}`.slice(0, 500));
   const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;

@@ -9,6 +9,7 @@ import {
   createTestServer,
   loginWithForm,
   openLoginForm,
+  postLogin,
   setCookie,
   startAppSession,
   whoamiStatus,
@@ -232,5 +233,68 @@ describe('your devices page', () => {
     // The password did not change: after the wait, the old one still signs in.
     t.clock.advance(24 * 3600 * 1000);
     expect((await loginWithForm(t, { username: s.alice.username, password: s.password })).token).not.toBeNull();
+  });
+
+  it('lists the apps the user allowed on the consent page, and withdraws one (CSRF-protected, only the user\'s own)', async () => {
+    const s = await scenario();
+    const other = await createApp(t, { name: 'Shop <b>' });
+    await t.store.saveConsent({ userId: s.alice.id, clientId: s.app.clientId, scope: 'openid profile', createdAt: t.clock.now() });
+    await t.store.saveConsent({ userId: s.alice.id, clientId: other.clientId, scope: 'openid', createdAt: t.clock.now() });
+    const bobConsent = { userId: s.bobs.session.user_id, clientId: s.app.clientId, scope: 'openid', createdAt: t.clock.now() };
+    await t.store.saveConsent(bobConsent);
+    const { page, csrf, csrfCookie } = await openAccount(t, s.token);
+    expect(page.body).toContain(`data-consent="${s.app.clientId}"`);
+    expect(page.body).toContain('Forum of Things');
+    expect(page.body).toContain('openid profile');
+    // App names are escaped.
+    expect(page.body).toContain('Shop &lt;b&gt;');
+    expect(page.body).not.toContain('Shop <b>');
+    // Without the CSRF token (or with a wrong one) nothing is withdrawn.
+    expect((await post(t, '/account/consents/withdraw', s.token, { client_id: s.app.clientId }, csrfCookie)).statusCode).toBe(403);
+    expect((await post(t, '/account/consents/withdraw', s.token, { csrf: 'x'.repeat(32), client_id: s.app.clientId }, csrfCookie)).statusCode).toBe(403);
+    expect(await t.store.findConsent(s.alice.id, s.app.clientId)).not.toBeNull();
+    const res = await post(t, '/account/consents/withdraw', s.token, { csrf, client_id: s.app.clientId }, csrfCookie);
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/account?done=consent');
+    expect(await t.store.findConsent(s.alice.id, s.app.clientId)).toBeNull();
+    // Only Alice's own consent went: Bob's for the same app stays, and Alice's other one too.
+    expect(await t.store.findConsent(bobConsent.userId, s.app.clientId)).not.toBeNull();
+    expect(await t.store.findConsent(s.alice.id, other.clientId)).not.toBeNull();
+    const again = await post(t, '/account/consents/withdraw', s.token, { csrf, client_id: s.app.clientId }, csrfCookie);
+    expect(again.headers.location).toBe('/account?done=no_consent');
+    const after = await t.app.inject({ method: 'GET', url: '/account?done=consent', cookies: { [t.config.cookie.name]: s.token } });
+    expect(after.body).toContain('access is withdrawn');
+    expect(after.body).not.toContain(`data-consent="${s.app.clientId}"`);
+    // Withdrawing signs nobody out.
+    expect(await whoamiStatus(t, s.token)).toBe(200);
+    // Without a session the form goes to the login page.
+    const anon = await post(t, '/account/consents/withdraw', 'not.a-session', { csrf, client_id: other.clientId }, csrfCookie);
+    expect(anon.statusCode).toBe(303);
+    expect(String(anon.headers.location)).toMatch(/^\/login\?return_to=/);
+    expect(await t.store.findConsent(s.alice.id, other.clientId)).not.toBeNull();
+  });
+
+  it('the login return_to is never an open redirect: near misses of allowed URLs are refused', async () => {
+    const own = `${t.config.issuer}/account`;
+    const issuer = new URL(t.config.issuer);
+    const near = [
+      '//evil.example/account', '/\\evil.example', 'https:evil.example', `${issuer.protocol}//${issuer.host}@evil.example/account`,
+      `${issuer.protocol}//${issuer.host}.evil.example/account`, `javascript:alert(1)//${issuer.host}/account`, 'data:text/html,<script>1</script>',
+      `${own}%2F..%2F..%2Fevil`, `${own}\t`, ` ${own}`, own.toUpperCase(), `${issuer.protocol}//${issuer.hostname}/account`,
+    ];
+    for (const value of near) {
+      const page = await t.app.inject({ method: 'GET', url: '/login', query: { return_to: value } });
+      expect(page.statusCode, value).toBe(400);
+      expect(page.headers.location).toBeUndefined();
+    }
+    // A sign-in posted with such a return_to sends the browser nowhere else.
+    const { user, password } = await createUser(t);
+    for (const value of ['//evil.example/', 'https://evil.example/account', `${own}@evil.example`]) {
+      const form = await openLoginForm(t);
+      const res = await postLogin(t, { fields: { username: user.username, password, csrf: form.csrf, return_to: value }, cookies: { tessera_csrf: form.csrfCookie } });
+      expect(res.statusCode, value).toBe(400);
+      expect(res.headers.location, value).toBeUndefined();
+      expect(setCookie(res, t.config.cookie.name)?.value ?? '', value).toBe('');
+    }
   });
 });

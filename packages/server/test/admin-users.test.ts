@@ -21,6 +21,24 @@ describe('admin: users', () => {
   });
   afterEach(async () => t.close());
 
+  it('searches users by a part of the username or email (GET /admin/api/users?q=), never showing a password hash', async () => {
+    await createUser(t, { username: 'searchable-ada', email: 'ada@lovelace.example' });
+    await createUser(t, { username: 'searchable-bob', email: 'bob@builder.example' });
+    const search = async (query: string) => {
+      const res = await adminRequest(t, 'GET', `/users?${query}`);
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.body).not.toContain('argon2');
+      return res.json<{ users: Array<{ username: string }> }>().users.map((u) => u.username);
+    };
+    expect(await search('q=SEARCHABLE')).toEqual(['searchable-ada', 'searchable-bob']);
+    expect(await search('q=lovelace')).toEqual(['searchable-ada']);
+    expect(await search('q=searchable&limit=1')).toEqual(['searchable-ada']);
+    expect(await search('q=%25')).toEqual([]);
+    expectError(await adminRequest(t, 'GET', '/users?limit=0'), 400, 'INVALID_REQUEST');
+    expectError(await adminRequest(t, 'GET', `/users?q=${'x'.repeat(300)}`), 400, 'INVALID_REQUEST');
+    expectError(await t.app.inject({ method: 'GET', url: '/admin/api/users?q=a' }), 401, 'INVALID_ADMIN_TOKEN');
+  });
+
   it('POST /admin/api/users creates a user → 201 {user} in snake_case, never the password hash', async () => {
     const res = await adminRequest(t, 'POST', '/users', { username: 'alice', email: 'alice@example.com', password: 'correct horse battery', first_name: 'Alice', last_name: 'Liddell', picture: 'https://img.example/a.png' });
     expect(res.statusCode).toBe(201);

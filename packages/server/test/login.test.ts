@@ -90,6 +90,33 @@ describe('hosted login page', () => {
     expect(await t.store.listSessionsByUser(user.id)).toHaveLength(0);
   });
 
+  it('an empty or missing username or password is shown next to its field (400), signs nobody in and is not counted as a failure', async () => {
+    const limited = await createTestServer({ file: { rateLimit: { enabled: true, loginMax: 1, loginAccountMax: 1 } } });
+    try {
+      const { user, password } = await createUser(limited, { username: 'carol' });
+      const errorOf = (html: string, id: string) => {
+        const input = new RegExp(`<input id="${id}"[^>]*>`).exec(html)![0];
+        if (!input.includes(`aria-describedby="${id}-error"`) || !input.includes('aria-invalid="true"')) return undefined;
+        return new RegExp(`<p class="field-error" id="${id}-error">([^<]*)</p>`).exec(html)?.[1];
+      };
+      for (const fields of [{ username: '', password: '' }, { username: '  ', password: 'x' }, { password: 'x' }, { username: 'carol' }, { username: 'carol', password: '' }, {}]) {
+        const form = await openLoginForm(limited);
+        const res = await postLogin(limited, { fields: { ...fields, csrf: form.csrf }, cookies: { tessera_csrf: form.csrfCookie } });
+        expect(res.statusCode, JSON.stringify(fields)).toBe(400);
+        expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+        expect(errorOf(res.body, 'username')).toBe(!fields.username?.trim() ? 'Enter your username or email.' : undefined);
+        expect(errorOf(res.body, 'password')).toBe(!fields.password ? 'Enter your password.' : undefined);
+        expect(setCookie(res, limited.config.cookie.name)).toBeUndefined();
+      }
+      // None of those counted: with limits of one failure, the right password still signs in.
+      const ok = await loginWithForm(limited, { username: user.username, password });
+      expect(ok.res.statusCode).toBe(303);
+      expect(ok.token).not.toBeNull();
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('signs in: 303 to the exact allow-listed return_to and a session cookie that works', async () => {
     const { user, password } = await createUser(t);
     const { res, token } = await loginWithForm(t, { username: user.username, password, returnTo: SITE_RETURN });

@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import type { Response } from './support.js';
+import { STYLESHEET_PATH } from '../src/pages/index.js';
 
 // The headers every hosted HTML page must carry (pages/send-page.ts), asserted one way for
 // every page: login, sign-out, messages, the devices page and the OpenID Provider's pages.
@@ -17,6 +18,10 @@ export function expectPageHeaders(res: Response, formAction = "'self'"): void {
   // No script source at all (default-src 'none' covers scripts): no 'unsafe-inline' scripts.
   expect(csp.has('script-src')).toBe(false);
   expect(String(res.headers['content-security-policy'])).not.toMatch(/script-src[^;]*unsafe-inline/);
+  // Styles only from the one shared stylesheet on Tessera's origin: no inline style at all.
+  expect(csp.get('style-src')).toBe("'self'");
+  expect(res.body).toContain(`<link rel="stylesheet" href="${STYLESHEET_PATH}">`);
+  expect(res.body).not.toMatch(/<style|\sstyle=/i);
   expect(csp.get('frame-ancestors')).toBe("'none'");
   expect(csp.get('form-action')).toBe(formAction);
   expect(csp.get('base-uri')).toBe("'none'");

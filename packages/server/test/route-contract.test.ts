@@ -44,7 +44,12 @@ interface Fixture {
   tokens: [string, string];
   handles: [string, string];
   logoutToken: string;
+  /** A fresh admin console sign-in (cookie tessera_admin). */
+  consoleToken: string;
 }
+
+// The console forms' double-submit CSRF token: the same value as cookie and field.
+const CONSOLE_CSRF = 'walkerCsrfToken0123456789abcdefghijkl';
 
 let t: TestServer;
 let base: string;
@@ -74,7 +79,8 @@ async function fixture(withPassword = false): Promise<Fixture> {
   const { logoutToken } = await requestLogoutUrl(t, sessions[0]!.token);
   // A consent the user gave the app on the OpenID Provider's consent page, to withdraw.
   await t.store.saveConsent({ userId, clientId: app.clientId, scope: 'openid', createdAt: t.clock.now() });
-  return { userId, clientId: app.clientId, basic: app.basic, tokens: [sessions[0]!.token, sessions[1]!.token], handles: [sessions[0]!.handle, sessions[1]!.handle], logoutToken };
+  const consoleToken = (await t.authority.admin.signInToConsole(ADMIN_TOKEN))!.token;
+  return { userId, clientId: app.clientId, basic: app.basic, tokens: [sessions[0]!.token, sessions[1]!.token], handles: [sessions[0]!.handle, sessions[1]!.handle], logoutToken, consoleToken };
 }
 
 const PASSWORD = 'correct horse battery staple';
@@ -88,8 +94,8 @@ function pathOf(r: Route, fx: Fixture, overrides: Record<string, string> = {}): 
     if (overrides[name] !== undefined) return overrides[name]!;
     if (name === 'handle') return fx.handles[1];
     if (name === 'client_id') return fx.clientId;
-    if (r.path.startsWith('/admin/api/apps')) return fx.clientId;
-    if (r.path.startsWith('/admin/api/deliveries')) return '1';
+    if (r.path.startsWith('/admin/api/apps') || r.path.startsWith('/admin/apps')) return fx.clientId;
+    if (r.path.startsWith('/admin/api/deliveries') || r.path.startsWith('/admin/deliveries')) return '1';
     return fx.userId;
   });
 }
@@ -98,6 +104,7 @@ function pathOf(r: Route, fx: Fixture, overrides: Record<string, string> = {}): 
 function authOf(r: Route, fx: Fixture): Record<string, string> {
   const schemes = (r.op.security ?? []).flatMap((s) => Object.keys(s));
   if (schemes.includes('admin') || r.path === '/metrics') return { authorization: `Bearer ${ADMIN_TOKEN}` };
+  if (schemes.includes('adminConsole')) return { cookie: `tessera_admin=${fx.consoleToken}; tessera_admin_csrf=${CONSOLE_CSRF}` };
   if (schemes.includes('client')) return { authorization: fx.basic };
   if (schemes.some((s) => s.startsWith('session'))) return { authorization: `Bearer ${fx.tokens[0]}` };
   return {};
@@ -107,6 +114,21 @@ function authOf(r: Route, fx: Fixture): Record<string, string> {
 // valid body. Every other route is called with its credentials alone.
 function rightCall(r: Route, fx: Fixture): { query?: string; headers?: Record<string, string>; body?: { type: string; text: string } } {
   const json = (value: unknown) => ({ type: 'application/json', text: JSON.stringify(value) });
+  // The console's forms: form-encoded, with the CSRF token that matches authOf's cookie.
+  const consoleForm = (fields: Record<string, string> = {}) => ({ body: { type: 'application/x-www-form-urlencoded', text: new URLSearchParams({ csrf: CONSOLE_CSRF, ...fields }).toString() } });
+  if (r.method === 'POST' && r.path.startsWith('/admin/') && !r.path.startsWith('/admin/api/')) {
+    switch (key(r)) {
+      case 'POST /admin/users': return consoleForm({ username: unique('walker') });
+      case 'POST /admin/users/{id}/disable': return consoleForm({ disabled: '1' });
+      case 'POST /admin/users/{id}/delete': return consoleForm({ confirm: '1' });
+      case 'POST /admin/users/{id}/sessions/end': return consoleForm({ scope: 'all' });
+      case 'POST /admin/apps': return consoleForm({ name: unique('walker-app') });
+      case 'POST /admin/apps/{id}': return consoleForm({ name: unique('renamed') });
+      case 'POST /admin/apps/{id}/delete': return consoleForm({ confirm: '1' });
+      case 'POST /admin/login': return { body: { type: 'application/x-www-form-urlencoded', text: new URLSearchParams({ csrf: CONSOLE_CSRF, token: ADMIN_TOKEN }).toString() }, headers: { cookie: `tessera_admin_csrf=${CONSOLE_CSRF}` } };
+      default: return consoleForm();
+    }
+  }
   switch (key(r)) {
     case 'GET /v1/logout': return { query: `?token=${encodeURIComponent(fx.logoutToken)}` };
     case 'GET /v1/logout/browser': return { headers: { authorization: `Bearer ${fx.tokens[0]}` } };
@@ -171,8 +193,19 @@ function checkEnvelope(what: string, res: RawResponse, method = 'GET'): void {
     const oauth = OAUTH_ROUTE.test(what) && OAUTH_ERRORS[String(body.error)]?.includes(res.status) && typeof (body as { error_description?: unknown }).error_description === 'string';
     if ((ERROR_CATALOGUE[body.error as ErrorCode]?.status !== res.status && !oauth) || typeof body.message !== 'string') throw new Error('not the envelope');
   } catch {
-    if (!(res.status === 401 || res.status === 403 || res.status === 400) || !/^text\/html/.test(String(res.headers['content-type']))) problems.push(`${what} → ${res.status} without the envelope: ${res.body.slice(0, 200)}`);
+    // A hosted page's error is a page: a 400/401/403 form page, or (the admin console) an
+    // error page that names its catalogue code, answered with that code's status.
+    const html = /^text\/html/.test(String(res.headers['content-type']));
+    const code = /\(([A-Z_]+)\)<\/p>/.exec(res.body)?.[1];
+    const coded = html && code !== undefined && ERROR_CATALOGUE[code as ErrorCode]?.status === res.status;
+    if (!coded && (!(res.status === 401 || res.status === 403 || res.status === 400) || !html)) problems.push(`${what} → ${res.status} without the envelope: ${res.body.slice(0, 200)}`);
   }
+}
+
+/** The catalogue code of an error: the envelope's, or the one an error page names. */
+function codeOf(res: RawResponse): string | undefined {
+  if (/^text\/html/.test(String(res.headers['content-type']))) return /\(([A-Z_]+)\)<\/p>/.exec(res.body)?.[1];
+  return res.json<{ error?: string }>().error;
 }
 
 function expectNoProblems(): void {
@@ -264,10 +297,12 @@ describe('route walking: client habits', () => {
     expect(failedRight.sort()).toEqual([
       'GET /oidc/authorize → 400',
       'GET /oidc/userinfo → 401',
+      'POST /account/consents/withdraw → 400',
       'POST /account/password → 400',
       'POST /account/sign-out → 400',
       'POST /account/sign-out-others → 400',
       'POST /admin/api/deliveries/{id}/retry → 404',
+      'POST /admin/deliveries/{id}/retry → 404',
       'POST /login → 400',
       'POST /login/sign-out → 400',
       'POST /oidc/authorize → 400',
@@ -343,7 +378,7 @@ describe('route walking: bad input', () => {
           const path = p.in === 'path' ? pathOf(r, fx, { [p.name]: value }) : `${pathOf(r, fx)}?${p.name}=${value}`;
           const res = await send(base, r.method, path, { headers: authOf(r, fx), framing: r.method === 'POST' ? 'length0' : 'none', headersOnly: false });
           checkEnvelope(`${key(r)} ${p.name}=${value}`, res);
-          if (res.status !== 400 || res.json().error !== 'INVALID_REQUEST') problems.push(`${key(r)} ${p.name}=${value} → ${res.status} ${res.body.slice(0, 200)}`);
+          if (res.status !== 400 || codeOf(res) !== 'INVALID_REQUEST') problems.push(`${key(r)} ${p.name}=${value} → ${res.status} ${res.body.slice(0, 200)}`);
         }
       }
     }

@@ -1012,6 +1012,83 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
       });
     });
 
+    describe('admin console sign-ins', () => {
+      it('creates, finds, ends once, and purges expired or ended ones', async () => {
+        const live = { id: 'acs_live', secretHash: 'e'.repeat(64), createdAt: T0, expiresAt: T0 + HOUR, endedAt: null };
+        const old = { id: 'acs_old', secretHash: 'f'.repeat(64), createdAt: T0 - 2 * HOUR, expiresAt: T0 - HOUR, endedAt: null };
+        await store.createConsoleSession(live);
+        await store.createConsoleSession(old);
+        await store.createConsoleSession({ ...live, id: 'acs_out' });
+        expect(await store.findConsoleSession('acs_live')).toEqual(live);
+        expect(await store.findConsoleSession('acs_nobody')).toBeNull();
+        expect(await store.endConsoleSession('acs_out', T0 + 1)).toBe(true);
+        expect(await store.endConsoleSession('acs_out', T0 + 2)).toBe(false);
+        expect(await store.endConsoleSession('acs_nobody', T0 + 2)).toBe(false);
+        expect((await store.findConsoleSession('acs_out'))?.endedAt).toBe(T0 + 1);
+        expect(await store.purgeConsoleSessions(T0 + 10)).toBe(2);
+        expect(await store.findConsoleSession('acs_old')).toBeNull();
+        expect(await store.findConsoleSession('acs_out')).toBeNull();
+        expect(await store.findConsoleSession('acs_live')).toEqual(live);
+      });
+    });
+
+    describe('user search', () => {
+      it('finds users by a part of the username or email, case-insensitively, ordered by username, up to the limit', async () => {
+        await store.createUser(userRecord({ id: 'usr_s1', username: 'Zoe', email: 'zoe@Forum.example' }));
+        await store.createUser(userRecord({ id: 'usr_s2', username: 'alice', email: 'a@shop.example' }));
+        await store.createUser(userRecord({ id: 'usr_s3', username: 'forum_admin', email: null }));
+        await store.createUser(userRecord({ id: 'usr_s4', username: 'b%_', email: null }));
+        const ids = async (q: string, limit = 10) => (await store.searchUsers(q, limit)).map((u) => u.id);
+        expect(await ids('FORUM')).toEqual(['usr_s3', 'usr_s1']);
+        expect(await ids('ALI')).toEqual(['usr_s2']);
+        expect(await ids('')).toEqual(['usr_s2', 'usr_s4', 'usr_s3', 'usr_s1']);
+        expect(await ids('', 2)).toEqual(['usr_s2', 'usr_s4']);
+        // % and _ are letters here, not wildcards.
+        expect(await ids('%')).toEqual(['usr_s4']);
+        expect(await ids('a_')).toEqual([]);
+        expect(await ids('nobody')).toEqual([]);
+        expect((await store.searchUsers('alice', 1))[0]).toEqual(await store.findUserById('usr_s2'));
+      });
+    });
+
+    describe('revocation log for the console', () => {
+      it('lists newest first, pages with before, filters by user, reason and app (its own part or a session it joined)', async () => {
+        const [a, b, c, d] = await createSessions([
+          newSession({ userId: 'usr_a', apps: [{ clientId: 'forum', joinedAt: T0, leftAt: null }] }),
+          newSession({ userId: 'usr_a', apps: [{ clientId: 'forum_two', joinedAt: T0, leftAt: null }] }),
+          newSession({ userId: 'usr_b', apps: [{ clientId: 'shop', joinedAt: T0, leftAt: null }, { clientId: 'forum', joinedAt: T0, leftAt: null }] }),
+          newSession({ userId: 'usr_b', apps: [{ clientId: 'shop', joinedAt: T0, leftAt: null }] }),
+        ]);
+        await store.endSessions([a!.handle], endBy(T0 + 1, 'logout'));
+        await store.leaveSessions([c!.handle], 'forum', endBy(T0 + 2, 'admin_revoked', 'admin'));
+        await store.endSessions([b!.handle], endBy(T0 + 3, 'admin_revoked', 'admin'));
+        await store.endSessions([c!.handle, d!.handle], endBy(T0 + 4, 'expired', 'system'));
+        const cursors = async (filter: Partial<Parameters<Store['findRevocations']>[0]> = {}) => (await store.findRevocations({ limit: 100, ...filter })).map((e) => e.cursor);
+        expect(await cursors()).toEqual([5, 4, 3, 2, 1]);
+        expect(await cursors({ limit: 2 })).toEqual([5, 4]);
+        expect(await cursors({ before: 4, limit: 2 })).toEqual([3, 2]);
+        expect(await cursors({ userId: 'usr_a' })).toEqual([3, 1]);
+        expect(await cursors({ reason: 'admin_revoked' })).toEqual([3, 2]);
+        // forum: its part of c (2), session a it joined (1), and c's end (it had joined c). Not forum_two's session b.
+        expect(await cursors({ clientId: 'forum' })).toEqual([4, 2, 1]);
+        expect(await cursors({ clientId: 'forum_two' })).toEqual([3]);
+        expect(await cursors({ clientId: 'shop', reason: 'expired' })).toEqual([5, 4]);
+        expect(await cursors({ clientId: 'shop', userId: 'usr_a' })).toEqual([]);
+        expect(await cursors({ clientId: 'nobody' })).toEqual([]);
+        expect((await store.findRevocations({ clientId: 'forum', reason: 'admin_revoked', limit: 5 }))[0]).toEqual({ cursor: 2, sid: c!.handle, sub: 'usr_b', reason: 'admin_revoked', actor: 'admin', at: T0 + 2, app: 'forum' });
+      });
+
+      it('counts entries by reason since a moment', async () => {
+        const sessions = await createSessions(Array.from({ length: 4 }, () => newSession()));
+        await store.endSessions([sessions[0]!.handle], endBy(T0, 'logout'));
+        await store.endSessions([sessions[1]!.handle], endBy(T0 + HOUR, 'logout'));
+        await store.endSessions([sessions[2]!.handle], endBy(T0 + HOUR + 1, 'expired', 'system'));
+        await store.endSessions([sessions[3]!.handle], endBy(T0 + HOUR + 2, 'logout'));
+        expect(await store.countRevocationsSince(T0 + HOUR)).toEqual({ logout: 2, expired: 1 });
+        expect(await store.countRevocationsSince(T0 + 2 * HOUR)).toEqual({});
+      });
+    });
+
     describe('signing keys', () => {
       const key = (kid: string, activatesAt: number, overrides: Partial<SigningKeyRecord> = {}): SigningKeyRecord => ({
         kid, alg: 'EdDSA', publicJwk: { kty: 'OKP', crv: 'Ed25519', x: `x-${kid}`, kid }, privateJwk: { kty: 'OKP', crv: 'Ed25519', x: `x-${kid}`, d: `d-${kid}`, kid },

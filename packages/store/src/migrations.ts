@@ -228,6 +228,24 @@ CREATE TABLE consents (
 );
 `,
   },
+  {
+    version: 10,
+    name: 'admin console sign-ins; revocation log by user',
+    // The console's own sessions (separate from user sessions; only the secret's hash). The
+    // console's revocation log filtered by user reads that user's entries, newest first,
+    // through revocations_by_sub instead of walking the whole log backwards.
+    sql: `
+CREATE TABLE console_sessions (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  ended_at BIGINT
+);
+CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);
+CREATE INDEX IF NOT EXISTS revocations_by_sub ON revocations (sub, cursor);
+`,
+  },
 ];
 
 function forDialect(sql: string, dialect: SqlDriver['dialect']): string {

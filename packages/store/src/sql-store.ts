@@ -291,6 +291,16 @@ function createOperations(db: SqlDriver): StoreOperations {
       return row ? toUser(row) : null;
     },
 
+    async searchUsers(query, limit) {
+      const q = query.toLowerCase();
+      if (q === '') return (await db.all('SELECT * FROM users ORDER BY username_lower LIMIT ?', [limit])).map(toUser);
+      // instr/strpos: a plain substring test (LIKE would read % and _ in the query as wildcards,
+      // and SQLite's LIKE folds case differently from PostgreSQL's).
+      const contains = db.dialect === 'postgres' ? (column: string) => `strpos(${column}, ?) > 0` : (column: string) => `instr(${column}, ?) > 0`;
+      const rows = await db.all(`SELECT * FROM users WHERE ${contains('username_lower')} OR ${contains('COALESCE(email_lower, \'\')')} ORDER BY username_lower LIMIT ?`, [q, q, limit]);
+      return rows.map(toUser);
+    },
+
     async updateUser(id, patch) {
       const sets = ['updated_at = ?'];
       const params: unknown[] = [patch.updatedAt];
@@ -515,6 +525,30 @@ function createOperations(db: SqlDriver): StoreOperations {
       return (await db.all('SELECT * FROM revocations WHERE cursor > ? ORDER BY cursor LIMIT ?', [after, limit])).map(toEvent);
     },
 
+    async findRevocations(filter) {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (filter.before !== undefined) { where.push('r.cursor < ?'); params.push(filter.before); }
+      if (filter.userId !== undefined) { where.push('r.sub = ?'); params.push(filter.userId); }
+      if (filter.reason !== undefined) { where.push('r.reason = ?'); params.push(filter.reason); }
+      if (filter.clientId !== undefined) {
+        // The app's own part, or a whole-session end of a session it had joined. The joined
+        // apps are JSON text ([{"clientId":…}]); the exact quoted id is looked for as a substring.
+        const needle = JSON.stringify({ clientId: filter.clientId }).slice(1, -1);
+        const contains = db.dialect === 'postgres' ? 'strpos(s.apps, ?) > 0' : 'instr(s.apps, ?) > 0';
+        where.push(`(r.app = ? OR (r.app IS NULL AND EXISTS (SELECT 1 FROM sessions s WHERE s.handle = r.sid AND ${contains})))`);
+        params.push(filter.clientId, needle);
+      }
+      const rows = await db.all(`SELECT r.* FROM revocations r${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY r.cursor DESC LIMIT ?`, [...params, filter.limit]);
+      return rows.map(toEvent);
+    },
+
+    async countRevocationsSince(at) {
+      // Through revocations_by_time: only the recent entries are read.
+      const rows = await db.all<{ reason: string; n: unknown }>('SELECT reason, COUNT(*) AS n FROM revocations WHERE at >= ? GROUP BY reason', [at]);
+      return Object.fromEntries(rows.map((r) => [String(r.reason), num(r.n)]));
+    },
+
     async createLogoutToken(tokenHash, handle, expiresAt) {
       await db.run('INSERT INTO logout_tokens (token_hash, handle, expires_at) VALUES (?, ?, ?)', [tokenHash, handle, expiresAt]);
     },
@@ -542,6 +576,23 @@ function createOperations(db: SqlDriver): StoreOperations {
     async countAdminTokens() {
       const row = await db.get<{ n: unknown }>('SELECT COUNT(*) AS n FROM admin_tokens');
       return num(row?.n ?? 0);
+    },
+
+    async createConsoleSession(session) {
+      await db.run('INSERT INTO console_sessions (id, secret_hash, created_at, expires_at, ended_at) VALUES (?, ?, ?, ?, ?)', [session.id, session.secretHash, session.createdAt, session.expiresAt, session.endedAt]);
+    },
+
+    async findConsoleSession(id) {
+      const r = await db.get('SELECT * FROM console_sessions WHERE id = ?', [id]);
+      return r ? { id: String(r.id), secretHash: String(r.secret_hash), createdAt: num(r.created_at), expiresAt: num(r.expires_at), endedAt: numOrNull(r.ended_at) } : null;
+    },
+
+    async endConsoleSession(id, at) {
+      return (await db.run('UPDATE console_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL', [at, id])) > 0;
+    },
+
+    async purgeConsoleSessions(before) {
+      return db.run('DELETE FROM console_sessions WHERE expires_at < ? OR ended_at < ?', [before, before]);
     },
 
     async insertSigningKey(key: SigningKeyRecord) {

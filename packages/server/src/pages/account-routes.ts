@@ -17,7 +17,7 @@ export const ACCOUNT_PATH = '/account';
 const CSRF_COOKIE = 'tessera_account_csrf';
 const MIN_PASSWORD_LENGTH = 8;
 
-const DoneSchema = Type.Union([Type.Literal('device'), Type.Literal('others'), Type.Literal('password'), Type.Literal('gone')]);
+const DoneSchema = Type.Union([Type.Literal('device'), Type.Literal('others'), Type.Literal('password'), Type.Literal('gone'), Type.Literal('consent'), Type.Literal('no_consent')]);
 const AccountQuery = Type.Object({ done: Type.Optional(DoneSchema) });
 // csrf is optional in every schema so that a missing token reaches the CSRF check (the 403
 // page) instead of failing validation as a generic 400; the same for the password fields,
@@ -25,6 +25,7 @@ const AccountQuery = Type.Object({ done: Type.Optional(DoneSchema) });
 const Csrf = Type.Optional(Type.String({ maxLength: 128 }));
 const SignOutForm = Type.Object({ csrf: Csrf, handle: Type.String({ minLength: 1, maxLength: 128 }) });
 const SignOutOthersForm = Type.Object({ csrf: Csrf });
+const WithdrawForm = Type.Object({ csrf: Csrf, client_id: Type.String({ minLength: 1, maxLength: 128 }) });
 const PasswordForm = Type.Object({ csrf: Csrf, current_password: Type.Optional(Type.String({ maxLength: 1024 })), new_password: Type.Optional(Type.String({ maxLength: 1024 })) });
 
 const browser = { tags: ['browser'], consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] };
@@ -49,13 +50,15 @@ export async function accountRoutes(app: TesseraApp, { authority, config, limits
   }
 
   async function renderFor(request: FastifyRequest, reply: FastifyReply, current: Authenticated, extra: { done?: AccountDone; passwordErrors?: PasswordErrors }): Promise<string> {
-    const [sessions, apps] = await Promise.all([authority.sessions.listUserSessions(current.user.id), authority.apps.listApps()]);
+    const [sessions, apps, granted] = await Promise.all([authority.sessions.listUserSessions(current.user.id), authority.apps.listApps(), authority.oidc.listConsents(current.user.id)]);
     const names = new Map(apps.map((a) => [a.clientId, a.name]));
     const devices = sessions.map((session) => ({
       session,
       appNames: session.apps.filter((a) => a.leftAt === null).map((a) => names.get(a.clientId) ?? a.clientId),
     }));
-    return renderAccountPage({ username: current.user.username, csrf: csrf.issue(request, reply), currentHandle: current.session.handle, devices, now: Date.now(), ...extra });
+    // The same list as GET /v1/consents.
+    const consents = granted.map((c) => ({ clientId: c.clientId, appName: names.get(c.clientId) ?? c.clientId, scope: c.scope, grantedAt: c.createdAt }));
+    return renderAccountPage({ username: current.user.username, csrf: csrf.issue(request, reply), currentHandle: current.session.handle, devices, consents, now: Date.now(), ...extra });
   }
 
   const refused = (reply: FastifyReply) =>
@@ -96,6 +99,16 @@ export async function accountRoutes(app: TesseraApp, { authority, config, limits
     // The same call as DELETE /v1/sessions.
     await authority.sessions.revokeUserSessions(current.user.id, { exceptHandle: current.session.handle }, { actor: 'user', reason: 'user_revoked', ip: request.ip });
     return reply.status(303).header('location', `${ACCOUNT_PATH}?done=others`).send();
+  });
+
+  // Withdraw a consent given on the OpenID Provider's consent page: the same call as
+  // DELETE /v1/consents/:client_id. It signs nobody out; the app asks again next time.
+  app.post(`${ACCOUNT_PATH}/consents/withdraw`, { schema: { ...browser, body: WithdrawForm } }, async (request, reply) => {
+    if (!csrf.matches(request, request.body.csrf)) return refused(reply);
+    const current = await currentSession(request);
+    if (!current) return loginRedirect(reply);
+    const withdrawn = await authority.oidc.revokeConsent(current.user.id, request.body.client_id);
+    return reply.status(303).header('location', `${ACCOUNT_PATH}?done=${withdrawn ? 'consent' : 'no_consent'}`).send();
   });
 
   app.post(`${ACCOUNT_PATH}/password`, { schema: { ...browser, body: PasswordForm } }, async (request, reply) => {

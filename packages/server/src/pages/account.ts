@@ -3,14 +3,24 @@ import type { Session } from '@tessera/core';
 import { escapeHtml, renderPage } from './render.js';
 
 /** What the last action of the devices page did (the `done` query of the redirect after it). */
-export type AccountDone = 'device' | 'others' | 'password' | 'gone';
+export type AccountDone = 'device' | 'others' | 'password' | 'gone' | 'consent' | 'no_consent';
 
 const DONE_NOTICES: Record<AccountDone, string> = {
   device: 'That device is signed out.',
   others: 'All your other devices are signed out.',
   password: 'Your password is changed. All your other devices are signed out.',
   gone: 'That device was already signed out.',
+  consent: 'The app\'s access is withdrawn. It will ask you again the next time you sign in to it.',
+  no_consent: 'That app had no access to withdraw.',
 };
+
+/** An app the user allowed on the consent page (the OpenID Provider's), as the page lists it. */
+export interface AccountConsent {
+  clientId: string;
+  appName: string;
+  scope: string;
+  grantedAt: number;
+}
 
 /** One session as the devices page shows it (no token, no token id, no hash). */
 export interface AccountDevice {
@@ -67,6 +77,8 @@ export function renderAccountPage(input: {
   csrf: string;
   currentHandle: string;
   devices: AccountDevice[];
+  /** The apps the user allowed on the consent page, newest first. */
+  consents?: AccountConsent[];
   now: number;
   done?: AccountDone | undefined;
   passwordErrors?: PasswordErrors | undefined;
@@ -83,6 +95,12 @@ export function renderAccountPage(input: {
   const others = devices.length > 1
     ? `<form method="post" action="/account/sign-out-others">${hidden('csrf', csrf)}<button type="submit" class="secondary">Sign out all other devices</button></form><p class="hint">Ends every session of yours except this one, in every app.</p>`
     : '';
+  const consentItems = (input.consents ?? []).map((c) => `<li data-consent="${escapeHtml(c.clientId)}"><strong>${escapeHtml(c.appName)}</strong>
+<dl><dt>May read</dt><dd>${escapeHtml(c.scope)}</dd><dt>Allowed</dt><dd>${time(c.grantedAt, now)}</dd></dl>
+<form method="post" action="/account/consents/withdraw">${hidden('csrf', csrf)}${hidden('client_id', c.clientId)}<button type="submit" class="secondary" aria-label="Withdraw access of ${escapeHtml(c.appName)}">Withdraw access</button></form></li>`);
+  const consents = consentItems.length > 0
+    ? `<ul class="devices">${consentItems.join('\n')}</ul><p class="hint">Withdrawing does not sign you out; the app asks for your consent again next time.</p>`
+    : '<p class="hint">You have not allowed any app on a consent page.</p>';
   const errors = input.passwordErrors ?? {};
   const fieldError = (id: string, message: string | undefined) => (message ? `<p class="field-error" id="${id}-error">${escapeHtml(message)}</p>` : '');
   const described = (id: string, message: string | undefined) => (message ? ` aria-invalid="true" aria-describedby="${id}-error"` : '');
@@ -92,6 +110,7 @@ export function renderAccountPage(input: {
 ${input.done ? `<p class="notice" role="status">${escapeHtml(DONE_NOTICES[input.done])}</p>` : ''}
 <ul class="devices">${items.join('\n')}</ul>
 ${others}
+<h2>Apps you allowed</h2>${consents}
 <h2>Change password</h2>${errors.form ? `<p class="error" role="alert">${escapeHtml(errors.form)}</p>` : ''}
 <form method="post" action="/account/password">${hidden('csrf', csrf)}
 <label for="current_password">Current password</label><input id="current_password" name="current_password" type="password" autocomplete="current-password" required${described('current_password', errors.current)}>${fieldError('current_password', errors.current)}

@@ -12,8 +12,9 @@ import type { FastifyReply } from 'fastify';
  * Why each directive:
  * - `default-src 'none'`: the pages load nothing (no scripts at all, no images, no fonts),
  *   so anything injected has nothing to run or fetch.
- * - `style-src 'unsafe-inline'`: the one inline `<style>` of the page shell. Styles cannot
- *   run code, and every interpolated value is escaped; scripts stay refused.
+ * - `style-src 'self'`: the one shared stylesheet, served by Tessera (stylesheet.ts). No
+ *   inline `<style>` and no `style` attribute is allowed, so injected markup cannot restyle
+ *   a page (e.g. hide a warning or overlay a button); scripts stay refused.
  * - `form-action`: where forms may post (and be redirected), see above.
  * - `frame-ancestors 'none'` (and X-Frame-Options for older browsers): no framing, so no
  *   clickjacking of the sign-in or sign-out buttons.
@@ -21,7 +22,7 @@ import type { FastifyReply } from 'fastify';
  */
 export function pageContentSecurityPolicy(formActionOrigins: readonly string[] = []): string {
   const extra = [...new Set(formActionOrigins.map(checkedOrigin))];
-  return ["default-src 'none'", "style-src 'unsafe-inline'", `form-action 'self'${extra.map((o) => ` ${o}`).join('')}`, "frame-ancestors 'none'", "base-uri 'none'"].join('; ');
+  return ["default-src 'none'", "style-src 'self'", `form-action 'self'${extra.map((o) => ` ${o}`).join('')}`, "frame-ancestors 'none'", "base-uri 'none'"].join('; ');
 }
 
 /** An http(s) origin exactly as URL serialises it; anything else would widen or break the policy. */

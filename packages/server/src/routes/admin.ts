@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { TesseraError, channelsOf } from '@tessera/core';
+import { TesseraError } from '@tessera/core';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
 import { requireAdmin } from '../http-auth.js';
 import { Cursor, PageLimit, DeliveryView, AppBody, AppPatchBody, AppView, HandleParams, Handle, IdParams, Revoked, SessionView, UserClaims, UserPatchBody, UserView, errors } from '../schemas.js';
@@ -20,6 +20,16 @@ export async function adminRoutes(app: TesseraApp, { authority, limits }: Server
     const user = await authority.users.createUser({ id: b.id, username: b.username, email: b.email, emailVerified: b.email_verified, password: b.password, firstName: b.first_name, lastName: b.last_name, picture: b.picture }, by);
     return reply.status(201).send({ user: userJson(user) });
   });
+
+  app.get('/users', {
+    schema: {
+      ...admin, tags: ['admin'], description: 'Users whose username or email contains q (case-insensitive; everyone when q is empty), by username; the same search as the admin console.',
+      querystring: Type.Object({ q: Type.Optional(Type.String({ maxLength: 256 })), limit: PageLimit(50) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ users: Type.Array(UserView) }), ...errors(400, 401) },
+    },
+  }, async (request) => ({
+    users: (await authority.users.searchUsers(request.query.q ?? '', request.query.limit)).map(userJson),
+  }));
 
   app.get('/users/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, response: { 200: Type.Object({ user: UserView }), ...errors(401, 404) } } }, async (request) => ({
     user: userJson(await authority.users.getUser(request.params.id)),
@@ -70,12 +80,9 @@ export async function adminRoutes(app: TesseraApp, { authority, limits }: Server
       response: { 200: Type.Object({ handle: Type.String(), active: Type.Boolean(), ended_at: Type.Union([Type.String(), Type.Null()]), deliveries: Type.Array(DeliveryView), pull_only: Type.Array(Type.String()) }), ...errors(401, 404) },
     },
   }, async (request) => {
-    const store = authority.deps.store;
-    const session = await store.findSessionByHandle(request.params.handle);
-    if (!session) throw new TesseraError('SESSION_NOT_FOUND');
-    const deliveries = await store.listDeliveriesBySession(session.handle);
-    const apps = new Map((await store.listApps()).map((a) => [a.clientId, a]));
-    const pullOnly = session.apps.map((a) => a.clientId).filter((id) => { const app = apps.get(id); return !app || channelsOf(app).length === 0; });
+    const status = await authority.deliveries.sessionDeliveries(request.params.handle);
+    if (!status) throw new TesseraError('SESSION_NOT_FOUND');
+    const { session, deliveries, pullOnly } = status;
     return { handle: session.handle, active: session.endedAt === null, ended_at: session.endedAt === null ? null : new Date(session.endedAt).toISOString(), deliveries: deliveries.map(deliveryJson), pull_only: pullOnly };
   });
 

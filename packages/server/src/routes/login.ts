@@ -23,8 +23,10 @@ const LoginQuery = Type.Object({
   prompt: Type.Optional(Type.Literal('login')),
 });
 const LoginForm = Type.Object({
-  username: Type.String({ maxLength: 254 }),
-  password: Type.String({ maxLength: 1024 }),
+  // Optional so that a missing field is shown next to the field on the form (400), not a
+  // generic JSON error.
+  username: Type.Optional(Type.String({ maxLength: 254 })),
+  password: Type.Optional(Type.String({ maxLength: 1024 })),
   // Optional in the schema so that a missing token reaches the CSRF check (403 page)
   // instead of failing validation as a generic 400.
   csrf: Type.Optional(Type.String({ maxLength: 128 })),
@@ -122,18 +124,25 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
       if (isTesseraError(error)) return sendPage(reply, 400, renderMessagePage('Sign-in link not allowed', 'The return address or app in this link is not registered with Tessera.'));
       throw error;
     }
+    // An empty field is a form error shown next to it, not a failed sign-in (not counted).
+    const username = form.username ?? '';
+    const password = form.password ?? '';
+    if (username.trim() === '' || password === '') {
+      const fieldErrors = { ...(username.trim() === '' ? { username: 'Enter your username or email.' } : {}), ...(password === '' ? { password: 'Enter your password.' } : {}) };
+      return sendPage(reply, 400, renderLoginPage({ csrf: csrf.issue(request, reply), returnTo, clientId: form.client_id, username, fieldErrors }), await formActionsFor(returnTo));
+    }
     // Brute force is slowed per address AND per account, counting only failures: past either
     // limit the attempt is refused before the password is even checked (failure-limits.ts).
-    const account = accountKey(form.username);
+    const account = accountKey(username);
     const keys: LimitKey[] = [[limits.loginByAddress, request.ip], [limits.loginByAccount, account]];
     const wait = limitedFor(keys);
     if (wait > 0) {
       // The hosted form answers with its page (as for every other sign-in error), status 429.
       reply.header('retry-after', String(wait));
-      return sendPage(reply, 429, renderLoginPage({ csrf: csrf.issue(request, reply), returnTo, clientId: form.client_id, error: `Too many failed sign-ins. Try again in ${wait} seconds.`, username: form.username }), await formActionsFor(returnTo));
+      return sendPage(reply, 429, renderLoginPage({ csrf: csrf.issue(request, reply), returnTo, clientId: form.client_id, error: `Too many failed sign-ins. Try again in ${wait} seconds.`, username }), await formActionsFor(returnTo));
     }
     try {
-      const started = await authority.signIn(form.username, form.password, deviceOf(request), form.client_id || undefined);
+      const started = await authority.signIn(username, password, deviceOf(request), form.client_id || undefined);
       // The account proved itself: its earlier typos no longer count against it (the
       // address's failures still do, so successes cannot launder an address's guesses).
       limits.loginByAccount.clear(account);
@@ -153,7 +162,7 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
       if (isTesseraError(error, 'INVALID_CREDENTIALS')) recordFailures(keys);
       if (isTesseraError(error, 'INVALID_CREDENTIALS') || isTesseraError(error, 'USER_DISABLED')) {
         const message = error.code === 'USER_DISABLED' ? 'This account is disabled.' : 'Wrong username or password.';
-        return sendPage(reply, error.status, renderLoginPage({ csrf: csrf.issue(request, reply), returnTo, clientId: form.client_id, error: message, username: form.username }), await formActionsFor(returnTo));
+        return sendPage(reply, error.status, renderLoginPage({ csrf: csrf.issue(request, reply), returnTo, clientId: form.client_id, error: message, username }), await formActionsFor(returnTo));
       }
       throw error;
     }
