@@ -1,24 +1,32 @@
 // @ts-check
 // Runs nodebb-plugin-tessera inside a real NodeBB, next to nodebb-plugin-session-sharing and a
-// real Tessera, and walks what docs/nodebb.md promises: sign-in through the shared cookie, a
-// Tessera logout ending the forum's sessions (timed: median and p99), a late user-wide logout
-// that must not end the session the user started meanwhile, a logout at the forum ending the
-// Tessera session, and forum activity reaching Tessera.
+// real Tessera, and walks what docs/nodebb.md promises: both plugins configured the way an
+// administrator does it (logged in over HTTP, the ACP's own socket call), sign-in through the
+// shared cookie, a Tessera logout ending the forum's sessions (timed: median and p99), a late
+// user-wide logout that must not end the session the user started meanwhile, forum activity
+// reaching Tessera, and a logout at the forum with both `forumLogout` settings (`forum`: only
+// the forum's part ends; `everywhere`, the default: the Tessera session ends).
 //
 // For a developer who fetched NodeBB and session-sharing (nothing fetched is committed; CI
 // does not run this). Prerequisites, see docs/nodebb.md "Verified with":
 //   - NODEBB_DIR: a NodeBB 4.15 work tree, dependencies installed, both plugins installed
 //     (`npm install <tgz>`), set up on Redis (`node app --setup '{…}'`), both plugins
-//     activated (`./nodebb activate …`) and built (`./nodebb build`);
+//     activated (`node app --activate=…`) and built (`node app --build`);
+//   - NODEBB_ADMIN_PASSWORD (and NODEBB_ADMIN_USER, default `admin`): the administrator
+//     created by the set-up; the script logs in as that administrator to configure the plugins;
 //   - NODE22: the Node.js ≥ 22 binary NodeBB runs on (default: `node` on the PATH);
 //   - Redis at 127.0.0.1:6379; NODEBB_REDIS_DB: the database NodeBB was set up on (default 5);
 //   - Tessera built in this repository (`npx tsc -b`).
 //
-//   NODEBB_DIR=/work/nodebb-run/nodebb NODE22=/path/to/node22 node scripts/nodebb-verify.mjs [--logouts 100]
+//   NODEBB_DIR=/work/nodebb-run/nodebb NODE22=/path/to/node22 NODEBB_ADMIN_PASSWORD=… \
+//     node scripts/nodebb-verify.mjs [--logouts 100]
 //
 // It starts Tessera on TESSERA_VERIFY_PORT (default 4600) and NodeBB on the port of NodeBB's
-// config.json url (4567 in the docs), configures both plugins through NodeBB's own
-// meta.settings (what ACP > Plugins saves), and stops both at the end.
+// config.json url (4567 in the docs), then configures both plugins as an administrator does
+// in ACP > Plugins: logs in at NodeBB's POST /login with the CSRF token of /api/config, opens
+// NodeBB's socket.io with that session cookie and CSRF token, and emits the ACP's own
+// `admin.settings.set` ({ hash, values }); it reads the values back (`admin.settings.get` and
+// NodeBB's `settings:<hash>` in Redis). NodeBB and Tessera are stopped at the end.
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +42,12 @@ if (!NODEBB_DIR) {
   process.exit(2);
 }
 const NODE22 = process.env.NODE22 || 'node';
+const NODEBB_ADMIN_USER = process.env.NODEBB_ADMIN_USER || 'admin';
+const NODEBB_ADMIN_PASSWORD = process.env.NODEBB_ADMIN_PASSWORD;
+if (!NODEBB_ADMIN_PASSWORD) {
+  console.error('Set NODEBB_ADMIN_PASSWORD to the password of the administrator created by `node app --setup` (see docs/nodebb.md "Verified with").');
+  process.exit(2);
+}
 const REDIS_DB = Number(process.env.NODEBB_REDIS_DB || 5);
 const TESSERA_PORT = Number(process.env.TESSERA_VERIFY_PORT || 4600);
 const LOGOUTS = Number(process.argv[process.argv.indexOf('--logouts') + 1] || 100) || 100;
@@ -160,6 +174,76 @@ async function forumPage(jar, path = '/') {
 
 const forumSessionId = (jar) => decodeURIComponent(jar.cookies.get('express.sid') || '').replace(/^s:/, '').split('.')[0];
 
+/**
+ * Retries what NodeBB refused with 503 before handling it: in production NodeBB answers 503 to
+ * every request while its event loop lags (ACP > Settings > Advanced, "event loop check"),
+ * which on a loaded machine is most requests until the script turns the check off.
+ */
+async function unlessBusy(what, send) {
+  for (let attempt = 0; ; attempt++) {
+    const response = await send();
+    if (response.status !== 503 || attempt >= 60) return response;
+    await response.body?.cancel();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
+ * An administrator's browser in NodeBB's ACP: logs in over HTTP (POST /login with the CSRF
+ * token NodeBB hands out in /api/config) and opens NodeBB's socket.io the way the ACP's page
+ * script does (the session cookie, and `_csrf` in the handshake query, which NodeBB's
+ * socket.io `allowRequest` checks). `emit` is the ACP's socket call with its callback.
+ */
+async function loginAsForumAdmin() {
+  const jar = createJar();
+  const before = await (await unlessBusy('/api/config', () => request(jar, `${FORUM}/api/config`))).json();
+  const login = await unlessBusy('POST /login', () => request(jar, `${FORUM}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-csrf-token': before.csrf_token, origin: FORUM },
+    body: JSON.stringify({ username: NODEBB_ADMIN_USER, password: NODEBB_ADMIN_PASSWORD }),
+  }));
+  const answer = await login.text();
+  if (login.status !== 200) throw new Error(`NodeBB admin login answered ${login.status}: ${answer.slice(0, 200)}`);
+  // The login rotates the session; the CSRF token belongs to the new one.
+  const after = await (await unlessBusy('/api/config', () => request(jar, `${FORUM}/api/config`))).json();
+  if (!(Number(after.uid) > 0)) throw new Error('NodeBB admin login: /api/config still shows a guest');
+  const { io } = nodebbRequire('socket.io-client');
+  const socket = io(FORUM, {
+    path: `${new URL(FORUM).pathname.replace(/\/$/, '')}/socket.io`,
+    transports: ['websocket'],
+    extraHeaders: { cookie: jar.header(), origin: FORUM },
+    query: { _csrf: after.csrf_token },
+    reconnection: false,
+  });
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', (error) => reject(new Error(`NodeBB socket.io: ${error.message}`)));
+  });
+  /** @param {string} event @param {unknown} data */
+  const emit = (event, data) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${event}: no answer within 30 s`)), 30_000);
+    socket.emit(event, data, (/** @type {{message: string} | null} */ error, /** @type {unknown} */ result) => {
+      clearTimeout(timer);
+      if (error) reject(new Error(`${event}: ${error.message}`));
+      else resolve(result);
+    });
+  });
+  return { uid: Number(after.uid), jar, emit, close: () => socket.close() };
+}
+
+/**
+ * ACP > Plugins > <plugin> > Save: the ACP page's `Settings.save(hash, form)` emits
+ * `admin.settings.set` with the form's values; then, as the page does on load,
+ * `admin.settings.get`. Returns what NodeBB read back and what it stored in Redis.
+ */
+async function saveInAcp(adminSession, hash, values) {
+  await adminSession.emit('admin.settings.set', { hash, values });
+  const readBack = /** @type {Record<string, unknown>} */ (await adminSession.emit('admin.settings.get', { hash }));
+  const stored = await redis.hGetAll(`settings:${hash}`);
+  const same = (/** @type {Record<string, unknown>} */ got) => Object.entries(values).every(([k, v]) => String(got[k]) === String(v));
+  return { ok: same(readBack) && same(stored), readBack, stored };
+}
+
 const results = [];
 function check(name, ok, detail = '') {
   results.push({ name, ok });
@@ -199,57 +283,42 @@ try {
   if (registered.status !== 201) throw new Error(`registering the forum: ${registered.status} ${JSON.stringify(registered.body)}`);
   const clientSecret = registered.body.client_secret;
 
-  // --- NodeBB: settings as ACP > Plugins saves them (meta.settings.set), then start ----------
-  // Run as a file (require.main must exist for NodeBB's require-main.js), with NodeBB's
-  // modules resolved from NODEBB_DIR.
-  const writeSettings = (sharing, tessera) => {
-    const settingsFile = join(dataDir, 'nodebb-settings.cjs');
-    writeFileSync(settingsFile, `
-      const r = require('node:module').createRequire(${JSON.stringify(join(NODEBB_DIR, 'app.js'))});
-      r('./require-main');
-      const nconf = r('nconf');
-      nconf.file({ file: ${JSON.stringify(join(NODEBB_DIR, 'config.json'))} });
-      nconf.defaults({ base_dir: ${JSON.stringify(NODEBB_DIR)}, views_dir: './build/public/templates' });
-      (async () => {
-        const db = r('./src/database');
-        await db.init();
-        const meta = r('./src/meta');
-        await meta.settings.set('session-sharing', ${JSON.stringify(sharing)});
-        await meta.settings.set('tessera', ${JSON.stringify(tessera)});
-        // ACP > Settings > Advanced: NodeBB answers 503 when its event loop lags over 100 ms
-        // (toobusy, production only) — on a busy shared test machine that is most pages.
-        await meta.configs.set('eventLoopCheckEnabled', 0);
-        await db.close();
-        process.exit(0);
-      })().catch((e) => { console.error(e); process.exit(1); });`);
-    execFileSync(NODE22, [settingsFile], { cwd: NODEBB_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
-  };
+  // --- NodeBB: start, then configure both plugins as an administrator does (ACP) -----------
   for (const id of ['nodebb-plugin-session-sharing', 'nodebb-plugin-tessera']) {
     // Activation needs a build afterwards (templates, client scripts): a prerequisite.
     if ((await redis.zScore('plugins:active', id)) === null) throw new Error(`${id} is not active: node app --activate=${id} && node app --build`);
   }
-  const sharing = { name: 'appId', cookieName: 'token', behaviour: 'revalidate', adminRevalidate: 'on' };
-  const tesseraSettings = { issuer: TESSERA, clientId: CLIENT_ID, clientSecret, forumLogout: 'everywhere', activityMinutes: '5' };
-  const startNodebb = async () => {
-    const child = start('nodebb', NODE22, ['app.js'], { cwd: NODEBB_DIR, env: { ...process.env, NODE_ENV: 'production' } });
-    await waitFor('NodeBB', async () => {
-      if (child.exitCode !== null) throw new Error('NodeBB exited');
-      return (await fetch(`${FORUM}/api/config`)).ok;
-    }, 180_000, 250);
-    return child;
-  };
   // session-sharing 8.0.2's upgrade script (session_sharing_hash_to_zset, run at the first
-  // start after activation) crashes NodeBB's start on a forum without an `appId:uid` hash
-  // when the secret is already set; with no secret it records itself as done. So, as an
-  // administrator does it: start once, then set the secret (ACP) and restart.
-  if ((await redis.zScore('schemaLog', 'session_sharing_hash_to_zset')) === null) {
-    writeSettings({ ...sharing, secret: '' }, tesseraSettings);
-    const first = await startNodebb();
-    first.kill('SIGTERM');
-    await new Promise((resolve) => first.once('exit', resolve));
+  // start after activation) crashes NodeBB's start when the session-sharing secret is already
+  // set on a forum without an `appId:uid` hash; an administrator sets the secret in the ACP,
+  // after that first start — as this script does. Refuse a forum left in the crashing state.
+  if ((await redis.zScore('schemaLog', 'session_sharing_hash_to_zset')) === null && (await redis.hGet('settings:session-sharing', 'secret'))) {
+    throw new Error('session-sharing has a secret but its upgrade script never ran: NodeBB would not start (see docs/nodebb.md "Troubleshooting"); clear the secret (redis HDEL settings:session-sharing secret) and run again');
   }
-  writeSettings({ ...sharing, secret: SHARED_SECRET }, tesseraSettings);
-  await startNodebb();
+  const child = start('nodebb', NODE22, ['app.js'], { cwd: NODEBB_DIR, env: { ...process.env, NODE_ENV: 'production' } });
+  await waitFor('NodeBB', async () => {
+    if (child.exitCode !== null) throw new Error('NodeBB exited');
+    return (await fetch(`${FORUM}/api/config`)).status !== 0;
+  }, 180_000, 250);
+
+  const acp = await loginAsForumAdmin();
+  check('the NodeBB administrator logs in over HTTP and opens the ACP\'s socket', acp.uid > 0, `uid ${acp.uid}`);
+  // ACP > Settings > Advanced, "event loop check" off: NodeBB answers 503 while its event
+  // loop lags over 100 ms (toobusy, production only) — on a busy shared machine most pages.
+  // The ACP's settings page saves with `admin.config.setMultiple`.
+  await acp.emit('admin.config.setMultiple', { eventLoopCheckEnabled: 0 });
+  if ((await redis.hGet('config', 'eventLoopCheckEnabled')) !== '0') throw new Error('ACP > Settings > Advanced: the event loop check is still on');
+  const sharing = { name: 'appId', cookieName: 'token', secret: SHARED_SECRET, behaviour: 'revalidate', adminRevalidate: 'on' };
+  const tesseraSettings = { issuer: TESSERA, clientId: CLIENT_ID, clientSecret, forumLogout: 'everywhere', activityMinutes: '5' };
+  const savedSharing = await saveInAcp(acp, 'session-sharing', sharing);
+  check('ACP > Plugins > Session Sharing saved over the admin socket (admin.settings.set), read back the same', savedSharing.ok, JSON.stringify({ ...savedSharing.stored, secret: savedSharing.stored.secret ? '…' : '' }));
+  const savedTessera = await saveInAcp(acp, 'tessera', tesseraSettings);
+  check('ACP > Plugins > Tessera saved over the admin socket (admin.settings.set), read back the same', savedTessera.ok, JSON.stringify({ ...savedTessera.stored, clientSecret: savedTessera.stored.clientSecret ? '…' : '' }));
+  // The Tessera plugin's ACP page, as the administrator's browser loads it (ajaxify asks
+  // /api/admin/plugins/tessera): the back-channel URL to register in Tessera.
+  const acpPage = await request(acp.jar, `${FORUM}/api/admin/plugins/tessera`);
+  const acpData = acpPage.status === 200 ? await acpPage.json() : {};
+  check('ACP > Plugins > Tessera opens for the administrator and shows the back-channel URL', acpData.backchannelUrl === `${FORUM}/tessera/backchannel-logout`, `HTTP ${acpPage.status} ${acpData.backchannelUrl ?? ''}`);
   const nodebbLog = () => children.find((c) => c.name === 'nodebb').output();
 
   // --- 1. Sign-in through the shared cookie, and the link to the Tessera session ---------
@@ -330,16 +399,52 @@ try {
   }, 15_000, 200).catch(() => null);
   check('a forum page view moves the Tessera session\'s last use and idle deadline (activity)', Boolean(after), after ? `last_seen ${before.last_seen_at} → ${after.last_seen_at}, idle deadline ${before.idle_expires_at} → ${after.idle_expires_at}` : 'unchanged');
 
-  // --- 5. Logout at the forum ends the Tessera session everywhere --------------------------
+  // --- 5. Logout at the forum, forumLogout = forum: only the forum's part ends -------------
+  const forumOnly = await saveInAcp(acp, 'tessera', { ...tesseraSettings, forumLogout: 'forum' });
+  check('ACP > Plugins > Tessera: "A logout at the forum ends" set to only the forum\'s part', forumOnly.ok && forumOnly.stored.forumLogout === 'forum');
+  const leaving = createJar();
+  await signInAtTessera(leaving, username);
+  const leavingPage = await forumPage(leaving);
+  const leavingHandle = JSON.parse(Buffer.from(leaving.cookies.get('token').split('.')[1], 'base64url').toString()).sid;
+  const leavingToken = leaving.cookies.get('tessera_session');
+  const leavingOut = await request(leaving, `${FORUM}/logout`, { method: 'POST', headers: { 'x-csrf-token': leavingPage.csrf } });
+  check('forumLogout = forum: NodeBB\'s own logout answers 200', leavingOut.status === 200, `HTTP ${leavingOut.status}`);
+  await leavingOut.body?.cancel();
+  // Tessera records that the forum left the session and tells only the forum (back-channel,
+  // for that sid); the plugin then refuses the shared cookie of that session.
+  const left = await waitFor('the forum recorded as having left the Tessera session', async () => {
+    const s = (await admin('GET', `/users/${userId}/sessions`)).body.sessions.find((x) => x.handle === leavingHandle);
+    return s?.apps.find((a) => a.client_id === CLIENT_ID && a.left_at !== null);
+  }, 15_000, 100).catch(() => null);
+  check('forumLogout = forum: Tessera records that the forum left the session (left_at set)', Boolean(left), left ? `left_at ${left.left_at}` : 'not left');
+  const leftNotice = await waitFor('the forum\'s notice delivered', async () => {
+    const d = await admin('GET', `/sessions/${leavingHandle}/deliveries`);
+    return d.body.deliveries.find((x) => x.client_id === CLIENT_ID && x.status === 'delivered');
+  }, 30_000, 100).catch(() => null);
+  check('forumLogout = forum: the back-channel notice for that session reached the forum (delivered)', Boolean(leftNotice));
+  const siteStill = await fetch(`${TESSERA}/v1/whoami`, { headers: { 'x-session-token': leavingToken } });
+  check('forumLogout = forum: the Tessera session lives on for the site and the other apps (whoami 200)', siteStill.status === 200, `HTTP ${siteStill.status}`);
+  await siteStill.body?.cancel();
+  // This browser still holds the shared cookie (no Cookie Domain on 127.0.0.1, so NodeBB's
+  // logout could not clear it): the next page load must not sign the forum in again from it.
+  const afterLeaving = await forumPage(leaving);
+  check('forumLogout = forum: the forum stays signed out on the next page load (the cookie of the left session is refused)', afterLeaving.uid === 0, `uid ${afterLeaving.uid}`);
+
+  // --- 6. Back to the default, forumLogout = everywhere: the Tessera session ends ----------
+  const everywhere = await saveInAcp(acp, 'tessera', tesseraSettings);
+  check('ACP > Plugins > Tessera: "A logout at the forum ends" set back to everywhere (the default)', everywhere.ok && everywhere.stored.forumLogout === 'everywhere');
   const tesseraToken = late.cookies.get('tessera_session');
   const { csrf } = await forumPage(late);
   const forumOut = await request(late, `${FORUM}/logout`, { method: 'POST', headers: { 'x-csrf-token': csrf } });
-  check('NodeBB\'s own logout answers 200', forumOut.status === 200, `HTTP ${forumOut.status}`);
+  check('forumLogout = everywhere: NodeBB\'s own logout answers 200', forumOut.status === 200, `HTTP ${forumOut.status}`);
+  await forumOut.body?.cancel();
   const whoami = await waitFor('the Tessera session ended', async () => {
     const r = await fetch(`${TESSERA}/v1/whoami`, { headers: { 'x-session-token': tesseraToken } });
+    await r.body?.cancel();
     return r.status === 401 ? r : undefined;
   }, 15_000, 50).catch(() => null);
-  check('a logout at the forum ends the Tessera session (whoami 401 for the site)', Boolean(whoami));
+  check('forumLogout = everywhere: a logout at the forum ends the Tessera session (whoami 401 for the site)', Boolean(whoami));
+  acp.close();
   const plugin = /\[plugins\/tessera\][^\n]*/g;
   const lines = nodebbLog().match(plugin) || [];
   console.log(`\nlast plugin log lines:\n  ${lines.slice(-5).join('\n  ')}`);
