@@ -331,17 +331,33 @@ try {
   check('a Tessera sign-in logs the user into NodeBB through the shared cookie', first.uid > 0, `uid ${first.uid}`);
   const uid = first.uid;
   const sessionKey = (id) => `sess:${id}`;
-  const stored = JSON.parse((await redis.get(sessionKey(forumSessionId(browser)))) || '{}');
-  check('the NodeBB session records its Tessera session (action:user.loggedIn)', typeof stored.tessera?.sid === 'string', JSON.stringify(stored.tessera));
+  // NodeBB fires action:user.loggedIn without waiting for its handlers: the link is written
+  // shortly after the login's answer.
+  // The plugin's record of it: the hash tessera:session:<NodeBB session id>.
+  const linkOf = async (id) => {
+    const link = await redis.hGetAll(`tessera:session:${id}`);
+    return link.sid ? link : undefined;
+  };
+  const linkedAt = performance.now();
+  const link = await waitFor('the link', () => linkOf(forumSessionId(browser)), 5_000, 5).catch(() => null);
+  check('the NodeBB session records its Tessera session (action:user.loggedIn)', typeof link?.sid === 'string', `${JSON.stringify(link)} after ${(performance.now() - linkedAt).toFixed(0)} ms`);
+  // It must stay there while the pages that follow load (NodeBB saves the sessions they
+  // change; plugin 0.2.0 kept the link in the session object and lost it to those saves).
+  await forumPage(browser, '/recent');
+  await forumPage(browser, '/categories');
+  check('… and keeps it across the following page loads', typeof (await linkOf(forumSessionId(browser)))?.sid === 'string');
 
   // --- 2. Tessera logout → NodeBB sessions destroyed (timed) ------------------------------
   const timings = [];
+  let unlinked = 0;
   for (let i = 0; i < LOGOUTS; i++) {
     const jar = createJar();
     await signInAtTessera(jar, username);
     const page = await forumPage(jar);
     if (page.uid !== uid) throw new Error(`round ${i}: not signed in to the forum`);
     const sid = forumSessionId(jar);
+    // Timed is the logout of a linked session (ended by its Tessera sid), as in production.
+    if (!(await waitFor('the link', () => linkOf(sid), 5_000, 5).catch(() => null))) unlinked++;
     const started = performance.now();
     const out = await fetch(`${TESSERA}/v1/logout/api`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ session_token: jar.cookies.get('tessera_session') }) });
     if (out.status !== 204) throw new Error(`round ${i}: Tessera logout answered ${out.status}`);
@@ -350,6 +366,7 @@ try {
   }
   timings.sort((a, b) => a - b);
   const pick = (q) => timings[Math.min(timings.length - 1, Math.ceil(q * timings.length) - 1)];
+  check(`every NodeBB session of the ${LOGOUTS} rounds was linked to its Tessera session`, unlinked === 0, `${unlinked} not linked`);
   check(`${LOGOUTS} Tessera logouts each destroyed the forum session`, timings.length === LOGOUTS, `median ${pick(0.5).toFixed(1)} ms, p99 ${pick(0.99).toFixed(1)} ms, max ${timings.at(-1).toFixed(1)} ms`);
 
   // --- 3. A late user-wide logout does not end the session started meanwhile --------------

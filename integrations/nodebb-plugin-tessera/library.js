@@ -79,8 +79,9 @@ plugin.forgetDeletedUser = async function forgetDeletedUser({ uid }) {
 
 /**
  * action:user.loggedIn — when session-sharing logged the user in from Tessera's shared
- * cookie, remembers that cookie's Tessera session in the NodeBB session, so that a logout
- * ends exactly the NodeBB sessions of the Tessera sessions it ended. Never fails the login.
+ * cookie, records that cookie's Tessera session for the NodeBB session
+ * (`tessera:session:<NodeBB session id>`, lib/local-sessions.js), so that a logout ends
+ * exactly the NodeBB sessions of the Tessera sessions it ended. Never fails the login.
  */
 plugin.linkTesseraSession = async function linkTesseraSession(data) {
 	const modules = nodebb();
