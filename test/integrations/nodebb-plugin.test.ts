@@ -7,10 +7,16 @@
 // The stand-in copies what the real NodeBB 4.15.1 with session-sharing 8.0.2 was seen to do
 // (docs/nodebb.md "Verified with", scripts/nodebb-verify.mjs): sessions in
 // `uid:<uid>:sessions` scored by login time and in a session store, removed together by
-// `user.auth.revokeSession(ids, uid)`; `action:user.loggedIn` ({ uid, req }) after a
-// session-sharing login with the shared cookie in `req.cookies`; `static:user.loggedOut`
-// ({ req, res, uid, sessionID }) after the forum session is gone, the cookie still in
-// `req.cookies`; `action:middleware.pageView` ({ req }); settings in `settings:<plugin>`.
+// `user.auth.revokeSession(ids, uid)`; `action:user.loggedIn` ({ uid, req }) fired without
+// waiting for its handlers after a session-sharing login (and again on every page load that
+// re-validates the cookie), the shared cookie in `req.cookies`, while the browser's next
+// request has already loaded the session and saves its copy at its end (the lost update that
+// made plugin 0.2.0 lose its link for about one login in four on the real forum);
+// `static:user.loggedOut` ({ req, res, uid, sessionID }) after the forum session is gone,
+// the cookie still in `req.cookies`; `action:middleware.pageView` ({ req }) with
+// `req.sessionID`; settings in `settings:<plugin>` hashes written by the ACP's
+// `admin.settings.set` and read with `meta.settings.get`, values as strings (Redis hashes);
+// `meta.getSessionTTLSeconds()` (14 days by default).
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -54,6 +60,7 @@ interface Plugin {
 interface FakeRequest {
   cookies: Record<string, string>;
   loggedIn?: boolean;
+  sessionID?: string;
   session: StoredSession & { save(callback: (error?: Error) => void): void };
 }
 
@@ -94,6 +101,7 @@ function createFakeDb() {
   return {
     strings,
     zsets,
+    objects,
     failNext: null as string | null,
     async sortedSetScore(key: string, value: string) {
       live(key);
@@ -120,6 +128,9 @@ function createFakeDb() {
     },
     async pexpireAt(key: string, at: number) {
       expiry.set(key, at);
+    },
+    expiryOf(key: string): number | undefined {
+      return expiry.get(key);
     },
     async delete(key: string) {
       objects.delete(key);
@@ -173,7 +184,10 @@ function createFakeDb() {
 /** A NodeBB session as its store keeps it: passport's uid, and what this plugin adds. */
 interface StoredSession {
   passport?: { user: number };
+  /** What plugin 0.2.0 wrote into the session (still read); 0.3.0 keeps its own key. */
   tessera?: { sid: string; iat?: number };
+  /** NodeBB's CSRF token (csrf-sync), written into the session by the requests after a login. */
+  csrfToken?: string;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -213,7 +227,11 @@ function installFakeNodebb() {
       isAdministrator: async (uid: number) => admins.has(uid),
       exists: async (uid: number) => existingUids.has(uid),
     },
-    './src/meta': { settings: { get: async (hash: string) => ({ ...(settings[hash] ?? {}) }) } },
+    './src/meta': {
+      settings: { get: async (hash: string) => ({ ...(settings[hash] ?? {}) }) },
+      // src/meta/index.js: loginSeconds, else loginDays (default 14) in seconds.
+      getSessionTTLSeconds: () => 14 * 86_400,
+    },
     './src/plugins': { isActive: async (id: string) => activePlugins.has(id) },
     './src/routes/helpers': {
       setupAdminPageRoute: (router: express.Router, name: string, middlewares: Handler[], controller: Handler) => router.get(name, ...middlewares, controller),
@@ -388,6 +406,11 @@ function addNodebbSession(uid: number, options: { loginAt?: number; tessera?: St
   db.zsets.set(`uid:${uid}:sessions`, (db.zsets.get(`uid:${uid}:sessions`) ?? new Map()).set(id, options.loginAt ?? Date.now()));
   db.sessions.set(id, { passport: { user: uid }, ...(options.tessera ? { tessera: options.tessera } : {}) });
   return id;
+}
+
+/** The plugin's record of the Tessera session behind NodeBB session `id` (a Redis hash: strings). */
+function linkOf(id: string): Record<string, string> | undefined {
+  return db.objects.get(`tessera:session:${id}`);
 }
 
 /** The ids of the live NodeBB sessions of `uid`. */
@@ -694,20 +717,29 @@ function sharedCookie(claims: Record<string, unknown>, secret = SHARING_SECRET):
 }
 
 /**
- * What NodeBB does when session-sharing logs a user in from the shared cookie
- * (authenticationController.doLogin → onSuccessfulLogin: the session saved, then
- * user.auth.addSession with score Date.now(), then `action:user.loggedIn` { uid, req }).
+ * What NodeBB 4.15 does when session-sharing logs a user in from the shared cookie, as seen on
+ * the real forum: authenticationController.doLogin → onSuccessfulLogin saves the session, adds
+ * it to uid:<uid>:sessions (score Date.now()), fires `action:user.loggedIn` { uid, req }
+ * without waiting for its handlers, and session-sharing answers a 302 to the same page. The
+ * browser's next request loads the session from the store while the hook may still run, and
+ * NodeBB saves that request's copy at its end (it changed it: a new CSRF token) — over
+ * whatever the hook wrote into the session object meanwhile. The worst order is played here.
  */
 async function nodebbLoginFromCookie(uid: number, cookie: string, loginAt = Date.now()): Promise<string> {
   const id = addNodebbSession(uid, { loginAt });
   const session = db.sessions.get(id)!;
-  const saved: StoredSession[] = [];
   const req: FakeRequest = {
     cookies: { token: cookie },
     loggedIn: true,
-    session: Object.assign(session, { save: (callback: (error?: Error) => void) => void (saved.push(JSON.parse(JSON.stringify(session)) as StoredSession), callback()) }),
+    sessionID: id,
+    session: Object.assign(session, { save: (callback: (error?: Error) => void) => void (db.sessions.set(id, JSON.parse(JSON.stringify(session)) as StoredSession), callback()) }),
   };
-  await plugin.linkTesseraSession({ uid, req });
+  // The redirect's request: its copy of the session, loaded before the hook wrote anything.
+  const nextRequest = (await db.sessionStoreGet(id))!;
+  const hook = plugin.linkTesseraSession({ uid, req });
+  await hook;
+  // … saved at its end, with the CSRF token it added.
+  db.sessions.set(id, { ...nextRequest, csrfToken: randomUUID() });
   return id;
 }
 
@@ -723,13 +755,40 @@ describe('late logouts: only the NodeBB sessions of the Tessera sessions the rev
 
   it('links a NodeBB session logged in from the shared cookie to its Tessera sid, only for a cookie of that user that verifies', async () => {
     const iat = now();
-    const linked = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_1', iat }));
-    expect(db.sessions.get(linked)!.tessera).toEqual({ sid: 'ses_1', iat });
+    const cookie = await sharedCookie({ sid: 'ses_1', iat });
+    const linked = await nodebbLoginFromCookie(42, cookie);
+    // NodeBB's save of the next request overwrote the session object (0.2.0 kept the link
+    // there and lost it); the plugin's own key, as long as NodeBB's session TTL, holds it.
+    expect(db.sessions.get(linked)!.tessera).toBeUndefined();
+    expect(linkOf(linked)).toEqual({ sid: 'ses_1', iat: String(iat) });
     // Another user's cookie, a forged one, or none: not Tessera's session of this user.
     const bobs = await nodebbLoginFromCookie(42, await sharedCookie({ id: 'usr_bob', sid: 'ses_bob' }));
     const forged = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_x' }, 'not-the-secret-0123456789-abcdefghijklmn'));
-    expect(db.sessions.get(bobs)!.tessera).toBeUndefined();
-    expect(db.sessions.get(forged)!.tessera).toBeUndefined();
+    expect(linkOf(bobs)).toBeUndefined();
+    expect(linkOf(forged)).toBeUndefined();
+    // session-sharing's revalidate fires action:user.loggedIn again on every page load with
+    // the cookie: the same link, no write.
+    db.objects.get(`tessera:session:${linked}`)!.marker = 'unchanged';
+    await plugin.linkTesseraSession({ uid: 42, req: { cookies: { token: cookie }, loggedIn: true, sessionID: linked, session: { save: (cb) => cb() } } });
+    expect(linkOf(linked)).toEqual({ sid: 'ses_1', iat: String(iat), marker: 'unchanged' });
+  });
+
+  it('keeps the link as long as NodeBB keeps the session, and removes it with the sessions it ends', async () => {
+    const linked = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_1', iat: now() }));
+    const keptFor = (db.expiryOf(`tessera:session:${linked}`) ?? 0) - Date.now();
+    expect(keptFor).toBeGreaterThan(14 * 86_400_000 - 60_000);
+    expect(keptFor).toBeLessThanOrEqual(14 * 86_400_000);
+    expect((await postToken(await logoutToken({ claims: { sid: 'ses_1', revoked_at: Date.now() } }))).status).toBe(200);
+    expect(db.sessions.has(linked)).toBe(false);
+    expect(linkOf(linked)).toBeUndefined();
+  });
+
+  it('still reads a link plugin 0.2.0 wrote into the session object', async () => {
+    const legacy = addNodebbSession(42, { loginAt: Date.now() - 60_000, tessera: { sid: 'ses_legacy', iat: now() - 60 } });
+    const other = addNodebbSession(42, { loginAt: Date.now() - 60_000, tessera: { sid: 'ses_other', iat: now() - 60 } });
+    expect((await postToken(await logoutToken({ claims: { sid: 'ses_legacy', revoked_at: Date.now() } }))).status).toBe(200);
+    expect(nodebbSessionsOf(42)).toEqual([other]);
+    expect(db.sessions.has(legacy)).toBe(false);
   });
 
   it('a user-wide token retried after the user signed in again ends the old sessions and keeps the new one (sids listed)', async () => {
@@ -872,7 +931,11 @@ describe('a logout at the forum ends the Tessera session; forum activity is repo
   });
 
   it('reports activity of a linked session at most once per interval, across processes; never for unlinked sessions; 0 turns it off', async () => {
-    const linked: FakeRequest = { cookies: {}, loggedIn: true, session: { tessera: { sid: 'ses_1' }, save: (cb) => cb() } };
+    // Page views of NodeBB sessions whose Tessera session the plugin recorded at login.
+    await db.setObject('tessera:session:nbb-1', { sid: 'ses_1' });
+    await db.setObject('tessera:session:nbb-gone', { sid: 'ses_gone' });
+    await db.setObject('tessera:session:nbb-2', { sid: 'ses_2' });
+    const linked: FakeRequest = { cookies: {}, loggedIn: true, sessionID: 'nbb-1', session: { save: (cb) => cb() } };
     const first = await plugin.reportActivity({ req: linked });
     expect(await first!.done).toBe('reported');
     expect(calls).toEqual([expect.objectContaining({ method: 'POST', path: '/api/v1/sessions/ses_1/activity', authorization: expectedBasic })]);
@@ -884,15 +947,21 @@ describe('a logout at the forum ends the Tessera session; forum activity is repo
     expect(calls).toHaveLength(1);
     // A session Tessera no longer knows: logged, no throw.
     answer = () => 404;
-    const gone: FakeRequest = { cookies: {}, loggedIn: true, session: { tessera: { sid: 'ses_gone' }, save: (cb) => cb() } };
+    const gone: FakeRequest = { cookies: {}, loggedIn: true, sessionID: 'nbb-gone', session: { save: (cb) => cb() } };
     expect(await (await plugin.reportActivity({ req: gone }))!.done).toBe('http-404');
-    // Unlinked or guest sessions, or reports turned off.
-    expect(await plugin.reportActivity({ req: { cookies: {}, loggedIn: true, session: { save: (cb) => cb() } } })).toBeNull();
+    // Unlinked (a local login) or guest sessions, or reports turned off.
+    expect(await plugin.reportActivity({ req: { cookies: {}, loggedIn: true, sessionID: 'nbb-local', session: { save: (cb) => cb() } } })).toBeNull();
+    expect(await plugin.reportActivity({ req: { cookies: {}, loggedIn: false, sessionID: 'nbb-2', session: { save: (cb) => cb() } } })).toBeNull();
     settings.tessera!.activityMinutes = '0';
     forgetRecentActivity();
-    const other: FakeRequest = { cookies: {}, loggedIn: true, session: { tessera: { sid: 'ses_2' }, save: (cb) => cb() } };
+    const other: FakeRequest = { cookies: {}, loggedIn: true, sessionID: 'nbb-2', session: { save: (cb) => cb() } };
     expect(await plugin.reportActivity({ req: other })).toBeNull();
     expect(calls).toHaveLength(2);
+    // … and on again: the same page view is reported.
+    answer = () => 204;
+    settings.tessera!.activityMinutes = '5';
+    expect(await (await plugin.reportActivity({ req: other }))!.done).toBe('reported');
+    expect(calls.at(-1)).toMatchObject({ path: '/api/v1/sessions/ses_2/activity' });
   });
 });
 
@@ -937,7 +1006,7 @@ describe('a real Tessera node retries a user-wide logout into a forum where the 
 
     const oldCookie = await signInAtTessera(username);
     const oldNodebb = await nodebbLoginFromCookie(42, oldCookie);
-    const oldSid = db.sessions.get(oldNodebb)!.tessera!.sid;
+    const oldSid = linkOf(oldNodebb)!.sid!;
 
     // The forum is not configured yet: it answers every logout token 400.
     settings.tessera = { issuer: node.url };
@@ -950,7 +1019,7 @@ describe('a real Tessera node retries a user-wide logout into a forum where the 
     // The user signs in again and the forum logs them in from the new cookie.
     const newCookie = await signInAtTessera(username);
     const newNodebb = await nodebbLoginFromCookie(42, newCookie);
-    expect(db.sessions.get(newNodebb)!.tessera!.sid).not.toBe(oldSid);
+    expect(linkOf(newNodebb)!.sid).not.toBe(oldSid);
     // Over a second later the forum recovers: the delivering attempt's iat is then later
     // than the new cookie's iat, which the 0.1 plugin took as "ended".
     await new Promise((resolve) => setTimeout(resolve, 1_100));
