@@ -172,6 +172,40 @@ async function forumPage(jar, path = '/') {
   return { uid: Number(body.uid || 0), csrf: body.csrf_token };
 }
 
+/**
+ * A browser walking redirects across Tessera and the forum: follows 3xx with GET; on a page of
+ * Tessera's with a form (the login form, the consent page), submits it with its hidden fields
+ * plus `fill` for that form's action. Returns the last answer and the URLs it went through.
+ */
+async function browse(jar, startUrl, fill = {}) {
+  let url = startUrl;
+  /** @type {RequestInit} */
+  let init = {};
+  const visited = [];
+  for (let hops = 0; hops < 20; hops++) {
+    const response = await request(jar, url, init);
+    visited.push(`${init.method || 'GET'} ${url.replace(/\?.*$/, '')} → ${response.status}`);
+    if (response.status >= 300 && response.status < 400) {
+      await response.body?.cancel();
+      url = new URL(response.headers.get('location'), url).href;
+      init = {};
+      continue;
+    }
+    const body = await response.text();
+    const form = /<form method="post" action="([^"]+)">([\s\S]*?)<\/form>/.exec(body);
+    const action = form && new URL(form[1].replace(/&amp;/g, '&'), url).href;
+    if (!form || !url.startsWith(TESSERA) || !(new URL(action).pathname in fill)) return { status: response.status, url, body, visited };
+    const fields = new URLSearchParams();
+    for (const [, name, value] of form[2].matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+      fields.append(name, value.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&'));
+    }
+    for (const [name, value] of Object.entries(fill[new URL(action).pathname])) fields.set(name, value);
+    url = action;
+    init = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: TESSERA }, body: fields.toString() };
+  }
+  throw new Error(`too many hops from ${startUrl}: ${visited.join(', ')}`);
+}
+
 const forumSessionId = (jar) => decodeURIComponent(jar.cookies.get('express.sid') || '').replace(/^s:/, '').split('.')[0];
 
 /**
@@ -295,11 +329,14 @@ try {
   if ((await redis.zScore('schemaLog', 'session_sharing_hash_to_zset')) === null && (await redis.hGet('settings:session-sharing', 'secret'))) {
     throw new Error('session-sharing has a secret but its upgrade script never ran: NodeBB would not start (see docs/nodebb.md "Troubleshooting"); clear the secret (redis HDEL settings:session-sharing secret) and run again');
   }
-  const child = start('nodebb', NODE22, ['app.js'], { cwd: NODEBB_DIR, env: { ...process.env, NODE_ENV: 'production' } });
-  await waitFor('NodeBB', async () => {
-    if (child.exitCode !== null) throw new Error('NodeBB exited');
-    return (await fetch(`${FORUM}/api/config`)).status !== 0;
-  }, 180_000, 250);
+  const startNodebb = async () => {
+    const child = start('nodebb', NODE22, ['app.js'], { cwd: NODEBB_DIR, env: { ...process.env, NODE_ENV: 'production' } });
+    await waitFor('NodeBB', async () => {
+      if (child.exitCode !== null) throw new Error('NodeBB exited');
+      return (await fetch(`${FORUM}/api/config`)).status !== 0;
+    }, 180_000, 250);
+  };
+  await startNodebb();
 
   const acp = await loginAsForumAdmin();
   check('the NodeBB administrator logs in over HTTP and opens the ACP\'s socket', acp.uid > 0, `uid ${acp.uid}`);
@@ -461,7 +498,82 @@ try {
     return r.status === 401 ? r : undefined;
   }, 15_000, 50).catch(() => null);
   check('forumLogout = everywhere: a logout at the forum ends the Tessera session (whoami 401 for the site)', Boolean(whoami));
-  acp.close();
+
+  // --- 7. Sign-in through Tessera's OpenID Connect provider: nodebb-plugin-sso-oauth2-multiple
+  if ((await redis.zScore('plugins:active', 'nodebb-plugin-sso-oauth2-multiple')) === null) {
+    console.log('skip (not active): sign-in through OIDC with nodebb-plugin-sso-oauth2-multiple');
+  } else {
+    // Tessera: the forum's app gets the plugin's callback as its redirect URI; the plugin
+    // (passport-oauth2) sends its credentials in the token request's body.
+    const callback = `${FORUM}/auth/tessera/callback`;
+    const patched = await admin('PATCH', `/apps/${CLIENT_ID}`, { redirect_uris: [callback], token_endpoint_auth_method: 'client_secret_post' });
+    if (patched.status !== 200) throw new Error(`PATCH /apps/${CLIENT_ID}: ${patched.status} ${JSON.stringify(patched.body)}`);
+    // NodeBB: ACP > Plugins > Multiple OAuth2 > add strategy — the ACP's own call.
+    const adminConfig = await (await request(acp.jar, `${FORUM}/api/config`)).json();
+    const strategy = {
+      name: 'tessera',
+      enabled: 'on',
+      authUrl: `${TESSERA}/oidc/authorize`,
+      tokenUrl: `${TESSERA}/oidc/token`,
+      userRoute: `${TESSERA}/oidc/userinfo`,
+      id: CLIENT_ID,
+      secret: clientSecret,
+      scope: 'openid profile email',
+      idKey: 'sub',
+      trustEmailVerified: 'on',
+      loginLabel: 'Sign in with Tessera',
+    };
+    const saved = await request(acp.jar, `${FORUM}/api/v3/plugins/oauth2-multiple/strategies`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': adminConfig.csrf_token, origin: FORUM },
+      body: JSON.stringify(strategy),
+    });
+    const savedBody = await saved.json().catch(() => ({}));
+    check('ACP > Plugins > Multiple OAuth2: the strategy "tessera" saved (POST /api/v3/plugins/oauth2-multiple/strategies)', saved.status === 200, `HTTP ${saved.status} ${JSON.stringify(savedBody.status ?? '')}`);
+    // The plugin's strategies are read when NodeBB builds its routes: restart, as the ACP says.
+    acp.close();
+    const nodebbChild = children.find((c) => c.name === 'nodebb').child;
+    nodebbChild.kill('SIGTERM');
+    await new Promise((resolve) => nodebbChild.once('exit', resolve));
+    children.splice(children.findIndex((c) => c.name === 'nodebb'), 1);
+    await startNodebb();
+    const loginPage = await (await fetch(`${FORUM}/api/login`)).json().catch(() => ({}));
+    const offered = (loginPage.authentication || []).find((a) => a.name === 'tessera');
+    check('after the restart NodeBB\'s login page offers "Sign in with Tessera"', Boolean(offered), JSON.stringify(offered ?? loginPage.authentication ?? null));
+
+    const ssoName = `sso${randomBytes(3).toString('hex')}`;
+    const ssoUser = (await admin('POST', '/users', { username: ssoName, email: `${ssoName}@example.test`, password: PASSWORD })).body.user;
+    const tesseraLogin = { '/login': { username: ssoName, password: PASSWORD }, '/oidc/consent': { decision: 'allow' } };
+    // Without a verified email Tessera releases no email, and the plugin needs one.
+    const unverifiedJar = createJar();
+    const unverified = await browse(unverifiedJar, `${FORUM}/auth/tessera`, tesseraLogin);
+    const unverifiedUid = Number((await (await request(unverifiedJar, `${FORUM}/api/config`)).json()).uid || 0);
+    check('sso-oauth2-multiple refuses a Tessera user without a verified email (no email claim): still a guest', unverified.visited.some((v) => v.includes('/auth/tessera/callback')) && unverifiedUid === 0, `uid ${unverifiedUid}; ${unverified.visited.slice(-3).join(' | ')}`);
+    await admin('PATCH', `/users/${ssoUser.id}`, { email_verified: true });
+    const sso = createJar();
+    const walked = await browse(sso, `${FORUM}/auth/tessera`, tesseraLogin);
+    const ssoConfig = await (await request(sso, `${FORUM}/api/config`)).json();
+    const ssoUid = Number(ssoConfig.uid || 0);
+    check('a user signs in to NodeBB through Tessera\'s OIDC provider (sso-oauth2-multiple)', ssoUid > 0, `uid ${ssoUid}; ${walked.visited.join(' | ')}`);
+    const remoteId = ssoUid > 0 ? await redis.hGet('user:' + ssoUid, 'tesseraId') : null;
+    check('… as the NodeBB user linked to the Tessera user id (user field tesseraId = sub)', remoteId === ssoUser.id, `tesseraId ${remoteId}`);
+    // The OIDC sign-in joined the forum to a Tessera session: a logout there reaches the forum.
+    const ssoSessions = (await admin('GET', `/users/${ssoUser.id}/sessions`)).body.sessions;
+    // The newest: the refused attempt above left a Tessera session of its own.
+    const ssoSession = ssoSessions.filter((x) => x.apps.some((a) => a.client_id === CLIENT_ID)).sort((a, b) => b.created_at.localeCompare(a.created_at))[0];
+    check('… and the forum is an app of that Tessera session', Boolean(ssoSession), JSON.stringify(ssoSessions.map((x) => x.apps)));
+    if (ssoSession) {
+      const nbbSid = forumSessionId(sso);
+      await admin('DELETE', `/sessions/${ssoSession.handle}`);
+      const delivered = await waitFor('the back-channel logout delivered', async () => {
+        const d = await admin('GET', `/sessions/${ssoSession.handle}/deliveries`);
+        return d.body.deliveries.find((x) => x.client_id === CLIENT_ID && x.status === 'delivered');
+      }, 30_000, 100).catch(() => null);
+      const gone = !(await redis.exists(sessionKey(nbbSid)));
+      const deliveries = delivered ? [delivered] : (await admin('GET', `/sessions/${ssoSession.handle}/deliveries`)).body.deliveries;
+      check('ending that Tessera session ends the NodeBB session of the OIDC sign-in (back-channel; nodebb-plugin-tessera reads sso-oauth2-multiple\'s mapping)', Boolean(delivered) && gone, `deliveries ${JSON.stringify(deliveries.map((x) => [x.client_id, x.status, x.last_status]))}, NodeBB session ${gone ? 'destroyed' : 'still there'}`);
+    }
+  }
   const plugin = /\[plugins\/tessera\][^\n]*/g;
   const lines = nodebbLog().match(plugin) || [];
   console.log(`\nlast plugin log lines:\n  ${lines.slice(-5).join('\n  ')}`);

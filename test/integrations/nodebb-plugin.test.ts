@@ -158,6 +158,10 @@ function createFakeDb() {
       expect([start, stop]).toEqual([0, -1]);
       return [...zset(key)].sort((a, b) => a[1] - b[1]).map(([value, score]) => ({ value, score }));
     },
+    async getObjectField(key: string, field: string) {
+      live(key);
+      return objects.get(key)?.[field] ?? null;
+    },
     async getObject(key: string) {
       live(key);
       const object = objects.get(key);
@@ -457,6 +461,24 @@ describe('back-channel logout: a valid token ends the user\'s NodeBB sessions', 
     await db.sortedSetAdd('tessera:uid', 77, 'usr_alice');
     expect((await postToken(await logoutToken())).status).toBe(200);
     expect(revoked).toEqual([77]);
+  });
+
+  it('reads nodebb-plugin-sso-oauth2-multiple\'s mapping (<strategy>Id:uid) for users who signed in through Tessera\'s OIDC provider', async () => {
+    // As OAuth.login stores it: db.setObjectField(`${name}Id:uid`, oAuthid, uid).
+    await db.setObject('tesseraId:uid', { usr_alice: '77' });
+    expect(await plugin.findUid('usr_alice')).toBeNull();
+    activePlugins.add('nodebb-plugin-sso-oauth2-multiple');
+    expect(await plugin.findUid('usr_alice')).toEqual({ uid: 77, source: 'sso-oauth2-multiple' });
+    expect((await postToken(await logoutToken())).status).toBe(200);
+    expect(revoked).toEqual([77]);
+    // Another strategy name in the settings: that strategy's hash, not tessera's.
+    settings.tessera!.oauth2Strategy = 'auth';
+    expect(await plugin.findUid('usr_alice')).toBeNull();
+    await db.setObject('authId:uid', { usr_alice: '42' });
+    expect(await plugin.findUid('usr_alice')).toEqual({ uid: 42, source: 'sso-oauth2-multiple' });
+    // session-sharing's mapping still comes first.
+    await db.sortedSetAdd('forum:uid', 1, 'usr_alice');
+    expect(await plugin.findUid('usr_alice')).toEqual({ uid: 1, source: 'session-sharing' });
   });
 
   it('falls back to its own mapping when session-sharing does not know the sub', async () => {
