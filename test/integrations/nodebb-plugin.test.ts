@@ -262,16 +262,17 @@ function installFakeNodebb() {
 // ---------------------------------------------------------------------------------------
 interface Key {
   kid: string;
-  alg: 'EdDSA' | 'ES256';
+  alg: 'EdDSA' | 'ES256' | 'RS256';
   privateKey: CryptoKey;
 }
 let jwksServer: Server;
 let issuer: string;
 let edKey: Key;
 let esKey: Key;
+let rsKey: Key;
 let strangerKey: Key;
 
-async function makeKey(alg: 'EdDSA' | 'ES256', kid: string, published: JWK[] | null): Promise<Key> {
+async function makeKey(alg: 'EdDSA' | 'ES256' | 'RS256', kid: string, published: JWK[] | null): Promise<Key> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   if (published) published.push({ ...(await exportJWK(publicKey)), kid, alg, use: 'sig' });
   return { kid, alg, privateKey };
@@ -364,6 +365,7 @@ beforeAll(async () => {
   const published: JWK[] = [];
   edKey = await makeKey('EdDSA', 'ed-1', published);
   esKey = await makeKey('ES256', 'es-1', published);
+  rsKey = await makeKey('RS256', 'rs-1', published);
   // Same kid as the published Ed25519 key, but a key the issuer never published.
   strangerKey = await makeKey('EdDSA', 'ed-1', null);
   jwksServer = createServer((req, res) => {
@@ -436,6 +438,12 @@ describe('back-channel logout: a valid token ends the user\'s NodeBB sessions', 
   it('accepts ES256 as well as EdDSA', async () => {
     await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
     expect((await postToken(await logoutToken({ key: esKey }))).status).toBe(200);
+    expect(revoked).toEqual([42]);
+  });
+
+  it('accepts RS256, what Tessera signs with for a forum that is also an OIDC client (default id_token_signed_response_alg)', async () => {
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+    expect((await postToken(await logoutToken({ key: rsKey }))).status).toBe(200);
     expect(revoked).toEqual([42]);
   });
 
@@ -554,6 +562,15 @@ describe('back-channel logout: every invalid token is refused with 400 and nothi
     ['alg HS256', () => new SignJWT({ iss: issuer, aud: CLIENT_ID, iat: now(), exp: now() + 60, jti: randomUUID(), sub: 'usr_alice', events: { [EVENT]: {} } })
       .setProtectedHeader({ alg: 'HS256', typ: 'logout+jwt', kid: 'ed-1' })
       .sign(new TextEncoder().encode('a-secret-anyone-could-guess-000000')), /algorithm/],
+    ['alg RS256 naming an Ed25519 key (key type does not fit)', async () => {
+      const [, payload, signature] = (await logoutToken({ key: rsKey })).split('.');
+      return `${base64url({ alg: 'RS256', typ: 'logout+jwt', kid: 'ed-1' })}.${payload}.${signature}`;
+    }, /key|signature|algorithm/],
+    ['alg PS256 (not one Tessera signs with)', async () => {
+      const { privateKey } = await generateKeyPair('PS256');
+      return new SignJWT({ iss: issuer, aud: CLIENT_ID, iat: now(), exp: now() + 60, jti: randomUUID(), sub: 'usr_alice', events: { [EVENT]: {} } })
+        .setProtectedHeader({ alg: 'PS256', typ: 'logout+jwt', kid: 'rs-1' }).sign(privateKey);
+    }, /algorithm/],
     ['not a JWT at all', async () => 'not-a-token', /not a signed JWT/],
   ];
 
