@@ -552,9 +552,23 @@ try {
     await admin('PATCH', `/users/${ssoUser.id}`, { email_verified: true });
     const sso = createJar();
     const walked = await browse(sso, `${FORUM}/auth/tessera`, tesseraLogin);
+    // A new NodeBB account made by the SSO plugin goes through NodeBB's registration
+    // interstitial first (/register/complete: the GDPR consents): the user agrees, as in a browser.
+    let interstitial = 'none';
+    if (walked.url.endsWith('/register/complete')) {
+      const csrfToken = (await (await request(sso, `${FORUM}/api/config`)).json()).csrf_token;
+      const agreed = await request(sso, `${FORUM}/register/complete`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: FORUM },
+        body: new URLSearchParams({ _csrf: csrfToken, gdpr_agree_data: 'on', gdpr_agree_email: 'on' }).toString(),
+      });
+      interstitial = `POST /register/complete → ${agreed.status} ${agreed.headers.get('location')}`;
+      await agreed.body?.cancel();
+      await forumPage(sso);
+    }
     const ssoConfig = await (await request(sso, `${FORUM}/api/config`)).json();
     const ssoUid = Number(ssoConfig.uid || 0);
-    check('a user signs in to NodeBB through Tessera\'s OIDC provider (sso-oauth2-multiple)', ssoUid > 0, `uid ${ssoUid}; ${walked.visited.join(' | ')}`);
+    check('a user signs in to NodeBB through Tessera\'s OIDC provider (sso-oauth2-multiple)', ssoUid > 0, `uid ${ssoUid}; ${walked.visited.join(' | ')}; interstitial: ${interstitial}`);
     const remoteId = ssoUid > 0 ? await redis.hGet('user:' + ssoUid, 'tesseraId') : null;
     check('… as the NodeBB user linked to the Tessera user id (user field tesseraId = sub)', remoteId === ssoUser.id, `tesseraId ${remoteId}`);
     // The OIDC sign-in joined the forum to a Tessera session: a logout there reaches the forum.
@@ -564,6 +578,8 @@ try {
     check('… and the forum is an app of that Tessera session', Boolean(ssoSession), JSON.stringify(ssoSessions.map((x) => x.apps)));
     if (ssoSession) {
       const nbbSid = forumSessionId(sso);
+      const listedBefore = await redis.zRange(`uid:${ssoUid}:sessions`, 0, -1);
+      if (process.env.VERIFY_DEBUG) for (const id of [nbbSid, ...listedBefore]) console.log('session', id, await redis.get(sessionKey(id)), await redis.hGetAll(`tessera:session:${id}`));
       await admin('DELETE', `/sessions/${ssoSession.handle}`);
       const delivered = await waitFor('the back-channel logout delivered', async () => {
         const d = await admin('GET', `/sessions/${ssoSession.handle}/deliveries`);
@@ -571,7 +587,7 @@ try {
       }, 30_000, 100).catch(() => null);
       const gone = !(await redis.exists(sessionKey(nbbSid)));
       const deliveries = delivered ? [delivered] : (await admin('GET', `/sessions/${ssoSession.handle}/deliveries`)).body.deliveries;
-      check('ending that Tessera session ends the NodeBB session of the OIDC sign-in (back-channel; nodebb-plugin-tessera reads sso-oauth2-multiple\'s mapping)', Boolean(delivered) && gone, `deliveries ${JSON.stringify(deliveries.map((x) => [x.client_id, x.status, x.last_status]))}, NodeBB session ${gone ? 'destroyed' : 'still there'}`);
+      check('ending that Tessera session ends the NodeBB session of the OIDC sign-in (back-channel; nodebb-plugin-tessera reads sso-oauth2-multiple\'s mapping)', Boolean(delivered) && gone, `deliveries ${JSON.stringify(deliveries.map((x) => [x.client_id, x.status, x.last_status]))}, NodeBB session ${gone ? 'destroyed' : 'still there'}; this browser's ${nbbSid}, uid:${ssoUid}:sessions before ${JSON.stringify(listedBefore)}, after ${JSON.stringify(await redis.zRange(`uid:${ssoUid}:sessions`, 0, -1))}`);
     }
   }
   const plugin = /\[plugins\/tessera\][^\n]*/g;

@@ -8,7 +8,8 @@
  * Hooks (plugin.json): `static:app.load` → init (routes), `static:api.routes` → admin
  * mapping API, `filter:admin.header.build` → ACP menu entry, `action:user.delete` → mapping
  * clean-up, `action:user.loggedIn` → remember the Tessera session behind a NodeBB session,
- * `static:user.loggedOut` → end the Tessera session, `action:middleware.pageView` → activity,
+ * `static:user.loggedOut` → end the Tessera session, `action:middleware.pageView` → activity
+ * and listing a session a login plugin left out of `uid:<uid>:sessions`,
  * and two nodebb-plugin-session-sharing hooks that refuse shared cookies of ended Tessera
  * sessions. Every NodeBB module is reached through lib/nodebb.js.
  *
@@ -27,6 +28,7 @@ const { readSettings } = require('./lib/settings');
 const { linkSession } = require('./lib/local-sessions');
 const { endTesseraSessionOnForumLogout } = require('./lib/forum-logout');
 const { reportActivity } = require('./lib/activity');
+const { listUnlistedSession } = require('./lib/session-list');
 
 const BACKCHANNEL_PATH = '/tessera/backchannel-logout';
 
@@ -94,6 +96,7 @@ plugin.linkTesseraSession = async function linkTesseraSession(data) {
 
 plugin.endTesseraSessionOnForumLogout = endTesseraSessionOnForumLogout;
 plugin.reportActivity = reportActivity;
+plugin.listUnlistedSession = listUnlistedSession;
 plugin.refuseEndedSessionCookie = refuseEndedSessionCookie;
 plugin.treatEndedSessionCookieAsGuest = treatEndedSessionCookieAsGuest;
 plugin.handleBackchannelLogout = handleBackchannelLogout;

@@ -54,6 +54,7 @@ interface Plugin {
   linkTesseraSession(data: { uid: number; req: FakeRequest }): Promise<void>;
   endTesseraSessionOnForumLogout(data: { req: FakeRequest; res: object; uid: number; sessionID: string }): Promise<{ sent: Promise<{ status: number | null }> } | null>;
   reportActivity(data: { req: FakeRequest }): Promise<{ done: Promise<string> } | null>;
+  listUnlistedSession(data: { req: FakeRequest & { uid?: number } }): Promise<boolean>;
 }
 
 /** The parts of an Express request with NodeBB's session that the plugin's hooks read. */
@@ -67,6 +68,7 @@ interface FakeRequest {
 const plugin = requireCjs(`${pluginDir}library.js`) as Plugin;
 const { setModuleLoader } = requireCjs(`${pluginDir}lib/nodebb.js`) as { setModuleLoader(resolver?: (id: string) => unknown): void };
 const { forgetRecentActivity } = requireCjs(`${pluginDir}lib/activity.js`) as { forgetRecentActivity(): void };
+const { forgetListedSessions } = requireCjs(`${pluginDir}lib/session-list.js`) as { forgetListedSessions(): void };
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const CLIENT_ID = 'forum-client';
@@ -192,6 +194,8 @@ interface StoredSession {
   tessera?: { sid: string; iat?: number };
   /** NodeBB's CSRF token (csrf-sync), written into the session by the requests after a login. */
   csrfToken?: string;
+  /** Written by onSuccessfulLogin: `datetime` is the login time. */
+  meta?: { datetime: number };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -397,6 +401,7 @@ beforeEach(() => {
   revoked = [];
   revokeFailures = 0;
   forgetRecentActivity();
+  forgetListedSessions();
   admins = new Set([1]);
   existingUids = new Set([1, 42, 77]);
   logs = [];
@@ -1069,6 +1074,48 @@ describe('a real Tessera node retries a user-wide logout into a forum where the 
     expect(nodebbSessionsOf(42)).toEqual([newNodebb]);
     await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: newCookie })).resolves.toBeUndefined();
     await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: oldCookie })).rejects.toThrow('tessera-session-ended');
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// A session NodeBB left out of uid:<uid>:sessions, as a sign-in through
+// nodebb-plugin-sso-oauth2-multiple 2.0.0 did on the real forum: the plugin's own early
+// onSuccessfulLogin listed the pre-login session id, NodeBB's req.login regenerated the
+// session, and NodeBB's onSuccessfulLogin for the new id returned early ("already called").
+// ---------------------------------------------------------------------------------------
+describe('a signed-in session NodeBB did not list is listed at its first page view, so that logouts reach it', () => {
+  function ssoSignIn(uid: number, loginAt: number) {
+    const preLogin = addNodebbSession(uid, { loginAt });
+    db.sessions.delete(preLogin); // regenerated away by req.login
+    const id = `nbb-${randomUUID()}`;
+    db.sessions.set(id, { passport: { user: uid }, meta: { datetime: loginAt } });
+    const req = { cookies: {}, loggedIn: true, uid, sessionID: id, session: { ...db.sessions.get(id)!, save: (cb: () => void) => cb() } };
+    return { id, req };
+  }
+
+  it('lists it with its login time; a logout of the user then ends it', async () => {
+    await db.setObject('tesseraId:uid', { usr_alice: '42' });
+    activePlugins.add('nodebb-plugin-sso-oauth2-multiple');
+    db.zsets.delete('uid:42:sessions');
+    const loginAt = Date.now() - 30_000;
+    const { id, req } = ssoSignIn(42, loginAt);
+    expect(nodebbSessionsOf(42)).toEqual([]);
+    expect(await plugin.listUnlistedSession({ req })).toBe(true);
+    expect(db.zsets.get('uid:42:sessions')!.get(id)).toBe(loginAt);
+    expect(logs.some((l) => l.level === 'info' && l.message.includes('had not listed'))).toBe(true);
+    // Already listed: no second write (remembered), and no write for a listed session in another process either.
+    expect(await plugin.listUnlistedSession({ req })).toBe(false);
+    forgetListedSessions();
+    expect(await plugin.listUnlistedSession({ req })).toBe(false);
+    expect((await postToken(await logoutToken({ claims: { sid: 'ses_alice_1', revoked_at: Date.now() } }))).status).toBe(200);
+    expect(db.sessions.has(id)).toBe(false);
+  });
+
+  it('leaves guests and listed sessions alone', async () => {
+    const listedId = addNodebbSession(42);
+    expect(await plugin.listUnlistedSession({ req: { cookies: {}, loggedIn: true, uid: 42, sessionID: listedId, session: { save: (cb) => cb() } } })).toBe(false);
+    expect(await plugin.listUnlistedSession({ req: { cookies: {}, loggedIn: false, uid: 0, sessionID: 'nbb-guest', session: { save: (cb) => cb() } } })).toBe(false);
+    expect(db.zsets.get('uid:0:sessions')?.size ?? 0).toBe(0);
   });
 });
 
