@@ -102,8 +102,12 @@ async function waitFor(what, probe, timeoutMs = 120_000, intervalMs = 50) {
   }
 }
 
-/** A browser's cookies for 127.0.0.1 (host-only cookies are shared across ports). */
-function createJar() {
+/**
+ * A browser's cookies for 127.0.0.1 (host-only cookies are shared across ports). `ignore`:
+ * cookie names this browser never keeps (a forum on another site than Tessera never sees
+ * Tessera's shared cookie).
+ */
+function createJar(ignore = []) {
   const cookies = new Map();
   return {
     cookies,
@@ -112,6 +116,7 @@ function createJar() {
         const [pair, ...attributes] = line.split(/;\s*/);
         const at = pair.indexOf('=');
         const name = pair.slice(0, at);
+        if (ignore.includes(name)) continue;
         const value = pair.slice(at + 1);
         const expired = attributes.some((a) => /^max-age=0$/i.test(a) || (/^expires=/i.test(a) && Date.parse(a.slice(8)) <= Date.now()));
         if (expired || value === '') cookies.delete(name);
@@ -501,6 +506,7 @@ try {
 
   // --- 7. Sign-in through Tessera's OpenID Connect provider: nodebb-plugin-sso-oauth2-multiple
   if ((await redis.zScore('plugins:active', 'nodebb-plugin-sso-oauth2-multiple')) === null) {
+    acp.close();
     console.log('skip (not active): sign-in through OIDC with nodebb-plugin-sso-oauth2-multiple');
   } else {
     // Tessera: the forum's app gets the plugin's callback as its redirect URI; the plugin
@@ -508,8 +514,17 @@ try {
     const callback = `${FORUM}/auth/tessera/callback`;
     const patched = await admin('PATCH', `/apps/${CLIENT_ID}`, { redirect_uris: [callback], token_endpoint_auth_method: 'client_secret_post' });
     if (patched.status !== 200) throw new Error(`PATCH /apps/${CLIENT_ID}: ${patched.status} ${JSON.stringify(patched.body)}`);
+    /** A call of NodeBB's write API as the ACP's pages make it (session cookie + CSRF token). */
+    const acpApi = async (session, method, path, body) => {
+      const token = (await (await request(session.jar, `${FORUM}/api/config`)).json()).csrf_token;
+      const response = await request(session.jar, `${FORUM}/api/v3${path}`, {
+        method,
+        headers: { 'content-type': 'application/json', 'x-csrf-token': token, origin: FORUM },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: await response.json().catch(() => ({})) };
+    };
     // NodeBB: ACP > Plugins > Multiple OAuth2 > add strategy — the ACP's own call.
-    const adminConfig = await (await request(acp.jar, `${FORUM}/api/config`)).json();
     const strategy = {
       name: 'tessera',
       enabled: 'on',
@@ -523,71 +538,98 @@ try {
       trustEmailVerified: 'on',
       loginLabel: 'Sign in with Tessera',
     };
-    const saved = await request(acp.jar, `${FORUM}/api/v3/plugins/oauth2-multiple/strategies`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-csrf-token': adminConfig.csrf_token, origin: FORUM },
-      body: JSON.stringify(strategy),
-    });
-    const savedBody = await saved.json().catch(() => ({}));
-    check('ACP > Plugins > Multiple OAuth2: the strategy "tessera" saved (POST /api/v3/plugins/oauth2-multiple/strategies)', saved.status === 200, `HTTP ${saved.status} ${JSON.stringify(savedBody.status ?? '')}`);
+    const saved = await acpApi(acp, 'POST', '/plugins/oauth2-multiple/strategies', strategy);
+    check('ACP > Plugins > Multiple OAuth2: the strategy "tessera" saved (POST /api/v3/plugins/oauth2-multiple/strategies)', saved.status === 200, `HTTP ${saved.status} ${JSON.stringify(saved.body.status ?? '')}`);
     // The plugin's strategies are read when NodeBB builds its routes: restart, as the ACP says.
+    const restartNodebb = async () => {
+      const nodebbChild = children.find((c) => c.name === 'nodebb').child;
+      nodebbChild.kill('SIGTERM');
+      await new Promise((resolve) => nodebbChild.once('exit', resolve));
+      children.splice(children.findIndex((c) => c.name === 'nodebb'), 1);
+      await startNodebb();
+    };
     acp.close();
-    const nodebbChild = children.find((c) => c.name === 'nodebb').child;
-    nodebbChild.kill('SIGTERM');
-    await new Promise((resolve) => nodebbChild.once('exit', resolve));
-    children.splice(children.findIndex((c) => c.name === 'nodebb'), 1);
-    await startNodebb();
+    await restartNodebb();
     const loginPage = await (await fetch(`${FORUM}/api/login`)).json().catch(() => ({}));
     const offered = (loginPage.authentication || []).find((a) => a.name === 'tessera');
-    check('after the restart NodeBB\'s login page offers "Sign in with Tessera"', Boolean(offered), JSON.stringify(offered ?? loginPage.authentication ?? null));
+    check('after the restart NodeBB\'s login page offers "Sign in with Tessera"', Boolean(offered), JSON.stringify(offered?.labels ?? loginPage.authentication ?? null));
 
-    const ssoName = `sso${randomBytes(3).toString('hex')}`;
-    const ssoUser = (await admin('POST', '/users', { username: ssoName, email: `${ssoName}@example.test`, password: PASSWORD })).body.user;
-    const tesseraLogin = { '/login': { username: ssoName, password: PASSWORD }, '/oidc/consent': { decision: 'allow' } };
-    // Without a verified email Tessera releases no email, and the plugin needs one.
-    const unverifiedJar = createJar();
-    const unverified = await browse(unverifiedJar, `${FORUM}/auth/tessera`, tesseraLogin);
-    const unverifiedUid = Number((await (await request(unverifiedJar, `${FORUM}/api/config`)).json()).uid || 0);
-    check('sso-oauth2-multiple refuses a Tessera user without a verified email (no email claim): still a guest', unverified.visited.some((v) => v.includes('/auth/tessera/callback')) && unverifiedUid === 0, `uid ${unverifiedUid}; ${unverified.visited.slice(-3).join(' | ')}`);
-    await admin('PATCH', `/users/${ssoUser.id}`, { email_verified: true });
-    const sso = createJar();
-    const walked = await browse(sso, `${FORUM}/auth/tessera`, tesseraLogin);
-    // A new NodeBB account made by the SSO plugin goes through NodeBB's registration
-    // interstitial first (/register/complete: the GDPR consents): the user agrees, as in a browser.
-    let interstitial = 'none';
-    if (walked.url.endsWith('/register/complete')) {
-      const csrfToken = (await (await request(sso, `${FORUM}/api/config`)).json()).csrf_token;
-      const agreed = await request(sso, `${FORUM}/register/complete`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: FORUM },
-        body: new URLSearchParams({ _csrf: csrfToken, gdpr_agree_data: 'on', gdpr_agree_email: 'on' }).toString(),
-      });
-      interstitial = `POST /register/complete → ${agreed.status} ${agreed.headers.get('location')}`;
-      await agreed.body?.cancel();
-      await forumPage(sso);
-    }
-    const ssoConfig = await (await request(sso, `${FORUM}/api/config`)).json();
-    const ssoUid = Number(ssoConfig.uid || 0);
-    check('a user signs in to NodeBB through Tessera\'s OIDC provider (sso-oauth2-multiple)', ssoUid > 0, `uid ${ssoUid}; ${walked.visited.join(' | ')}; interstitial: ${interstitial}`);
-    const remoteId = ssoUid > 0 ? await redis.hGet('user:' + ssoUid, 'tesseraId') : null;
-    check('… as the NodeBB user linked to the Tessera user id (user field tesseraId = sub)', remoteId === ssoUser.id, `tesseraId ${remoteId}`);
-    // The OIDC sign-in joined the forum to a Tessera session: a logout there reaches the forum.
-    const ssoSessions = (await admin('GET', `/users/${ssoUser.id}/sessions`)).body.sessions;
-    // The newest: the refused attempt above left a Tessera session of its own.
-    const ssoSession = ssoSessions.filter((x) => x.apps.some((a) => a.client_id === CLIENT_ID)).sort((a, b) => b.created_at.localeCompare(a.created_at))[0];
-    check('… and the forum is an app of that Tessera session', Boolean(ssoSession), JSON.stringify(ssoSessions.map((x) => x.apps)));
-    if (ssoSession) {
+    /**
+     * One OIDC sign-in at the forum ("Sign in with Tessera") of a new Tessera user whose
+     * email an admin verified, through NodeBB's registration interstitial, then an admin
+     * ending that Tessera session: the forum's session must end. `makeJar` is the browser.
+     */
+    const walkOidc = async (label, makeJar, expectedMapping, tryUnverified) => {
+      const ssoName = `sso${randomBytes(3).toString('hex')}`;
+      const ssoUser = (await admin('POST', '/users', { username: ssoName, email: `${ssoName}@example.test`, password: PASSWORD })).body.user;
+      const tesseraLogin = { '/login': { username: ssoName, password: PASSWORD }, '/oidc/consent': { decision: 'allow' } };
+      if (tryUnverified) {
+        // Without a verified email Tessera releases no email, and the plugin needs one.
+        const unverifiedJar = makeJar();
+        const unverified = await browse(unverifiedJar, `${FORUM}/auth/tessera`, tesseraLogin);
+        const unverifiedUid = Number((await (await request(unverifiedJar, `${FORUM}/api/config`)).json()).uid || 0);
+        check(`${label}: sso-oauth2-multiple refuses a Tessera user without a verified email (no email claim): still a guest`, unverified.visited.some((v) => v.includes('/auth/tessera/callback')) && unverifiedUid === 0, `uid ${unverifiedUid}; ${unverified.visited.slice(-3).join(' | ')}`);
+        // Its Tessera session is not the one walked below.
+        for (const x of (await admin('GET', `/users/${ssoUser.id}/sessions`)).body.sessions) await admin('DELETE', `/sessions/${x.handle}`);
+      }
+      await admin('PATCH', `/users/${ssoUser.id}`, { email_verified: true });
+      const sso = makeJar();
+      const walked = await browse(sso, `${FORUM}/auth/tessera`, tesseraLogin);
+      // A new NodeBB account made by the SSO plugin goes through NodeBB's registration
+      // interstitial first (/register/complete: the GDPR consents): the user agrees.
+      let interstitial = 'none';
+      if (walked.url.endsWith('/register/complete')) {
+        const csrfToken = (await (await request(sso, `${FORUM}/api/config`)).json()).csrf_token;
+        const agreed = await request(sso, `${FORUM}/register/complete`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', origin: FORUM },
+          body: new URLSearchParams({ _csrf: csrfToken, gdpr_agree_data: 'on', gdpr_agree_email: 'on' }).toString(),
+        });
+        interstitial = `POST /register/complete → ${agreed.status} ${agreed.headers.get('location')}`;
+        await agreed.body?.cancel();
+        await forumPage(sso);
+      }
+      const ssoUid = Number((await (await request(sso, `${FORUM}/api/config`)).json()).uid || 0);
+      check(`${label}: a user signs in to NodeBB through Tessera's OIDC provider (sso-oauth2-multiple)`, ssoUid > 0, `uid ${ssoUid}; ${walked.visited.join(' | ')}; interstitial: ${interstitial}`);
+      const remoteId = ssoUid > 0 ? await redis.hGet(`user:${ssoUid}`, 'tesseraId') : null;
+      check(`${label}: … as the NodeBB user of the Tessera user id (user field tesseraId = sub)`, remoteId === ssoUser.id, `tesseraId ${remoteId}`);
+      const ssoSession = (await admin('GET', `/users/${ssoUser.id}/sessions`)).body.sessions.find((x) => x.apps.some((a) => a.client_id === CLIENT_ID));
+      check(`${label}: … and the forum is an app of that Tessera session`, Boolean(ssoSession));
+      if (!ssoSession) return;
       const nbbSid = forumSessionId(sso);
-      const listedBefore = await redis.zRange(`uid:${ssoUid}:sessions`, 0, -1);
-      if (process.env.VERIFY_DEBUG) for (const id of [nbbSid, ...listedBefore]) console.log('session', id, await redis.get(sessionKey(id)), await redis.hGetAll(`tessera:session:${id}`));
+      const listed = Boolean(await redis.zScore(`uid:${ssoUid}:sessions`, nbbSid));
       await admin('DELETE', `/sessions/${ssoSession.handle}`);
       const delivered = await waitFor('the back-channel logout delivered', async () => {
         const d = await admin('GET', `/sessions/${ssoSession.handle}/deliveries`);
         return d.body.deliveries.find((x) => x.client_id === CLIENT_ID && x.status === 'delivered');
       }, 30_000, 100).catch(() => null);
       const gone = !(await redis.exists(sessionKey(nbbSid)));
-      const deliveries = delivered ? [delivered] : (await admin('GET', `/sessions/${ssoSession.handle}/deliveries`)).body.deliveries;
-      check('ending that Tessera session ends the NodeBB session of the OIDC sign-in (back-channel; nodebb-plugin-tessera reads sso-oauth2-multiple\'s mapping)', Boolean(delivered) && gone, `deliveries ${JSON.stringify(deliveries.map((x) => [x.client_id, x.status, x.last_status]))}, NodeBB session ${gone ? 'destroyed' : 'still there'}; this browser's ${nbbSid}, uid:${ssoUid}:sessions before ${JSON.stringify(listedBefore)}, after ${JSON.stringify(await redis.zRange(`uid:${ssoUid}:sessions`, 0, -1))}`);
+      const ended = (nodebbLog().match(/\[plugins\/tessera\] ended \d+ NodeBB session\(s\) of uid \d+ \([^\n]*/g) || []).filter((l) => l.includes(ssoUser.id)).at(-1) ?? '';
+      check(`${label}: ending that Tessera session ends the forum session of the OIDC sign-in (mapping: ${expectedMapping})`, Boolean(delivered) && gone && ended.includes(`mapping: ${expectedMapping}`), `delivery ${delivered?.status}; NodeBB session ${gone ? 'destroyed' : 'still there'}, was ${listed ? '' : 'not '}in uid:${ssoUid}:sessions at the logout; ${ended}`);
+      const after = Number((await (await request(sso, `${FORUM}/api/config`)).json()).uid || 0);
+      check(`${label}: … the browser is a guest at the forum`, after === 0, `uid ${after}`);
+    };
+
+    // a) Same parent domain as Tessera, session-sharing active: the Tessera sign-in during the
+    //    OIDC flow also sets the shared cookie, which session-sharing (revalidate) then sees.
+    await walkOidc('OIDC beside session-sharing', () => createJar(), 'session-sharing', true);
+
+    // b) OIDC alone: session-sharing deactivated (ACP > Extend > Plugins), and a browser that
+    //    never sees Tessera's shared cookie. (With session-sharing's `revalidate` active, a
+    //    forum session without the shared cookie is logged out at its next page load.)
+    const acp2 = await loginAsForumAdmin();
+    const off = await acpApi(acp2, 'PUT', '/admin/plugins/nodebb-plugin-session-sharing/active', { active: false });
+    acp2.close();
+    if (off.status !== 200) throw new Error(`deactivating session-sharing: HTTP ${off.status} ${JSON.stringify(off.body)}`);
+    try {
+      await restartNodebb();
+      await walkOidc('OIDC alone', () => createJar(['token']), 'sso-oauth2-multiple', false);
+    } finally {
+      // Back as the forum was (active at the next start; the built assets still include it).
+      const acp3 = await loginAsForumAdmin();
+      const on = await acpApi(acp3, 'PUT', '/admin/plugins/nodebb-plugin-session-sharing/active', { active: true });
+      acp3.close();
+      if (on.status !== 200) console.error(`re-activating session-sharing failed: HTTP ${on.status}; run: node app --activate=nodebb-plugin-session-sharing`);
     }
   }
   const plugin = /\[plugins\/tessera\][^\n]*/g;
