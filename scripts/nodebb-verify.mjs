@@ -4,14 +4,18 @@
 // administrator does it (logged in over HTTP, the ACP's own socket call), sign-in through the
 // shared cookie, a Tessera logout ending the forum's sessions (timed: median and p99), a late
 // user-wide logout that must not end the session the user started meanwhile, forum activity
-// reaching Tessera, and a logout at the forum with both `forumLogout` settings (`forum`: only
-// the forum's part ends; `everywhere`, the default: the Tessera session ends).
+// reaching Tessera, a logout at the forum with both `forumLogout` settings (`forum`: only
+// the forum's part ends; `everywhere`, the default: the Tessera session ends), and — when
+// nodebb-plugin-sso-oauth2-multiple is active — a sign-in through Tessera's OpenID Connect
+// provider, beside session-sharing and alone (session-sharing deactivated in the ACP for that
+// part, then activated again), each ended by a Tessera logout.
 //
 // For a developer who fetched NodeBB and session-sharing (nothing fetched is committed; CI
 // does not run this). Prerequisites, see docs/nodebb.md "Verified with":
 //   - NODEBB_DIR: a NodeBB 4.15 work tree, dependencies installed, both plugins installed
 //     (`npm install <tgz>`), set up on Redis (`node app --setup '{…}'`), both plugins
-//     activated (`node app --activate=…`) and built (`node app --build`);
+//     activated (`node app --activate=…`) and built (`node app --build`); optionally
+//     nodebb-plugin-sso-oauth2-multiple installed and activated too;
 //   - NODEBB_ADMIN_PASSWORD (and NODEBB_ADMIN_USER, default `admin`): the administrator
 //     created by the set-up; the script logs in as that administrator to configure the plugins;
 //   - NODE22: the Node.js ≥ 22 binary NodeBB runs on (default: `node` on the PATH);

@@ -974,6 +974,17 @@ describe('a logout at the forum ends the Tessera session; forum activity is repo
     expect(logs.some((l) => l.level === 'warn' && l.message.includes('no client secret'))).toBe(true);
   });
 
+  it('reports activity for the Tessera session the NodeBB session is linked to now (signed in to Tessera again in the same browser)', async () => {
+    const nbb = addNodebbSession(42);
+    const req = (token: string): FakeRequest => ({ cookies: { token }, loggedIn: true, sessionID: nbb, session: { save: (cb) => cb() } });
+    await plugin.linkTesseraSession({ uid: 42, req: req(await sharedCookie({ sid: 'ses_first', iat: Math.floor(Date.now() / 1000) })) });
+    expect(await (await plugin.reportActivity({ req: req('') }))!.done).toBe('reported');
+    // session-sharing re-validates the new cookie: action:user.loggedIn again, another sid.
+    await plugin.linkTesseraSession({ uid: 42, req: req(await sharedCookie({ sid: 'ses_second', iat: Math.floor(Date.now() / 1000) })) });
+    expect(await (await plugin.reportActivity({ req: req('') }))!.done).toBe('reported');
+    expect(calls.map((c) => c.path)).toEqual(['/api/v1/sessions/ses_first/activity', '/api/v1/sessions/ses_second/activity']);
+  });
+
   it('reports activity of a linked session at most once per interval, across processes; never for unlinked sessions; 0 turns it off', async () => {
     // Page views of NodeBB sessions whose Tessera session the plugin recorded at login.
     await db.setObject('tessera:session:nbb-1', { sid: 'ses_1' });

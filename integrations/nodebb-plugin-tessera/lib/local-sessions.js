@@ -37,6 +37,7 @@ const DEFAULT_TTL_MS = 14 * 86_400_000;
 // This process's memory of links already read (page views), so most cost no database call.
 const known = new Map();
 const MAX_KNOWN = 10_000;
+const KNOWN_FOR_MS = 60_000;
 
 function linkKey(sessionId) {
 	return `tessera:session:${sessionId}`;
@@ -92,16 +93,20 @@ async function findLink({ db }, sessionId, stored) {
 	return parseLink(stored && stored.tessera);
 }
 
-/** findLink for a page view, remembered in this process (a link never changes its sid). */
-async function linkOfRequest(modules, req) {
+/**
+ * findLink for a page view, remembered in this process for a minute: a browser that signs in
+ * to Tessera again moves its NodeBB session to the new Tessera session, and another NodeBB
+ * process may have recorded that.
+ */
+async function linkOfRequest(modules, req, now = Date.now()) {
 	const sessionId = req && req.sessionID;
 	if (typeof sessionId !== 'string' || sessionId === '') return null;
 	const cached = known.get(sessionId);
-	if (cached) return cached;
+	if (cached && cached.until > now) return cached.link;
 	const link = await findLink(modules, sessionId, req.session);
 	if (link) {
 		if (known.size >= MAX_KNOWN) known.clear();
-		known.set(sessionId, link);
+		known.set(sessionId, { link, until: now + KNOWN_FOR_MS });
 	}
 	return link;
 }
