@@ -498,6 +498,7 @@ try {
   check('ACP > Plugins > Tessera: "A logout at the forum ends" set back to everywhere (the default)', everywhere.ok && everywhere.stored.forumLogout === 'everywhere');
   const tesseraToken = late.cookies.get('tessera_session');
   const { csrf } = await forumPage(late);
+  const lateNodebb = forumSessionId(late);
   const forumOut = await request(late, `${FORUM}/logout`, { method: 'POST', headers: { 'x-csrf-token': csrf } });
   check('forumLogout = everywhere: NodeBB\'s own logout answers 200', forumOut.status === 200, `HTTP ${forumOut.status}`);
   await forumOut.body?.cancel();
@@ -507,6 +508,7 @@ try {
     return r.status === 401 ? r : undefined;
   }, 15_000, 50).catch(() => null);
   check('forumLogout = everywhere: a logout at the forum ends the Tessera session (whoami 401 for the site)', Boolean(whoami));
+  check('… and NodeBB\'s session and the plugin\'s record of it are gone', !(await redis.exists(sessionKey(lateNodebb))) && !(await linkOf(lateNodebb)));
 
   // --- 7. Sign-in through Tessera's OpenID Connect provider: nodebb-plugin-sso-oauth2-multiple
   if ((await redis.zScore('plugins:active', 'nodebb-plugin-sso-oauth2-multiple')) === null) {

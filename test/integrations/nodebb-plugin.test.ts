@@ -923,10 +923,27 @@ describe('a logout at the forum ends the Tessera session; forum activity is repo
   });
 
   /** NodeBB's logout controller: the forum session destroyed, then static:user.loggedOut. */
-  async function forumLogout(cookies: Record<string, string>) {
-    const req = { cookies, session: { save: (cb: () => void) => cb() } } as FakeRequest;
-    return plugin.endTesseraSessionOnForumLogout({ req, res: {}, uid: 42, sessionID: 'nbb-x' });
+  /**
+   * NodeBB's logout controller (authenticationController.logout in 4.15.1): revokeSession
+   * (out of uid:<uid>:sessions and the store), req.logout, the session destroyed, then
+   * static:user.loggedOut { req, res, uid, sessionID } — the shared cookie still in req.cookies.
+   */
+  async function forumLogout(cookies: Record<string, string>, sessionID = addNodebbSession(42)) {
+    await db.sortedSetRemove('uid:42:sessions', sessionID);
+    await db.sessionStoreDestroy(sessionID);
+    const req = { cookies, loggedIn: false, session: { save: (cb: () => void) => cb() } } as FakeRequest;
+    return plugin.endTesseraSessionOnForumLogout({ req, res: {}, uid: 42, sessionID });
   }
+
+  it('forgets the link of the NodeBB session the forum logout destroyed', async () => {
+    const cookie = await sharedCookie({ sid: 'ses_1', iat: Math.floor(Date.now() / 1000) });
+    const nbb = await nodebbLoginFromCookie(42, cookie);
+    expect(linkOf(nbb)).toBeDefined();
+    const result = await forumLogout({ token: cookie }, nbb);
+    await result!.sent;
+    expect(linkOf(nbb)).toBeUndefined();
+    expect(nodebbSessionsOf(42)).not.toContain(nbb);
+  });
   const expectedBasic = `Basic ${Buffer.from(`${CLIENT_ID}:forum-secret`).toString('base64')}`;
 
   it('posts the shared cookie to POST /api/v1/logout with the forum\'s credentials, scope session (everywhere)', async () => {
