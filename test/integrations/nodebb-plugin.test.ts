@@ -780,8 +780,8 @@ async function nodebbLoginFromCookie(uid: number, cookie: string, loginAt = Date
   };
   // The redirect's request: its copy of the session, loaded before the hook wrote anything.
   const nextRequest = (await db.sessionStoreGet(id))!;
-  const hook = plugin.linkTesseraSession({ uid, req });
-  await hook;
+  // NodeBB does not wait for the hook; the test does, to play the worst order below.
+  await plugin.linkTesseraSession({ uid, req });
   // … saved at its end, with the CSRF token it added.
   db.sessions.set(id, { ...nextRequest, csrfToken: randomUUID() });
   return id;
