@@ -54,7 +54,7 @@ interface Plugin {
   linkTesseraSession(data: { uid: number; req: FakeRequest }): Promise<void>;
   endTesseraSessionOnForumLogout(data: { req: FakeRequest; res: object; uid: number; sessionID: string }): Promise<{ sent: Promise<{ status: number | null }> } | null>;
   reportActivity(data: { req: FakeRequest }): Promise<{ done: Promise<string> } | null>;
-  listUnlistedSession(data: { req: FakeRequest & { uid?: number } }): Promise<boolean>;
+  listUnlistedSession(data: { req: FakeRequest & { uid?: number; headers?: Record<string, string> } }): Promise<boolean>;
 }
 
 /** The parts of an Express request with NodeBB's session that the plugin's hooks read. */
@@ -1137,6 +1137,12 @@ describe('a signed-in session NodeBB did not list is listed at its first page vi
     expect(await plugin.listUnlistedSession({ req })).toBe(false);
     expect((await postToken(await logoutToken({ claims: { sid: 'ses_alice_1', revoked_at: Date.now() } }))).status).toBe(200);
     expect(db.sessions.has(id)).toBe(false);
+  });
+
+  it('leaves the throw-away session of an API token request alone (NodeBB does not list it, and destroys it)', async () => {
+    const req = { cookies: {}, loggedIn: true, uid: 42, sessionID: 'nbb-api', headers: { authorization: 'Bearer nodebb-api-token' }, session: { save: (cb: () => void) => cb() } };
+    expect(await plugin.listUnlistedSession({ req })).toBe(false);
+    expect(db.zsets.get('uid:42:sessions')?.has('nbb-api') ?? false).toBe(false);
   });
 
   it('leaves guests and listed sessions alone', async () => {

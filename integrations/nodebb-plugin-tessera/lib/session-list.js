@@ -37,6 +37,9 @@ async function listUnlistedSession(data) {
 	const uid = Number(req && req.uid);
 	const sessionId = req && req.sessionID;
 	if (!req || !req.loggedIn || !(uid > 0) || typeof sessionId !== 'string' || sessionId === '' || listed.has(sessionId)) return false;
+	// A request signed in by an API token (Authorization: Bearer) gets a throw-away session that
+	// NodeBB deliberately does not list and destroys when the answer is sent.
+	if (req.headers && typeof req.headers.authorization === 'string' && /^bearer\s/i.test(req.headers.authorization)) return false;
 	const { db, winston } = nodebb();
 	try {
 		const key = `uid:${uid}:sessions`;
