@@ -1000,6 +1000,9 @@ describe('a logout at the forum ends the Tessera session; forum activity is repo
     await plugin.linkTesseraSession({ uid: 42, req: req(await sharedCookie({ sid: 'ses_second', iat: Math.floor(Date.now() / 1000) })) });
     expect(await (await plugin.reportActivity({ req: req('') }))!.done).toBe('reported');
     expect(calls.map((c) => c.path)).toEqual(['/api/v1/sessions/ses_first/activity', '/api/v1/sessions/ses_second/activity']);
+    // A cookie without iat (not Tessera's, but possible): the old link's iat does not stay.
+    await plugin.linkTesseraSession({ uid: 42, req: req(await sharedCookie({ sid: 'ses_third' })) });
+    expect(linkOf(nbb)).toEqual({ sid: 'ses_third' });
   });
 
   it('reports activity of a linked session at most once per interval, across processes; never for unlinked sessions; 0 turns it off', async () => {

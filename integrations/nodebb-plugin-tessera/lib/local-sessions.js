@@ -76,6 +76,8 @@ async function linkSession(modules, { uid, req }, now = Date.now()) {
 	const link = { sid: cookie.sid, ...(cookie.iat !== undefined ? { iat: cookie.iat } : {}) };
 	const recorded = parseLink(await db.getObject(linkKey(sessionId)));
 	if (recorded && recorded.sid === link.sid && recorded.iat === link.iat) return true;
+	// A hash write adds fields: the previous link's must not survive into the new one.
+	if (recorded) await db.delete(linkKey(sessionId));
 	await db.setObject(linkKey(sessionId), link);
 	// NodeBB's session expiry is fixed at login (no rolling), so is the link's.
 	await db.pexpireAt(linkKey(sessionId), linkExpiry(modules.meta, req.session, now));
