@@ -456,6 +456,10 @@ try {
   const before = (await admin('GET', `/users/${userId}/sessions`)).body.sessions.find((s) => s.handle === handle);
   await new Promise((resolve) => setTimeout(resolve, 1100));
   await forumPage(active, '/recent');
+  // The page view right after the cookie login may come before NodeBB's (unawaited)
+  // action:user.loggedIn handler has recorded the link; a person's next page view reports then.
+  await waitFor('the link', () => linkOf(forumSessionId(active)), 5_000, 5).catch(() => null);
+  await forumPage(active, '/categories');
   const after = await waitFor('activity reported', async () => {
     const s = (await admin('GET', `/users/${userId}/sessions`)).body.sessions.find((x) => x.handle === handle);
     return s && s.last_seen_at !== before.last_seen_at ? s : undefined;
