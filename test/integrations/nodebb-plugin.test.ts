@@ -53,7 +53,7 @@ interface Plugin {
   findUid(sub: string): Promise<{ uid: number; source: string } | null>;
   linkTesseraSession(data: { uid: number; req: FakeRequest }): Promise<void>;
   endTesseraSessionOnForumLogout(data: { req: FakeRequest; res: object; uid: number; sessionID: string }): Promise<{ sent: Promise<{ status: number | null }> } | null>;
-  reportActivity(data: { req: FakeRequest }): Promise<{ done: Promise<string> } | null>;
+  reportActivity(data: { req: FakeRequest & { uid?: number } }): Promise<{ done: Promise<string> } | null>;
   listUnlistedSession(data: { req: FakeRequest & { uid?: number; headers?: Record<string, string> } }): Promise<boolean>;
 }
 
@@ -989,6 +989,20 @@ describe('a logout at the forum ends the Tessera session; forum activity is repo
     expect(await forumLogout({ token: await sharedCookie({ sid: 'ses_1' }) })).toBeNull();
     expect(calls).toEqual([]);
     expect(logs.some((l) => l.level === 'warn' && l.message.includes('no client secret'))).toBe(true);
+  });
+
+  it('reports the first page view after a cookie login even before NodeBB\'s unawaited login hook recorded the link', async () => {
+    const nbb = addNodebbSession(42);
+    const cookie = await sharedCookie({ sid: 'ses_early', iat: Math.floor(Date.now() / 1000) });
+    const view = (token: string, uid = 42): FakeRequest & { uid: number } => ({ cookies: { token }, loggedIn: true, uid, sessionID: nbb, session: { save: (cb) => cb() } });
+    expect(linkOf(nbb)).toBeUndefined();
+    expect(await (await plugin.reportActivity({ req: view(cookie) }))!.done).toBe('reported');
+    expect(linkOf(nbb)).toEqual({ sid: 'ses_early', iat: expect.any(String) });
+    expect(calls.map((c) => c.path)).toEqual(['/api/v1/sessions/ses_early/activity']);
+    // Someone else's cookie in a browser signed in locally as uid 77: no link, no report.
+    const other = addNodebbSession(77);
+    expect(await plugin.reportActivity({ req: { ...view(cookie, 77), sessionID: other } })).toBeNull();
+    expect(linkOf(other)).toBeUndefined();
   });
 
   it('reports activity for the Tessera session the NodeBB session is linked to now (signed in to Tessera again in the same browser)', async () => {

@@ -19,7 +19,7 @@
 const { nodebb } = require('./nodebb');
 const { readSettings } = require('./settings');
 const { claimOnce } = require('./ended-sessions');
-const { linkOfRequest, forgetKnownLinks } = require('./local-sessions');
+const { linkOfRequest, linkSession, forgetKnownLinks } = require('./local-sessions');
 const { callTessera } = require('./tessera-api');
 
 const LOG = '[plugins/tessera]';
@@ -50,7 +50,13 @@ async function reportActivity(data) {
 	if (!req || !req.loggedIn) return null;
 	const modules = nodebb();
 	// The NodeBB session's Tessera session (lib/local-sessions.js), remembered in this process.
-	const link = await linkOfRequest(modules, req).catch(() => null);
+	let link = await linkOfRequest(modules, req).catch(() => null);
+	// Not recorded yet: NodeBB does not wait for action:user.loggedIn, so the first page view
+	// after a cookie login can come before the hook's write. Record it now (the same checks).
+	if (!link && req.cookies && Object.keys(req.cookies).length) {
+		const linked = await linkSession(modules, { uid: req.uid, req }).catch(() => false);
+		if (linked) link = await linkOfRequest(modules, req).catch(() => null);
+	}
 	if (!link) return null;
 	const now = Date.now();
 	if ((recent.get(link.sid) || 0) > now) return null;
