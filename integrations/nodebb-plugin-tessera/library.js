@@ -8,7 +8,8 @@
  * Hooks (plugin.json): `static:app.load` → init (routes), `static:api.routes` → admin
  * mapping API, `filter:admin.header.build` → ACP menu entry, `action:user.delete` → mapping
  * clean-up, `action:user.loggedIn` → remember the Tessera session behind a NodeBB session,
- * `static:user.loggedOut` → end the Tessera session, `action:middleware.pageView` → activity,
+ * `static:user.loggedOut` → end the Tessera session, `action:middleware.pageView` → activity
+ * and listing a session a login plugin left out of `uid:<uid>:sessions`,
  * and two nodebb-plugin-session-sharing hooks that refuse shared cookies of ended Tessera
  * sessions. Every NodeBB module is reached through lib/nodebb.js.
  *
@@ -27,6 +28,7 @@ const { readSettings } = require('./lib/settings');
 const { linkSession } = require('./lib/local-sessions');
 const { endTesseraSessionOnForumLogout } = require('./lib/forum-logout');
 const { reportActivity } = require('./lib/activity');
+const { listUnlistedSession } = require('./lib/session-list');
 
 const BACKCHANNEL_PATH = '/tessera/backchannel-logout';
 
@@ -79,8 +81,9 @@ plugin.forgetDeletedUser = async function forgetDeletedUser({ uid }) {
 
 /**
  * action:user.loggedIn — when session-sharing logged the user in from Tessera's shared
- * cookie, remembers that cookie's Tessera session in the NodeBB session, so that a logout
- * ends exactly the NodeBB sessions of the Tessera sessions it ended. Never fails the login.
+ * cookie, records that cookie's Tessera session for the NodeBB session
+ * (`tessera:session:<NodeBB session id>`, lib/local-sessions.js), so that a logout ends
+ * exactly the NodeBB sessions of the Tessera sessions it ended. Never fails the login.
  */
 plugin.linkTesseraSession = async function linkTesseraSession(data) {
 	const modules = nodebb();
@@ -93,6 +96,7 @@ plugin.linkTesseraSession = async function linkTesseraSession(data) {
 
 plugin.endTesseraSessionOnForumLogout = endTesseraSessionOnForumLogout;
 plugin.reportActivity = reportActivity;
+plugin.listUnlistedSession = listUnlistedSession;
 plugin.refuseEndedSessionCookie = refuseEndedSessionCookie;
 plugin.treatEndedSessionCookieAsGuest = treatEndedSessionCookieAsGuest;
 plugin.handleBackchannelLogout = handleBackchannelLogout;

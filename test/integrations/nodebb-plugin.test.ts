@@ -7,10 +7,16 @@
 // The stand-in copies what the real NodeBB 4.15.1 with session-sharing 8.0.2 was seen to do
 // (docs/nodebb.md "Verified with", scripts/nodebb-verify.mjs): sessions in
 // `uid:<uid>:sessions` scored by login time and in a session store, removed together by
-// `user.auth.revokeSession(ids, uid)`; `action:user.loggedIn` ({ uid, req }) after a
-// session-sharing login with the shared cookie in `req.cookies`; `static:user.loggedOut`
-// ({ req, res, uid, sessionID }) after the forum session is gone, the cookie still in
-// `req.cookies`; `action:middleware.pageView` ({ req }); settings in `settings:<plugin>`.
+// `user.auth.revokeSession(ids, uid)`; `action:user.loggedIn` ({ uid, req }) fired without
+// waiting for its handlers after a session-sharing login (and again on every page load that
+// re-validates the cookie), the shared cookie in `req.cookies`, while the browser's next
+// request has already loaded the session and saves its copy at its end (the lost update that
+// made plugin 0.2.0 lose its link for about one login in four on the real forum);
+// `static:user.loggedOut` ({ req, res, uid, sessionID }) after the forum session is gone,
+// the cookie still in `req.cookies`; `action:middleware.pageView` ({ req }) with
+// `req.sessionID`; settings in `settings:<plugin>` hashes written by the ACP's
+// `admin.settings.set` and read with `meta.settings.get`, values as strings (Redis hashes);
+// `meta.getSessionTTLSeconds()` (14 days by default).
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -47,19 +53,22 @@ interface Plugin {
   findUid(sub: string): Promise<{ uid: number; source: string } | null>;
   linkTesseraSession(data: { uid: number; req: FakeRequest }): Promise<void>;
   endTesseraSessionOnForumLogout(data: { req: FakeRequest; res: object; uid: number; sessionID: string }): Promise<{ sent: Promise<{ status: number | null }> } | null>;
-  reportActivity(data: { req: FakeRequest }): Promise<{ done: Promise<string> } | null>;
+  reportActivity(data: { req: FakeRequest & { uid?: number } }): Promise<{ done: Promise<string> } | null>;
+  listUnlistedSession(data: { req: FakeRequest & { uid?: number; headers?: Record<string, string> } }): Promise<boolean>;
 }
 
 /** The parts of an Express request with NodeBB's session that the plugin's hooks read. */
 interface FakeRequest {
   cookies: Record<string, string>;
   loggedIn?: boolean;
+  sessionID?: string;
   session: StoredSession & { save(callback: (error?: Error) => void): void };
 }
 
 const plugin = requireCjs(`${pluginDir}library.js`) as Plugin;
 const { setModuleLoader } = requireCjs(`${pluginDir}lib/nodebb.js`) as { setModuleLoader(resolver?: (id: string) => unknown): void };
 const { forgetRecentActivity } = requireCjs(`${pluginDir}lib/activity.js`) as { forgetRecentActivity(): void };
+const { forgetListedSessions } = requireCjs(`${pluginDir}lib/session-list.js`) as { forgetListedSessions(): void };
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const CLIENT_ID = 'forum-client';
@@ -94,6 +103,7 @@ function createFakeDb() {
   return {
     strings,
     zsets,
+    objects,
     failNext: null as string | null,
     async sortedSetScore(key: string, value: string) {
       live(key);
@@ -121,6 +131,9 @@ function createFakeDb() {
     async pexpireAt(key: string, at: number) {
       expiry.set(key, at);
     },
+    expiryOf(key: string): number | undefined {
+      return expiry.get(key);
+    },
     async delete(key: string) {
       objects.delete(key);
       strings.delete(key);
@@ -146,6 +159,10 @@ function createFakeDb() {
     async getSortedSetRangeWithScores(key: string, start: number, stop: number) {
       expect([start, stop]).toEqual([0, -1]);
       return [...zset(key)].sort((a, b) => a[1] - b[1]).map(([value, score]) => ({ value, score }));
+    },
+    async getObjectField(key: string, field: string) {
+      live(key);
+      return objects.get(key)?.[field] ?? null;
     },
     async getObject(key: string) {
       live(key);
@@ -173,7 +190,12 @@ function createFakeDb() {
 /** A NodeBB session as its store keeps it: passport's uid, and what this plugin adds. */
 interface StoredSession {
   passport?: { user: number };
+  /** What plugin 0.2.0 wrote into the session (still read); 0.3.0 keeps its own key. */
   tessera?: { sid: string; iat?: number };
+  /** NodeBB's CSRF token (csrf-sync), written into the session by the requests after a login. */
+  csrfToken?: string;
+  /** Written by onSuccessfulLogin: `datetime` is the login time. */
+  meta?: { datetime: number };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -213,7 +235,11 @@ function installFakeNodebb() {
       isAdministrator: async (uid: number) => admins.has(uid),
       exists: async (uid: number) => existingUids.has(uid),
     },
-    './src/meta': { settings: { get: async (hash: string) => ({ ...(settings[hash] ?? {}) }) } },
+    './src/meta': {
+      settings: { get: async (hash: string) => ({ ...(settings[hash] ?? {}) }) },
+      // src/meta/index.js: loginSeconds, else loginDays (default 14) in seconds.
+      getSessionTTLSeconds: () => 14 * 86_400,
+    },
     './src/plugins': { isActive: async (id: string) => activePlugins.has(id) },
     './src/routes/helpers': {
       setupAdminPageRoute: (router: express.Router, name: string, middlewares: Handler[], controller: Handler) => router.get(name, ...middlewares, controller),
@@ -240,16 +266,17 @@ function installFakeNodebb() {
 // ---------------------------------------------------------------------------------------
 interface Key {
   kid: string;
-  alg: 'EdDSA' | 'ES256';
+  alg: 'EdDSA' | 'ES256' | 'RS256';
   privateKey: CryptoKey;
 }
 let jwksServer: Server;
 let issuer: string;
 let edKey: Key;
 let esKey: Key;
+let rsKey: Key;
 let strangerKey: Key;
 
-async function makeKey(alg: 'EdDSA' | 'ES256', kid: string, published: JWK[] | null): Promise<Key> {
+async function makeKey(alg: 'EdDSA' | 'ES256' | 'RS256', kid: string, published: JWK[] | null): Promise<Key> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   if (published) published.push({ ...(await exportJWK(publicKey)), kid, alg, use: 'sig' });
   return { kid, alg, privateKey };
@@ -342,6 +369,7 @@ beforeAll(async () => {
   const published: JWK[] = [];
   edKey = await makeKey('EdDSA', 'ed-1', published);
   esKey = await makeKey('ES256', 'es-1', published);
+  rsKey = await makeKey('RS256', 'rs-1', published);
   // Same kid as the published Ed25519 key, but a key the issuer never published.
   strangerKey = await makeKey('EdDSA', 'ed-1', null);
   jwksServer = createServer((req, res) => {
@@ -373,6 +401,7 @@ beforeEach(() => {
   revoked = [];
   revokeFailures = 0;
   forgetRecentActivity();
+  forgetListedSessions();
   admins = new Set([1]);
   existingUids = new Set([1, 42, 77]);
   logs = [];
@@ -388,6 +417,11 @@ function addNodebbSession(uid: number, options: { loginAt?: number; tessera?: St
   db.zsets.set(`uid:${uid}:sessions`, (db.zsets.get(`uid:${uid}:sessions`) ?? new Map()).set(id, options.loginAt ?? Date.now()));
   db.sessions.set(id, { passport: { user: uid }, ...(options.tessera ? { tessera: options.tessera } : {}) });
   return id;
+}
+
+/** The plugin's record of the Tessera session behind NodeBB session `id` (a Redis hash: strings). */
+function linkOf(id: string): Record<string, string> | undefined {
+  return db.objects.get(`tessera:session:${id}`);
 }
 
 /** The ids of the live NodeBB sessions of `uid`. */
@@ -409,6 +443,12 @@ describe('back-channel logout: a valid token ends the user\'s NodeBB sessions', 
   it('accepts ES256 as well as EdDSA', async () => {
     await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
     expect((await postToken(await logoutToken({ key: esKey }))).status).toBe(200);
+    expect(revoked).toEqual([42]);
+  });
+
+  it('accepts RS256, what Tessera signs with for a forum that is also an OIDC client (default id_token_signed_response_alg)', async () => {
+    await db.sortedSetAdd('forum:uid', 42, 'usr_alice');
+    expect((await postToken(await logoutToken({ key: rsKey }))).status).toBe(200);
     expect(revoked).toEqual([42]);
   });
 
@@ -434,6 +474,24 @@ describe('back-channel logout: a valid token ends the user\'s NodeBB sessions', 
     await db.sortedSetAdd('tessera:uid', 77, 'usr_alice');
     expect((await postToken(await logoutToken())).status).toBe(200);
     expect(revoked).toEqual([77]);
+  });
+
+  it('reads nodebb-plugin-sso-oauth2-multiple\'s mapping (<strategy>Id:uid) for users who signed in through Tessera\'s OIDC provider', async () => {
+    // As OAuth.login stores it: db.setObjectField(`${name}Id:uid`, oAuthid, uid).
+    await db.setObject('tesseraId:uid', { usr_alice: '77' });
+    expect(await plugin.findUid('usr_alice')).toBeNull();
+    activePlugins.add('nodebb-plugin-sso-oauth2-multiple');
+    expect(await plugin.findUid('usr_alice')).toEqual({ uid: 77, source: 'sso-oauth2-multiple' });
+    expect((await postToken(await logoutToken())).status).toBe(200);
+    expect(revoked).toEqual([77]);
+    // Another strategy name in the settings: that strategy's hash, not tessera's.
+    settings.tessera!.oauth2Strategy = 'auth';
+    expect(await plugin.findUid('usr_alice')).toBeNull();
+    await db.setObject('authId:uid', { usr_alice: '42' });
+    expect(await plugin.findUid('usr_alice')).toEqual({ uid: 42, source: 'sso-oauth2-multiple' });
+    // session-sharing's mapping still comes first.
+    await db.sortedSetAdd('forum:uid', 1, 'usr_alice');
+    expect(await plugin.findUid('usr_alice')).toEqual({ uid: 1, source: 'session-sharing' });
   });
 
   it('falls back to its own mapping when session-sharing does not know the sub', async () => {
@@ -509,6 +567,15 @@ describe('back-channel logout: every invalid token is refused with 400 and nothi
     ['alg HS256', () => new SignJWT({ iss: issuer, aud: CLIENT_ID, iat: now(), exp: now() + 60, jti: randomUUID(), sub: 'usr_alice', events: { [EVENT]: {} } })
       .setProtectedHeader({ alg: 'HS256', typ: 'logout+jwt', kid: 'ed-1' })
       .sign(new TextEncoder().encode('a-secret-anyone-could-guess-000000')), /algorithm/],
+    ['alg RS256 naming an Ed25519 key (key type does not fit)', async () => {
+      const [, payload, signature] = (await logoutToken({ key: rsKey })).split('.');
+      return `${base64url({ alg: 'RS256', typ: 'logout+jwt', kid: 'ed-1' })}.${payload}.${signature}`;
+    }, /key|signature|algorithm/],
+    ['alg PS256 (not one Tessera signs with)', async () => {
+      const { privateKey } = await generateKeyPair('PS256');
+      return new SignJWT({ iss: issuer, aud: CLIENT_ID, iat: now(), exp: now() + 60, jti: randomUUID(), sub: 'usr_alice', events: { [EVENT]: {} } })
+        .setProtectedHeader({ alg: 'PS256', typ: 'logout+jwt', kid: 'rs-1' }).sign(privateKey);
+    }, /algorithm/],
     ['not a JWT at all', async () => 'not-a-token', /not a signed JWT/],
   ];
 
@@ -694,20 +761,29 @@ function sharedCookie(claims: Record<string, unknown>, secret = SHARING_SECRET):
 }
 
 /**
- * What NodeBB does when session-sharing logs a user in from the shared cookie
- * (authenticationController.doLogin → onSuccessfulLogin: the session saved, then
- * user.auth.addSession with score Date.now(), then `action:user.loggedIn` { uid, req }).
+ * What NodeBB 4.15 does when session-sharing logs a user in from the shared cookie, as seen on
+ * the real forum: authenticationController.doLogin → onSuccessfulLogin saves the session, adds
+ * it to uid:<uid>:sessions (score Date.now()), fires `action:user.loggedIn` { uid, req }
+ * without waiting for its handlers, and session-sharing answers a 302 to the same page. The
+ * browser's next request loads the session from the store while the hook may still run, and
+ * NodeBB saves that request's copy at its end (it changed it: a new CSRF token) — over
+ * whatever the hook wrote into the session object meanwhile. The worst order is played here.
  */
 async function nodebbLoginFromCookie(uid: number, cookie: string, loginAt = Date.now()): Promise<string> {
   const id = addNodebbSession(uid, { loginAt });
   const session = db.sessions.get(id)!;
-  const saved: StoredSession[] = [];
   const req: FakeRequest = {
     cookies: { token: cookie },
     loggedIn: true,
-    session: Object.assign(session, { save: (callback: (error?: Error) => void) => void (saved.push(JSON.parse(JSON.stringify(session)) as StoredSession), callback()) }),
+    sessionID: id,
+    session: Object.assign(session, { save: (callback: (error?: Error) => void) => void (db.sessions.set(id, JSON.parse(JSON.stringify(session)) as StoredSession), callback()) }),
   };
+  // The redirect's request: its copy of the session, loaded before the hook wrote anything.
+  const nextRequest = (await db.sessionStoreGet(id))!;
+  // NodeBB does not wait for the hook; the test does, to play the worst order below.
   await plugin.linkTesseraSession({ uid, req });
+  // … saved at its end, with the CSRF token it added.
+  db.sessions.set(id, { ...nextRequest, csrfToken: randomUUID() });
   return id;
 }
 
@@ -723,13 +799,40 @@ describe('late logouts: only the NodeBB sessions of the Tessera sessions the rev
 
   it('links a NodeBB session logged in from the shared cookie to its Tessera sid, only for a cookie of that user that verifies', async () => {
     const iat = now();
-    const linked = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_1', iat }));
-    expect(db.sessions.get(linked)!.tessera).toEqual({ sid: 'ses_1', iat });
+    const cookie = await sharedCookie({ sid: 'ses_1', iat });
+    const linked = await nodebbLoginFromCookie(42, cookie);
+    // NodeBB's save of the next request overwrote the session object (0.2.0 kept the link
+    // there and lost it); the plugin's own key, as long as NodeBB's session TTL, holds it.
+    expect(db.sessions.get(linked)!.tessera).toBeUndefined();
+    expect(linkOf(linked)).toEqual({ sid: 'ses_1', iat: String(iat) });
     // Another user's cookie, a forged one, or none: not Tessera's session of this user.
     const bobs = await nodebbLoginFromCookie(42, await sharedCookie({ id: 'usr_bob', sid: 'ses_bob' }));
     const forged = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_x' }, 'not-the-secret-0123456789-abcdefghijklmn'));
-    expect(db.sessions.get(bobs)!.tessera).toBeUndefined();
-    expect(db.sessions.get(forged)!.tessera).toBeUndefined();
+    expect(linkOf(bobs)).toBeUndefined();
+    expect(linkOf(forged)).toBeUndefined();
+    // session-sharing's revalidate fires action:user.loggedIn again on every page load with
+    // the cookie: the same link, no write.
+    db.objects.get(`tessera:session:${linked}`)!.marker = 'unchanged';
+    await plugin.linkTesseraSession({ uid: 42, req: { cookies: { token: cookie }, loggedIn: true, sessionID: linked, session: { save: (cb) => cb() } } });
+    expect(linkOf(linked)).toEqual({ sid: 'ses_1', iat: String(iat), marker: 'unchanged' });
+  });
+
+  it('keeps the link as long as NodeBB keeps the session, and removes it with the sessions it ends', async () => {
+    const linked = await nodebbLoginFromCookie(42, await sharedCookie({ sid: 'ses_1', iat: now() }));
+    const keptFor = (db.expiryOf(`tessera:session:${linked}`) ?? 0) - Date.now();
+    expect(keptFor).toBeGreaterThan(14 * 86_400_000 - 60_000);
+    expect(keptFor).toBeLessThanOrEqual(14 * 86_400_000);
+    expect((await postToken(await logoutToken({ claims: { sid: 'ses_1', revoked_at: Date.now() } }))).status).toBe(200);
+    expect(db.sessions.has(linked)).toBe(false);
+    expect(linkOf(linked)).toBeUndefined();
+  });
+
+  it('still reads a link plugin 0.2.0 wrote into the session object', async () => {
+    const legacy = addNodebbSession(42, { loginAt: Date.now() - 60_000, tessera: { sid: 'ses_legacy', iat: now() - 60 } });
+    const other = addNodebbSession(42, { loginAt: Date.now() - 60_000, tessera: { sid: 'ses_other', iat: now() - 60 } });
+    expect((await postToken(await logoutToken({ claims: { sid: 'ses_legacy', revoked_at: Date.now() } }))).status).toBe(200);
+    expect(nodebbSessionsOf(42)).toEqual([other]);
+    expect(db.sessions.has(legacy)).toBe(false);
   });
 
   it('a user-wide token retried after the user signed in again ends the old sessions and keeps the new one (sids listed)', async () => {
@@ -820,10 +923,27 @@ describe('a logout at the forum ends the Tessera session; forum activity is repo
   });
 
   /** NodeBB's logout controller: the forum session destroyed, then static:user.loggedOut. */
-  async function forumLogout(cookies: Record<string, string>) {
-    const req = { cookies, session: { save: (cb: () => void) => cb() } } as FakeRequest;
-    return plugin.endTesseraSessionOnForumLogout({ req, res: {}, uid: 42, sessionID: 'nbb-x' });
+  /**
+   * NodeBB's logout controller (authenticationController.logout in 4.15.1): revokeSession
+   * (out of uid:<uid>:sessions and the store), req.logout, the session destroyed, then
+   * static:user.loggedOut { req, res, uid, sessionID } — the shared cookie still in req.cookies.
+   */
+  async function forumLogout(cookies: Record<string, string>, sessionID = addNodebbSession(42)) {
+    await db.sortedSetRemove('uid:42:sessions', sessionID);
+    await db.sessionStoreDestroy(sessionID);
+    const req = { cookies, loggedIn: false, session: { save: (cb: () => void) => cb() } } as FakeRequest;
+    return plugin.endTesseraSessionOnForumLogout({ req, res: {}, uid: 42, sessionID });
   }
+
+  it('forgets the link of the NodeBB session the forum logout destroyed', async () => {
+    const cookie = await sharedCookie({ sid: 'ses_1', iat: Math.floor(Date.now() / 1000) });
+    const nbb = await nodebbLoginFromCookie(42, cookie);
+    expect(linkOf(nbb)).toBeDefined();
+    const result = await forumLogout({ token: cookie }, nbb);
+    await result!.sent;
+    expect(linkOf(nbb)).toBeUndefined();
+    expect(nodebbSessionsOf(42)).not.toContain(nbb);
+  });
   const expectedBasic = `Basic ${Buffer.from(`${CLIENT_ID}:forum-secret`).toString('base64')}`;
 
   it('posts the shared cookie to POST /api/v1/logout with the forum\'s credentials, scope session (everywhere)', async () => {
@@ -871,8 +991,40 @@ describe('a logout at the forum ends the Tessera session; forum activity is repo
     expect(logs.some((l) => l.level === 'warn' && l.message.includes('no client secret'))).toBe(true);
   });
 
+  it('reports the first page view after a cookie login even before NodeBB\'s unawaited login hook recorded the link', async () => {
+    const nbb = addNodebbSession(42);
+    const cookie = await sharedCookie({ sid: 'ses_early', iat: Math.floor(Date.now() / 1000) });
+    const view = (token: string, uid = 42): FakeRequest & { uid: number } => ({ cookies: { token }, loggedIn: true, uid, sessionID: nbb, session: { save: (cb) => cb() } });
+    expect(linkOf(nbb)).toBeUndefined();
+    expect(await (await plugin.reportActivity({ req: view(cookie) }))!.done).toBe('reported');
+    expect(linkOf(nbb)).toEqual({ sid: 'ses_early', iat: expect.any(String) });
+    expect(calls.map((c) => c.path)).toEqual(['/api/v1/sessions/ses_early/activity']);
+    // Someone else's cookie in a browser signed in locally as uid 77: no link, no report.
+    const other = addNodebbSession(77);
+    expect(await plugin.reportActivity({ req: { ...view(cookie, 77), sessionID: other } })).toBeNull();
+    expect(linkOf(other)).toBeUndefined();
+  });
+
+  it('reports activity for the Tessera session the NodeBB session is linked to now (signed in to Tessera again in the same browser)', async () => {
+    const nbb = addNodebbSession(42);
+    const req = (token: string): FakeRequest => ({ cookies: { token }, loggedIn: true, sessionID: nbb, session: { save: (cb) => cb() } });
+    await plugin.linkTesseraSession({ uid: 42, req: req(await sharedCookie({ sid: 'ses_first', iat: Math.floor(Date.now() / 1000) })) });
+    expect(await (await plugin.reportActivity({ req: req('') }))!.done).toBe('reported');
+    // session-sharing re-validates the new cookie: action:user.loggedIn again, another sid.
+    await plugin.linkTesseraSession({ uid: 42, req: req(await sharedCookie({ sid: 'ses_second', iat: Math.floor(Date.now() / 1000) })) });
+    expect(await (await plugin.reportActivity({ req: req('') }))!.done).toBe('reported');
+    expect(calls.map((c) => c.path)).toEqual(['/api/v1/sessions/ses_first/activity', '/api/v1/sessions/ses_second/activity']);
+    // A cookie without iat (not Tessera's, but possible): the old link's iat does not stay.
+    await plugin.linkTesseraSession({ uid: 42, req: req(await sharedCookie({ sid: 'ses_third' })) });
+    expect(linkOf(nbb)).toEqual({ sid: 'ses_third' });
+  });
+
   it('reports activity of a linked session at most once per interval, across processes; never for unlinked sessions; 0 turns it off', async () => {
-    const linked: FakeRequest = { cookies: {}, loggedIn: true, session: { tessera: { sid: 'ses_1' }, save: (cb) => cb() } };
+    // Page views of NodeBB sessions whose Tessera session the plugin recorded at login.
+    await db.setObject('tessera:session:nbb-1', { sid: 'ses_1' });
+    await db.setObject('tessera:session:nbb-gone', { sid: 'ses_gone' });
+    await db.setObject('tessera:session:nbb-2', { sid: 'ses_2' });
+    const linked: FakeRequest = { cookies: {}, loggedIn: true, sessionID: 'nbb-1', session: { save: (cb) => cb() } };
     const first = await plugin.reportActivity({ req: linked });
     expect(await first!.done).toBe('reported');
     expect(calls).toEqual([expect.objectContaining({ method: 'POST', path: '/api/v1/sessions/ses_1/activity', authorization: expectedBasic })]);
@@ -884,15 +1036,21 @@ describe('a logout at the forum ends the Tessera session; forum activity is repo
     expect(calls).toHaveLength(1);
     // A session Tessera no longer knows: logged, no throw.
     answer = () => 404;
-    const gone: FakeRequest = { cookies: {}, loggedIn: true, session: { tessera: { sid: 'ses_gone' }, save: (cb) => cb() } };
+    const gone: FakeRequest = { cookies: {}, loggedIn: true, sessionID: 'nbb-gone', session: { save: (cb) => cb() } };
     expect(await (await plugin.reportActivity({ req: gone }))!.done).toBe('http-404');
-    // Unlinked or guest sessions, or reports turned off.
-    expect(await plugin.reportActivity({ req: { cookies: {}, loggedIn: true, session: { save: (cb) => cb() } } })).toBeNull();
+    // Unlinked (a local login) or guest sessions, or reports turned off.
+    expect(await plugin.reportActivity({ req: { cookies: {}, loggedIn: true, sessionID: 'nbb-local', session: { save: (cb) => cb() } } })).toBeNull();
+    expect(await plugin.reportActivity({ req: { cookies: {}, loggedIn: false, sessionID: 'nbb-2', session: { save: (cb) => cb() } } })).toBeNull();
     settings.tessera!.activityMinutes = '0';
     forgetRecentActivity();
-    const other: FakeRequest = { cookies: {}, loggedIn: true, session: { tessera: { sid: 'ses_2' }, save: (cb) => cb() } };
+    const other: FakeRequest = { cookies: {}, loggedIn: true, sessionID: 'nbb-2', session: { save: (cb) => cb() } };
     expect(await plugin.reportActivity({ req: other })).toBeNull();
     expect(calls).toHaveLength(2);
+    // … and on again: the same page view is reported.
+    answer = () => 204;
+    settings.tessera!.activityMinutes = '5';
+    expect(await (await plugin.reportActivity({ req: other }))!.done).toBe('reported');
+    expect(calls.at(-1)).toMatchObject({ path: '/api/v1/sessions/ses_2/activity' });
   });
 });
 
@@ -937,7 +1095,7 @@ describe('a real Tessera node retries a user-wide logout into a forum where the 
 
     const oldCookie = await signInAtTessera(username);
     const oldNodebb = await nodebbLoginFromCookie(42, oldCookie);
-    const oldSid = db.sessions.get(oldNodebb)!.tessera!.sid;
+    const oldSid = linkOf(oldNodebb)!.sid!;
 
     // The forum is not configured yet: it answers every logout token 400.
     settings.tessera = { issuer: node.url };
@@ -950,7 +1108,7 @@ describe('a real Tessera node retries a user-wide logout into a forum where the 
     // The user signs in again and the forum logs them in from the new cookie.
     const newCookie = await signInAtTessera(username);
     const newNodebb = await nodebbLoginFromCookie(42, newCookie);
-    expect(db.sessions.get(newNodebb)!.tessera!.sid).not.toBe(oldSid);
+    expect(linkOf(newNodebb)!.sid).not.toBe(oldSid);
     // Over a second later the forum recovers: the delivering attempt's iat is then later
     // than the new cookie's iat, which the 0.1 plugin took as "ended".
     await new Promise((resolve) => setTimeout(resolve, 1_100));
@@ -961,6 +1119,54 @@ describe('a real Tessera node retries a user-wide logout into a forum where the 
     expect(nodebbSessionsOf(42)).toEqual([newNodebb]);
     await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: newCookie })).resolves.toBeUndefined();
     await expect(plugin.refuseEndedSessionCookie({ uid: 42, isNewUser: false, token: oldCookie })).rejects.toThrow('tessera-session-ended');
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// A session NodeBB left out of uid:<uid>:sessions, as a sign-in through
+// nodebb-plugin-sso-oauth2-multiple 2.0.0 did on the real forum: the plugin's own early
+// onSuccessfulLogin listed the pre-login session id, NodeBB's req.login regenerated the
+// session, and NodeBB's onSuccessfulLogin for the new id returned early ("already called").
+// ---------------------------------------------------------------------------------------
+describe('a signed-in session NodeBB did not list is listed at its first page view, so that logouts reach it', () => {
+  function ssoSignIn(uid: number, loginAt: number) {
+    const preLogin = addNodebbSession(uid, { loginAt });
+    db.sessions.delete(preLogin); // regenerated away by req.login
+    const id = `nbb-${randomUUID()}`;
+    db.sessions.set(id, { passport: { user: uid }, meta: { datetime: loginAt } });
+    const req = { cookies: {}, loggedIn: true, uid, sessionID: id, session: { ...db.sessions.get(id)!, save: (cb: () => void) => cb() } };
+    return { id, req };
+  }
+
+  it('lists it with its login time; a logout of the user then ends it', async () => {
+    await db.setObject('tesseraId:uid', { usr_alice: '42' });
+    activePlugins.add('nodebb-plugin-sso-oauth2-multiple');
+    db.zsets.delete('uid:42:sessions');
+    const loginAt = Date.now() - 30_000;
+    const { id, req } = ssoSignIn(42, loginAt);
+    expect(nodebbSessionsOf(42)).toEqual([]);
+    expect(await plugin.listUnlistedSession({ req })).toBe(true);
+    expect(db.zsets.get('uid:42:sessions')!.get(id)).toBe(loginAt);
+    expect(logs.some((l) => l.level === 'info' && l.message.includes('had not listed'))).toBe(true);
+    // Already listed: no second write (remembered), and no write for a listed session in another process either.
+    expect(await plugin.listUnlistedSession({ req })).toBe(false);
+    forgetListedSessions();
+    expect(await plugin.listUnlistedSession({ req })).toBe(false);
+    expect((await postToken(await logoutToken({ claims: { sid: 'ses_alice_1', revoked_at: Date.now() } }))).status).toBe(200);
+    expect(db.sessions.has(id)).toBe(false);
+  });
+
+  it('leaves the throw-away session of an API token request alone (NodeBB does not list it, and destroys it)', async () => {
+    const req = { cookies: {}, loggedIn: true, uid: 42, sessionID: 'nbb-api', headers: { authorization: 'Bearer nodebb-api-token' }, session: { save: (cb: () => void) => cb() } };
+    expect(await plugin.listUnlistedSession({ req })).toBe(false);
+    expect(db.zsets.get('uid:42:sessions')?.has('nbb-api') ?? false).toBe(false);
+  });
+
+  it('leaves guests and listed sessions alone', async () => {
+    const listedId = addNodebbSession(42);
+    expect(await plugin.listUnlistedSession({ req: { cookies: {}, loggedIn: true, uid: 42, sessionID: listedId, session: { save: (cb) => cb() } } })).toBe(false);
+    expect(await plugin.listUnlistedSession({ req: { cookies: {}, loggedIn: false, uid: 0, sessionID: 'nbb-guest', session: { save: (cb) => cb() } } })).toBe(false);
+    expect(db.zsets.get('uid:0:sessions')?.size ?? 0).toBe(0);
   });
 });
 

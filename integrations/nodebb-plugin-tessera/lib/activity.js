@@ -19,6 +19,7 @@
 const { nodebb } = require('./nodebb');
 const { readSettings } = require('./settings');
 const { claimOnce } = require('./ended-sessions');
+const { linkOfRequest, linkSession, forgetKnownLinks } = require('./local-sessions');
 const { callTessera } = require('./tessera-api');
 
 const LOG = '[plugins/tessera]';
@@ -46,11 +47,19 @@ async function report(modules, settings, sid, now) {
 /** The hook. Returns the background report's promise (for tests), or null. */
 async function reportActivity(data) {
 	const req = data && data.req;
-	const link = req && req.loggedIn && req.session && req.session.tessera;
-	if (!link || typeof link.sid !== 'string') return null;
+	if (!req || !req.loggedIn) return null;
+	const modules = nodebb();
+	// The NodeBB session's Tessera session (lib/local-sessions.js), remembered in this process.
+	let link = await linkOfRequest(modules, req).catch(() => null);
+	// Not recorded yet: NodeBB does not wait for action:user.loggedIn, so the first page view
+	// after a cookie login can come before the hook's write. Record it now (the same checks).
+	if (!link && req.cookies && Object.keys(req.cookies).length) {
+		const linked = await linkSession(modules, { uid: req.uid, req }).catch(() => false);
+		if (linked) link = await linkOfRequest(modules, req).catch(() => null);
+	}
+	if (!link) return null;
 	const now = Date.now();
 	if ((recent.get(link.sid) || 0) > now) return null;
-	const modules = nodebb();
 	const configured = await readSettings(modules.meta).catch(() => ({ ok: false }));
 	if (!configured.ok || !configured.settings.clientSecret || configured.settings.activityMs === 0) return null;
 	const done = report(modules, configured.settings, link.sid, now).catch((error) => {
@@ -63,6 +72,7 @@ async function reportActivity(data) {
 /** Forgets this process's memory of recent reports (tests). */
 function forgetRecentActivity() {
 	recent.clear();
+	forgetKnownLinks();
 }
 
 module.exports = { reportActivity, forgetRecentActivity };

@@ -7,7 +7,8 @@
  * the other apps stay signed in).
  *
  * NodeBB fires the hook from its logout controller (src/controllers/authentication.js,
- * `authenticationController.logout`) after it destroyed the forum session, with
+ * `authenticationController.logout`) after it destroyed the forum session
+ * (`user.auth.revokeSession(sessionID, uid)`, then `req.logout`, `req.session.destroy`), with
  * `{ req, res, uid, sessionID }`; session-sharing's own handler of the same hook clears the
  * shared cookie from the browser (`plugin.cleanup`), but the request still carries it. The
  * forum never holds the Tessera session token; the shared cookie is what it has, and Tessera
@@ -26,6 +27,7 @@ const { nodebb } = require('./nodebb');
 const { readSettings } = require('./settings');
 const { readSharedCookie } = require('./shared-cookie');
 const { callTessera } = require('./tessera-api');
+const { linkKey, forgetKnownLinks } = require('./local-sessions');
 
 const LOG = '[plugins/tessera]';
 const RETRY_DELAYS_MS = [1000, 5000];
@@ -61,6 +63,12 @@ async function endTesseraSessionOnForumLogout(data) {
 	const modules = nodebb();
 	const { winston } = modules;
 	try {
+		// NodeBB has destroyed that session (user.auth.revokeSession): its link goes with it.
+		const sessionId = data && data.sessionID;
+		if (typeof sessionId === 'string' && sessionId !== '') {
+			await modules.db.delete(linkKey(sessionId));
+			forgetKnownLinks([sessionId]);
+		}
 		const configured = await readSettings(modules.meta);
 		if (!configured.ok) return null;
 		const { settings } = configured;

@@ -13,7 +13,14 @@
  * same name. With Tessera's shared cookie the remote id is the cookie's `id` claim, which
  * Tessera fills with the user id — the `sub` of the logout token.
  *
- * Without session-sharing, the plugin keeps the same shape under its own key `tessera:uid`
+ * nodebb-plugin-sso-oauth2-multiple (sign-in through Tessera's OpenID Connect provider) keeps
+ * its mapping in the hash `<strategy>Id:uid` (field: the remote id — with the strategy's
+ * "User ID property" set to `sub`, the Tessera user id —, value: the uid; `OAuth.login` in its
+ * library.js: `db.setObjectField(`${payload.name}Id:uid`, payload.oAuthid, uid)`); the plugin
+ * reads it in place when that plugin is active, for the strategy named by the setting
+ * `oauth2Strategy` (default `tessera`).
+ *
+ * Without either, the plugin keeps the same shape as session-sharing's under its own key `tessera:uid`
  * (member: sub, score: uid), filled by `linkUser` — from another plugin, a script, or the
  * admin API route (see README). A sorted set rather than a hash so that the reverse lookup
  * (uid → subs) needed when a NodeBB account is deleted is one indexed query.
@@ -25,6 +32,7 @@
 
 const OWN_MAPPING_KEY = 'tessera:uid';
 const SESSION_SHARING_ID = 'nodebb-plugin-session-sharing';
+const OAUTH2_MULTIPLE_ID = 'nodebb-plugin-sso-oauth2-multiple';
 
 function toUid(score) {
 	const uid = Number.parseInt(score, 10);
@@ -41,9 +49,16 @@ async function sessionSharingMappingKey({ plugins, meta }, settings) {
 	return `${name}:uid`;
 }
 
+/** The name of sso-oauth2-multiple's mapping hash for the Tessera strategy when that plugin is active, else null. */
+async function oauth2MappingKey({ plugins }, settings) {
+	if (!settings.oauth2Strategy || !(await plugins.isActive(OAUTH2_MULTIPLE_ID))) return null;
+	return `${settings.oauth2Strategy}Id:uid`;
+}
+
 /**
  * Finds the uid for a Tessera user id: session-sharing's mapping first when that plugin is
- * active, then this plugin's own. Null when neither knows the user.
+ * active, then sso-oauth2-multiple's (same condition), then this plugin's own. Null when none
+ * knows the user.
  */
 async function resolveUid(modules, settings, sub) {
 	const { db } = modules;
@@ -51,6 +66,11 @@ async function resolveUid(modules, settings, sub) {
 	if (sharingKey) {
 		const uid = toUid(await db.sortedSetScore(sharingKey, sub));
 		if (uid) return { uid, source: 'session-sharing' };
+	}
+	const oauth2Key = await oauth2MappingKey(modules, settings);
+	if (oauth2Key) {
+		const uid = toUid(await db.getObjectField(oauth2Key, sub));
+		if (uid) return { uid, source: 'sso-oauth2-multiple' };
 	}
 	const uid = toUid(await db.sortedSetScore(OWN_MAPPING_KEY, sub));
 	return uid ? { uid, source: 'tessera' } : null;
@@ -84,4 +104,4 @@ async function unlinkUid({ db }, uid) {
 	return subs;
 }
 
-module.exports = { resolveUid, linkUser, unlinkUser, unlinkUid, toUid, OWN_MAPPING_KEY, SESSION_SHARING_ID };
+module.exports = { resolveUid, linkUser, unlinkUser, unlinkUid, toUid, OWN_MAPPING_KEY, SESSION_SHARING_ID, OAUTH2_MULTIPLE_ID };

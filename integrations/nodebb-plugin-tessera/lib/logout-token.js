@@ -12,9 +12,12 @@
  */
 
 const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
-// Only the asymmetric algorithms Tessera signs with. Listing them, instead of trusting the
-// header, is what refuses `alg: none` and HS256 signed with the public key.
-const ALLOWED_ALGORITHMS = ['EdDSA', 'ES256'];
+// Only the asymmetric algorithms Tessera signs with (EdDSA by default; an app that is also an
+// OpenID Connect client gets its `id_token_signed_response_alg`, RS256 unless set — the case
+// of a forum signing users in with sso-oauth2-multiple, seen on the real forum). Listing them,
+// instead of trusting the header, is what refuses `alg: none` and HS256 signed with the
+// public key; jose also checks that the key's type fits the algorithm.
+const ALLOWED_ALGORITHMS = ['EdDSA', 'ES256', 'RS256'];
 // Leeway for clock drift between Tessera and the forum.
 const CLOCK_TOLERANCE_SECONDS = 30;
 // Tessera's logout tokens live 2 minutes; one issued longer ago than this is refused.
@@ -92,7 +95,7 @@ function fromJoseError(errors, error) {
 
 /**
  * Verifies a logout token and returns its claims, or throws a LogoutTokenError. Checks, in
- * order: size and shape; `alg` in EdDSA/ES256; header `typ: logout+jwt`; the signature
+ * order: size and shape; `alg` in EdDSA/ES256/RS256; header `typ: logout+jwt`; the signature
  * against the issuer's keys; `iss`; `aud` contains the client id; `iat` (not in the future,
  * not older than 5 minutes) and `exp` with 30 s of leeway; `events` holds the back-channel
  * logout event as an object; `sub` and/or `sid`; no `nonce`; a `jti`; Tessera's `revoked_at`

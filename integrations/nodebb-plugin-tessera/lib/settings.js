@@ -13,6 +13,7 @@
 const SETTINGS_HASH = 'tessera';
 const DEFAULT_MEMORY_DAYS = 30;
 const DEFAULT_ACTIVITY_MINUTES = 5;
+const DEFAULT_OAUTH2_STRATEGY = 'tessera';
 /** What a logout at the forum ends: the Tessera session in every app, or only the forum's part. */
 const FORUM_LOGOUT = new Set(['everywhere', 'forum']);
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -67,6 +68,9 @@ async function readSettings(meta) {
 			// 0 turns activity reports off.
 			activityMs: integerIn(raw.activityMinutes, 0, 1440, DEFAULT_ACTIVITY_MINUTES) * 60_000,
 			sessionSharingName: text(raw.sessionSharingName),
+			// sso-oauth2-multiple's strategy that signs in through Tessera (its mapping
+			// `<name>Id:uid`); the plugin slugifies names, so only [a-z0-9-] can match.
+			oauth2Strategy: /^[a-z0-9-]{1,64}$/.test(text(raw.oauth2Strategy) || DEFAULT_OAUTH2_STRATEGY) ? text(raw.oauth2Strategy) || DEFAULT_OAUTH2_STRATEGY : '',
 			revocationMemoryMs: integerIn(raw.revocationMemoryDays, 1, 400, DEFAULT_MEMORY_DAYS) * 86_400_000,
 		},
 	};

@@ -48,6 +48,11 @@
 						<p class="form-text">Only if nodebb-plugin-session-sharing is active: the "Base Name" whose <code>&lt;name&gt;:uid</code> mapping turns a Tessera user id into a NodeBB uid.</p>
 					</div>
 					<div class="mb-3">
+						<label class="form-label" for="oauth2Strategy">OAuth2 strategy name (optional)</label>
+						<input type="text" id="oauth2Strategy" name="oauth2Strategy" class="form-control" placeholder="tessera" />
+						<p class="form-text">Only if users sign in with nodebb-plugin-sso-oauth2-multiple through Tessera's OpenID Connect provider: the name of that strategy, whose <code>&lt;name&gt;Id:uid</code> mapping turns a Tessera user id into a NodeBB uid (its "User ID property" must be <code>sub</code>).</p>
+					</div>
+					<div class="mb-3">
 						<label class="form-label" for="revocationMemoryDays">Remember ended sessions for (days)</label>
 						<input type="number" min="1" max="400" id="revocationMemoryDays" name="revocationMemoryDays" class="form-control" placeholder="30" />
 						<p class="form-text">At least as long as a shared cookie can live (Tessera's session lifetime). Shared cookies of ended Tessera sessions are refused for this long.</p>
