@@ -4,7 +4,7 @@ import type { Tessera } from './create-tessera.js';
 import { TesseraSdkError, type TesseraSdkErrorCode } from './errors.js';
 import type { FetchLike } from './internal/api-client.js';
 import { createExpiringCache } from './internal/expiring-cache.js';
-import { DEFAULT_MAX_TOKEN_BYTES, verifyJwt } from './internal/verify-jwt.js';
+import { DEFAULT_MAX_TOKEN_BYTES, LOGOUT_TOKEN_ALGORITHMS, verifyJwt } from './internal/verify-jwt.js';
 
 /**
  * The member of the `events` claim that makes a JWT a back-channel logout token.
@@ -232,6 +232,7 @@ export function createBackchannelReceiver(options: BackchannelReceiverOptions): 
           now: now(),
           maxBytes: DEFAULT_MAX_TOKEN_BYTES,
           requiredClaims: ['iat', 'exp', 'jti', 'events'],
+          algorithms: LOGOUT_TOKEN_ALGORITHMS,
         });
       } catch (error) {
         if (!(error instanceof TesseraSdkError)) throw error;

@@ -1,6 +1,7 @@
-// The back-channel logout receiver (OIDC Back-Channel Logout 1.0 §2.6–2.8). Tessera does not
-// send logout tokens yet, so a stand-in issuer signs them and serves its JWKS over node:http;
-// the receiver runs behind a real node:http server and an Express app.
+// The back-channel logout receiver (OIDC Back-Channel Logout 1.0 §2.6–2.8), unit level: a
+// stand-in issuer signs the tokens and serves its JWKS over node:http (so each claim can be
+// bent), and the receiver runs behind a real node:http server and an Express app. Tessera's
+// real logout tokens reach this receiver in test/e2e (late-logout, webhook-receivers).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -11,6 +12,9 @@ import { startJwksServer, type JwksServer, type SigningKey } from './support/jwk
 const CLIENT_ID = 'forum';
 let issuer: JwksServer;
 let key: SigningKey;
+// Published before the receiver first fetches the JWKS (its refetch on an unknown kid has a cooldown).
+let rsaKey: SigningKey;
+let pssKey: SigningKey;
 let received: BackchannelLogout[];
 let failNext = false;
 let nodeUrl: string;
@@ -25,6 +29,8 @@ function listen(server: Server): Promise<string> {
 beforeAll(async () => {
   issuer = await startJwksServer();
   key = await issuer.addKey('EdDSA');
+  rsaKey = await issuer.addKey('RS256');
+  pssKey = await issuer.addKey('PS256');
   const receiver = createBackchannelReceiver({
     issuer: issuer.url,
     clientId: CLIENT_ID,
@@ -149,6 +155,13 @@ describe.each([
     await expectRefused(form(`${h}.${p}.${s!.slice(0, -4)}AAAA`));
     await expectRefused(form(await logoutToken({}, {}, await issuer.addKey('EdDSA', false))));
   });
+  it('accepts RS256 (what Tessera signs with for an app that is also an OIDC client) and refuses PS256', async () => {
+    await expectRefused(form(await logoutToken({}, {}, pssKey)));
+    const accepted = await post(urlOf(), form(await logoutToken({}, {}, rsaKey)));
+    expect(accepted.status).toBe(200);
+    expect(received).toMatchObject([{ sub: 'u1', sid: 's1' }]);
+  });
+
   it('refuses alg none and HS256', async () => {
     const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
     await expectRefused(form(`${b64({ alg: 'none', typ: 'logout+jwt' })}.${b64(claims())}.`));

@@ -7,6 +7,14 @@ import { TesseraSdkError } from '../errors.js';
  */
 export const ALLOWED_ALGORITHMS = ['EdDSA', 'ES256'] as const;
 
+/**
+ * Logout tokens to an app that is also an OpenID Connect client are signed with the client's
+ * `id_token_signed_response_alg`, RS256 by default (what every OIDC library accepts), so the
+ * back-channel receiver also takes RS256. Still asymmetric only: jose refuses a key whose type
+ * does not match the algorithm, and HS* / none stay refused before any key lookup.
+ */
+export const LOGOUT_TOKEN_ALGORITHMS = ['EdDSA', 'ES256', 'RS256'] as const;
+
 /** Default size bound: Tessera's tokens are well under 1 KB; 8 KB leaves room for claims. */
 export const DEFAULT_MAX_TOKEN_BYTES = 8 * 1024;
 
@@ -22,6 +30,8 @@ export interface VerifyJwtOptions {
   now: number;
   maxBytes: number;
   requiredClaims: string[];
+  /** Accepted `alg` values; ALLOWED_ALGORITHMS when not given. */
+  algorithms?: readonly string[];
 }
 
 /** Maps a jose (or key-fetch) failure to the SDK's stable code. */
@@ -76,8 +86,9 @@ export async function verifyJwt(token: string, options: VerifyJwtOptions): Promi
   } catch (error) {
     throw new TesseraSdkError('TOKEN_MALFORMED', undefined, { cause: error });
   }
-  if (typeof header.alg !== 'string' || !(ALLOWED_ALGORITHMS as readonly string[]).includes(header.alg)) {
-    throw new TesseraSdkError('ALG_NOT_ALLOWED', `The algorithm ${JSON.stringify(String(header.alg)).slice(0, 40)} is not allowed; only ${ALLOWED_ALGORITHMS.join(', ')}.`);
+  const algorithms = options.algorithms ?? ALLOWED_ALGORITHMS;
+  if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) {
+    throw new TesseraSdkError('ALG_NOT_ALLOWED', `The algorithm ${JSON.stringify(String(header.alg)).slice(0, 40)} is not allowed; only ${algorithms.join(', ')}.`);
   }
   if (typeof header.typ !== 'string' || normalizeTyp(header.typ) !== normalizeTyp(options.typ)) {
     throw new TesseraSdkError('TOKEN_WRONG_TYPE', `The token type must be ${options.typ}.`);
@@ -86,7 +97,7 @@ export async function verifyJwt(token: string, options: VerifyJwtOptions): Promi
     const { payload } = await jwtVerify(token, options.keys, {
       issuer: options.issuer,
       audience: options.audience,
-      algorithms: [...ALLOWED_ALGORITHMS],
+      algorithms: [...algorithms],
       typ: options.typ,
       clockTolerance: options.clockToleranceSeconds,
       currentDate: new Date(options.now),

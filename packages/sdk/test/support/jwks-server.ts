@@ -7,7 +7,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWT
 
 export interface SigningKey {
   kid: string;
-  alg: 'EdDSA' | 'ES256';
+  alg: 'EdDSA' | 'ES256' | 'RS256' | 'PS256';
   privateKey: CryptoKey;
   publicJwk: JWK;
 }
@@ -20,7 +20,7 @@ export interface JwksServer {
   /** Answer the key set requests with this status instead (null: normal). */
   failWith(status: number | null): void;
   /** Creates a key; published unless `publish` is false. */
-  addKey(alg?: 'EdDSA' | 'ES256', publish?: boolean): Promise<SigningKey>;
+  addKey(alg?: 'EdDSA' | 'ES256' | 'RS256' | 'PS256', publish?: boolean): Promise<SigningKey>;
   sign(key: SigningKey, claims: JWTPayload, header?: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;
 }
