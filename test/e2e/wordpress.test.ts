@@ -415,6 +415,7 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
         ['nonce present', sign(claims({ nonce: 'n-0S6_WzA2Mj' }))],
         ['expired', sign(claims({ iat: now() - 600, exp: now() - 480 }))],
         ['issued too long ago', sign(claims({ iat: now() - 900, exp: undefined }))],
+        ['no exp (required)', sign(claims({ exp: undefined }))],
         ['issued in the future', sign(claims({ iat: now() + 600 }))],
         ['no events claim', sign(claims({ events: undefined }))],
         ['another event', sign(claims({ events: { 'https://schemas.openid.net/secevent/caep/event-type/session-revoked': {} } }))],

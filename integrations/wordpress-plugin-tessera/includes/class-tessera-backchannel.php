@@ -73,7 +73,7 @@ final class Tessera_Backchannel {
 	}
 
 	/**
-	 * §2.6: signature (with the issuer's keys), iss, aud, iat, exp (when present), the
+	 * §2.6: signature (with the issuer's keys), iss, aud, iat, exp, the
 	 * back-channel event, sid and/or sub, no nonce, a jti never seen before; and Tessera's
 	 * `revoked_at` (an integer not later than iat) and `sids` (a list of strings).
 	 *
@@ -98,8 +98,11 @@ final class Tessera_Backchannel {
 		if ( ! is_int( $claims['iat'] ?? null ) || $claims['iat'] > $now + self::LEEWAY || $claims['iat'] < $now - self::MAX_AGE ) {
 			throw new Tessera_Token_Error( 'bad_iat', 'iat is missing, in the future or too old' );
 		}
-		if ( array_key_exists( 'exp', $claims ) && ( ! is_int( $claims['exp'] ) || $claims['exp'] + self::LEEWAY < $now ) ) {
-			throw new Tessera_Token_Error( 'expired', 'exp is past' );
+		// exp is REQUIRED (Back-Channel Logout 1.0 §2.4 and §2.6 step 4, as corrected by errata
+		// set 1): a token without one would be replayable for ever once its jti row is purged.
+		// Tessera always sets it (two minutes).
+		if ( ! is_int( $claims['exp'] ?? null ) || $claims['exp'] + self::LEEWAY < $now ) {
+			throw new Tessera_Token_Error( 'expired', 'exp is missing or past' );
 		}
 		$events = $claims['events'] ?? null;
 		if ( ! is_array( $events ) || ! array_key_exists( self::EVENT, $events ) || ! is_array( $events[ self::EVENT ] ) ) {
@@ -131,7 +134,7 @@ final class Tessera_Backchannel {
 			throw new Tessera_Token_Error( 'malformed', 'jti is required' );
 		}
 		// Last, after every other check: only a valid token spends its jti.
-		$until = max( $claims['iat'] + self::MAX_AGE, is_int( $claims['exp'] ?? null ) ? $claims['exp'] : 0 ) + self::LEEWAY;
+		$until = max( $claims['iat'] + self::MAX_AGE, $claims['exp'] ) + self::LEEWAY;
 		if ( ! Tessera_Replay::claim( $claims['jti'], $until ) ) {
 			throw new Tessera_Token_Error( 'replayed', 'this jti was already received' );
 		}
