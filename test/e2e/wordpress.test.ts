@@ -445,6 +445,17 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
       expect(replayed.status).toBe(400);
       expect(replayed.json.error_description).toMatch(/^replayed:/);
 
+      // The replay table dropped behind the plugin's back (a partial restore): a valid token is
+      // not taken for a replay (it was a 400 "replayed"); the table is created again, and the
+      // token's jti is then spent as usual.
+      const tableExists = () => wp.eval(`global $wpdb; echo $wpdb->get_var("SHOW TABLES LIKE '{$wpdb->prefix}tessera_jti'") ? 'yes' : 'no';`);
+      wp.eval(`Tessera_Replay::drop();`);
+      expect(tableExists()).toBe('no');
+      const afterDrop = await sign(claims({ sid: 'ses_not_this_one_either' }));
+      expect(await post(form(afterDrop))).toEqual({ status: 200, json: { ended: 0 } });
+      expect(tableExists()).toBe('yes');
+      expect((await post(form(afterDrop))).json.error_description).toMatch(/^replayed:/);
+
       // After all of that, the session is still there.
       expect(await whoami(s)).toMatchObject({ user: 'alice', tessera_sid: sid });
       expect(wp.log()).toMatch(/\[tessera\] backchannel\.refused bad_signature: /);
