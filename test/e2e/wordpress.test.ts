@@ -309,6 +309,33 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     await waitFor('WordPress signed out', async () => ((await whoami(s)).user === null ? true : undefined), { timeoutMs: 15_000 });
   });
 
+  it('answers forged array parameters without a PHP warning: the callback\'s error[], the settings form; a session without a start time is never ended by time', async () => {
+    // A sign-in started over HTTP (its state cookie and state), then a callback whose `error`
+    // is an array: refused with 400, and nothing cast an array to a string.
+    const start = await fetch(`${wp.url}/wp-login.php?action=tessera_login`, { redirect: 'manual' });
+    expect(start.status).toBe(302);
+    const state = new URL(start.headers.get('location')!).searchParams.get('state')!;
+    const cookie = start.headers.getSetCookie().find((c) => c.startsWith('tessera_oidc_state='))!.split(';')[0]!;
+    const callback = await fetch(`${wp.url}/wp-login.php?action=tessera_callback&state=${encodeURIComponent(state)}&error[]=access_denied`, { redirect: 'manual', headers: { cookie } });
+    expect(callback.status).toBe(400);
+    expect(await callback.text()).toContain('Tessera could not sign you in.');
+    expect(wp.log()).toContain('[tessera] signin.denied Tessera answered invalid_request');
+    expect(wp.log()).not.toContain('Array to string conversion');
+
+    // The settings form's sanitize callback with every field posted as an array (an
+    // administrator's forged form): no warning, no "Array" stored, the secret kept. And a
+    // session row without WordPress' `login` (another plugin rewrote it): taken as begun at
+    // the end of time, so never ended by a `revoked_at` (it was a TypeError, a 500).
+    const out = JSON.parse(wp.eval(`
+      $warnings = array();
+      set_error_handler(function ($no, $message) use (&$warnings) { $warnings[] = $message; return true; });
+      $old = get_option('tessera_settings');
+      $s = Tessera_Settings::sanitize(array('issuer' => array('x'), 'client_id' => array('y'), 'client_secret' => array('z'), 'button_label' => array('z'), 'match' => array('sub'), 'shared_cookie_name' => array('n'), 'shared_cookie_domain' => array('d'), 'shared_cookie_secret' => array('s')));
+      $started = Tessera_Sessions::started_ms(array('expiration' => time() + 60));
+      echo wp_json_encode(array('warnings' => $warnings, 'secret_kept' => $s['client_secret'] === $old['client_secret'], 'client_id' => $s['client_id'], 'label' => $s['button_label'], 'match' => $s['match'], 'cookie' => $s['shared_cookie_name'] . $s['shared_cookie_domain'], 'started_is_max' => $started === PHP_INT_MAX));`)) as Record<string, unknown>;
+    expect(out).toEqual({ warnings: [], secret_kept: true, client_id: '', label: 'Sign in with Tessera', match: 'email', cookie: '', started_is_max: true });
+  });
+
   it('a retried user-wide logout that arrives after alice signed in again ends only the sessions the revocation ended', async () => {
     // Before: a Tessera sign-in (old) and a WordPress password sign-in (no Tessera sid).
     const old = await newSession('late: old tessera session');

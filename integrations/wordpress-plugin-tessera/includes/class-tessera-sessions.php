@@ -116,6 +116,10 @@ final class Tessera_Sessions {
 		if ( isset( $session['tessera_started_ms'] ) && is_int( $session['tessera_started_ms'] ) ) {
 			return $session['tessera_started_ms'];
 		}
-		return (int) ( $session['login'] ?? PHP_INT_MAX / 1000 ) * 1000 + 999;
+		if ( ! isset( $session['login'] ) || ! is_numeric( $session['login'] ) ) {
+			// No start time at all (another plugin rewrote the session): never ended by time.
+			return PHP_INT_MAX;
+		}
+		return (int) $session['login'] * 1000 + 999;
 	}
 }

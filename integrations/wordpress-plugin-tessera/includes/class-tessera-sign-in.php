@@ -109,7 +109,8 @@ final class Tessera_Sign_In {
 			self::fail( 'signin.refused', 'the authorization response names another issuer', __( 'The sign-in answer came from an unexpected server.', 'tessera' ) );
 		}
 		if ( isset( $_GET['error'] ) ) {
-			$error = sanitize_key( wp_unslash( (string) $_GET['error'] ) );
+			// A string from Tessera; anything else (`error[]=…`) is not cast (a PHP warning).
+			$error = is_string( $_GET['error'] ) ? sanitize_key( wp_unslash( $_GET['error'] ) ) : 'invalid_request';
 			self::fail( 'signin.denied', 'Tessera answered ' . $error, 'access_denied' === $error ? __( 'The sign-in was cancelled.', 'tessera' ) : __( 'Tessera could not sign you in.', 'tessera' ) );
 		}
 		$code = isset( $_GET['code'] ) && is_string( $_GET['code'] ) ? wp_unslash( $_GET['code'] ) : '';
