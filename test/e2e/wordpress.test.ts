@@ -541,6 +541,16 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
       expect(rows.length).toBeGreaterThanOrEqual(3);
       for (const row of rows) expect(Number(row.expires_at)).toBeGreaterThan(now());
     });
+
+    it('a token naming only the sid (no sub, as §2.4 allows) ends the WordPress session of that sid, and no other', async () => {
+      const t = await newSession('sid-only token');
+      const me = await signInAtWordPress(t, 'sign in');
+      expect(await post(form(await sign(claims({ sub: undefined, sid: 'ses_not_a_session_here' }))))).toEqual({ status: 200, json: { ended: 0 } });
+      expect((await whoami(t)).user).toBe('alice');
+      expect(await post(form(await sign(claims({ sub: undefined, sid: me.tessera_sid }))))).toEqual({ status: 200, json: { ended: 1 } });
+      expect((await whoami(t)).user).toBeNull();
+      expect((await node.admin('DELETE', `/sessions/${me.tessera_sid}`)).status).toBe(204);
+    });
   });
   it('sets the optional shared cookie for nodebb-plugin-session-sharing on a Tessera sign-in and clears it on logout', async () => {
     const setShared = (name: string, secret: string) => wp.eval(`$s = get_option('tessera_settings'); $s['shared_cookie_name'] = ${JSON.stringify(name)}; $s['shared_cookie_secret'] = ${JSON.stringify(secret)}; update_option('tessera_settings', $s); echo 'ok';`);

@@ -143,13 +143,24 @@ final class Tessera_Backchannel {
 
 	/**
 	 * Ends the WordPress sessions the token covers (decision 0006):
-	 * - with `sid`: the sessions signed in from that Tessera session;
+	 * - with `sid`: the sessions signed in from that Tessera session (of the user `sub` names,
+	 *   or, without `sub`, of whichever user has them);
 	 * - with only `sub`: the sessions whose Tessera sid is in `sids`; when the token lists none
 	 *   or a session has no Tessera sid, those that began at or before `revoked_at`. A session
 	 *   that began after the revocation is never ended, however late the token arrives.
 	 */
 	public static function end_sessions( array $claims ): int {
-		$user = isset( $claims['sub'] ) ? Tessera_Users::by_sub( (string) $claims['sub'] ) : null;
+		if ( ! isset( $claims['sub'] ) ) {
+			// Only a sid (§2.4 allows it; Tessera always names sub too): whose sessions these are
+			// is found from the sid itself.
+			$sid   = (string) $claims['sid'];
+			$ended = 0;
+			foreach ( Tessera_Sessions::users_with_sid( $sid ) as $user_id ) {
+				$ended += Tessera_Sessions::end_where( $user_id, static fn( array $s ): bool => ( $s['tessera_sid'] ?? null ) === $sid );
+			}
+			return $ended;
+		}
+		$user = Tessera_Users::by_sub( (string) $claims['sub'] );
 		if ( null === $user ) {
 			// A user this site has never signed in through Tessera has no session to end.
 			return 0;
