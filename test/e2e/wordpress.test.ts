@@ -6,13 +6,13 @@
 // late, retried user-wide logout ends only the sessions the revocation ended; and the
 // back-channel endpoint refuses every bad token with 400 and ends nothing.
 import { generateKeyPair, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Response as BrowserResponse } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSqliteStore } from '@tessera/store';
 import { startForum } from '@tessera/example-forum';
-import { findWordPress, startWordPress, type RunningWordPress } from '../integrations/support/wordpress.js';
+import { findWordPress, PLUGIN_DIR, startWordPress, type RunningWordPress } from '../integrations/support/wordpress.js';
 import { appSession, clickAndLand, openApp, signInWithOidc } from './support/app-pages.js';
 import { BACKCHANNEL_EVENT, registerApp, startTesseraNode, waitFor, type DeliveryJson, type RegisteredApp, type TesseraNode } from './support/backchannel.js';
 import { findChromium, launchChromium, type BrowserSession, type TestBrowser } from './support/chromium.js';
@@ -645,5 +645,25 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     expect(JSON.parse(wp.eval(state))).toEqual([false, false, 0, false, 0]);
     // Nothing the plugin did in this whole file made PHP complain.
     expect(wp.log().split('\n').filter((line) => /PHP (Fatal|Parse|Warning|Notice|Deprecated)/.test(line))).toEqual([]);
+  });
+});
+
+// No WordPress needed: the files a plugin directory reviewer reads first.
+describe('the plugin\'s readme.txt and header', () => {
+  it('follow WordPress\' readme standard: the headers, a short description of at most 150 characters, the same version and requirements as the plugin header', () => {
+    const readme = readFileSync(join(PLUGIN_DIR, 'readme.txt'), 'utf8');
+    const main = readFileSync(join(PLUGIN_DIR, 'tessera.php'), 'utf8');
+    const header = (text: string, name: string) => new RegExp(`^[ *]*${name}:\\s*(.+)$`, 'm').exec(text)?.[1]?.trim();
+    const lines = readme.split('\n');
+    expect(lines[0]).toBe(`=== ${header(main, 'Plugin Name')} ===`);
+    for (const name of ['Contributors', 'Tags', 'Requires at least', 'Tested up to', 'Requires PHP', 'Stable tag', 'License', 'License URI']) expect.soft(header(readme, name), name).toBeTruthy();
+    expect(header(readme, 'Stable tag')).toBe(header(main, 'Version'));
+    expect(header(readme, 'Requires PHP')).toBe(header(main, 'Requires PHP'));
+    expect(header(readme, 'Requires at least')).toBe(header(main, 'Requires at least'));
+    expect(header(readme, 'Tags')!.split(',').length).toBeLessThanOrEqual(5);
+    // The short description: the first non-empty line after the headers.
+    const short = lines.slice(lines.findIndex((l, i) => i > 0 && l.trim() === '') + 1).find((l) => l.trim() !== '')!;
+    expect(short.length).toBeLessThanOrEqual(150);
+    for (const section of ['== Description ==', '== Installation ==', '== Changelog ==']) expect(readme).toContain(section);
   });
 });
