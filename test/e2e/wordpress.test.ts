@@ -637,12 +637,17 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     });
   });
 
-  it('uninstalling removes its options, its table and the Tessera ids in user meta', async () => {
-    const state = `global $wpdb; echo wp_json_encode(array(get_option('tessera_settings') !== false, (bool) $wpdb->get_var("SHOW TABLES LIKE '{$wpdb->prefix}tessera_jti'"), count(get_users(array('meta_key' => 'tessera_sub'))), get_option('tessera_db_version'), (int) $wpdb->get_var("SELECT COUNT(*) FROM {$wpdb->options} WHERE option_name LIKE '%transient%tessera%'")));`;
-    const [option, table, linked, version, transients] = JSON.parse(wp.eval(state)) as [boolean, boolean, number, string, number];
-    expect([option, table, linked > 0, version, transients > 0]).toEqual([true, true, true, '1', true]);
+  it('uninstalling removes its options, its table, the Tessera ids in user meta and the Tessera fields of sessions', async () => {
+    const state = `global $wpdb; echo wp_json_encode(array(get_option('tessera_settings') !== false, (bool) $wpdb->get_var("SHOW TABLES LIKE '{$wpdb->prefix}tessera_jti'"), count(get_users(array('meta_key' => 'tessera_sub'))), get_option('tessera_db_version'), (int) $wpdb->get_var("SELECT COUNT(*) FROM {$wpdb->options} WHERE option_name LIKE '%transient%tessera%'"), (int) $wpdb->get_var("SELECT COUNT(*) FROM {$wpdb->usermeta} WHERE meta_key = 'session_tokens' AND meta_value LIKE '%tessera%'")));`;
+    const sessionRows = `global $wpdb; echo (int) $wpdb->get_var("SELECT COUNT(*) FROM {$wpdb->usermeta} WHERE meta_key = 'session_tokens'");`;
+    const [option, table, linked, version, transients, tesseraSessionFields] = JSON.parse(wp.eval(state)) as [boolean, boolean, number, string, number, number];
+    expect([option, table, linked > 0, version, transients > 0, tesseraSessionFields > 0]).toEqual([true, true, true, '1', true, true]);
+    const rowsBefore = wp.eval(sessionRows);
     wp.eval(`require_once ABSPATH . 'wp-admin/includes/plugin.php'; deactivate_plugins('wordpress-plugin-tessera/tessera.php'); uninstall_plugin('wordpress-plugin-tessera/tessera.php');`);
-    expect(JSON.parse(wp.eval(state))).toEqual([false, false, 0, false, 0]);
+    // Everything gone, the Tessera fields of sessions (the ID tokens among them) too; the
+    // sessions themselves stay (uninstalling signs nobody out).
+    expect(JSON.parse(wp.eval(state))).toEqual([false, false, 0, false, 0, 0]);
+    expect(wp.eval(sessionRows)).toBe(rowsBefore);
     // Nothing the plugin did in this whole file made PHP complain.
     expect(wp.log().split('\n').filter((line) => /PHP (Fatal|Parse|Warning|Notice|Deprecated)/.test(line))).toEqual([]);
   });
