@@ -309,6 +309,29 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     await waitFor('WordPress signed out', async () => ((await whoami(s)).user === null ? true : undefined), { timeoutMs: 15_000 });
   });
 
+  it('after a Tessera sign-in, goes only to a place on this site: an outside redirect_to lands on the dashboard (no open redirect)', async () => {
+    const s = await newSession('redirect_to after sign-in');
+    await signInAtWordPress(s, 'sign in (a Tessera session in this browser)');
+    // The dashboard itself is not rendered (not what this test looks at).
+    await s.context.route(`${wp.url}/wp-admin/**`, (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'the dashboard' }));
+    const targets: Array<[string, string]> = [];
+    for (const requested of ['https://evil.example/phish', '//evil.example/phish', `${wp.url}.evil.example/`, '/wp-admin/profile.php']) {
+      const landed = s.page.waitForResponse((r) => r.url().includes('action=tessera_callback'));
+      await s.page.goto(`${wp.url}/wp-login.php?action=tessera_login&redirect_to=${encodeURIComponent(requested)}`);
+      const callback = await landed;
+      expect(callback.status()).toBe(302);
+      targets.push([requested, callback.headers().location!]);
+    }
+    expect(targets).toEqual([
+      ['https://evil.example/phish', `${wp.url}/wp-admin/`],
+      ['//evil.example/phish', `${wp.url}/wp-admin/`],
+      [`${wp.url}.evil.example/`, `${wp.url}/wp-admin/`],
+      ['/wp-admin/profile.php', '/wp-admin/profile.php'],
+    ]);
+    expect((await node.admin('DELETE', `/users/${aliceId}/sessions`)).status).toBe(200);
+    await waitFor('WordPress signed out', async () => ((await whoami(s)).user === null ? true : undefined), { timeoutMs: 15_000 });
+  });
+
   it('answers forged array parameters without a PHP warning: the callback\'s error[], the settings form; a session without a start time is never ended by time', async () => {
     // A sign-in started over HTTP (its state cookie and state), then a callback whose `error`
     // is an array: refused with 400, and nothing cast an array to a string.
