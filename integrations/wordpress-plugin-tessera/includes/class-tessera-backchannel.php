@@ -84,7 +84,7 @@ final class Tessera_Backchannel {
 		[ $header, $claims ] = Tessera_Jwt::verify( $token, $provider );
 		$now                 = time();
 		// Explicit typing (§2.4): a token of another kind (an ID token) cannot pass as a logout token.
-		if ( isset( $header['typ'] ) && 'logout+jwt' !== strtolower( (string) $header['typ'] ) ) {
+		if ( isset( $header['typ'] ) && ( ! is_string( $header['typ'] ) || 'logout+jwt' !== strtolower( $header['typ'] ) ) ) {
 			throw new Tessera_Token_Error( 'wrong_type', 'typ is not logout+jwt' );
 		}
 		if ( ( $claims['iss'] ?? null ) !== $provider->issuer() ) {
