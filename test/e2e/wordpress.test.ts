@@ -279,6 +279,26 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     expect(wp.log()).toContain(`[tessera] logout.server user 2: Tessera ended session ${me.tessera_sid}`);
   });
 
+  it('ends the Tessera session from the server when another plugin\'s logout_redirect filter sends the browser elsewhere', async () => {
+    const s = await newSession('logout redirected by another plugin');
+    const me = await signInAtWordPress(s, 'sign in');
+    wp.eval(`update_option('tessera_test_logout_redirect', ${JSON.stringify(`${wp.url}/?tessera_test_whoami=1&after=logout`)}); echo 'ok';`);
+    try {
+      await s.page.goto(`${wp.url}/`);
+      await s.page.goto((await s.page.locator('#wp-admin-bar-logout a').getAttribute('href'))!);
+      // The other plugin's page, not Tessera's; WordPress is signed out ...
+      expect(new URL(s.page.url()).searchParams.get('after')).toBe('logout');
+      expect(JSON.parse(await s.page.locator('body').innerText())).toMatchObject({ user: null });
+      // ... and so is Tessera: the plugin made the server call instead.
+      const { body } = await node.admin<{ sessions: Array<{ handle: string; active: boolean; ended_by: string }> }>('GET', `/users/${aliceId}/sessions?include_ended=true`);
+      expect(body.sessions.find((x) => x.handle === me.tessera_sid)).toMatchObject({ active: false, ended_by: `app:${wpApp.clientId}` });
+      expect(wp.log()).toContain(`[tessera] logout.server user 2: Tessera ended session ${me.tessera_sid}`);
+      expect(wp.log()).not.toContain(`[tessera] logout.browser user 2: sending the browser to Tessera to end session ${me.tessera_sid}`);
+    } finally {
+      wp.eval(`delete_option('tessera_test_logout_redirect'); echo 'ok';`);
+    }
+  });
+
   it('refuses a sign-in callback that this browser did not start, and a callback used twice', async () => {
     // No state cookie (another browser, or a forged link): refused, nobody signed in.
     const forged = await fetch(`${wp.url}/wp-login.php?action=tessera_callback&state=abc&code=def`, { redirect: 'manual' });

@@ -18,7 +18,8 @@
  * A test-only must-use plugin (written here, never part of the plugin) adds what the tests
  * need and WordPress has no URL for: `?tessera_test_whoami` (who the request is signed in
  * as, and the Tessera sid of its session), `?tessera_test_logout` (wp_logout() outside
- * wp-login.php, as another plugin or a REST call would), and a switch that makes the
+ * wp-login.php, as another plugin or a REST call would), another plugin's `logout_redirect`
+ * filter (when the option `tessera_test_logout_redirect` is set), and a switch that makes the
  * back-channel endpoint answer 503 (the site's database is down) while a flag file exists.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -128,6 +129,12 @@ add_filter('rest_pre_dispatch', function ($result, $server, $request) {
   }
   return $result;
 }, 10, 3);
+// Another plugin's 'logout_redirect' filter, after Tessera's (priority 99), when the test sets
+// the option: it sends the browser to its own page instead of Tessera's end-session endpoint.
+add_filter('logout_redirect', function ($to) {
+  $other = get_option('tessera_test_logout_redirect');
+  return is_string($other) && $other !== '' ? $other : $to;
+}, 100);
 add_action('init', function () {
   if (isset($_GET['tessera_test_whoami'])) {
     nocache_headers();
