@@ -135,6 +135,15 @@ add_filter('logout_redirect', function ($to) {
   $other = get_option('tessera_test_logout_redirect');
   return is_string($other) && $other !== '' ? $other : $to;
 }, 100);
+// What WordPress would ask wordpress.org (blocked above) and warn about when it cannot: the
+// translations on offer (the login page's language switcher; Debian ships languages) and the
+// update checks of admin pages.
+add_filter('translations_api', function ($result, $type) { return $type === 'core' ? array('translations' => array()) : $result; }, 10, 2);
+add_action('admin_init', function () {
+  remove_action('admin_init', '_maybe_update_core');
+  remove_action('admin_init', '_maybe_update_plugins');
+  remove_action('admin_init', '_maybe_update_themes');
+}, 0);
 add_action('init', function () {
   if (isset($_GET['tessera_test_whoami'])) {
     nocache_headers();
@@ -182,6 +191,9 @@ define('WP_DEBUG', false);
 define('DISABLE_WP_CRON', true);
 define('AUTOMATIC_UPDATER_DISABLED', true);
 define('WP_AUTO_UPDATE_CORE', false);
+// Only 127.0.0.1: WordPress may reach its own host (Tessera and the forum listen there too),
+// never wordpress.org (update checks, the login page's list of translations).
+define('WP_HTTP_BLOCK_EXTERNAL', true);
 define('TESSERA_TEST_DOWN_FLAG', ${JSON.stringify(downFlag)});
 define('TESSERA_TEST_DOWN_COUNT', ${JSON.stringify(downCount)});
 define('TESSERA_TEST_TOKENS', ${JSON.stringify(join(dir, 'backchannel-tokens.jsonl'))});
