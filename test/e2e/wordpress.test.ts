@@ -6,13 +6,13 @@
 // late, retried user-wide logout ends only the sessions the revocation ended; and the
 // back-channel endpoint refuses every bad token with 400 and ends nothing.
 import { generateKeyPair, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Response as BrowserResponse } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSqliteStore } from '@tessera/store';
 import { startForum } from '@tessera/example-forum';
-import { findWordPress, startWordPress, type RunningWordPress } from '../integrations/support/wordpress.js';
+import { findWordPress, PLUGIN_DIR, startWordPress, type RunningWordPress } from '../integrations/support/wordpress.js';
 import { appSession, clickAndLand, openApp, signInWithOidc } from './support/app-pages.js';
 import { BACKCHANNEL_EVENT, registerApp, startTesseraNode, waitFor, type DeliveryJson, type RegisteredApp, type TesseraNode } from './support/backchannel.js';
 import { findChromium, launchChromium, type BrowserSession, type TestBrowser } from './support/chromium.js';
@@ -279,6 +279,26 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     expect(wp.log()).toContain(`[tessera] logout.server user 2: Tessera ended session ${me.tessera_sid}`);
   });
 
+  it('ends the Tessera session from the server when another plugin\'s logout_redirect filter sends the browser elsewhere', async () => {
+    const s = await newSession('logout redirected by another plugin');
+    const me = await signInAtWordPress(s, 'sign in');
+    wp.eval(`update_option('tessera_test_logout_redirect', ${JSON.stringify(`${wp.url}/?tessera_test_whoami=1&after=logout`)}); echo 'ok';`);
+    try {
+      await s.page.goto(`${wp.url}/`);
+      await s.page.goto((await s.page.locator('#wp-admin-bar-logout a').getAttribute('href'))!);
+      // The other plugin's page, not Tessera's; WordPress is signed out ...
+      expect(new URL(s.page.url()).searchParams.get('after')).toBe('logout');
+      expect(JSON.parse(await s.page.locator('body').innerText())).toMatchObject({ user: null });
+      // ... and so is Tessera: the plugin made the server call instead.
+      const { body } = await node.admin<{ sessions: Array<{ handle: string; active: boolean; ended_by: string }> }>('GET', `/users/${aliceId}/sessions?include_ended=true`);
+      expect(body.sessions.find((x) => x.handle === me.tessera_sid)).toMatchObject({ active: false, ended_by: `app:${wpApp.clientId}` });
+      expect(wp.log()).toContain(`[tessera] logout.server user 2: Tessera ended session ${me.tessera_sid}`);
+      expect(wp.log()).not.toContain(`[tessera] logout.browser user 2: sending the browser to Tessera to end session ${me.tessera_sid}`);
+    } finally {
+      wp.eval(`delete_option('tessera_test_logout_redirect'); echo 'ok';`);
+    }
+  });
+
   it('refuses a sign-in callback that this browser did not start, and a callback used twice', async () => {
     // No state cookie (another browser, or a forged link): refused, nobody signed in.
     const forged = await fetch(`${wp.url}/wp-login.php?action=tessera_callback&state=abc&code=def`, { redirect: 'manual' });
@@ -307,6 +327,56 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     // Signed out everywhere before the next test (which counts alice's sessions).
     expect((await node.admin('DELETE', `/users/${aliceId}/sessions`)).status).toBe(200);
     await waitFor('WordPress signed out', async () => ((await whoami(s)).user === null ? true : undefined), { timeoutMs: 15_000 });
+  });
+
+  it('after a Tessera sign-in, goes only to a place on this site: an outside redirect_to lands on the dashboard (no open redirect)', async () => {
+    const s = await newSession('redirect_to after sign-in');
+    await signInAtWordPress(s, 'sign in (a Tessera session in this browser)');
+    // The dashboard itself is not rendered (not what this test looks at).
+    await s.context.route((url) => url.origin === wp.url && ['/wp-admin/', '/wp-admin/profile.php'].includes(url.pathname), (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'the dashboard' }));
+    const targets: Array<[string, string]> = [];
+    for (const requested of ['https://evil.example/phish', '//evil.example/phish', `${wp.url}.evil.example/`, '/wp-admin/profile.php']) {
+      const landed = s.page.waitForResponse((r) => r.url().includes('action=tessera_callback'));
+      await s.page.goto(`${wp.url}/wp-login.php?action=tessera_login&redirect_to=${encodeURIComponent(requested)}`);
+      const callback = await landed;
+      expect(callback.status()).toBe(302);
+      targets.push([requested, callback.headers().location!]);
+    }
+    expect(targets).toEqual([
+      ['https://evil.example/phish', `${wp.url}/wp-admin/`],
+      ['//evil.example/phish', `${wp.url}/wp-admin/`],
+      [`${wp.url}.evil.example/`, `${wp.url}/wp-admin/`],
+      ['/wp-admin/profile.php', '/wp-admin/profile.php'],
+    ]);
+    expect((await node.admin('DELETE', `/users/${aliceId}/sessions`)).status).toBe(200);
+    await waitFor('WordPress signed out', async () => ((await whoami(s)).user === null ? true : undefined), { timeoutMs: 15_000 });
+  });
+
+  it('answers forged array parameters without a PHP warning: the callback\'s error[], the settings form; a session without a start time is never ended by time', async () => {
+    // A sign-in started over HTTP (its state cookie and state), then a callback whose `error`
+    // is an array: refused with 400, and nothing cast an array to a string.
+    const start = await fetch(`${wp.url}/wp-login.php?action=tessera_login`, { redirect: 'manual' });
+    expect(start.status).toBe(302);
+    const state = new URL(start.headers.get('location')!).searchParams.get('state')!;
+    const cookie = start.headers.getSetCookie().find((c) => c.startsWith('tessera_oidc_state='))!.split(';')[0]!;
+    const callback = await fetch(`${wp.url}/wp-login.php?action=tessera_callback&state=${encodeURIComponent(state)}&error[]=access_denied`, { redirect: 'manual', headers: { cookie } });
+    expect(callback.status).toBe(400);
+    expect(await callback.text()).toContain('Tessera could not sign you in.');
+    expect(wp.log()).toContain('[tessera] signin.denied Tessera answered invalid_request');
+    expect(wp.log()).not.toContain('Array to string conversion');
+
+    // The settings form's sanitize callback with every field posted as an array (an
+    // administrator's forged form): no warning, no "Array" stored, the secret kept. And a
+    // session row without WordPress' `login` (another plugin rewrote it): taken as begun at
+    // the end of time, so never ended by a `revoked_at` (it was a TypeError, a 500).
+    const out = JSON.parse(wp.eval(`
+      $warnings = array();
+      set_error_handler(function ($no, $message) use (&$warnings) { $warnings[] = $message; return true; });
+      $old = get_option('tessera_settings');
+      $s = Tessera_Settings::sanitize(array('issuer' => array('x'), 'client_id' => array('y'), 'client_secret' => array('z'), 'button_label' => array('z'), 'match' => array('sub'), 'shared_cookie_name' => array('n'), 'shared_cookie_domain' => array('d'), 'shared_cookie_secret' => array('s')));
+      $started = Tessera_Sessions::started_ms(array('expiration' => time() + 60));
+      echo wp_json_encode(array('warnings' => $warnings, 'secret_kept' => $s['client_secret'] === $old['client_secret'], 'client_id' => $s['client_id'], 'label' => $s['button_label'], 'match' => $s['match'], 'cookie' => $s['shared_cookie_name'] . $s['shared_cookie_domain'], 'started_is_max' => $started === PHP_INT_MAX));`)) as Record<string, unknown>;
+    expect(out).toEqual({ warnings: [], secret_kept: true, client_id: '', label: 'Sign in with Tessera', match: 'email', cookie: '', started_is_max: true });
   });
 
   it('a retried user-wide logout that arrives after alice signed in again ends only the sessions the revocation ended', async () => {
@@ -415,6 +485,7 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
         ['nonce present', sign(claims({ nonce: 'n-0S6_WzA2Mj' }))],
         ['expired', sign(claims({ iat: now() - 600, exp: now() - 480 }))],
         ['issued too long ago', sign(claims({ iat: now() - 900, exp: undefined }))],
+        ['no exp (required)', sign(claims({ exp: undefined }))],
         ['issued in the future', sign(claims({ iat: now() + 600 }))],
         ['no events claim', sign(claims({ events: undefined }))],
         ['another event', sign(claims({ events: { 'https://schemas.openid.net/secevent/caep/event-type/session-revoked': {} } }))],
@@ -443,6 +514,17 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
       const replayed = await post(form(once));
       expect(replayed.status).toBe(400);
       expect(replayed.json.error_description).toMatch(/^replayed:/);
+
+      // The replay table dropped behind the plugin's back (a partial restore): a valid token is
+      // not taken for a replay (it was a 400 "replayed"); the table is created again, and the
+      // token's jti is then spent as usual.
+      const tableExists = () => wp.eval(`global $wpdb; echo $wpdb->get_var("SHOW TABLES LIKE '{$wpdb->prefix}tessera_jti'") ? 'yes' : 'no';`);
+      wp.eval(`Tessera_Replay::drop();`);
+      expect(tableExists()).toBe('no');
+      const afterDrop = await sign(claims({ sid: 'ses_not_this_one_either' }));
+      expect(await post(form(afterDrop))).toEqual({ status: 200, json: { ended: 0 } });
+      expect(tableExists()).toBe('yes');
+      expect((await post(form(afterDrop))).json.error_description).toMatch(/^replayed:/);
 
       // After all of that, the session is still there.
       expect(await whoami(s)).toMatchObject({ user: 'alice', tessera_sid: sid });
@@ -501,6 +583,16 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
       const rows = JSON.parse(wp.eval(`global $wpdb; echo wp_json_encode($wpdb->get_results("SELECT expires_at FROM {$wpdb->prefix}tessera_jti"));`)) as Array<{ expires_at: string }>;
       expect(rows.length).toBeGreaterThanOrEqual(3);
       for (const row of rows) expect(Number(row.expires_at)).toBeGreaterThan(now());
+    });
+
+    it('a token naming only the sid (no sub, as §2.4 allows) ends the WordPress session of that sid, and no other', async () => {
+      const t = await newSession('sid-only token');
+      const me = await signInAtWordPress(t, 'sign in');
+      expect(await post(form(await sign(claims({ sub: undefined, sid: 'ses_not_a_session_here' }))))).toEqual({ status: 200, json: { ended: 0 } });
+      expect((await whoami(t)).user).toBe('alice');
+      expect(await post(form(await sign(claims({ sub: undefined, sid: me.tessera_sid }))))).toEqual({ status: 200, json: { ended: 1 } });
+      expect((await whoami(t)).user).toBeNull();
+      expect((await node.admin('DELETE', `/sessions/${me.tessera_sid}`)).status).toBe(204);
     });
   });
   it('sets the optional shared cookie for nodebb-plugin-session-sharing on a Tessera sign-in and clears it on logout', async () => {
@@ -588,13 +680,38 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     });
   });
 
-  it('uninstalling removes its options, its table and the Tessera ids in user meta', async () => {
-    const state = `global $wpdb; echo wp_json_encode(array(get_option('tessera_settings') !== false, (bool) $wpdb->get_var("SHOW TABLES LIKE '{$wpdb->prefix}tessera_jti'"), count(get_users(array('meta_key' => 'tessera_sub'))), get_option('tessera_db_version'), (int) $wpdb->get_var("SELECT COUNT(*) FROM {$wpdb->options} WHERE option_name LIKE '%transient%tessera%'")));`;
-    const [option, table, linked, version, transients] = JSON.parse(wp.eval(state)) as [boolean, boolean, number, string, number];
-    expect([option, table, linked > 0, version, transients > 0]).toEqual([true, true, true, '1', true]);
+  it('uninstalling removes its options, its table, the Tessera ids in user meta and the Tessera fields of sessions', async () => {
+    const state = `global $wpdb; echo wp_json_encode(array(get_option('tessera_settings') !== false, (bool) $wpdb->get_var("SHOW TABLES LIKE '{$wpdb->prefix}tessera_jti'"), count(get_users(array('meta_key' => 'tessera_sub'))), get_option('tessera_db_version'), (int) $wpdb->get_var("SELECT COUNT(*) FROM {$wpdb->options} WHERE option_name LIKE '%transient%tessera%'"), array_sum(array_map(function ($id) { $n = 0; foreach ((array) get_user_meta($id, 'session_tokens', true) as $s) { $n += count(array_intersect_key((array) $s, array_flip(array('tessera_sid', 'tessera_sub', 'tessera_id_token', 'tessera_started_ms')))); } return $n; }, get_users(array('fields' => 'ID'))))));`;
+    const sessionRows = `global $wpdb; echo (int) $wpdb->get_var("SELECT COUNT(*) FROM {$wpdb->usermeta} WHERE meta_key = 'session_tokens'");`;
+    const [option, table, linked, version, transients, tesseraSessionFields] = JSON.parse(wp.eval(state)) as [boolean, boolean, number, string, number, number];
+    expect([option, table, linked > 0, version, transients > 0, tesseraSessionFields > 0]).toEqual([true, true, true, '1', true, true]);
+    const rowsBefore = wp.eval(sessionRows);
     wp.eval(`require_once ABSPATH . 'wp-admin/includes/plugin.php'; deactivate_plugins('wordpress-plugin-tessera/tessera.php'); uninstall_plugin('wordpress-plugin-tessera/tessera.php');`);
-    expect(JSON.parse(wp.eval(state))).toEqual([false, false, 0, false, 0]);
+    // Everything gone, the Tessera fields of sessions (the ID tokens among them) too; the
+    // sessions themselves stay (uninstalling signs nobody out).
+    expect(JSON.parse(wp.eval(state))).toEqual([false, false, 0, false, 0, 0]);
+    expect(wp.eval(sessionRows)).toBe(rowsBefore);
     // Nothing the plugin did in this whole file made PHP complain.
     expect(wp.log().split('\n').filter((line) => /PHP (Fatal|Parse|Warning|Notice|Deprecated)/.test(line))).toEqual([]);
+  });
+});
+
+// No WordPress needed: the files a plugin directory reviewer reads first.
+describe('the plugin\'s readme.txt and header', () => {
+  it('follow WordPress\' readme standard: the headers, a short description of at most 150 characters, the same version and requirements as the plugin header', () => {
+    const readme = readFileSync(join(PLUGIN_DIR, 'readme.txt'), 'utf8');
+    const main = readFileSync(join(PLUGIN_DIR, 'tessera.php'), 'utf8');
+    const header = (text: string, name: string) => new RegExp(`^[ *]*${name}:\\s*(.+)$`, 'm').exec(text)?.[1]?.trim();
+    const lines = readme.split('\n');
+    expect(lines[0]).toBe(`=== ${header(main, 'Plugin Name')} ===`);
+    for (const name of ['Contributors', 'Tags', 'Requires at least', 'Tested up to', 'Requires PHP', 'Stable tag', 'License', 'License URI']) expect.soft(header(readme, name), name).toBeTruthy();
+    expect(header(readme, 'Stable tag')).toBe(header(main, 'Version'));
+    expect(header(readme, 'Requires PHP')).toBe(header(main, 'Requires PHP'));
+    expect(header(readme, 'Requires at least')).toBe(header(main, 'Requires at least'));
+    expect(header(readme, 'Tags')!.split(',').length).toBeLessThanOrEqual(5);
+    // The short description: the first non-empty line after the headers.
+    const short = lines.slice(lines.findIndex((l, i) => i > 0 && l.trim() === '') + 1).find((l) => l.trim() !== '')!;
+    expect(short.length).toBeLessThanOrEqual(150);
+    for (const section of ['== Description ==', '== Installation ==', '== Changelog ==']) expect(readme).toContain(section);
   });
 });

@@ -73,7 +73,7 @@ final class Tessera_Backchannel {
 	}
 
 	/**
-	 * §2.6: signature (with the issuer's keys), iss, aud, iat, exp (when present), the
+	 * §2.6: signature (with the issuer's keys), iss, aud, iat, exp, the
 	 * back-channel event, sid and/or sub, no nonce, a jti never seen before; and Tessera's
 	 * `revoked_at` (an integer not later than iat) and `sids` (a list of strings).
 	 *
@@ -84,7 +84,7 @@ final class Tessera_Backchannel {
 		[ $header, $claims ] = Tessera_Jwt::verify( $token, $provider );
 		$now                 = time();
 		// Explicit typing (§2.4): a token of another kind (an ID token) cannot pass as a logout token.
-		if ( isset( $header['typ'] ) && 'logout+jwt' !== strtolower( (string) $header['typ'] ) ) {
+		if ( isset( $header['typ'] ) && ( ! is_string( $header['typ'] ) || 'logout+jwt' !== strtolower( $header['typ'] ) ) ) {
 			throw new Tessera_Token_Error( 'wrong_type', 'typ is not logout+jwt' );
 		}
 		if ( ( $claims['iss'] ?? null ) !== $provider->issuer() ) {
@@ -98,8 +98,11 @@ final class Tessera_Backchannel {
 		if ( ! is_int( $claims['iat'] ?? null ) || $claims['iat'] > $now + self::LEEWAY || $claims['iat'] < $now - self::MAX_AGE ) {
 			throw new Tessera_Token_Error( 'bad_iat', 'iat is missing, in the future or too old' );
 		}
-		if ( array_key_exists( 'exp', $claims ) && ( ! is_int( $claims['exp'] ) || $claims['exp'] + self::LEEWAY < $now ) ) {
-			throw new Tessera_Token_Error( 'expired', 'exp is past' );
+		// exp is REQUIRED (Back-Channel Logout 1.0 §2.4 and §2.6 step 4, as corrected by errata
+		// set 1): a token without one would be replayable for ever once its jti row is purged.
+		// Tessera always sets it (two minutes).
+		if ( ! is_int( $claims['exp'] ?? null ) || $claims['exp'] + self::LEEWAY < $now ) {
+			throw new Tessera_Token_Error( 'expired', 'exp is missing or past' );
 		}
 		$events = $claims['events'] ?? null;
 		if ( ! is_array( $events ) || ! array_key_exists( self::EVENT, $events ) || ! is_array( $events[ self::EVENT ] ) ) {
@@ -131,7 +134,7 @@ final class Tessera_Backchannel {
 			throw new Tessera_Token_Error( 'malformed', 'jti is required' );
 		}
 		// Last, after every other check: only a valid token spends its jti.
-		$until = max( $claims['iat'] + self::MAX_AGE, is_int( $claims['exp'] ?? null ) ? $claims['exp'] : 0 ) + self::LEEWAY;
+		$until = max( $claims['iat'] + self::MAX_AGE, $claims['exp'] ) + self::LEEWAY;
 		if ( ! Tessera_Replay::claim( $claims['jti'], $until ) ) {
 			throw new Tessera_Token_Error( 'replayed', 'this jti was already received' );
 		}
@@ -140,13 +143,24 @@ final class Tessera_Backchannel {
 
 	/**
 	 * Ends the WordPress sessions the token covers (decision 0006):
-	 * - with `sid`: the sessions signed in from that Tessera session;
+	 * - with `sid`: the sessions signed in from that Tessera session (of the user `sub` names,
+	 *   or, without `sub`, of whichever user has them);
 	 * - with only `sub`: the sessions whose Tessera sid is in `sids`; when the token lists none
 	 *   or a session has no Tessera sid, those that began at or before `revoked_at`. A session
 	 *   that began after the revocation is never ended, however late the token arrives.
 	 */
 	public static function end_sessions( array $claims ): int {
-		$user = isset( $claims['sub'] ) ? Tessera_Users::by_sub( (string) $claims['sub'] ) : null;
+		if ( ! isset( $claims['sub'] ) ) {
+			// Only a sid (§2.4 allows it; Tessera always names sub too): whose sessions these are
+			// is found from the sid itself.
+			$sid   = (string) $claims['sid'];
+			$ended = 0;
+			foreach ( Tessera_Sessions::users_with_sid( $sid ) as $user_id ) {
+				$ended += Tessera_Sessions::end_where( $user_id, static fn( array $s ): bool => ( $s['tessera_sid'] ?? null ) === $sid );
+			}
+			return $ended;
+		}
+		$user = Tessera_Users::by_sub( (string) $claims['sub'] );
 		if ( null === $user ) {
 			// A user this site has never signed in through Tessera has no session to end.
 			return 0;

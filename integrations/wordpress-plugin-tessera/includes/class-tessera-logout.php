@@ -20,10 +20,16 @@ final class Tessera_Logout {
 	/** The session being logged out, until the browser is sent on or the server call is made. */
 	private static ?array $pending = null;
 
+	/** Tessera's end-session URL this logout offered to WordPress' redirect, if any. */
+	private static ?string $end_session_url = null;
+
 	public static function register(): void {
 		add_action( 'wp_logout', array( self::class, 'on_logout' ), 10, 1 );
 		// After other plugins' filters: Tessera's page must come first, it sends the browser back.
 		add_filter( 'logout_redirect', array( self::class, 'redirect' ), 99, 1 );
+		// Last of all: whether the browser really goes to Tessera (a plugin's 'logout_redirect'
+		// filter after ours may send it elsewhere; the server call is made then).
+		add_filter( 'wp_redirect', array( self::class, 'redirecting' ), PHP_INT_MAX, 1 );
 		add_action( 'shutdown', array( self::class, 'fallback' ) );
 	}
 
@@ -68,8 +74,6 @@ final class Tessera_Logout {
 			Tessera_Log::write( 'logout.hint_stale', sprintf( 'user %d: the ID token of session %s no longer verifies (%s); ending it from the server', $pending['user_id'], $pending['sid'], $e->getMessage() ) );
 			return $redirect_to;
 		}
-		self::$pending = null;
-		Tessera_Log::write( 'logout.browser', sprintf( 'user %d: sending the browser to Tessera to end session %s', $pending['user_id'], $pending['sid'] ) );
 		// wp-login.php uses wp_safe_redirect: Tessera's host must be allowed, for this redirect only.
 		$host = wp_parse_url( $endpoint, PHP_URL_HOST );
 		add_filter(
@@ -79,7 +83,7 @@ final class Tessera_Logout {
 				return $hosts;
 			}
 		);
-		return add_query_arg(
+		self::$end_session_url = add_query_arg(
 			array(
 				'id_token_hint'            => rawurlencode( $pending['id_token'] ),
 				'client_id'                => rawurlencode( (string) Tessera_Settings::get( 'client_id' ) ),
@@ -87,6 +91,23 @@ final class Tessera_Logout {
 			),
 			$endpoint
 		);
+		return self::$end_session_url;
+	}
+
+	/**
+	 * 'wp_redirect': the logout is left to Tessera's page only when the browser is really sent
+	 * there. When a later filter chose another place, the pending logout stays pending and the
+	 * shutdown fallback ends the Tessera session from the server.
+	 *
+	 * @param string $location Where WordPress redirects.
+	 */
+	public static function redirecting( $location ) {
+		$pending = self::$pending;
+		if ( null !== $pending && null !== self::$end_session_url && is_string( $location ) && wp_sanitize_redirect( $location ) === wp_sanitize_redirect( self::$end_session_url ) ) {
+			self::$pending = null;
+			Tessera_Log::write( 'logout.browser', sprintf( 'user %d: sending the browser to Tessera to end session %s', $pending['user_id'], $pending['sid'] ) );
+		}
+		return $location;
 	}
 
 	/** 'shutdown': a logout whose browser redirect did not happen is ended from the server. */

@@ -108,6 +108,29 @@ final class Tessera_Sessions {
 	}
 
 	/**
+	 * The users that have a session signed in from this Tessera sid: for a logout token that
+	 * names only the sid. One query on WordPress' own session rows (user meta
+	 * `session_tokens`, where the default session manager keeps them), matching the sid as PHP
+	 * serialized it beside its key; end_where() then checks each match exactly. Sites that plug
+	 * in another session manager get none (logged): Tessera's tokens always name `sub` too,
+	 * which needs no search.
+	 *
+	 * @param string $sid The Tessera session id.
+	 * @return int[]
+	 */
+	public static function users_with_sid( string $sid ): array {
+		global $wpdb;
+		if ( 'WP_User_Meta_Session_Tokens' !== apply_filters( 'session_token_manager', 'WP_User_Meta_Session_Tokens' ) ) {
+			Tessera_Log::write( 'backchannel.sid_only', 'a logout token names only session ' . $sid . ', and this site keeps sessions outside user meta: nothing to search' );
+			return array();
+		}
+		// The stored form of the pair, not a value to store (hence serialize, not maybe_serialize).
+		$pair = serialize( 'tessera_sid' ) . serialize( $sid ); // phpcs:ignore WordPress.PHP.DiscouragedPHPFunctions.serialize_serialize
+		$ids  = $wpdb->get_col( $wpdb->prepare( "SELECT user_id FROM {$wpdb->usermeta} WHERE meta_key = %s AND meta_value LIKE %s LIMIT 10", 'session_tokens', '%' . $wpdb->esc_like( $pair ) . '%' ) ); // phpcs:ignore WordPress.DB.DirectDatabaseQuery,WordPress.DB.SlowDBQuery -- no API searches session rows; only for tokens without sub.
+		return array_map( 'intval', $ids );
+	}
+
+	/**
 	 * When a session began, in milliseconds. Sessions created before the plugin was active
 	 * have only WordPress' `login` (seconds): the end of that second is taken, so a session is
 	 * never taken for older than it is (a late logout must not end a newer session).
@@ -116,6 +139,10 @@ final class Tessera_Sessions {
 		if ( isset( $session['tessera_started_ms'] ) && is_int( $session['tessera_started_ms'] ) ) {
 			return $session['tessera_started_ms'];
 		}
-		return (int) ( $session['login'] ?? PHP_INT_MAX / 1000 ) * 1000 + 999;
+		if ( ! isset( $session['login'] ) || ! is_numeric( $session['login'] ) ) {
+			// No start time at all (another plugin rewrote the session): never ended by time.
+			return PHP_INT_MAX;
+		}
+		return (int) $session['login'] * 1000 + 999;
 	}
 }

@@ -81,7 +81,7 @@ final class Tessera_Settings {
 		$input = is_array( $input ) ? $input : array();
 		$out   = self::defaults();
 
-		$issuer = untrailingslashit( trim( (string) ( $input['issuer'] ?? '' ) ) );
+		$issuer = untrailingslashit( trim( self::text( $input, 'issuer' ) ) );
 		// Only an http(s) URL without query or fragment can be an OpenID issuer.
 		$parts  = '' === $issuer ? array() : wp_parse_url( $issuer );
 		if ( '' !== $issuer && ( ! is_array( $parts ) || ! in_array( $parts['scheme'] ?? '', array( 'http', 'https' ), true ) || empty( $parts['host'] ) || isset( $parts['query'] ) || isset( $parts['fragment'] ) ) ) {
@@ -89,18 +89,18 @@ final class Tessera_Settings {
 			$issuer = $old['issuer'];
 		}
 		$out['issuer']    = esc_url_raw( $issuer, array( 'http', 'https' ) );
-		$out['client_id'] = sanitize_text_field( (string) ( $input['client_id'] ?? '' ) );
+		$out['client_id'] = sanitize_text_field( self::text( $input, 'client_id' ) );
 		// The secret is never printed back into the form: an empty field keeps the stored one.
-		$secret               = trim( (string) ( $input['client_secret'] ?? '' ) );
+		$secret               = trim( self::text( $input, 'client_secret' ) );
 		$out['client_secret'] = '' === $secret ? (string) $old['client_secret'] : $secret;
 		$out['match']         = in_array( $input['match'] ?? '', array( 'email', 'sub' ), true ) ? $input['match'] : 'email';
 		$out['create_users']  = ! empty( $input['create_users'] );
-		$label                = sanitize_text_field( (string) ( $input['button_label'] ?? '' ) );
+		$label                = sanitize_text_field( self::text( $input, 'button_label' ) );
 		$out['button_label']  = '' === $label ? self::defaults()['button_label'] : $label;
 
-		$out['shared_cookie_name']   = preg_replace( '/[^A-Za-z0-9_\-]/', '', (string) ( $input['shared_cookie_name'] ?? '' ) );
-		$out['shared_cookie_domain'] = preg_replace( '/[^A-Za-z0-9.\-]/', '', (string) ( $input['shared_cookie_domain'] ?? '' ) );
-		$shared_secret               = trim( (string) ( $input['shared_cookie_secret'] ?? '' ) );
+		$out['shared_cookie_name']   = preg_replace( '/[^A-Za-z0-9_\-]/', '', self::text( $input, 'shared_cookie_name' ) );
+		$out['shared_cookie_domain'] = preg_replace( '/[^A-Za-z0-9.\-]/', '', self::text( $input, 'shared_cookie_domain' ) );
+		$shared_secret               = trim( self::text( $input, 'shared_cookie_secret' ) );
 		$out['shared_cookie_secret'] = '' === $shared_secret ? (string) $old['shared_cookie_secret'] : $shared_secret;
 
 		// A changed issuer must not reuse the keys or endpoints of the old one.
@@ -110,5 +110,16 @@ final class Tessera_Settings {
 		}
 		self::flush();
 		return $out;
+	}
+
+	/**
+	 * One posted field as a string; '' when missing or not a string (a forged form can post
+	 * `field[]=…`: casting that array would print a PHP warning and store "Array").
+	 *
+	 * @param array  $input What the form posted.
+	 * @param string $key   The field.
+	 */
+	private static function text( array $input, string $key ): string {
+		return isset( $input[ $key ] ) && is_string( $input[ $key ] ) ? $input[ $key ] : '';
 	}
 }

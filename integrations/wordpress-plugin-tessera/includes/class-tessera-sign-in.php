@@ -109,7 +109,8 @@ final class Tessera_Sign_In {
 			self::fail( 'signin.refused', 'the authorization response names another issuer', __( 'The sign-in answer came from an unexpected server.', 'tessera' ) );
 		}
 		if ( isset( $_GET['error'] ) ) {
-			$error = sanitize_key( wp_unslash( (string) $_GET['error'] ) );
+			// A string from Tessera; anything else (`error[]=…`) is not cast (a PHP warning).
+			$error = is_string( $_GET['error'] ) ? sanitize_key( wp_unslash( $_GET['error'] ) ) : 'invalid_request';
 			self::fail( 'signin.denied', 'Tessera answered ' . $error, 'access_denied' === $error ? __( 'The sign-in was cancelled.', 'tessera' ) : __( 'Tessera could not sign you in.', 'tessera' ) );
 		}
 		$code = isset( $_GET['code'] ) && is_string( $_GET['code'] ) ? wp_unslash( $_GET['code'] ) : '';
@@ -139,6 +140,10 @@ final class Tessera_Sign_In {
 		try {
 			$claims = self::validate_id_token( $tokens['id_token'], $provider, $pending['nonce'] );
 		} catch ( Tessera_Token_Error $e ) {
+			if ( 'unavailable' === $e->reason_code ) {
+				// Tessera's keys could not be fetched: the token was not refused, the server is unreachable.
+				self::fail( 'signin.unavailable', $e->getMessage(), __( 'Sign-in through Tessera is not available right now.', 'tessera' ), 503 );
+			}
 			self::fail( 'signin.id_token_refused', $e->reason_code . ': ' . $e->getMessage(), __( 'Tessera could not sign you in.', 'tessera' ) );
 		}
 		$user = Tessera_Users::resolve( $claims );
@@ -155,7 +160,14 @@ final class Tessera_Sign_In {
 		do_action( 'wp_login', $user->user_login, $user );
 		Tessera_Log::write( 'signin.ok', sprintf( 'user %d signed in; Tessera user %s, session %s', $user->ID, $claims['sub'], $claims['sid'] ) );
 
-		$target = wp_validate_redirect( (string) $pending['redirect_to'], admin_url() );
+		// As wp-login.php does after a password sign-in: the requested place (or the dashboard),
+		// through the 'login_redirect' filter other plugins rely on; then only a URL on this
+		// site (or a host allowed by 'allowed_redirect_hosts') is followed, never one that
+		// came in a link (no open redirect).
+		$requested = (string) $pending['redirect_to'];
+		/** This filter is documented in wp-login.php. */
+		$target = apply_filters( 'login_redirect', '' === $requested ? admin_url() : $requested, $requested, $user );
+		$target = wp_validate_redirect( is_string( $target ) ? $target : '', admin_url() );
 		wp_safe_redirect( '' === $target ? admin_url() : $target );
 		exit;
 	}

@@ -18,7 +18,8 @@
  * A test-only must-use plugin (written here, never part of the plugin) adds what the tests
  * need and WordPress has no URL for: `?tessera_test_whoami` (who the request is signed in
  * as, and the Tessera sid of its session), `?tessera_test_logout` (wp_logout() outside
- * wp-login.php, as another plugin or a REST call would), and a switch that makes the
+ * wp-login.php, as another plugin or a REST call would), another plugin's `logout_redirect`
+ * filter (when the option `tessera_test_logout_redirect` is set), and a switch that makes the
  * back-channel endpoint answer 503 (the site's database is down) while a flag file exists.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -128,6 +129,21 @@ add_filter('rest_pre_dispatch', function ($result, $server, $request) {
   }
   return $result;
 }, 10, 3);
+// Another plugin's 'logout_redirect' filter, after Tessera's (priority 99), when the test sets
+// the option: it sends the browser to its own page instead of Tessera's end-session endpoint.
+add_filter('logout_redirect', function ($to) {
+  $other = get_option('tessera_test_logout_redirect');
+  return is_string($other) && $other !== '' ? $other : $to;
+}, 100);
+// What WordPress would ask wordpress.org (blocked above) and warn about when it cannot: the
+// translations on offer (the login page's language switcher; Debian ships languages) and the
+// update checks of admin pages.
+add_filter('translations_api', function ($result, $type) { return $type === 'core' ? array('translations' => array()) : $result; }, 10, 2);
+add_action('admin_init', function () {
+  remove_action('admin_init', '_maybe_update_core');
+  remove_action('admin_init', '_maybe_update_plugins');
+  remove_action('admin_init', '_maybe_update_themes');
+}, 0);
 add_action('init', function () {
   if (isset($_GET['tessera_test_whoami'])) {
     nocache_headers();
@@ -175,6 +191,9 @@ define('WP_DEBUG', false);
 define('DISABLE_WP_CRON', true);
 define('AUTOMATIC_UPDATER_DISABLED', true);
 define('WP_AUTO_UPDATE_CORE', false);
+// Only 127.0.0.1: WordPress may reach its own host (Tessera and the forum listen there too),
+// never wordpress.org (update checks, the login page's list of translations).
+define('WP_HTTP_BLOCK_EXTERNAL', true);
 define('TESSERA_TEST_DOWN_FLAG', ${JSON.stringify(downFlag)});
 define('TESSERA_TEST_DOWN_COUNT', ${JSON.stringify(downCount)});
 define('TESSERA_TEST_TOKENS', ${JSON.stringify(join(dir, 'backchannel-tokens.jsonl'))});
