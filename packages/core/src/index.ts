@@ -17,7 +17,7 @@ export { createAppService, toPublicApp, checkOidcMetadata, DEFAULT_OIDC_METADATA
 export { createLogoutService, type LogoutService, type LogoutScope } from './logout.js';
 export { createAdminTokenService, type AdminTokenService } from './admin-tokens.js';
 export { createAuthority, type Authority } from './authority.js';
-export { createKeyManager, type KeyManager, type ActiveKey } from './signing-keys.js';
+export { createKeyManager, ID_TOKEN_ALGORITHMS, type KeyManager, type ActiveKey } from './signing-keys.js';
 export { createTokenService, BACKCHANNEL_EVENT, MAX_LOGOUT_TOKEN_SIDS, type TokenService, type TokenPair, type Introspection } from './tokens.js';
 export { createSessionCache, type SessionCache, type CacheTicket } from './session-cache.js';
 export { planLogout, channelsOf } from './logout-plan.js';

@@ -115,13 +115,17 @@ export function createOidcService(deps: CoreDeps, sessions: SessionService, toke
       // downgrade attempt (an attacker injecting a code obtained without PKCE).
       throw new TesseraError('INVALID_GRANT', 'code_verifier was sent but the authorization request had no code_challenge.');
     }
-    // Of two concurrent redemptions exactly one spends the code; the other is a replay.
-    if (!(await store.spendAuthorizationCode(record.id, now))) throw await replayed(record);
+    // Of two concurrent redemptions exactly one spends the code, and the same transaction
+    // makes the client a member of the session (from now on every end of it reaches this
+    // client). The other is a replay: it only gets here once that join has committed, so
+    // its revocation (replayed) always reaches what the winner is given, even when the
+    // winner's tokens are issued after it (refresh and userinfo check the membership).
+    if (!(await store.redeemAuthorizationCode(record.id, now))) throw await replayed(record);
+    // Cached copies of this session still list the old apps.
+    deps.cache?.dropSessions([record.handle]);
     const session = await tokens.activeSession(record.handle);
     const user = session ? await activeUser(session.userId) : null;
     if (!session || !user) throw new TesseraError('INVALID_GRANT', 'The session this code was issued in has ended.');
-    // The client joins the Tessera session: from now on every end of it reaches this client.
-    await sessions.joinSession(session, app.clientId);
     const pair = await tokens.issuePair(session, app.clientId, record.scope);
     return { pair, session, user, nonce: record.nonce, scope: record.scope };
   }

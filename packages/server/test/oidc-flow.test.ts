@@ -57,7 +57,7 @@ describe('OpenID Provider with openid-client', () => {
     expect(meta.id_token_signing_alg_values_supported).toEqual(expect.arrayContaining(['RS256', 'EdDSA', 'ES256']));
     // Every advertised algorithm has a published key.
     const jwks = (await (await fetch(meta.jwks_uri!)).json()) as { keys: Array<{ alg: string }> };
-    expect(new Set(jwks.keys.map((k) => k.alg))).toEqual(new Set(['EdDSA', 'RS256']));
+    expect(new Set(jwks.keys.map((k) => k.alg))).toEqual(new Set(['EdDSA', 'RS256', 'ES256']));
   });
 
   it('runs the whole flow as a confidential client: login page, code + PKCE, ID token, userinfo, refresh, introspection, RP-initiated logout', async () => {

@@ -1,3 +1,4 @@
+import { ID_TOKEN_ALGORITHMS } from '@tessera/core';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { OIDC_PATHS } from './protocol.js';
 
@@ -20,7 +21,8 @@ export function providerMetadata(issuer: string): Record<string, unknown> {
     response_modes_supported: ['query'],
     grant_types_supported: ['authorization_code', 'refresh_token'],
     subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: ['RS256', 'EdDSA', 'ES256'],
+    // Each has a key series from the first start (core's signing keys).
+    id_token_signing_alg_values_supported: [...ID_TOKEN_ALGORITHMS],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     code_challenge_methods_supported: ['S256'],
     prompt_values_supported: ['none', 'login', 'consent'],
