@@ -24,4 +24,4 @@ export { planLogout, channelsOf } from './logout-plan.js';
 export { createDeliveryService, type DeliveryService } from './deliveries.js';
 export { createFailureLimiter, type FailureLimiter, type FailureLimiterOptions } from './failure-limiter.js';
 export { createRetentionService, type RetentionService, type PurgeCounts } from './retention.js';
-export { createOidcService, narrowScope, s256, OIDC_SCOPES, type OidcService, type RedeemedCode } from './oidc.js';
+export { createOidcService, hintNamesUser, narrowScope, s256, OIDC_SCOPES, type OidcService, type RedeemedCode } from './oidc.js';

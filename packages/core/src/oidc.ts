@@ -37,6 +37,22 @@ export function narrowScope(requested: string): string {
 }
 
 /**
+ * Whether a `login_hint` or `logout_hint` names `user`: its user id, or its username or
+ * email compared case-insensitively (both are looked up that way at sign-in), or one of
+ * `handles` (session ids the request is about: a logout_hint may name the session).
+ *
+ * @example
+ * ```ts
+ * hintNamesUser('Alice', user); // true when user.username is 'alice'
+ * hintNamesUser('ses_x', user, ['ses_x']); // true
+ * ```
+ */
+export function hintNamesUser(hint: string, user: Pick<UserRecord, 'id' | 'username' | 'email'>, handles: readonly string[] = []): boolean {
+  const lower = hint.normalize('NFC').toLowerCase();
+  return hint === user.id || handles.includes(hint) || lower === user.username.toLowerCase() || (user.email !== null && lower === user.email.toLowerCase());
+}
+
+/**
  * The OpenID Provider's domain rules on Tessera's own sessions: one-use authorization codes
  * bound to the session the user signed in with, their redemption (which joins the client
  * to that session, exactly like `grant_type=session_token`), ID tokens and the claims of a

@@ -6,7 +6,7 @@ import { endSessionRoutes } from './end-session.js';
 import { tokenEndpointRoutes } from './token.js';
 import { userinfoRoutes } from './userinfo.js';
 
-export { authorizeRedirectOrigin, isOwnAuthorizeUrl } from './authorize.js';
+export { authorizeRedirectOrigin, isOwnAuthorizeUrl, loginHintOf } from './authorize.js';
 export { providerMetadata } from './discovery.js';
 export { OIDC_PATHS } from './protocol.js';
 
