@@ -204,7 +204,10 @@ export async function authorizeRoutes(app: TesseraApp, { authority, config }: Se
     const freshLogin = (s: Authenticated) => req.loginAfter !== undefined && s.session.createdAt >= req.loginAfter;
     const tooOld = (s: Authenticated) => req.maxAge !== undefined && now - s.session.createdAt > req.maxAge * 1000;
     const wantsNewLogin = req.prompt.has('login');
-    const otherAccount = current !== null && req.loginHint !== undefined && !hintNamesUser(req.loginHint, current.user);
+    // A login_hint naming another account than the browser's asks for a sign-in; once the
+    // user signed in for this very request, whoever they signed in as is the answer (the
+    // hint only pre-filled the form), or a user choosing another account would loop.
+    const otherAccount = current !== null && req.loginHint !== undefined && !hintNamesUser(req.loginHint, current.user) && !freshLogin(current);
     const mustLogIn = (s: Authenticated) => (req.loginAfter !== undefined ? !freshLogin(s) : tooOld(s) || wantsNewLogin);
     if (!current || mustLogIn(current) || otherAccount) {
       if (req.prompt.has('none')) return redirectTo(reply, req.redirectUri, { error: 'login_required', error_description: 'The user is not signed in (or must sign in again).', ...state });
