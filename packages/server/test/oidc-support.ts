@@ -212,8 +212,9 @@ export interface Receiver {
  * JWKS (the algorithm the client expects), iss, aud = its client_id, iat present, `typ`
  * logout+jwt, the back-channel event, sub or sid (sid when the client registered
  * backchannel_logout_session_required: `sessionRequired`), no nonce; jti replay refused.
+ * `now` is the relying party's clock (a test's manual clock shared with the OP's).
  */
-export async function startReceiver(issuer: string, clientId: () => string, algorithms: string[], port = 0, options: { sessionRequired?: boolean } = {}): Promise<Receiver> {
+export async function startReceiver(issuer: string, clientId: () => string, algorithms: string[], port = 0, options: { sessionRequired?: boolean; now?: () => number } = {}): Promise<Receiver> {
   const jwks = createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`));
   const received: ReceivedLogout[] = [];
   const rejected: string[] = [];
@@ -227,7 +228,7 @@ export async function startReceiver(issuer: string, clientId: () => string, algo
           if (req.method !== 'POST' || req.headers['content-type'] !== 'application/x-www-form-urlencoded') throw new Error('not a form POST');
           const token = new URLSearchParams(body).get('logout_token');
           if (!token) throw new Error('no logout_token');
-          const { payload } = await jwtVerify(token, jwks, { issuer, audience: clientId(), typ: 'logout+jwt', algorithms, requiredClaims: ['iat', 'exp', 'jti'] });
+          const { payload } = await jwtVerify(token, jwks, { issuer, audience: clientId(), typ: 'logout+jwt', algorithms, requiredClaims: ['iat', 'exp', 'jti'], ...(options.now ? { currentDate: new Date(options.now()) } : {}) });
           const events = payload.events as Record<string, unknown> | undefined;
           if (!events || typeof events['http://schemas.openid.net/event/backchannel-logout'] !== 'object') throw new Error('no back-channel event');
           if (payload.sub === undefined && payload.sid === undefined) throw new Error('neither sub nor sid');
