@@ -12,7 +12,7 @@
 // The session is made once per provider through its own login (Tessera's hosted page;
 // node-oidc-provider's development interactions). Each server runs in its own process.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -173,7 +173,9 @@ async function measure(work, state) {
 }
 
 const providers = [await prepareTessera(), await prepareNodeOidcProvider()];
-const version = JSON.parse(readFileSync(join(here, '..', 'node_modules', 'oidc-provider', 'package.json'), 'utf8')).version;
+// bench/'s own install (npm run bench) holds oidc-provider; an older checkout had it at the root.
+const providerPackage = [join(here, 'node_modules', 'oidc-provider', 'package.json'), join(here, '..', 'node_modules', 'oidc-provider', 'package.json')].find((p) => existsSync(p));
+const version = providerPackage ? JSON.parse(readFileSync(providerPackage, 'utf8')).version : 'unknown';
 const results = { rounds, seconds, connections, versions: { 'oidc-provider': version }, exchange: [], refresh: [] };
 try {
   // Warm-up: each provider's code paths (and JIT) once before measuring.

@@ -74,9 +74,7 @@ export async function endSessionRoutes(app: TesseraApp, { authority, config }: S
       if (!client) return { error: 'post_logout_redirect_uri needs client_id or id_token_hint.' };
       if (!client.oidc.postLogoutRedirectUris.includes(redirectUri)) return { error: 'The post_logout_redirect_uri is not registered for this app.' };
     }
-    // logout_hint (§2) is free-form; one longer than any name or session id names nobody.
-    const logoutHint = p.get('logout_hint');
-    return { client, redirect: redirectUri ?? null, state: p.get('state'), hint, logoutHint: logoutHint !== undefined && logoutHint.length > 254 ? '\u0000' : logoutHint };
+    return { client, redirect: redirectUri ?? null, state: p.get('state'), hint, logoutHint: p.get('logout_hint') };
   }
 
   async function currentSession(request: FastifyRequest): Promise<Authenticated | null> {
@@ -119,6 +117,8 @@ export async function endSessionRoutes(app: TesseraApp, { authority, config }: S
    */
   async function logoutHintAgrees(hint: string | undefined, userId: string | null, handles: string[]): Promise<boolean> {
     if (hint === undefined) return true;
+    // Free-form (§2); one longer than any stored name or session id names nobody.
+    if (hint.length > 254) return false;
     const user = userId === null ? null : await authority.deps.store.findUserById(userId);
     return user !== null && hintNamesUser(hint, user, handles);
   }
