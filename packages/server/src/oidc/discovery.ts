@@ -15,6 +15,8 @@ export function providerMetadata(issuer: string): Record<string, unknown> {
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     end_session_endpoint: `${issuer}${OIDC_PATHS.endSession}`,
     introspection_endpoint: `${issuer}/v1/introspect`,
+    // RFC 7591, protected: the initial access token is an admin token (registration.ts).
+    registration_endpoint: `${issuer}${OIDC_PATHS.register}`,
     introspection_endpoint_auth_methods_supported: ['client_secret_basic'],
     scopes_supported: ['openid', 'profile', 'email'],
     response_types_supported: ['code'],
