@@ -205,6 +205,12 @@ try {
       log(`exchange round ${round} ${p.name}: ${r.perSecond.toFixed(0)}/s, ${r.cpuMsPerCall?.toFixed(2)} ms CPU/call (${r.errors} errors${r.firstError ? `: ${r.firstError}` : ''})`);
     }
   }
+  // Warm-up of the refresh path too (100 refreshes each), so that the rounds compare both
+  // providers' steady state, as the exchange warm-up does for the exchange.
+  for (const p of providers) {
+    let token = p.name === 'tessera' ? (await exchange(p)).refresh_token : await p.freshRefreshToken();
+    for (let i = 0; i < 100; i++) token = (await tokenCall(p, { grant_type: 'refresh_token', refresh_token: token })).refresh_token ?? token;
+  }
   for (let round = 1; round <= rounds; round++) {
     for (const p of providers) {
       // Each worker starts from a refresh token of its own and spends the one it got last.

@@ -24,22 +24,23 @@ export async function authenticateClient(request: FastifyRequest, params: Return
   const bodySecret = params.get('client_secret');
   if (basic && bodySecret !== undefined) throw new OAuthError('invalid_request', 'Use one client authentication method, not two.');
   if (basic && bodyId !== undefined && bodyId !== basic.clientId) throw new OAuthError('invalid_request', 'client_id differs from the authenticated client.');
-  const invalid = new OAuthError('invalid_client', 'Client authentication failed.', 401);
+  // Made only on failure: an Error captures a stack trace, a cost every token request paid.
+  const invalid = () => new OAuthError('invalid_client', 'Client authentication failed.', 401);
   if (basic || bodySecret !== undefined) {
     const clientId = basic ? basic.clientId : bodyId;
     const secret = basic ? basic.clientSecret : bodySecret!;
-    if (!clientId) throw invalid;
+    if (!clientId) throw invalid();
     // Constant time in the secret, and the same cost for unknown clients (apps.authenticateApp).
     const client = await authority.apps.authenticateApp(clientId, secret);
     if (!client || client.oidc.tokenEndpointAuthMethod === 'none') {
       const keys: LimitKey[] = [[limits.credentialByAddress, request.ip], [limits.credentialByClient, clientId.slice(0, 128)]];
-      throw countFailure(keys, invalid);
+      throw countFailure(keys, invalid());
     }
     return client;
   }
-  if (!bodyId) throw invalid;
+  if (!bodyId) throw invalid();
   const client = await authority.oidc.findClient(bodyId);
-  if (!client || client.oidc.tokenEndpointAuthMethod !== 'none') throw invalid;
+  if (!client || client.oidc.tokenEndpointAuthMethod !== 'none') throw invalid();
   return client;
 }
 
