@@ -174,7 +174,7 @@ describe('OIDC back-channel logout on expiry, to two clients', () => {
 
   /** Both clients heard of `sid`, each token valid per §2.6 (the receivers), with sid and the user's sub. */
   async function expectBothTold(sid: string, userId: string, tokens: Array<{ refresh: string }>): Promise<void> {
-    await waitFor(() => heard(strict, (c) => c.sid === sid).length === 1 && heard(plain, (c) => c.sid === sid).length === 1, `logout tokens for ${sid} at both clients`);
+    await waitFor(() => heard(strict, (c) => c.sid === sid).length === 1 && heard(plain, (c) => c.sid === sid).length === 1, `logout tokens for ${sid} at both clients`, 30_000);
     for (const rp of [strict, plain]) {
       expect(heard(rp, (c) => c.sid === sid)[0]!.claims).toMatchObject({ iss: node.url, aud: rp.id.clientId, sub: userId, sid });
       expect(rp.receiver.rejected).toEqual([]);

@@ -198,7 +198,7 @@ describe('OpenID Provider with openid-client', () => {
     await expect(client.fetchUserInfo(confConfig, confTokens.access_token, userId)).rejects.toMatchObject({ status: 401 });
     expect(await client.tokenIntrospection(confConfig, confTokens.access_token)).toMatchObject({ active: false });
     expect(await client.tokenIntrospection(confConfig, pubTokens.access_token)).toMatchObject({ active: false });
-    await waitFor(() => receiver.received.some((r) => r.claims.sid === sid), 'the back-channel logout of the session the public client ended');
+    await waitFor(() => receiver.received.some((r) => r.claims.sid === sid), 'the back-channel logout of the session the public client ended', 30_000);
     expect(receiver.rejected).toEqual([]);
     // The same browser is asked to sign in again by either client (no session, prompt=none).
     const again = await authorize(pubConfig, PUB_CB, { prompt: 'none' });
