@@ -276,7 +276,8 @@ describe('OpenID Provider bad input, met by openid-client over real HTTP', () =>
         const elsewhere = await client.authorizationCodeGrant(config, new URL(hop.location!), { pkceCodeVerifier: verifier, expectedState: 'x' });
 
         const { browser, cookie } = await signedIn(conf);
-        for (const params of [{ id_token_hint: elsewhere.id_token!, post_logout_redirect_uri: BYE, state: 'st' }, { id_token_hint: elsewhere.id_token!, client_id: conf.id.clientId, post_logout_redirect_uri: BYE }, { id_token_hint: elsewhere.id_token! }]) {
+        const variants: Array<Record<string, string>> = [{ id_token_hint: elsewhere.id_token!, post_logout_redirect_uri: BYE, state: 'st' }, { id_token_hint: elsewhere.id_token!, client_id: conf.id.clientId, post_logout_redirect_uri: BYE }, { id_token_hint: elsewhere.id_token! }];
+        for (const params of variants) {
           const logout = client.buildEndSessionUrl(conf.config, params);
           expectErrorPage(await browser.request('GET', logout.toString()), /not issued by this Tessera/);
         }
