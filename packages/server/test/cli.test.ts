@@ -202,6 +202,13 @@ describe('tessera apps', () => {
     const off = await cli(['apps', 'update', '--client-id', 'wiki', '--no-trusted', '--no-backchannel_logout_session_required', '--post_logout_redirect_uris', '', '--backchannel_logout_uri', '', '--json']);
     expect(off.code, off.stderr).toBe(0);
     expect(JSON.parse(off.stdout).app).toMatchObject({ trusted: false, backchannel_logout_session_required: false, post_logout_redirect_uris: [], backchannel_logout_uri: null, redirect_uris: ['https://wiki.example/cb2'] });
+    // Connector settings (a webhook): its generated signing secret is shown once.
+    const hooked = await cli(['apps', 'update', 'wiki', '--connectors', '{"webhook":{"url":"https://wiki.example/hook"}}', '--json']);
+    expect(hooked.code, hooked.stderr).toBe(0);
+    const hookedJson = JSON.parse(hooked.stdout) as { app: { connectors: { webhook: { url: string; has_secret: boolean } } }; webhook_secret: string };
+    expect(hookedJson.app.connectors.webhook).toEqual({ url: 'https://wiki.example/hook', has_secret: true });
+    expect(hookedJson.webhook_secret).toMatch(/^whsec_/);
+    expect((await cli(['apps', 'update', 'wiki', '--connectors', '{}', '--json'])).stdout).not.toContain('whsec_');
     const plain = await cli(['apps', 'update', 'wiki', '--id_token_signed_response_alg', 'EdDSA']);
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stdout).toBe('Updated app wiki ("Wiki 2"): id_token_signed_response_alg.\n');
@@ -216,6 +223,8 @@ describe('tessera apps', () => {
     expectFailure(await cli(['apps', 'update', '--trusted']), 2, 'tessera: apps update: missing CLIENT_ID (the app to change) (see: tessera apps update --help)');
     expectFailure(await cli(['apps', 'update', 'wiki', 'other', '--trusted']), 2, 'tessera: apps update: unexpected argument "other" (see: tessera apps update --help)');
     expectFailure(await cli(['apps', 'update', 'wiki', '--trusted', '--no-trusted']), 2, 'tessera: apps update: --trusted and --no-trusted contradict each other (see: tessera apps update --help)');
+    expectFailure(await cli(['apps', 'update', 'wiki', '--connectors', '{"webhook":']), 2, 'tessera: apps update: --connectors: not valid JSON (see: tessera apps update --help)');
+    expectFailure(await cli(['apps', 'update', 'wiki', '--connectors', '[1,2]']), 2, /^tessera: apps update: --connectors: /);
     expectFailure(await cli(['apps', 'update', 'nope', '--trusted']), 1, 'tessera: apps update: no such app "nope" (APP_NOT_FOUND)');
     const rule = await cli(['apps', 'update', 'wiki', '--grant_types', 'refresh_token']);
     expect(rule.code).toBe(1);

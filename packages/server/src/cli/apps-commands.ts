@@ -35,6 +35,7 @@ function settingOptions(forUpdate: boolean): Record<string, OptionSpec> {
     options[s.alias] = { ...spec, help: `Same as --${name}` };
     if (forUpdate && s.type === 'boolean') options[`no-${name}`] = { type: 'boolean', help: `Turn --${name} off` };
   }
+  options.connectors = { type: 'string', value: 'JSON', help: 'Connector settings as JSON, e.g. \'{"webhook":{"url":"https://forum.example.com/hook"}}\' (replaces all; \'{}\' removes them)' };
   options.trusted = { type: 'boolean', help: 'May start sessions for users it authenticated and create users from claims' };
   if (forUpdate) options['no-trusted'] = { type: 'boolean', help: 'Turn --trusted off' };
   return options;
@@ -66,6 +67,15 @@ function settingsBody(args: Args, clearing: boolean): { body: Record<string, unk
       body[name] = clearing && name === 'backchannel_logout_uri' && values[0] === '' ? null : values[0];
     }
   }
+  const connectors = args.string('connectors');
+  if (connectors !== undefined) {
+    try {
+      body.connectors = JSON.parse(connectors) as unknown;
+    } catch {
+      throw new UsageError('--connectors: not valid JSON');
+    }
+    flags.connectors = { flag: '--connectors', expected: 'a JSON object' };
+  }
   if (args.flag('trusted') && args.flag('no-trusted')) throw new UsageError('--trusted and --no-trusted contradict each other');
   if (args.flag('trusted')) body.trusted = true;
   if (args.flag('no-trusted')) body.trusted = false;
@@ -91,22 +101,23 @@ const register: Command = {
     const name = body.client_name;
     if (name === undefined || name === '') throw new UsageError('missing --name (or --client_name)');
     const authority = await ctx.authority();
-    const { app, clientSecret } = await explain(
+    const { app, clientSecret, webhookSecret } = await explain(
       authority.apps.registerApp(
-        { clientId: body.client_id, name, trusted: body.trusted, allowedOrigins: body.allowed_origins, returnUrls: body.return_urls, backchannelLogoutUri: body.backchannel_logout_uri ?? null, oidc: oidcMetadataOf(body) },
+        { clientId: body.client_id, name, trusted: body.trusted, allowedOrigins: body.allowed_origins, returnUrls: body.return_urls, backchannelLogoutUri: body.backchannel_logout_uri ?? null, connectors: body.connectors as Record<string, unknown> | undefined, oidc: oidcMetadataOf(body) },
         'admin',
       ),
       { APP_CONFLICT: `an app with client id "${body.client_id}" exists` },
     );
     const once = `The client secret is shown only this once: store it now. A lost secret can be replaced with: tessera apps rotate-secret --client-id ${app.clientId}`;
     if (args.flag('json')) {
-      ctx.json({ app: appJson(app), client_secret: clientSecret });
+      ctx.json({ app: appJson(app), client_secret: clientSecret, ...(webhookSecret ? { webhook_secret: webhookSecret } : {}) });
       ctx.note(once);
       return;
     }
     ctx.out(`Registered app "${printable(app.name)}"${app.trusted ? ' (trusted)' : ''}.`);
     ctx.out(`  client_id:      ${app.clientId}`);
     ctx.out(`  client_secret:  ${clientSecret}`);
+    if (webhookSecret) ctx.out(`  webhook_secret: ${webhookSecret}`);
     ctx.out(once);
   },
 };
@@ -147,9 +158,11 @@ export const appsCommands: Command[] = [
       validateInput(AppPatchBody, body, flags);
       const patch = body as Static<typeof AppPatchBody>;
       const authority = await ctx.authority();
-      const { app } = await explain(authority.apps.updateApp(clientId, appChangesOf(patch), 'admin'), { APP_NOT_FOUND: `no such app "${clientId}"` });
-      if (args.flag('json')) return ctx.json({ app: appJson(app) });
+      const { app, webhookSecret } = await explain(authority.apps.updateApp(clientId, appChangesOf(patch), 'admin'), { APP_NOT_FOUND: `no such app "${clientId}"` });
+      // A webhook set without its own secret gets a generated one, shown only this once.
+      if (args.flag('json')) return ctx.json({ app: appJson(app), ...(webhookSecret ? { webhook_secret: webhookSecret } : {}) });
       ctx.out(`Updated app ${app.clientId} ("${printable(app.name)}"): ${Object.keys(body).join(', ')}.`);
+      if (webhookSecret) ctx.out(`  webhook_secret: ${webhookSecret} (shown only this once)`);
     },
   },
   {
