@@ -195,6 +195,9 @@ describe('GET /.well-known/jwks.json and key rotation', () => {
       const newKid = decodeProtectedHeader(res2.json<Pair>().access_token).kid!;
       expect(newKid).not.toBe(oldKid);
       expect((await jwks()).map((k) => k.kid)).toContain(oldKid);
+      // Every series rotated with it: the next period's EdDSA, ES256 and RS256 keys are out.
+      const next = newKid.replace(/^tk-(\d+)$/, (_m, p: string) => `tk-${Number(p) + 1}`);
+      expect((await jwks()).map((k) => k.kid)).toEqual(expect.arrayContaining([next, `${next}-es256`, `${next}-rs256`]));
       // Long after every token of the old key expired, it is gone.
       rotating.clock.advance(3_600_000);
       expect((await jwks()).map((k) => k.kid)).not.toContain(oldKid);
