@@ -12,12 +12,12 @@
 // The session is made once per provider through its own login (Tessera's hosted page;
 // node-oidc-provider's development interactions). Each server runs in its own process.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startChild, stopChild } from './lib/children.mjs';
+import { cpuSeconds, startChild, stopChild } from './lib/children.mjs';
 import { startTessera } from './lib/tessera.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -105,17 +105,6 @@ async function prepareNodeOidcProvider() {
   const clientSecret = randomBytes(24).toString('base64url');
   const { child, url } = await startChild(join(here, 'servers', 'oidc-provider.mjs'), { env: { ...process.env, NODE_ENV: 'production' }, message: { clientId, clientSecret, redirectUri: REDIRECT } });
   const cookies = jar();
-  // Sign in and consent once through the development interactions (any login); offline_access
-  // (with prompt=consent, as node-oidc-provider requires) so that refresh tokens are issued.
-  const start = `${url}/auth?${new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'openid offline_access', prompt: 'consent', code_challenge: challenge, code_challenge_method: 'S256', state: 's' })}`;
-  let page = await follow(cookies, start, url);
-  for (let i = 0; i < 4 && page.status === 200; i++) {
-    const prompt = /name="prompt" value="(\w+)"/.exec(page.body)?.[1];
-    const action = /<form[^>]*action="([^"]+)"/.exec(page.body)?.[1];
-    if (!prompt || !action) throw new Error(`node-oidc-provider: unexpected page at ${page.at}`);
-    page = await follow(cookies, new URL(action, url).toString(), url, { method: 'POST', form: prompt === 'login' ? { prompt, login: 'bench', password: 'x' } : { prompt } });
-  }
-  const first = codeOf(page.location);
   const provider = {
     name: 'node-oidc-provider',
     child,
@@ -127,11 +116,31 @@ async function prepareNodeOidcProvider() {
     token: `${url}/token`,
     scope: 'openid offline_access',
     refreshToken: null,
+    // A refresh token through an interactive sign-in and consent; see the refresh measurement.
+    freshRefreshToken: () => interactiveRefreshToken(provider, url),
   };
-  // The refresh token of the interactive sign-in (see the refresh measurement), redeemed now,
-  // while its code is fresh.
-  provider.refreshToken = (await tokenCall(provider, { grant_type: 'authorization_code', code: first, redirect_uri: REDIRECT, code_verifier: verifier })).refresh_token;
+  provider.refreshToken = await provider.freshRefreshToken();
   return provider;
+}
+
+/**
+ * Signs in and consents through node-oidc-provider's development interactions (any login);
+ * offline_access (with prompt=consent, as node-oidc-provider requires) so that a refresh
+ * token is issued, redeemed at once while its code is fresh. Called again before each
+ * refresh round: the default in-memory adapter is an LRU of 1,000 entries, and the codes and
+ * tokens of the exchange rounds push an untouched refresh token (and its grant) out of it.
+ */
+async function interactiveRefreshToken(provider, url) {
+  const start = `${url}/auth?${new URLSearchParams({ client_id: provider.clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'openid offline_access', prompt: 'consent', code_challenge: challenge, code_challenge_method: 'S256', state: 's' })}`;
+  let page = await follow(provider.cookies, start, url);
+  for (let i = 0; i < 4 && page.status === 200; i++) {
+    const prompt = /name="prompt" value="(\w+)"/.exec(page.body)?.[1];
+    const action = /<form[^>]*action="([^"]+)"/.exec(page.body)?.[1];
+    if (!prompt || !action) throw new Error(`node-oidc-provider: unexpected page at ${page.at}`);
+    page = await follow(provider.cookies, new URL(action, url).toString(), url, { method: 'POST', form: prompt === 'login' ? { prompt, login: 'bench', password: 'x' } : { prompt } });
+  }
+  const code = codeOf(page.location);
+  return (await tokenCall(provider, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier })).refresh_token;
 }
 
 const basic = (p) => `Basic ${Buffer.from(`${encodeURIComponent(p.clientId)}:${encodeURIComponent(p.clientSecret)}`).toString('base64')}`;
@@ -152,8 +161,13 @@ async function exchange(p) {
   return tokenCall(p, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier });
 }
 
-/** Runs `connections` workers for `seconds`; returns completions per second and errors. */
-async function measure(work, state) {
+/**
+ * Runs `connections` workers for `seconds`; returns completions per second, errors, and the
+ * provider process's CPU time per completed call (user + system, from /proc: what the call
+ * costs the server, much less sensitive than throughput to what else loads the machine).
+ */
+async function measure(work, pid) {
+  const cpuBefore = cpuSeconds(pid);
   const until = performance.now() + seconds * 1000;
   let done = 0;
   let errors = 0;
@@ -161,7 +175,7 @@ async function measure(work, state) {
   await Promise.all(Array.from({ length: connections }, async (_, i) => {
     while (performance.now() < until) {
       try {
-        await work(i, state);
+        await work(i);
         done += 1;
       } catch (error) {
         errors += 1;
@@ -169,11 +183,16 @@ async function measure(work, state) {
       }
     }
   }));
-  return { perSecond: done / seconds, errors, firstError };
+  const cpuAfter = cpuSeconds(pid);
+  const cpuMsPerCall = cpuBefore === null || cpuAfter === null || done === 0 ? null : ((cpuAfter - cpuBefore) * 1000) / done;
+  return { perSecond: done / seconds, errors, firstError, cpuMsPerCall };
 }
 
+const loadavgAtStart = loadavg();
 const providers = [await prepareTessera(), await prepareNodeOidcProvider()];
-const version = JSON.parse(readFileSync(join(here, '..', 'node_modules', 'oidc-provider', 'package.json'), 'utf8')).version;
+// bench/'s own install (npm run bench) holds oidc-provider; an older checkout had it at the root.
+const providerPackage = [join(here, 'node_modules', 'oidc-provider', 'package.json'), join(here, '..', 'node_modules', 'oidc-provider', 'package.json')].find((p) => existsSync(p));
+const version = providerPackage ? JSON.parse(readFileSync(providerPackage, 'utf8')).version : 'unknown';
 const results = { rounds, seconds, connections, versions: { 'oidc-provider': version }, exchange: [], refresh: [] };
 try {
   // Warm-up: each provider's code paths (and JIT) once before measuring.
@@ -181,31 +200,38 @@ try {
 
   for (let round = 1; round <= rounds; round++) {
     for (const p of providers) {
-      const r = await measure(() => exchange(p));
+      const r = await measure(() => exchange(p), p.child.pid);
       results.exchange.push({ round, provider: p.name, ...r });
-      log(`exchange round ${round} ${p.name}: ${r.perSecond.toFixed(0)}/s (${r.errors} errors${r.firstError ? `: ${r.firstError}` : ''})`);
+      log(`exchange round ${round} ${p.name}: ${r.perSecond.toFixed(0)}/s, ${r.cpuMsPerCall?.toFixed(2)} ms CPU/call (${r.errors} errors${r.firstError ? `: ${r.firstError}` : ''})`);
     }
+  }
+  // Warm-up of the refresh path too (100 refreshes each), so that the rounds compare both
+  // providers' steady state, as the exchange warm-up does for the exchange.
+  for (const p of providers) {
+    let token = p.name === 'tessera' ? (await exchange(p)).refresh_token : await p.freshRefreshToken();
+    for (let i = 0; i < 100; i++) token = (await tokenCall(p, { grant_type: 'refresh_token', refresh_token: token })).refresh_token ?? token;
   }
   for (let round = 1; round <= rounds; round++) {
     for (const p of providers) {
       // Each worker starts from a refresh token of its own and spends the one it got last.
       // node-oidc-provider issues refresh tokens only for offline_access, which it grants
-      // only with prompt=consent (an interaction): the one token of the interactive sign-in
-      // serves every worker. By default it does not rotate a confidential client's refresh
+      // only with prompt=consent (an interaction): the one token of an interactive sign-in
+      // made just before the round serves every worker. By default it does not rotate a confidential client's refresh
       // tokens (until 70 % of their lifetime), so the same token stays valid; Tessera
       // rotates every refresh token (single use, with theft detection).
       let tokens;
       if (p.name === 'tessera') {
         tokens = await Promise.all(Array.from({ length: connections }, async () => (await exchange(p)).refresh_token));
       } else {
+        p.refreshToken = await p.freshRefreshToken();
         tokens = Array.from({ length: connections }, () => p.refreshToken);
       }
       const r = await measure(async (i) => {
         const next = await tokenCall(p, { grant_type: 'refresh_token', refresh_token: tokens[i] });
         if (next.refresh_token) tokens[i] = next.refresh_token;
-      });
+      }, p.child.pid);
       results.refresh.push({ round, provider: p.name, ...r });
-      log(`refresh round ${round} ${p.name}: ${r.perSecond.toFixed(0)}/s (${r.errors} errors${r.firstError ? `: ${r.firstError}` : ''})`);
+      log(`refresh round ${round} ${p.name}: ${r.perSecond.toFixed(0)}/s, ${r.cpuMsPerCall?.toFixed(2)} ms CPU/call (${r.errors} errors${r.firstError ? `: ${r.firstError}` : ''})`);
     }
   }
 } finally {
@@ -221,8 +247,15 @@ for (const kind of ['exchange', 'refresh']) {
   const of = (name) => median(results[kind].filter((r) => r.provider === name).map((r) => r.perSecond));
   results[`${kind}Median`] = { tessera: of('tessera'), nodeOidcProvider: of('node-oidc-provider') };
   results[`${kind}Ratio`] = of('tessera') / of('node-oidc-provider');
-  log(`${kind}: Tessera ${of('tessera').toFixed(0)}/s, node-oidc-provider ${of('node-oidc-provider').toFixed(0)}/s, ratio ${results[`${kind}Ratio`].toFixed(2)}`);
+  const cpuOf = (name) => {
+    const values = results[kind].filter((r) => r.provider === name && r.cpuMsPerCall !== null).map((r) => r.cpuMsPerCall);
+    return values.length ? median(values) : null;
+  };
+  results[`${kind}CpuMsPerCall`] = { tessera: cpuOf('tessera'), nodeOidcProvider: cpuOf('node-oidc-provider') };
+  // CPU per call, node-oidc-provider ÷ Tessera: above 1 when a call costs Tessera less.
+  results[`${kind}CpuRatio`] = cpuOf('tessera') && cpuOf('node-oidc-provider') ? cpuOf('node-oidc-provider') / cpuOf('tessera') : null;
+  log(`${kind}: Tessera ${of('tessera').toFixed(0)}/s, node-oidc-provider ${of('node-oidc-provider').toFixed(0)}/s, ratio ${results[`${kind}Ratio`].toFixed(2)}; CPU per call ratio ${results[`${kind}CpuRatio`]?.toFixed(2)}`);
 }
-results.machine = { loadavg: loadavg(), cores: availableParallelism() };
+results.machine = { loadavgAtStart, loadavg: loadavg(), cores: availableParallelism() };
 if (args.json) writeFileSync(args.json, JSON.stringify(results, null, 2));
 else process.stdout.write(`${JSON.stringify(results)}\n`);

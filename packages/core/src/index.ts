@@ -17,11 +17,11 @@ export { createAppService, toPublicApp, checkOidcMetadata, DEFAULT_OIDC_METADATA
 export { createLogoutService, type LogoutService, type LogoutScope } from './logout.js';
 export { createAdminTokenService, type AdminTokenService } from './admin-tokens.js';
 export { createAuthority, type Authority } from './authority.js';
-export { createKeyManager, type KeyManager, type ActiveKey } from './signing-keys.js';
+export { createKeyManager, ID_TOKEN_ALGORITHMS, type KeyManager, type ActiveKey } from './signing-keys.js';
 export { createTokenService, BACKCHANNEL_EVENT, MAX_LOGOUT_TOKEN_SIDS, type TokenService, type TokenPair, type Introspection } from './tokens.js';
 export { createSessionCache, type SessionCache, type CacheTicket } from './session-cache.js';
 export { planLogout, channelsOf } from './logout-plan.js';
 export { createDeliveryService, type DeliveryService } from './deliveries.js';
 export { createFailureLimiter, type FailureLimiter, type FailureLimiterOptions } from './failure-limiter.js';
 export { createRetentionService, type RetentionService, type PurgeCounts } from './retention.js';
-export { createOidcService, narrowScope, s256, OIDC_SCOPES, type OidcService, type RedeemedCode } from './oidc.js';
+export { createOidcService, hintNamesUser, narrowScope, s256, OIDC_SCOPES, type OidcService, type RedeemedCode } from './oidc.js';

@@ -37,6 +37,22 @@ export function narrowScope(requested: string): string {
 }
 
 /**
+ * Whether a `login_hint` or `logout_hint` names `user`: its user id, or its username or
+ * email compared case-insensitively (both are looked up that way at sign-in), or one of
+ * `handles` (session ids the request is about: a logout_hint may name the session).
+ *
+ * @example
+ * ```ts
+ * hintNamesUser('Alice', user); // true when user.username is 'alice'
+ * hintNamesUser('ses_x', user, ['ses_x']); // true
+ * ```
+ */
+export function hintNamesUser(hint: string, user: Pick<UserRecord, 'id' | 'username' | 'email'>, handles: readonly string[] = []): boolean {
+  const lower = hint.normalize('NFC').toLowerCase();
+  return hint === user.id || handles.includes(hint) || lower === user.username.toLowerCase() || (user.email !== null && lower === user.email.toLowerCase());
+}
+
+/**
  * The OpenID Provider's domain rules on Tessera's own sessions: one-use authorization codes
  * bound to the session the user signed in with, their redemption (which joins the client
  * to that session, exactly like `grant_type=session_token`), ID tokens and the claims of a
@@ -115,13 +131,17 @@ export function createOidcService(deps: CoreDeps, sessions: SessionService, toke
       // downgrade attempt (an attacker injecting a code obtained without PKCE).
       throw new TesseraError('INVALID_GRANT', 'code_verifier was sent but the authorization request had no code_challenge.');
     }
-    // Of two concurrent redemptions exactly one spends the code; the other is a replay.
-    if (!(await store.spendAuthorizationCode(record.id, now))) throw await replayed(record);
+    // Of two concurrent redemptions exactly one spends the code, and the same transaction
+    // makes the client a member of the session (from now on every end of it reaches this
+    // client). The other is a replay: it only gets here once that join has committed, so
+    // its revocation (replayed) always reaches what the winner is given, even when the
+    // winner's tokens are issued after it (refresh and userinfo check the membership).
+    if (!(await store.redeemAuthorizationCode(record.id, now))) throw await replayed(record);
+    // Cached copies of this session still list the old apps.
+    deps.cache?.dropSessions([record.handle]);
     const session = await tokens.activeSession(record.handle);
     const user = session ? await activeUser(session.userId) : null;
     if (!session || !user) throw new TesseraError('INVALID_GRANT', 'The session this code was issued in has ended.');
-    // The client joins the Tessera session: from now on every end of it reaches this client.
-    await sessions.joinSession(session, app.clientId);
     const pair = await tokens.issuePair(session, app.clientId, record.scope);
     return { pair, session, user, nonce: record.nonce, scope: record.scope };
   }

@@ -18,6 +18,13 @@ const SKEW_MS = 60_000;
 const RELOAD_MS = 60_000;
 
 /**
+ * The ID token signing algorithms every Tessera publishes keys for (and the discovery
+ * document lists as id_token_signing_alg_values_supported): EdDSA and ES256, and RS256
+ * because many existing clients accept nothing else.
+ */
+export const ID_TOKEN_ALGORITHMS: readonly SigningAlgorithm[] = Object.freeze(['RS256', 'EdDSA', 'ES256']);
+
+/**
  * Signing keys live in the store, so every node signs with the same keys and publishes the
  * same JWKS. Time is cut into rotation periods; the key of period p has the kid `tk-<p>`,
  * signs during p, is published from the start of p-1 (so verifiers have it before its first
@@ -26,9 +33,9 @@ const RELOAD_MS = 60_000;
  *
  * Access and logout tokens are signed with the configured algorithm (`tokens.algorithm`). ID
  * tokens are signed with the algorithm each OIDC client registered (RS256 by default, the one
- * every relying party accepts); a key series for another algorithm (kid `tk-<p>-<alg>`)
- * starts when the first client asking for it is registered ({@link ensureAlgorithm}), so its
- * keys too are published before they sign, and is then kept like the main series.
+ * every relying party accepts). Each of the other ID token algorithms ({@link ID_TOKEN_ALGORITHMS})
+ * has a series of its own (kid `tk-<p>-<alg>`) from the first start, published a period
+ * before it signs and rotated like the main series.
  *
  * @example
  * ```ts
@@ -79,7 +86,10 @@ export function createKeyManager(deps: CoreDeps) {
     // Every series in use goes on: the main one, those with keys in the store, those asked for.
     // (A key of the main series keeps its kid `tk-<p>` whatever its algorithm, so a changed
     // tokens.algorithm takes over at the next period, as before.)
-    const algs = new Set<SigningAlgorithm>([main, ...current.filter((k) => /^tk-\d+-/.test(k.kid)).map((k) => k.alg), ...requested]);
+    // The three ID token algorithms the discovery document advertises always have a series,
+    // from the first start on: a relying party that accepts only one of them (many accept
+    // only RS256, some only ES256) finds its key in the JWKS before any client registered.
+    const algs = new Set<SigningAlgorithm>([main, ...ID_TOKEN_ALGORITHMS, ...current.filter((k) => /^tk-\d+-/.test(k.kid)).map((k) => k.alg), ...requested]);
     for (const alg of algs) {
       for (const p of [period, period + 1]) {
         if (current.some((k) => k.kid === kidOf(p, alg))) continue;

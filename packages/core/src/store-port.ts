@@ -165,8 +165,14 @@ export interface StoreOperations {
 
   createAuthorizationCode(code: AuthorizationCodeRecord): Promise<void>;
   findAuthorizationCode(id: string): Promise<AuthorizationCodeRecord | null>;
-  /** Marks a code redeemed; false when it already was (exactly one caller wins). */
-  spendAuthorizationCode(id: string, at: number): Promise<boolean>;
+  /**
+   * Redeems a code: marks it used and, in the same transaction, makes its client a member of
+   * its session (when the session is still active and the client is not a member already).
+   * False when the code was redeemed before (exactly one caller wins). Because the join
+   * commits with the spend, a caller that gets false sees the winner's join already done,
+   * so revoking after a replay always reaches what the winner was given.
+   */
+  redeemAuthorizationCode(id: string, at: number): Promise<boolean>;
   /** Removes codes past their expiry; returns how many. */
   purgeAuthorizationCodes(now: number): Promise<number>;
 

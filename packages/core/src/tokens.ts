@@ -3,7 +3,7 @@ import { isMember } from './app-access.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import { isSessionExpired } from './lifetimes.js';
-import type { AppRecord, SessionRecord, SigningAlgorithm } from './model.js';
+import type { AppRecord, SessionRecord, SigningAlgorithm, UserRecord } from './model.js';
 import { createSplitToken, randomToken, splitToken, verifySecret } from './secrets.js';
 import type { SessionService } from './sessions.js';
 import type { KeyManager } from './signing-keys.js';
@@ -100,9 +100,20 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
    * Tessera cannot tell which is which, so it ends the whole session (reason `token_theft`).
    */
   async function refresh(app: AppRecord, refreshToken: string): Promise<TokenPair> {
+    return (await refreshGrant(app, refreshToken, 'any')).pair;
+  }
+
+  /**
+   * {@link refresh}, with the session and user it read, so the caller need not read them
+   * again. With `oidc`, only a pair issued by the OpenID Provider (it has a scope) is
+   * refreshed; a pair of `POST /v1/token` is refused with INVALID_GRANT before anything is
+   * spent, so it stays valid where it belongs.
+   */
+  async function refreshGrant(app: AppRecord, refreshToken: string, kind: 'oidc' | 'any'): Promise<{ pair: TokenPair; session: SessionRecord; user: UserRecord }> {
     const parts = splitToken(refreshToken);
     const record = parts && parts.id.startsWith('rt') ? await store.findRefreshToken(parts.id) : null;
     if (!parts || !record || !verifySecret(parts.secret, record.secretHash) || record.clientId !== app.clientId) throw new TesseraError('INVALID_GRANT');
+    if (kind === 'oidc' && (record.scope ?? null) === null) throw new TesseraError('INVALID_GRANT', 'This refresh token was not issued by the OpenID Provider.');
     const now = clock.now();
     const theft = async () => {
       await sessions.revokeSessions([record.handle], { actor: `app:${app.clientId}`, reason: 'token_theft' });
@@ -115,12 +126,11 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
     if (!session || !isMember(session, app.clientId, Math.floor(record.createdAt / 1000))) throw new TesseraError('INVALID_GRANT');
     if (record.usedAt !== null) throw await theft();
     if (now >= record.expiresAt) throw new TesseraError('INVALID_GRANT');
-    if (session.endedAt !== null || isSessionExpired(session, now) || !(await activeUser(session))) {
-      throw new TesseraError('INVALID_GRANT');
-    }
+    const user = session.endedAt !== null || isSessionExpired(session, now) ? null : await activeUser(session);
+    if (!user) throw new TesseraError('INVALID_GRANT');
     // Of two concurrent refreshes with one token exactly one spends it; the other is reuse.
     if (!(await store.spendRefreshToken(record.id, now))) throw await theft();
-    return issuePair(session, app.clientId, record.scope ?? null);
+    return { pair: await issuePair(session, app.clientId, record.scope ?? null), session, user };
   }
 
   async function activeSession(handle: string): Promise<SessionRecord | null> {
@@ -212,7 +222,7 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
       .sign(privateKey);
   }
 
-  return { exchange, refresh, introspect, verifyAccessToken, signAccessToken, signLogoutToken, issuePair, activeSession, isMember };
+  return { exchange, refresh, refreshGrant, introspect, verifyAccessToken, signAccessToken, signLogoutToken, issuePair, activeSession, isMember };
 }
 
 /** The token service returned by {@link createTokenService}. */

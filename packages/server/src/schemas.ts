@@ -9,7 +9,8 @@ import { Type, type Static } from '@fastify/type-provider-typebox';
 
 const Str = (max: number, extra: object = {}) => Type.String({ minLength: 1, maxLength: max, ...extra });
 const NullableStr = (max: number) => Type.Union([Type.String({ maxLength: max }), Type.Null()]);
-const HttpUrl = Type.String({ minLength: 8, maxLength: 2048, pattern: '^https?://' });
+/** An http(s) URL (the admin API's and client registration's redirect and logout URIs). */
+export const HttpUrl = Type.String({ minLength: 8, maxLength: 2048, pattern: '^https?://' });
 // No spaces in a username (visible ones: the schema says so, 400 INVALID_REQUEST). Control,
 // bidirectional and invisible characters — some of which \s also matches (newline, BOM) —
 // are left to core's one name rule (normaliseName, 400 INVALID_NAME), so every path that

@@ -127,3 +127,37 @@ export function appNameOf(b: { name?: string; client_name?: string }): string | 
   if (b.name !== undefined && b.client_name !== undefined && b.name !== b.client_name) throw new TesseraError('INVALID_REQUEST', 'name and client_name differ; give one of them.');
   return b.name ?? b.client_name;
 }
+
+/** The app settings of an admin body (POST or PATCH /admin/api/apps, and the CLI built on the same schemas). */
+interface AppSettingsBody {
+  name?: string;
+  client_name?: string;
+  trusted?: boolean;
+  allowed_origins?: string[];
+  return_urls?: string[];
+  backchannel_logout_uri?: string | null;
+  connectors?: unknown;
+  redirect_uris?: string[];
+  post_logout_redirect_uris?: string[];
+  grant_types?: Array<'authorization_code' | 'refresh_token'>;
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  backchannel_logout_session_required?: boolean;
+  id_token_signed_response_alg?: 'RS256' | 'EdDSA' | 'ES256';
+}
+
+/**
+ * The changes of an app body, as core's updateApp takes them: one mapping for PATCH
+ * /admin/api/apps/:id and `tessera apps update`, so both change exactly the same things
+ * under the same rules (core checks the merged OIDC metadata either way).
+ */
+export function appChangesOf(b: AppSettingsBody) {
+  return {
+    name: appNameOf(b),
+    trusted: b.trusted,
+    allowedOrigins: b.allowed_origins,
+    returnUrls: b.return_urls,
+    backchannelLogoutUri: b.backchannel_logout_uri,
+    connectors: b.connectors as Record<string, unknown> | undefined,
+    oidc: oidcMetadataOf(b),
+  };
+}

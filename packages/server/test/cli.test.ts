@@ -160,6 +160,79 @@ describe('tessera apps', () => {
     expect(bad.stderr).toContain('--token-endpoint-auth-method');
   });
 
+  it('register takes the standard OIDC client metadata names (the kebab-case flags stay as aliases)', async () => {
+    const made = await cli(['apps', 'register', '--client_name', 'Wiki', '--client-id', 'wiki', '--redirect_uris', 'https://wiki.example/cb', '--redirect_uris', 'https://wiki.example/cb2', '--post_logout_redirect_uris', 'https://wiki.example/bye', '--grant_types', 'authorization_code', '--token_endpoint_auth_method', 'none', '--backchannel_logout_uri', 'https://wiki.example/bcl', '--backchannel_logout_session_required', '--id_token_signed_response_alg', 'ES256', '--json']);
+    expect(made.code, made.stderr).toBe(0);
+    expect(JSON.parse(made.stdout).app).toMatchObject({ client_id: 'wiki', name: 'Wiki', redirect_uris: ['https://wiki.example/cb', 'https://wiki.example/cb2'], post_logout_redirect_uris: ['https://wiki.example/bye'], grant_types: ['authorization_code'], token_endpoint_auth_method: 'none', backchannel_logout_uri: 'https://wiki.example/bcl', backchannel_logout_session_required: true, id_token_signed_response_alg: 'ES256', trusted: false });
+    // What the CLI wrote is what a second process reads.
+    const { authority } = openCore();
+    expect((await authority.apps.getApp('wiki')).oidc).toMatchObject({ redirectUris: ['https://wiki.example/cb', 'https://wiki.example/cb2'], tokenEndpointAuthMethod: 'none', backchannelLogoutSessionRequired: true });
+    // Both spellings of one list add up; two different values of one setting are refused.
+    const mixed = await cli(['apps', 'register', '--name', 'Mixed', '--redirect-uri', 'https://m.example/a', '--redirect_uris', 'https://m.example/b', '--json']);
+    expect(mixed.code, mixed.stderr).toBe(0);
+    expect(JSON.parse(mixed.stdout).app.redirect_uris).toEqual(['https://m.example/b', 'https://m.example/a']);
+    expectFailure(await cli(['apps', 'register', '--name', 'A', '--client_name', 'B']), 2, 'tessera: apps register: --client_name and --name differ; give one of them (see: tessera apps register --help)');
+  });
+
+  it('register refuses bad input with one clear line and exit 2: an unknown flag, an invalid URI, a bad method, a missing name', async () => {
+    expectFailure(await cli(['apps', 'register', '--name', 'x', '--redirect_uri', 'https://x.example/cb']), 2, 'tessera: apps register: unknown option --redirect_uri (see: tessera apps register --help)');
+    expectFailure(await cli(['apps', 'register', '--name', 'x', '--redirect_uris', 'not a url']), 2, 'tessera: apps register: --redirect_uris "not a url": must be an http(s) URL, e.g. https://forum.example.com/ (see: tessera apps register --help)');
+    expectFailure(await cli(['apps', 'register', '--name', 'x', '--post_logout_redirect_uris', 'javascript:alert(1)']), 2, /^tessera: apps register: --post_logout_redirect_uris "javascript:alert\(1\)": must be an http\(s\) URL/);
+    expectFailure(await cli(['apps', 'register', '--name', 'x', '--backchannel_logout_uri', 'ftp://x.example/bcl']), 2, /^tessera: apps register: --backchannel_logout_uri "ftp:\/\/x\.example\/bcl": must be an http\(s\) URL/);
+    expectFailure(await cli(['apps', 'register', '--name', 'x', '--token_endpoint_auth_method', 'private_key_jwt']), 2, /^tessera: apps register: --token_endpoint_auth_method "private_key_jwt": /);
+    expectFailure(await cli(['apps', 'register', '--name', 'x', '--grant_types', 'implicit']), 2, /^tessera: apps register: --grant_types "implicit": /);
+    expectFailure(await cli(['apps', 'register', '--redirect_uris', 'https://x.example/cb']), 2, 'tessera: apps register: missing --name (or --client_name) (see: tessera apps register --help)');
+    // A public client without redirect URIs or a refresh-only client: core's rules, exit 1 with the code.
+    const refused = await cli(['apps', 'register', '--name', 'x', '--grant_types', 'refresh_token', '--redirect_uris', 'https://x.example/cb']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^tessera: apps register: .*\(INVALID_REQUEST\)\n$/);
+    const { authority } = openCore();
+    expect(await authority.apps.listApps()).toEqual([]);
+  });
+
+  it('update changes OIDC metadata and app fields through the admin API\'s rules; only what is given changes', async () => {
+    await createApp('wiki', '--client-id', 'wiki', '--redirect_uris', 'https://wiki.example/cb', '--origin', 'https://wiki.example', '--backchannel_logout_uri', 'https://wiki.example/bcl');
+    const run = await cli(['apps', 'update', 'wiki', '--post_logout_redirect_uris', 'https://wiki.example/bye', '--redirect_uris', 'https://wiki.example/cb2', '--backchannel_logout_session_required', '--token_endpoint_auth_method', 'client_secret_post', '--trusted', '--client_name', 'Wiki 2', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).app).toMatchObject({ client_id: 'wiki', name: 'Wiki 2', trusted: true, redirect_uris: ['https://wiki.example/cb2'], post_logout_redirect_uris: ['https://wiki.example/bye'], backchannel_logout_session_required: true, token_endpoint_auth_method: 'client_secret_post', allowed_origins: ['https://wiki.example'], backchannel_logout_uri: 'https://wiki.example/bcl', grant_types: ['authorization_code', 'refresh_token'] });
+    const { authority } = openCore();
+    expect((await authority.apps.getApp('wiki')).oidc).toMatchObject({ redirectUris: ['https://wiki.example/cb2'], postLogoutRedirectUris: ['https://wiki.example/bye'], backchannelLogoutSessionRequired: true, tokenEndpointAuthMethod: 'client_secret_post' });
+
+    // --no-… turns a flag off; '' empties a list and removes the back-channel URI; --client-id works too.
+    const off = await cli(['apps', 'update', '--client-id', 'wiki', '--no-trusted', '--no-backchannel_logout_session_required', '--post_logout_redirect_uris', '', '--backchannel_logout_uri', '', '--json']);
+    expect(off.code, off.stderr).toBe(0);
+    expect(JSON.parse(off.stdout).app).toMatchObject({ trusted: false, backchannel_logout_session_required: false, post_logout_redirect_uris: [], backchannel_logout_uri: null, redirect_uris: ['https://wiki.example/cb2'] });
+    // Connector settings (a webhook): its generated signing secret is shown once.
+    const hooked = await cli(['apps', 'update', 'wiki', '--connectors', '{"webhook":{"url":"https://wiki.example/hook"}}', '--json']);
+    expect(hooked.code, hooked.stderr).toBe(0);
+    const hookedJson = JSON.parse(hooked.stdout) as { app: { connectors: { webhook: { url: string; has_secret: boolean } } }; webhook_secret: string };
+    expect(hookedJson.app.connectors.webhook).toEqual({ url: 'https://wiki.example/hook', has_secret: true });
+    expect(hookedJson.webhook_secret).toMatch(/^whsec_/);
+    expect((await cli(['apps', 'update', 'wiki', '--connectors', '{}', '--json'])).stdout).not.toContain('whsec_');
+    const plain = await cli(['apps', 'update', 'wiki', '--id_token_signed_response_alg', 'EdDSA']);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toBe('Updated app wiki ("Wiki 2"): id_token_signed_response_alg.\n');
+  });
+
+  it('update refuses bad input (exit 2 for usage, 1 for an unknown app or a rule of core) and changes nothing', async () => {
+    await createApp('wiki', '--client-id', 'wiki', '--redirect_uris', 'https://wiki.example/cb');
+    expectFailure(await cli(['apps', 'update', 'wiki', '--redirect_uris', 'https://wiki.example/#frag', '--bogus']), 2, 'tessera: apps update: unknown option --bogus (see: tessera apps update --help)');
+    expectFailure(await cli(['apps', 'update', 'wiki', '--redirect_uris', 'wiki.example/cb']), 2, /^tessera: apps update: --redirect_uris "wiki\.example\/cb": must be an http\(s\) URL/);
+    expectFailure(await cli(['apps', 'update', 'wiki', '--id-token-alg', 'HS256']), 2, /^tessera: apps update: --id-token-alg "HS256": /);
+    expectFailure(await cli(['apps', 'update', 'wiki']), 2, 'tessera: apps update: nothing to change: give at least one setting (see: tessera apps update --help)');
+    expectFailure(await cli(['apps', 'update', '--trusted']), 2, 'tessera: apps update: missing CLIENT_ID (the app to change) (see: tessera apps update --help)');
+    expectFailure(await cli(['apps', 'update', 'wiki', 'other', '--trusted']), 2, 'tessera: apps update: unexpected argument "other" (see: tessera apps update --help)');
+    expectFailure(await cli(['apps', 'update', 'wiki', '--trusted', '--no-trusted']), 2, 'tessera: apps update: --trusted and --no-trusted contradict each other (see: tessera apps update --help)');
+    expectFailure(await cli(['apps', 'update', 'wiki', '--connectors', '{"webhook":']), 2, 'tessera: apps update: --connectors: not valid JSON (see: tessera apps update --help)');
+    expectFailure(await cli(['apps', 'update', 'wiki', '--connectors', '[1,2]']), 2, /^tessera: apps update: --connectors: /);
+    expectFailure(await cli(['apps', 'update', 'nope', '--trusted']), 1, 'tessera: apps update: no such app "nope" (APP_NOT_FOUND)');
+    const rule = await cli(['apps', 'update', 'wiki', '--grant_types', 'refresh_token']);
+    expect(rule.code).toBe(1);
+    expect(rule.stderr).toMatch(/\(INVALID_REQUEST\)\n$/);
+    const { authority } = openCore();
+    expect(await authority.apps.getApp('wiki')).toMatchObject({ trusted: false, oidc: { redirectUris: ['https://wiki.example/cb'], grantTypes: ['authorization_code', 'refresh_token'], idTokenSignedResponseAlg: 'RS256' } });
+  });
+
   it('create --json prints {app, client_secret} on stdout and the once-only note on stderr', async () => {
     const run = await cli(['apps', 'create', '--name', 'shop', '--client-id', 'shop', '--json']);
     expect(run.code, run.stderr).toBe(0);

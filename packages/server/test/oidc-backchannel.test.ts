@@ -3,8 +3,8 @@
 // receiver that validates logout tokens as a relying party must (§2.6). One client requires
 // sid (backchannel_logout_session_required): a user-wide end then reaches it once per session.
 import * as client from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, formFields, signInThrough, startOidcNode, startReceiver, waitFor, type OidcNode, type Receiver } from './oidc-support.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Browser, formFields, signInThrough, startClockedNode, startOidcNode, startReceiver, waitFor, type ClockedNode, type OidcNode, type Receiver } from './oidc-support.js';
 
 const PASSWORD = 'correct horse battery';
 
@@ -15,10 +15,11 @@ interface Rp {
   callback: string;
 }
 
-async function setUp(node: OidcNode, name: string, sessionRequired: boolean): Promise<Rp> {
+async function setUp(node: OidcNode, name: string, sessionRequired: boolean, now?: () => number): Promise<Rp> {
   let clientId = '';
-  // The receiver checks the RS256 signature the client registered for its ID tokens.
-  const receiver = await startReceiver(node.url, () => clientId, ['RS256']);
+  // The receiver checks the RS256 signature the client registered for its ID tokens, and
+  // sid when the client requires it.
+  const receiver = await startReceiver(node.url, () => clientId, ['RS256'], 0, { sessionRequired, ...(now ? { now } : {}) });
   const callback = `https://${name}.example/cb`;
   const id = await node.createClient({ name, trusted: true, redirect_uris: [callback], backchannel_logout_uri: receiver.uri, backchannel_logout_session_required: sessionRequired });
   clientId = id.clientId;
@@ -149,28 +150,74 @@ describe('OIDC back-channel logout through the outbox', () => {
 });
 
 
-describe('OIDC back-channel logout on expiry', () => {
-  let node: OidcNode;
-  let rp: Rp;
+describe('OIDC back-channel logout on expiry, to two clients', () => {
+  // A listening Tessera whose clock the test moves: idle 10 minutes, absolute 1 hour, last
+  // seen written at every use. The relying parties' clock is the same one (their logout
+  // token checks of iat and exp run against it).
+  const IDLE_MS = 600_000;
+  const LIFETIME_MS = 3_600_000;
+  let node: ClockedNode;
+  let strict: Rp;
+  let plain: Rp;
 
-  beforeAll(async () => {
-    // Sessions idle out after 2 s: the end is found lazily by the next use of the session.
-    node = await startOidcNode({ TESSERA_SESSION_IDLE_TIMEOUT: '2' });
-    rp = await setUp(node, 'expiring-rp', true);
+  beforeEach(async () => {
+    node = await startClockedNode({ session: { idleTimeoutSeconds: IDLE_MS / 1000, absoluteLifetimeSeconds: LIFETIME_MS / 1000, touchIntervalSeconds: 0, cacheSeconds: 0 } });
+    const now = () => node.clock.now();
+    strict = await setUp(node, 'strict-rp', true, now);
+    plain = await setUp(node, 'plain-rp', false, now);
   });
-  afterAll(async () => {
-    await rp?.receiver.close();
+  afterEach(async () => {
+    await strict?.receiver.close();
+    await plain?.receiver.close();
     await node?.close();
   });
 
-  it('tells the client when the session it joined expires', async () => {
-    const userId = await node.createUser('eve', PASSWORD);
-    const { sid, browser } = await signInBoth(node, [rp], 'eve');
+  /** Both clients heard of `sid`, each token valid per §2.6 (the receivers), with sid and the user's sub. */
+  async function expectBothTold(sid: string, userId: string, tokens: Array<{ refresh: string }>): Promise<void> {
+    await waitFor(() => heard(strict, (c) => c.sid === sid).length === 1 && heard(plain, (c) => c.sid === sid).length === 1, `logout tokens for ${sid} at both clients`, 30_000);
+    for (const rp of [strict, plain]) {
+      expect(heard(rp, (c) => c.sid === sid)[0]!.claims).toMatchObject({ iss: node.url, aud: rp.id.clientId, sub: userId, sid });
+      expect(rp.receiver.rejected).toEqual([]);
+    }
+    // And their grants are dead: a refresh of either client is refused.
+    await expect(client.refreshTokenGrant(strict.config, tokens[0]!.refresh)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(client.refreshTokenGrant(plain.config, tokens[1]!.refresh)).rejects.toMatchObject({ error: 'invalid_grant' });
+  }
+
+  it('idle expiry: the sweeper ends the unused session and both clients are told, with sid', async () => {
+    const userId = await node.createUser('ida', PASSWORD);
+    const { sid, tokens, browser } = await signInBoth(node, [strict, plain], 'ida');
     const cookie = browser.cookie(node.url, 'tessera_session')!;
-    // Polling whoami with the session's cookie: once it is past its idle deadline, the
-    // session ends (reason expired) and the client is told.
-    await waitFor(async () => (await fetch(`${node.url}/v1/whoami`, { headers: { authorization: `Bearer ${cookie}` } })).status === 401, 'the session to idle out');
-    await waitFor(() => rp.receiver.received.some((r) => r.claims.sid === sid && r.claims.sub === userId), 'the logout token of the expired session');
-    expect(rp.receiver.rejected).toEqual([]);
+    // One millisecond short of the idle deadline nothing happens.
+    node.clock.advance(IDLE_MS - 1);
+    expect(await node.authority.sessions.sweepExpired()).toBe(0);
+    expect(strict.receiver.received.length + plain.receiver.received.length).toBe(0);
+    node.clock.advance(1);
+    // What the sweeper runs every interval.
+    expect(await node.authority.sessions.sweepExpired()).toBe(1);
+    await expectBothTold(sid, userId, tokens);
+    expect((await fetch(`${node.url}/v1/whoami`, { headers: { authorization: `Bearer ${cookie}` } })).status).toBe(401);
+    expect(await node.authority.deps.store.findSessionByHandle(sid)).toMatchObject({ endReason: 'expired' });
+  });
+
+  it('absolute expiry: a session in constant use ends at its lifetime (found by its next use), and both clients are told, with sid', async () => {
+    const userId = await node.createUser('abe', PASSWORD);
+    const { sid, tokens, browser } = await signInBoth(node, [strict, plain], 'abe');
+    const cookie = browser.cookie(node.url, 'tessera_session')!;
+    const whoami = async () => (await fetch(`${node.url}/v1/whoami`, { headers: { authorization: `Bearer ${cookie}` } })).status;
+    // Used every 5 minutes, it never idles out; the idle sweeper finds nothing.
+    const started = node.clock.now();
+    while (node.clock.now() + IDLE_MS / 2 < started + LIFETIME_MS) {
+      node.clock.advance(IDLE_MS / 2);
+      expect(await whoami()).toBe(200);
+      expect(await node.authority.sessions.sweepExpired()).toBe(0);
+    }
+    expect(strict.receiver.received.length + plain.receiver.received.length).toBe(0);
+    // Past its absolute lifetime the next use finds it ended (reason expired).
+    node.clock.set(started + LIFETIME_MS);
+    expect(await whoami()).toBe(401);
+    await expectBothTold(sid, userId, tokens);
+    // Recorded as an expiry at the lifetime, not as a logout.
+    expect(await node.authority.deps.store.findSessionByHandle(sid)).toMatchObject({ endReason: 'expired', endedAt: started + LIFETIME_MS });
   });
 });

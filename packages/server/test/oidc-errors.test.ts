@@ -1,6 +1,10 @@
-// Bad input at the OpenID Provider's endpoints (in process, manual clock): each case gets
-// the error the specs name, never a 5xx, and nothing is ever sent to a redirect URI that was
-// not verified first. The happy paths are driven by openid-client in oidc-flow.test.ts.
+// Bad input at the OpenID Provider's endpoints that a relying-party library would not send
+// (in process, manual clock): repeated and malformed parameters, garbage bodies, client
+// authentication mistakes, a PKCE downgrade, a changed redirect_uri at the token endpoint.
+// Each gets the error the specs name, never a 5xx, and nothing is ever sent to a redirect
+// URI that was not verified first. The cases a real client meets (wrong redirect_uri, PKCE,
+// code replay, another client's code, expired code, prompt=none, end_session) are run with
+// openid-client over real HTTP in oidc-rp-errors.test.ts; the happy paths in oidc-flow.test.ts.
 import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT, generateKeyPair } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -89,19 +93,14 @@ describe('OpenID Provider: bad input', () => {
   }
 
   describe('authorization endpoint', () => {
-    it('shows an error page, never a redirect, for an unknown client, a missing or unregistered redirect_uri', async () => {
+    it('shows an error page, never a redirect, for a request without client_id or with client_id or redirect_uri repeated', async () => {
       const base = { response_type: 'code', scope: 'openid', state: 'st' };
-      expectPage(await authorize({ ...base, client_id: 'app_nobody', redirect_uri: CB }));
       expectPage(await authorize({ ...base, redirect_uri: CB }));
-      expectPage(await authorize({ ...base, client_id: conf.clientId }));
-      for (const wrong of ['https://evil.example/cb', `${CB}/`, `${CB}?x=1`, 'https://RP.example/cb', 'https://rp.example/CB', `${CB}#f`, 'https://rp.example.evil.com/cb']) {
-        expectPage(await authorize({ ...base, client_id: conf.clientId, redirect_uri: wrong }));
-      }
-      // Another client's redirect URI is not this client's.
-      expectPage(await authorize({ ...base, client_id: conf.clientId, redirect_uri: 'https://other.example/cb' }));
       // A repeated client_id or redirect_uri cannot be resolved to either value.
       const repeated = await t.app.inject({ method: 'GET', url: `/oidc/authorize?client_id=${conf.clientId}&redirect_uri=${encodeURIComponent(CB)}&redirect_uri=${encodeURIComponent('https://evil.example/cb')}&response_type=code&scope=openid` });
       expectPage(repeated);
+      const twoClients = await t.app.inject({ method: 'GET', url: `/oidc/authorize?client_id=${conf.clientId}&client_id=${other.clientId}&redirect_uri=${encodeURIComponent(CB)}&response_type=code&scope=openid` });
+      expectPage(twoClients);
     });
 
     it('returns the errors the specs name to a verified redirect_uri', async () => {
@@ -123,9 +122,8 @@ describe('OpenID Provider: bad input', () => {
       expectRedirectError(await authorize({ ...base, client_id: pub.clientId, scope: 'openid', response_type: 'code' }), 'invalid_request');
     });
 
-    it('prompt=none without a session sends login_required to the redirect_uri; with a login_hint for another account too', async () => {
+    it('prompt=none with a login_hint for another account than the signed-in one sends login_required', async () => {
       const query = { client_id: conf.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 'st', prompt: 'none' };
-      expectRedirectError(await authorize(query, false), 'login_required');
       expectRedirectError(await authorize({ ...query, login_hint: 'somebody-else' }), 'login_required');
     });
 
@@ -197,15 +195,6 @@ describe('OpenID Provider: bad input', () => {
   });
 
   describe('token endpoint', () => {
-    it('refuses a wrong or missing PKCE verifier with invalid_grant; the right one still works afterwards', async () => {
-      const { verifier, challenge } = verifierPair();
-      const c = await code(conf, { code_challenge: challenge, code_challenge_method: 'S256' });
-      expectOAuth(await token({ grant_type: 'authorization_code', code: c, redirect_uri: CB, code_verifier: verifierPair().verifier }, conf), 400, 'invalid_grant');
-      expectOAuth(await token({ grant_type: 'authorization_code', code: c, redirect_uri: CB }, conf), 400, 'invalid_grant');
-      expectOAuth(await token({ grant_type: 'authorization_code', code: c, redirect_uri: CB, code_verifier: 'too-short' }, conf), 400, 'invalid_grant');
-      expect((await token({ grant_type: 'authorization_code', code: c, redirect_uri: CB, code_verifier: verifier }, conf)).statusCode).toBe(200);
-    });
-
     it('refuses a code_verifier for a code requested without a challenge (PKCE downgrade)', async () => {
       const c = await code(conf);
       expectOAuth(await token({ grant_type: 'authorization_code', code: c, redirect_uri: CB, code_verifier: verifierPair().verifier }, conf), 400, 'invalid_grant');
@@ -215,34 +204,6 @@ describe('OpenID Provider: bad input', () => {
       const c = await code(conf);
       expectOAuth(await token({ grant_type: 'authorization_code', code: c, redirect_uri: 'https://rp.example/other' }, conf), 400, 'invalid_grant');
       expectOAuth(await token({ grant_type: 'authorization_code', code: c }, conf), 400, 'invalid_grant');
-    });
-
-    it('code replay: the second use is refused and revokes what the first issued', async () => {
-      const c = await code(conf);
-      const first = await token({ grant_type: 'authorization_code', code: c, redirect_uri: CB }, conf);
-      expect(first.statusCode).toBe(200);
-      const issued = first.json<{ access_token: string; refresh_token: string }>();
-      expect((await t.app.inject({ method: 'GET', url: '/oidc/userinfo', headers: { authorization: `Bearer ${issued.access_token}` } })).statusCode).toBe(200);
-      expectOAuth(await token({ grant_type: 'authorization_code', code: c, redirect_uri: CB }, conf), 400, 'invalid_grant');
-      // Everything the first redemption issued is dead: refresh, userinfo, introspection.
-      expectOAuth(await token({ grant_type: 'refresh_token', refresh_token: issued.refresh_token }, conf), 400, 'invalid_grant');
-      expect((await t.app.inject({ method: 'GET', url: '/oidc/userinfo', headers: { authorization: `Bearer ${issued.access_token}` } })).statusCode).toBe(401);
-      const introspection = await t.app.inject({ method: 'POST', url: '/v1/introspect', headers: { authorization: basicAuth(conf.clientId, conf.clientSecret), 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${issued.access_token}` });
-      expect(introspection.json()).toEqual({ active: false });
-      // The user's session itself goes on (the client left it; the browser did nothing wrong).
-      expect((await t.app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `Bearer ${cookie}` } })).statusCode).toBe(200);
-    });
-
-    it('refuses a code issued to another client without spending it', async () => {
-      const c = await code(conf);
-      expectOAuth(await token({ grant_type: 'authorization_code', code: c, redirect_uri: CB }, other), 400, 'invalid_grant');
-      expect((await token({ grant_type: 'authorization_code', code: c, redirect_uri: CB }, conf)).statusCode).toBe(200);
-    });
-
-    it('refuses an expired code', async () => {
-      const c = await code(conf);
-      t.clock.advance(t.config.oidc.codeTtlSeconds * 1000);
-      expectOAuth(await token({ grant_type: 'authorization_code', code: c, redirect_uri: CB }, conf), 400, 'invalid_grant');
     });
 
     it('refuses unknown and malformed codes, and codes of an ended session', async () => {
@@ -320,7 +281,7 @@ describe('OpenID Provider: bad input', () => {
       expect((await t.app.inject({ method: 'GET', url: '/oidc/userinfo', headers: { authorization: `Bearer ${pair.access_token}` } })).statusCode).toBe(401);
     });
 
-    it('end_session: an unregistered post_logout_redirect_uri, a foreign id_token_hint, a hint for another client → error page, no redirect, session kept', async () => {
+    it('end_session: a hint for another client, a forged or garbage id_token_hint, no client for the URI → error page, no redirect, session kept', async () => {
       const c = await code(conf);
       const idToken = (await token({ grant_type: 'authorization_code', code: c, redirect_uri: CB }, conf)).json<{ id_token: string }>().id_token;
       const logout = (query: Record<string, string>) => t.app.inject({ method: 'GET', url: '/oidc/logout', query, cookies: { [t.config.cookie.name]: cookie } });

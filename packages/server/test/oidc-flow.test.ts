@@ -8,6 +8,7 @@ import { Browser, formFields, signInThrough, startOidcNode, startReceiver, waitF
 
 const CONF_CB = 'https://rp-conf.example/cb';
 const PUB_CB = 'http://127.0.0.1:8765/callback';
+const PUB_BYE = 'http://127.0.0.1:8765/signed-out';
 const CONF_BYE = 'https://rp-conf.example/bye';
 
 describe('OpenID Provider with openid-client', () => {
@@ -23,7 +24,7 @@ describe('OpenID Provider with openid-client', () => {
     userId = await node.createUser('alice', 'correct horse battery', { first_name: 'Alice', last_name: 'Liddell', email: 'alice@example.test' });
     // A trusted confidential client (no consent page) and an untrusted public one.
     conf = await node.createClient({ name: 'Conf RP', trusted: true, redirect_uris: [CONF_CB], post_logout_redirect_uris: [CONF_BYE], backchannel_logout_uri: receiver.uri, backchannel_logout_session_required: true });
-    pub = await node.createClient({ name: 'Public RP', redirect_uris: [PUB_CB], token_endpoint_auth_method: 'none', id_token_signed_response_alg: 'EdDSA' });
+    pub = await node.createClient({ name: 'Public RP', redirect_uris: [PUB_CB], post_logout_redirect_uris: [PUB_BYE], token_endpoint_auth_method: 'none', id_token_signed_response_alg: 'EdDSA' });
   });
   afterAll(async () => {
     await receiver?.close();
@@ -57,7 +58,7 @@ describe('OpenID Provider with openid-client', () => {
     expect(meta.id_token_signing_alg_values_supported).toEqual(expect.arrayContaining(['RS256', 'EdDSA', 'ES256']));
     // Every advertised algorithm has a published key.
     const jwks = (await (await fetch(meta.jwks_uri!)).json()) as { keys: Array<{ alg: string }> };
-    expect(new Set(jwks.keys.map((k) => k.alg))).toEqual(new Set(['EdDSA', 'RS256']));
+    expect(new Set(jwks.keys.map((k) => k.alg))).toEqual(new Set(['EdDSA', 'RS256', 'ES256']));
   });
 
   it('runs the whole flow as a confidential client: login page, code + PKCE, ID token, userinfo, refresh, introspection, RP-initiated logout', async () => {
@@ -156,6 +157,57 @@ describe('OpenID Provider with openid-client', () => {
     expect((await browser.follow(forced.url, node.url)).hop.body).toContain('Allow');
   });
 
+  it('RP-initiated logout by the public client (openid-client buildEndSessionUrl: id_token_hint, post_logout_redirect_uri, state) ends the Tessera session everywhere', async () => {
+    const pubConfig = await discover(pub.clientId, client.None(), { id_token_signed_response_alg: 'EdDSA' });
+    const confConfig = await discover(conf.clientId, client.ClientSecretBasic(conf.clientSecret));
+    const browser = new Browser();
+    // The public client signs the user in (consent was given in an earlier test; prompt=none
+    // is not used: the login page is walked), then the confidential one joins the same session.
+    const request = await authorize(pubConfig, PUB_CB);
+    let landed = await signInThrough(browser, request.url, node.url, 'alice', 'correct horse battery');
+    if (landed.hop.status === 200) landed = await browser.follow(`${node.url}/oidc/consent`, node.url, { ...formFields(landed.hop.body), decision: 'allow' });
+    const pubTokens = await client.authorizationCodeGrant(pubConfig, new URL(landed.hop.location!), { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce, idTokenExpected: true });
+    const sid = pubTokens.claims()!.sid as string;
+    const confRequest = await authorize(confConfig, CONF_CB);
+    const confBack = await browser.follow(confRequest.url, node.url);
+    const confTokens = await client.authorizationCodeGrant(confConfig, new URL(confBack.hop.location!), { pkceCodeVerifier: confRequest.verifier, expectedState: confRequest.state, expectedNonce: confRequest.nonce });
+    expect(confTokens.claims()!.sid).toBe(sid);
+    const cookie = browser.cookie(node.url, 'tessera_session')!;
+    // A second device of alice's: a session of its own, which this logout must leave alone.
+    const otherDevice = new Browser();
+    const form = await otherDevice.request('GET', `${node.url}/login`);
+    await otherDevice.request('POST', `${node.url}/login`, { ...formFields(form.body), username: 'alice', password: 'correct horse battery' });
+    const otherCookie = otherDevice.cookie(node.url, 'tessera_session')!;
+
+    const logoutUrl = client.buildEndSessionUrl(pubConfig, { id_token_hint: pubTokens.id_token!, post_logout_redirect_uri: PUB_BYE, state: 'pub-bye' });
+    expect(logoutUrl.searchParams.get('client_id')).toBe(pub.clientId);
+    const out = await browser.request('GET', logoutUrl.toString());
+    expect(out.status).toBe(303);
+    expect(out.location).toBe(`${PUB_BYE}?state=pub-bye`);
+    expect(browser.cookie(node.url, 'tessera_session')).toBeUndefined();
+
+    // Ended everywhere: Tessera's own API (whoami with the session token, the admin's list of
+    // alice's sessions), the public client's grants, the confidential client's grants (refresh,
+    // userinfo, introspection), and the confidential client hears of it back-channel.
+    expect((await fetch(`${node.url}/v1/whoami`, { headers: { authorization: `Bearer ${cookie}` } })).status).toBe(401);
+    const listed = await node.admin<{ sessions: Array<{ handle?: string; id?: string }> }>('GET', `/users/${userId}/sessions`);
+    expect(listed.body.sessions.map((s) => s.handle ?? s.id)).not.toContain(sid);
+    await expect(client.refreshTokenGrant(pubConfig, pubTokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(client.fetchUserInfo(pubConfig, pubTokens.access_token, userId)).rejects.toMatchObject({ status: 401 });
+    await expect(client.refreshTokenGrant(confConfig, confTokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(client.fetchUserInfo(confConfig, confTokens.access_token, userId)).rejects.toMatchObject({ status: 401 });
+    expect(await client.tokenIntrospection(confConfig, confTokens.access_token)).toMatchObject({ active: false });
+    expect(await client.tokenIntrospection(confConfig, pubTokens.access_token)).toMatchObject({ active: false });
+    await waitFor(() => receiver.received.some((r) => r.claims.sid === sid), 'the back-channel logout of the session the public client ended', 30_000);
+    expect(receiver.rejected).toEqual([]);
+    // The same browser is asked to sign in again by either client (no session, prompt=none).
+    const again = await authorize(pubConfig, PUB_CB, { prompt: 'none' });
+    const refused = await browser.follow(again.url, node.url);
+    expect(new URL(refused.hop.location!).searchParams.get('error')).toBe('login_required');
+    // "Everywhere" is this session in every app, not the user's other devices.
+    expect((await fetch(`${node.url}/v1/whoami`, { headers: { authorization: `Bearer ${otherCookie}` } })).status).toBe(200);
+  });
+
   it('prompt=none with a session answers with a code and no page; prompt=login shows the login form again and issues a fresh auth_time', async () => {
     const config = await discover(conf.clientId, client.ClientSecretPost(conf.clientSecret));
     const browser = new Browser();
@@ -209,5 +261,41 @@ describe('OpenID Provider with openid-client', () => {
     expect(done.status).toBe(303);
     expect(done.location).toBe(`${CONF_BYE}?state=s1`);
     await expect(client.fetchUserInfo(config, tokens.access_token, userId)).rejects.toMatchObject({ status: 401 });
+  });
+});
+
+describe('a fresh Tessera publishes every advertised ID token algorithm', () => {
+  let node: OidcNode;
+  beforeAll(async () => {
+    node = await startOidcNode();
+  });
+  afterAll(async () => node?.close());
+
+  it('before any client registered, the JWKS has EdDSA, ES256 and RS256 keys; an ES256 client validates its ID token with openid-client', async () => {
+    const meta = (await (await fetch(`${node.url}/.well-known/openid-configuration`)).json()) as { id_token_signing_alg_values_supported: string[]; jwks_uri: string };
+    const jwks = (await (await fetch(meta.jwks_uri)).json()) as { keys: Array<{ alg: string; kid: string; kty: string; crv?: string }> };
+    expect(new Set(jwks.keys.map((k) => k.alg))).toEqual(new Set(meta.id_token_signing_alg_values_supported));
+    expect(new Set(meta.id_token_signing_alg_values_supported)).toEqual(new Set(['EdDSA', 'ES256', 'RS256']));
+    expect(jwks.keys.find((k) => k.alg === 'ES256')).toMatchObject({ kty: 'EC', crv: 'P-256' });
+
+    const userId = await node.createUser('carol', 'correct horse battery');
+    const es = await node.createClient({ client_name: 'ES256 RP', trusted: true, redirect_uris: ['https://rp-es.example/cb'], id_token_signed_response_alg: 'ES256' });
+    // The client insists on ES256: openid-client refuses an ID token signed otherwise.
+    const config = await client.discovery(new URL(node.url), es.clientId, { id_token_signed_response_alg: 'ES256' }, client.ClientSecretBasic(es.clientSecret), { execute: [client.allowInsecureRequests] });
+    const verifier = client.randomPKCECodeVerifier();
+    const nonce = client.randomNonce();
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: 'https://rp-es.example/cb', scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'es', nonce });
+    const { hop } = await signInThrough(new Browser(), url.toString(), node.url, 'carol', 'correct horse battery');
+    const tokens = await client.authorizationCodeGrant(config, new URL(hop.location!), { pkceCodeVerifier: verifier, expectedState: 'es', expectedNonce: nonce, idTokenExpected: true });
+    const header = JSON.parse(Buffer.from(tokens.id_token!.split('.')[0]!, 'base64url').toString()) as { alg: string; kid: string };
+    expect(header.alg).toBe('ES256');
+    // Signed with a key that was in the JWKS fetched before the client existed.
+    expect(jwks.keys.map((k) => k.kid)).toContain(header.kid);
+    expect(tokens.claims()).toMatchObject({ sub: userId, aud: es.clientId, nonce });
+    // A client that expects RS256 refuses this ES256 token: the check above is real.
+    const strictRs = await client.discovery(new URL(node.url), es.clientId, { id_token_signed_response_alg: 'RS256' }, client.ClientSecretBasic(es.clientSecret), { execute: [client.allowInsecureRequests] });
+    const again = client.buildAuthorizationUrl(strictRs, { redirect_uri: 'https://rp-es.example/cb', scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'rs' });
+    const second = await signInThrough(new Browser(), again.toString(), node.url, 'carol', 'correct horse battery');
+    await expect(client.authorizationCodeGrant(strictRs, new URL(second.hop.location!), { pkceCodeVerifier: verifier, expectedState: 'rs' })).rejects.toMatchObject({ code: 'OAUTH_INVALID_RESPONSE', cause: { message: 'unexpected JWT "alg" header parameter' } });
   });
 });

@@ -6,8 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer as createNetServer } from 'node:net';
+import { createManualClock, loadConfig, type Authority, type ManualClock } from '@tessera/core';
+import { createSqliteStore } from '@tessera/store';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
-import { readConfig, startServer, type RunningServer } from '../src/index.js';
+import { buildServer, readConfig, startServer, type RunningServer } from '../src/index.js';
 
 export const OIDC_ADMIN_TOKEN = `oidc-test-admin-${'y'.repeat(40)}`;
 
@@ -32,13 +35,56 @@ export async function startOidcNode(env: Record<string, string> = {}): Promise<O
     TESSERA_LOG_LEVEL: 'silent',
     ...env,
   }), { print: () => undefined });
-  const url = running.url;
+  return nodeAt(running.url, async () => {
+    await running.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+}
+
+/** A running Tessera node whose clock the test moves (expiry without waiting), and its core. */
+export interface ClockedNode extends OidcNode {
+  clock: ManualClock;
+  authority: Authority;
+}
+
+/**
+ * The same Tessera over real HTTP (the app of startServer: buildServer, a SQLite file, the
+ * outbox worker running, listening on 127.0.0.1), with a manual clock that starts at the
+ * real time: a test moves it past a code's expiry or a session's deadline instead of
+ * waiting. The sweeper is not started; a test calls what it runs (sessions.sweepExpired).
+ */
+export async function startClockedNode(file: Record<string, unknown> = {}): Promise<ClockedNode> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tessera-oidc-'));
+  const port = await new Promise<number>((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address() as { port: number };
+      probe.close(() => resolve(free));
+    });
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const config = loadConfig({
+    env: { TESSERA_ADMIN_TOKEN: OIDC_ADMIN_TOKEN, TESSERA_COOKIE_SECURE: 'false' },
+    file: { issuer: url, port, host: '127.0.0.1', rateLimit: { enabled: false }, ...file },
+  });
+  const store = createSqliteStore(join(dataDir, 'tessera.db'));
+  await store.migrate();
+  const clock = createManualClock(Date.now());
+  const { app, authority } = await buildServer({ config, store, clock, logger: false, startWorker: true });
+  await app.listen({ port, host: '127.0.0.1' });
+  const node = nodeAt(url, async () => {
+    await app.close();
+    await store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return { ...node, clock, authority };
+}
+
+function nodeAt(url: string, close: () => Promise<void>): OidcNode {
   const node: OidcNode = {
     url,
-    async close() {
-      await running.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+    close,
     async admin(method, path, body) {
       const response = await fetch(`${url}/admin/api${path}`, {
         method,
@@ -164,9 +210,11 @@ export interface Receiver {
 /**
  * Back-Channel Logout 1.0 §2.6, as a relying party validates: signature with the issuer's
  * JWKS (the algorithm the client expects), iss, aud = its client_id, iat present, `typ`
- * logout+jwt, the back-channel event, sub or sid, no nonce; jti replay refused.
+ * logout+jwt, the back-channel event, sub or sid (sid when the client registered
+ * backchannel_logout_session_required: `sessionRequired`), no nonce; jti replay refused.
+ * `now` is the relying party's clock (a test's manual clock shared with the OP's).
  */
-export async function startReceiver(issuer: string, clientId: () => string, algorithms: string[], port = 0): Promise<Receiver> {
+export async function startReceiver(issuer: string, clientId: () => string, algorithms: string[], port = 0, options: { sessionRequired?: boolean; now?: () => number } = {}): Promise<Receiver> {
   const jwks = createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`));
   const received: ReceivedLogout[] = [];
   const rejected: string[] = [];
@@ -180,10 +228,12 @@ export async function startReceiver(issuer: string, clientId: () => string, algo
           if (req.method !== 'POST' || req.headers['content-type'] !== 'application/x-www-form-urlencoded') throw new Error('not a form POST');
           const token = new URLSearchParams(body).get('logout_token');
           if (!token) throw new Error('no logout_token');
-          const { payload } = await jwtVerify(token, jwks, { issuer, audience: clientId(), typ: 'logout+jwt', algorithms, requiredClaims: ['iat', 'jti'] });
+          const { payload } = await jwtVerify(token, jwks, { issuer, audience: clientId(), typ: 'logout+jwt', algorithms, requiredClaims: ['iat', 'exp', 'jti'], ...(options.now ? { currentDate: new Date(options.now()) } : {}) });
           const events = payload.events as Record<string, unknown> | undefined;
           if (!events || typeof events['http://schemas.openid.net/event/backchannel-logout'] !== 'object') throw new Error('no back-channel event');
           if (payload.sub === undefined && payload.sid === undefined) throw new Error('neither sub nor sid');
+          // §2.4: a client that registered backchannel_logout_session_required needs sid.
+          if (options.sessionRequired && typeof payload.sid !== 'string') throw new Error('no sid, but the client requires it');
           if ('nonce' in payload) throw new Error('nonce present');
           if (seen.has(payload.jti!)) throw new Error('jti replayed');
           seen.add(payload.jti!);

@@ -144,6 +144,7 @@ function rightCall(r: Route, fx: Fixture): { query?: string; headers?: Record<st
     case 'POST /admin/api/sessions/revoke': return { body: json({ handles: [fx.handles[1]] }) };
     case 'POST /admin/api/apps': return { body: json({ name: unique('walker-app') }) };
     case 'PATCH /admin/api/apps/{id}': return { body: json({ name: unique('renamed') }) };
+    case 'POST /oidc/register': return { body: json({ redirect_uris: ['https://walker.example/cb'], client_name: unique('walker-rp') }) };
     default: return {};
   }
 }
@@ -170,10 +171,12 @@ const problems: string[] = [];
 // The OAuth endpoints of the OpenID Provider answer errors in the format their specs name
 // (RFC 6749 §5.2, RFC 6750 §3): `error` is an OAuth code, with `error_description` and
 // Tessera's `message` beside it (oidc/protocol.ts, sendOAuthError).
-const OAUTH_ROUTE = /^(GET|POST) \/oidc\/(token|userinfo)[ /]/;
+// Dynamic client registration answers in RFC 7591 §3.2.2's codes.
+const OAUTH_ROUTE = /^(GET|POST) \/oidc\/(token|userinfo|register)[ /]/;
 const OAUTH_ERRORS: Record<string, number[]> = {
   invalid_request: [400], invalid_client: [401], invalid_grant: [400], unauthorized_client: [400],
   unsupported_grant_type: [400], invalid_scope: [400], invalid_token: [401], insufficient_scope: [403],
+  invalid_client_metadata: [400], invalid_redirect_uri: [400],
 };
 
 /** Records a 5xx, or a 4xx without the error envelope (a catalogue code with its status). */

@@ -181,7 +181,10 @@ describe('GET /.well-known/jwks.json and key rotation', () => {
       const s = await startAppSession(rotating, a, uid);
       const jwks = async () => (await rotating.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<{ keys: Array<{ kid: string; kty: string; d?: string }> }>().keys;
       const before = await jwks();
-      expect(before).toHaveLength(2);
+      // This and the next period of the main series (access tokens), and of the two other ID
+      // token algorithms the discovery document lists.
+      expect(before.filter((k) => /^tk-\d+$/.test(k.kid))).toHaveLength(2);
+      expect(before).toHaveLength(6);
       for (const k of before) expect(k.d).toBeUndefined();
       const res = await rotating.app.inject({ method: 'POST', url: '/v1/token', headers: { authorization: a.basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ grant_type: 'session_token', session_token: s.token }) });
       const oldKid = decodeProtectedHeader(res.json<Pair>().access_token).kid!;
@@ -192,6 +195,9 @@ describe('GET /.well-known/jwks.json and key rotation', () => {
       const newKid = decodeProtectedHeader(res2.json<Pair>().access_token).kid!;
       expect(newKid).not.toBe(oldKid);
       expect((await jwks()).map((k) => k.kid)).toContain(oldKid);
+      // Every series rotated with it: the next period's EdDSA, ES256 and RS256 keys are out.
+      const next = newKid.replace(/^tk-(\d+)$/, (_m, p: string) => `tk-${Number(p) + 1}`);
+      expect((await jwks()).map((k) => k.kid)).toEqual(expect.arrayContaining([next, `${next}-es256`, `${next}-rs256`]));
       // Long after every token of the old key expired, it is gone.
       rotating.clock.advance(3_600_000);
       expect((await jwks()).map((k) => k.kid)).not.toContain(oldKid);

@@ -1164,13 +1164,51 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await store.findAuthorizationCode('ac_nobody')).toBeNull();
       });
 
-      it('is spent exactly once, also under concurrency', async () => {
-        await store.createAuthorizationCode(code);
-        const results = await Promise.all(Array.from({ length: 10 }, () => store.spendAuthorizationCode('ac_1', T0 + 1)));
+      it('is redeemed exactly once, also under concurrency, and the redemption joins the client to the session', async () => {
+        const s = await store.createSession(newSession());
+        await store.createAuthorizationCode({ ...code, handle: s.handle });
+        const results = await Promise.all(Array.from({ length: 10 }, () => store.redeemAuthorizationCode('ac_1', T0 + 1)));
         expect(results.filter(Boolean)).toHaveLength(1);
         expect((await store.findAuthorizationCode('ac_1'))!.usedAt).toBe(T0 + 1);
-        expect(await store.spendAuthorizationCode('ac_1', T0 + 2)).toBe(false);
-        expect(await store.spendAuthorizationCode('ac_nobody', T0 + 2)).toBe(false);
+        expect((await store.findSessionByHandle(s.handle))!.apps).toEqual([{ clientId: 'forum', joinedAt: T0 + 1, leftAt: null }]);
+        expect(await store.redeemAuthorizationCode('ac_1', T0 + 2)).toBe(false);
+        expect(await store.redeemAuthorizationCode('ac_nobody', T0 + 2)).toBe(false);
+      });
+
+      it('a redemption that loses the race sees the winner\'s join committed, so a revocation after it reaches the winner', async () => {
+        // The race of two concurrent redemptions: the loser revokes (the app leaves the
+        // session) right after its redemption fails. Whatever the interleaving, the app must
+        // end up outside the session: the winner's join cannot land after the loser's leave.
+        for (let round = 0; round < 5; round++) {
+          const s = await store.createSession(newSession());
+          const id = `ac_race_${round}`;
+          await store.createAuthorizationCode({ ...code, id, handle: s.handle });
+          const redeem = async (at: number) => {
+            if (await store.redeemAuthorizationCode(id, at)) return 'won';
+            await store.leaveSessions([s.handle], 'forum', endBy(at, 'token_theft', 'app:forum'));
+            return 'replay';
+          };
+          const outcomes = await Promise.all(Array.from({ length: 4 }, (_, i) => redeem(T0 + 1 + i)));
+          expect(outcomes.filter((o) => o === 'won')).toHaveLength(1);
+          const apps = (await store.findSessionByHandle(s.handle))!.apps;
+          expect(apps).toHaveLength(1);
+          expect(apps[0]!.clientId).toBe('forum');
+          expect(apps[0]!.leftAt).not.toBeNull();
+        }
+      });
+
+      it('a code of an ended session is spent but joins nothing; a client already a member stays one', async () => {
+        const ended = await store.createSession(newSession());
+        await store.endSessions([ended.handle], endBy(T0));
+        await store.createAuthorizationCode({ ...code, handle: ended.handle });
+        expect(await store.redeemAuthorizationCode('ac_1', T0 + 1)).toBe(true);
+        expect((await store.findSessionByHandle(ended.handle))!.apps).toEqual([]);
+
+        const member = await store.createSession(newSession());
+        expect(await store.joinSession(member.handle, 'forum', T0)).toBe(true);
+        await store.createAuthorizationCode({ ...code, id: 'ac_2', handle: member.handle });
+        expect(await store.redeemAuthorizationCode('ac_2', T0 + 1)).toBe(true);
+        expect((await store.findSessionByHandle(member.handle))!.apps).toEqual([{ clientId: 'forum', joinedAt: T0, leftAt: null }]);
       });
 
       it('purges codes past their expiry', async () => {

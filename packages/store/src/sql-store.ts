@@ -208,6 +208,17 @@ function createOperations(db: SqlDriver): StoreOperations {
   // Row locks for read-modify-write of a session's app list; SQLite serialises writers anyway.
   const forUpdate = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
 
+  /** Makes `clientId` a member of an active session (inside a transaction); false if it is one already or the session ended. */
+  async function addMember(tx: SqlDriver, handle: string, clientId: string, at: number): Promise<boolean> {
+    const row = await tx.get<{ apps: string }>(`SELECT apps FROM sessions WHERE handle = ? AND ended_at IS NULL${forUpdate}`, [handle]);
+    if (!row) return false;
+    const apps = JSON.parse(row.apps) as SessionApp[];
+    if (apps.some((a) => a.clientId === clientId && a.leftAt === null)) return false;
+    const next = apps.filter((a) => a.clientId !== clientId).concat({ clientId, joinedAt: at, leftAt: null });
+    await tx.run('UPDATE sessions SET apps = ? WHERE handle = ?', [JSON.stringify(next), handle]);
+    return true;
+  }
+
   /** Tells every node (on commit, like the revocation NOTIFY) that an app's credentials may have changed. */
   async function notifyCredentialChange(tx: SqlDriver, clientId: string): Promise<void> {
     if (tx.dialect === 'postgres') await tx.get('SELECT pg_notify(?, ?)', [CREDENTIAL_CHANNEL, clientId]);
@@ -437,15 +448,7 @@ function createOperations(db: SqlDriver): StoreOperations {
     },
 
     joinSession(handle, clientId, at) {
-      return db.transaction(async (tx) => {
-        const row = await tx.get<{ apps: string }>(`SELECT apps FROM sessions WHERE handle = ? AND ended_at IS NULL${forUpdate}`, [handle]);
-        if (!row) return false;
-        const apps = JSON.parse(row.apps) as SessionApp[];
-        if (apps.some((a) => a.clientId === clientId && a.leftAt === null)) return false;
-        const next = apps.filter((a) => a.clientId !== clientId).concat({ clientId, joinedAt: at, leftAt: null });
-        await tx.run('UPDATE sessions SET apps = ? WHERE handle = ?', [JSON.stringify(next), handle]);
-        return true;
-      });
+      return db.transaction((tx) => addMember(tx, handle, clientId, at));
     },
 
     endSessions(handles, end) {
@@ -661,10 +664,16 @@ function createOperations(db: SqlDriver): StoreOperations {
       return r ? toCode(r) : null;
     },
 
-    async spendAuthorizationCode(id, at) {
-      // As for refresh tokens: the conditional UPDATE lets exactly one of two concurrent
-      // redemptions through; the other is a replay.
-      return (await db.run('UPDATE authorization_codes SET used_at = ? WHERE id = ? AND used_at IS NULL', [at, id])) > 0;
+    redeemAuthorizationCode(id, at) {
+      return db.transaction(async (tx) => {
+        // The conditional UPDATE lets exactly one of two concurrent redemptions through; the
+        // other waits for this transaction (PostgreSQL's row lock, SQLite's write lock) and
+        // then changes nothing: a replay, which finds the join below already committed.
+        const code = await tx.get<{ client_id: string; handle: string }>('UPDATE authorization_codes SET used_at = ? WHERE id = ? AND used_at IS NULL RETURNING client_id, handle', [at, id]);
+        if (!code) return false;
+        await addMember(tx, String(code.handle), String(code.client_id), at);
+        return true;
+      });
     },
 
     async purgeAuthorizationCodes(now) {

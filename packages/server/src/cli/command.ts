@@ -37,6 +37,8 @@ export interface Args {
   flag(name: string): boolean;
   /** The value of a string option that must be present (a usage error otherwise). */
   need(name: string): string;
+  /** The command's one positional argument (commands that declare `positional`), or undefined. */
+  positional(): string | undefined;
 }
 
 /** What a command runs with. */
@@ -64,6 +66,8 @@ export interface Command {
   /** Extra help paragraphs. */
   notes?: string[];
   options: Record<string, OptionSpec>;
+  /** One positional argument, e.g. `tessera apps update CLIENT_ID` (none unless declared). */
+  positional?: { value: string; help: string };
   /** Accepts `--json` (default true). */
   json?: boolean;
   /** Returns the exit code (0 when nothing is returned). */

@@ -34,9 +34,10 @@ function commandHelp(command: Command): string[] {
   const rows = Object.entries(options).map(([name, o]) => [`${o.short ? `-${o.short}, ` : ''}--${name}${o.value ? ` ${o.value}` : ''}`, `${o.help}${o.required ? ' (required)' : ''}`] as const);
   const width = Math.max(...rows.map(([left]) => left.length));
   return [
-    `Usage: tessera ${title(command)} ${[...required, '[options]'].join(' ')}`,
+    `Usage: tessera ${title(command)} ${[...(command.positional ? [command.positional.value] : []), ...required, '[options]'].join(' ')}`,
     '',
     command.summary,
+    ...(command.positional ? ['', `${command.positional.value}: ${command.positional.help}`] : []),
     ...(command.notes ? ['', ...command.notes] : []),
     '',
     'Options:',
@@ -79,11 +80,13 @@ function parseCommandArgs(command: Command, argv: string[]): { args: Args; help:
   const config: ParseArgsConfig['options'] = {};
   for (const [name, o] of Object.entries(specs)) config[name] = { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) };
   let values: Record<string, string | boolean | Array<string | boolean> | undefined>;
+  let positionals: string[];
   try {
-    values = parseArgs({ args: argv, options: config, strict: true, allowPositionals: false }).values;
+    ({ values, positionals } = parseArgs({ args: argv, options: config, strict: true, allowPositionals: command.positional !== undefined }));
   } catch (error) {
     throw parseUsage(error);
   }
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
   const string = (name: string) => {
     const v = values[name];
     return typeof v === 'string' ? v : undefined;
@@ -97,6 +100,7 @@ function parseCommandArgs(command: Command, argv: string[]): { args: Args; help:
       if (v === undefined || v === '') throw new UsageError(`missing --${name}`);
       return v;
     },
+    positional: () => positionals[0],
   };
   const help = values.help === true;
   if (!help) for (const [name, o] of Object.entries(specs)) if (o.required) args.need(name);

@@ -1,4 +1,4 @@
-import { narrowScope, type AppRecord, type Authenticated, type Config } from '@tessera/core';
+import { hintNamesUser, narrowScope, normaliseName, type AppRecord, type Authenticated, type Config } from '@tessera/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { readSessionToken } from '../http-auth.js';
@@ -50,6 +50,24 @@ export async function authorizeRedirectOrigin(url: string, config: Config, findC
   if (!client || !client.oidc.redirectUris.includes(redirectUri)) return undefined;
   const origin = new URL(redirectUri).origin;
   return origin === new URL(config.issuer).origin ? undefined : origin;
+}
+
+/**
+ * The `login_hint` of an authorize URL (a login page's return_to), as the hosted login form
+ * pre-fills it into the username field; undefined when there is none or it could not be a
+ * login name (longer than the field allows, or a control, bidirectional or invisible
+ * character that normaliseName refuses in every stored name). The page escapes it like any
+ * other value; it only fills in a field the user can change, and proves nothing.
+ */
+export function loginHintOf(url: string, config: Config): string | undefined {
+  if (!isOwnAuthorizeUrl(url, config)) return undefined;
+  const hints = new URL(url).searchParams.getAll('login_hint');
+  if (hints.length !== 1 || hints[0] === '' || hints[0]!.length > 254) return undefined;
+  try {
+    return normaliseName(hints[0]!, 'username');
+  } catch {
+    return undefined;
+  }
 }
 
 /** A verified authorization request: its client and redirect URI are known to match. */
@@ -173,11 +191,6 @@ export async function authorizeRoutes(app: TesseraApp, { authority, config }: Se
     return `${config.issuer}${OIDC_PATHS.authorize}?${query.toString()}`;
   }
 
-  function hintMatches(hint: string, current: Authenticated): boolean {
-    const lower = hint.toLowerCase();
-    return hint === current.user.id || lower === current.user.username.toLowerCase() || (current.user.email !== null && lower === current.user.email.toLowerCase());
-  }
-
   /** Steps 3–5: the session, the consent, the code. */
   async function complete(request: FastifyRequest, reply: FastifyReply, req: AuthorizationRequest, consented: boolean): Promise<FastifyReply> {
     const state: Record<string, string> = req.state !== undefined ? { state: req.state } : {};
@@ -191,7 +204,10 @@ export async function authorizeRoutes(app: TesseraApp, { authority, config }: Se
     const freshLogin = (s: Authenticated) => req.loginAfter !== undefined && s.session.createdAt >= req.loginAfter;
     const tooOld = (s: Authenticated) => req.maxAge !== undefined && now - s.session.createdAt > req.maxAge * 1000;
     const wantsNewLogin = req.prompt.has('login');
-    const otherAccount = current !== null && req.loginHint !== undefined && !hintMatches(req.loginHint, current);
+    // A login_hint naming another account than the browser's asks for a sign-in; once the
+    // user signed in for this very request, whoever they signed in as is the answer (the
+    // hint only pre-filled the form), or a user choosing another account would loop.
+    const otherAccount = current !== null && req.loginHint !== undefined && !hintNamesUser(req.loginHint, current.user) && !freshLogin(current);
     const mustLogIn = (s: Authenticated) => (req.loginAfter !== undefined ? !freshLogin(s) : tooOld(s) || wantsNewLogin);
     if (!current || mustLogIn(current) || otherAccount) {
       if (req.prompt.has('none')) return redirectTo(reply, req.redirectUri, { error: 'login_required', error_description: 'The user is not signed in (or must sign in again).', ...state });

@@ -1,3 +1,4 @@
+import { ID_TOKEN_ALGORITHMS } from '@tessera/core';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { OIDC_PATHS } from './protocol.js';
 
@@ -14,13 +15,16 @@ export function providerMetadata(issuer: string): Record<string, unknown> {
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     end_session_endpoint: `${issuer}${OIDC_PATHS.endSession}`,
     introspection_endpoint: `${issuer}/v1/introspect`,
+    // RFC 7591, protected: the initial access token is an admin token (registration.ts).
+    registration_endpoint: `${issuer}${OIDC_PATHS.register}`,
     introspection_endpoint_auth_methods_supported: ['client_secret_basic'],
     scopes_supported: ['openid', 'profile', 'email'],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
     grant_types_supported: ['authorization_code', 'refresh_token'],
     subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: ['RS256', 'EdDSA', 'ES256'],
+    // Each has a key series from the first start (core's signing keys).
+    id_token_signing_alg_values_supported: [...ID_TOKEN_ALGORITHMS],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     code_challenge_methods_supported: ['S256'],
     prompt_values_supported: ['none', 'login', 'consent'],

@@ -1,5 +1,5 @@
 import { compactVerify, decodeProtectedHeader } from 'jose';
-import { appMay, type AppRecord, type Authenticated } from '@tessera/core';
+import { appMay, hintNamesUser, type AppRecord, type Authenticated } from '@tessera/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { clearSessionCookie } from '../cookies.js';
@@ -17,7 +17,7 @@ interface Hint {
   aud: string[];
 }
 
-type Checked = { error: string } | { client: AppRecord | null; redirect: string | null; state: string | undefined; hint: Hint | null };
+type Checked = { error: string } | { client: AppRecord | null; redirect: string | null; state: string | undefined; hint: Hint | null; logoutHint: string | undefined };
 
 /**
  * RP-Initiated Logout 1.0: the end-session endpoint. The logout ends the Tessera session
@@ -74,7 +74,7 @@ export async function endSessionRoutes(app: TesseraApp, { authority, config }: S
       if (!client) return { error: 'post_logout_redirect_uri needs client_id or id_token_hint.' };
       if (!client.oidc.postLogoutRedirectUris.includes(redirectUri)) return { error: 'The post_logout_redirect_uri is not registered for this app.' };
     }
-    return { client, redirect: redirectUri ?? null, state: p.get('state'), hint };
+    return { client, redirect: redirectUri ?? null, state: p.get('state'), hint, logoutHint: p.get('logout_hint') };
   }
 
   async function currentSession(request: FastifyRequest): Promise<Authenticated | null> {
@@ -108,6 +108,21 @@ export async function endSessionRoutes(app: TesseraApp, { authority, config }: S
     return sendPage(reply, 200, renderOidcErrorPage('Signed out', 'You are signed out of every app of this site.'));
   }
 
+  /**
+   * logout_hint (RP-Initiated Logout 1.0 §2: which End-User is logging out; its meaning is
+   * the OP's): a user id, username or email, or a session id (sid). Tessera uses it as a
+   * check, never to widen what ends: when it names someone other than the user the request
+   * is about (the id_token_hint's, else the browser's), the user confirms on the page,
+   * which says so, instead of a session being ended silently.
+   */
+  async function logoutHintAgrees(hint: string | undefined, userId: string | null, handles: string[]): Promise<boolean> {
+    if (hint === undefined) return true;
+    // Free-form (§2); one longer than any stored name or session id names nobody.
+    if (hint.length > 254) return false;
+    const user = userId === null ? null : await authority.deps.store.findUserById(userId);
+    return user !== null && hintNamesUser(hint, user, handles);
+  }
+
   async function handle(request: FastifyRequest, reply: FastifyReply, raw: unknown): Promise<FastifyReply> {
     const checked = await check(raw);
     if ('error' in checked) return sendPage(reply, 400, renderOidcErrorPage('Sign-out request not valid', checked.error));
@@ -121,11 +136,15 @@ export async function endSessionRoutes(app: TesseraApp, { authority, config }: S
       // The app ends sessions it names by handle, so core decides as on every app route
       // (requireAppMay's end_session_by_handle): a trusted app or a current member. An app
       // that has left a session (an app-only logout) keeps its old ID tokens; such a hint no
-      // longer ends the session by itself: the user confirms below instead.
-      if (!checked.client || (await mayEnd(checked.client, handles))) return finish(request, reply, checked, handles);
+      // longer ends the session by itself: the user confirms below instead. So does a
+      // logout_hint that names another user than the ID token's.
+      const agrees = await logoutHintAgrees(checked.logoutHint, checked.hint.sub, handles);
+      if (agrees && (!checked.client || (await mayEnd(checked.client, handles)))) return finish(request, reply, checked, handles);
     }
-    // No hint (or one its app may no longer act on): the user confirms (logout CSRF).
-    // logout_hint only informs the page.
+    // No hint (or one its app may no longer act on, or a logout_hint naming someone else):
+    // the user confirms (logout CSRF). The confirmation ends the browser's session.
+    const otherUser = checked.logoutHint !== undefined && current !== null && !(await logoutHintAgrees(checked.logoutHint, current.user.id, [current.session.handle]));
+    const hintedOther = checked.logoutHint !== undefined && checked.hint !== null && !(await logoutHintAgrees(checked.logoutHint, checked.hint.sub, checked.hint.sid ? [checked.hint.sid] : []));
     const fields: Record<string, string> = { csrf: csrf.issue(request, reply) };
     if (checked.client) fields.client_id = checked.client.clientId;
     if (checked.redirect) fields.post_logout_redirect_uri = checked.redirect;
@@ -133,7 +152,8 @@ export async function endSessionRoutes(app: TesseraApp, { authority, config }: S
     // The confirmation form is answered with a 303 to the verified post-logout URI: Chromium
     // checks form-action against that redirect too, so its origin is allowed.
     const origin = checked.redirect ? new URL(checked.redirect).origin : undefined;
-    return sendPage(reply, 200, renderLogoutConfirmPage({ appName: checked.client?.name ?? null, username: current?.user.username ?? null, fields }), { formActionOrigins: origin ? [origin] : [] });
+    const notice = otherUser || hintedOther ? 'The app asked to sign out another account than the one signed in here. Sign out only if you mean to.' : undefined;
+    return sendPage(reply, 200, renderLogoutConfirmPage({ appName: checked.client?.name ?? null, username: current?.user.username ?? null, fields, ...(notice ? { notice } : {}) }), { formActionOrigins: origin ? [origin] : [] });
   }
 
   const description = 'OpenID Connect RP-Initiated Logout: ends the Tessera session everywhere; redirects only to a registered post_logout_redirect_uri; asks for confirmation without a valid id_token_hint.';

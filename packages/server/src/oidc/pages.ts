@@ -25,8 +25,8 @@ export function renderConsentPage(input: { appName: string; username: string; sc
 }
 
 /** The end-session confirmation, shown when a logout request carries no valid id_token_hint. */
-export function renderLogoutConfirmPage(input: { appName: string | null; username: string | null; fields: Record<string, string> }): string {
-  const who = input.username ? `<p>Signed in as <strong>${escapeHtml(input.username)}</strong>.</p>` : '';
+export function renderLogoutConfirmPage(input: { appName: string | null; username: string | null; fields: Record<string, string>; notice?: string }): string {
+  const who = `${input.username ? `<p>Signed in as <strong>${escapeHtml(input.username)}</strong>.</p>` : ''}${input.notice ? `<p class="notice" role="status">${escapeHtml(input.notice)}</p>` : ''}`;
   const from = input.appName ? ` from ${escapeHtml(input.appName)}` : '';
   return page('Sign out', `<h1>Sign out${from}?</h1>${who}<p>This ends your session in every app of this site.</p>
 <form method="post" action="/oidc/logout/confirm">${hidden(input.fields)}

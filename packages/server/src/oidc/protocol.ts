@@ -9,6 +9,7 @@ export const OIDC_PATHS = Object.freeze({
   endSession: '/oidc/logout',
   consent: '/oidc/consent',
   logoutConfirm: '/oidc/logout/confirm',
+  register: '/oidc/register',
 });
 
 /**

@@ -1,4 +1,4 @@
-import { isTesseraError, splitToken, type AppRecord, type Authority, type TokenPair } from '@tessera/core';
+import { isTesseraError, type AppRecord, type Authority, type TokenPair } from '@tessera/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { countFailure, type FailureLimits, type LimitKey } from '../failure-limits.js';
@@ -24,22 +24,23 @@ export async function authenticateClient(request: FastifyRequest, params: Return
   const bodySecret = params.get('client_secret');
   if (basic && bodySecret !== undefined) throw new OAuthError('invalid_request', 'Use one client authentication method, not two.');
   if (basic && bodyId !== undefined && bodyId !== basic.clientId) throw new OAuthError('invalid_request', 'client_id differs from the authenticated client.');
-  const invalid = new OAuthError('invalid_client', 'Client authentication failed.', 401);
+  // Made only on failure: an Error captures a stack trace, a cost every token request paid.
+  const invalid = () => new OAuthError('invalid_client', 'Client authentication failed.', 401);
   if (basic || bodySecret !== undefined) {
     const clientId = basic ? basic.clientId : bodyId;
     const secret = basic ? basic.clientSecret : bodySecret!;
-    if (!clientId) throw invalid;
+    if (!clientId) throw invalid();
     // Constant time in the secret, and the same cost for unknown clients (apps.authenticateApp).
     const client = await authority.apps.authenticateApp(clientId, secret);
     if (!client || client.oidc.tokenEndpointAuthMethod === 'none') {
       const keys: LimitKey[] = [[limits.credentialByAddress, request.ip], [limits.credentialByClient, clientId.slice(0, 128)]];
-      throw countFailure(keys, invalid);
+      throw countFailure(keys, invalid());
     }
     return client;
   }
-  if (!bodyId) throw invalid;
+  if (!bodyId) throw invalid();
   const client = await authority.oidc.findClient(bodyId);
-  if (!client || client.oidc.tokenEndpointAuthMethod !== 'none') throw invalid;
+  if (!client || client.oidc.tokenEndpointAuthMethod !== 'none') throw invalid();
   return client;
 }
 
@@ -75,19 +76,12 @@ export async function tokenEndpointRoutes(app: TesseraApp, { authority, limits }
       if (!client.oidc.grantTypes.includes('refresh_token')) throw new OAuthError('unauthorized_client', 'This client may not use refresh tokens.');
       const refreshToken = p.get('refresh_token');
       if (!refreshToken) throw new OAuthError('invalid_request', 'refresh_token is required.');
-      // Only refresh tokens of OIDC grants (they carry a scope) are refreshed here; a pair of
-      // grant_type=session_token belongs to POST /v1/token. Checked before the rotation, so
-      // such a token is not spent by a call that fails.
-      const parts = splitToken(refreshToken);
-      const record = parts ? await authority.deps.store.findRefreshToken(parts.id) : null;
-      if (record && (record.scope ?? null) === null) throw new OAuthError('invalid_grant', 'This refresh token was not issued by the OpenID Provider.');
-      // The existing rotation: a spent refresh token presented again ends the session.
-      const pair = await authority.tokens.refresh(client, refreshToken);
-      if (pair.scope === null) throw new OAuthError('invalid_grant', 'This refresh token was not issued by the OpenID Provider.');
-      const session = await authority.tokens.activeSession(pair.sid);
-      const user = session ? await authority.deps.store.findUserById(session.userId) : null;
-      if (!session || !user) throw new OAuthError('invalid_grant', 'The session has ended.');
-      const idToken = await authority.oidc.signIdToken({ app: client, session, user, nonce: null, scope: pair.scope, accessToken: pair.accessToken });
+      // The existing rotation: a spent refresh token presented again ends the session. Only
+      // refresh tokens of OIDC grants (they carry a scope) are refreshed here ('oidc'); a pair
+      // of grant_type=session_token belongs to POST /v1/token and is refused before the
+      // rotation, so it is not spent by a call that fails.
+      const { pair, session, user } = await authority.tokens.refreshGrant(client, refreshToken, 'oidc');
+      const idToken = await authority.oidc.signIdToken({ app: client, session, user, nonce: null, scope: pair.scope ?? 'openid', accessToken: pair.accessToken });
       return respond(client, pair, idToken, reply);
     }
     throw new OAuthError('unsupported_grant_type', 'grant_type must be authorization_code or refresh_token.');

@@ -3,7 +3,7 @@ import { TesseraError } from '@tessera/core';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
 import { requireAdmin } from '../http-auth.js';
 import { Cursor, PageLimit, DeliveryView, AppBody, AppPatchBody, AppView, HandleParams, Handle, IdParams, Revoked, SessionView, UserClaims, UserPatchBody, UserView, errors } from '../schemas.js';
-import { appJson, appNameOf, deliveryJson, oidcMetadataOf, sessionJson, userJson } from '../views.js';
+import { appChangesOf, appJson, appNameOf, deliveryJson, oidcMetadataOf, sessionJson, userJson } from '../views.js';
 
 const admin = { security: [{ admin: [] }] };
 
@@ -131,7 +131,7 @@ export async function adminRoutes(app: TesseraApp, { authority, limits }: Server
 
   app.patch('/apps/:id', { schema: { ...admin, tags: ['admin'], params: IdParams, body: AppPatchBody, response: { 200: Type.Object({ app: AppView, ...WebhookSecret }), ...errors(400, 401, 404) } } }, async (request) => {
     const b = request.body;
-    const { app: updated, webhookSecret } = await authority.apps.updateApp(request.params.id, { name: appNameOf(b), trusted: b.trusted, allowedOrigins: b.allowed_origins, returnUrls: b.return_urls, backchannelLogoutUri: b.backchannel_logout_uri, connectors: b.connectors as Record<string, unknown> | undefined, oidc: oidcMetadataOf(b) }, by);
+    const { app: updated, webhookSecret } = await authority.apps.updateApp(request.params.id, appChangesOf(b), by);
     return { app: appJson(updated), ...(webhookSecret ? { webhook_secret: webhookSecret } : {}) };
   });
 

@@ -6,7 +6,7 @@ import { clearSharedCookie, issueSharedCookie } from '../shared-cookie.js';
 import { deviceOf, readSessionToken } from '../http-auth.js';
 import { ACCOUNT_PATH, createFormCsrf, renderLoginPage, renderMessagePage, renderSignedInPage, sendPage, type SignOutScope } from '../pages/index.js';
 import { accountKey, limitedFor, recordFailures, type LimitKey } from '../failure-limits.js';
-import { authorizeRedirectOrigin, isOwnAuthorizeUrl } from '../oidc/index.js';
+import { authorizeRedirectOrigin, isOwnAuthorizeUrl, loginHintOf } from '../oidc/index.js';
 
 const CSRF_COOKIE = 'tessera_csrf';
 
@@ -108,7 +108,10 @@ export async function loginRoutes(app: TesseraApp, { authority, config, limits }
       return sendPage(reply, 200, renderSignedInPage({ username: current.user.username, csrf: csrf.issue(request, reply) }));
     }
     const notice = request.query.signed_out === undefined ? undefined : SIGNED_OUT_NOTICES[request.query.signed_out];
-    return sendPage(reply, 200, renderLoginPage({ csrf: csrf.issue(request, reply), returnTo, clientId: request.query.client_id, notice }), await formActionsFor(returnTo));
+    // OIDC (issue 10): the login_hint of the authorization request pre-fills the username
+    // (validated, else dropped; escaped by the page like every value).
+    const username = returnTo === undefined ? undefined : loginHintOf(returnTo, config);
+    return sendPage(reply, 200, renderLoginPage({ csrf: csrf.issue(request, reply), returnTo, clientId: request.query.client_id, notice, ...(username !== undefined ? { username } : {}) }), await formActionsFor(returnTo));
   });
 
   app.post('/login', { schema: { tags: ['browser'], body: LoginForm, consumes: ['application/x-www-form-urlencoded'], produces: ['text/html'] } }, async (request, reply) => {
