@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './clock.js';
 export * from './config.js';
 export * from './model.js';
+export * from './ssf-model.js';
 export * from './store-port.js';
 export * from './secrets.js';
 export * from './passwords.js';
