@@ -128,6 +128,19 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    ssf: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve the Shared Signals (SSF 1.0) transmitter: /.well-known/ssf-configuration, stream management, push and poll delivery of CAEP and RISC events.' }),
+        horizonSeconds: Type.Integer({ minimum: 60, default: 7 * 86_400, description: 'Keep an SSF event this long for its receiver (push: retried; poll: kept until acknowledged; paused stream: held), then mark it dead.' }),
+        accessTokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 86_400, default: 3_600, description: 'Lifetime of the client_credentials access tokens (scopes ssf.manage, ssf.read) of receiver clients.' }),
+        minVerificationIntervalSeconds: Type.Integer({ minimum: 0, maximum: 86_400, default: 15, description: 'min_verification_interval of new streams: a verification request sooner than this after the last one gets 429.' }),
+        maxStreamsPerClient: Type.Integer({ minimum: 1, maximum: 1_000, default: 10, description: 'Streams one receiver client may hold.' }),
+        pollRedeliverSeconds: Type.Integer({ minimum: 1, maximum: 3_600, default: 30, description: 'A polled SET not acknowledged within this long is returned again by a later poll.' }),
+        longPollSeconds: Type.Integer({ minimum: 1, maximum: 300, default: 30, description: 'How long a poll without returnImmediately waits for an event before answering with none.' }),
+        pushConcurrency: Type.Integer({ minimum: 1, maximum: 1_024, default: 64, description: 'Push attempts in flight at once, per node.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     sweeper: Type.Object(
       {
         intervalSeconds: Seconds(30, 'How often expired sessions are ended and written to the log.'),

@@ -26,3 +26,5 @@ export { createDeliveryService, type DeliveryService } from './deliveries.js';
 export { createFailureLimiter, type FailureLimiter, type FailureLimiterOptions } from './failure-limiter.js';
 export { createRetentionService, type RetentionService, type PurgeCounts } from './retention.js';
 export { createOidcService, narrowScope, s256, OIDC_SCOPES, type OidcService, type RedeemedCode } from './oidc.js';
+export { createSsfService, SSF_SCOPES, GLOBAL_REVOCATION_SCOPE, DELIVERY_URNS, SSF_POLL_PATH, type SsfService, type SsfCaller, type StreamInput } from './ssf.js';
+export { planSecurityEvents, setClaims, userSubject, streamSubject, SSF_EVENTS, SSF_SUPPORTED_EVENTS, type SecuritySignal } from './ssf-events.js';

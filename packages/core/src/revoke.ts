@@ -2,6 +2,7 @@ import type { CoreDeps } from './deps.js';
 import type { AuditEvent, RevocationEvent } from './model.js';
 import { planLogout } from './logout-plan.js';
 import type { StoreOperations } from './store-port.js';
+import { planSecurityEvents, type SecuritySignal } from './ssf-events.js';
 
 /**
  * Runs a revocation in one transaction together with its audit line, then tells the
@@ -12,18 +13,39 @@ export async function commitRevocation(
   deps: CoreDeps,
   work: (tx: StoreOperations) => Promise<RevocationEvent[]>,
   audit?: Omit<AuditEvent, 'at' | 'details'> & { details?: Record<string, unknown> },
-  options: { userWide?: boolean } = {},
+  options: { userWide?: boolean; signals?: () => SecuritySignal[] } = {},
 ): Promise<RevocationEvent[]> {
+  let sets = 0;
   const events = await deps.store.transaction(async (tx) => {
     const written = await work(tx);
+    const signals = options.signals?.() ?? [];
+    let sessions: Awaited<ReturnType<StoreOperations['findSessionsByHandles']>> = [];
     if (written.length > 0) {
       // The outbox rows are written in the same transaction as the log entries: a logout is
       // never recorded without its notices, nor a notice without its logout.
-      const sessions = await tx.findSessionsByHandles(written.map((e) => e.sid));
+      sessions = await tx.findSessionsByHandles(written.map((e) => e.sid));
       if (sessions.some((s) => s.apps.length > 0)) {
         const now = written[0]!.at;
         const deliveries = planLogout({ events: written, sessions, apps: await tx.listApps(), userWide: options.userWide ?? false, now, horizonMs: deps.config.outbox.horizonSeconds * 1000 });
         await tx.enqueueDeliveries(deliveries);
+      }
+    }
+    // The Shared Signals outbox too: every session end (whatever ended it) and every signal
+    // becomes its SETs in the same transaction, so none is lost and none precedes its cause.
+    if (deps.config.ssf.enabled && (written.some((e) => e.app === null) || signals.length > 0)) {
+      const streams = (await tx.listSsfStreams()).filter((s) => s.status !== 'disabled');
+      if (streams.length > 0) {
+        const subjects = await tx.listSsfSubjects(streams.map((s) => s.id));
+        const known = new Set(signals.map((s) => s.user.id));
+        const users = [];
+        for (const id of new Set(written.map((e) => e.sub))) {
+          if (known.has(id)) continue;
+          const user = await tx.findUserById(id);
+          if (user) users.push(user);
+        }
+        const planned = planSecurityEvents({ issuer: deps.config.issuer, revocations: written, sessions, users, signals, streams, subjects, now: written[0]?.at ?? deps.clock.now(), horizonMs: deps.config.ssf.horizonSeconds * 1000 });
+        await tx.enqueueSsfEvents(planned);
+        sets = planned.length;
       }
     }
     if (audit) {
@@ -42,5 +64,6 @@ export async function commitRevocation(
   // the session is active.
   if (events.length > 0) deps.cache?.dropSessions(events.map((e) => e.sid));
   if (events.length > 0) deps.onRevoked?.(events);
+  if (sets > 0) deps.onSecurityEvents?.();
   return events;
 }

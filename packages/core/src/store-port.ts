@@ -180,7 +180,8 @@ export interface StoreOperations {
   deleteSsfStream(id: string): Promise<boolean>;
   /** Adds or replaces a subject rule of a stream. */
   saveSsfSubject(subject: SsfStreamSubject): Promise<void>;
-  listSsfSubjects(streamId: string): Promise<SsfStreamSubject[]>;
+  /** The subject rules of these streams (one query for all of them). */
+  listSsfSubjects(streamIds: string[]): Promise<SsfStreamSubject[]>;
   /** Adds SETs to the outbox (in the transaction of their cause). */
   enqueueSsfEvents(events: NewSsfEvent[]): Promise<void>;
   /**

@@ -107,7 +107,7 @@ function publicConnectors(connectors: Record<string, unknown>): Record<string, u
 export function oidcMetadataOf(b: {
   redirect_uris?: string[];
   post_logout_redirect_uris?: string[];
-  grant_types?: Array<'authorization_code' | 'refresh_token'>;
+  grant_types?: Array<'authorization_code' | 'refresh_token' | 'client_credentials'>;
   token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
   backchannel_logout_session_required?: boolean;
   id_token_signed_response_alg?: 'RS256' | 'EdDSA' | 'ES256';

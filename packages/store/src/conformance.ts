@@ -1309,7 +1309,7 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await store.deleteSsfStream(a.id)).toBe(true);
         expect(await store.deleteSsfStream(a.id)).toBe(false);
         expect(await store.findSsfStream(a.id)).toBeNull();
-        expect(await store.listSsfSubjects(a.id)).toEqual([]);
+        expect(await store.listSsfSubjects([a.id])).toEqual([]);
         expect(await store.listSsfEvents(a.id, { limit: 10 })).toEqual([]);
       });
 
@@ -1318,7 +1318,7 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         await store.saveSsfSubject({ streamId: a.id, key: 'user:usr_1', included: true, createdAt: T0 });
         await store.saveSsfSubject({ streamId: a.id, key: 'email:a@example.test', included: true, createdAt: T0 });
         await store.saveSsfSubject({ streamId: a.id, key: 'user:usr_1', included: false, createdAt: T0 + 1 });
-        expect(await store.listSsfSubjects(a.id)).toEqual([
+        expect(await store.listSsfSubjects([a.id])).toEqual([
           { streamId: a.id, key: 'email:a@example.test', included: true, createdAt: T0 },
           { streamId: a.id, key: 'user:usr_1', included: false, createdAt: T0 + 1 },
         ]);

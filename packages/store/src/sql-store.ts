@@ -23,6 +23,7 @@ import {
   type SsfEvent,
   type SsfStream,
   type SsfStreamPatch,
+  type SsfStreamSubject,
 } from '@tessera/core';
 import type { Row, SqlDriver } from './driver.js';
 import { migrate } from './migrations.js';
@@ -35,6 +36,9 @@ export const REVOCATION_CHANNEL = 'tessera_revocations';
  * app's credentials, and closes those whose secret was rotated or whose app is gone.
  */
 export const CREDENTIAL_CHANNEL = 'tessera_credentials';
+
+/** The PostgreSQL NOTIFY channel that announces new SETs in the Shared Signals outbox. */
+export const SSF_CHANNEL = 'tessera_ssf';
 
 // Keeps `IN (…)` lists under every driver's parameter limit.
 const CHUNK = 500;
@@ -866,13 +870,19 @@ function createOperations(db: SqlDriver): StoreOperations {
       );
     },
 
-    async listSsfSubjects(streamId) {
-      return (await db.all('SELECT * FROM ssf_stream_subjects WHERE stream_id = ? ORDER BY subject_key', [streamId])).map((r) => ({
-        streamId: String(r.stream_id), key: String(r.subject_key), included: num(r.included) === 1, createdAt: num(r.created_at),
-      }));
+    async listSsfSubjects(streamIds) {
+      const found: SsfStreamSubject[] = [];
+      for (const part of chunks([...new Set(streamIds)])) {
+        const rows = await db.all(`SELECT * FROM ssf_stream_subjects WHERE stream_id IN (${placeholders(part.length)}) ORDER BY stream_id, subject_key`, part);
+        found.push(...rows.map((r) => ({ streamId: String(r.stream_id), key: String(r.subject_key), included: num(r.included) === 1, createdAt: num(r.created_at) })));
+      }
+      return found;
     },
 
     async enqueueSsfEvents(events) {
+      if (events.length === 0) return;
+      // Delivered on commit only: every node's push worker and waiting long polls wake then.
+      if (db.dialect === 'postgres') await db.get('SELECT pg_notify(?, ?)', [SSF_CHANNEL, '']);
       for (const part of chunks(events)) {
         await db.run(
           `INSERT INTO ssf_events (stream_id, jti, subject_key, event_type, claims, status, attempts, next_attempt_at, created_at, horizon_at)
