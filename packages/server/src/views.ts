@@ -3,7 +3,7 @@ import { TesseraError, type App, type Delivery, type Session, type User } from '
 // Session times repeat on every whoami of a session; formatting a Date each time was a
 // visible share of the hot path, so recent results are kept (bounded).
 const isoCache = new Map<number, string>();
-function iso(ms: number): string {
+export function iso(ms: number): string {
   let text = isoCache.get(ms);
   if (text === undefined) {
     if (isoCache.size >= 10_000) isoCache.clear();
@@ -12,7 +12,7 @@ function iso(ms: number): string {
   }
   return text;
 }
-const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
+export const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
 /** The snake_case JSON of a user (never the password hash). */
 export function userJson(u: User) {
