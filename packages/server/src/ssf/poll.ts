@@ -54,6 +54,12 @@ export async function ssfPollRoutes(app: TesseraApp, { authority, config }: Serv
     const immediate = body.returnImmediately === true || maxEvents === 0;
     const deadline = Date.now() + config.ssf.longPollSeconds * 1000;
     reply.header('cache-control', 'no-store');
+    // The response closing before it was sent means the receiver went away: stop waiting.
+    // (request.raw.destroyed is no sign: a request whose body was read is destroyed too.)
+    let gone = false;
+    reply.raw.once('close', () => {
+      gone = true;
+    });
     for (;;) {
       const current = await store.findSsfStream(stream.id);
       if (!current) throw new TesseraError('SSF_STREAM_NOT_FOUND');
@@ -68,7 +74,7 @@ export async function ssfPollRoutes(app: TesseraApp, { authority, config }: Serv
       }
       const left = deadline - Date.now();
       // A client that went away, a server shutting down, or time up: answer with nothing.
-      if (immediate || left <= 0 || isClosing() || request.raw.destroyed) {
+      if (immediate || left <= 0 || isClosing() || gone) {
         return { sets: {}, moreAvailable: maxEvents > 0 && current.status === 'enabled' ? await store.hasSsfPollEvents(stream.id, Date.now()) : false };
       }
       await wakeup.next(Math.min(left, FALLBACK_TICK_MS));
