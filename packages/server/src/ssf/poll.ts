@@ -34,7 +34,7 @@ export async function ssfPollRoutes(app: TesseraApp, { authority, config }: Serv
         maxEvents: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_EVENTS })),
         returnImmediately: Type.Optional(Type.Boolean()),
         ack: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { maxItems: MAX_EVENTS })),
-        setErrs: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Object({ err: Type.String({ maxLength: 64 }), description: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false }), { maxProperties: MAX_EVENTS })),
+        setErrs: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Object({ err: Type.String({ maxLength: 64 }), description: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false }), { maxProperties: MAX_EVENTS, 'x-max-depth': 3, 'x-max-bytes': 262_144 })),
       }, { additionalProperties: false })),
       response: { 200: Type.Object({ sets: Type.Record(Type.String(), Type.String()), moreAvailable: Type.Boolean() }), ...errors(400, 401, 403, 404) },
     },
