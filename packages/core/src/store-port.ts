@@ -188,17 +188,20 @@ export interface StoreOperations {
    * Leases up to `limit` due events of enabled push streams to `owner` until `leaseUntil`,
    * oldest first, never an event while an older pending event of the same stream and
    * subject key exists (so events about one subject never overtake each other, whatever
-   * the number of nodes). Two owners never hold the same event at once.
+   * the number of nodes). Two owners never hold the same event at once. Of a paused stream,
+   * only the events about the stream itself (subject key `stream:…`: verification,
+   * stream-updated) go out; the others are held.
    */
   claimSsfPushEvents(owner: string, now: number, leaseUntil: number, limit: number): Promise<SsfEvent[]>;
   /**
    * Poll delivery (RFC 8936): leases up to `limit` pending events of one stream, oldest
    * first, that are not already out on a live lease; an unacknowledged event comes back
-   * once its lease (the redelivery delay) has passed.
+   * once its lease (the redelivery delay) has passed. `streamEventsOnly` (a paused stream):
+   * only events about the stream itself.
    */
-  claimSsfPollEvents(streamId: string, owner: string, now: number, leaseUntil: number, limit: number): Promise<SsfEvent[]>;
+  claimSsfPollEvents(streamId: string, owner: string, now: number, leaseUntil: number, limit: number, streamEventsOnly?: boolean): Promise<SsfEvent[]>;
   /** True when the stream has pending events not out on a live lease (a poll would get some). */
-  hasSsfPollEvents(streamId: string, now: number): Promise<boolean>;
+  hasSsfPollEvents(streamId: string, now: number, streamEventsOnly?: boolean): Promise<boolean>;
   /** Records a push attempt's outcome if `owner` still holds the lease; false otherwise. */
   completeSsfEvent(id: number, owner: string, outcome: SsfEventOutcome): Promise<boolean>;
   /**

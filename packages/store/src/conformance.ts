@@ -1329,10 +1329,14 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         const paused = await store.createSsfStream(stream({ status: 'paused' }));
         const poll = await store.createSsfStream(stream({ deliveryMethod: 'poll' }));
         const [a1, a2, b1] = [setFor(push.id, 'user:a'), setFor(push.id, 'user:a'), setFor(push.id, 'user:b')];
-        await store.enqueueSsfEvents([a1, a2, b1, setFor(paused.id, 'user:a'), setFor(poll.id, 'user:a')]);
-        const first = await store.claimSsfPushEvents('n1', T0, T0 + MINUTE, 10);
-        // a2 waits behind a1 (same subject); b1 goes; nothing of the paused or poll streams.
-        expect(first.map((e) => e.jti)).toEqual([a1.jti, b1.jti]);
+        const pausedNotice = setFor(paused.id, `stream:${paused.id}`);
+        await store.enqueueSsfEvents([a1, a2, b1, setFor(paused.id, 'user:a'), setFor(poll.id, 'user:a'), pausedNotice]);
+        const all = await store.claimSsfPushEvents('n1', T0, T0 + MINUTE, 10);
+        // a2 waits behind a1 (same subject); b1 goes; of the paused stream only the event about
+        // the stream itself; nothing of the poll stream.
+        expect(all.map((e) => e.jti)).toEqual([a1.jti, b1.jti, pausedNotice.jti]);
+        expect(await store.completeSsfEvent(all[2]!.id, 'n1', { status: 'delivered', at: T0, httpStatus: 202 })).toBe(true);
+        const first = all.slice(0, 2);
         expect(first[0]).toMatchObject({ streamId: push.id, subjectKey: 'user:a', status: 'pending', attempts: 0, leaseOwner: 'n1', leaseExpiresAt: T0 + MINUTE, claims: a1.claims, eventType: a1.eventType, horizonAt: T0 + HOUR });
         // Another node gets nothing while the leases live (a2 is still behind a1).
         expect(await store.claimSsfPushEvents('n2', T0 + 1, T0 + MINUTE, 10)).toEqual([]);
@@ -1366,6 +1370,9 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         const events = [setFor(poll.id, 'user:a'), setFor(poll.id, 'user:a'), setFor(poll.id, 'user:b')];
         await store.enqueueSsfEvents([...events, setFor(other.id, 'user:a')]);
         expect(await store.hasSsfPollEvents(poll.id, T0)).toBe(true);
+        // Paused: only events about the stream itself (there are none yet).
+        expect(await store.hasSsfPollEvents(poll.id, T0, true)).toBe(false);
+        expect(await store.claimSsfPollEvents(poll.id, 'poll', T0, T0 + MINUTE, 10, true)).toEqual([]);
         const got = await store.claimSsfPollEvents(poll.id, 'poll', T0, T0 + MINUTE, 2);
         expect(got.map((e) => e.jti)).toEqual([events[0]!.jti, events[1]!.jti]);
         const rest = await store.claimSsfPollEvents(poll.id, 'poll', T0, T0 + MINUTE, 10);

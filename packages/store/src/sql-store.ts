@@ -901,7 +901,7 @@ function createOperations(db: SqlDriver): StoreOperations {
         `UPDATE ssf_events SET lease_owner = ?, lease_expires_at = ?
          WHERE id IN (SELECT e.id FROM ssf_events e JOIN ssf_streams s ON s.id = e.stream_id
                       WHERE e.status = 'pending' AND e.next_attempt_at <= ? AND (e.lease_expires_at IS NULL OR e.lease_expires_at <= ?)
-                        AND s.status = 'enabled' AND s.delivery_method = 'push'
+                        AND (s.status = 'enabled' OR (s.status = 'paused' AND e.subject_key LIKE 'stream:%')) AND s.delivery_method = 'push'
                         AND NOT EXISTS (SELECT 1 FROM ssf_events p WHERE p.stream_id = e.stream_id AND p.subject_key = e.subject_key AND p.status = 'pending' AND p.id < e.id)
                       ORDER BY e.id LIMIT ?${skip})
          RETURNING *`,
@@ -910,11 +910,12 @@ function createOperations(db: SqlDriver): StoreOperations {
       return rows.map(toSsfEvent).sort((a, b) => a.id - b.id);
     },
 
-    async claimSsfPollEvents(streamId, owner, now, leaseUntil, limit) {
+    async claimSsfPollEvents(streamId, owner, now, leaseUntil, limit, streamEventsOnly = false) {
       const skip = db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+      const only = streamEventsOnly ? " AND subject_key LIKE 'stream:%'" : '';
       const rows = await db.all(
         `UPDATE ssf_events SET lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1, last_attempt_at = ?
-         WHERE id IN (SELECT id FROM ssf_events WHERE stream_id = ? AND status = 'pending' AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
+         WHERE id IN (SELECT id FROM ssf_events WHERE stream_id = ? AND status = 'pending' AND (lease_expires_at IS NULL OR lease_expires_at <= ?)${only}
                       ORDER BY id LIMIT ?${skip})
          RETURNING *`,
         [owner, leaseUntil, now, streamId, now, limit],
@@ -922,8 +923,9 @@ function createOperations(db: SqlDriver): StoreOperations {
       return rows.map(toSsfEvent).sort((a, b) => a.id - b.id);
     },
 
-    async hasSsfPollEvents(streamId, now) {
-      const row = await db.get("SELECT 1 AS x FROM ssf_events WHERE stream_id = ? AND status = 'pending' AND (lease_expires_at IS NULL OR lease_expires_at <= ?) LIMIT 1", [streamId, now]);
+    async hasSsfPollEvents(streamId, now, streamEventsOnly = false) {
+      const only = streamEventsOnly ? " AND subject_key LIKE 'stream:%'" : '';
+      const row = await db.get(`SELECT 1 AS x FROM ssf_events WHERE stream_id = ? AND status = 'pending' AND (lease_expires_at IS NULL OR lease_expires_at <= ?)${only} LIMIT 1`, [streamId, now]);
       return row !== undefined;
     },
 

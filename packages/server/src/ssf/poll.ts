@@ -20,7 +20,7 @@ const FALLBACK_TICK_MS = 1_000;
  * commit that planned it, on this node or another), or with no SETs after
  * `ssf.longPollSeconds`. A returned SET that is not acknowledged within
  * `ssf.pollRedeliverSeconds` is returned again; SETs are kept until acknowledged, up to
- * `ssf.horizonSeconds`. A paused stream returns nothing and keeps its SETs.
+ * `ssf.horizonSeconds`. A paused stream keeps its SETs and returns only those about the stream itself.
  */
 export async function ssfPollRoutes(app: TesseraApp, { authority, config }: ServerContext, wakeup: SsfWakeup, isClosing: () => boolean): Promise<void> {
   const store = authority.deps.store;
@@ -63,19 +63,22 @@ export async function ssfPollRoutes(app: TesseraApp, { authority, config }: Serv
     for (;;) {
       const current = await store.findSsfStream(stream.id);
       if (!current) throw new TesseraError('SSF_STREAM_NOT_FOUND');
-      if (maxEvents > 0 && current.status === 'enabled') {
+      // A paused stream still answers with the events about itself (verification,
+      // stream-updated); the others wait for it to be enabled again.
+      const streamOnly = current.status === 'paused';
+      if (maxEvents > 0 && current.status !== 'disabled') {
         const now = Date.now();
-        const claimed = await store.claimSsfPollEvents(stream.id, 'poll', now, now + config.ssf.pollRedeliverSeconds * 1000, maxEvents);
+        const claimed = await store.claimSsfPollEvents(stream.id, 'poll', now, now + config.ssf.pollRedeliverSeconds * 1000, maxEvents, streamOnly);
         if (claimed.length > 0) {
           const sets: Record<string, string> = {};
           for (const event of claimed) sets[event.jti] = await authority.ssf.signSet(event);
-          return { sets, moreAvailable: await store.hasSsfPollEvents(stream.id, Date.now()) };
+          return { sets, moreAvailable: await store.hasSsfPollEvents(stream.id, Date.now(), streamOnly) };
         }
       }
       const left = deadline - Date.now();
       // A client that went away, a server shutting down, or time up: answer with nothing.
       if (immediate || left <= 0 || isClosing() || gone) {
-        return { sets: {}, moreAvailable: maxEvents > 0 && current.status === 'enabled' ? await store.hasSsfPollEvents(stream.id, Date.now()) : false };
+        return { sets: {}, moreAvailable: maxEvents > 0 && current.status !== 'disabled' ? await store.hasSsfPollEvents(stream.id, Date.now(), streamOnly) : false };
       }
       await wakeup.next(Math.min(left, FALLBACK_TICK_MS));
     }
