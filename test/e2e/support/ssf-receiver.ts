@@ -240,7 +240,7 @@ function readBody(request: IncomingMessage): Promise<string> {
   });
 }
 
-export async function startPushReceiver(transmitter: () => Transmitter, audience: () => string, options: { expectAuthorization?: string } = {}): Promise<PushReceiver> {
+export async function startPushReceiver(transmitter: () => Transmitter, audience: () => string, options: { expectAuthorization?: string; answerAfterMs?: number } = {}): Promise<PushReceiver> {
   let server: Server;
   let port = 0;
   const hung: Array<() => void> = [];
@@ -294,6 +294,8 @@ export async function startPushReceiver(transmitter: () => Transmitter, audience
     }
     try {
       receiver.received.push(await validateSet(body, transmitter(), audience()));
+      // A slow receiver: it has the SET, but the transmitter does not know yet.
+      if (options.answerAfterMs) await new Promise((resolve) => setTimeout(resolve, options.answerAfterMs));
       response.writeHead(202).end();
     } catch (error) {
       receiver.rejected.push((error as Error).message);
