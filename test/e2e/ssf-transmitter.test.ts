@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readConfig, startServer, type RunningServer } from '../../packages/server/src/index.js';
 import { freshSchemaUrl, postgresTestUrl, type TestSchema } from '../../packages/store/test/pg-support.js';
-import { call, checkStreamConfig, clientCredentialsToken, discover, EVENT, poll, POLL_URN, PUSH_URN, startPushReceiver, until, type PushReceiver, type ReceivedSet, type Transmitter } from './support/ssf-receiver.js';
+import { validateSet, call, checkStreamConfig, clientCredentialsToken, discover, EVENT, poll, POLL_URN, PUSH_URN, startPushReceiver, until, type PushReceiver, type ReceivedSet, type Transmitter } from './support/ssf-receiver.js';
 
 const ADMIN = `ssf-test-admin-${'z'.repeat(40)}`;
 const pgUrl = await postgresTestUrl();
@@ -20,13 +20,16 @@ const KINDS: Array<'sqlite' | 'postgres'> = pgUrl ? ['sqlite', 'postgres'] : ['s
 
 interface Node {
   url: string;
+  databaseUrl: string | null;
   close(): Promise<void>;
 }
 
-async function startNode(kind: 'sqlite' | 'postgres'): Promise<Node> {
+/** A node on a fresh store of `kind`, or a second node on the PostgreSQL database of another. */
+async function startNode(kind: 'sqlite' | 'postgres', sharedDatabaseUrl?: string, issuer?: string): Promise<Node> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-ssf-'));
   let schema: TestSchema | null = null;
-  if (kind === 'postgres') schema = await freshSchemaUrl(pgUrl!);
+  if (kind === 'postgres' && !sharedDatabaseUrl) schema = await freshSchemaUrl(pgUrl!);
+  const databaseUrl = sharedDatabaseUrl ?? schema?.url ?? null;
   const configFile = join(dataDir, 'config.json');
   writeFileSync(configFile, JSON.stringify({
     outbox: { backoffBaseMs: 50, backoffMaxMs: 200, pollIntervalMs: 50, timeoutMs: 2_000, leaseSeconds: 5 },
@@ -37,7 +40,9 @@ async function startNode(kind: 'sqlite' | 'postgres'): Promise<Node> {
     TESSERA_PORT: '0',
     TESSERA_HOST: '127.0.0.1',
     TESSERA_DATA_DIR: dataDir,
-    ...(schema ? { TESSERA_DATABASE_URL: schema.url } : {}),
+    ...(databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {}),
+    // Nodes of one deployment share one issuer (tokens and SETs name it).
+    ...(issuer ? { TESSERA_ISSUER: issuer } : {}),
     TESSERA_ADMIN_TOKEN: ADMIN,
     TESSERA_COOKIE_SECURE: 'false',
     TESSERA_RATE_LIMIT: 'false',
@@ -45,6 +50,7 @@ async function startNode(kind: 'sqlite' | 'postgres'): Promise<Node> {
   }), { print: () => undefined });
   return {
     url: running.url,
+    databaseUrl,
     async close() {
       await running.close();
       await schema?.drop();
@@ -470,5 +476,34 @@ describe.each(KINDS)('SSF transmitter on %s', (kind) => {
     expect((await call(null, 'POST', `${url}?access_token=${at}`, { sub_id: { format: 'opaque', id: userId } })).body.error).toBe('SSF_TOKEN_IN_QUERY');
     expect((await call(at, 'POST', url, { sub_id: { format: 'iss_sub', iss: 'https://elsewhere.example', sub: userId } })).body.error).toBe('SSF_SUBJECT_UNSUPPORTED');
     expect((await call(at, 'POST', url, {})).status).toBe(400);
+  });
+
+  it.runIf(kind === 'postgres')('across nodes: a long poll waiting on one node answers as soon as a logout commits on another', async () => {
+    const other = await startNode('postgres', node.databaseUrl!, node.url);
+    try {
+      const created = await call(manageToken, 'POST', endpoint('configuration_endpoint'), { events_requested: [EVENT.sessionRevoked] });
+      const id = created.body.stream_id as string;
+      // The same stream, polled at the other node (the same issuer, the same store).
+      const pollUrl = `${other.url}/ssf/poll/${id}`;
+      const userId = await createUser(`ivan-${kind}`);
+      const session = await startSession(userId);
+      const started = Date.now();
+      const waiting = call(manageToken, 'POST', pollUrl, {});
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await userLogout(session.token);
+      const answered = await waiting;
+      expect(answered.status).toBe(200);
+      const jwts = Object.values(answered.body.sets as Record<string, string>);
+      expect(jwts).toHaveLength(1);
+      const set = await validateSet(jwts[0]!, transmitter, receiverClient.clientId);
+      expect(set.claims.sub_id).toEqual({ format: 'iss_sub', iss: node.url, sub: userId });
+      // Answered long before the 10 s long-poll limit. (PostgreSQL NOTIFY wakes it at the
+      // commit; a missed NOTIFY would still be caught by the 1 s re-read: the bench measures
+      // which of the two it was.)
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect((await call(manageToken, 'DELETE', `${endpoint('configuration_endpoint')}?stream_id=${id}`)).status).toBe(204);
+    } finally {
+      await other.close();
+    }
   });
 });
