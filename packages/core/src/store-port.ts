@@ -202,6 +202,11 @@ export interface StoreOperations {
   claimSsfPollEvents(streamId: string, owner: string, now: number, leaseUntil: number, limit: number, streamEventsOnly?: boolean): Promise<SsfEvent[]>;
   /** True when the stream has pending events not out on a live lease (a poll would get some). */
   hasSsfPollEvents(streamId: string, now: number, streamEventsOnly?: boolean): Promise<boolean>;
+  /**
+   * Marks several pushed events delivered at once (one statement for a whole batch of
+   * completions), those `owner` still holds; returns the ids it marked.
+   */
+  deliverSsfEvents(ids: number[], owner: string, at: number, httpStatus: number): Promise<number[]>;
   /** Records a push attempt's outcome if `owner` still holds the lease; false otherwise. */
   completeSsfEvent(id: number, owner: string, outcome: SsfEventOutcome): Promise<boolean>;
   /**

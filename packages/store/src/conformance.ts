@@ -1355,6 +1355,20 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect((await store.claimSsfPushEvents('n3', T0 + MINUTE + 1, T0 + 2 * MINUTE, 10)).map((e) => e.jti)).toEqual([a2.jti, b1.jti]);
       });
 
+      it('records a batch of deliveries at once, only those the owner still holds', async () => {
+        const push = await store.createSsfStream(stream());
+        await store.enqueueSsfEvents([setFor(push.id, 'user:a'), setFor(push.id, 'user:b'), setFor(push.id, 'user:c')]);
+        const [a, b, c] = await store.claimSsfPushEvents('n1', T0, T0 + MINUTE, 10);
+        // c's lease expired and another node took it: n1 may not record it.
+        expect((await store.claimSsfPushEvents('n2', T0 + MINUTE + 1, T0 + 2 * MINUTE, 10)).length).toBe(3);
+        expect(await store.deliverSsfEvents([a!.id, b!.id, c!.id], 'n1', T0 + 5, 202)).toEqual([]);
+        expect(await store.deliverSsfEvents([c!.id, a!.id], 'n2', T0 + MINUTE + 5, 202)).toEqual([a!.id, c!.id].sort((x, y) => x - y));
+        expect(await store.deliverSsfEvents([a!.id], 'n2', T0 + MINUTE + 6, 202)).toEqual([]);
+        const state = await store.ssfDeliveryState(push.id);
+        expect(state).toMatchObject({ pending: 1, delivered: 2, lastDeliveredAt: T0 + MINUTE + 5 });
+        void b;
+      });
+
       it('never gives one event to two concurrent claimers', async () => {
         const push = await store.createSsfStream(stream());
         await store.enqueueSsfEvents(Array.from({ length: 40 }, (_, i) => setFor(push.id, `user:${i}`)));

@@ -929,6 +929,19 @@ function createOperations(db: SqlDriver): StoreOperations {
       return row !== undefined;
     },
 
+    async deliverSsfEvents(ids, owner, at, httpStatus) {
+      const done: number[] = [];
+      for (const part of chunks(ids)) {
+        const rows = await db.all<{ id: unknown }>(
+          `UPDATE ssf_events SET status = 'delivered', attempts = attempts + 1, last_attempt_at = ?, delivered_at = ?, last_status = ?, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
+           WHERE id IN (${placeholders(part.length)}) AND lease_owner = ? AND status = 'pending' RETURNING id`,
+          [at, at, httpStatus, ...part, owner],
+        );
+        done.push(...rows.map((r) => num(r.id)));
+      }
+      return done.sort((a, b) => a - b);
+    },
+
     async completeSsfEvent(id, owner, outcome) {
       const changed = outcome.status === 'delivered'
         ? await db.run(
