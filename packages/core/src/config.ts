@@ -155,7 +155,7 @@ export const ConfigSchema = Type.Object(
         batchSize: Type.Integer({ minimum: 1, maximum: 10_000, default: 5_000, description: 'Rows deleted per statement; the job repeats until a table has nothing left to delete.' }),
         endedSessionsDays: Type.Integer({ minimum: 0, default: 35, description: 'Delete sessions this many days after they ended (their history in session lists and audits goes with them); 0 keeps them forever.' }),
         revocationLogDays: Type.Integer({ minimum: 0, default: 7, description: 'Delete revocation-log entries this many days after they were written (the oldest first, so the log stays gapless); 0 keeps them forever. Must outlive access tokens.' }),
-        deliveredDays: Type.Integer({ minimum: 0, default: 7, description: 'Delete delivered logout deliveries this many days after they were created; pending and dead ones are never deleted. 0 keeps them forever.' }),
+        deliveredDays: Type.Integer({ minimum: 0, default: 7, description: 'Delete delivered logout deliveries and delivered (acknowledged) SSF events this many days after they were created; pending and dead ones are never deleted. 0 keeps them forever.' }),
         auditDays: Type.Integer({ minimum: 0, default: 0, description: 'Delete audit events this many days after they were written; 0 (the default) keeps them forever: how long to keep an audit trail is your policy.' }),
       },
       { default: {}, additionalProperties: false },

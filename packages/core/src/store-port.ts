@@ -224,7 +224,7 @@ export interface StoreOperations {
   listSsfEvents(streamId: string, filter: { status?: SsfEvent['status']; limit: number }): Promise<SsfEvent[]>;
   /** Figures of a stream's outbox. */
   ssfDeliveryState(streamId: string): Promise<SsfStreamDeliveryState>;
-  /** Deletes settled (delivered or dead) events created before `before`, oldest first, at most `limit`. */
+  /** Deletes delivered (or acknowledged) events created before `before`, oldest first, at most `limit`; pending and dead ones stay. */
   purgeSsfEvents(before: number, limit: number): Promise<number>;
 
   appendAudit(event: AuditEvent): Promise<void>;

@@ -1026,7 +1026,7 @@ function createOperations(db: SqlDriver): StoreOperations {
 
     async purgeSsfEvents(before, limit) {
       return db.run(
-        "DELETE FROM ssf_events WHERE id IN (SELECT id FROM ssf_events WHERE status IN ('delivered', 'dead') AND created_at < ? ORDER BY id LIMIT ?)",
+        "DELETE FROM ssf_events WHERE id IN (SELECT id FROM ssf_events WHERE status = 'delivered' AND created_at < ? ORDER BY id LIMIT ?)",
         [before, limit],
       );
     },
