@@ -13,8 +13,8 @@
 //   before the revoking request was sent (an upper bound of its commit) to the SET's arrival;
 // - long poll: 10 poll streams each with a waiting long poll; one revocation at a time; the
 //   time from just before the revoking request to each poll's answer;
-// - throughput: `--burst` sessions ended by one call, with the push streams; SETs per second
-//   from the call to the last arrival.
+// - throughput: `--burst` sessions (10 streams; a tenth with 100) ended by one call, with the
+//   push streams; SETs per second from the call to the last arrival.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -130,8 +130,13 @@ async function measurePush(label, databaseUrl, streamCount) {
     // One receiver server per 10 streams (as receivers are usually services of their own).
     for (let i = 0; i < Math.ceil(streamCount / 10); i += 1) receivers.push(await startReceiver(arrivals));
     for (let i = 0; i < streamCount; i += 1) await createStream(tessera, token, { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: receivers[i % receivers.length].url } });
-    const total = RATE * SECONDS;
-    const users = await sessions(tessera, site, 5 + total + BURST);
+    // The same SET rate for every stream count: --rate revocations a second with 10 streams,
+    // a tenth of that with 100 (each revocation is one SET per stream).
+    const rate = Math.max(1, (RATE * 10) / streamCount);
+    const total = Math.round(rate * SECONDS);
+    // The same number of SETs in the burst too: --burst sessions with 10 streams, a tenth with 100.
+    const burstSessions = Math.max(10, Math.round((BURST * 10) / streamCount));
+    const users = await sessions(tessera, site, 5 + total + burstSessions);
     // Warm-up: a few revocations whose SETs are not counted.
     for (const u of users.slice(0, 5)) await revoke(tessera, u.handle);
     await waitUntil('warm-up SETs', () => arrivals.length >= 5 * streamCount);
@@ -143,7 +148,7 @@ async function measurePush(label, databaseUrl, streamCount) {
     const start = wallClockMs();
     const inflight = [];
     for (let i = 0; i < steady.length; i += 1) {
-      const due = start + (i * 1000) / RATE;
+      const due = start + (i * 1000) / rate;
       const wait = due - wallClockMs();
       if (wait > 0) await sleep(wait);
       sentAt.set(steady[i].userId, wallClockMs());
@@ -153,7 +158,7 @@ async function measurePush(label, databaseUrl, streamCount) {
     const achievedRate = steady.length / ((wallClockMs() - start) / 1000);
     await waitUntil('every steady SET', () => arrivals.length >= steady.length * streamCount, 300_000);
     const latencies = arrivals.map((a) => a.at - sentAt.get(a.sub)).filter((v) => Number.isFinite(v));
-    const steadyResult = { revocations: steady.length, targetRate: RATE, achievedRate: round(achievedRate, 1), sets: arrivals.length, ...summarizeMs(latencies, 1) };
+    const steadyResult = { revocations: steady.length, targetRate: rate, achievedRate: round(achievedRate, 1), sets: arrivals.length, ...summarizeMs(latencies, 1) };
     log(`${label} ${streamCount} push streams: p50 ${steadyResult.p50Ms} ms, p99 ${steadyResult.p99Ms} ms over ${latencies.length} SETs at ${steadyResult.achievedRate} revocations/s`);
 
     // Burst: BURST sessions ended by one call.
