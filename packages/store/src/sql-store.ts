@@ -897,13 +897,17 @@ function createOperations(db: SqlDriver): StoreOperations {
       // keeps per-subject order across nodes: while an older event of the same subject is
       // pending (leased elsewhere, or waiting for its retry) the younger one stays put.
       const skip = db.dialect === 'postgres' ? ' FOR UPDATE OF e SKIP LOCKED' : '';
+      // Due rows in next_attempt_at order straight from the partial index of pending rows, so a
+      // claim stops after `limit` rows instead of sorting the whole backlog (ordering by id
+      // would); per-subject order is kept by the NOT EXISTS, not by the ORDER BY.
+      const index = db.dialect === 'sqlite' ? ' INDEXED BY ssf_events_due' : '';
       const rows = await db.all(
         `UPDATE ssf_events SET lease_owner = ?, lease_expires_at = ?
-         WHERE id IN (SELECT e.id FROM ssf_events e JOIN ssf_streams s ON s.id = e.stream_id
+         WHERE id IN (SELECT e.id FROM ssf_events e${index} JOIN ssf_streams s ON s.id = e.stream_id
                       WHERE e.status = 'pending' AND e.next_attempt_at <= ? AND (e.lease_expires_at IS NULL OR e.lease_expires_at <= ?)
                         AND (s.status = 'enabled' OR (s.status = 'paused' AND e.subject_key LIKE 'stream:%')) AND s.delivery_method = 'push'
                         AND NOT EXISTS (SELECT 1 FROM ssf_events p WHERE p.stream_id = e.stream_id AND p.subject_key = e.subject_key AND p.status = 'pending' AND p.id < e.id)
-                      ORDER BY e.id LIMIT ?${skip})
+                      ORDER BY e.next_attempt_at LIMIT ?${skip})
          RETURNING *`,
         [owner, leaseUntil, now, now, limit],
       );
