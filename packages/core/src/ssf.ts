@@ -187,6 +187,8 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
       createdAt: now,
       updatedAt: now,
     };
+    // The SETs' key series is published from the first stream on, before any SET is signed.
+    await keys.ensureAlgorithm(SET_ALG);
     await store.transaction(async (tx) => {
       await tx.createSsfStream(stream);
       await tx.appendAudit({ at: now, actor: `app:${caller.client.clientId}`, action: 'ssf.stream_created', userId: null, sessionHandle: null, clientId: caller.client.clientId, ip: null, details: { stream: id, method: stream.deliveryMethod } });
@@ -360,9 +362,12 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
     return Promise.all(streams.map(async (s) => ({ ...s, delivery: await store.ssfDeliveryState(s.id) })));
   }
 
-  /** Makes sure the RS256 key series exists, so its keys are published before the first SET. */
+  /**
+   * Makes sure the RS256 key series exists once there is a stream, so its keys are published
+   * before the first SET (and a deployment without receivers publishes no RSA keys).
+   */
   async function ready(): Promise<void> {
-    await keys.ensureAlgorithm(SET_ALG);
+    if ((await store.listSsfStreams()).length > 0) await keys.ensureAlgorithm(SET_ALG);
   }
 
   return {

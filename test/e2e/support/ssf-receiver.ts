@@ -110,7 +110,12 @@ export async function validateSet(jwt: string, transmitter: Transmitter, audienc
   // CAEP Interoperability Profile: RS256 with a key of at least 2048 bits.
   if (header.alg !== 'RS256') fail(`alg is RS256, not ${header.alg}`);
   if (typeof header.kid !== 'string') fail('kid is present');
-  const jwk = transmitter.jwks.keys.find((k) => k.kid === header.kid) as { kty?: string; n?: string } | undefined;
+  let jwk = transmitter.jwks.keys.find((k) => k.kid === header.kid) as { kty?: string; n?: string } | undefined;
+  if (!jwk) {
+    // An unknown kid: the transmitter may have added a key since; fetch its JWKS again once.
+    transmitter.jwks = (await (await fetch(String(transmitter.metadata.jwks_uri))).json()) as JSONWebKeySet;
+    jwk = transmitter.jwks.keys.find((k) => k.kid === header.kid) as { kty?: string; n?: string } | undefined;
+  }
   if (!jwk) fail(`kid ${header.kid} is published at jwks_uri`);
   if (jwk!.kty !== 'RSA' || Buffer.from(jwk!.n!, 'base64url').length * 8 < 2048) fail('the signing key is RSA of at least 2048 bits');
   let claims: ReceivedSet['claims'];
