@@ -120,7 +120,7 @@ async function waitUntil(what, check, timeoutMs = 120_000) {
 async function measurePush(label, databaseUrl, streamCount) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-ssf-'));
   const configFile = join(dataDir, 'tessera.json');
-  writeFileSync(configFile, JSON.stringify({ ssf: { maxStreamsPerClient: 1000, pushConcurrency: 256 } }));
+  writeFileSync(configFile, JSON.stringify({ ssf: { maxStreamsPerClient: 1000 } }));
   const tessera = await startTessera({ dataDir, env: { TESSERA_CONFIG: configFile, ...(databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {}) } });
   const arrivals = [];
   const receivers = [];

@@ -458,11 +458,18 @@ describe.each(KINDS)('SSF transmitter on %s', (kind) => {
     expect(token.body.scope).toBe('global_token_revocation');
     const at = String(token.body.access_token);
     const url = `${node.url}/oauth/global-token-revocation`;
+    const stream = await createPushStream([EVENT.sessionRevoked]);
     const userId = await createUser(`hank-${kind}`, { email: `hank-${kind}@example.test`, email_verified: true });
     const a = await startSession(userId);
     const b = await startSession(userId);
     const answer = await call(at, 'POST', url, { sub_id: { format: 'email', email: `HANK-${kind}@example.test` } });
     expect(answer.status).toBe(204);
+    // The usual propagation: SSF receivers hear of both ends, as an admin-initiated revocation.
+    const told = await until('session-revoked of the global revocation', () => {
+      const sets = push.received.filter((s) => s.type === EVENT.sessionRevoked && s.claims.sub_id.sub === userId);
+      return sets.length === 2 ? sets : undefined;
+    });
+    expect(told.every((s) => s.event.initiating_entity === 'admin' && (s.event.reason_admin as { en: string }).en.includes('global token revocation'))).toBe(true);
     for (const s of [a, b]) {
       const whoami = await fetch(`${node.url}/v1/whoami`, { headers: { authorization: `Bearer ${s.token}` } });
       expect(whoami.status).toBe(401);
@@ -476,6 +483,7 @@ describe.each(KINDS)('SSF transmitter on %s', (kind) => {
     expect((await call(null, 'POST', `${url}?access_token=${at}`, { sub_id: { format: 'opaque', id: userId } })).body.error).toBe('SSF_TOKEN_IN_QUERY');
     expect((await call(at, 'POST', url, { sub_id: { format: 'iss_sub', iss: 'https://elsewhere.example', sub: userId } })).body.error).toBe('SSF_SUBJECT_UNSUPPORTED');
     expect((await call(at, 'POST', url, {})).status).toBe(400);
+    expect((await call(manageToken, 'DELETE', `${endpoint('configuration_endpoint')}?stream_id=${stream.stream_id}`)).status).toBe(204);
   });
 
   it.runIf(kind === 'postgres')('across nodes: a long poll waiting on one node answers as soon as a logout commits on another', async () => {

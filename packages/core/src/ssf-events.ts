@@ -35,7 +35,8 @@ export type SecuritySignal =
 function initiatingEntity(actor: Actor, reason: EndReason): 'admin' | 'user' | 'policy' | 'system' {
   // Theft detection and lifetimes are rules Tessera applies, not anyone's decision.
   if (reason === 'token_theft' || reason === 'expired') return 'policy';
-  if (actor === 'admin') return 'admin';
+  // An admin, or a trusted client acting as one (global token revocation by an upstream provider).
+  if (actor === 'admin' || reason === 'admin_revoked') return 'admin';
   if (actor === 'user' || actor.startsWith('app:')) return 'user';
   return 'system';
 }
@@ -49,7 +50,9 @@ function reasons(event: RevocationEvent, session: SessionRecord | undefined): { 
     case 'user_revoked':
       return { admin: 'The user ended this session from their list of devices.', user: 'You ended this session from your list of devices.' };
     case 'admin_revoked':
-      return { admin: 'An administrator ended the session.', user: 'An administrator ended your session.' };
+      return app
+        ? { admin: `An authorised client ended every session of the user by global token revocation${app}.`, user: 'Your sessions were ended by your organisation.' }
+        : { admin: 'An administrator ended the session.', user: 'An administrator ended your session.' };
     case 'user_disabled':
       return { admin: 'The account was disabled; all of its sessions ended.', user: 'Your account was disabled.' };
     case 'user_deleted':
