@@ -137,7 +137,7 @@ export const ConfigSchema = Type.Object(
         maxStreamsPerClient: Type.Integer({ minimum: 1, maximum: 1_000, default: 10, description: 'Streams one receiver client may hold.' }),
         pollRedeliverSeconds: Type.Integer({ minimum: 1, maximum: 3_600, default: 30, description: 'A polled SET not acknowledged within this long is returned again by a later poll.' }),
         longPollSeconds: Type.Integer({ minimum: 1, maximum: 300, default: 30, description: 'How long a poll without returnImmediately waits for an event before answering with none.' }),
-        pushConcurrency: Type.Integer({ minimum: 1, maximum: 1_024, default: 64, description: 'Push attempts in flight at once, per node.' }),
+        pushConcurrency: Type.Integer({ minimum: 1, maximum: 1_024, default: 256, description: 'Push attempts in flight at once, per node.' }),
       },
       { default: {}, additionalProperties: false },
     ),
