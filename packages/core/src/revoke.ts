@@ -17,6 +17,12 @@ export async function commitRevocation(
 ): Promise<RevocationEvent[]> {
   let sets = 0;
   const events = await deps.store.transaction(async (tx) => {
+    // The streams are read before `work`: on PostgreSQL `work` takes the revocation counter's
+    // row lock (decision 2), and every statement after it holds back every other revocation.
+    // (A stream created at the very moment of this revocation may miss it: a race with no
+    // "before" to keep.)
+    const streams = deps.config.ssf.enabled ? (await tx.listSsfStreams()).filter((s) => s.status !== 'disabled') : [];
+    const subjectRules = streams.length > 0 ? await tx.listSsfSubjects(streams.map((s) => s.id)) : [];
     const written = await work(tx);
     const signals = options.signals?.() ?? [];
     let sessions: Awaited<ReturnType<StoreOperations['findSessionsByHandles']>> = [];
@@ -32,21 +38,17 @@ export async function commitRevocation(
     }
     // The Shared Signals outbox too: every session end (whatever ended it) and every signal
     // becomes its SETs in the same transaction, so none is lost and none precedes its cause.
-    if (deps.config.ssf.enabled && (written.some((e) => e.app === null) || signals.length > 0)) {
-      const streams = (await tx.listSsfStreams()).filter((s) => s.status !== 'disabled');
-      if (streams.length > 0) {
-        const subjects = await tx.listSsfSubjects(streams.map((s) => s.id));
-        const known = new Set(signals.map((s) => s.user.id));
-        const users = [];
-        for (const id of new Set(written.map((e) => e.sub))) {
-          if (known.has(id)) continue;
-          const user = await tx.findUserById(id);
-          if (user) users.push(user);
-        }
-        const planned = planSecurityEvents({ issuer: deps.config.issuer, revocations: written, sessions, users, signals, streams, subjects, now: written[0]?.at ?? deps.clock.now(), horizonMs: deps.config.ssf.horizonSeconds * 1000 });
-        await tx.enqueueSsfEvents(planned);
-        sets = planned.length;
+    if (streams.length > 0 && (written.some((e) => e.app === null) || signals.length > 0)) {
+      const known = new Set(signals.map((s) => s.user.id));
+      const users = [];
+      for (const id of new Set(written.map((e) => e.sub))) {
+        if (known.has(id)) continue;
+        const user = await tx.findUserById(id);
+        if (user) users.push(user);
       }
+      const planned = planSecurityEvents({ issuer: deps.config.issuer, revocations: written, sessions, users, signals, streams, subjects: subjectRules, now: written[0]?.at ?? deps.clock.now(), horizonMs: deps.config.ssf.horizonSeconds * 1000 });
+      await tx.enqueueSsfEvents(planned);
+      sets = planned.length;
     }
     if (audit) {
       const subjects = new Set(written.map((e) => e.sub));
