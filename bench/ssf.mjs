@@ -1,7 +1,7 @@
 // Shared Signals benchmark: from a revocation to the SET at its receivers.
 //
 //   node bench/ssf.mjs [--streams 10,100 --rate 100 --seconds 10 --burst 1000
-//                       --postgres URL --no-postgres --json FILE.json]
+//                       --postgres URL --no-postgres --no-sqlite --json FILE.json]
 //
 // Tessera is the built server in a process of its own (bench/servers/tessera.mjs), on SQLite in
 // a temp dir and on PostgreSQL in a schema of its own. The receivers live in this process:
@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
     polls: { type: 'string', default: '100' },
     postgres: { type: 'string', default: process.env.TESSERA_BENCH_DATABASE_URL || 'postgres://127.0.0.1:5432/test' },
     'no-postgres': { type: 'boolean', default: false },
+    'no-sqlite': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -244,7 +245,7 @@ async function measureStore(label, databaseUrl) {
   return { push, poll };
 }
 
-const sqlite = await measureStore('sqlite', null);
+const sqlite = args['no-sqlite'] ? { skipped: '--no-sqlite' } : await measureStore('sqlite', null);
 let postgres = null;
 if (!args['no-postgres']) {
   try {

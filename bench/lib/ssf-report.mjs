@@ -33,7 +33,7 @@ export function ssfSection(result, number) {
   }
   lines.push('', '| store | long poll: streams | answers | p50 | p99 | max |', '|---|---:|---:|---:|---:|---:|');
   for (const [label, part] of stores(result)) lines.push(`| ${label} | ${part.poll.streams} | ${fmt(part.poll.n)} | ${fmt(part.poll.p50Ms, 1)} ms | ${fmt(part.poll.p99Ms, 1)} ms | ${fmt(part.poll.maxMs, 1)} ms |`);
-  for (const [label, part] of [['PostgreSQL', result.postgres]]) if (part?.skipped) lines.push('', `${label}: ${part.skipped}`);
+  for (const [label, part] of [['SQLite', result.sqlite], ['PostgreSQL', result.postgres]]) if (part?.skipped) lines.push('', `${label}: ${part.skipped}`);
   lines.push(
     '',
     `Goals: p99 at most 50 ms at 100 revocations a second with 10 push streams; at least 2,000 SETs a second on SQLite. Load average at the end: ${result.machine.loadavg.map((l) => l.toFixed(2)).join(' / ')} (1/5/15 min) on ${result.machine.cores} cores.`,
