@@ -185,7 +185,7 @@ export interface StoreOperations {
   /** Adds SETs to the outbox (in the transaction of their cause). */
   enqueueSsfEvents(events: NewSsfEvent[]): Promise<void>;
   /**
-   * Leases up to `limit` due events of enabled push streams to `owner` until `leaseUntil`,
+   * Leases up to `limit` due events (not past their horizon) of enabled push streams to `owner` until `leaseUntil`,
    * oldest first, never an event while an older pending event of the same stream and
    * subject key exists (so events about one subject never overtake each other, whatever
    * the number of nodes). Two owners never hold the same event at once. Of a paused stream,
@@ -195,7 +195,7 @@ export interface StoreOperations {
   claimSsfPushEvents(owner: string, now: number, leaseUntil: number, limit: number): Promise<SsfEvent[]>;
   /**
    * Poll delivery (RFC 8936): leases up to `limit` pending events of one stream, oldest
-   * first, that are not already out on a live lease; an unacknowledged event comes back
+   * first, that are not already out on a live lease nor past their horizon; an unacknowledged event comes back
    * once its lease (the redelivery delay) has passed. `streamEventsOnly` (a paused stream):
    * only events about the stream itself.
    */

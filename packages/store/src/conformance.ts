@@ -1384,6 +1384,9 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         const events = [setFor(poll.id, 'user:a'), setFor(poll.id, 'user:a'), setFor(poll.id, 'user:b')];
         await store.enqueueSsfEvents([...events, setFor(other.id, 'user:a')]);
         expect(await store.hasSsfPollEvents(poll.id, T0)).toBe(true);
+        // Past their horizon (not yet marked dead by a worker), events are not handed out.
+        expect(await store.hasSsfPollEvents(poll.id, T0 + HOUR)).toBe(false);
+        expect(await store.claimSsfPollEvents(poll.id, 'poll', T0 + HOUR, T0 + 2 * HOUR, 10)).toEqual([]);
         // Paused: only events about the stream itself (there are none yet).
         expect(await store.hasSsfPollEvents(poll.id, T0, true)).toBe(false);
         expect(await store.claimSsfPollEvents(poll.id, 'poll', T0, T0 + MINUTE, 10, true)).toEqual([]);
@@ -1410,6 +1413,9 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         const early = setFor(a.id, 'user:a', { horizonAt: T0 + 10 });
         const late = setFor(a.id, 'user:b', { horizonAt: T0 + HOUR });
         await store.enqueueSsfEvents([early, late]);
+        // Past its horizon an event is not pushed any more, even before it is marked dead.
+        expect((await store.claimSsfPushEvents('n0', T0 + 10, T0 + 11, 10)).map((e) => e.jti)).toEqual([late.jti]);
+        expect(await store.releaseSsfEvents('n0')).toBe(1);
         expect(await store.expireSsfEvents(T0 + 10, 100)).toBe(1);
         expect((await store.listSsfEvents(a.id, { status: 'dead', limit: 10 })).map((e) => [e.jti, e.lastError])).toEqual([[early.jti, 'not delivered before the horizon']]);
         const [claimed] = await store.claimSsfPushEvents('n1', T0 + 11, T0 + MINUTE, 10);

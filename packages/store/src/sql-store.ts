@@ -904,12 +904,12 @@ function createOperations(db: SqlDriver): StoreOperations {
       const rows = await db.all(
         `UPDATE ssf_events SET lease_owner = ?, lease_expires_at = ?
          WHERE id IN (SELECT e.id FROM ssf_events e${index} JOIN ssf_streams s ON s.id = e.stream_id
-                      WHERE e.status = 'pending' AND e.next_attempt_at <= ? AND (e.lease_expires_at IS NULL OR e.lease_expires_at <= ?)
+                      WHERE e.status = 'pending' AND e.next_attempt_at <= ? AND e.horizon_at > ? AND (e.lease_expires_at IS NULL OR e.lease_expires_at <= ?)
                         AND (s.status = 'enabled' OR (s.status = 'paused' AND e.subject_key LIKE 'stream:%')) AND s.delivery_method = 'push'
                         AND NOT EXISTS (SELECT 1 FROM ssf_events p WHERE p.stream_id = e.stream_id AND p.subject_key = e.subject_key AND p.status = 'pending' AND p.id < e.id)
                       ORDER BY e.next_attempt_at LIMIT ?${skip})
          RETURNING *`,
-        [owner, leaseUntil, now, now, limit],
+        [owner, leaseUntil, now, now, now, limit],
       );
       return rows.map(toSsfEvent).sort((a, b) => a.id - b.id);
     },
@@ -919,17 +919,17 @@ function createOperations(db: SqlDriver): StoreOperations {
       const only = streamEventsOnly ? " AND subject_key LIKE 'stream:%'" : '';
       const rows = await db.all(
         `UPDATE ssf_events SET lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1, last_attempt_at = ?
-         WHERE id IN (SELECT id FROM ssf_events WHERE stream_id = ? AND status = 'pending' AND (lease_expires_at IS NULL OR lease_expires_at <= ?)${only}
+         WHERE id IN (SELECT id FROM ssf_events WHERE stream_id = ? AND status = 'pending' AND horizon_at > ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)${only}
                       ORDER BY id LIMIT ?${skip})
          RETURNING *`,
-        [owner, leaseUntil, now, streamId, now, limit],
+        [owner, leaseUntil, now, streamId, now, now, limit],
       );
       return rows.map(toSsfEvent).sort((a, b) => a.id - b.id);
     },
 
     async hasSsfPollEvents(streamId, now, streamEventsOnly = false) {
       const only = streamEventsOnly ? " AND subject_key LIKE 'stream:%'" : '';
-      const row = await db.get(`SELECT 1 AS x FROM ssf_events WHERE stream_id = ? AND status = 'pending' AND (lease_expires_at IS NULL OR lease_expires_at <= ?)${only} LIMIT 1`, [streamId, now]);
+      const row = await db.get(`SELECT 1 AS x FROM ssf_events WHERE stream_id = ? AND status = 'pending' AND horizon_at > ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)${only} LIMIT 1`, [streamId, now, now]);
       return row !== undefined;
     },
 
