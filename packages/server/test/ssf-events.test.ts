@@ -170,6 +170,20 @@ describe('stream events', () => {
     expect((await adminRequest(t, 'GET', `/ssf/streams/${streamId}/events?status=delivered`)).json<{ events: unknown[] }>().events.length).toBe(4);
   });
 
+  it('the admin routes need the admin token and answer bad input with 4xx', async () => {
+    expect((await t.app.inject({ method: 'GET', url: '/admin/api/ssf/streams' })).statusCode).toBe(401);
+    expect((await t.app.inject({ method: 'GET', url: '/admin/api/ssf/streams', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(401);
+    const listed = await adminRequest(t, 'GET', '/ssf/streams');
+    expect(listed.statusCode).toBe(200);
+    const [stream] = listed.json<{ streams: Array<Record<string, unknown>> }>().streams;
+    expect(stream).toMatchObject({ stream_id: streamId, client_id: app.clientId, status: 'enabled', delivery_method: 'urn:ietf:rfc:8936', delivery: { pending: 0, delivered: 0, dead: 0, last_error: null } });
+    // The receiver's push credential is never in a listing.
+    expect(JSON.stringify(stream)).not.toContain('authorization');
+    expect((await adminRequest(t, 'GET', '/ssf/streams/st_unknown/events')).statusCode).toBe(404);
+    expect((await adminRequest(t, 'GET', `/ssf/streams/${streamId}/events?status=lost`)).statusCode).toBe(400);
+    expect((await adminRequest(t, 'POST', `/ssf/streams/${streamId}/status`, { status: 'asleep' })).statusCode).toBe(400);
+  });
+
   it('a rotated client secret retires the access tokens issued before it', async () => {
     expect((await t.app.inject({ method: 'GET', url: '/ssf/streams', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(200);
     expect((await adminRequest(t, 'POST', `/apps/${app.clientId}/secret`)).statusCode).toBe(200);
