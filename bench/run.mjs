@@ -6,7 +6,7 @@
 //                     --route-users 1000 --route-rounds 10 --route-seconds 3 --verifiers 8
 //                     --revocations 200 --burst 50 --heap-sessions 100000
 //                     --oidc-rounds 3 --oidc-seconds 5
-//                     --only whoami,revoke,protected-route,propagation,sdk-memory,multi-node,backchannel,oidc]
+//                     --only whoami,revoke,protected-route,propagation,sdk-memory,multi-node,backchannel,oidc,ssf]
 //
 // --connections and --profile apply to both throughput benchmarks; --rounds and --seconds
 // to whoami, --route-rounds and --route-seconds to protected-route (more, shorter rounds:
@@ -28,6 +28,7 @@ import { median } from './lib/stats.mjs';
 import { syncBenchmarkFigures } from '../scripts/readme-figures.mjs';
 import { backchannelCaveats, backchannelSection, backchannelSummaryRows } from './lib/backchannel-report.mjs';
 import { oidcCaveats, oidcSection, oidcSummaryRows } from './lib/oidc-report.mjs';
+import { ssfCaveats, ssfSection, ssfSummaryRows } from './lib/ssf-report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -58,7 +59,7 @@ const { values: args } = parseArgs({
   },
 });
 
-const BENCHMARKS = ['whoami', 'revoke', 'protected-route', 'propagation', 'sdk-memory', 'multi-node', 'backchannel', 'oidc'];
+const BENCHMARKS = ['whoami', 'revoke', 'protected-route', 'propagation', 'sdk-memory', 'multi-node', 'backchannel', 'oidc', 'ssf'];
 const selected = args.only ? args.only.split(',').map((s) => s.trim()).filter(Boolean) : BENCHMARKS;
 for (const name of selected) if (!BENCHMARKS.includes(name)) throw new TypeError(`--only: unknown benchmark ${name}; choose among ${BENCHMARKS.join(', ')}`);
 const partial = selected.length < BENCHMARKS.length;
@@ -358,6 +359,8 @@ async function main() {
     backchannel: () => runScript('backchannel-throughput.mjs', ['--postgres', args.postgres, '--json', file('backchannel'), ...(args['no-postgres'] ? ['--no-postgres'] : [])]),
     // Authorization-code exchanges and refreshes against node-oidc-provider (bench/oidc.mjs).
     oidc: () => runScript('oidc.mjs', ['--rounds', args['oidc-rounds'], '--seconds', args['oidc-seconds'], '--json', file('oidc')]),
+    // Shared Signals: revocation → SET at push receivers and long polls (bench/ssf.mjs).
+    ssf: () => runScript('ssf.mjs', ['--postgres', args.postgres, '--json', file('ssf'), ...(args['no-postgres'] ? ['--no-postgres'] : [])]),
   };
   const data = {};
   for (const name of selected) {
@@ -380,8 +383,8 @@ async function main() {
     `- Raw results: ${selected.map((name) => `\`${relative(root, file(name))}\``).join(', ')} (not committed)`,
   ];
   const mn = data['multi-node'] ? { result: data['multi-node'], ...(await import('./multi-node.mjs')) } : null;
-  const sections = [w && whoamiSection(w), r && revokeSection(r), p && protectedRouteSection(p), g && propagationSection(g), m && memorySection(m), mn && mn.multiNodeSection(mn.result, 6), data.backchannel && backchannelSection(data.backchannel, 7), data.oidc && oidcSection(data.oidc, 8)].filter(Boolean);
-  const summary = [summaryRows(w, r, p, g, m), ...(mn ? mn.multiNodeSummaryRows(mn.result) : []), ...(data.backchannel ? backchannelSummaryRows(data.backchannel) : []), ...(data.oidc ? oidcSummaryRows(data.oidc) : [])].join('\n');
+  const sections = [w && whoamiSection(w), r && revokeSection(r), p && protectedRouteSection(p), g && propagationSection(g), m && memorySection(m), mn && mn.multiNodeSection(mn.result, 6), data.backchannel && backchannelSection(data.backchannel, 7), data.oidc && oidcSection(data.oidc, 8), data.ssf && ssfSection(data.ssf, 9)].filter(Boolean);
+  const summary = [summaryRows(w, r, p, g, m), ...(mn ? mn.multiNodeSummaryRows(mn.result) : []), ...(data.backchannel ? backchannelSummaryRows(data.backchannel) : []), ...(data.oidc ? oidcSummaryRows(data.oidc) : []), ...(data.ssf ? ssfSummaryRows(data.ssf) : [])].join('\n');
   const doc = [
     '# Benchmarks',
     '',
@@ -405,6 +408,7 @@ async function main() {
     caveats(w, r, p, g, m),
     ...(data.backchannel ? backchannelCaveats() : []),
     ...(data.oidc ? oidcCaveats() : []),
+    ...(data.ssf ? ssfCaveats() : []),
     '',
   ].join('\n');
   const copy = join(results, `${stamp}-benchmarks.md`);

@@ -51,6 +51,10 @@ export function checkOidcMetadata(m: OidcClientMetadata): OidcClientMetadata {
   if (m.grantTypes.includes('refresh_token') && !m.grantTypes.includes('authorization_code')) {
     throw new TesseraError('INVALID_REQUEST', 'grant_types: refresh_token needs authorization_code.');
   }
+  if (m.grantTypes.includes('client_credentials') && m.tokenEndpointAuthMethod === 'none') {
+    // A public client proves nothing: it cannot be given tokens in its own name.
+    throw new TesseraError('INVALID_REQUEST', 'grant_types: client_credentials needs a confidential client (token_endpoint_auth_method other than none).');
+  }
   return { ...m, redirectUris: [...m.redirectUris], postLogoutRedirectUris: [...m.postLogoutRedirectUris], grantTypes: [...new Set(m.grantTypes)] };
 }
 

@@ -14,6 +14,7 @@ import { createTokenService } from './tokens.js';
 import { createDeliveryService } from './deliveries.js';
 import { createOidcService } from './oidc.js';
 import { createRetentionService } from './retention.js';
+import { createSsfService } from './ssf.js';
 import { createUserService, type NewUserInput } from './users.js';
 
 /**
@@ -55,6 +56,7 @@ export function createAuthority(input: CoreDeps) {
   };
   const deliveries = createDeliveryService(deps);
   const retention = createRetentionService(deps);
+  const ssf = createSsfService(deps, keys, baseApps);
 
   /**
    * The user a login name (username or email) names. Stored names are NFC, so the same
@@ -112,7 +114,7 @@ export function createAuthority(input: CoreDeps) {
     return { ...(await sessions.startSession(user, device, app.clientId)), user };
   }
 
-  return { sessions, users, apps, logout, admin, keys, tokens, oidc, deliveries, retention, signIn, startSessionForApp, deps };
+  return { sessions, users, apps, logout, admin, keys, tokens, oidc, deliveries, retention, ssf, signIn, startSessionForApp, deps };
 }
 
 /** The authority returned by {@link createAuthority}. */

@@ -128,6 +128,19 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    ssf: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve the Shared Signals (SSF 1.0) transmitter: /.well-known/ssf-configuration, stream management, push and poll delivery of CAEP and RISC events.' }),
+        horizonSeconds: Type.Integer({ minimum: 60, default: 7 * 86_400, description: 'Keep an SSF event this long for its receiver (push: retried; poll: kept until acknowledged; paused stream: held), then mark it dead.' }),
+        accessTokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 86_400, default: 3_600, description: 'Lifetime of the client_credentials access tokens (scopes ssf.manage, ssf.read) of receiver clients.' }),
+        minVerificationIntervalSeconds: Type.Integer({ minimum: 0, maximum: 86_400, default: 15, description: 'min_verification_interval of new streams: a verification request sooner than this after the last one gets 429.' }),
+        maxStreamsPerClient: Type.Integer({ minimum: 1, maximum: 1_000, default: 10, description: 'Streams one receiver client may hold.' }),
+        pollRedeliverSeconds: Type.Integer({ minimum: 1, maximum: 3_600, default: 30, description: 'A polled SET not acknowledged within this long is returned again by a later poll.' }),
+        longPollSeconds: Type.Integer({ minimum: 1, maximum: 300, default: 30, description: 'How long a poll without returnImmediately waits for an event before answering with none.' }),
+        pushConcurrency: Type.Integer({ minimum: 1, maximum: 1_024, default: 256, description: 'Push attempts in flight at once, per node.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     sweeper: Type.Object(
       {
         intervalSeconds: Seconds(30, 'How often expired sessions are ended and written to the log.'),
@@ -148,7 +161,7 @@ export const ConfigSchema = Type.Object(
         batchSize: Type.Integer({ minimum: 1, maximum: 10_000, default: 5_000, description: 'Rows deleted per statement; the job repeats until a table has nothing left to delete.' }),
         endedSessionsDays: Type.Integer({ minimum: 0, default: 35, description: 'Delete sessions this many days after they ended (their history in session lists and audits goes with them); 0 keeps them forever.' }),
         revocationLogDays: Type.Integer({ minimum: 0, default: 7, description: 'Delete revocation-log entries this many days after they were written (the oldest first, so the log stays gapless); 0 keeps them forever. Must outlive access tokens.' }),
-        deliveredDays: Type.Integer({ minimum: 0, default: 7, description: 'Delete delivered logout deliveries this many days after they were created; pending and dead ones are never deleted. 0 keeps them forever.' }),
+        deliveredDays: Type.Integer({ minimum: 0, default: 7, description: 'Delete delivered logout deliveries and delivered (acknowledged) SSF events this many days after they were created; pending and dead ones are never deleted. 0 keeps them forever.' }),
         auditDays: Type.Integer({ minimum: 0, default: 0, description: 'Delete audit events this many days after they were written; 0 (the default) keeps them forever: how long to keep an audit trail is your policy.' }),
       },
       { default: {}, additionalProperties: false },

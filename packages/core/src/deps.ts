@@ -11,6 +11,8 @@ export interface CoreDeps {
   clock: Clock;
   /** Called after a transaction that wrote revocation log entries has committed. */
   onRevoked?: (events: RevocationEvent[]) => void;
+  /** Called after a transaction that added SETs to the Shared Signals outbox has committed. */
+  onSecurityEvents?: () => void;
   /**
    * Called after an app was changed, had its secret rotated, or was deleted (by this
    * process): long-lived connections bound to its old credentials are re-checked at once.

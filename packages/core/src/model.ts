@@ -78,8 +78,11 @@ export interface OidcClientMetadata {
   redirectUris: string[];
   /** Exact URIs the end-session endpoint may redirect to after logout. */
   postLogoutRedirectUris: string[];
-  /** `authorization_code` and/or `refresh_token`. */
-  grantTypes: Array<'authorization_code' | 'refresh_token'>;
+  /**
+   * `authorization_code` and/or `refresh_token`; `client_credentials` makes the app a
+   * Shared Signals receiver client (access tokens with scopes ssf.manage and ssf.read).
+   */
+  grantTypes: Array<'authorization_code' | 'refresh_token' | 'client_credentials'>;
   /** `none` makes a public client: PKCE is then required. */
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   /** The client wants `sid` in every logout token: a user-wide end then sends one per session. */

@@ -13,7 +13,7 @@ export interface PurgeCounts {
 
 /**
  * Retention: deletes what the `retention` settings let go — sessions long ended, old
- * revocation-log entries, delivered logout deliveries, and (only when configured) old audit
+ * revocation-log entries, delivered logout deliveries and SETs, and (only when configured) old audit
  * events. Never an active session, a pending or dead delivery, or a log entry younger than
  * one before it. Each table is emptied in batches of `retention.batchSize` so that no
  * statement holds locks for long; several nodes may run it at once (a batch the other node
@@ -46,7 +46,8 @@ export function createRetentionService(deps: CoreDeps) {
     const counts: PurgeCounts = {
       endedSessions: await drain(r.endedSessionsDays, (before, limit) => store.purgeEndedSessions(before, limit), now),
       revocations: await drain(r.revocationLogDays, (before, limit) => store.purgeRevocations(before, limit), now),
-      deliveries: await drain(r.deliveredDays, (before, limit) => store.purgeDeliveredDeliveries(before, limit), now),
+      // Delivered logout notices and delivered (or acknowledged) SETs: the same setting.
+      deliveries: await drain(r.deliveredDays, (before, limit) => store.purgeDeliveredDeliveries(before, limit), now) + await drain(r.deliveredDays, (before, limit) => store.purgeSsfEvents(before, limit), now),
       audit: await drain(r.auditDays, (before, limit) => store.purgeAudit(before, limit), now),
     };
     if (Object.values(counts).some((n) => n > 0)) {

@@ -2,6 +2,7 @@ import type { CoreDeps } from './deps.js';
 import type { AuditEvent, RevocationEvent } from './model.js';
 import { planLogout } from './logout-plan.js';
 import type { StoreOperations } from './store-port.js';
+import { planSecurityEvents, type SecuritySignal } from './ssf-events.js';
 
 /**
  * Runs a revocation in one transaction together with its audit line, then tells the
@@ -12,19 +13,42 @@ export async function commitRevocation(
   deps: CoreDeps,
   work: (tx: StoreOperations) => Promise<RevocationEvent[]>,
   audit?: Omit<AuditEvent, 'at' | 'details'> & { details?: Record<string, unknown> },
-  options: { userWide?: boolean } = {},
+  options: { userWide?: boolean; signals?: () => SecuritySignal[] } = {},
 ): Promise<RevocationEvent[]> {
+  let sets = 0;
   const events = await deps.store.transaction(async (tx) => {
+    // The streams are read before `work`: on PostgreSQL `work` takes the revocation counter's
+    // row lock (decision 2), and every statement after it holds back every other revocation.
+    // (A stream created at the very moment of this revocation may miss it: a race with no
+    // "before" to keep.)
+    const streams = deps.config.ssf.enabled ? (await tx.listSsfStreams()).filter((s) => s.status !== 'disabled') : [];
+    const subjectRules = streams.length > 0 ? await tx.listSsfSubjects(streams.map((s) => s.id)) : [];
     const written = await work(tx);
+    const signals = options.signals?.() ?? [];
+    let sessions: Awaited<ReturnType<StoreOperations['findSessionsByHandles']>> = [];
     if (written.length > 0) {
       // The outbox rows are written in the same transaction as the log entries: a logout is
       // never recorded without its notices, nor a notice without its logout.
-      const sessions = await tx.findSessionsByHandles(written.map((e) => e.sid));
+      sessions = await tx.findSessionsByHandles(written.map((e) => e.sid));
       if (sessions.some((s) => s.apps.length > 0)) {
         const now = written[0]!.at;
         const deliveries = planLogout({ events: written, sessions, apps: await tx.listApps(), userWide: options.userWide ?? false, now, horizonMs: deps.config.outbox.horizonSeconds * 1000 });
         await tx.enqueueDeliveries(deliveries);
       }
+    }
+    // The Shared Signals outbox too: every session end (whatever ended it) and every signal
+    // becomes its SETs in the same transaction, so none is lost and none precedes its cause.
+    if (streams.length > 0 && (written.some((e) => e.app === null) || signals.length > 0)) {
+      const known = new Set(signals.map((s) => s.user.id));
+      const users = [];
+      for (const id of new Set(written.map((e) => e.sub))) {
+        if (known.has(id)) continue;
+        const user = await tx.findUserById(id);
+        if (user) users.push(user);
+      }
+      const planned = planSecurityEvents({ issuer: deps.config.issuer, revocations: written, sessions, users, signals, streams, subjects: subjectRules, now: written[0]?.at ?? deps.clock.now(), horizonMs: deps.config.ssf.horizonSeconds * 1000 });
+      await tx.enqueueSsfEvents(planned);
+      sets = planned.length;
     }
     if (audit) {
       const subjects = new Set(written.map((e) => e.sub));
@@ -42,5 +66,6 @@ export async function commitRevocation(
   // the session is active.
   if (events.length > 0) deps.cache?.dropSessions(events.map((e) => e.sid));
   if (events.length > 0) deps.onRevoked?.(events);
+  if (sets > 0) deps.onSecurityEvents?.();
   return events;
 }

@@ -20,6 +20,7 @@ import type {
   UserPatch,
   UserRecord,
 } from './model.js';
+import type { NewSsfEvent, SsfEvent, SsfEventOutcome, SsfStream, SsfStreamDeliveryState, SsfStreamPatch, SsfStreamSubject } from './ssf-model.js';
 
 /** What a new session is made of. */
 export interface NewSession {
@@ -208,6 +209,63 @@ export interface StoreOperations {
   retryDelivery(id: number, now: number, horizonAt: number): Promise<Delivery | null>;
   /** How many deliveries are in each status. */
   countDeliveries(): Promise<Record<DeliveryStatus, number>>;
+
+  // Shared Signals (SSF) transmitter: streams, their subjects and the SET outbox.
+  createSsfStream(stream: SsfStream): Promise<SsfStream>;
+  findSsfStream(id: string): Promise<SsfStream | null>;
+  /** Streams oldest first: all, or one client's. */
+  listSsfStreams(filter?: { clientId?: string }): Promise<SsfStream[]>;
+  updateSsfStream(id: string, patch: SsfStreamPatch): Promise<SsfStream | null>;
+  /** Deletes a stream with its subjects and its events; false if unknown. */
+  deleteSsfStream(id: string): Promise<boolean>;
+  /** Adds or replaces a subject rule of a stream. */
+  saveSsfSubject(subject: SsfStreamSubject): Promise<void>;
+  /** The subject rules of these streams (one query for all of them). */
+  listSsfSubjects(streamIds: string[]): Promise<SsfStreamSubject[]>;
+  /** Adds SETs to the outbox (in the transaction of their cause). */
+  enqueueSsfEvents(events: NewSsfEvent[]): Promise<void>;
+  /**
+   * Leases up to `limit` due events (not past their horizon) of enabled push streams to `owner` until `leaseUntil`,
+   * oldest first, never an event while an older pending event of the same stream and
+   * subject key exists (so events about one subject never overtake each other, whatever
+   * the number of nodes). Two owners never hold the same event at once. Of a paused stream,
+   * only the events about the stream itself (subject key `stream:…`: verification,
+   * stream-updated) go out; the others are held.
+   */
+  claimSsfPushEvents(owner: string, now: number, leaseUntil: number, limit: number): Promise<SsfEvent[]>;
+  /**
+   * Poll delivery (RFC 8936): leases up to `limit` pending events of one stream, oldest
+   * first, that are not already out on a live lease nor past their horizon; an unacknowledged event comes back
+   * once its lease (the redelivery delay) has passed. `streamEventsOnly` (a paused stream):
+   * only events about the stream itself.
+   */
+  claimSsfPollEvents(streamId: string, owner: string, now: number, leaseUntil: number, limit: number, streamEventsOnly?: boolean): Promise<SsfEvent[]>;
+  /** True when the stream has pending events not out on a live lease (a poll would get some). */
+  hasSsfPollEvents(streamId: string, now: number, streamEventsOnly?: boolean): Promise<boolean>;
+  /**
+   * Marks several pushed events delivered at once (one statement for a whole batch of
+   * completions), those `owner` still holds; returns the ids it marked.
+   */
+  deliverSsfEvents(ids: number[], owner: string, at: number, httpStatus: number): Promise<number[]>;
+  /** Records a push attempt's outcome if `owner` still holds the lease; false otherwise. */
+  completeSsfEvent(id: number, owner: string, outcome: SsfEventOutcome): Promise<boolean>;
+  /**
+   * Poll acknowledgements and errors: settles the stream's pending events with these jtis
+   * (delivered, or dead with the receiver's error); returns the jtis it settled.
+   */
+  settleSsfEvents(streamId: string, jtis: string[], outcome: SsfEventOutcome): Promise<string[]>;
+  /** Marks pending events past their horizon dead; returns how many (at most `limit`). */
+  expireSsfEvents(now: number, limit: number): Promise<number>;
+  /** Deletes a stream's pending events (a disabled stream holds nothing); returns how many. */
+  dropPendingSsfEvents(streamId: string): Promise<number>;
+  /** Gives back every lease of `owner`; returns how many. */
+  releaseSsfEvents(owner: string): Promise<number>;
+  /** A stream's events, newest first, optionally of one status. */
+  listSsfEvents(streamId: string, filter: { status?: SsfEvent['status']; limit: number }): Promise<SsfEvent[]>;
+  /** Figures of a stream's outbox. */
+  ssfDeliveryState(streamId: string): Promise<SsfStreamDeliveryState>;
+  /** Deletes delivered (or acknowledged) events created before `before`, oldest first, at most `limit`; pending and dead ones stay. */
+  purgeSsfEvents(before: number, limit: number): Promise<number>;
 
   appendAudit(event: AuditEvent): Promise<void>;
   listAudit(filter: { userId?: string; limit: number }): Promise<AuditEvent[]>;

@@ -4,6 +4,7 @@ import type { Actor, User, UserPatch, UserRecord } from './model.js';
 import { hasForbiddenNameChars, normaliseName, normaliseOptionalName } from './names.js';
 import { hashPassword } from './passwords.js';
 import { commitRevocation } from './revoke.js';
+import type { SecuritySignal } from './ssf-events.js';
 import { randomToken } from './secrets.js';
 
 /** Input for a new user. */
@@ -107,7 +108,9 @@ export function createUserService(deps: CoreDeps) {
     if (changes.email === null || changes.email === '') patch.emailVerified = false;
     if (changes.password !== undefined) patch.passwordHash = await hashPassword(changes.password);
     let updated: UserRecord | null = null;
+    let before: UserRecord | null = null;
     const events = await commitRevocation(deps, async (tx) => {
+      before = await tx.findUserById(id);
       if (patch.emailVerified === true && changes.email === undefined) {
         // Verified is a statement about an address: there must be one.
         const current = await tx.findUserById(id);
@@ -119,7 +122,21 @@ export function createUserService(deps: CoreDeps) {
       if (changes.disabled === true) return tx.endUserSessions(id, {}, { at: now, reason: 'user_disabled', actor });
       if (changes.password !== undefined) return tx.endUserSessions(id, keepHandle ? { exceptHandle: keepHandle } : {}, { at: now, reason: 'password_changed', actor });
       return [];
-    }, undefined, { userWide: changes.disabled === true || (changes.password !== undefined && keepHandle === undefined) });
+    }, undefined, {
+      userWide: changes.disabled === true || (changes.password !== undefined && keepHandle === undefined),
+      // CAEP credential-change and RISC account-disabled / account-enabled, with the user as
+      // it is after the change (its verified email, if any, is the subject).
+      signals: () => {
+        const after = updated as UserRecord | null;
+        const was = before as UserRecord | null;
+        if (!after || !was) return [];
+        const signals: SecuritySignal[] = [];
+        if (changes.password !== undefined) signals.push({ kind: 'credential-change', user: after, at: now, actor, changeType: was.passwordHash ? 'update' : 'create' });
+        if (after.disabled && !was.disabled) signals.push({ kind: 'account-disabled', user: after, at: now, actor });
+        if (!after.disabled && was.disabled) signals.push({ kind: 'account-enabled', user: after, at: now, actor });
+        return signals;
+      },
+    });
     deps.cache?.dropUser(id);
     return { user: toPublicUser(updated!), revoked: events.map((e) => e.sid) };
   }
@@ -127,12 +144,15 @@ export function createUserService(deps: CoreDeps) {
   /** Deletes a user after ending all of their sessions; the ended sessions and the log stay for the audit trail. */
   async function deleteUser(id: string, actor: Actor): Promise<string[]> {
     const now = clock.now();
+    let gone: UserRecord | null = null;
     const events = await commitRevocation(deps, async (tx) => {
+      // Read before it goes: the RISC account-purged SET names the account as it was.
+      gone = await tx.findUserById(id);
       const ended = await tx.endUserSessions(id, {}, { at: now, reason: 'user_deleted', actor });
       if (!(await tx.deleteUser(id))) throw new TesseraError('USER_NOT_FOUND');
       await tx.appendAudit({ at: now, actor, action: 'user.deleted', userId: id, sessionHandle: null, clientId: null, ip: null, details: {} });
       return ended;
-    }, undefined, { userWide: true });
+    }, undefined, { userWide: true, signals: () => (gone ? [{ kind: 'account-purged', user: gone as UserRecord, at: now, actor }] : []) });
     deps.cache?.dropUser(id);
     return events.map((e) => e.sid);
   }

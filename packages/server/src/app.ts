@@ -11,6 +11,7 @@ import { installRequestShaping, sendClientError } from './request-shape.js';
 import { installCors } from './cors.js';
 import { installErrorHandling, sendError } from './error-handler.js';
 import { adminRoutes } from './routes/admin.js';
+import { adminSsfRoutes } from './routes/admin-ssf.js';
 import { appApiRoutes } from './routes/app-api.js';
 import { feedRoutes } from './routes/feed.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -26,6 +27,7 @@ import { loginRoutes } from './routes/login.js';
 import { accountRoutes, stylesheetRoutes } from './pages/index.js';
 import { adminConsoleRoutes } from './console/index.js';
 import { oidcRoutes } from './oidc/index.js';
+import { createSsfPushWorker, createSsfWakeup, ssfRoutes, type SsfPushWorker } from './ssf/index.js';
 import { logoutRoutes } from './routes/logout.js';
 import { selfRoutes } from './routes/self.js';
 import { requestIdOf, SECURITY_HEADERS } from './request-id.js';
@@ -75,7 +77,7 @@ function withRedaction(logger: NonNullable<BuildOptions['logger']>): BuildOption
  * const res = await app.inject({ method: 'GET', url: '/health' });
  * ```
  */
-export async function buildServer(options: BuildOptions): Promise<{ app: TesseraApp; authority: Authority; worker: OutboxWorker; metrics: Metrics }> {
+export async function buildServer(options: BuildOptions): Promise<{ app: TesseraApp; authority: Authority; worker: OutboxWorker; ssfWorker: SsfPushWorker; metrics: Metrics }> {
   const { config, store } = options;
   // The feed hub reads the log back after every local commit (and on a timer for ends
   // written elsewhere), so followers get every entry in order.
@@ -92,7 +94,9 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   };
   // Streams bound to app credentials; re-checked when an app changes here or elsewhere.
   let guard: CredentialGuard | undefined;
-  const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked, onAppChanged: (clientId) => void guard?.check(clientId) });
+  // New SETs in the Shared Signals outbox wake the push worker and the waiting long polls.
+  const ssfWakeup = createSsfWakeup();
+  const authority = createAuthority({ store, config, clock: options.clock ?? systemClock, onRevoked, onSecurityEvents: () => ssfWakeup.wake(), onAppChanged: (clientId) => void guard?.check(clientId) });
   guard = createCredentialGuard({ authority, pollIntervalMs: config.feed.pollIntervalMs, onError: (error) => app.log.error({ err: error }, 'credential re-check failed') });
   const app = Fastify({
     logger: withRedaction(options.logger ?? false),
@@ -134,6 +138,8 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // The worker only wakes on commits; it never runs inside a user's request.
   worker = createOutboxWorker({ store, authority, config, log: app.log, now: () => (options.clock ?? systemClock).now(), onAttempt: (outcome) => metrics?.recordAttempt(outcome) });
   if (options.startWorker && config.outbox.enabled) worker.start();
+  const ssfWorker = createSsfPushWorker({ store, authority, config, log: app.log, wakeup: ssfWakeup, now: () => (options.clock ?? systemClock).now() });
+  if (options.startWorker && config.outbox.enabled && config.ssf.enabled) ssfWorker.start();
   metrics = createMetrics({
     store,
     feedSubscribers: () => hub.size,
@@ -147,7 +153,8 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
       metrics?.recordSignal(source);
       void hub.wake();
       void worker?.wake();
-    }, onCredentialSignal: (clientId) => void guard?.check(clientId) });
+      ssfWakeup.wake();
+    }, onSsfSignal: () => ssfWakeup.wake(), onCredentialSignal: (clientId) => void guard?.check(clientId) });
     app.addHook('onReady', async () => signal!.start());
   }
   await app.register(cookie);
@@ -166,6 +173,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
           sessionHeader: { type: 'apiKey', in: 'header', name: 'X-Session-Token' },
           sessionCookie: { type: 'apiKey', in: 'cookie', name: config.cookie.name },
           adminConsole: { type: 'apiKey', in: 'cookie', name: 'tessera_admin', description: 'The admin console\'s sign-in (POST /admin/login with an admin token); its forms also need their CSRF token (cookie tessera_admin_csrf and field csrf).' },
+          ssfBearer: { type: 'http', scheme: 'bearer', description: 'Access token of a Shared Signals receiver client (client_credentials at /oidc/token; header only, never the query)' },
         },
       },
     },
@@ -202,7 +210,9 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     guard?.close();
     await signal?.close();
     // Finish in-flight deliveries (bounded) and give back the leases of the rest.
+    ssfWakeup.wake();
     await worker?.stop();
+    await ssfWorker.stop();
   });
   // Prometheus metrics, behind the admin token (Prometheus sends it as a bearer credential).
   app.get('/metrics', { schema: { tags: ['meta'], description: 'Prometheus metrics of this node (admin token required).', produces: ['text/plain'] } }, async (request, reply) => {
@@ -227,7 +237,10 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     await tokenRoutes(scope, context);
     await feedRoutes(scope, context, hub, guard);
   });
-  await app.register(async (scope) => adminRoutes(scope, context, () => void worker?.wake()), { prefix: '/admin/api' });
+  await app.register(async (scope) => {
+    await adminRoutes(scope, context, () => void worker?.wake());
+    await adminSsfRoutes(scope, context);
+  }, { prefix: '/admin/api' });
   // The admin console (pages under /admin): its own context, its own sign-in and cookie
   // (console/auth.ts), separate from user sessions and from the bearer-token API above.
   await app.register(async (scope) => adminConsoleRoutes(scope, context, () => void worker?.wake()), { prefix: '/admin' });
@@ -235,6 +248,12 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // The OpenID Provider: its own context, because its token endpoint authenticates clients
   // in three ways (not only Basic) and answers in OAuth's error format.
   await app.register(async (scope) => oidcRoutes(scope, context));
+  // The Shared Signals transmitter: its own context, authenticated by receiver access tokens.
+  if (config.ssf.enabled) {
+    await app.register(async (scope) => ssfRoutes(scope, context, ssfWakeup, () => closing));
+    // The RS256 key series SETs are signed with is published before the first SET.
+    app.addHook('onReady', async () => authority.ssf.ready());
+  }
 
-  return { app, authority, worker, metrics };
+  return { app, authority, worker, ssfWorker, metrics };
 }

@@ -37,9 +37,9 @@ export function sendError(error: FastifyError, request: FastifyRequest, reply: F
   const tessera = classify(error);
   if (tessera.status >= 500) request.log.error({ err: error }, 'request failed');
   else request.log.info({ code: tessera.code }, 'request rejected');
-  // A failure limit says when to come back (see failure-limits.ts).
+  // A failure limit (failure-limits.ts) or a stream's verification interval says when to come back.
   const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
-  if (tessera.code === 'RATE_LIMITED' && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
+  if ((tessera.code === 'RATE_LIMITED' || tessera.code === 'SSF_VERIFICATION_TOO_SOON') && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
   // 5xx details stay in the log; the client gets the catalogue's safe message, no stack.
   void reply.status(tessera.status).type('application/json').send({ error: tessera.code, message: tessera.expose ? tessera.message : 'An internal error occurred.' });
 }

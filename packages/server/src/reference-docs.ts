@@ -33,6 +33,13 @@ const WHEN: Record<ErrorCode, string> = {
   UNSUPPORTED_MEDIA_TYPE: 'The body has a content type this route does not accept.',
   HEADERS_TOO_LARGE: 'The request line (URL) and headers together exceed Node\'s header size limit (16 KiB by default).',
   RATE_LIMITED: 'Too many FAILED attempts in the window (`rateLimit.*`): sign-ins per address or per account (refused before the password is checked), or logouts, admin tokens or client secrets per address or client id (a right token or secret is never refused). Retry after the `retry-after` seconds.',
+  SSF_TOKEN_IN_QUERY: 'An SSF route (stream management, poll, global token revocation) was called with `access_token` in the query string. RFC 6750 §2.3 allows it but URLs end up in logs and referrers, so Tessera refuses it; send `Authorization: Bearer <token>`.',
+  SSF_SUBJECT_UNSUPPORTED: 'Add or remove subject, or global token revocation, with a subject identifier whose format Tessera does not resolve (it resolves `iss_sub` with its own issuer, `email`, `opaque` user ids, and `complex` with a `user` member).',
+  SSF_INVALID_TOKEN: 'An SSF route without an access token, or with one that is not Tessera\'s (`client_credentials` grant at /oidc/token), expired, or whose client was deleted or lost the `client_credentials` grant. Carries `WWW-Authenticate: Bearer`.',
+  SSF_INSUFFICIENT_SCOPE: 'A token with only `ssf.read` on a route that changes a stream (create, update, delete, status update, verification, subjects), or a token without the `global_token_revocation` grant at the global token revocation endpoint.',
+  SSF_STREAM_NOT_FOUND: 'A `stream_id` that does not exist, or that belongs to another receiver client (not told apart, so stream ids of others cannot be probed).',
+  SSF_STREAM_LIMIT: 'Creating a stream when the receiver client already holds `ssf.maxStreamsPerClient` streams (SSF §8.1.1.1 answers 409 when a transmitter does not support more streams).',
+  SSF_VERIFICATION_TOO_SOON: 'A verification request sooner than the stream\'s `min_verification_interval` seconds after the previous one (SSF §8.1.4.2). Carries `Retry-After`.',
   INTERNAL: 'An unexpected failure; details are in the server log, never in the response.',
   UNAVAILABLE: 'A dependency (the database) is unreachable.',
 };

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { CREDENTIAL_CHANNEL, REVOCATION_CHANNEL, withDefaultUser } from '@tessera/store';
+import { CREDENTIAL_CHANNEL, REVOCATION_CHANNEL, SSF_CHANNEL, withDefaultUser } from '@tessera/store';
 import type { FastifyBaseLogger } from 'fastify';
 
 /**
@@ -33,6 +33,8 @@ export function createRevocationSignal(input: {
    * (re)connection, when changes may have been missed.
    */
   onCredentialSignal?: (clientId?: string) => void;
+  /** New SETs were committed on some node (PostgreSQL NOTIFY on the SSF channel). */
+  onSsfSignal?: () => void;
 }) {
   const { log } = input;
   let closed = false;
@@ -62,18 +64,21 @@ export function createRevocationSignal(input: {
     client.on('notification', (message) => {
       if (message.channel === REVOCATION_CHANNEL) input.onSignal('postgres');
       else if (message.channel === CREDENTIAL_CHANNEL && message.payload) input.onCredentialSignal?.(message.payload);
+      else if (message.channel === SSF_CHANNEL) input.onSsfSignal?.();
     });
     try {
       await client.connect();
       // The revocation channel last: operators (and the multi-node test) find the listening
       // backend in pg_stat_activity by its last query, `LISTEN tessera_revocations`.
       await client.query(`LISTEN ${CREDENTIAL_CHANNEL}`);
+      await client.query(`LISTEN ${SSF_CHANNEL}`);
       await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
       health.postgres = true;
       // Anything committed while we were not listening is picked up by reading the log now,
       // and every bound stream's credentials are re-checked.
       input.onSignal('postgres');
       input.onCredentialSignal?.();
+      input.onSsfSignal?.();
     } catch (error) {
       log.warn({ err: error }, 'revocation LISTEN failed; retrying');
       again();

@@ -139,7 +139,7 @@ const AppSettings = {
   client_name: Type.Optional(Str(128)),
   redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),
   post_logout_redirect_uris: Type.Optional(Type.Array(HttpUrl, { maxItems: 50 })),
-  grant_types: Type.Optional(Type.Array(Type.Union([Type.Literal('authorization_code'), Type.Literal('refresh_token')]), { minItems: 1, maxItems: 2 })),
+  grant_types: Type.Optional(Type.Array(Type.Union([Type.Literal('authorization_code'), Type.Literal('refresh_token'), Type.Literal('client_credentials')]), { minItems: 1, maxItems: 3 })),
   token_endpoint_auth_method: Type.Optional(Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post'), Type.Literal('none')])),
   backchannel_logout_session_required: Type.Optional(Type.Boolean()),
   id_token_signed_response_alg: Type.Optional(Type.Union([Type.Literal('RS256'), Type.Literal('EdDSA'), Type.Literal('ES256')])),

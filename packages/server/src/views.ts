@@ -3,7 +3,7 @@ import { TesseraError, type App, type Delivery, type Session, type User } from '
 // Session times repeat on every whoami of a session; formatting a Date each time was a
 // visible share of the hot path, so recent results are kept (bounded).
 const isoCache = new Map<number, string>();
-function iso(ms: number): string {
+export function iso(ms: number): string {
   let text = isoCache.get(ms);
   if (text === undefined) {
     if (isoCache.size >= 10_000) isoCache.clear();
@@ -12,7 +12,7 @@ function iso(ms: number): string {
   }
   return text;
 }
-const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
+export const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
 /** The snake_case JSON of a user (never the password hash). */
 export function userJson(u: User) {
@@ -107,7 +107,7 @@ function publicConnectors(connectors: Record<string, unknown>): Record<string, u
 export function oidcMetadataOf(b: {
   redirect_uris?: string[];
   post_logout_redirect_uris?: string[];
-  grant_types?: Array<'authorization_code' | 'refresh_token'>;
+  grant_types?: Array<'authorization_code' | 'refresh_token' | 'client_credentials'>;
   token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
   backchannel_logout_session_required?: boolean;
   id_token_signed_response_alg?: 'RS256' | 'EdDSA' | 'ES256';
@@ -139,7 +139,7 @@ interface AppSettingsBody {
   connectors?: unknown;
   redirect_uris?: string[];
   post_logout_redirect_uris?: string[];
-  grant_types?: Array<'authorization_code' | 'refresh_token'>;
+  grant_types?: Array<'authorization_code' | 'refresh_token' | 'client_credentials'>;
   token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
   backchannel_logout_session_required?: boolean;
   id_token_signed_response_alg?: 'RS256' | 'EdDSA' | 'ES256';

@@ -250,7 +250,8 @@ describe('OpenID Provider: bad input', () => {
 
     it('names unsupported and missing grant types, and missing parameters', async () => {
       expectOAuth(await token({ grant_type: 'password', username: 'a', password: 'b' }, conf), 400, 'unsupported_grant_type');
-      expectOAuth(await token({ grant_type: 'client_credentials' }, conf), 400, 'unsupported_grant_type');
+      // client_credentials exists (Shared Signals receivers) but only for clients registered with it.
+      expectOAuth(await token({ grant_type: 'client_credentials' }, conf), 400, 'unauthorized_client');
       expectOAuth(await token({}, conf), 400, 'invalid_request');
       expectOAuth(await token({ grant_type: 'authorization_code' }, conf), 400, 'invalid_request');
       expectOAuth(await token({ grant_type: 'refresh_token' }, conf), 400, 'invalid_request');

@@ -46,6 +46,9 @@ interface Fixture {
   logoutToken: string;
   /** A fresh admin console sign-in (cookie tessera_admin). */
   consoleToken: string;
+  /** The app's Shared Signals access token (client_credentials, every scope it may hold) and a poll stream of its own. */
+  ssfToken: string;
+  streamId: string;
 }
 
 // The console forms' double-submit CSRF token: the same value as cookie and field.
@@ -56,7 +59,8 @@ let base: string;
 let routes: Route[];
 
 beforeAll(async () => {
-  t = await createTestServer({ file: { rateLimit: { enabled: false } } });
+  // A poll without a body is a long poll: one second, so the walk does not wait 30.
+  t = await createTestServer({ file: { rateLimit: { enabled: false }, ssf: { longPollSeconds: 1 } } });
   base = await listen(t);
   const doc = (await send(base, 'GET', '/openapi.json')).json<{ paths: Record<string, Record<string, Operation>> }>();
   routes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ method: method.toUpperCase(), path, op })));
@@ -71,7 +75,14 @@ afterAll(async () => {
  * user without one (an argon2 hash per call would make the walk several times slower).
  */
 async function fixture(withPassword = false): Promise<Fixture> {
-  const app = await createApp(t);
+  // The app is also a Shared Signals receiver client (and trusted: global token revocation).
+  const app = await createApp(t, { grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] });
+  const issued = await t.app.inject({ method: 'POST', url: '/oidc/token', headers: { authorization: app.basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=client_credentials' });
+  expect(issued.statusCode, issued.body).toBe(200);
+  const ssfToken = issued.json<{ access_token: string }>().access_token;
+  const stream = await t.app.inject({ method: 'POST', url: '/ssf/streams', headers: { authorization: `Bearer ${ssfToken}` }, payload: { events_requested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'] } });
+  expect(stream.statusCode, stream.body).toBe(201);
+  const streamId = stream.json<{ stream_id: string }>().stream_id;
   const created = await adminRequest(t, 'POST', '/users', { username: unique('walker'), ...(withPassword ? { password: PASSWORD } : {}) });
   expect(created.statusCode, created.body).toBe(201);
   const userId = created.json<{ user: { id: string } }>().user.id;
@@ -80,7 +91,7 @@ async function fixture(withPassword = false): Promise<Fixture> {
   // A consent the user gave the app on the OpenID Provider's consent page, to withdraw.
   await t.store.saveConsent({ userId, clientId: app.clientId, scope: 'openid', createdAt: t.clock.now() });
   const consoleToken = (await t.authority.admin.signInToConsole(ADMIN_TOKEN))!.token;
-  return { userId, clientId: app.clientId, basic: app.basic, tokens: [sessions[0]!.token, sessions[1]!.token], handles: [sessions[0]!.handle, sessions[1]!.handle], logoutToken, consoleToken };
+  return { userId, clientId: app.clientId, basic: app.basic, tokens: [sessions[0]!.token, sessions[1]!.token], handles: [sessions[0]!.handle, sessions[1]!.handle], logoutToken, consoleToken, ssfToken, streamId };
 }
 
 const PASSWORD = 'correct horse battery staple';
@@ -94,6 +105,7 @@ function pathOf(r: Route, fx: Fixture, overrides: Record<string, string> = {}): 
     if (overrides[name] !== undefined) return overrides[name]!;
     if (name === 'handle') return fx.handles[1];
     if (name === 'client_id') return fx.clientId;
+    if (name === 'stream_id' || r.path.startsWith('/admin/api/ssf/streams')) return fx.streamId;
     if (r.path.startsWith('/admin/api/apps') || r.path.startsWith('/admin/apps')) return fx.clientId;
     if (r.path.startsWith('/admin/api/deliveries') || r.path.startsWith('/admin/deliveries')) return '1';
     return fx.userId;
@@ -107,6 +119,7 @@ function authOf(r: Route, fx: Fixture): Record<string, string> {
   if (schemes.includes('adminConsole')) return { cookie: `tessera_admin=${fx.consoleToken}; tessera_admin_csrf=${CONSOLE_CSRF}` };
   if (schemes.includes('client')) return { authorization: fx.basic };
   if (schemes.some((s) => s.startsWith('session'))) return { authorization: `Bearer ${fx.tokens[0]}` };
+  if (schemes.includes('ssfBearer')) return { authorization: `Bearer ${fx.ssfToken}` };
   return {};
 }
 
@@ -145,6 +158,18 @@ function rightCall(r: Route, fx: Fixture): { query?: string; headers?: Record<st
     case 'POST /admin/api/apps': return { body: json({ name: unique('walker-app') }) };
     case 'PATCH /admin/api/apps/{id}': return { body: json({ name: unique('renamed') }) };
     case 'POST /oidc/register': return { body: json({ redirect_uris: ['https://walker.example/cb'], client_name: unique('walker-rp') }) };
+    case 'POST /ssf/streams': return { body: json({}) };
+    case 'GET /ssf/status': return { query: `?stream_id=${fx.streamId}` };
+    case 'DELETE /ssf/streams': return { query: `?stream_id=${fx.streamId}` };
+    case 'PATCH /ssf/streams': return { body: json({ stream_id: fx.streamId, description: 'walked' }) };
+    case 'PUT /ssf/streams': return { body: json({ stream_id: fx.streamId }) };
+    case 'POST /ssf/status': return { body: json({ stream_id: fx.streamId, status: 'paused' }) };
+    case 'POST /ssf/verify': return { body: json({ stream_id: fx.streamId, state: 'walk' }) };
+    case 'POST /ssf/subjects/add': return { body: json({ stream_id: fx.streamId, subject: { format: 'opaque', id: fx.userId } }) };
+    case 'POST /ssf/subjects/remove': return { body: json({ stream_id: fx.streamId, subject: { format: 'opaque', id: fx.userId } }) };
+    case 'POST /ssf/poll/{stream_id}': return { body: json({ returnImmediately: true }) };
+    case 'POST /oauth/global-token-revocation': return { body: json({ sub_id: { format: 'opaque', id: fx.userId } }) };
+    case 'POST /admin/api/ssf/streams/{id}/status': return { body: json({ status: 'paused' }) };
     default: return {};
   }
 }

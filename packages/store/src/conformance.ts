@@ -4,6 +4,8 @@ import {
   type AuditEvent,
   type ErrorCode,
   type NewSession,
+  type NewSsfEvent,
+  type SsfStream,
   type RevocationEvent,
   type SessionEnd,
   type SessionRecord,
@@ -1373,6 +1375,189 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect((await store.listAudit({ userId: 'usr_a', limit: 10 })).map((e) => e.at)).toEqual([T0 + 3, T0 + 1]);
         expect((await store.listAudit({ userId: 'usr_a', limit: 1 })).map((e) => e.at)).toEqual([T0 + 3]);
         expect(await store.listAudit({ userId: 'usr_nobody', limit: 10 })).toEqual([]);
+      });
+    });
+
+    describe('ssf streams and SET outbox', () => {
+      const stream = (overrides: Partial<SsfStream> = {}): SsfStream => ({
+        id: overrides.id ?? nextId('st'),
+        clientId: 'app_receiver',
+        audience: ['app_receiver'],
+        eventsRequested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'],
+        eventsDelivered: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'],
+        deliveryMethod: 'push',
+        endpointUrl: 'https://rx.example.test/events',
+        authorizationHeader: 'Bearer rx-secret',
+        description: null,
+        status: 'enabled',
+        statusReason: null,
+        subjectFormat: 'iss_sub',
+        minVerificationInterval: 30,
+        lastVerificationAt: null,
+        createdAt: T0,
+        updatedAt: T0,
+        ...overrides,
+      });
+      const setFor = (streamId: string, subjectKey: string, overrides: Partial<NewSsfEvent> = {}): NewSsfEvent => ({
+        streamId,
+        jti: nextId('jti'),
+        subjectKey,
+        eventType: 'https://schemas.openid.net/secevent/caep/event-type/session-revoked',
+        claims: { iss: 'https://tessera.example.test', events: { x: {} } },
+        createdAt: T0,
+        horizonAt: T0 + HOUR,
+        ...overrides,
+      });
+
+      it('creates, finds, lists per client, updates and deletes streams field for field', async () => {
+        const a = await store.createSsfStream(stream({ description: 'push one' }));
+        const b = await store.createSsfStream(stream({ clientId: 'app_other', deliveryMethod: 'poll', authorizationHeader: null, createdAt: T0 + 1 }));
+        expect(await store.findSsfStream(a.id)).toEqual(a);
+        expect(await store.findSsfStream('st_unknown')).toBeNull();
+        expect((await store.listSsfStreams()).map((x) => x.id)).toEqual([a.id, b.id]);
+        expect(await store.listSsfStreams({ clientId: 'app_other' })).toEqual([b]);
+        const updated = await store.updateSsfStream(a.id, { status: 'paused', statusReason: 'maintenance', audience: ['x', 'y'], lastVerificationAt: T0 + 5, updatedAt: T0 + 9 });
+        expect(updated).toEqual({ ...a, status: 'paused', statusReason: 'maintenance', audience: ['x', 'y'], lastVerificationAt: T0 + 5, updatedAt: T0 + 9 });
+        expect(await store.updateSsfStream('st_unknown', { updatedAt: T0 })).toBeNull();
+        await store.saveSsfSubject({ streamId: a.id, key: 'user:usr_1', included: false, createdAt: T0 });
+        await store.enqueueSsfEvents([setFor(a.id, 'user:usr_1')]);
+        expect(await store.deleteSsfStream(a.id)).toBe(true);
+        expect(await store.deleteSsfStream(a.id)).toBe(false);
+        expect(await store.findSsfStream(a.id)).toBeNull();
+        expect(await store.listSsfSubjects([a.id])).toEqual([]);
+        expect(await store.listSsfEvents(a.id, { limit: 10 })).toEqual([]);
+      });
+
+      it('saves, replaces and lists subject rules', async () => {
+        const a = await store.createSsfStream(stream());
+        await store.saveSsfSubject({ streamId: a.id, key: 'user:usr_1', included: true, createdAt: T0 });
+        await store.saveSsfSubject({ streamId: a.id, key: 'email:a@example.test', included: true, createdAt: T0 });
+        await store.saveSsfSubject({ streamId: a.id, key: 'user:usr_1', included: false, createdAt: T0 + 1 });
+        expect(await store.listSsfSubjects([a.id])).toEqual([
+          { streamId: a.id, key: 'email:a@example.test', included: true, createdAt: T0 },
+          { streamId: a.id, key: 'user:usr_1', included: false, createdAt: T0 + 1 },
+        ]);
+      });
+
+      it('claims push events of enabled push streams only, oldest first, one at a time per subject', async () => {
+        const push = await store.createSsfStream(stream());
+        const paused = await store.createSsfStream(stream({ status: 'paused' }));
+        const poll = await store.createSsfStream(stream({ deliveryMethod: 'poll' }));
+        const [a1, a2, b1] = [setFor(push.id, 'user:a'), setFor(push.id, 'user:a'), setFor(push.id, 'user:b')];
+        const pausedNotice = setFor(paused.id, `stream:${paused.id}`);
+        await store.enqueueSsfEvents([a1, a2, b1, setFor(paused.id, 'user:a'), setFor(poll.id, 'user:a'), pausedNotice]);
+        const all = await store.claimSsfPushEvents('n1', T0, T0 + MINUTE, 10);
+        // a2 waits behind a1 (same subject); b1 goes; of the paused stream only the event about
+        // the stream itself; nothing of the poll stream.
+        expect(all.map((e) => e.jti)).toEqual([a1.jti, b1.jti, pausedNotice.jti]);
+        expect(await store.completeSsfEvent(all[2]!.id, 'n1', { status: 'delivered', at: T0, httpStatus: 202 })).toBe(true);
+        const first = all.slice(0, 2);
+        expect(first[0]).toMatchObject({ streamId: push.id, subjectKey: 'user:a', status: 'pending', attempts: 0, leaseOwner: 'n1', leaseExpiresAt: T0 + MINUTE, claims: a1.claims, eventType: a1.eventType, horizonAt: T0 + HOUR });
+        // Another node gets nothing while the leases live (a2 is still behind a1).
+        expect(await store.claimSsfPushEvents('n2', T0 + 1, T0 + MINUTE, 10)).toEqual([]);
+        // a1 fails and waits for its retry: a2 still may not overtake it.
+        expect(await store.completeSsfEvent(first[0]!.id, 'n1', { status: 'pending', at: T0 + 2, nextAttemptAt: T0 + 10_000, error: 'HTTP 503', httpStatus: 503 })).toBe(true);
+        expect(await store.claimSsfPushEvents('n2', T0 + 3, T0 + MINUTE, 10)).toEqual([]);
+        // The retry falls due: a1 again, then after it is delivered, a2.
+        const retry = await store.claimSsfPushEvents('n2', T0 + 10_000, T0 + 20_000, 10);
+        expect(retry.map((e) => [e.jti, e.attempts, e.lastError, e.lastStatus])).toEqual([[a1.jti, 1, 'HTTP 503', 503]]);
+        // The old owner's completion is refused (it lost the lease).
+        expect(await store.completeSsfEvent(retry[0]!.id, 'n1', { status: 'delivered', at: T0 + 10_001, httpStatus: 202 })).toBe(false);
+        expect(await store.completeSsfEvent(retry[0]!.id, 'n2', { status: 'delivered', at: T0 + 10_001, httpStatus: 202 })).toBe(true);
+        expect((await store.claimSsfPushEvents('n2', T0 + 10_002, T0 + 20_000, 10)).map((e) => e.jti)).toEqual([a2.jti]);
+        // An expired lease (a crashed node) can be taken again.
+        expect(await store.claimSsfPushEvents('n3', T0 + 19_999, T0 + 2 * MINUTE, 10)).toEqual([]);
+        expect((await store.claimSsfPushEvents('n3', T0 + MINUTE + 1, T0 + 2 * MINUTE, 10)).map((e) => e.jti)).toEqual([a2.jti, b1.jti]);
+      });
+
+      it('records a batch of deliveries at once, only those the owner still holds', async () => {
+        const push = await store.createSsfStream(stream());
+        await store.enqueueSsfEvents([setFor(push.id, 'user:a'), setFor(push.id, 'user:b'), setFor(push.id, 'user:c')]);
+        const [a, b, c] = await store.claimSsfPushEvents('n1', T0, T0 + MINUTE, 10);
+        // c's lease expired and another node took it: n1 may not record it.
+        expect((await store.claimSsfPushEvents('n2', T0 + MINUTE + 1, T0 + 2 * MINUTE, 10)).length).toBe(3);
+        expect(await store.deliverSsfEvents([a!.id, b!.id, c!.id], 'n1', T0 + 5, 202)).toEqual([]);
+        expect(await store.deliverSsfEvents([c!.id, a!.id], 'n2', T0 + MINUTE + 5, 202)).toEqual([a!.id, c!.id].sort((x, y) => x - y));
+        expect(await store.deliverSsfEvents([a!.id], 'n2', T0 + MINUTE + 6, 202)).toEqual([]);
+        const state = await store.ssfDeliveryState(push.id);
+        expect(state).toMatchObject({ pending: 1, delivered: 2, lastDeliveredAt: T0 + MINUTE + 5 });
+        void b;
+      });
+
+      it('never gives one event to two concurrent claimers', async () => {
+        const push = await store.createSsfStream(stream());
+        await store.enqueueSsfEvents(Array.from({ length: 40 }, (_, i) => setFor(push.id, `user:${i}`)));
+        const claims = await Promise.all(Array.from({ length: 4 }, (_, i) => store.claimSsfPushEvents(`n${i}`, T0, T0 + MINUTE, 15)));
+        const ids = claims.flat().map((e) => e.id);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(ids.length).toBe(40);
+      });
+
+      it('poll: leases pending events oldest first, redelivers after the lease, settles acks and errors', async () => {
+        const poll = await store.createSsfStream(stream({ deliveryMethod: 'poll' }));
+        const other = await store.createSsfStream(stream({ deliveryMethod: 'poll' }));
+        const events = [setFor(poll.id, 'user:a'), setFor(poll.id, 'user:a'), setFor(poll.id, 'user:b')];
+        await store.enqueueSsfEvents([...events, setFor(other.id, 'user:a')]);
+        expect(await store.hasSsfPollEvents(poll.id, T0)).toBe(true);
+        // Past their horizon (not yet marked dead by a worker), events are not handed out.
+        expect(await store.hasSsfPollEvents(poll.id, T0 + HOUR)).toBe(false);
+        expect(await store.claimSsfPollEvents(poll.id, 'poll', T0 + HOUR, T0 + 2 * HOUR, 10)).toEqual([]);
+        // Paused: only events about the stream itself (there are none yet).
+        expect(await store.hasSsfPollEvents(poll.id, T0, true)).toBe(false);
+        expect(await store.claimSsfPollEvents(poll.id, 'poll', T0, T0 + MINUTE, 10, true)).toEqual([]);
+        const got = await store.claimSsfPollEvents(poll.id, 'poll', T0, T0 + MINUTE, 2);
+        expect(got.map((e) => e.jti)).toEqual([events[0]!.jti, events[1]!.jti]);
+        const rest = await store.claimSsfPollEvents(poll.id, 'poll', T0, T0 + MINUTE, 10);
+        expect(rest.map((e) => e.jti)).toEqual([events[2]!.jti]);
+        expect(await store.hasSsfPollEvents(poll.id, T0 + 1)).toBe(false);
+        expect(await store.claimSsfPollEvents(poll.id, 'poll', T0 + 1, T0 + MINUTE, 10)).toEqual([]);
+        // Acknowledge one, report an error on another; a jti of another stream is not touched.
+        expect(await store.settleSsfEvents(poll.id, [events[0]!.jti, 'jti_unknown'], { status: 'delivered', at: T0 + 2, httpStatus: null })).toEqual([events[0]!.jti]);
+        expect(await store.settleSsfEvents(poll.id, [events[1]!.jti], { status: 'dead', at: T0 + 2, nextAttemptAt: T0 + 2, error: 'invalid_key: unknown kid', httpStatus: null })).toEqual([events[1]!.jti]);
+        expect(await store.settleSsfEvents(poll.id, [events[0]!.jti], { status: 'delivered', at: T0 + 3, httpStatus: null })).toEqual([]);
+        // The unacknowledged one comes back once its lease is over.
+        expect((await store.claimSsfPollEvents(poll.id, 'poll', T0 + MINUTE, T0 + 2 * MINUTE, 10)).map((e) => [e.jti, e.attempts])).toEqual([[events[2]!.jti, 2]]);
+        const state = await store.ssfDeliveryState(poll.id);
+        expect(state).toMatchObject({ pending: 1, delivered: 1, dead: 1, oldestPendingAt: T0, lastDeliveredAt: T0 + 2, lastError: 'invalid_key: unknown kid' });
+        expect((await store.listSsfEvents(poll.id, { status: 'dead', limit: 10 })).map((e) => e.jti)).toEqual([events[1]!.jti]);
+        expect((await store.listSsfEvents(poll.id, { limit: 2 })).map((e) => e.jti)).toEqual([events[2]!.jti, events[1]!.jti]);
+      });
+
+      it('expires pending events past their horizon, drops a stream\'s pending events, releases leases and purges settled ones', async () => {
+        const a = await store.createSsfStream(stream());
+        const early = setFor(a.id, 'user:a', { horizonAt: T0 + 10 });
+        const late = setFor(a.id, 'user:b', { horizonAt: T0 + HOUR });
+        await store.enqueueSsfEvents([early, late]);
+        // Past its horizon an event is not pushed any more, even before it is marked dead.
+        expect((await store.claimSsfPushEvents('n0', T0 + 10, T0 + 11, 10)).map((e) => e.jti)).toEqual([late.jti]);
+        expect(await store.releaseSsfEvents('n0')).toBe(1);
+        expect(await store.expireSsfEvents(T0 + 10, 100)).toBe(1);
+        expect((await store.listSsfEvents(a.id, { status: 'dead', limit: 10 })).map((e) => [e.jti, e.lastError])).toEqual([[early.jti, 'not delivered before the horizon']]);
+        const [claimed] = await store.claimSsfPushEvents('n1', T0 + 11, T0 + MINUTE, 10);
+        expect(claimed?.jti).toBe(late.jti);
+        expect(await store.releaseSsfEvents('n1')).toBe(1);
+        expect((await store.claimSsfPushEvents('n2', T0 + 12, T0 + MINUTE, 10)).map((e) => e.jti)).toEqual([late.jti]);
+        expect(await store.completeSsfEvent(claimed!.id, 'n2', { status: 'delivered', at: T0 + 13, httpStatus: 202 })).toBe(true);
+        await store.enqueueSsfEvents([setFor(a.id, 'user:c'), setFor(a.id, 'user:d')]);
+        expect(await store.dropPendingSsfEvents(a.id)).toBe(2);
+        expect(await store.ssfDeliveryState(a.id)).toMatchObject({ pending: 0, delivered: 1, dead: 1 });
+        expect(await store.purgeSsfEvents(T0, 100)).toBe(0);
+        expect(await store.purgeSsfEvents(T0 + 1, 1)).toBe(1);
+        expect(await store.purgeSsfEvents(T0 + 1, 100)).toBe(0);
+        // The dead one stays (an operator looks at it), as dead logout deliveries do.
+        expect((await store.listSsfEvents(a.id, { limit: 10 })).map((e) => e.status)).toEqual(['dead']);
+      });
+
+      it('rolls SETs back with the transaction of their cause; a jti is unique', async () => {
+        const a = await store.createSsfStream(stream());
+        await expect(store.transaction(async (tx) => {
+          await tx.enqueueSsfEvents([setFor(a.id, 'user:a')]);
+          throw new Error('cause rolled back');
+        })).rejects.toThrow('cause rolled back');
+        expect(await store.listSsfEvents(a.id, { limit: 10 })).toEqual([]);
+        const one = setFor(a.id, 'user:a');
+        await store.enqueueSsfEvents([one]);
+        await expect(store.enqueueSsfEvents([{ ...one }])).rejects.toThrow();
       });
     });
   });

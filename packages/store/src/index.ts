@@ -8,7 +8,7 @@ import { createSqliteDriver } from './sqlite-driver.js';
 export type { SqlDriver, Row } from './driver.js';
 export { createSqliteDriver } from './sqlite-driver.js';
 export { createPostgresDriver, withDefaultUser } from './postgres-driver.js';
-export { createSqlStore, REVOCATION_CHANNEL, CREDENTIAL_CHANNEL } from './sql-store.js';
+export { createSqlStore, REVOCATION_CHANNEL, CREDENTIAL_CHANNEL, SSF_CHANNEL } from './sql-store.js';
 export { migrate } from './migrations.js';
 
 /**

@@ -229,6 +229,66 @@ CREATE TABLE consents (
 `,
   },
   {
+    version: 8,
+    name: 'Shared Signals transmitter: streams, stream subjects, SET outbox',
+    // The SET outbox is apart from the logout outbox (deliveries): a SET belongs to a stream,
+    // not to an app and a session, carries its claims (signed at each attempt, with the same
+    // jti), and is ordered per stream and subject.
+    sql: `
+CREATE TABLE ssf_streams (
+  id TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  audience TEXT NOT NULL,
+  events_requested TEXT NOT NULL,
+  events_delivered TEXT NOT NULL,
+  delivery_method TEXT NOT NULL,
+  endpoint_url TEXT NOT NULL,
+  authorization_header TEXT,
+  description TEXT,
+  status TEXT NOT NULL,
+  status_reason TEXT,
+  subject_format TEXT NOT NULL,
+  min_verification_interval INTEGER NOT NULL,
+  last_verification_at BIGINT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX ssf_streams_by_client ON ssf_streams (client_id, created_at);
+CREATE TABLE ssf_stream_subjects (
+  stream_id TEXT NOT NULL,
+  subject_key TEXT NOT NULL,
+  included INTEGER NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (stream_id, subject_key)
+);
+CREATE TABLE ssf_events (
+  id SERIAL_PK,
+  stream_id TEXT NOT NULL,
+  jti TEXT NOT NULL UNIQUE,
+  subject_key TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  claims TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  lease_owner TEXT,
+  lease_expires_at BIGINT,
+  last_attempt_at BIGINT,
+  last_error TEXT,
+  last_status INTEGER,
+  created_at BIGINT NOT NULL,
+  horizon_at BIGINT NOT NULL,
+  delivered_at BIGINT
+);
+-- The push claim's scan (due pending events) and its ordering check (an older pending event
+-- of the same stream and subject), both on pending rows only.
+CREATE INDEX ssf_events_due ON ssf_events (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX ssf_events_pending_by_subject ON ssf_events (stream_id, subject_key, id) WHERE status = 'pending';
+CREATE INDEX ssf_events_by_stream ON ssf_events (stream_id, status, id);
+CREATE INDEX ssf_events_by_status ON ssf_events (status, id);
+`,
+  },
+  {
     version: 10,
     name: 'admin console sign-ins; revocation log by user',
     // The console's own sessions (separate from user sessions; only the secret's hash). The

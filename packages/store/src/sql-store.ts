@@ -20,6 +20,10 @@ import {
   type StoreOperations,
   type UserPatch,
   type UserRecord,
+  type SsfEvent,
+  type SsfStream,
+  type SsfStreamPatch,
+  type SsfStreamSubject,
 } from '@tessera/core';
 import type { Row, SqlDriver } from './driver.js';
 import { migrate } from './migrations.js';
@@ -32,6 +36,9 @@ export const REVOCATION_CHANNEL = 'tessera_revocations';
  * app's credentials, and closes those whose secret was rotated or whose app is gone.
  */
 export const CREDENTIAL_CHANNEL = 'tessera_credentials';
+
+/** The PostgreSQL NOTIFY channel that announces new SETs in the Shared Signals outbox. */
+export const SSF_CHANNEL = 'tessera_ssf';
 
 // Keeps `IN (…)` lists under every driver's parameter limit.
 const CHUNK = 500;
@@ -122,6 +129,64 @@ function toDelivery(r: Row, handles: string[]): Delivery {
     channel: String(r.channel) as Delivery['channel'],
     reason: String(r.reason) as Delivery['reason'],
     status: String(r.status) as DeliveryStatus,
+    attempts: num(r.attempts),
+    nextAttemptAt: num(r.next_attempt_at),
+    leaseOwner: strOrNull(r.lease_owner),
+    leaseExpiresAt: numOrNull(r.lease_expires_at),
+    lastAttemptAt: numOrNull(r.last_attempt_at),
+    lastError: strOrNull(r.last_error),
+    lastStatus: numOrNull(r.last_status),
+    createdAt: num(r.created_at),
+    horizonAt: num(r.horizon_at),
+    deliveredAt: numOrNull(r.delivered_at),
+  };
+}
+
+
+function toStream(r: Row): SsfStream {
+  return {
+    id: String(r.id),
+    clientId: String(r.client_id),
+    audience: JSON.parse(String(r.audience)) as string[],
+    eventsRequested: JSON.parse(String(r.events_requested)) as string[],
+    eventsDelivered: JSON.parse(String(r.events_delivered)) as string[],
+    deliveryMethod: String(r.delivery_method) as SsfStream['deliveryMethod'],
+    endpointUrl: String(r.endpoint_url),
+    authorizationHeader: strOrNull(r.authorization_header),
+    description: strOrNull(r.description),
+    status: String(r.status) as SsfStream['status'],
+    statusReason: strOrNull(r.status_reason),
+    subjectFormat: String(r.subject_format) as SsfStream['subjectFormat'],
+    minVerificationInterval: num(r.min_verification_interval),
+    lastVerificationAt: numOrNull(r.last_verification_at),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+const STREAM_COLUMNS: Record<Exclude<keyof SsfStreamPatch, 'updatedAt'>, [string, (v: unknown) => unknown]> = {
+  audience: ['audience', (v) => JSON.stringify(v)],
+  eventsRequested: ['events_requested', (v) => JSON.stringify(v)],
+  eventsDelivered: ['events_delivered', (v) => JSON.stringify(v)],
+  deliveryMethod: ['delivery_method', (v) => v],
+  endpointUrl: ['endpoint_url', (v) => v],
+  authorizationHeader: ['authorization_header', (v) => v],
+  description: ['description', (v) => v],
+  status: ['status', (v) => v],
+  statusReason: ['status_reason', (v) => v],
+  subjectFormat: ['subject_format', (v) => v],
+  lastVerificationAt: ['last_verification_at', (v) => v],
+};
+
+function toSsfEvent(r: Row): SsfEvent {
+  return {
+    id: num(r.id),
+    streamId: String(r.stream_id),
+    jti: String(r.jti),
+    subjectKey: String(r.subject_key),
+    eventType: String(r.event_type),
+    claims: JSON.parse(String(r.claims)) as Record<string, unknown>,
+    status: String(r.status) as SsfEvent['status'],
     attempts: num(r.attempts),
     nextAttemptAt: num(r.next_attempt_at),
     leaseOwner: strOrNull(r.lease_owner),
@@ -814,6 +879,220 @@ function createOperations(db: SqlDriver): StoreOperations {
                 (SELECT COUNT(*) FROM deliveries WHERE status = 'dead') AS dead`,
       );
       return { pending: num(row?.pending ?? 0), delivered: num(row?.delivered ?? 0), dead: num(row?.dead ?? 0) };
+    },
+
+    async createSsfStream(st) {
+      await db.run(
+        `INSERT INTO ssf_streams (id, client_id, audience, events_requested, events_delivered, delivery_method, endpoint_url, authorization_header, description, status, status_reason, subject_format, min_verification_interval, last_verification_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [st.id, st.clientId, JSON.stringify(st.audience), JSON.stringify(st.eventsRequested), JSON.stringify(st.eventsDelivered), st.deliveryMethod, st.endpointUrl, st.authorizationHeader, st.description, st.status, st.statusReason, st.subjectFormat, st.minVerificationInterval, st.lastVerificationAt, st.createdAt, st.updatedAt],
+      );
+      return { ...st };
+    },
+
+    async findSsfStream(id) {
+      const r = await db.get('SELECT * FROM ssf_streams WHERE id = ?', [id]);
+      return r ? toStream(r) : null;
+    },
+
+    async listSsfStreams(filter = {}) {
+      const rows = filter.clientId !== undefined
+        ? await db.all('SELECT * FROM ssf_streams WHERE client_id = ? ORDER BY created_at, id', [filter.clientId])
+        : await db.all('SELECT * FROM ssf_streams ORDER BY created_at, id');
+      return rows.map(toStream);
+    },
+
+    async updateSsfStream(id, patch) {
+      const sets = ['updated_at = ?'];
+      const params: unknown[] = [patch.updatedAt];
+      for (const [key, [column, encode]] of Object.entries(STREAM_COLUMNS) as [keyof typeof STREAM_COLUMNS, [string, (v: unknown) => unknown]][]) {
+        if (patch[key] === undefined) continue;
+        sets.push(`${column} = ?`);
+        params.push(encode(patch[key]));
+      }
+      const changed = await db.run(`UPDATE ssf_streams SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
+      return changed > 0 ? ops.findSsfStream(id) : null;
+    },
+
+    deleteSsfStream(id) {
+      return db.transaction(async (tx) => {
+        await tx.run('DELETE FROM ssf_events WHERE stream_id = ?', [id]);
+        await tx.run('DELETE FROM ssf_stream_subjects WHERE stream_id = ?', [id]);
+        return (await tx.run('DELETE FROM ssf_streams WHERE id = ?', [id])) > 0;
+      });
+    },
+
+    async saveSsfSubject(sub) {
+      await db.run(
+        `INSERT INTO ssf_stream_subjects (stream_id, subject_key, included, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (stream_id, subject_key) DO UPDATE SET included = excluded.included, created_at = excluded.created_at`,
+        [sub.streamId, sub.key, sub.included ? 1 : 0, sub.createdAt],
+      );
+    },
+
+    async listSsfSubjects(streamIds) {
+      const found: SsfStreamSubject[] = [];
+      for (const part of chunks([...new Set(streamIds)])) {
+        const rows = await db.all(`SELECT * FROM ssf_stream_subjects WHERE stream_id IN (${placeholders(part.length)}) ORDER BY stream_id, subject_key`, part);
+        found.push(...rows.map((r) => ({ streamId: String(r.stream_id), key: String(r.subject_key), included: num(r.included) === 1, createdAt: num(r.created_at) })));
+      }
+      return found;
+    },
+
+    async enqueueSsfEvents(events) {
+      if (events.length === 0) return;
+      // Delivered on commit only: every node's push worker and waiting long polls wake then.
+      if (db.dialect === 'postgres') await db.get('SELECT pg_notify(?, ?)', [SSF_CHANNEL, '']);
+      for (const part of chunks(events)) {
+        await db.run(
+          `INSERT INTO ssf_events (stream_id, jti, subject_key, event_type, claims, status, attempts, next_attempt_at, created_at, horizon_at)
+           VALUES ${part.map(() => "(?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)").join(', ')}`,
+          part.flatMap((e) => [e.streamId, e.jti, e.subjectKey, e.eventType, JSON.stringify(e.claims), e.createdAt, e.createdAt, e.horizonAt]),
+        );
+      }
+    },
+
+    async claimSsfPushEvents(owner, now, leaseUntil, limit) {
+      // SKIP LOCKED: nodes claim at once without waiting on each other's rows. The NOT EXISTS
+      // keeps per-subject order across nodes: while an older event of the same subject is
+      // pending (leased elsewhere, or waiting for its retry) the younger one stays put.
+      const skip = db.dialect === 'postgres' ? ' FOR UPDATE OF e SKIP LOCKED' : '';
+      // Due rows in next_attempt_at order straight from the partial index of pending rows, so a
+      // claim stops after `limit` rows instead of sorting the whole backlog (ordering by id
+      // would); per-subject order is kept by the NOT EXISTS, not by the ORDER BY.
+      const index = db.dialect === 'sqlite' ? ' INDEXED BY ssf_events_due' : '';
+      const rows = await db.all(
+        `UPDATE ssf_events SET lease_owner = ?, lease_expires_at = ?
+         WHERE id IN (SELECT e.id FROM ssf_events e${index} JOIN ssf_streams s ON s.id = e.stream_id
+                      WHERE e.status = 'pending' AND e.next_attempt_at <= ? AND e.horizon_at > ? AND (e.lease_expires_at IS NULL OR e.lease_expires_at <= ?)
+                        AND (s.status = 'enabled' OR (s.status = 'paused' AND e.subject_key LIKE 'stream:%')) AND s.delivery_method = 'push'
+                        AND NOT EXISTS (SELECT 1 FROM ssf_events p WHERE p.stream_id = e.stream_id AND p.subject_key = e.subject_key AND p.status = 'pending' AND p.id < e.id)
+                      ORDER BY e.next_attempt_at LIMIT ?${skip})
+         RETURNING *`,
+        [owner, leaseUntil, now, now, now, limit],
+      );
+      return rows.map(toSsfEvent).sort((a, b) => a.id - b.id);
+    },
+
+    async claimSsfPollEvents(streamId, owner, now, leaseUntil, limit, streamEventsOnly = false) {
+      const skip = db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+      const only = streamEventsOnly ? " AND subject_key LIKE 'stream:%'" : '';
+      const rows = await db.all(
+        `UPDATE ssf_events SET lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1, last_attempt_at = ?
+         WHERE id IN (SELECT id FROM ssf_events WHERE stream_id = ? AND status = 'pending' AND horizon_at > ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)${only}
+                      ORDER BY id LIMIT ?${skip})
+         RETURNING *`,
+        [owner, leaseUntil, now, streamId, now, now, limit],
+      );
+      return rows.map(toSsfEvent).sort((a, b) => a.id - b.id);
+    },
+
+    async hasSsfPollEvents(streamId, now, streamEventsOnly = false) {
+      const only = streamEventsOnly ? " AND subject_key LIKE 'stream:%'" : '';
+      const row = await db.get(`SELECT 1 AS x FROM ssf_events WHERE stream_id = ? AND status = 'pending' AND horizon_at > ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)${only} LIMIT 1`, [streamId, now, now]);
+      return row !== undefined;
+    },
+
+    async deliverSsfEvents(ids, owner, at, httpStatus) {
+      const done: number[] = [];
+      for (const part of chunks(ids)) {
+        const rows = await db.all<{ id: unknown }>(
+          `UPDATE ssf_events SET status = 'delivered', attempts = attempts + 1, last_attempt_at = ?, delivered_at = ?, last_status = ?, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
+           WHERE id IN (${placeholders(part.length)}) AND lease_owner = ? AND status = 'pending' RETURNING id`,
+          [at, at, httpStatus, ...part, owner],
+        );
+        done.push(...rows.map((r) => num(r.id)));
+      }
+      return done.sort((a, b) => a - b);
+    },
+
+    async completeSsfEvent(id, owner, outcome) {
+      const changed = outcome.status === 'delivered'
+        ? await db.run(
+          `UPDATE ssf_events SET status = 'delivered', attempts = attempts + 1, last_attempt_at = ?, delivered_at = ?, last_status = ?, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
+           WHERE id = ? AND lease_owner = ? AND status = 'pending'`,
+          [outcome.at, outcome.at, outcome.httpStatus, id, owner],
+        )
+        : await db.run(
+          `UPDATE ssf_events SET status = ?, attempts = attempts + 1, last_attempt_at = ?, next_attempt_at = ?, last_status = ?, last_error = ?, lease_owner = NULL, lease_expires_at = NULL
+           WHERE id = ? AND lease_owner = ? AND status = 'pending'`,
+          [outcome.status, outcome.at, outcome.nextAttemptAt, outcome.httpStatus, outcome.error.slice(0, 500), id, owner],
+        );
+      return changed > 0;
+    },
+
+    async settleSsfEvents(streamId, jtis, outcome) {
+      const settled: string[] = [];
+      for (const part of chunks([...new Set(jtis)])) {
+        const rows = outcome.status === 'delivered'
+          ? await db.all<{ jti: string }>(
+            `UPDATE ssf_events SET status = 'delivered', delivered_at = ?, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
+             WHERE stream_id = ? AND status = 'pending' AND jti IN (${placeholders(part.length)}) RETURNING jti`,
+            [outcome.at, streamId, ...part],
+          )
+          : await db.all<{ jti: string }>(
+            `UPDATE ssf_events SET status = ?, last_error = ?, last_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL
+             WHERE stream_id = ? AND status = 'pending' AND jti IN (${placeholders(part.length)}) RETURNING jti`,
+            [outcome.status, outcome.error.slice(0, 500), outcome.at, streamId, ...part],
+          );
+        settled.push(...rows.map((r) => String(r.jti)));
+      }
+      return settled;
+    },
+
+    async expireSsfEvents(now, limit) {
+      return db.run(
+        `UPDATE ssf_events SET status = 'dead', last_error = COALESCE(last_error, 'not delivered before the horizon'), lease_owner = NULL, lease_expires_at = NULL
+         WHERE id IN (SELECT id FROM ssf_events WHERE status = 'pending' AND horizon_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?) ORDER BY id LIMIT ?)`,
+        [now, now, limit],
+      );
+    },
+
+    async dropPendingSsfEvents(streamId) {
+      return db.run("DELETE FROM ssf_events WHERE stream_id = ? AND status = 'pending'", [streamId]);
+    },
+
+    async releaseSsfEvents(owner) {
+      return db.run("UPDATE ssf_events SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ? AND status = 'pending'", [owner]);
+    },
+
+    async listSsfEvents(streamId, filter) {
+      const rows = filter.status
+        ? await db.all('SELECT * FROM ssf_events WHERE stream_id = ? AND status = ? ORDER BY id DESC LIMIT ?', [streamId, filter.status, filter.limit])
+        : await db.all('SELECT * FROM ssf_events WHERE stream_id = ? ORDER BY id DESC LIMIT ?', [streamId, filter.limit]);
+      return rows.map(toSsfEvent);
+    },
+
+    async ssfDeliveryState(streamId) {
+      // One statement, so the figures are of one moment.
+      const r = await db.get<Record<string, unknown>>(
+        `SELECT (SELECT COUNT(*) FROM ssf_events WHERE stream_id = ? AND status = 'pending') AS pending,
+                (SELECT COUNT(*) FROM ssf_events WHERE stream_id = ? AND status = 'delivered') AS delivered,
+                (SELECT COUNT(*) FROM ssf_events WHERE stream_id = ? AND status = 'dead') AS dead,
+                (SELECT MIN(created_at) FROM ssf_events WHERE stream_id = ? AND status = 'pending') AS oldest_pending,
+                (SELECT MAX(delivered_at) FROM ssf_events WHERE stream_id = ? AND status = 'delivered') AS last_delivered`,
+        [streamId, streamId, streamId, streamId, streamId],
+      );
+      const failed = await db.get<Record<string, unknown>>(
+        'SELECT last_error, last_attempt_at FROM ssf_events WHERE stream_id = ? AND last_error IS NOT NULL ORDER BY last_attempt_at DESC LIMIT 1',
+        [streamId],
+      );
+      return {
+        pending: num(r?.pending ?? 0),
+        delivered: num(r?.delivered ?? 0),
+        dead: num(r?.dead ?? 0),
+        oldestPendingAt: numOrNull(r?.oldest_pending),
+        lastDeliveredAt: numOrNull(r?.last_delivered),
+        lastError: strOrNull(failed?.last_error),
+        lastErrorAt: numOrNull(failed?.last_attempt_at),
+      };
+    },
+
+    async purgeSsfEvents(before, limit) {
+      return db.run(
+        "DELETE FROM ssf_events WHERE id IN (SELECT id FROM ssf_events WHERE status = 'delivered' AND created_at < ? ORDER BY id LIMIT ?)",
+        [before, limit],
+      );
     },
 
     async appendAudit(e: AuditEvent) {

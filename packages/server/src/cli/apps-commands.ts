@@ -16,7 +16,7 @@ const SETTINGS = {
   client_name: { alias: 'name', type: 'string', value: 'NAME', help: 'Display name of the app (client_name)' },
   redirect_uris: { alias: 'redirect-uri', type: 'list', value: 'URL', help: 'OIDC: exact redirect_uri of the client (repeatable)', expected: URL_EXPECTED },
   post_logout_redirect_uris: { alias: 'post-logout-redirect-uri', type: 'list', value: 'URL', help: 'OIDC: exact post_logout_redirect_uri (repeatable)', expected: URL_EXPECTED },
-  grant_types: { alias: 'grant-type', type: 'list', value: 'TYPE', help: 'OIDC: authorization_code, refresh_token (repeatable; default both)', expected: 'authorization_code or refresh_token' },
+  grant_types: { alias: 'grant-type', type: 'list', value: 'TYPE', help: 'OIDC: authorization_code, refresh_token, client_credentials (a Shared Signals receiver; repeatable; default the first two)', expected: 'authorization_code, refresh_token or client_credentials' },
   token_endpoint_auth_method: { alias: 'token-endpoint-auth-method', type: 'string', value: 'METHOD', help: 'OIDC: client_secret_basic (default), client_secret_post, or none (a public client, PKCE required)', expected: 'client_secret_basic, client_secret_post or none' },
   backchannel_logout_uri: { alias: 'backchannel-uri', type: 'string', value: 'URL', help: 'Back-channel logout endpoint of the app', expected: URL_EXPECTED },
   backchannel_logout_session_required: { alias: 'backchannel-session-required', type: 'boolean', help: 'OIDC: every logout token carries sid (a user-wide end sends one per session)' },

@@ -6,6 +6,7 @@ import { TESSERA_VERSION } from '../version.js';
 import { adminTokenCommands } from './admin-token-commands.js';
 import { appsCommands } from './apps-commands.js';
 import { deliveriesCommands } from './deliveries-commands.js';
+import { ssfCommands } from './ssf-commands.js';
 import { UsageError, type Args, type CliIo, type Command, type CommandContext, type OptionSpec } from './command.js';
 import { formatJson, printable } from './output.js';
 import { retentionCommands } from './retention-commands.js';
@@ -13,7 +14,7 @@ import { serverCommands } from './server-commands.js';
 import { sessionsCommands } from './sessions-commands.js';
 import { usersCommands } from './users-commands.js';
 
-const COMMANDS: Command[] = [...serverCommands, ...appsCommands, ...usersCommands, ...sessionsCommands, ...deliveriesCommands, ...retentionCommands, ...adminTokenCommands];
+const COMMANDS: Command[] = [...serverCommands, ...appsCommands, ...usersCommands, ...sessionsCommands, ...deliveriesCommands, ...ssfCommands, ...retentionCommands, ...adminTokenCommands];
 
 const COMMON: Record<string, OptionSpec> = {
   config: { type: 'string', value: 'FILE', help: 'JSON configuration file (TESSERA_* environment variables win)' },

@@ -21,7 +21,7 @@ export function providerMetadata(issuer: string): Record<string, unknown> {
     scopes_supported: ['openid', 'profile', 'email'],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
     subject_types_supported: ['public'],
     // Each has a key series from the first start (core's signing keys).
     id_token_signing_alg_values_supported: [...ID_TOKEN_ALGORITHMS],

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext, TesseraApp } from '../context.js';
 import { countFailure, type FailureLimits, type LimitKey } from '../failure-limits.js';
 import { readBasicCredentials } from '../http-auth.js';
+import { clientCredentialsGrant } from './client-credentials.js';
 import { OAuthError, OIDC_PATHS, readParams, sendOAuthError, toOAuthError } from './protocol.js';
 
 /**
@@ -84,13 +85,14 @@ export async function tokenEndpointRoutes(app: TesseraApp, { authority, limits }
       const idToken = await authority.oidc.signIdToken({ app: client, session, user, nonce: null, scope: pair.scope ?? 'openid', accessToken: pair.accessToken });
       return respond(client, pair, idToken, reply);
     }
-    throw new OAuthError('unsupported_grant_type', 'grant_type must be authorization_code or refresh_token.');
+    if (grantType === 'client_credentials') return clientCredentialsGrant(client, p, authority, reply);
+    throw new OAuthError('unsupported_grant_type', 'grant_type must be authorization_code, refresh_token or client_credentials.');
   }
 
   app.post(OIDC_PATHS.token, {
     schema: {
       tags: ['oidc'],
-      description: 'OpenID Connect token endpoint (form-encoded): grant_type=authorization_code (with code, redirect_uri, code_verifier) or refresh_token. Client authentication: client_secret_basic, client_secret_post, or none (public clients). Errors are RFC 6749 §5.2 bodies.',
+      description: 'OpenID Connect token endpoint (form-encoded): grant_type=authorization_code (with code, redirect_uri, code_verifier), refresh_token, or client_credentials (Shared Signals receiver clients; scope ssf.manage, ssf.read). Client authentication: client_secret_basic, client_secret_post, or none (public clients). Errors are RFC 6749 §5.2 bodies.',
       consumes: ['application/x-www-form-urlencoded'],
     },
   }, async (request, reply) => {

@@ -1,0 +1,260 @@
+// Shared Signals benchmark: from a revocation to the SET at its receivers.
+//
+//   node bench/ssf.mjs [--streams 10,100 --rate 100 --seconds 10 --burst 1000
+//                       --postgres URL --no-postgres --no-sqlite --json FILE.json]
+//
+// Tessera is the built server in a process of its own (bench/servers/tessera.mjs), on SQLite in
+// a temp dir and on PostgreSQL in a schema of its own. The receivers live in this process:
+// node:http servers that answer 202 and note when each SET arrived (they decode the SET, they
+// do not verify it: the receiver's cost is not Tessera's). Three measurements per store and
+// stream count:
+// - push latency: sessions of distinct users are ended one by one by the admin API at
+//   `--rate` per second for `--seconds`; for each (revocation, stream) the time from just
+//   before the revoking request was sent (an upper bound of its commit) to the SET's arrival;
+// - long poll: 10 poll streams each with a waiting long poll; one revocation at a time; the
+//   time from just before the revoking request to each poll's answer;
+// - throughput: `--burst` sessions (10 streams; a tenth with 100) ended by one call, with the
+//   push streams; SETs per second from the call to the last arrival.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { decodeJwt } from 'jose';
+import pg from 'pg';
+import { withDefaultUser } from '../packages/store/dist/index.js';
+import { expectStatus, mapLimit, request, sleep, wallClockMs } from './lib/children.mjs';
+import { summarizeMs, round } from './lib/stats.mjs';
+import { startTessera } from './lib/tessera.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    streams: { type: 'string', default: '10,100' },
+    rate: { type: 'string', default: '100' },
+    seconds: { type: 'string', default: '10' },
+    burst: { type: 'string', default: '1000' },
+    polls: { type: 'string', default: '100' },
+    postgres: { type: 'string', default: process.env.TESSERA_BENCH_DATABASE_URL || 'postgres://127.0.0.1:5432/test' },
+    'no-postgres': { type: 'boolean', default: false },
+    'no-sqlite': { type: 'boolean', default: false },
+    json: { type: 'string' },
+  },
+});
+const STREAM_COUNTS = args.streams.split(',').map(Number);
+const RATE = Number(args.rate);
+const SECONDS = Number(args.seconds);
+const BURST = Number(args.burst);
+const POLLS = Number(args.polls);
+const POLL_STREAMS = 10;
+const log = (line) => process.stderr.write(`[ssf] ${line}\n`);
+const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
+
+/** A push receiver: answers 202, notes each SET's arrival by the user it is about. */
+async function startReceiver(arrivals) {
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const at = wallClockMs();
+      try {
+        const claims = decodeJwt(Buffer.concat(chunks).toString('utf8'));
+        arrivals.push({ at, sub: claims.sub_id?.sub ?? claims.sub_id?.user?.sub, jti: claims.jti, type: Object.keys(claims.events)[0] });
+      } catch {
+        // Not a SET: counted by its absence.
+      }
+      res.writeHead(202).end();
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/events`, close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }) };
+}
+
+async function postgresSchema(url) {
+  const schema = `bench_ssf_${randomBytes(4).toString('hex')}`;
+  const run = async (sql) => {
+    const client = new pg.Client({ connectionString: withDefaultUser(url) });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`CREATE SCHEMA ${schema}`);
+  return { url: `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`, drop: () => run(`DROP SCHEMA ${schema} CASCADE`) };
+}
+
+/** Users with one session each (started by a trusted app): [{ userId, handle }]. */
+async function sessions(tessera, app, count) {
+  const tag = randomBytes(3).toString('hex');
+  return mapLimit(Array.from({ length: count }, (_, i) => i), 8, async (i) => {
+    const { user } = await tessera.admin('POST', '/users', { username: `ssf-${tag}-${i}` }, 201);
+    const started = (await expectStatus('POST /v1/sessions', request(`${tessera.url}/v1/sessions`, { method: 'POST', headers: { authorization: app.basic }, body: { user_id: user.id } }), 201)).json();
+    return { userId: user.id, handle: started.session.handle };
+  });
+}
+
+async function receiverToken(tessera) {
+  const created = await tessera.admin('POST', '/apps', { name: `ssf-rx-${randomBytes(3).toString('hex')}`, grant_types: ['client_credentials'] }, 201);
+  const basic = `Basic ${Buffer.from(`${encodeURIComponent(created.app.client_id)}:${encodeURIComponent(created.client_secret)}`).toString('base64')}`;
+  const issued = (await expectStatus('client_credentials', request(`${tessera.url}/oidc/token`, { method: 'POST', headers: { authorization: basic }, form: { grant_type: 'client_credentials' } }), 200)).json();
+  return issued.access_token;
+}
+
+async function createStream(tessera, token, body) {
+  return (await expectStatus('POST /ssf/streams', request(`${tessera.url}/ssf/streams`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: { events_requested: [SESSION_REVOKED], ...body } }), 201)).json();
+}
+
+const revoke = (tessera, handle) => expectStatus('DELETE session', request(`${tessera.url}/admin/api/sessions/${handle}`, { method: 'DELETE', headers: { authorization: tessera.adminAuthorization } }), 204);
+
+async function waitUntil(what, check, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** One store, one stream count: push latency at a steady rate, then the burst. */
+async function measurePush(label, databaseUrl, streamCount) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-ssf-'));
+  const configFile = join(dataDir, 'tessera.json');
+  writeFileSync(configFile, JSON.stringify({ ssf: { maxStreamsPerClient: 1000 } }));
+  const tessera = await startTessera({ dataDir, env: { TESSERA_CONFIG: configFile, ...(databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {}) } });
+  const arrivals = [];
+  const receivers = [];
+  try {
+    const site = await tessera.createApp({ trusted: true });
+    const token = await receiverToken(tessera);
+    // One receiver server per 10 streams (as receivers are usually services of their own).
+    for (let i = 0; i < Math.ceil(streamCount / 10); i += 1) receivers.push(await startReceiver(arrivals));
+    for (let i = 0; i < streamCount; i += 1) await createStream(tessera, token, { delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: receivers[i % receivers.length].url } });
+    // The same SET rate for every stream count: --rate revocations a second with 10 streams,
+    // a tenth of that with 100 (each revocation is one SET per stream).
+    const rate = Math.max(1, (RATE * 10) / streamCount);
+    const total = Math.round(rate * SECONDS);
+    // The same number of SETs in the burst too: --burst sessions with 10 streams, a tenth with 100.
+    const burstSessions = Math.max(10, Math.round((BURST * 10) / streamCount));
+    const users = await sessions(tessera, site, 5 + total + burstSessions);
+    // Warm-up: a few revocations whose SETs are not counted.
+    for (const u of users.slice(0, 5)) await revoke(tessera, u.handle);
+    await waitUntil('warm-up SETs', () => arrivals.length >= 5 * streamCount);
+    arrivals.length = 0;
+
+    // Steady rate: one revocation every 1000/RATE ms, not waiting for the previous one.
+    const sentAt = new Map();
+    const steady = users.slice(5, 5 + total);
+    const start = wallClockMs();
+    const inflight = [];
+    let settled = 0;
+    for (let i = 0; i < steady.length; i += 1) {
+      const due = start + (i * 1000) / rate;
+      const wait = due - wallClockMs();
+      if (wait > 0) await sleep(wait);
+      // At most 64 revocations outstanding: past that the target rate is not reached, and the
+      // achieved rate says so (an unbounded backlog of connections would only time out).
+      if (inflight.length - settled >= 64) await inflight[settled];
+      sentAt.set(steady[i].userId, wallClockMs());
+      inflight.push(revoke(tessera, steady[i].handle).finally(() => (settled += 1)));
+    }
+    await Promise.all(inflight);
+    const achievedRate = steady.length / ((wallClockMs() - start) / 1000);
+    await waitUntil('every steady SET', () => arrivals.length >= steady.length * streamCount, 300_000);
+    const latencies = arrivals.map((a) => a.at - sentAt.get(a.sub)).filter((v) => Number.isFinite(v));
+    const steadyResult = { revocations: steady.length, targetRate: rate, achievedRate: round(achievedRate, 1), sets: arrivals.length, ...summarizeMs(latencies, 1) };
+    log(`${label} ${streamCount} push streams: p50 ${steadyResult.p50Ms} ms, p99 ${steadyResult.p99Ms} ms over ${latencies.length} SETs at ${steadyResult.achievedRate} revocations/s`);
+
+    // Burst: BURST sessions ended by one call.
+    arrivals.length = 0;
+    const burst = users.slice(5 + total);
+    const burstStart = wallClockMs();
+    await expectStatus('burst', request(`${tessera.url}/admin/api/sessions/revoke`, { method: 'POST', headers: { authorization: tessera.adminAuthorization }, body: { handles: burst.map((u) => u.handle) } }), 200);
+    const committedAt = wallClockMs();
+    await waitUntil('every burst SET', () => arrivals.length >= burst.length * streamCount, 600_000);
+    const lastAt = Math.max(...arrivals.map((a) => a.at));
+    const burstResult = { sessions: burst.length, sets: arrivals.length, revokeMs: round(committedAt - burstStart, 1), seconds: round((lastAt - burstStart) / 1000, 2), setsPerSecond: round(arrivals.length / ((lastAt - burstStart) / 1000), 0) };
+    log(`${label} ${streamCount} push streams: burst of ${burstResult.sets} SETs in ${burstResult.seconds} s = ${burstResult.setsPerSecond}/s`);
+    return { streams: streamCount, steady: steadyResult, burst: burstResult };
+  } finally {
+    await tessera.stop();
+    await Promise.all(receivers.map((r) => r.close()));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Long polls: POLL_STREAMS poll streams, each with a waiting poll; one revocation at a time. */
+async function measurePoll(label, databaseUrl) {
+  const tessera = await startTessera({ env: databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {} });
+  try {
+    const site = await tessera.createApp({ trusted: true });
+    const token = await receiverToken(tessera);
+    const streams = [];
+    for (let i = 0; i < POLL_STREAMS; i += 1) streams.push(await createStream(tessera, token, {}));
+    const users = await sessions(tessera, site, POLLS + 3);
+    const latencies = [];
+    const pollOnce = async (stream, acks) => {
+      const answer = (await expectStatus('poll', request(stream.delivery.endpoint_url, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: { ack: acks, maxEvents: 10 } }), 200)).json();
+      return { at: wallClockMs(), jtis: Object.keys(answer.sets) };
+    };
+    const acks = streams.map(() => []);
+    for (let i = 0; i < users.length; i += 1) {
+      // Every stream's poll is waiting before the revocation is sent.
+      const waiting = streams.map((s, k) => pollOnce(s, acks[k]));
+      await sleep(30);
+      const sentAt = wallClockMs();
+      await revoke(tessera, users[i].handle);
+      const answers = await Promise.all(waiting);
+      answers.forEach((a, k) => (acks[k] = a.jtis));
+      if (i >= 3) for (const a of answers) latencies.push(a.at - sentAt);
+    }
+    const result = { streams: POLL_STREAMS, revocations: POLLS, ...summarizeMs(latencies, 1) };
+    log(`${label} long poll, ${POLL_STREAMS} streams: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms over ${latencies.length} answers`);
+    return result;
+  } finally {
+    await tessera.stop();
+  }
+}
+
+async function measureStore(label, databaseUrl) {
+  const push = [];
+  for (const count of STREAM_COUNTS) {
+    if (databaseUrl) {
+      const schema = await postgresSchema(databaseUrl);
+      try {
+        push.push(await measurePush(label, schema.url, count));
+      } finally {
+        await schema.drop();
+      }
+    } else {
+      push.push(await measurePush(label, null, count));
+    }
+  }
+  let poll;
+  if (databaseUrl) {
+    const schema = await postgresSchema(databaseUrl);
+    try {
+      poll = await measurePoll(label, schema.url);
+    } finally {
+      await schema.drop();
+    }
+  } else {
+    poll = await measurePoll(label, null);
+  }
+  return { push, poll };
+}
+
+const sqlite = args['no-sqlite'] ? { skipped: '--no-sqlite' } : await measureStore('sqlite', null);
+let postgres = null;
+if (!args['no-postgres']) {
+  try {
+    postgres = await measureStore('postgres', args.postgres);
+  } catch (error) {
+    postgres = { skipped: `PostgreSQL could not be used: ${error.message}` };
+    log(postgres.skipped);
+  }
+}
+const result = { rate: RATE, seconds: SECONDS, burst: BURST, pollStreams: POLL_STREAMS, sqlite, postgres, machine: { cores: availableParallelism(), loadavg: loadavg() }, at: new Date().toISOString() };
+if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2));
+else console.log(JSON.stringify(result, null, 2));

@@ -1,0 +1,70 @@
+import { TesseraError, type SsfStreamStatus } from '@tessera/core';
+import { adminStreamJson } from '../routes/admin-ssf.js';
+import { UsageError, type Command } from './command.js';
+import { clip, formatTable, formatTime, printable } from './output.js';
+
+const STATUSES: readonly SsfStreamStatus[] = ['enabled', 'paused', 'disabled'];
+
+/**
+ * `tessera ssf streams | status`: the Shared Signals streams of every receiver with their
+ * status and delivery state (pending, delivered, dead, the last error), and an operator's
+ * status change (the receiver is told by a stream-updated event). Works on the same
+ * database as a running server.
+ *
+ * @example
+ * ```sh
+ * tessera ssf streams
+ * tessera ssf status --stream st_… --status paused --reason "receiver maintenance"
+ * ```
+ */
+export const ssfCommands: Command[] = [
+  {
+    path: ['ssf', 'streams'],
+    summary: 'Shared Signals streams: receiver, method, status, and delivery state (pending, delivered, dead, last error).',
+    notes: ['Pending SETs of a paused stream are held (up to ssf.horizonSeconds); a disabled stream holds none.'],
+    options: {},
+    async run(ctx, args) {
+      const authority = await ctx.authority();
+      const streams = await authority.ssf.listAllStreams();
+      if (args.flag('json')) return ctx.json({ streams: streams.map(adminStreamJson) });
+      if (streams.length === 0) return ctx.out('No Shared Signals streams.');
+      const rows = streams.map((s) => [
+        s.id,
+        s.clientId,
+        s.deliveryMethod,
+        s.status + (s.statusReason ? ` (${clip(s.statusReason, 30)})` : ''),
+        String(s.delivery.pending),
+        String(s.delivery.delivered),
+        String(s.delivery.dead),
+        s.delivery.lastDeliveredAt === null ? '-' : formatTime(s.delivery.lastDeliveredAt),
+        s.delivery.lastError === null ? '-' : `${clip(s.delivery.lastError, 50)} ${formatTime(s.delivery.lastErrorAt ?? 0)}`,
+      ]);
+      for (const line of formatTable(['STREAM', 'RECEIVER', 'METHOD', 'STATUS', 'PENDING', 'DELIVERED', 'DEAD', 'LAST DELIVERED', 'LAST ERROR'], rows)) ctx.out(line);
+    },
+  },
+  {
+    path: ['ssf', 'status'],
+    summary: 'Set a stream\'s status as the operator: enabled, paused (holds events) or disabled (drops them).',
+    notes: ['The receiver hears of it by an SSF stream-updated event (not when disabled: a disabled stream sends nothing).'],
+    options: {
+      stream: { type: 'string', value: 'ID', help: 'The stream id (from ssf streams)', required: true },
+      status: { type: 'string', value: 'STATUS', help: 'enabled, paused or disabled', required: true },
+      reason: { type: 'string', value: 'TEXT', help: 'Why (sent to the receiver in stream-updated)' },
+    },
+    async run(ctx, args) {
+      const status = args.need('status');
+      if (!(STATUSES as readonly string[]).includes(status)) throw new UsageError(`--status "${status}": must be enabled, paused or disabled`);
+      const authority = await ctx.authority();
+      const id = args.need('stream');
+      let stream;
+      try {
+        stream = await authority.ssf.setStatusAsAdmin(id, status as SsfStreamStatus, args.string('reason') ?? null);
+      } catch (error) {
+        if (error instanceof TesseraError && error.code === 'SSF_STREAM_NOT_FOUND') throw new TesseraError('SSF_STREAM_NOT_FOUND', `no stream "${printable(id)}"`);
+        throw error;
+      }
+      if (args.flag('json')) return ctx.json({ stream: adminStreamJson({ ...stream, delivery: await authority.deps.store.ssfDeliveryState(stream.id) }) });
+      ctx.out(`Stream ${printable(stream.id)} of ${printable(stream.clientId)} is ${stream.status}.`);
+    },
+  },
+];

@@ -1,0 +1,118 @@
+import { Type } from '@fastify/type-provider-typebox';
+import { DELIVERY_URNS, TesseraError, type SsfEvent, type SsfStream, type SsfStreamDeliveryState } from '@tessera/core';
+import type { ServerContext, TesseraApp } from '../context.js';
+import { PageLimit, errors } from '../schemas.js';
+import { iso, isoOrNull } from '../views.js';
+
+const admin = { security: [{ admin: [] }] };
+
+const DeliveryState = Type.Object({
+  pending: Type.Integer(),
+  delivered: Type.Integer(),
+  dead: Type.Integer(),
+  oldest_pending_at: Type.Union([Type.String(), Type.Null()]),
+  last_delivered_at: Type.Union([Type.String(), Type.Null()]),
+  last_error: Type.Union([Type.String(), Type.Null()]),
+  last_error_at: Type.Union([Type.String(), Type.Null()]),
+});
+const AdminStreamView = Type.Object({
+  stream_id: Type.String(),
+  client_id: Type.String(),
+  status: Type.String(),
+  status_reason: Type.Union([Type.String(), Type.Null()]),
+  delivery_method: Type.String(),
+  endpoint_url: Type.String(),
+  events_delivered: Type.Array(Type.String()),
+  format: Type.String(),
+  description: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String(),
+  delivery: DeliveryState,
+});
+const EventView = Type.Object({
+  id: Type.Integer(),
+  jti: Type.String(),
+  event_type: Type.String(),
+  status: Type.String(),
+  attempts: Type.Integer(),
+  created_at: Type.String(),
+  next_attempt_at: Type.Union([Type.String(), Type.Null()]),
+  last_attempt_at: Type.Union([Type.String(), Type.Null()]),
+  delivered_at: Type.Union([Type.String(), Type.Null()]),
+  last_status: Type.Union([Type.Integer(), Type.Null()]),
+  last_error: Type.Union([Type.String(), Type.Null()]),
+});
+
+/** A stream for operators: status and delivery state, never the receiver's authorization header. */
+export function adminStreamJson(s: SsfStream & { delivery: SsfStreamDeliveryState }) {
+  return {
+    stream_id: s.id,
+    client_id: s.clientId,
+    status: s.status,
+    status_reason: s.statusReason,
+    delivery_method: DELIVERY_URNS[s.deliveryMethod],
+    endpoint_url: s.endpointUrl,
+    events_delivered: s.eventsDelivered,
+    format: s.subjectFormat,
+    description: s.description,
+    created_at: iso(s.createdAt),
+    delivery: {
+      pending: s.delivery.pending,
+      delivered: s.delivery.delivered,
+      dead: s.delivery.dead,
+      oldest_pending_at: isoOrNull(s.delivery.oldestPendingAt),
+      last_delivered_at: isoOrNull(s.delivery.lastDeliveredAt),
+      last_error: s.delivery.lastError,
+      last_error_at: isoOrNull(s.delivery.lastErrorAt),
+    },
+  };
+}
+
+const eventJson = (e: SsfEvent) => ({
+  id: e.id,
+  jti: e.jti,
+  event_type: e.eventType,
+  status: e.status,
+  attempts: e.attempts,
+  created_at: iso(e.createdAt),
+  next_attempt_at: e.status === 'pending' ? iso(e.nextAttemptAt) : null,
+  last_attempt_at: isoOrNull(e.lastAttemptAt),
+  delivered_at: isoOrNull(e.deliveredAt),
+  last_status: e.lastStatus,
+  last_error: e.lastError,
+});
+
+/**
+ * The Shared Signals streams for operators (under /admin/api, admin token): every stream with
+ * its status and delivery state, a stream's recent events, and a status change by the
+ * operator, which the receiver hears of by a `stream-updated` event.
+ */
+export async function adminSsfRoutes(app: TesseraApp, { authority }: ServerContext): Promise<void> {
+  const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+  app.get('/ssf/streams', {
+    schema: { ...admin, tags: ['admin', 'ssf'], description: 'Every SSF stream with its status and delivery state (pending, delivered, dead, last error).', response: { 200: Type.Object({ streams: Type.Array(AdminStreamView) }), ...errors(401) } },
+  }, async () => ({ streams: (await authority.ssf.listAllStreams()).map(adminStreamJson) }));
+
+  app.get('/ssf/streams/:id/events', {
+    schema: {
+      ...admin, tags: ['admin', 'ssf'], description: 'A stream\'s SETs, newest first (their claims are not shown).', params: Params,
+      querystring: Type.Object({ status: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('dead')])), limit: PageLimit(50) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ events: Type.Array(EventView) }), ...errors(400, 401, 404) },
+    },
+  }, async (request) => {
+    const stream = await authority.deps.store.findSsfStream(request.params.id);
+    if (!stream) throw new TesseraError('SSF_STREAM_NOT_FOUND');
+    const events = await authority.deps.store.listSsfEvents(stream.id, { ...(request.query.status ? { status: request.query.status } : {}), limit: request.query.limit });
+    return { events: events.map(eventJson) };
+  });
+
+  app.post('/ssf/streams/:id/status', {
+    schema: {
+      ...admin, tags: ['admin', 'ssf'], description: 'Set a stream\'s status as the operator (enabled, paused, disabled); the receiver is told by a stream-updated event (not when disabled: a disabled stream sends nothing).', params: Params,
+      body: Type.Object({ status: Type.Union([Type.Literal('enabled'), Type.Literal('paused'), Type.Literal('disabled')]), reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ stream: AdminStreamView }), ...errors(400, 401, 404) },
+    },
+  }, async (request) => {
+    const stream = await authority.ssf.setStatusAsAdmin(request.params.id, request.body.status, request.body.reason ?? null);
+    return { stream: adminStreamJson({ ...stream, delivery: await authority.deps.store.ssfDeliveryState(stream.id) }) };
+  });
+}

@@ -1,0 +1,268 @@
+import { randomUUID } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Authority, Config, SsfEvent, SsfEventOutcome, SsfStream, Store } from '@tessera/core';
+import type { FastifyBaseLogger } from 'fastify';
+import { backoffDelay } from '../outbox-worker.js';
+import type { SsfWakeup } from './wakeup.js';
+
+/** One push attempt's result. */
+interface PushResult {
+  ok: boolean;
+  /** False when retrying cannot help (RFC 8935 §2.4 error codes that name the SET itself). */
+  retry: boolean;
+  httpStatus: number | null;
+  error: string;
+}
+
+/**
+ * RFC 8935 §2.4 error codes after which the same SET can be accepted later, once the
+ * receiver or its configuration changed: a key it could not use yet (a JWKS refresh), or an
+ * authorization problem (the stream's authorization_header fixed by a PATCH). The others
+ * (invalid_request, invalid_issuer, invalid_audience, and codes this version does not know)
+ * say the SET itself is refused: sending it again would be refused again.
+ */
+const RETRYABLE_ERRS = new Set(['invalid_key', 'authentication_failed', 'access_denied']);
+const MAX_ERROR_BODY = 4096;
+
+/**
+ * The durable push worker of the Shared Signals outbox (RFC 8935). It leases due SETs of
+ * enabled push streams (several nodes may run it; a lease keeps one SET on one node, and the
+ * store never hands out a SET while an older one about the same subject is pending, so
+ * events about one subject never overtake each other), signs each at the attempt (same
+ * claims and `jti` every time, so a receiver deduplicates a retry or the duplicate after a
+ * crash), POSTs it as `application/secevent+jwt` with the stream's `authorization_header`,
+ * and records the outcome: 202 is delivered; a 400 whose `err` says the SET is refused is
+ * dead at once; anything else is retried with backoff until the horizon, then dead. It wakes
+ * when a transaction that planned SETs commits (here, or on another node through
+ * PostgreSQL NOTIFY), and on a timer for retries falling due.
+ *
+ * @example
+ * ```ts
+ * const worker = createSsfPushWorker({ store, authority, config, log, wakeup });
+ * worker.start();
+ * await worker.stop();
+ * ```
+ */
+export function createSsfPushWorker(input: { store: Store; authority: Authority; config: Config; log: FastifyBaseLogger; wakeup: SsfWakeup; owner?: string; now?: () => number }) {
+  const { store, authority, config, log, wakeup } = input;
+  const now = input.now ?? (() => Date.now());
+  const owner = input.owner ?? `ssf-${randomUUID()}`;
+  const limit = config.ssf.pushConcurrency;
+  const timeoutMs = config.outbox.timeoutMs;
+  const running = new Set<Promise<void>>();
+  let stopped = true;
+  let pumping = false;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
+  const agents = { 'http:': new HttpAgent({ keepAlive: true }), 'https:': new HttpsAgent({ keepAlive: true }) };
+
+  // A stream's settings, read at most every 250 ms per stream: a burst to a few streams
+  // would otherwise read the same row for every SET. A paused or changed stream applies
+  // within that time (a SET already leased goes out as it was leased).
+  const streams = new Map<string, { at: number; stream: Promise<SsfStream | null> }>();
+  function findStream(id: string): Promise<SsfStream | null> {
+    const at = Date.now();
+    const cached = streams.get(id);
+    if (cached && at - cached.at < 250) return cached.stream;
+    const stream = store.findSsfStream(id);
+    streams.set(id, { at, stream });
+    stream.catch(() => streams.delete(id));
+    return stream;
+  }
+
+  function post(url: string, body: string, headers: Record<string, string>): Promise<PushResult> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (result: PushResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        resolve(result);
+      };
+      const target = new URL(url);
+      const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+      // No redirects are followed (node:http follows none): a receiver endpoint that
+      // redirects is misconfigured, and following could hand the SET to someone else.
+      const req = send(target, { method: 'POST', agent: agents[target.protocol as 'http:' | 'https:'], headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+        const status = res.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size <= MAX_ERROR_BODY) chunks.push(chunk);
+        });
+        res.on('error', () => settle({ ok: false, retry: true, httpStatus: status, error: `HTTP ${status}, response cut off` }));
+        res.on('end', () => {
+          if (status === 202) return settle({ ok: true, retry: false, httpStatus: status, error: '' });
+          if (status === 400) {
+            let err: string | null = null;
+            let description = '';
+            try {
+              const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { err?: unknown; description?: unknown };
+              if (typeof parsed.err === 'string') err = parsed.err.slice(0, 64);
+              if (typeof parsed.description === 'string') description = parsed.description.slice(0, 200);
+            } catch {
+              err = null;
+            }
+            const retry = err !== null && RETRYABLE_ERRS.has(err);
+            return settle({ ok: false, retry, httpStatus: status, error: `HTTP 400 ${err ?? '(no err code)'}${description ? `: ${description}` : ''}` });
+          }
+          settle({ ok: false, retry: true, httpStatus: status, error: `HTTP ${status}` });
+        });
+      });
+      const deadline = setTimeout(() => {
+        settle({ ok: false, retry: true, httpStatus: null, error: `timeout after ${timeoutMs} ms` });
+        req.destroy();
+      }, timeoutMs);
+      req.on('error', (error: Error & { code?: string }) => settle({ ok: false, retry: true, httpStatus: null, error: error.code ?? error.message }));
+      req.end(body);
+    });
+  }
+
+  async function attempt(event: SsfEvent): Promise<PushResult> {
+    const stream = await findStream(event.streamId);
+    if (!stream || stream.deliveryMethod !== 'push') return { ok: false, retry: false, httpStatus: null, error: 'stream deleted or no longer push' };
+    // An RS256 signature costs about a millisecond of CPU: yield to the event loop before each
+    // one, so that a burst of pushes does not hold up the requests (logouts among them) that
+    // arrive meanwhile.
+    await new Promise((resolve) => setImmediate(resolve));
+    const set = await authority.ssf.signSet(event);
+    const headers: Record<string, string> = { 'content-type': 'application/secevent+jwt', accept: 'application/json' };
+    // RFC 8935 / SSF §8.1.1: the receiver's own Authorization header, on every push.
+    if (stream.authorizationHeader) headers.authorization = stream.authorizationHeader;
+    return post(stream.endpointUrl, set, headers);
+  }
+
+  async function deliver(event: SsfEvent): Promise<void> {
+    let result: PushResult;
+    try {
+      result = await attempt(event);
+    } catch (error) {
+      result = { ok: false, retry: true, httpStatus: null, error: (error as Error).message };
+    }
+    const at = now();
+    let outcome: SsfEventOutcome;
+    if (result.ok) {
+      outcome = { status: 'delivered', at, httpStatus: result.httpStatus };
+    } else {
+      const next = at + backoffDelay(event.attempts + 1, config.outbox.backoffBaseMs, config.outbox.backoffMaxMs);
+      outcome = { status: !result.retry || next > event.horizonAt ? 'dead' : 'pending', at, nextAttemptAt: next, error: result.error, httpStatus: result.httpStatus };
+    }
+    if (outcome.status === 'delivered') {
+      // Successes are recorded together: every push that succeeded in this turn of the event
+      // loop shares one UPDATE (at 1,000 SETs a second, one write each would be the limit).
+      await recordDelivered(event.id, at);
+      schedule();
+      return;
+    }
+    const recorded = await store.completeSsfEvent(event.id, owner, outcome);
+    if (!recorded) log.warn({ event: event.id }, 'SSF event lease lost before its outcome was recorded');
+    else if (outcome.status === 'dead') log.warn({ event: event.id, stream: event.streamId, error: outcome.error }, 'SSF push gave up');
+    // The next event of this subject may be due now.
+    if (outcome.status !== 'pending') schedule();
+  }
+
+  let batch: Array<{ id: number; done: () => void; fail: (error: unknown) => void }> = [];
+  let batchAt = 0;
+  function recordDelivered(id: number, at: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (batch.length === 0) setImmediate(() => void flush());
+      batch.push({ id, done: resolve, fail: reject });
+      batchAt = Math.max(batchAt, at);
+    });
+  }
+  async function flush(): Promise<void> {
+    const taken = batch;
+    const at = batchAt;
+    batch = [];
+    batchAt = 0;
+    try {
+      const recorded = new Set(await store.deliverSsfEvents(taken.map((b) => b.id), owner, at, 202));
+      for (const b of taken) {
+        if (!recorded.has(b.id)) log.warn({ event: b.id }, 'SSF event lease lost before its delivery was recorded');
+        b.done();
+      }
+    } catch (error) {
+      for (const b of taken) b.fail(error);
+    }
+  }
+
+  async function pumpOnce(): Promise<void> {
+    for (;;) {
+      const free = limit - running.size;
+      if (stopped || free <= 0) return;
+      const at = now();
+      const claimed = await store.claimSsfPushEvents(owner, at, at + config.outbox.leaseSeconds * 1000, free);
+      for (const event of claimed) {
+        const task = deliver(event)
+          .catch((error: unknown) => log.error({ err: error, event: event.id }, 'SSF push failed to record'))
+          .finally(() => running.delete(task));
+        running.add(task);
+      }
+      if (claimed.length < free) return;
+    }
+  }
+
+  function schedule(): void {
+    if (stopped) return;
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = true;
+    void (async () => {
+      do {
+        again = false;
+        try {
+          await pumpOnce();
+        } catch (error) {
+          log.error({ err: error }, 'SSF push claim failed');
+        }
+      } while (again && !stopped);
+      pumping = false;
+    })();
+  }
+
+  async function tick(): Promise<void> {
+    try {
+      // Events held past the horizon (a long pause, an unacknowledged poll) are given up.
+      await store.expireSsfEvents(now(), 1_000);
+    } catch (error) {
+      log.error({ err: error }, 'SSF expiry failed');
+    }
+    schedule();
+  }
+
+  return {
+    owner,
+    start(): void {
+      if (!stopped) return;
+      stopped = false;
+      unsubscribe = wakeup.onWake(schedule);
+      timer = setInterval(() => void tick(), config.outbox.pollIntervalMs);
+      timer.unref();
+      schedule();
+    },
+    /** Looks for due SETs now. */
+    wake: schedule,
+    get inFlight(): number {
+      return running.size;
+    },
+    /** Stops claiming, lets in-flight pushes finish (bounded), gives back the other leases. */
+    async stop(graceMs = timeoutMs + 1000): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      unsubscribe?.();
+      await Promise.race([Promise.allSettled([...running]), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+      await store.releaseSsfEvents(owner).catch((error: unknown) => log.warn({ err: error }, 'could not return SSF leases at shutdown'));
+      agents['http:'].destroy();
+      agents['https:'].destroy();
+    },
+  };
+}
+
+/** The worker returned by {@link createSsfPushWorker}. */
+export type SsfPushWorker = ReturnType<typeof createSsfPushWorker>;

@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAuthority, loadConfig, systemClock, type Authority, type Store } from '@tessera/core';
+import { createSqliteStore } from '@tessera/store';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { expectFailure, runCliCaptured, type Run } from './cli-support.js';
+
+/**
+ * `tessera ssf streams | status`, run in process through runCli against a SQLite file in a
+ * temp dir. Streams are made by a receiver client through the core (as the HTTP API does);
+ * a session end plans their SETs; an outcome is recorded as the push worker records it.
+ */
+
+let dir: string;
+let env: Record<string, string>;
+let opened: Array<{ close(): Promise<void> }>;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tessera-cli-ssf-'));
+  env = { TESSERA_DATA_DIR: dir, TESSERA_LOG_LEVEL: 'silent' };
+  opened = [];
+});
+afterEach(async () => {
+  for (const thing of opened.reverse()) await thing.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const cli = (argv: string[]): Promise<Run> => runCliCaptured(argv, env);
+async function ok(argv: string[]): Promise<string> {
+  const run = await cli(argv);
+  expect(run.code, run.stderr).toBe(0);
+  return run.stdout;
+}
+
+function openCore(): { authority: Authority; store: Store } {
+  const store = createSqliteStore(join(dir, 'tessera.db'));
+  opened.push(store);
+  return { store, authority: createAuthority({ store, config: loadConfig({ env }), clock: systemClock }) };
+}
+
+describe('tessera ssf', () => {
+  it('lists streams with status and delivery state, and sets a status (the receiver is told)', async () => {
+    expect(await ok(['ssf', 'streams'])).toContain('No Shared Signals streams.');
+    await ok(['apps', 'create', '--name', 'Receiver', '--client-id', 'rx', '--grant-type', 'client_credentials']);
+    const userId = (JSON.parse(await ok(['users', 'create', '--username', 'alice', '--json'])) as { user: { id: string } }).user.id;
+    const { authority, store } = openCore();
+    const client = (await store.findApp('rx'))!;
+    const caller = { client, scopes: new Set(['ssf.manage']) };
+    const push = await authority.ssf.createStream(caller, { eventsRequested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'], delivery: { method: 'push', endpointUrl: 'https://rx.example/events' } });
+    const user = await authority.users.getUser(userId);
+    const { session } = await authority.sessions.startSession(user, { ip: null, userAgent: null });
+    await authority.sessions.revokeSessions([session.handle], { actor: 'admin', reason: 'admin_revoked' });
+    const [event] = await store.claimSsfPushEvents('test-worker', Date.now() + 1, Date.now() + 60_000, 10);
+    expect(await store.completeSsfEvent(event!.id, 'test-worker', { status: 'pending', at: Date.now(), nextAttemptAt: Date.now() + 60_000, error: 'ECONNREFUSED', httpStatus: null })).toBe(true);
+
+    const table = await ok(['ssf', 'streams']);
+    expect(table).toMatch(/STREAM\s+RECEIVER\s+METHOD\s+STATUS\s+PENDING/);
+    expect(table).toContain(push.id);
+    expect(table).toContain('ECONNREFUSED');
+    const json = JSON.parse(await ok(['ssf', 'streams', '--json'])) as { streams: Array<{ stream_id: string; status: string; delivery: { pending: number; last_error: string } }> };
+    expect(json.streams).toEqual([expect.objectContaining({ stream_id: push.id, status: 'enabled', delivery: expect.objectContaining({ pending: 1, last_error: 'ECONNREFUSED' }) })]);
+
+    expect(await ok(['ssf', 'status', '--stream', push.id, '--status', 'paused', '--reason', 'maintenance'])).toContain('is paused');
+    const events = await store.listSsfEvents(push.id, { limit: 10 });
+    expect(events.map((e) => e.eventType)).toContain('https://schemas.openid.net/secevent/ssf/event-type/stream-updated');
+    expectFailure(await cli(['ssf', 'status', '--stream', push.id, '--status', 'asleep']), 2, /must be enabled, paused or disabled/);
+    const unknown = await cli(['ssf', 'status', '--stream', 'st_nope', '--status', 'paused']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('no stream');
+  });
+});
