@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JSONWebKeySet } from 'jose';
+import { decodeJwt, type JSONWebKeySet } from 'jose';
 import { createSqliteStore } from '@tessera/store';
 import {
   ADMIN_TOKEN,
@@ -117,9 +117,23 @@ describe('SIGKILL mid-delivery, then a restart on the same data dir', () => {
       // Each app verifies every token before it acts on it, and answers slowly.
       const receiver = await createReceiver({
         answer: async (request) => {
+          // The arrival is noted as the request is read, before the (asynchronous) signature
+          // check: on a loaded machine that check can finish after the snapshot below, and an
+          // attempt the killed process made would then look as if the restarted one made it.
+          const token = logoutTokenOf(request);
+          let arrival: Arrival | null = null;
           try {
-            const { claims } = await verifyLogoutToken(logoutTokenOf(request), jwks!, { issuer: url, audience: apps[i]!.clientId });
-            arrivals.push({ sid: claims.sid!, clientId: apps[i]!.clientId, at: request.at });
+            const sid = decodeJwt(token).sid;
+            if (typeof sid === 'string') {
+              arrival = { sid, clientId: apps[i]!.clientId, at: request.at };
+              arrivals.push(arrival);
+            }
+          } catch {
+            // Not a JWT: the verification below refuses it.
+          }
+          try {
+            const { claims } = await verifyLogoutToken(token, jwks!, { issuer: url, audience: apps[i]!.clientId });
+            if (arrival === null || claims.sid !== arrival.sid) throw new Error('the verified token differs from the one decoded');
             return { status: 200, delayMs: ANSWER_AFTER_MS };
           } catch (error) {
             rejected.push((error as Error).message);
