@@ -5,11 +5,10 @@
 // still arrives, verified by the receivers as a relying party would; the only duplicates
 // are deliveries that were leased (in flight) when the process died, so at most
 // outbox.maxInFlight of them; and the admin API ends with every delivery `delivered`.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt, type JSONWebKeySet } from 'jose';
 import { createSqliteStore } from '@tessera/store';
@@ -30,10 +29,8 @@ import {
   type Receiver,
   type RegisteredApp,
 } from './support/backchannel.js';
+import { CLI, killProcess as kill, startCliProcess, START_TIMEOUT_MS } from './support/cli-process.js';
 import { findFreePort } from './support/free-port.js';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(root, 'packages', 'server', 'dist', 'cli.js');
 
 const SESSIONS = 40;
 const APPS = 3;
@@ -51,38 +48,11 @@ const receivers: Receiver[] = [];
 /**
  * Budgets for a loaded machine, not expected speeds (every wait returns as soon as its
  * condition holds): a node process took over 30 s just to load its modules at a load
- * average of 20 on two cores.
+ * average of 20 on two cores (START_TIMEOUT_MS).
  */
-const START_TIMEOUT_MS = 120_000;
 const TEST_TIMEOUT_MS = 2 * START_TIMEOUT_MS + 120_000;
 
-/** Starts `node packages/server/dist/cli.js start` and waits until it answers /health. */
-async function startTessera(): Promise<ChildProcess> {
-  // Only our settings reach the child: a TESSERA_DATABASE_URL of the caller's shell must
-  // not move this test to PostgreSQL.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('TESSERA_')));
-  const started = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
-    cwd: root,
-    env: { ...env, TESSERA_PORT: String(port), TESSERA_DATA_DIR: dataDir, TESSERA_ADMIN_TOKEN: ADMIN_TOKEN, TESSERA_COOKIE_SECURE: 'false', TESSERA_LOG_LEVEL: 'warn', TESSERA_RATE_LIMIT: 'false' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  started.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  started.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await waitFor('Tessera to answer /health', async () => {
-    if (started.exitCode !== null) throw new Error(`tessera start exited with ${started.exitCode}:\n${output}`);
-    const ok = await fetch(`${url}/health`).then((r) => r.status === 200, () => false);
-    return ok ? true : undefined;
-  }, { timeoutMs: START_TIMEOUT_MS, intervalMs: 50 });
-  return started;
-}
-
-function kill(process_: ChildProcess): Promise<void> {
-  if (process_.exitCode !== null || process_.signalCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((resolve) => process_.once('exit', () => resolve()));
-  process.kill(process_.pid!, 'SIGKILL');
-  return exited;
-}
+const startTessera = () => startCliProcess({ configFile, port, dataDir, adminToken: ADMIN_TOKEN });
 
 /** One verified arrival: which session, which app, when. */
 interface Arrival {

@@ -5,21 +5,18 @@
 // again on the same data dir. Every SET still arrives, validated by the receiver; the only
 // duplicates are SETs that were out (leased) when the process died, and a duplicate is the
 // same SET again: the same jti (the receiver deduplicates on it).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, killProcess as kill, startCliProcess, START_TIMEOUT_MS } from './support/cli-process.js';
 import { findFreePort } from './support/free-port.js';
 import { call, clientCredentialsToken, discover, EVENT, PUSH_URN, startPushReceiver, until, type PushReceiver, type Transmitter } from './support/ssf-receiver.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(root, 'packages', 'server', 'dist', 'cli.js');
 const ADMIN = `ssf-crash-admin-${'q'.repeat(40)}`;
 const USERS = 30;
 const CONCURRENCY = 6;
-const START_TIMEOUT_MS = 120_000;
 
 let dataDir: string;
 let configFile: string;
@@ -28,29 +25,7 @@ let url: string;
 let child: ChildProcess | null = null;
 let receiver: PushReceiver | null = null;
 
-async function startTessera(): Promise<ChildProcess> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('TESSERA_')));
-  const started = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
-    cwd: root,
-    env: { ...env, TESSERA_PORT: String(port), TESSERA_DATA_DIR: dataDir, TESSERA_ADMIN_TOKEN: ADMIN, TESSERA_COOKIE_SECURE: 'false', TESSERA_LOG_LEVEL: 'warn', TESSERA_RATE_LIMIT: 'false' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  started.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  started.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await until('Tessera to answer /health', async () => {
-    if (started.exitCode !== null) throw new Error(`tessera start exited with ${started.exitCode}:\n${output}`);
-    return fetch(`${url}/health`).then((r) => r.status === 200, () => false);
-  }, START_TIMEOUT_MS);
-  return started;
-}
-
-function kill(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  process.kill(proc.pid!, 'SIGKILL');
-  return exited;
-}
+const startTessera = () => startCliProcess({ configFile, port, dataDir, adminToken: ADMIN });
 
 beforeAll(async () => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -b)`);

@@ -118,6 +118,22 @@ function toEvent(r: Row): RevocationEvent {
   };
 }
 
+/** The columns the logout outbox (deliveries) and the SET outbox (ssf_events) share: attempts, lease, horizon. */
+function attemptStateOf(r: Row) {
+  return {
+    attempts: num(r.attempts),
+    nextAttemptAt: num(r.next_attempt_at),
+    leaseOwner: strOrNull(r.lease_owner),
+    leaseExpiresAt: numOrNull(r.lease_expires_at),
+    lastAttemptAt: numOrNull(r.last_attempt_at),
+    lastError: strOrNull(r.last_error),
+    lastStatus: numOrNull(r.last_status),
+    createdAt: num(r.created_at),
+    horizonAt: num(r.horizon_at),
+    deliveredAt: numOrNull(r.delivered_at),
+  };
+}
+
 function toDelivery(r: Row, handles: string[]): Delivery {
   return {
     id: num(r.id),
@@ -129,16 +145,7 @@ function toDelivery(r: Row, handles: string[]): Delivery {
     channel: String(r.channel) as Delivery['channel'],
     reason: String(r.reason) as Delivery['reason'],
     status: String(r.status) as DeliveryStatus,
-    attempts: num(r.attempts),
-    nextAttemptAt: num(r.next_attempt_at),
-    leaseOwner: strOrNull(r.lease_owner),
-    leaseExpiresAt: numOrNull(r.lease_expires_at),
-    lastAttemptAt: numOrNull(r.last_attempt_at),
-    lastError: strOrNull(r.last_error),
-    lastStatus: numOrNull(r.last_status),
-    createdAt: num(r.created_at),
-    horizonAt: num(r.horizon_at),
-    deliveredAt: numOrNull(r.delivered_at),
+    ...attemptStateOf(r),
   };
 }
 
@@ -187,16 +194,7 @@ function toSsfEvent(r: Row): SsfEvent {
     eventType: String(r.event_type),
     claims: JSON.parse(String(r.claims)) as Record<string, unknown>,
     status: String(r.status) as SsfEvent['status'],
-    attempts: num(r.attempts),
-    nextAttemptAt: num(r.next_attempt_at),
-    leaseOwner: strOrNull(r.lease_owner),
-    leaseExpiresAt: numOrNull(r.lease_expires_at),
-    lastAttemptAt: numOrNull(r.last_attempt_at),
-    lastError: strOrNull(r.last_error),
-    lastStatus: numOrNull(r.last_status),
-    createdAt: num(r.created_at),
-    horizonAt: num(r.horizon_at),
-    deliveredAt: numOrNull(r.delivered_at),
+    ...attemptStateOf(r),
   };
 }
 
