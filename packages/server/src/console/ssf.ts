@@ -160,15 +160,15 @@ ${select({ name: 'status', label: 'Status', value: extra.values?.status ?? strea
 ${field({ name: 'reason', label: 'Reason (optional, sent to the receiver)', value: extra.values?.reason ?? '', errors, autocomplete: 'off' })}
 <button type="submit">Set the status</button></form>
 <h2 id="sets">Recent SETs</h2>
-<form method="get" action="${base}" class="inline"><div>${select({ name: 'status', label: 'Show', value: extra.filter ?? '', options: [['', 'every status'], ['pending', 'pending'], ['delivered', 'delivered'], ['dead', 'dead']] })}</div><button type="submit">Filter</button></form>
+<form method="get" action="${base}" class="inline"><div>${select({ name: 'show', label: 'Show', value: extra.filter ?? '', options: [['', 'every status'], ['pending', 'pending'], ['delivered', 'delivered'], ['dead', 'dead']] })}</div><button type="submit">Filter</button></form>
 ${table(`The stream's SETs, newest first (at most ${RECENT})`, ['Event', 'Subject', 'Status', 'Attempts', 'Made', 'Next attempt', 'Last error', 'Action'], rows, extra.filter ? `No ${extra.filter} SET.` : 'No SET yet.')}
 ${stream.status === 'disabled' && delivery.dead > 0 ? '<p class="hint">A disabled stream sends nothing: enable it to send a dead SET again.</p>' : ''}`;
     };
     return showPage(kit, request, reply, status, (csrf) => renderConsolePage({ title: `Stream ${stream.id}`, section: 'ssf', csrf, body: body(csrf) }));
   }
 
-  app.get('/ssf/:id', { schema: { ...CONSOLE_ROUTE, produces: ['text/html'], params: StreamParams, querystring: Type.Object({ done: Type.Optional(Type.String({ maxLength: 32 })), status: Type.Optional(EventStatus) }), description: 'Admin console: one Shared Signals stream, its delivery state and its recent SETs.' } }, async (request, reply) =>
-    showStream(request, reply, request.params.id, 200, { done: request.query.done, filter: request.query.status || undefined }));
+  app.get('/ssf/:id', { schema: { ...CONSOLE_ROUTE, produces: ['text/html'], params: StreamParams, querystring: Type.Object({ done: Type.Optional(Type.String({ maxLength: 32 })), show: Type.Optional(EventStatus) }), description: 'Admin console: one Shared Signals stream, its delivery state and its recent SETs.' } }, async (request, reply) =>
+    showStream(request, reply, request.params.id, 200, { done: request.query.done, filter: request.query.show || undefined }));
 
   app.post('/ssf/:id/status', { schema: { ...form, params: StreamParams, description: 'Admin console: set a stream\'s status as the operator (POST /admin/api/ssf/streams/:id/status).' } }, async (request, reply) => {
     const values = { status: (formText(request.body, 'status') ?? '').trim(), reason: (formText(request.body, 'reason') ?? '').trim() };
