@@ -70,7 +70,8 @@ export function adminStreamJson(s: SsfStream & { delivery: SsfStreamDeliveryStat
 /** The body of an operator's status change (the console checks its form against it too). */
 export const StreamStatusBody = Type.Object({ status: Type.Union([Type.Literal('enabled'), Type.Literal('paused'), Type.Literal('disabled')]), reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false });
 
-const eventJson = (e: SsfEvent) => ({
+/** A SET for operators: its outbox state, never its claims or signature. */
+export const eventJson = (e: SsfEvent) => ({
   id: e.id,
   jti: e.jti,
   event_type: e.eventType,
