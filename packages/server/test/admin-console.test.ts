@@ -410,15 +410,15 @@ describe.each(STORE_KINDS)('admin console on %s: users, sessions, deliveries, ap
     for (const id of [push, poll]) expect(list.body).toContain(`<a href="/admin/ssf/${id}">${id}</a>`);
     const row = (id: string) => new RegExp(`<tr><td><a href="/admin/ssf/${id}">[\\s\\S]*?</tr>`).exec(list.body)?.[0] ?? '';
     expect(row(push)).toContain('Receiver SIEM');
-    expect(row(push)).toContain('<td>push</td>');
+    expect(row(push)).toContain('<td><span data-method="push">push</span><br><code>https://siem.example/events</code></td>');
     expect(row(push)).toContain('https://siem.example/events');
     expect(row(push)).toContain('data-stream-status="enabled"');
     expect(row(push)).toMatch(/data-count="pending">0<.*data-count="delivered">1<.*data-count="dead">1</);
     expect(row(push)).toContain('invalid_audience: not for us');
-    expect(row(poll)).toContain('<td>poll</td>');
+    expect(row(poll)).toContain('<span data-method="poll">poll</span>');
     expect(row(poll)).toContain(`/ssf/poll/${poll}`);
     expect(row(poll)).toMatch(/data-count="pending">2<.*data-count="delivered">0<.*data-count="dead">0<.*oldest pending <time/);
-    expect(row(poll)).toContain('requested: session-revoked (CAEP), credential-change (CAEP)');
+    expect(row(poll)).toContain('requested: session-revoked, credential-change; delivered: session-revoked, credential-change');
     expect(list.body).toContain('Security Event Tokens of every stream by status');
     expect(list.body).not.toContain(PUSH_CREDENTIAL);
 

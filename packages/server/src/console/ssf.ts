@@ -29,6 +29,8 @@ const EventStatus = Type.Union([Type.Literal(''), Type.Literal('pending'), Type.
 const EVENT_NAMES = new Map<string, string>(Object.values(SSF_EVENTS).map((uri) => [uri, `${uri.split('/').pop()!} (${/\/caep\//.test(uri) ? 'CAEP' : /\/risc\//.test(uri) ? 'RISC' : 'SSF'})`]));
 const eventName = (uri: string): string => EVENT_NAMES.get(uri) ?? uri;
 const eventList = (uris: string[]): string => (uris.length === 0 ? '—' : uris.map((u) => text(eventName(u))).join(', '));
+/** The short names only (session-revoked, …), for the list's narrow column. */
+const shortList = (uris: string[]): string => (uris.length === 0 ? '—' : uris.map((u) => text(u.split('/').pop()!)).join(', '));
 
 /** A pill for a stream's or a SET's status; the class names are the stylesheet's status-*. */
 const pill = (status: string): string => `<span class="pill status-${text(status)}" data-status="${text(status)}">${text(status)}</span>`;
@@ -96,10 +98,9 @@ export async function ssfPages(app: TesseraApp, kit: ConsoleKit): Promise<void> 
     const rows = streams.map((s) => [
       `<a href="/admin/ssf/${encodeURIComponent(s.id)}">${text(s.id)}</a>`,
       receiver(names, s.clientId),
-      text(s.deliveryMethod),
-      `<code>${text(s.endpointUrl)}</code>`,
+      `<span data-method="${text(s.deliveryMethod)}">${text(s.deliveryMethod)}</span><br><code>${text(s.endpointUrl)}</code>`,
       `<span data-stream-status="${text(s.status)}">${statusCell(s)}</span>`,
-      `requested: ${eventList(s.eventsRequested)}<br>delivered: ${eventList(s.eventsDelivered)}`,
+      `requested: ${shortList(s.eventsRequested)}; delivered: ${shortList(s.eventsDelivered)}`,
       `<span data-stream="${text(s.id)}">${deliveryCell(s.delivery)}</span>`,
       errorText(s.delivery.lastError, s.delivery.lastErrorAt),
       time(s.lastVerificationAt),
@@ -111,7 +112,7 @@ ${streams.length > 0 ? `<section class="card" aria-labelledby="h-sets"><h2 id="h
       { label: 'pending', value: totals.pending, className: 'bar-pending' },
       { label: 'dead', value: totals.dead, className: 'bar-dead' },
     ] })}</section>` : ''}
-${table('Shared Signals streams', ['Stream', 'Receiver', 'Method', 'Endpoint', 'Status', 'Events', 'Delivery', 'Last error', 'Last verification'], rows, 'No receiver has made a stream yet.')}`;
+${table('Shared Signals streams', ['Stream', 'Receiver', 'Delivery method and endpoint', 'Status', 'Events', 'SETs', 'Last error', 'Last verification'], rows, 'No receiver has made a stream yet.')}`;
     return showPage(kit, request, reply, 200, (csrf) => renderConsolePage({ title: 'Shared Signals', section: 'ssf', csrf, body }));
   });
 
@@ -145,13 +146,12 @@ ${stream.deliveryMethod === 'push' ? `<dt>Authorization header</dt><dd>${stream.
 ${stream.description ? `<dt>Description</dt><dd>${text(stream.description)}</dd>` : ''}
 <dt>Created</dt><dd>${time(stream.createdAt)}</dd><dt>Changed</dt><dd>${time(stream.updatedAt)}</dd>
 <dt>Last verification</dt><dd>${time(stream.lastVerificationAt)}</dd></dl>
-<h2 id="delivery">Delivery</h2>
-<div class="cards"><section class="card" aria-labelledby="h-stream-sets"><h3 id="h-stream-sets">SETs by status</h3>${barChart({ id: 'chart-stream', title: 'This stream\'s SETs by status', bars: [
+<div class="cards"><section class="card" aria-labelledby="h-stream-sets"><h2 id="h-stream-sets">SETs by status</h2>${barChart({ id: 'chart-stream', title: 'This stream\'s SETs by status', bars: [
         { label: 'delivered', value: delivery.delivered, className: 'bar-delivered' },
         { label: 'pending', value: delivery.pending, className: 'bar-pending' },
         { label: 'dead', value: delivery.dead, className: 'bar-dead' },
       ] })}</section>
-<section class="card" aria-labelledby="h-stream-state"><h3 id="h-stream-state">State</h3><p data-stream="${text(stream.id)}">${deliveryCell(delivery)}</p>
+<section class="card" aria-labelledby="h-stream-state"><h2 id="h-stream-state">Delivery state</h2><p data-stream="${text(stream.id)}">${deliveryCell(delivery)}</p>
 <dl class="facts"><dt>Last delivered</dt><dd>${time(delivery.lastDeliveredAt)}</dd><dt>Last error</dt><dd>${errorText(delivery.lastError, delivery.lastErrorAt)}</dd></dl></section></div>
 <h2 id="status">Change the status</h2>${formError(errors.form)}
 <p class="hint">Paused holds new events (up to ssf.horizonSeconds) and delivers them in order when enabled again; disabled drops the pending ones and plans no new ones. The receiver is told by a stream-updated event, except when disabled.</p>
