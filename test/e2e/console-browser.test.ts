@@ -8,6 +8,9 @@
 //   session, watches its deliveries turn `delivered` (one app) and `dead` (an app whose
 //   receiver fails, with a horizon shorter than the first retry), and retries the dead one
 //   once the receiver is back, until it is delivered;
+// - the operator opens the Shared Signals streams, sees a push stream's SET dead (its
+//   receiver refused it with a 400), sends it again from the stream's page once the receiver
+//   is fixed, watches it turn delivered, and pauses the stream with a reason;
 // - every page (login, consent, sign-out confirmation, an error page, /account, every
 //   console page) passes axe-core at a desktop width and at 375 px, and is no wider than a
 //   375 px screen. The pages' CSP is never weakened: any violation on the console fails the
@@ -22,7 +25,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { submitLoginForm } from './support/app-pages.js';
 import { describeViolations, runAxe } from './support/axe.js';
-import { ADMIN_TOKEN, createReceiver, createUser, fetchJwks, joinSession, logoutTokenOf, registerApp, startTesseraNode, verifyLogoutToken, waitFor, type Receiver, type RegisteredApp, type TesseraNode } from './support/backchannel.js';
+import { ADMIN_TOKEN, callAdmin, createReceiver, createUser, fetchJwks, joinSession, logoutTokenOf, registerApp, startSession, startTesseraNode, verifyLogoutToken, waitFor, type Receiver, type RegisteredApp, type TesseraNode } from './support/backchannel.js';
+import { call, clientCredentialsToken } from './support/ssf-receiver.js';
 import { findChromium, launchChromium, type BrowserSession, type TestBrowser } from './support/chromium.js';
 
 const chromium = findChromium();
@@ -60,9 +64,11 @@ beforeAll(async () => {
   await createUser(node.url, 'dora', PASSWORD);
 });
 
+let siem: Receiver;
+
 afterAll(async () => {
   await node?.close();
-  for (const r of [forumRp, shopRp, callback]) await r?.close();
+  for (const r of [forumRp, shopRp, callback, siem]) await r?.close();
 });
 
 /**
@@ -303,5 +309,73 @@ describe.skipIf(chromium.skip !== null)('hosted pages and the admin console in C
     await admin.close();
     await user.close();
     expect(checked.length).toBeGreaterThanOrEqual(15);
+  });
+
+  it('an operator sees the Shared Signals streams, sends a dead SET again from the stream\'s page, and pauses the stream', async () => {
+    // A receiver client with a push stream; its endpoint refuses SETs (400 without an `err`
+    // code: not retried, dead at once) until the test fixes it.
+    const pushCredential = `Bearer siem-push-credential-${randomBytes(16).toString('hex')}`;
+    siem = await createReceiver({ answer: () => ({ status: 400 }) });
+    const receiverApp = await registerApp(node.url, { name: 'SIEM', grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] });
+    const issued = await clientCredentialsToken(`${node.url}/oidc/token`, receiverApp.clientId, receiverApp.clientSecret, 'ssf.manage');
+    expect(issued.status).toBe(200);
+    const created = await call(String(issued.body.access_token), 'POST', `${node.url}/ssf/streams`, { events_requested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'], delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: siem.url, authorization_header: pushCredential } });
+    expect(created.status).toBe(201);
+    const streamId = String(created.body.stream_id);
+    const userId = await createUser(node.url, 'signal-user');
+    const session = await startSession(node.url, forum, userId);
+    expect((await callAdmin(node.url, 'DELETE', `/sessions/${session.handle}`)).status).toBe(204);
+    await waitFor('the SET refused by the receiver', () => siem.received.find((r) => r.method === 'POST'));
+
+    const admin = await browser.newSession('admin-ssf', { viewport: DESKTOP });
+    const { page } = admin;
+    await page.goto(`${node.url}/admin/login`);
+    await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+    await page.getByRole('button', { name: 'Sign in to the console' }).click();
+    await page.waitForURL(`${node.url}/admin`);
+    await page.getByRole('link', { name: 'Shared Signals' }).click();
+    await page.waitForURL(`${node.url}/admin/ssf`);
+    const dead = page.locator(`[data-stream="${streamId}"] [data-count="dead"]`);
+    await waitFor('the stream listed with one dead SET', async () => {
+      await page.reload();
+      return (await dead.innerText()) === '1' ? true : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 100 });
+    expect(await page.locator('tr', { has: page.getByRole('link', { name: streamId }) }).innerText()).toMatch(/SIEM[\s\S]*push[\s\S]*enabled[\s\S]*HTTP 400/);
+    await checkPage(page, 'admin-ssf');
+
+    await page.getByRole('link', { name: streamId }).click();
+    await page.waitForURL(`${node.url}/admin/ssf/${streamId}`);
+    expect(await page.locator('[data-event] [data-status]').first().getAttribute('data-status')).toBe('dead');
+    await checkPage(page, 'admin-ssf-stream');
+    // The receiver is fixed: send the SET again; the push worker delivers it.
+    siem.answer = () => ({ status: 202 });
+    await page.getByRole('button', { name: /^Send again: the session-revoked/ }).click();
+    await page.waitForURL(`${node.url}/admin/ssf/${streamId}?done=retried`);
+    await waitFor('the SET delivered after the retry', async () => {
+      await page.reload();
+      return (await page.locator('[data-event] [data-status]').first().getAttribute('data-status')) === 'delivered' ? true : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 100 }).catch(async (e) => { throw new Error(`${e} ${JSON.stringify((await callAdmin(node.url, 'GET', `/ssf/streams/${streamId}/events`)).body)} ${(await page.content()).slice(-3000)}`); });
+    const pushes = siem.received.filter((r) => r.method === 'POST');
+    expect(pushes).toHaveLength(2);
+    // The same SET both times (the same jti), with the receiver's credential on each push.
+    expect(pushes[1]!.body).toBe(pushes[0]!.body);
+    expect(pushes.map((r) => r.headers.authorization)).toEqual([pushCredential, pushCredential]);
+    expect(await page.getByRole('button', { name: /^Send again/ }).count()).toBe(0);
+
+    // Pause the stream with a reason.
+    await page.getByLabel('Status', { exact: true }).selectOption('paused');
+    await page.getByLabel('Reason (optional, sent to the receiver)').fill('receiver maintenance');
+    await page.getByRole('button', { name: 'Set the status' }).click();
+    await page.waitForURL(`${node.url}/admin/ssf/${streamId}?done=status`);
+    expect(await page.locator('dd[data-stream-status]').innerText()).toBe('paused receiver maintenance');
+    await checkPage(page, 'admin-ssf-stream-paused', { screenshot: false });
+    // Neither the receiver's credential nor a signed SET is on any of these pages.
+    for (const url of [`${node.url}/admin/ssf`, `${node.url}/admin/ssf/${streamId}`]) {
+      await page.goto(url);
+      const html = await page.content();
+      expect(html).not.toContain(pushCredential.slice('Bearer '.length));
+      expect(html).not.toContain(pushes[0]!.body.split('.')[2]!);
+    }
+    await admin.close();
   });
 });

@@ -356,6 +356,32 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
     return `${input}.${signBytes('sha256', Buffer.from(input), key).toString('base64url')}`;
   }
 
+  /**
+   * An operator sends a dead SET again (admin API, console): pending again, due now, with a
+   * fresh horizon (`ssf.horizonSeconds`); the same `jti`, claims and `event_timestamp`, so a
+   * receiver deduplicates it and never reads it as a newer event. It still goes out before
+   * any younger event about the same subject. A paused stream holds it until it is enabled;
+   * a disabled stream sends nothing (SSF_STREAM_DISABLED). Anything but a dead SET of this
+   * stream is SSF_EVENT_NOT_FOUND.
+   *
+   * @example
+   * ```ts
+   * await authority.ssf.retryEvent('st_…', 42, 'admin'); // pending again, sent at once
+   * ```
+   */
+  async function retryEvent(streamId: string, eventId: number, actor: Actor, ip: string | null = null): Promise<SsfEvent> {
+    const stream = streamId.length <= 128 ? await store.findSsfStream(streamId) : null;
+    if (!stream) throw new TesseraError('SSF_STREAM_NOT_FOUND');
+    if (stream.status === 'disabled') throw new TesseraError('SSF_STREAM_DISABLED');
+    const now = clock.now();
+    const retried = await store.retrySsfEvent(stream.id, eventId, now, now + config.ssf.horizonSeconds * 1000);
+    if (!retried) throw new TesseraError('SSF_EVENT_NOT_FOUND');
+    await store.appendAudit({ at: now, actor, action: 'ssf.event_retried', userId: null, sessionHandle: null, clientId: stream.clientId, ip, details: { stream: stream.id, event: retried.id, jti: retried.jti } });
+    // Wakes this node's push worker and long polls (other nodes: the store's notification).
+    deps.onSecurityEvents?.();
+    return retried;
+  }
+
   /** Every stream with its delivery figures (admin API, CLI, console). */
   async function listAllStreams(): Promise<Array<SsfStream & { delivery: SsfStreamDeliveryState }>> {
     const streams = await store.listSsfStreams();
@@ -372,7 +398,7 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
 
   return {
     issueAccessToken, authenticate, requireScope, subjectKeyOf, createStream, getStream, listStreams, updateStream, deleteStream,
-    getStatus, updateStatus, setStatusAsAdmin, requestVerification, setSubject, signSet, listAllStreams, ready, ownStream,
+    getStatus, updateStatus, setStatusAsAdmin, retryEvent, requestVerification, setSubject, signSet, listAllStreams, ready, ownStream,
   };
 }
 

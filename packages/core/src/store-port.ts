@@ -256,6 +256,14 @@ export interface StoreOperations {
   settleSsfEvents(streamId: string, jtis: string[], outcome: SsfEventOutcome): Promise<string[]>;
   /** Marks pending events past their horizon dead; returns how many (at most `limit`). */
   expireSsfEvents(now: number, limit: number): Promise<number>;
+  /**
+   * An operator's retry of a dead event: pending again, due at `now`, with a fresh horizon,
+   * its lease cleared (its attempts, last error and claims kept: the same `jti` and
+   * `event_timestamp` go out). Only a `dead` event of `streamId`, and only while that stream
+   * is not disabled (a disabled stream holds nothing). Returns the event, or null when no
+   * such dead event is there to retry.
+   */
+  retrySsfEvent(streamId: string, id: number, now: number, horizonAt: number): Promise<SsfEvent | null>;
   /** Deletes a stream's pending events (a disabled stream holds nothing); returns how many. */
   dropPendingSsfEvents(streamId: string): Promise<number>;
   /** Gives back every lease of `owner`; returns how many. */

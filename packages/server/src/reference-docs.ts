@@ -38,6 +38,8 @@ const WHEN: Record<ErrorCode, string> = {
   SSF_INVALID_TOKEN: 'An SSF route without an access token, or with one that is not Tessera\'s (`client_credentials` grant at /oidc/token), expired, or whose client was deleted or lost the `client_credentials` grant. Carries `WWW-Authenticate: Bearer`.',
   SSF_INSUFFICIENT_SCOPE: 'A token with only `ssf.read` on a route that changes a stream (create, update, delete, status update, verification, subjects), or a token without the `global_token_revocation` grant at the global token revocation endpoint.',
   SSF_STREAM_NOT_FOUND: 'A `stream_id` that does not exist, or that belongs to another receiver client (not told apart, so stream ids of others cannot be probed).',
+  SSF_EVENT_NOT_FOUND: 'An operator\'s retry (admin API or console) of a SET that is not a dead SET of that stream: unknown, of another stream, pending or delivered.',
+  SSF_STREAM_DISABLED: 'An operator\'s retry of a SET of a disabled stream: a disabled stream sends nothing; enable it first.',
   SSF_STREAM_LIMIT: 'Creating a stream when the receiver client already holds `ssf.maxStreamsPerClient` streams (SSF §8.1.1.1 answers 409 when a transmitter does not support more streams).',
   SSF_VERIFICATION_TOO_SOON: 'A verification request sooner than the stream\'s `min_verification_interval` seconds after the previous one (SSF §8.1.4.2). Carries `Retry-After`.',
   INTERNAL: 'An unexpected failure; details are in the server log, never in the response.',

@@ -57,6 +57,28 @@ async function userSession(t: TestServer, username: string, password: string, us
   return token!;
 }
 
+const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
+const CREDENTIAL_CHANGE = 'https://schemas.openid.net/secevent/caep/event-type/credential-change';
+const STREAM_UPDATED = 'https://schemas.openid.net/secevent/ssf/event-type/stream-updated';
+// The receiver's own credential that Tessera sends on every push: never on a page.
+const PUSH_CREDENTIAL = 'Bearer push-credential-of-the-receiver-0123456789';
+
+/** A Shared Signals receiver client with a push stream (with an authorization header) and a poll stream. */
+async function ssfReceiver(t: TestServer): Promise<{ receiver: Awaited<ReturnType<typeof createApp>>; accessToken: string; push: string; poll: string }> {
+  const receiver = await createApp(t, { name: 'Receiver SIEM', grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] });
+  const issued = await t.app.inject({ method: 'POST', url: '/oidc/token', headers: { authorization: receiver.basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=client_credentials&scope=ssf.manage' });
+  expect(issued.statusCode, issued.body).toBe(200);
+  const accessToken = issued.json<{ access_token: string }>().access_token;
+  const create = async (payload: object) => {
+    const res = await t.app.inject({ method: 'POST', url: '/ssf/streams', headers: { authorization: `Bearer ${accessToken}` }, payload });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json<{ stream_id: string }>().stream_id;
+  };
+  const push = await create({ events_requested: [SESSION_REVOKED], description: 'SIEM push', delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: 'https://siem.example/events', authorization_header: PUSH_CREDENTIAL } });
+  const poll = await create({ events_requested: [SESSION_REVOKED, CREDENTIAL_CHANGE] });
+  return { receiver, accessToken, push, poll };
+}
+
 describe('admin console: sign-in and separation from user sessions', () => {
   let t: TestServer;
   beforeEach(async () => {
@@ -65,7 +87,7 @@ describe('admin console: sign-in and separation from user sessions', () => {
   afterEach(async () => t.close());
 
   it('sends a browser without a console sign-in to the sign-in form, which has the page headers and a CSRF cookie scoped to /admin', async () => {
-    for (const url of ['/admin', '/admin/users', '/admin/apps', '/admin/revocations', '/admin/sessions/ses_x', '/admin/nothing-here']) {
+    for (const url of ['/admin', '/admin/users', '/admin/apps', '/admin/revocations', '/admin/ssf', '/admin/ssf/st_x', '/admin/sessions/ses_x', '/admin/nothing-here']) {
       const res = await t.app.inject({ method: 'GET', url });
       expect(res.statusCode, url).toBe(303);
       expect(res.headers.location).toBe('/admin/login');
@@ -368,6 +390,133 @@ describe.each(STORE_KINDS)('admin console on %s: users, sessions, deliveries, ap
     expect(odd.headers.location).toBe(`/admin/sessions/${s.handle}?done=retried`);
   });
 
+  it('Shared Signals: lists every stream with status and delivery state, shows one stream\'s SETs, changes its status as the admin API does, and sends a dead SET again', async () => {
+    const { receiver, push, poll } = await ssfReceiver(t);
+    const { user } = await createUser(t, { username: 'signal' });
+    const [s1, s2] = [await startAppSession(t, receiver, user.id), await startAppSession(t, receiver, user.id)];
+    for (const s of [s1, s2]) expect((await adminRequest(t, 'DELETE', `/sessions/${s.handle}`)).statusCode).toBe(204);
+    // A push attempt (the worker's store calls): the first SET ends dead on the receiver's
+    // 400, the second (same subject, so only after it) is delivered.
+    const now = t.clock.now();
+    const [first] = await t.store.claimSsfPushEvents('test-worker', now, now + 60_000, 10);
+    expect(await t.store.completeSsfEvent(first!.id, 'test-worker', { status: 'dead', at: now, nextAttemptAt: now, error: 'invalid_audience: not for us', httpStatus: 400 })).toBe(true);
+    const [second] = await t.store.claimSsfPushEvents('test-worker', now, now + 60_000, 10);
+    expect(await t.store.completeSsfEvent(second!.id, 'test-worker', { status: 'delivered', at: now + 1, httpStatus: 202 })).toBe(true);
+
+    const list = await get(t, c, '/admin/ssf');
+    expect(list.statusCode).toBe(200);
+    expectPageHeaders(list);
+    expect(list.body).toContain('<a href="/admin/ssf" aria-current="page">Shared Signals</a>');
+    for (const id of [push, poll]) expect(list.body).toContain(`<a href="/admin/ssf/${id}">${id}</a>`);
+    const row = (id: string) => new RegExp(`<tr><td><a href="/admin/ssf/${id}">[\\s\\S]*?</tr>`).exec(list.body)?.[0] ?? '';
+    expect(row(push)).toContain('Receiver SIEM');
+    expect(row(push)).toContain('<td><span data-method="push">push</span><br><code>https://siem.example/events</code></td>');
+    expect(row(push)).toContain('https://siem.example/events');
+    expect(row(push)).toContain('data-stream-status="enabled"');
+    expect(row(push)).toMatch(/data-count="pending">0<.*data-count="delivered">1<.*data-count="dead">1</);
+    expect(row(push)).toContain('invalid_audience: not for us');
+    expect(row(poll)).toContain('<span data-method="poll">poll</span>');
+    expect(row(poll)).toContain(`/ssf/poll/${poll}`);
+    expect(row(poll)).toMatch(/data-count="pending">2<.*data-count="delivered">0<.*data-count="dead">0<.*oldest pending <time/);
+    expect(row(poll)).toContain('requested: session-revoked, credential-change; delivered: session-revoked, credential-change');
+    expect(list.body).toContain('Security Event Tokens of every stream by status');
+    expect(list.body).not.toContain(PUSH_CREDENTIAL);
+
+    const detail = await get(t, c, `/admin/ssf/${push}`);
+    expect(detail.statusCode).toBe(200);
+    expectPageHeaders(detail);
+    expect(detail.body).toContain('set by the receiver (never shown)');
+    expect(detail.body).not.toContain('push-credential-of-the-receiver');
+    expect(detail.body).toMatch(new RegExp(`data-event="${first!.id}"><span class="pill status-dead" data-status="dead">dead</span>`));
+    expect(detail.body).toMatch(new RegExp(`data-event="${second!.id}"><span class="pill status-delivered" data-status="delivered">delivered</span>`));
+    expect(detail.body).toContain(`user <a href="/admin/users/${user.id}">${user.id}</a>`);
+    expect(detail.body).toContain('invalid_audience: not for us (HTTP 400)');
+    const retryUrl = `/admin/ssf/${push}/events/${first!.id}/retry`;
+    expect(detail.body).toContain(`action="${retryUrl}"`);
+    expect(detail.body).not.toContain(`/events/${second!.id}/retry`);
+    // Only the dead ones, when asked.
+    const deadOnly = await get(t, c, `/admin/ssf/${push}?show=dead`);
+    expect([...deadOnly.body.matchAll(/data-event="(\d+)"/g)].map((m) => Number(m[1]))).toEqual([first!.id]);
+    expect((await get(t, c, `/admin/ssf/${push}?show=lost`)).statusCode).toBe(400);
+
+    // Send the dead SET again: not without the CSRF token; then pending, due now.
+    expect((await post(t, c, retryUrl, {}, false)).statusCode).toBe(403);
+    expect((await t.store.listSsfEvents(push, { status: 'dead', limit: 10 })).map((e) => e.id)).toEqual([first!.id]);
+    t.clock.advance(1_000);
+    let res = await post(t, c, retryUrl);
+    expect(res.statusCode, res.body).toBe(303);
+    expect(res.headers.location).toBe(`/admin/ssf/${push}?done=retried`);
+    const retried = (await t.store.listSsfEvents(push, { limit: 10 })).find((e) => e.id === first!.id)!;
+    expect(retried).toMatchObject({ status: 'pending', nextAttemptAt: t.clock.now(), jti: first!.jti });
+    expect((await get(t, c, res.headers.location as string)).body).toContain('The SET is queued again');
+    // Not dead any more, delivered, of another stream, unknown: an error page with its code.
+    for (const url of [retryUrl, `/admin/ssf/${push}/events/${second!.id}/retry`, `/admin/ssf/${poll}/events/${first!.id}/retry`]) {
+      res = await post(t, c, url);
+      expect(res.statusCode, url).toBe(404);
+      expect(res.body).toContain('SSF_EVENT_NOT_FOUND');
+    }
+    res = await post(t, c, `/admin/ssf/st_unknown/events/${first!.id}/retry`);
+    expect(res.statusCode).toBe(404);
+    expect(res.body).toContain('SSF_STREAM_NOT_FOUND');
+    res = await post(t, c, `/admin/ssf/${push}/events/x1/retry`);
+    expect(res.statusCode).toBe(400);
+    expect(res.body).toContain('INVALID_REQUEST');
+
+    // The status form: bad values are errors next to their field, nothing changes.
+    const statusUrl = `/admin/ssf/${push}/status`;
+    res = await post(t, c, statusUrl, { status: 'asleep' });
+    expect(res.statusCode).toBe(400);
+    expect(fieldError(res.body, 'status')).toBe('Choose enabled, paused or disabled.');
+    res = await post(t, c, statusUrl, { status: 'paused', reason: 'x'.repeat(1025) });
+    expect(res.statusCode).toBe(400);
+    expect(fieldError(res.body, 'reason')).toBe('A reason has at most 1024 characters.');
+    expect((await post(t, c, statusUrl, { status: 'paused', reason: 'forged' }, false)).statusCode).toBe(403);
+    expect((await t.store.findSsfStream(push))!.status).toBe('enabled');
+    res = await post(t, c, '/admin/ssf/st_unknown/status', { status: 'paused' });
+    expect(res.statusCode).toBe(404);
+    expect(res.body).toContain('SSF_STREAM_NOT_FOUND');
+
+    // The console's pause and the admin API's pause (on the other stream) do the same thing:
+    // the status with its reason, and a stream-updated SET telling the receiver.
+    res = await post(t, c, statusUrl, { status: 'paused', reason: 'receiver maintenance' });
+    expect(res.statusCode, res.body).toBe(303);
+    expect(res.headers.location).toBe(`/admin/ssf/${push}?done=status`);
+    expect((await adminRequest(t, 'POST', `/ssf/streams/${poll}/status`, { status: 'paused', reason: 'receiver maintenance' })).statusCode).toBe(200);
+    const state = async (id: string) => {
+      const stream = (await t.store.findSsfStream(id))!;
+      const updated = (await t.store.listSsfEvents(id, { limit: 10 })).filter((e) => e.eventType === STREAM_UPDATED).map((e) => (e.claims.events as Record<string, unknown>)[STREAM_UPDATED]);
+      return { status: stream.status, reason: stream.statusReason, updated };
+    };
+    expect(await state(push)).toEqual({ status: 'paused', reason: 'receiver maintenance', updated: [{ status: 'paused', reason: 'receiver maintenance' }] });
+    expect(await state(poll)).toEqual(await state(push));
+    const audit = (await t.store.listAudit({ limit: 50 })).filter((e) => e.action === 'ssf.stream_status').map((e) => [e.actor, e.details]);
+    expect(audit).toEqual(expect.arrayContaining([['admin', { stream: push, status: 'paused', reason: 'receiver maintenance' }], ['admin', { stream: poll, status: 'paused', reason: 'receiver maintenance' }]]));
+    const paused = await get(t, c, `/admin/ssf/${push}?done=status`);
+    expect(paused.body).toContain('data-stream-status="paused"><span class="pill status-paused" data-status="paused">paused</span> receiver maintenance');
+    expect(paused.body).toContain('The stream&#39;s status is changed.');
+    // An empty reason is no reason, as when the API's body leaves it out.
+    expect((await post(t, c, statusUrl, { status: 'enabled', reason: '  ' })).statusCode).toBe(303);
+    expect(await state(push)).toMatchObject({ status: 'enabled', reason: null });
+
+    // Disabled: the pending SETs are dropped; a dead one cannot be sent again (409, no button).
+    const [again] = await t.store.claimSsfPushEvents('test-worker', t.clock.now(), t.clock.now() + 60_000, 10);
+    expect(again!.id).toBe(first!.id);
+    await t.store.completeSsfEvent(again!.id, 'test-worker', { status: 'dead', at: t.clock.now(), nextAttemptAt: t.clock.now(), error: 'invalid_audience: still not', httpStatus: 400 });
+    expect((await post(t, c, statusUrl, { status: 'disabled', reason: 'contract ended' })).statusCode).toBe(303);
+    expect((await t.store.ssfDeliveryState(push)).pending).toBe(0);
+    const disabled = await get(t, c, `/admin/ssf/${push}`);
+    expect(disabled.body).not.toContain(`action="${retryUrl}"`);
+    expect(disabled.body).toContain('A disabled stream sends nothing');
+    res = await post(t, c, retryUrl);
+    expect(res.statusCode).toBe(409);
+    expect(res.body).toContain('SSF_STREAM_DISABLED');
+    expect((await t.store.listSsfEvents(push, { status: 'dead', limit: 10 })).map((e) => e.id)).toEqual([first!.id]);
+
+    const unknown = await get(t, c, '/admin/ssf/st_unknown');
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.body).toContain('SSF_STREAM_NOT_FOUND');
+  });
+
   it('registers an app (secret shown once), edits it with errors next to fields, rotates the secret, deletes it', async () => {
     let res = await post(t, c, '/admin/apps', { name: 'Forum', allowed_origins: 'https://forum.example\nhttps://forum.example/path' });
     expect(res.statusCode).toBe(400);
@@ -532,13 +681,29 @@ describe('admin console: never shows a token, a secret after its creation, or a 
       ...Object.fromEntries([browserToken, s1.token, s2.token].flatMap((token, i) => [[`session token ${i}`, token], [`session token secret ${i}`, token.split('.')[1]!]])),
       ...Object.fromEntries(sessionRecords.flatMap((s, i) => [[`session token id ${i}`, s.tokenId], [`session secret hash ${i}`, s.secretHash]])),
     };
-    for (const [name, value] of Object.entries(secrets)) expect(value.length, name).toBeGreaterThanOrEqual(16);
     const deliveries = await t.store.listDeliveriesBySession(s2.handle);
     expect(deliveries.length).toBeGreaterThan(0);
+    // A Shared Signals receiver: its push credential, its access token, and the signed SETs.
+    const ssf = await ssfReceiver(t);
+    secrets['SSF push authorization header'] = PUSH_CREDENTIAL;
+    secrets['SSF push credential'] = PUSH_CREDENTIAL.slice('Bearer '.length);
+    secrets['SSF access token'] = ssf.accessToken;
+    await post(t, c, `/admin/sessions/${s1.handle}/end`);
+    const sets = [...await t.store.listSsfEvents(ssf.push, { limit: 10 }), ...await t.store.listSsfEvents(ssf.poll, { limit: 10 })];
+    expect(sets.length).toBeGreaterThanOrEqual(2);
+    for (const [i, event] of sets.entries()) {
+      const signed = await t.authority.ssf.signSet(event);
+      secrets[`signed SET ${i}`] = signed;
+      secrets[`SET signature ${i}`] = signed.split('.')[2]!;
+      secrets[`SET claims ${i}`] = signed.split('.')[1]!;
+    }
+
     const pages = [
       '/admin', '/admin/users', `/admin/users?q=${user.username}`, `/admin/users/${user.id}`, ...sessionRecords.map((s) => `/admin/sessions/${s.handle}`),
       '/admin/apps', `/admin/apps/${forum.clientId}`, '/admin/revocations', `/admin/revocations?user=${user.id}`, `/admin/revocations?app=${forum.clientId}`,
+      '/admin/ssf', `/admin/ssf/${ssf.push}`, `/admin/ssf/${ssf.poll}`, `/admin/ssf/${ssf.push}?show=pending`,
     ];
+    for (const [name, value] of Object.entries(secrets)) expect(value.length, name).toBeGreaterThanOrEqual(16);
     let checked = 0;
     for (const url of pages) {
       const res = await get(t, c, url);
@@ -548,12 +713,12 @@ describe('admin console: never shows a token, a secret after its creation, or a 
       checked += 1;
     }
     // The sign-in form too, and the pages that answer a failed form.
-    const failed = [await post(t, c, '/admin/users', { username: '' }), await post(t, c, `/admin/apps/${forum.clientId}`, { name: '' }), await post(t, c, `/admin/users/${user.id}/delete`, {})];
+    const failed = [await post(t, c, '/admin/users', { username: '' }), await post(t, c, `/admin/apps/${forum.clientId}`, { name: '' }), await post(t, c, `/admin/users/${user.id}/delete`, {}), await post(t, c, `/admin/ssf/${ssf.push}/status`, { status: 'asleep' })];
     for (const res of [...failed, await t.app.inject({ method: 'GET', url: '/admin/login' })]) {
       for (const [name, value] of Object.entries(secrets)) expect(res.body.includes(value), `${name} on a form page`).toBe(false);
       checked += 1;
     }
-    expect(checked).toBeGreaterThanOrEqual(pages.length + 4);
+    expect(checked).toBeGreaterThanOrEqual(pages.length + 5);
   });
 });
 
@@ -569,9 +734,16 @@ describe('admin console: CSRF on every form', () => {
     const s = await startAppSession(t, forum, user.id);
     const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, Record<string, unknown>> }>();
     const posts = Object.entries(doc.paths).filter(([path, ops]) => path.startsWith('/admin/') && !path.startsWith('/admin/api/') && 'post' in ops).map(([path]) => path);
-    expect(posts.length).toBeGreaterThanOrEqual(12);
-    const fill = (path: string) => path.replace('{id}', path.startsWith('/admin/apps') ? forum.clientId : path.startsWith('/admin/deliveries') ? '1' : user.id).replace('{handle}', s.handle);
-    const fields = { token: ADMIN_TOKEN, username: 'mallory', name: 'Evil', disabled: '1', confirm: '1', scope: 'all' };
+    expect(posts.length).toBeGreaterThanOrEqual(14);
+    expect(posts).toEqual(expect.arrayContaining(['/admin/ssf/{id}/status', '/admin/ssf/{id}/events/{event}/retry']));
+    // A stream with a dead SET (of another session of the user, ended here).
+    const ssf = await ssfReceiver(t);
+    const ended = await startAppSession(t, forum, user.id);
+    await t.authority.sessions.revokeSession(ended.handle, { actor: 'admin', reason: 'admin_revoked' });
+    const [set] = await t.store.claimSsfPushEvents('test-worker', t.clock.now(), t.clock.now() + 60_000, 10);
+    await t.store.completeSsfEvent(set!.id, 'test-worker', { status: 'dead', at: t.clock.now(), nextAttemptAt: t.clock.now(), error: 'HTTP 503', httpStatus: 503 });
+    const fill = (path: string) => path.replace('{id}', path.startsWith('/admin/apps') ? forum.clientId : path.startsWith('/admin/deliveries') ? '1' : path.startsWith('/admin/ssf') ? ssf.push : user.id).replace('{handle}', s.handle).replace('{event}', String(set!.id));
+    const fields = { token: ADMIN_TOKEN, username: 'mallory', name: 'Evil', disabled: '1', confirm: '1', scope: 'all', status: 'disabled', reason: 'forged' };
     for (const path of posts) {
       for (const csrf of [undefined, 'W'.repeat(32)]) {
         const res = await t.app.inject({ method: 'POST', url: fill(path), headers: FORM, payload: new URLSearchParams({ ...fields, ...(csrf ? { csrf } : {}) }).toString(), cookies: { tessera_admin: c.cookie, tessera_admin_csrf: c.csrfCookie } });
@@ -586,6 +758,9 @@ describe('admin console: CSRF on every form', () => {
     expect((await t.store.findApp(forum.clientId))!.name).toBe('Forum');
     expect(await t.authority.apps.authenticateApp(forum.clientId, forum.clientSecret)).not.toBeNull();
     expect(await t.store.findUserByLogin('mallory')).toBeNull();
-    expect((await t.store.listApps()).length).toBe(1);
+    expect((await t.store.listApps()).length).toBe(2);
+    // The stream is still enabled, its dead SET still dead.
+    expect((await t.store.findSsfStream(ssf.push))!.status).toBe('enabled');
+    expect((await t.store.listSsfEvents(ssf.push, { status: 'dead', limit: 10 })).map((e) => e.id)).toEqual([set!.id]);
   });
 });

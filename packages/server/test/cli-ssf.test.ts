@@ -69,4 +69,31 @@ describe('tessera ssf', () => {
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toContain('no stream');
   });
+
+  it('sends a dead SET again; refuses anything else, and a disabled stream', async () => {
+    await ok(['apps', 'create', '--name', 'Receiver', '--client-id', 'rx', '--grant-type', 'client_credentials']);
+    const userId = (JSON.parse(await ok(['users', 'create', '--username', 'bob', '--json'])) as { user: { id: string } }).user.id;
+    const { authority, store } = openCore();
+    const caller = { client: (await store.findApp('rx'))!, scopes: new Set(['ssf.manage']) };
+    const push = await authority.ssf.createStream(caller, { eventsRequested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'], delivery: { method: 'push', endpointUrl: 'https://rx.example/events' } });
+    const { session } = await authority.sessions.startSession(await authority.users.getUser(userId), { ip: null, userAgent: null });
+    await authority.sessions.revokeSessions([session.handle], { actor: 'admin', reason: 'admin_revoked' });
+    const [event] = await store.claimSsfPushEvents('test-worker', Date.now() + 1, Date.now() + 60_000, 10);
+    expect(await store.completeSsfEvent(event!.id, 'test-worker', { status: 'dead', at: Date.now(), nextAttemptAt: Date.now(), error: 'HTTP 400 invalid_audience', httpStatus: 400 })).toBe(true);
+
+    expectFailure(await cli(['ssf', 'retry', '--stream', push.id, '--event', 'x']), 2, /must be a whole number/);
+    const json = JSON.parse(await ok(['ssf', 'retry', '--stream', push.id, '--event', String(event!.id), '--json'])) as { event: { id: number; jti: string; status: string } };
+    expect(json.event).toMatchObject({ id: event!.id, jti: event!.jti, status: 'pending' });
+    expect((await store.listSsfEvents(push.id, { limit: 10 }))[0]).toMatchObject({ id: event!.id, status: 'pending' });
+    const again = await cli(['ssf', 'retry', '--stream', push.id, '--event', String(event!.id)]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain(`no dead SET ${event!.id}`);
+    const unknown = await cli(['ssf', 'retry', '--stream', 'st_nope', '--event', '1']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('no stream');
+    await authority.ssf.setStatusAsAdmin(push.id, 'disabled', null);
+    const disabled = await cli(['ssf', 'retry', '--stream', push.id, '--event', String(event!.id)]);
+    expect(disabled.code).not.toBe(0);
+    expect(disabled.stderr).toContain('SSF_STREAM_DISABLED');
+  });
 });

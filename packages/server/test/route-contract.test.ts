@@ -105,7 +105,8 @@ function pathOf(r: Route, fx: Fixture, overrides: Record<string, string> = {}): 
     if (overrides[name] !== undefined) return overrides[name]!;
     if (name === 'handle') return fx.handles[1];
     if (name === 'client_id') return fx.clientId;
-    if (name === 'stream_id' || r.path.startsWith('/admin/api/ssf/streams')) return fx.streamId;
+    if (name === 'event') return '1';
+    if (name === 'stream_id' || r.path.startsWith('/admin/api/ssf/streams') || r.path.startsWith('/admin/ssf/')) return fx.streamId;
     if (r.path.startsWith('/admin/api/apps') || r.path.startsWith('/admin/apps')) return fx.clientId;
     if (r.path.startsWith('/admin/api/deliveries') || r.path.startsWith('/admin/deliveries')) return '1';
     return fx.userId;
@@ -138,6 +139,7 @@ function rightCall(r: Route, fx: Fixture): { query?: string; headers?: Record<st
       case 'POST /admin/apps': return consoleForm({ name: unique('walker-app') });
       case 'POST /admin/apps/{id}': return consoleForm({ name: unique('renamed') });
       case 'POST /admin/apps/{id}/delete': return consoleForm({ confirm: '1' });
+      case 'POST /admin/ssf/{id}/status': return consoleForm({ status: 'paused', reason: 'walked' });
       case 'POST /admin/login': return { body: { type: 'application/x-www-form-urlencoded', text: new URLSearchParams({ csrf: CONSOLE_CSRF, token: ADMIN_TOKEN }).toString() }, headers: { cookie: `tessera_admin_csrf=${CONSOLE_CSRF}` } };
       default: return consoleForm();
     }
@@ -318,7 +320,8 @@ describe('route walking: client habits', () => {
     }
     // The walk is not vacuous: every route but these works when called right: the login and
     // sign-out forms, and the three forms of the devices page (/account, walked right in
-    // account-page.test.ts), need their CSRF cookie; no delivery exists to retry; the OpenID
+    // account-page.test.ts), need their CSRF cookie; no delivery and no dead SET exists to
+    // retry (both retried in admin-console.test.ts and ssf-events.test.ts); the OpenID
     // Provider's routes need the state of a browser flow (a registered redirect URI and a
     // session cookie, a consent or logout form's CSRF cookie, a code, an OIDC access token),
     // walked right in oidc-flow.test.ts and oidc-errors.test.ts.
@@ -330,7 +333,9 @@ describe('route walking: client habits', () => {
       'POST /account/sign-out → 400',
       'POST /account/sign-out-others → 400',
       'POST /admin/api/deliveries/{id}/retry → 404',
+      'POST /admin/api/ssf/streams/{id}/events/{event}/retry → 404',
       'POST /admin/deliveries/{id}/retry → 404',
+      'POST /admin/ssf/{id}/events/{event}/retry → 404',
       'POST /login → 400',
       'POST /login/sign-out → 400',
       'POST /oidc/authorize → 400',

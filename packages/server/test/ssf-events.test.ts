@@ -5,7 +5,7 @@
 // receiver (test/e2e/support/ssf-receiver.ts), rule by rule.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { validateSet, type ReceivedSet, type Transmitter } from '../../../test/e2e/support/ssf-receiver.js';
-import { adminRequest, basicAuth, createApp, createTestServer, START, startAppSession, type TestApp, type TestServer } from './support.js';
+import { adminRequest, basicAuth, createApp, createTestServer, expectError, START, startAppSession, type TestApp, type TestServer } from './support.js';
 
 const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
 const CREDENTIAL_CHANGE = 'https://schemas.openid.net/secevent/caep/event-type/credential-change';
@@ -182,6 +182,52 @@ describe('stream events', () => {
     expect((await adminRequest(t, 'GET', '/ssf/streams/st_unknown/events')).statusCode).toBe(404);
     expect((await adminRequest(t, 'GET', `/ssf/streams/${streamId}/events?status=lost`)).statusCode).toBe(400);
     expect((await adminRequest(t, 'POST', `/ssf/streams/${streamId}/status`, { status: 'asleep' })).statusCode).toBe(400);
+  });
+
+  it('an operator sends a dead SET again by the admin API: the receiver gets the same jti and claims; only dead SETs of that stream, never on a disabled one', async () => {
+    const userId = await createUser();
+    const s = await startAppSession(t, app, userId);
+    await t.authority.sessions.revokeSessions([s.handle], { actor: 'admin', reason: 'admin_revoked' });
+    const poll = (payload: object) => t.app.inject({ method: 'POST', url: `/ssf/poll/${streamId}`, headers: { authorization: `Bearer ${token}` }, payload });
+    const first = await poll({ returnImmediately: true, maxEvents: 10 });
+    const [jwt] = Object.values(first.json<{ sets: Record<string, string> }>().sets);
+    const set = await validateSet(jwt!, await transmitter(), app.clientId, t.clock.now());
+    // The receiver refuses it for good (RFC 8936 setErrs): dead.
+    expect((await poll({ setErrs: { [set.claims.jti as string]: { err: 'invalid_key', description: 'unknown kid' } }, maxEvents: 0 })).statusCode).toBe(200);
+    const [dead] = (await adminRequest(t, 'GET', `/ssf/streams/${streamId}/events?status=dead`)).json<{ events: Array<{ id: number; jti: string; attempts: number }> }>().events;
+    expect(dead).toMatchObject({ jti: set.claims.jti });
+    const url = `/ssf/streams/${streamId}/events/${dead!.id}/retry`;
+    // The admin token only (not the receiver's access token).
+    expect((await t.app.inject({ method: 'POST', url: `/admin/api${url}` })).statusCode).toBe(401);
+    expect((await t.app.inject({ method: 'POST', url: `/admin/api${url}`, headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(401);
+    t.clock.advance(5_000);
+    const retried = await adminRequest(t, 'POST', url);
+    expect(retried.statusCode, retried.body).toBe(200);
+    expect(retried.json<{ event: Record<string, unknown> }>().event).toMatchObject({ id: dead!.id, jti: set.claims.jti, status: 'pending', next_attempt_at: new Date(t.clock.now()).toISOString(), last_error: 'invalid_key: unknown kid' });
+    // The signed SET is not in the answer.
+    expect(retried.body).not.toContain(jwt!.split('.')[2]!);
+    // Not dead any more: a second retry is refused; so are unknown ids and streams, and bad ids.
+    expectError(await adminRequest(t, 'POST', url), 404, 'SSF_EVENT_NOT_FOUND');
+    expectError(await adminRequest(t, 'POST', `/ssf/streams/${streamId}/events/987654321/retry`), 404, 'SSF_EVENT_NOT_FOUND');
+    expectError(await adminRequest(t, 'POST', `/ssf/streams/st_unknown/events/${dead!.id}/retry`), 404, 'SSF_STREAM_NOT_FOUND');
+    expectError(await adminRequest(t, 'POST', `/ssf/streams/${streamId}/events/abc/retry`), 400, 'INVALID_REQUEST');
+    expectError(await adminRequest(t, 'POST', `/ssf/streams/${streamId}/events/0/retry`), 400, 'INVALID_REQUEST');
+    // The receiver polls it again: the same jti, the same claims (event_timestamp unchanged).
+    const again = await drain();
+    expect(again.map((x) => x.claims.jti)).toEqual([set.claims.jti]);
+    expect(again[0]!.claims).toEqual(set.claims);
+    const audit = await t.store.listAudit({ limit: 20 });
+    expect(audit.find((e) => e.action === 'ssf.event_retried')).toMatchObject({ actor: 'admin', clientId: app.clientId, details: { stream: streamId, event: dead!.id, jti: set.claims.jti } });
+    // A dead SET of a disabled stream stays dead: a disabled stream sends nothing.
+    const s2 = await startAppSession(t, app, userId);
+    await t.authority.sessions.revokeSessions([s2.handle], { actor: 'admin', reason: 'admin_revoked' });
+    const second = Object.keys((await poll({ returnImmediately: true, maxEvents: 10 })).json<{ sets: Record<string, string> }>().sets);
+    expect(second).toHaveLength(1);
+    await poll({ setErrs: { [second[0]!]: { err: 'invalid_request', description: 'no' } }, maxEvents: 0 });
+    const [dead2] = (await adminRequest(t, 'GET', `/ssf/streams/${streamId}/events?status=dead`)).json<{ events: Array<{ id: number }> }>().events;
+    expect((await adminRequest(t, 'POST', `/ssf/streams/${streamId}/status`, { status: 'disabled' })).statusCode).toBe(200);
+    expectError(await adminRequest(t, 'POST', `/ssf/streams/${streamId}/events/${dead2!.id}/retry`), 409, 'SSF_STREAM_DISABLED');
+    expect((await adminRequest(t, 'GET', `/ssf/streams/${streamId}/events?status=dead`)).json<{ events: Array<{ id: number }> }>().events.map((e) => e.id)).toEqual([dead2!.id]);
   });
 
   it('a rotated client secret retires the access tokens issued before it', async () => {

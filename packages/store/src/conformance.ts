@@ -1548,6 +1548,43 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect((await store.listSsfEvents(a.id, { limit: 10 })).map((e) => e.status)).toEqual(['dead']);
       });
 
+      it('retries a dead event: pending again with a fresh horizon, only dead ones, only of its stream, never on a disabled stream', async () => {
+        const a = await store.createSsfStream(stream());
+        const other = await store.createSsfStream(stream());
+        const older = setFor(a.id, 'user:a', { horizonAt: T0 + 10 });
+        const younger = setFor(a.id, 'user:a');
+        const delivered = setFor(a.id, 'user:b');
+        await store.enqueueSsfEvents([older, younger, delivered]);
+        // The older one fails for good (the receiver's 400), the unrelated one is delivered.
+        const first = await store.claimSsfPushEvents('n1', T0, T0 + MINUTE, 10);
+        expect(first.map((e) => e.jti)).toEqual([older.jti, delivered.jti]);
+        expect(await store.completeSsfEvent(first[0]!.id, 'n1', { status: 'dead', at: T0 + 1, nextAttemptAt: T0 + 1, error: 'HTTP 400 invalid_audience', httpStatus: 400 })).toBe(true);
+        expect(await store.completeSsfEvent(first[1]!.id, 'n1', { status: 'delivered', at: T0 + 1, httpStatus: 202 })).toBe(true);
+        const deadId = first[0]!.id;
+        // Not a pending, a delivered, an unknown event, nor one asked for through another stream.
+        const [pendingOne] = await store.listSsfEvents(a.id, { status: 'pending', limit: 10 });
+        expect(pendingOne?.jti).toBe(younger.jti);
+        expect(await store.retrySsfEvent(a.id, pendingOne!.id, T0 + 2, T0 + HOUR)).toBeNull();
+        expect(await store.retrySsfEvent(a.id, first[1]!.id, T0 + 2, T0 + HOUR)).toBeNull();
+        expect(await store.retrySsfEvent(a.id, 987_654_321, T0 + 2, T0 + HOUR)).toBeNull();
+        expect(await store.retrySsfEvent(other.id, deadId, T0 + 2, T0 + HOUR)).toBeNull();
+        // A disabled stream holds nothing: no retry there either.
+        await store.updateSsfStream(a.id, { status: 'disabled', updatedAt: T0 + 2 });
+        expect(await store.retrySsfEvent(a.id, deadId, T0 + 2, T0 + HOUR)).toBeNull();
+        expect((await store.listSsfEvents(a.id, { status: 'dead', limit: 10 })).map((e) => e.id)).toEqual([deadId]);
+        await store.updateSsfStream(a.id, { status: 'enabled', updatedAt: T0 + 3 });
+        // Past its old horizon, the retry gives it a new one; attempts, last error and claims stay.
+        const retried = await store.retrySsfEvent(a.id, deadId, T0 + 20, T0 + 20 + HOUR);
+        expect(retried).toMatchObject({ id: deadId, jti: older.jti, status: 'pending', nextAttemptAt: T0 + 20, horizonAt: T0 + 20 + HOUR, attempts: 1, lastError: 'HTTP 400 invalid_audience', leaseOwner: null, claims: older.claims });
+        expect(await store.retrySsfEvent(a.id, deadId, T0 + 21, T0 + HOUR)).toBeNull();
+        expect(await store.ssfDeliveryState(a.id)).toMatchObject({ pending: 2, delivered: 1, dead: 0 });
+        // It goes out again, and still before the younger event about the same subject.
+        const again = await store.claimSsfPushEvents('n2', T0 + 20, T0 + MINUTE, 10);
+        expect(again.map((e) => e.jti)).toEqual([older.jti]);
+        expect(await store.completeSsfEvent(again[0]!.id, 'n2', { status: 'delivered', at: T0 + 21, httpStatus: 202 })).toBe(true);
+        expect((await store.claimSsfPushEvents('n2', T0 + 22, T0 + MINUTE, 10)).map((e) => e.jti)).toEqual([younger.jti]);
+      });
+
       it('rolls SETs back with the transaction of their cause; a jti is unique', async () => {
         const a = await store.createSsfStream(stream());
         await expect(store.transaction(async (tx) => {

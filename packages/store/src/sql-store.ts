@@ -1046,6 +1046,21 @@ function createOperations(db: SqlDriver): StoreOperations {
       );
     },
 
+    async retrySsfEvent(streamId, id, now, horizonAt) {
+      // Per-subject order still holds: the retried event keeps its id, so it goes out before
+      // any younger pending event about the same subject (claimSsfPushEvents' NOT EXISTS).
+      const rows = await db.all(
+        `UPDATE ssf_events SET status = 'pending', next_attempt_at = ?, horizon_at = ?, lease_owner = NULL, lease_expires_at = NULL
+         WHERE id = ? AND stream_id = ? AND status = 'dead'
+           AND EXISTS (SELECT 1 FROM ssf_streams s WHERE s.id = ssf_events.stream_id AND s.status <> 'disabled')
+         RETURNING *`,
+        [now, horizonAt, id, streamId],
+      );
+      // Other nodes' push workers and waiting long polls wake on commit, as for new events.
+      if (rows.length > 0 && db.dialect === 'postgres') await db.get('SELECT pg_notify(?, ?)', [SSF_CHANNEL, '']);
+      return rows.length > 0 ? toSsfEvent(rows[0]!) : null;
+    },
+
     async dropPendingSsfEvents(streamId) {
       return db.run("DELETE FROM ssf_events WHERE stream_id = ? AND status = 'pending'", [streamId]);
     },

@@ -1,20 +1,21 @@
 import { TesseraError, type SsfStreamStatus } from '@tessera/core';
-import { adminStreamJson } from '../routes/admin-ssf.js';
+import { adminStreamJson, eventJson } from '../routes/admin-ssf.js';
 import { UsageError, type Command } from './command.js';
 import { clip, formatTable, formatTime, printable } from './output.js';
 
 const STATUSES: readonly SsfStreamStatus[] = ['enabled', 'paused', 'disabled'];
 
 /**
- * `tessera ssf streams | status`: the Shared Signals streams of every receiver with their
+ * `tessera ssf streams | status | retry`: the Shared Signals streams of every receiver with their
  * status and delivery state (pending, delivered, dead, the last error), and an operator's
- * status change (the receiver is told by a stream-updated event). Works on the same
- * database as a running server.
+ * status change (the receiver is told by a stream-updated event), and sending a dead SET
+ * again. Works on the same database as a running server.
  *
  * @example
  * ```sh
  * tessera ssf streams
  * tessera ssf status --stream st_… --status paused --reason "receiver maintenance"
+ * tessera ssf retry --stream st_… --event 42
  * ```
  */
 export const ssfCommands: Command[] = [
@@ -65,6 +66,31 @@ export const ssfCommands: Command[] = [
       }
       if (args.flag('json')) return ctx.json({ stream: adminStreamJson({ ...stream, delivery: await authority.deps.store.ssfDeliveryState(stream.id) }) });
       ctx.out(`Stream ${printable(stream.id)} of ${printable(stream.clientId)} is ${stream.status}.`);
+    },
+  },
+  {
+    path: ['ssf', 'retry'],
+    summary: 'Send a dead SET of a stream again: pending again with a fresh horizon, the same jti and claims.',
+    notes: ['The event id is in the admin API\'s events listing (GET /admin/api/ssf/streams/:id/events?status=dead) and the console\'s stream page. A running server sends it at its next push poll; a paused stream holds it.'],
+    options: {
+      stream: { type: 'string', value: 'ID', help: 'The stream id (from ssf streams)', required: true },
+      event: { type: 'string', value: 'N', help: 'The dead SET\'s event id', required: true },
+    },
+    async run(ctx, args) {
+      const raw = args.need('event');
+      if (!/^[1-9]\d{0,14}$/.test(raw)) throw new UsageError(`--event "${printable(raw)}": must be a whole number from 1`);
+      const authority = await ctx.authority();
+      const id = args.need('stream');
+      let event;
+      try {
+        event = await authority.ssf.retryEvent(id, Number(raw), 'admin');
+      } catch (error) {
+        if (error instanceof TesseraError && error.code === 'SSF_STREAM_NOT_FOUND') throw new TesseraError('SSF_STREAM_NOT_FOUND', `no stream "${printable(id)}"`);
+        if (error instanceof TesseraError && error.code === 'SSF_EVENT_NOT_FOUND') throw new TesseraError('SSF_EVENT_NOT_FOUND', `no dead SET ${raw} on stream "${printable(id)}"`);
+        throw error;
+      }
+      if (args.flag('json')) return ctx.json({ event: eventJson(event) });
+      ctx.out(`SET ${event.id} (${printable(event.jti)}) of stream ${printable(id)} is pending again.`);
     },
   },
 ];

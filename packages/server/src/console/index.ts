@@ -10,6 +10,7 @@ import { appsPages } from './apps.js';
 import { overviewPage } from './overview.js';
 import { revocationsPage } from './revocations.js';
 import { sessionsPages } from './sessions.js';
+import { ssfPages } from './ssf.js';
 import { usersPages } from './users.js';
 
 // Routes that answer without a console sign-in: the sign-in form itself.
@@ -27,7 +28,8 @@ ${field({ name: 'token', label: 'Admin token', type: 'password', required: true,
 
 /**
  * The admin console: server-rendered pages under /admin for operators (overview, users and
- * their sessions, a session's logout deliveries, apps, the revocation log). It has its own
+ * their sessions, a session's logout deliveries, apps, the revocation log, the Shared Signals
+ * streams). It has its own
  * sign-in (an admin token, exchanged for a console session: console/auth.ts) and its own
  * cookie scoped to /admin; user session cookies mean nothing here. Every form is a plain
  * POST with the console's CSRF token, checked for every POST in one place below. The pages
@@ -123,4 +125,5 @@ export async function adminConsoleRoutes(app: TesseraApp, context: ServerContext
   await sessionsPages(app, kit);
   await appsPages(app, kit);
   await revocationsPage(app, kit);
+  await ssfPages(app, kit);
 }

@@ -1,15 +1,16 @@
 import { escapeHtml, renderPage } from '../pages/index.js';
 
 /** The sections of the console, in the order of its navigation. */
-export type ConsoleSection = 'overview' | 'users' | 'apps' | 'revocations';
+export type ConsoleSection = 'overview' | 'users' | 'apps' | 'revocations' | 'ssf';
 
-// The console's navigation, in one place. A new surface (e.g. the Shared Signals streams)
-// adds its entry here and its pages beside the others in this folder.
+// The console's navigation, in one place. A new surface adds its entry here and its pages
+// beside the others in this folder.
 const NAV: ReadonlyArray<readonly [ConsoleSection, string, string]> = [
   ['overview', '/admin', 'Overview'],
   ['users', '/admin/users', 'Users'],
   ['apps', '/admin/apps', 'Apps'],
   ['revocations', '/admin/revocations', 'Revocation log'],
+  ['ssf', '/admin/ssf', 'Shared Signals'],
 ];
 
 /** Escaped text. */

@@ -33,7 +33,8 @@ button.small{width:auto;margin:0;padding:.3rem .6rem;font-size:.85rem}
 .devices li.current{border-color:#2d5bd7}.devices dl{margin:.3rem 0 0;font-size:.85rem;display:grid;grid-template-columns:auto 1fr;gap:.1rem .6rem}.devices dt{color:#555}.devices dd{margin:0}
 .badge{display:inline-block;background:#2d5bd7;color:#fff;border-radius:4px;padding:0 .35rem;font-size:.75rem;margin-left:.3rem}
 .status-delivered{background:#e6f4ea;color:#1e5631}.status-pending{background:#fff4d6;color:#6b4a00}.status-dead{background:#fde8e8;color:#8a1c1c}
-.pill{display:inline-block;border-radius:4px;padding:0 .4rem;font-size:.85rem}
+.status-enabled{background:#e6f4ea;color:#1e5631}.status-paused{background:#fff4d6;color:#6b4a00}.status-disabled{background:#ececec;color:#333}
+.pill{display:inline-block;border-radius:4px;padding:0 .4rem;font-size:.85rem;white-space:nowrap}
 /* The admin console (console/): a top bar, tables that scroll on a phone, small charts. */
 .topbar{display:flex;flex-wrap:wrap;align-items:center;gap:.4rem 1rem;margin:0 0 1rem;padding-bottom:.6rem;border-bottom:1px solid #ddd}
 .topbar .brand{font-weight:600;margin-right:auto}

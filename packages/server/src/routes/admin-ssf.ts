@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { DELIVERY_URNS, TesseraError, type SsfEvent, type SsfStream, type SsfStreamDeliveryState } from '@tessera/core';
 import type { ServerContext, TesseraApp } from '../context.js';
-import { PageLimit, errors } from '../schemas.js';
+import { Cursor, PageLimit, errors } from '../schemas.js';
 import { iso, isoOrNull } from '../views.js';
 
 const admin = { security: [{ admin: [] }] };
@@ -67,7 +67,11 @@ export function adminStreamJson(s: SsfStream & { delivery: SsfStreamDeliveryStat
   };
 }
 
-const eventJson = (e: SsfEvent) => ({
+/** The body of an operator's status change (the console checks its form against it too). */
+export const StreamStatusBody = Type.Object({ status: Type.Union([Type.Literal('enabled'), Type.Literal('paused'), Type.Literal('disabled')]), reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false });
+
+/** A SET for operators: its outbox state, never its claims or signature. */
+export const eventJson = (e: SsfEvent) => ({
   id: e.id,
   jti: e.jti,
   event_type: e.eventType,
@@ -108,11 +112,22 @@ export async function adminSsfRoutes(app: TesseraApp, { authority }: ServerConte
   app.post('/ssf/streams/:id/status', {
     schema: {
       ...admin, tags: ['admin', 'ssf'], description: 'Set a stream\'s status as the operator (enabled, paused, disabled); the receiver is told by a stream-updated event (not when disabled: a disabled stream sends nothing).', params: Params,
-      body: Type.Object({ status: Type.Union([Type.Literal('enabled'), Type.Literal('paused'), Type.Literal('disabled')]), reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false }),
+      body: StreamStatusBody,
       response: { 200: Type.Object({ stream: AdminStreamView }), ...errors(400, 401, 404) },
     },
   }, async (request) => {
     const stream = await authority.ssf.setStatusAsAdmin(request.params.id, request.body.status, request.body.reason ?? null);
     return { stream: adminStreamJson({ ...stream, delivery: await authority.deps.store.ssfDeliveryState(stream.id) }) };
+  });
+
+  app.post('/ssf/streams/:id/events/:event/retry', {
+    schema: {
+      ...admin, tags: ['admin', 'ssf'], description: 'Send a dead SET again: pending again with a fresh horizon (ssf.horizonSeconds), the same jti and claims. A paused stream holds it until enabled; a disabled stream is 409 SSF_STREAM_DISABLED; anything but a dead SET of this stream is 404 SSF_EVENT_NOT_FOUND.',
+      params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }), event: Cursor({ minimum: 1 }) }),
+      response: { 200: Type.Object({ event: EventView }), ...errors(400, 401, 404, 409) },
+    },
+  }, async (request) => {
+    const event = await authority.ssf.retryEvent(request.params.id, request.params.event, 'admin', request.ip);
+    return { event: eventJson(event) };
   });
 }
