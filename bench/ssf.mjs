@@ -1,7 +1,8 @@
 // Shared Signals benchmark: from a revocation to the SET at its receivers.
 //
 //   node bench/ssf.mjs [--streams 10,100 --rate 100 --seconds 10 --burst 1000
-//                       --postgres URL --no-postgres --no-sqlite --json FILE.json]
+//                       --postgres URL --no-postgres --no-sqlite --json FILE.json
+//                       --cpu-prof DIR]  (DIR: V8 CPU profiles of the Tessera processes)
 //
 // Tessera is the built server in a process of its own (bench/servers/tessera.mjs), on SQLite in
 // a temp dir and on PostgreSQL in a schema of its own. The receivers live in this process:
@@ -39,6 +40,7 @@ const { values: args } = parseArgs({
     'no-postgres': { type: 'boolean', default: false },
     'no-sqlite': { type: 'boolean', default: false },
     json: { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const STREAM_COUNTS = args.streams.split(',').map(Number);
@@ -47,6 +49,7 @@ const SECONDS = Number(args.seconds);
 const BURST = Number(args.burst);
 const POLLS = Number(args.polls);
 const POLL_STREAMS = 10;
+const EXEC_ARGV = args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof']] : [];
 const log = (line) => process.stderr.write(`[ssf] ${line}\n`);
 const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
 
@@ -122,7 +125,7 @@ async function measurePush(label, databaseUrl, streamCount) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-ssf-'));
   const configFile = join(dataDir, 'tessera.json');
   writeFileSync(configFile, JSON.stringify({ ssf: { maxStreamsPerClient: 1000 } }));
-  const tessera = await startTessera({ dataDir, env: { TESSERA_CONFIG: configFile, ...(databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {}) } });
+  const tessera = await startTessera({ dataDir, execArgv: EXEC_ARGV, env: { TESSERA_CONFIG: configFile, ...(databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {}) } });
   const arrivals = [];
   const receivers = [];
   try {
@@ -186,7 +189,7 @@ async function measurePush(label, databaseUrl, streamCount) {
 
 /** Long polls: POLL_STREAMS poll streams, each with a waiting poll; one revocation at a time. */
 async function measurePoll(label, databaseUrl) {
-  const tessera = await startTessera({ env: databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {} });
+  const tessera = await startTessera({ execArgv: EXEC_ARGV, env: databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {} });
   try {
     const site = await tessera.createApp({ trusted: true });
     const token = await receiverToken(tessera);

@@ -124,10 +124,9 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
   async function attempt(event: SsfEvent): Promise<PushResult> {
     const stream = await findStream(event.streamId);
     if (!stream || stream.deliveryMethod !== 'push') return { ok: false, retry: false, httpStatus: null, error: 'stream deleted or no longer push' };
-    // An RS256 signature costs about a millisecond of CPU: yield to the event loop before each
-    // one, so that a burst of pushes does not hold up the requests (logouts among them) that
+    // The RS256 signature (the largest cost of a SET) is made in libuv's thread pool
+    // (signSet), so a burst of pushes does not hold up the requests (logouts among them) that
     // arrive meanwhile.
-    await new Promise((resolve) => setImmediate(resolve));
     const set = await authority.ssf.signSet(event);
     const headers: Record<string, string> = { 'content-type': 'application/secevent+jwt', accept: 'application/json' };
     // RFC 8935 / SSF §8.1.1: the receiver's own Authorization header, on every push.
