@@ -153,14 +153,11 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
       // Successes are recorded together: every push that succeeded in this turn of the event
       // loop shares one UPDATE (at 1,000 SETs a second, one write each would be the limit).
       await recordDelivered(event.id, at);
-      schedule();
       return;
     }
     const recorded = await store.completeSsfEvent(event.id, owner, outcome);
     if (!recorded) log.warn({ event: event.id }, 'SSF event lease lost before its outcome was recorded');
     else if (outcome.status === 'dead') log.warn({ event: event.id, stream: event.streamId, error: outcome.error }, 'SSF push gave up');
-    // The next event of this subject may be due now.
-    if (outcome.status !== 'pending') schedule();
   }
 
   let batch: Array<{ id: number; done: () => void; fail: (error: unknown) => void }> = [];
@@ -188,16 +185,24 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
     }
   }
 
+  // While pushes are in flight, a claim waits until an eighth of the slots are free: under a
+  // backlog one query then leases dozens of SETs instead of one query per finished push.
+  const claimAtLeast = Math.max(1, Math.floor(limit / 8));
+
   async function pumpOnce(): Promise<void> {
     for (;;) {
       const free = limit - running.size;
-      if (stopped || free <= 0) return;
+      if (stopped || free <= 0 || (running.size > 0 && free < claimAtLeast)) return;
       const at = now();
       const claimed = await store.claimSsfPushEvents(owner, at, at + config.outbox.leaseSeconds * 1000, free);
       for (const event of claimed) {
         const task = deliver(event)
           .catch((error: unknown) => log.error({ err: error, event: event.id }, 'SSF push failed to record'))
-          .finally(() => running.delete(task));
+          .finally(() => {
+            running.delete(task);
+            // A slot is free, and the next event of this subject may be due now.
+            schedule();
+          });
         running.add(task);
       }
       if (claimed.length < free) return;
