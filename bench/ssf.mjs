@@ -1,7 +1,8 @@
 // Shared Signals benchmark: from a revocation to the SET at its receivers.
 //
 //   node bench/ssf.mjs [--streams 10,100 --rate 100 --seconds 10 --burst 1000
-//                       --postgres URL --no-postgres --no-sqlite --json FILE.json]
+//                       --postgres URL --no-postgres --no-sqlite --json FILE.json
+//                       --cpu-prof DIR]  (DIR: V8 CPU profiles of the Tessera processes)
 //
 // Tessera is the built server in a process of its own (bench/servers/tessera.mjs), on SQLite in
 // a temp dir and on PostgreSQL in a schema of its own. The receivers live in this process:
@@ -24,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { decodeJwt } from 'jose';
 import pg from 'pg';
 import { withDefaultUser } from '../packages/store/dist/index.js';
-import { expectStatus, mapLimit, request, sleep, wallClockMs } from './lib/children.mjs';
+import { cpuSeconds, expectStatus, mapLimit, request, sleep, wallClockMs } from './lib/children.mjs';
 import { summarizeMs, round } from './lib/stats.mjs';
 import { startTessera } from './lib/tessera.mjs';
 
@@ -39,6 +40,7 @@ const { values: args } = parseArgs({
     'no-postgres': { type: 'boolean', default: false },
     'no-sqlite': { type: 'boolean', default: false },
     json: { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const STREAM_COUNTS = args.streams.split(',').map(Number);
@@ -47,6 +49,7 @@ const SECONDS = Number(args.seconds);
 const BURST = Number(args.burst);
 const POLLS = Number(args.polls);
 const POLL_STREAMS = 10;
+const EXEC_ARGV = args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof']] : [];
 const log = (line) => process.stderr.write(`[ssf] ${line}\n`);
 const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
 
@@ -122,7 +125,7 @@ async function measurePush(label, databaseUrl, streamCount) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-ssf-'));
   const configFile = join(dataDir, 'tessera.json');
   writeFileSync(configFile, JSON.stringify({ ssf: { maxStreamsPerClient: 1000 } }));
-  const tessera = await startTessera({ dataDir, env: { TESSERA_CONFIG: configFile, ...(databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {}) } });
+  const tessera = await startTessera({ dataDir, execArgv: EXEC_ARGV, env: { TESSERA_CONFIG: configFile, ...(databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {}) } });
   const arrivals = [];
   const receivers = [];
   try {
@@ -146,6 +149,9 @@ async function measurePush(label, databaseUrl, streamCount) {
     // Steady rate: one revocation every 1000/RATE ms, not waiting for the previous one.
     const sentAt = new Map();
     const steady = users.slice(5, 5 + total);
+    // The Tessera process's CPU time (all its threads, the signing thread pool included) per
+    // SET: what the machine's load does not change much, unlike the latencies.
+    const steadyCpu = cpuSeconds(tessera.child.pid);
     const start = wallClockMs();
     const inflight = [];
     let settled = 0;
@@ -163,19 +169,22 @@ async function measurePush(label, databaseUrl, streamCount) {
     const achievedRate = steady.length / ((wallClockMs() - start) / 1000);
     await waitUntil('every steady SET', () => arrivals.length >= steady.length * streamCount, 300_000);
     const latencies = arrivals.map((a) => a.at - sentAt.get(a.sub)).filter((v) => Number.isFinite(v));
-    const steadyResult = { revocations: steady.length, targetRate: rate, achievedRate: round(achievedRate, 1), sets: arrivals.length, ...summarizeMs(latencies, 1) };
-    log(`${label} ${streamCount} push streams: p50 ${steadyResult.p50Ms} ms, p99 ${steadyResult.p99Ms} ms over ${latencies.length} SETs at ${steadyResult.achievedRate} revocations/s`);
+    const steadyCpuMs = steadyCpu === null ? null : ((cpuSeconds(tessera.child.pid) - steadyCpu) * 1000) / arrivals.length;
+    const steadyResult = { revocations: steady.length, targetRate: rate, achievedRate: round(achievedRate, 1), sets: arrivals.length, ...summarizeMs(latencies, 1), serverCpuMsPerSet: steadyCpuMs === null ? null : round(steadyCpuMs, 3) };
+    log(`${label} ${streamCount} push streams: p50 ${steadyResult.p50Ms} ms, p99 ${steadyResult.p99Ms} ms over ${latencies.length} SETs at ${steadyResult.achievedRate} revocations/s, ${steadyResult.serverCpuMsPerSet} ms of server CPU per SET`);
 
     // Burst: BURST sessions ended by one call.
     arrivals.length = 0;
     const burst = users.slice(5 + total);
+    const burstCpu = cpuSeconds(tessera.child.pid);
     const burstStart = wallClockMs();
     await expectStatus('burst', request(`${tessera.url}/admin/api/sessions/revoke`, { method: 'POST', headers: { authorization: tessera.adminAuthorization }, body: { handles: burst.map((u) => u.handle) } }), 200);
     const committedAt = wallClockMs();
     await waitUntil('every burst SET', () => arrivals.length >= burst.length * streamCount, 600_000);
     const lastAt = Math.max(...arrivals.map((a) => a.at));
-    const burstResult = { sessions: burst.length, sets: arrivals.length, revokeMs: round(committedAt - burstStart, 1), seconds: round((lastAt - burstStart) / 1000, 2), setsPerSecond: round(arrivals.length / ((lastAt - burstStart) / 1000), 0) };
-    log(`${label} ${streamCount} push streams: burst of ${burstResult.sets} SETs in ${burstResult.seconds} s = ${burstResult.setsPerSecond}/s`);
+    const burstCpuMs = burstCpu === null ? null : ((cpuSeconds(tessera.child.pid) - burstCpu) * 1000) / arrivals.length;
+    const burstResult = { sessions: burst.length, sets: arrivals.length, revokeMs: round(committedAt - burstStart, 1), seconds: round((lastAt - burstStart) / 1000, 2), setsPerSecond: round(arrivals.length / ((lastAt - burstStart) / 1000), 0), serverCpuMsPerSet: burstCpuMs === null ? null : round(burstCpuMs, 3) };
+    log(`${label} ${streamCount} push streams: burst of ${burstResult.sets} SETs in ${burstResult.seconds} s = ${burstResult.setsPerSecond}/s, ${burstResult.serverCpuMsPerSet} ms of server CPU per SET`);
     return { streams: streamCount, steady: steadyResult, burst: burstResult };
   } finally {
     await tessera.stop();
@@ -186,7 +195,7 @@ async function measurePush(label, databaseUrl, streamCount) {
 
 /** Long polls: POLL_STREAMS poll streams, each with a waiting poll; one revocation at a time. */
 async function measurePoll(label, databaseUrl) {
-  const tessera = await startTessera({ env: databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {} });
+  const tessera = await startTessera({ execArgv: EXEC_ARGV, env: databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {} });
   try {
     const site = await tessera.createApp({ trusted: true });
     const token = await receiverToken(tessera);

@@ -339,21 +339,30 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
   }
 
   // node:crypto signs RS256 about twice as fast as WebCrypto (what jose uses), and a push
-  // stream signs one SET per event per stream: the key is converted once per kid.
-  const keyObjects = new Map<string, KeyObject>();
+  // stream signs one SET per event per stream: the key is converted, and the protected
+  // header encoded, once per kid.
+  const keyObjects = new Map<string, { key: KeyObject; header: string }>();
 
   /** An SET's compact JWS: RS256 with the transmitter's RSA key, `typ: secevent+jwt` (SSF §4.1.1). */
   async function signSet(event: Pick<SsfEvent, 'claims'>): Promise<string> {
     const { kid, privateKey } = await keys.signingKey(SET_ALG);
-    let key = keyObjects.get(kid);
-    if (!key) {
-      key = privateKey instanceof Uint8Array ? undefined : KeyObject.from(privateKey as Parameters<typeof KeyObject.from>[0]);
+    let signer = keyObjects.get(kid);
+    if (!signer) {
+      const key = privateKey instanceof Uint8Array ? undefined : KeyObject.from(privateKey as Parameters<typeof KeyObject.from>[0]);
       if (!key) throw new Error('RS256 signing key is not an asymmetric key');
+      signer = { key, header: Buffer.from(JSON.stringify({ alg: SET_ALG, kid, typ: 'secevent+jwt' })).toString('base64url') };
       keyObjects.clear();
-      keyObjects.set(kid, key);
+      keyObjects.set(kid, signer);
     }
-    const input = `${Buffer.from(JSON.stringify({ alg: SET_ALG, kid, typ: 'secevent+jwt' })).toString('base64url')}.${Buffer.from(JSON.stringify(event.claims)).toString('base64url')}`;
-    return `${input}.${signBytes('sha256', Buffer.from(input), key).toString('base64url')}`;
+    const input = `${signer.header}.${Buffer.from(JSON.stringify(event.claims)).toString('base64url')}`;
+    // With a callback, node:crypto signs in libuv's thread pool: the RSA private-key operation
+    // (most of a SET's cost) runs beside the event loop, on another core, instead of holding
+    // up every request (logouts among them) while a burst of SETs is signed.
+    const { key } = signer;
+    const signature = await new Promise<Buffer>((resolve, reject) => {
+      signBytes('sha256', Buffer.from(input), key, (error, result) => (error ? reject(error) : resolve(result)));
+    });
+    return `${input}.${signature.toString('base64url')}`;
   }
 
   /**

@@ -124,10 +124,9 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
   async function attempt(event: SsfEvent): Promise<PushResult> {
     const stream = await findStream(event.streamId);
     if (!stream || stream.deliveryMethod !== 'push') return { ok: false, retry: false, httpStatus: null, error: 'stream deleted or no longer push' };
-    // An RS256 signature costs about a millisecond of CPU: yield to the event loop before each
-    // one, so that a burst of pushes does not hold up the requests (logouts among them) that
+    // The RS256 signature (the largest cost of a SET) is made in libuv's thread pool
+    // (signSet), so a burst of pushes does not hold up the requests (logouts among them) that
     // arrive meanwhile.
-    await new Promise((resolve) => setImmediate(resolve));
     const set = await authority.ssf.signSet(event);
     const headers: Record<string, string> = { 'content-type': 'application/secevent+jwt', accept: 'application/json' };
     // RFC 8935 / SSF §8.1.1: the receiver's own Authorization header, on every push.
@@ -154,14 +153,11 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
       // Successes are recorded together: every push that succeeded in this turn of the event
       // loop shares one UPDATE (at 1,000 SETs a second, one write each would be the limit).
       await recordDelivered(event.id, at);
-      schedule();
       return;
     }
     const recorded = await store.completeSsfEvent(event.id, owner, outcome);
     if (!recorded) log.warn({ event: event.id }, 'SSF event lease lost before its outcome was recorded');
     else if (outcome.status === 'dead') log.warn({ event: event.id, stream: event.streamId, error: outcome.error }, 'SSF push gave up');
-    // The next event of this subject may be due now.
-    if (outcome.status !== 'pending') schedule();
   }
 
   let batch: Array<{ id: number; done: () => void; fail: (error: unknown) => void }> = [];
@@ -189,16 +185,24 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
     }
   }
 
+  // While pushes are in flight, a claim waits until an eighth of the slots are free: under a
+  // backlog one query then leases dozens of SETs instead of one query per finished push.
+  const claimAtLeast = Math.max(1, Math.floor(limit / 8));
+
   async function pumpOnce(): Promise<void> {
     for (;;) {
       const free = limit - running.size;
-      if (stopped || free <= 0) return;
+      if (stopped || free <= 0 || (running.size > 0 && free < claimAtLeast)) return;
       const at = now();
       const claimed = await store.claimSsfPushEvents(owner, at, at + config.outbox.leaseSeconds * 1000, free);
       for (const event of claimed) {
         const task = deliver(event)
           .catch((error: unknown) => log.error({ err: error, event: event.id }, 'SSF push failed to record'))
-          .finally(() => running.delete(task));
+          .finally(() => {
+            running.delete(task);
+            // A slot is free, and the next event of this subject may be due now.
+            schedule();
+          });
         running.add(task);
       }
       if (claimed.length < free) return;
