@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { AppRecord, Authority, Config, Delivery, DeliveryOutcome, Store } from '@tessera/core';
 import type { FastifyBaseLogger } from 'fastify';
 import { Webhook } from 'standardwebhooks';
 import { createSingleFlight } from './single-flight.js';
+import { createHttpPoster } from './http-post.js';
 
 /** One attempt's transport result. */
 interface AttemptResult {
@@ -58,41 +57,14 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
   let stopped = true;
   let timer: NodeJS.Timeout | undefined;
 
-  // node:http rather than fetch: the WHATWG fetch layer (streams, Request/Response objects)
-  // cost as much CPU as everything else of a delivery together. Keep-alive connections are
-  // reused across deliveries to the same app.
-  const agents = { 'http:': new HttpAgent({ keepAlive: true }), 'https:': new HttpsAgent({ keepAlive: true }) };
+  const poster = createHttpPoster({ timeoutMs: settings.timeoutMs });
 
-  function post(url: string, body: string, headers: Record<string, string>): Promise<AttemptResult> {
-    return new Promise((resolve) => {
-      let settled = false;
-      const settle = (result: AttemptResult) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(result);
-      };
-      const target = new URL(url);
-      const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-      // Never follows a redirect: a logout endpoint that redirects is misconfigured, and
-      // following it could send the token somewhere else. (node:http does not follow any.)
-      const req = send(target, { method: 'POST', agent: agents[target.protocol as 'http:' | 'https:'], headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-        const status = res.statusCode ?? 0;
-        res.on('error', () => settle({ ok: false, httpStatus: status, error: `HTTP ${status}, response cut off` }));
-        res.on('end', () => {
-          const ok = status === 200 || status === 204;
-          settle({ ok, httpStatus: status, error: ok ? '' : `HTTP ${status}` });
-        });
-        res.resume();
-      });
-      // One deadline for the whole attempt: connect, send, answer and body.
-      const timer = setTimeout(() => {
-        settle({ ok: false, httpStatus: null, error: `timeout after ${settings.timeoutMs} ms` });
-        req.destroy();
-      }, settings.timeoutMs);
-      req.on('error', (error: Error & { code?: string }) => settle({ ok: false, httpStatus: null, error: error.code ?? error.message }));
-      req.end(body);
-    });
+  /** An app answered 200 or 204: the notice arrived. Anything else is a failed attempt. */
+  async function post(url: string, body: string, headers: Record<string, string>): Promise<AttemptResult> {
+    const { httpStatus, error } = await poster.post(url, body, headers);
+    if (error) return { ok: false, httpStatus, error };
+    const ok = httpStatus === 200 || httpStatus === 204;
+    return { ok, httpStatus, error: ok ? '' : `HTTP ${httpStatus}` };
   }
 
   // An app's settings, read at most once a second per app: a burst of thousands of
@@ -279,8 +251,7 @@ export function createOutboxWorker(input: { store: Store; authority: Authority; 
       await Promise.race([Promise.allSettled([...running]), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
       // With the database gone the leases cannot be returned; they expire on their own.
       await store.releaseDeliveries(owner).catch((error: unknown) => log.warn({ err: error }, 'could not return delivery leases at shutdown'));
-      agents['http:'].destroy();
-      agents['https:'].destroy();
+      poster.close();
     },
   };
 }

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Authority, Config, SsfEvent, SsfEventOutcome, SsfStream, Store } from '@tessera/core';
 import type { FastifyBaseLogger } from 'fastify';
 import { backoffDelay } from '../outbox-worker.js';
 import type { SsfWakeup } from './wakeup.js';
+import { createHttpPoster } from '../http-post.js';
 
 /** One push attempt's result. */
 interface PushResult {
@@ -56,7 +55,7 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
   let again = false;
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
-  const agents = { 'http:': new HttpAgent({ keepAlive: true }), 'https:': new HttpsAgent({ keepAlive: true }) };
+  const poster = createHttpPoster({ timeoutMs, maxBody: MAX_ERROR_BODY });
 
   // A stream's settings, read at most every 250 ms per stream: a burst to a few streams
   // would otherwise read the same row for every SET. A paused or changed stream applies
@@ -72,53 +71,28 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
     return stream;
   }
 
-  function post(url: string, body: string, headers: Record<string, string>): Promise<PushResult> {
-    return new Promise((resolve) => {
-      let settled = false;
-      const settle = (result: PushResult) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(deadline);
-        resolve(result);
-      };
-      const target = new URL(url);
-      const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-      // No redirects are followed (node:http follows none): a receiver endpoint that
-      // redirects is misconfigured, and following could hand the SET to someone else.
-      const req = send(target, { method: 'POST', agent: agents[target.protocol as 'http:' | 'https:'], headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-        const status = res.statusCode ?? 0;
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size <= MAX_ERROR_BODY) chunks.push(chunk);
-        });
-        res.on('error', () => settle({ ok: false, retry: true, httpStatus: status, error: `HTTP ${status}, response cut off` }));
-        res.on('end', () => {
-          if (status === 202) return settle({ ok: true, retry: false, httpStatus: status, error: '' });
-          if (status === 400) {
-            let err: string | null = null;
-            let description = '';
-            try {
-              const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { err?: unknown; description?: unknown };
-              if (typeof parsed.err === 'string') err = parsed.err.slice(0, 64);
-              if (typeof parsed.description === 'string') description = parsed.description.slice(0, 200);
-            } catch {
-              err = null;
-            }
-            const retry = err !== null && RETRYABLE_ERRS.has(err);
-            return settle({ ok: false, retry, httpStatus: status, error: `HTTP 400 ${err ?? '(no err code)'}${description ? `: ${description}` : ''}` });
-          }
-          settle({ ok: false, retry: true, httpStatus: status, error: `HTTP ${status}` });
-        });
-      });
-      const deadline = setTimeout(() => {
-        settle({ ok: false, retry: true, httpStatus: null, error: `timeout after ${timeoutMs} ms` });
-        req.destroy();
-      }, timeoutMs);
-      req.on('error', (error: Error & { code?: string }) => settle({ ok: false, retry: true, httpStatus: null, error: error.code ?? error.message }));
-      req.end(body);
-    });
+  /**
+   * RFC 8935 §2.2-2.3: 202 is success; a 400 carries an `err` code, retried only when the code
+   * says a later attempt may succeed; anything else (and no answer) is retried.
+   */
+  async function post(url: string, body: string, headers: Record<string, string>): Promise<PushResult> {
+    const { httpStatus: status, body: answer, error } = await poster.post(url, body, headers);
+    if (error) return { ok: false, retry: true, httpStatus: status, error };
+    if (status === 202) return { ok: true, retry: false, httpStatus: status, error: '' };
+    if (status === 400) {
+      let err: string | null = null;
+      let description = '';
+      try {
+        const parsed = JSON.parse(answer.toString('utf8')) as { err?: unknown; description?: unknown };
+        if (typeof parsed.err === 'string') err = parsed.err.slice(0, 64);
+        if (typeof parsed.description === 'string') description = parsed.description.slice(0, 200);
+      } catch {
+        err = null;
+      }
+      const retry = err !== null && RETRYABLE_ERRS.has(err);
+      return { ok: false, retry, httpStatus: status, error: `HTTP 400 ${err ?? '(no err code)'}${description ? `: ${description}` : ''}` };
+    }
+    return { ok: false, retry: true, httpStatus: status, error: `HTTP ${status}` };
   }
 
   async function attempt(event: SsfEvent): Promise<PushResult> {
@@ -262,8 +236,7 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
       unsubscribe?.();
       await Promise.race([Promise.allSettled([...running]), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
       await store.releaseSsfEvents(owner).catch((error: unknown) => log.warn({ err: error }, 'could not return SSF leases at shutdown'));
-      agents['http:'].destroy();
-      agents['https:'].destroy();
+      poster.close();
     },
   };
 }
