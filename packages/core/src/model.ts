@@ -285,9 +285,11 @@ export interface NewDelivery {
 }
 
 /** A delivery of the durable outbox. */
-export interface Delivery extends NewDelivery {
-  id: number;
-  status: DeliveryStatus;
+/**
+ * Where an outbox row stands in its attempts: the columns the logout outbox (deliveries) and
+ * the SET outbox (ssf_events) share, leased and retried the same way.
+ */
+export interface OutboxAttemptState {
   attempts: number;
   nextAttemptAt: number;
   leaseOwner: string | null;
@@ -296,6 +298,11 @@ export interface Delivery extends NewDelivery {
   lastError: string | null;
   lastStatus: number | null;
   deliveredAt: number | null;
+}
+
+export interface Delivery extends NewDelivery, OutboxAttemptState {
+  id: number;
+  status: DeliveryStatus;
 }
 
 /** The outcome of one delivery attempt. */

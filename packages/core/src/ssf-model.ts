@@ -1,3 +1,5 @@
+import type { OutboxAttemptState } from './model.js';
+
 /**
  * The records of the Shared Signals (SSF 1.0) transmitter: streams, their subjects, and the
  * outbox of Security Event Tokens. Times are epoch milliseconds.
@@ -78,17 +80,9 @@ export interface NewSsfEvent {
 }
 
 /** An event of the SSF outbox. */
-export interface SsfEvent extends NewSsfEvent {
+export interface SsfEvent extends NewSsfEvent, OutboxAttemptState {
   id: number;
   status: SsfEventStatus;
-  attempts: number;
-  nextAttemptAt: number;
-  leaseOwner: string | null;
-  leaseExpiresAt: number | null;
-  lastAttemptAt: number | null;
-  lastError: string | null;
-  lastStatus: number | null;
-  deliveredAt: number | null;
 }
 
 /** The outcome of one push attempt (or an acknowledgement). */

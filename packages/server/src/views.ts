@@ -103,15 +103,18 @@ function publicConnectors(connectors: Record<string, unknown>): Record<string, u
   return { ...connectors, webhook: { ...rest, has_secret: typeof secret === 'string' } };
 }
 
-/** The OIDC client metadata of an app body (standard names), as the core's partial metadata. */
-export function oidcMetadataOf(b: {
+/** The standard OIDC client metadata names an app body may carry (admin API, CLI, console). */
+interface OidcMetadataBody {
   redirect_uris?: string[];
   post_logout_redirect_uris?: string[];
   grant_types?: Array<'authorization_code' | 'refresh_token' | 'client_credentials'>;
   token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
   backchannel_logout_session_required?: boolean;
   id_token_signed_response_alg?: 'RS256' | 'EdDSA' | 'ES256';
-}): Partial<App['oidc']> {
+}
+
+/** The OIDC client metadata of an app body (standard names), as the core's partial metadata. */
+export function oidcMetadataOf(b: OidcMetadataBody): Partial<App['oidc']> {
   const m: Partial<App['oidc']> = {};
   if (b.redirect_uris !== undefined) m.redirectUris = b.redirect_uris;
   if (b.post_logout_redirect_uris !== undefined) m.postLogoutRedirectUris = b.post_logout_redirect_uris;
@@ -129,7 +132,7 @@ export function appNameOf(b: { name?: string; client_name?: string }): string | 
 }
 
 /** The app settings of an admin body (POST or PATCH /admin/api/apps, and the CLI built on the same schemas). */
-interface AppSettingsBody {
+interface AppSettingsBody extends OidcMetadataBody {
   name?: string;
   client_name?: string;
   trusted?: boolean;
@@ -137,12 +140,6 @@ interface AppSettingsBody {
   return_urls?: string[];
   backchannel_logout_uri?: string | null;
   connectors?: unknown;
-  redirect_uris?: string[];
-  post_logout_redirect_uris?: string[];
-  grant_types?: Array<'authorization_code' | 'refresh_token' | 'client_credentials'>;
-  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
-  backchannel_logout_session_required?: boolean;
-  id_token_signed_response_alg?: 'RS256' | 'EdDSA' | 'ES256';
 }
 
 /**
