@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import pg from 'pg';
 import { withDefaultUser } from '../packages/store/dist/index.js';
+import { postgresSchema } from './lib/postgres-schema.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GOAL = 1_000;
@@ -243,25 +244,10 @@ async function runRound({ label, databaseUrl, round, bursts, between }) {
   }
 }
 
-/** Creates a schema of its own on `url`; returns the URL that uses it, analyze() and drop(). */
-async function postgresSchema(url) {
-  const schema = `bench_bcl_${randomBytes(4).toString('hex')}`;
-  const run = async (sql) => {
-    const client = new pg.Client({ connectionString: withDefaultUser(url) });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await run(`CREATE SCHEMA ${schema}`);
-  const separator = url.includes('?') ? '&' : '?';
-  return {
-    url: `${url}${separator}options=${encodeURIComponent(`-c search_path=${schema}`)}`,
-    analyze: () => run(`ANALYZE ${schema}.deliveries, ${schema}.delivery_sessions`),
-    drop: () => run(`DROP SCHEMA ${schema} CASCADE`),
-  };
+/** A schema of its own on `url` (bench/lib/postgres-schema.mjs), with analyze() of the outbox tables. */
+async function outboxSchema(url) {
+  const schema = await postgresSchema(url, 'bench_bcl');
+  return { ...schema, analyze: () => schema.run(`ANALYZE ${schema.name}.deliveries, ${schema.name}.delivery_sessions`) };
 }
 
 const summarize = (rounds) => ({
@@ -281,7 +267,7 @@ async function measure(label, databaseUrl) {
   const rounds = [];
   for (let round = 1; round <= ROUNDS; round += 1) {
     if (databaseUrl) {
-      const schema = await postgresSchema(databaseUrl);
+      const schema = await outboxSchema(databaseUrl);
       try {
         rounds.push(...(await runRound({ label, databaseUrl: schema.url, round, bursts: ['cold', 'warm'], between: schema.analyze })));
       } finally {

@@ -23,8 +23,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeJwt } from 'jose';
-import pg from 'pg';
-import { withDefaultUser } from '../packages/store/dist/index.js';
+import { postgresSchema } from './lib/postgres-schema.mjs';
 import { cpuSeconds, expectStatus, mapLimit, request, sleep, wallClockMs } from './lib/children.mjs';
 import { summarizeMs, round } from './lib/stats.mjs';
 import { startTessera } from './lib/tessera.mjs';
@@ -72,21 +71,6 @@ async function startReceiver(arrivals) {
   server.keepAliveTimeout = 60_000;
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${server.address().port}/events`, close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }) };
-}
-
-async function postgresSchema(url) {
-  const schema = `bench_ssf_${randomBytes(4).toString('hex')}`;
-  const run = async (sql) => {
-    const client = new pg.Client({ connectionString: withDefaultUser(url) });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await run(`CREATE SCHEMA ${schema}`);
-  return { url: `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`, drop: () => run(`DROP SCHEMA ${schema} CASCADE`) };
 }
 
 /** Users with one session each (started by a trusted app): [{ userId, handle }]. */
@@ -230,7 +214,7 @@ async function measureStore(label, databaseUrl) {
   const push = [];
   for (const count of STREAM_COUNTS) {
     if (databaseUrl) {
-      const schema = await postgresSchema(databaseUrl);
+      const schema = await postgresSchema(databaseUrl, 'bench_ssf');
       try {
         push.push(await measurePush(label, schema.url, count));
       } finally {
@@ -242,7 +226,7 @@ async function measureStore(label, databaseUrl) {
   }
   let poll;
   if (databaseUrl) {
-    const schema = await postgresSchema(databaseUrl);
+    const schema = await postgresSchema(databaseUrl, 'bench_ssf');
     try {
       poll = await measurePoll(label, schema.url);
     } finally {

@@ -1,0 +1,29 @@
+// A PostgreSQL schema of its own for one benchmark phase, so runs never see each other's rows.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { withDefaultUser } from '../../packages/store/dist/index.js';
+
+/**
+ * Creates schema `<prefix>_<random>` on `url`. Returns the URL that uses it (search_path),
+ * run(sql) for one statement on its own connection, and drop().
+ */
+export async function postgresSchema(url, prefix) {
+  const schema = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const run = async (sql) => {
+    const client = new pg.Client({ connectionString: withDefaultUser(url) });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`CREATE SCHEMA ${schema}`);
+  const separator = url.includes('?') ? '&' : '?';
+  return {
+    name: schema,
+    url: `${url}${separator}options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+    run,
+    drop: () => run(`DROP SCHEMA ${schema} CASCADE`),
+  };
+}
