@@ -56,7 +56,7 @@ export function createAuthority(input: CoreDeps) {
   };
   const deliveries = createDeliveryService(deps);
   const retention = createRetentionService(deps);
-  const ssf = createSsfService(deps, keys, baseApps);
+  const ssf = createSsfService(deps, keys, baseApps, tokens);
 
   /**
    * The user a login name (username or email) names. Stored names are NFC, so the same

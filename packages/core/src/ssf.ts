@@ -1,5 +1,5 @@
 import { createHash, KeyObject, sign as signBytes } from 'node:crypto';
-import { SignJWT, decodeProtectedHeader, jwtVerify } from 'jose';
+import { SignJWT } from 'jose';
 import type { AppService } from './apps.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
@@ -8,6 +8,7 @@ import { randomToken } from './secrets.js';
 import { newJti, setClaims, SSF_EVENTS, SSF_SUPPORTED_EVENTS, streamSubject } from './ssf-events.js';
 import type { SsfDeliveryMethod, SsfEvent, SsfStream, SsfStreamDeliveryState, SsfStreamStatus, SsfSubjectFormat } from './ssf-model.js';
 import type { KeyManager } from './signing-keys.js';
+import type { TokenService } from './tokens.js';
 
 /** The scopes of receiver clients' access tokens. */
 export const SSF_SCOPES = ['ssf.manage', 'ssf.read'] as const;
@@ -36,7 +37,6 @@ export interface SsfCaller {
 
 /** The RS256 signature the CAEP Interoperability Profile requires of every SET (2048-bit keys). */
 const SET_ALG = 'RS256' as const;
-const MAX_TOKEN_LENGTH = 8192;
 
 /** A short fingerprint of a client's secret hash: a rotated secret retires its access tokens. */
 const secretVersion = (app: AppRecord): string => createHash('sha256').update(app.secretHash).digest('base64url').slice(0, 16);
@@ -54,7 +54,7 @@ const secretVersion = (app: AppRecord): string => createHash('sha256').update(ap
  * const stream = await authority.ssf.createStream(caller!, { delivery: { method: 'poll' } });
  * ```
  */
-export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppService) {
+export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppService, tokens: Pick<TokenService, 'verifyAccessToken'>) {
   const { store, clock, config } = deps;
   const audience = `${config.issuer}/ssf`;
 
@@ -104,13 +104,9 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
    * still registered with the grant and the same secret. Null otherwise.
    */
   async function authenticate(token: string): Promise<SsfCaller | null> {
-    if (token.length > MAX_TOKEN_LENGTH) return null;
+    const payload = await tokens.verifyAccessToken(token, audience);
+    if (!payload) return null;
     try {
-      const header = decodeProtectedHeader(token);
-      if (typeof header.kid !== 'string' || header.typ !== 'at+jwt') return null;
-      const found = await keys.verificationKey(header.kid);
-      if (!found) return null;
-      const { payload } = await jwtVerify(token, found.key, { issuer: config.issuer, audience, algorithms: [found.alg], typ: 'at+jwt', currentDate: new Date(clock.now()) });
       if (typeof payload.client_id !== 'string' || typeof payload.scope !== 'string') return null;
       const client = await apps.findClient(payload.client_id);
       if (!client || !mayUseClientCredentials(client) || payload.sv !== secretVersion(client)) return null;

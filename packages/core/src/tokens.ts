@@ -138,15 +138,18 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
     return session && session.endedAt === null && !isSessionExpired(session, clock.now()) ? session : null;
   }
 
-  /** Verifies an access token's signature, issuer and lifetime (not its revocation). */
-  async function verifyAccessToken(token: string): Promise<JWTPayload | null> {
+  /**
+   * Verifies an access token's signature, issuer and lifetime (not its revocation), and its
+   * audience when one is named (a Shared Signals receiver's token is for `<issuer>/ssf`).
+   */
+  async function verifyAccessToken(token: string, audience?: string): Promise<JWTPayload | null> {
     if (token.length > MAX_JWT_LENGTH) return null;
     try {
       const header = decodeProtectedHeader(token);
       if (typeof header.kid !== 'string' || header.typ !== 'at+jwt') return null;
       const found = await keys.verificationKey(header.kid);
       if (!found) return null;
-      const { payload } = await jwtVerify(token, found.key, { issuer: config.issuer, algorithms: [found.alg], typ: 'at+jwt', currentDate: new Date(clock.now()) });
+      const { payload } = await jwtVerify(token, found.key, { issuer: config.issuer, ...(audience === undefined ? {} : { audience }), algorithms: [found.alg], typ: 'at+jwt', currentDate: new Date(clock.now()) });
       return payload;
     } catch {
       return null;
