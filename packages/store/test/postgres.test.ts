@@ -15,7 +15,10 @@ async function schema(): Promise<TestSchema> {
 }
 
 async function dropSchemas(): Promise<void> {
-  await Promise.all(schemas.splice(0).map((s) => s.drop()));
+  // One after another: dropping every schema at once takes a lock per table of each in
+  // parallel, which ran PostgreSQL out of its lock table ("out of shared memory") while other
+  // test files were busy on the same server.
+  for (const s of schemas.splice(0)) await s.drop();
 }
 
 const session = (n: number, userId: string, overrides: Partial<NewSession> = {}): NewSession => ({
