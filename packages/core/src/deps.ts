@@ -9,8 +9,12 @@ export interface CoreDeps {
   store: Store;
   config: Config;
   clock: Clock;
-  /** Called after a transaction that wrote revocation log entries has committed. */
-  onRevoked?: (events: RevocationEvent[]) => void;
+  /**
+   * Called after a transaction that wrote revocation log entries has committed, with the
+   * number of back-channel logout deliveries it added to the outbox (none: the outbox worker
+   * has nothing new to look for).
+   */
+  onRevoked?: (events: RevocationEvent[], written: { deliveries: number }) => void;
   /** Called after a transaction that added SETs to the Shared Signals outbox has committed. */
   onSecurityEvents?: () => void;
   /**

@@ -16,6 +16,7 @@ export async function commitRevocation(
   options: { userWide?: boolean; signals?: () => SecuritySignal[] } = {},
 ): Promise<RevocationEvent[]> {
   let sets = 0;
+  let notices = 0;
   const events = await deps.store.transaction(async (tx) => {
     // The streams are read before `work`: on PostgreSQL `work` takes the revocation counter's
     // row lock (decision 2), and every statement after it holds back every other revocation.
@@ -34,6 +35,7 @@ export async function commitRevocation(
         const now = written[0]!.at;
         const deliveries = planLogout({ events: written, sessions, apps: await tx.listApps(), userWide: options.userWide ?? false, now, horizonMs: deps.config.outbox.horizonSeconds * 1000 });
         await tx.enqueueDeliveries(deliveries);
+        notices = deliveries.length;
       }
     }
     // The Shared Signals outbox too: every session end (whatever ended it) and every signal
@@ -65,7 +67,7 @@ export async function commitRevocation(
   // Drop cached sessions before the revoking call returns: from here on nobody may be told
   // the session is active.
   if (events.length > 0) deps.cache?.dropSessions(events.map((e) => e.sid));
-  if (events.length > 0) deps.onRevoked?.(events);
+  if (events.length > 0) deps.onRevoked?.(events, { deliveries: notices });
   if (sets > 0) deps.onSecurityEvents?.();
   return events;
 }

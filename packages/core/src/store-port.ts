@@ -244,9 +244,11 @@ export interface StoreOperations {
   hasSsfPollEvents(streamId: string, now: number, streamEventsOnly?: boolean): Promise<boolean>;
   /**
    * Marks several pushed events delivered at once (one statement for a whole batch of
-   * completions), those `owner` still holds; returns the ids it marked.
+   * completions), those `owner` still holds; returns the ids it marked, and whether a younger
+   * event about the same stream and subject is pending behind one of them (it may be claimed
+   * now; a push worker need not look for due events after a delivery otherwise).
    */
-  deliverSsfEvents(ids: number[], owner: string, at: number, httpStatus: number): Promise<number[]>;
+  deliverSsfEvents(ids: number[], owner: string, at: number, httpStatus: number): Promise<{ recorded: number[]; successors: boolean }>;
   /** Records a push attempt's outcome if `owner` still holds the lease; false otherwise. */
   completeSsfEvent(id: number, owner: string, outcome: SsfEventOutcome): Promise<boolean>;
   /**
@@ -319,6 +321,12 @@ export interface Store extends StoreOperations {
    * In-process caches use it to know they may still trust what they hold.
    */
   changeMarker(): Promise<number | null>;
+  /**
+   * True when a database notification (PostgreSQL NOTIFY, which names the backend process
+   * that sent it) was sent by one of this store's own connections; false when it came from
+   * another node, or when the adapter cannot tell.
+   */
+  isOwnNotification(processId: number): boolean;
   /** Creates or upgrades the schema. Idempotent, safe to run on every start. */
   migrate(): Promise<void>;
   close(): Promise<void>;

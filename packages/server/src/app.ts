@@ -85,9 +85,11 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   let worker: OutboxWorker | undefined;
   let signal: RevocationSignal | undefined;
   let metrics: Metrics | undefined;
-  const onRevoked = (events: RevocationEvent[]) => {
+  const onRevoked = (events: RevocationEvent[], written: { deliveries: number }) => {
     void hub.wake();
-    void worker?.wake();
+    // Only when this commit gave the outbox something to send: most revocations (sessions no
+    // app with a back-channel URI joined) would otherwise cost a claim query each.
+    if (written.deliveries > 0) void worker?.wake();
     signal?.publish(events[events.length - 1]!.cursor);
     metrics?.recordRevocations(events);
     options.onRevoked?.(events);
@@ -154,7 +156,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
       void hub.wake();
       void worker?.wake();
       ssfWakeup.wake();
-    }, onSsfSignal: () => ssfWakeup.wake(), onCredentialSignal: (clientId) => void guard?.check(clientId) });
+    }, onSsfSignal: () => ssfWakeup.wake(), onCredentialSignal: (clientId) => void guard?.check(clientId), isOwn: (processId) => store.isOwnNotification(processId) });
     app.addHook('onReady', async () => signal!.start());
   }
   await app.register(cookie);

@@ -35,6 +35,13 @@ export function createRevocationSignal(input: {
   onCredentialSignal?: (clientId?: string) => void;
   /** New SETs were committed on some node (PostgreSQL NOTIFY on the SSF channel). */
   onSsfSignal?: () => void;
+  /**
+   * True when a NOTIFY was sent by this node's own store connection (the store's
+   * isOwnNotification). This node woke its feed, outbox and push worker in-process right after
+   * that commit; waking them again for the echo would only repeat each one's read of the
+   * store, once per revocation.
+   */
+  isOwn?: (processId: number) => boolean;
 }) {
   const { log } = input;
   let closed = false;
@@ -62,6 +69,8 @@ export function createRevocationSignal(input: {
     });
     client.on('end', again);
     client.on('notification', (message) => {
+      // Credential changes are re-checked whoever sent them (cheap, and rare).
+      if (message.channel !== CREDENTIAL_CHANNEL && input.isOwn?.(message.processId)) return;
       if (message.channel === REVOCATION_CHANNEL) input.onSignal('postgres');
       else if (message.channel === CREDENTIAL_CHANNEL && message.payload) input.onCredentialSignal?.(message.payload);
       else if (message.channel === SSF_CHANNEL) input.onSsfSignal?.();

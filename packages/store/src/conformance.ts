@@ -1476,12 +1476,26 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         const [a, b, c] = await store.claimSsfPushEvents('n1', T0, T0 + MINUTE, 10);
         // c's lease expired and another node took it: n1 may not record it.
         expect((await store.claimSsfPushEvents('n2', T0 + MINUTE + 1, T0 + 2 * MINUTE, 10)).length).toBe(3);
-        expect(await store.deliverSsfEvents([a!.id, b!.id, c!.id], 'n1', T0 + 5, 202)).toEqual([]);
-        expect(await store.deliverSsfEvents([c!.id, a!.id], 'n2', T0 + MINUTE + 5, 202)).toEqual([a!.id, c!.id].sort((x, y) => x - y));
-        expect(await store.deliverSsfEvents([a!.id], 'n2', T0 + MINUTE + 6, 202)).toEqual([]);
+        expect(await store.deliverSsfEvents([a!.id, b!.id, c!.id], 'n1', T0 + 5, 202)).toEqual({ recorded: [], successors: false });
+        expect(await store.deliverSsfEvents([c!.id, a!.id], 'n2', T0 + MINUTE + 5, 202)).toEqual({ recorded: [a!.id, c!.id].sort((x, y) => x - y), successors: false });
+        expect(await store.deliverSsfEvents([a!.id], 'n2', T0 + MINUTE + 6, 202)).toEqual({ recorded: [], successors: false });
         const state = await store.ssfDeliveryState(push.id);
         expect(state).toMatchObject({ pending: 1, delivered: 2, lastDeliveredAt: T0 + MINUTE + 5 });
         void b;
+      });
+
+      it('says when a delivery lets a younger event about the same subject go', async () => {
+        const push = await store.createSsfStream(stream());
+        const other = await store.createSsfStream(stream());
+        const [a1, a2, b1, otherA] = [setFor(push.id, 'user:a'), setFor(push.id, 'user:a'), setFor(push.id, 'user:b'), setFor(other.id, 'user:b')];
+        await store.enqueueSsfEvents([a1, a2, b1]);
+        const claimed = await store.claimSsfPushEvents('n1', T0, T0 + MINUTE, 10);
+        expect(claimed.map((e) => e.jti)).toEqual([a1.jti, b1.jti]);
+        // A pending event about the same subject on another stream is not b1's successor.
+        await store.enqueueSsfEvents([otherA]);
+        expect(await store.deliverSsfEvents([claimed[1]!.id], 'n1', T0 + 1, 202)).toEqual({ recorded: [claimed[1]!.id], successors: false });
+        expect(await store.deliverSsfEvents([claimed[0]!.id], 'n1', T0 + 1, 202)).toEqual({ recorded: [claimed[0]!.id], successors: true });
+        expect((await store.claimSsfPushEvents('n1', T0 + 2, T0 + MINUTE, 10)).map((e) => e.jti)).toEqual([a2.jti, otherA.jti]);
       });
 
       it('never gives one event to two concurrent claimers', async () => {

@@ -19,4 +19,9 @@ export interface SqlDriver {
   close(): Promise<void>;
   /** SQLite only: `PRAGMA data_version`, which changes when another connection commits. */
   dataVersion?(): number;
+  /**
+   * PostgreSQL only: true when `processId` is the server backend of one of this driver's own
+   * connections, i.e. a NOTIFY (which names the backend that sent it) was sent by this driver.
+   */
+  ownsBackend?(processId: number): boolean;
 }

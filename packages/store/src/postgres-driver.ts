@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import type { SqlDriver } from './driver.js';
@@ -11,14 +12,26 @@ const types = {
   },
 };
 
-const numbered = new Map<string, string>();
-/** `?` placeholders to `$1…$n` (the store's SQL never has `?` inside literals). */
-function toPg(sql: string): string {
-  let out = numbered.get(sql);
+/**
+ * The store's SQL as a named prepared statement: `?` placeholders become `$1…$n` (the store's
+ * SQL never has `?` inside literals), and the name is derived from the text. PostgreSQL then
+ * parses and plans each statement once per connection instead of on every call (Parse and
+ * plan were a large share of the server's CPU per query on the revocation and Shared Signals
+ * paths). The store's statements are a fixed set (list placeholders come in chunk-sized
+ * variants), so each connection holds a bounded number of them.
+ */
+interface Prepared {
+  text: string;
+  name: string;
+}
+const prepared = new Map<string, Prepared>();
+function toPg(sql: string): Prepared {
+  let out = prepared.get(sql);
   if (out === undefined) {
     let n = 0;
-    out = sql.replace(/\?/g, () => `$${++n}`);
-    numbered.set(sql, out);
+    const text = sql.replace(/\?/g, () => `$${++n}`);
+    out = { text, name: `t${createHash('sha1').update(text).digest('base64url')}` };
+    prepared.set(sql, out);
   }
   return out;
 }
@@ -27,13 +40,13 @@ function clientDriver(client: pg.PoolClient | pg.Pool): Omit<SqlDriver, 'transac
   return {
     dialect: 'postgres',
     async all<T>(sql: string, params: readonly unknown[] = []) {
-      return (await client.query({ text: toPg(sql), values: params as unknown[], types })).rows as T[];
+      return (await client.query({ ...toPg(sql), values: params as unknown[], types })).rows as T[];
     },
     async get<T>(sql: string, params: readonly unknown[] = []) {
-      return (await client.query({ text: toPg(sql), values: params as unknown[], types })).rows[0] as T | undefined;
+      return (await client.query({ ...toPg(sql), values: params as unknown[], types })).rows[0] as T | undefined;
     },
     async run(sql: string, params: readonly unknown[] = []) {
-      return (await client.query({ text: toPg(sql), values: params as unknown[], types })).rowCount ?? 0;
+      return (await client.query({ ...toPg(sql), values: params as unknown[], types })).rowCount ?? 0;
     },
     async exec(sql: string) {
       await client.query(sql);
@@ -73,6 +86,19 @@ export function createPostgresDriver(connectionString: string, options: { max?: 
   const pool = new pg.Pool({ connectionString: withDefaultUser(connectionString), max: options.max ?? 10 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);
+  // The backends of this pool's connections: a NOTIFY carries the sender's backend pid, so a
+  // node can tell its own commits' notifications (already acted on in-process) from other
+  // nodes'. A pid is unique among the server's live backends; it leaves the set with its
+  // connection, before the server can give it to another one.
+  const backends = new Set<number>();
+  pool.on('connect', (client) => {
+    const pid = (client as pg.PoolClient & { processID?: number }).processID;
+    if (typeof pid === 'number') backends.add(pid);
+  });
+  pool.on('remove', (client) => {
+    const pid = (client as pg.PoolClient & { processID?: number }).processID;
+    if (typeof pid === 'number') backends.delete(pid);
+  });
   const base = clientDriver(pool);
   return {
     ...base,
@@ -91,6 +117,7 @@ export function createPostgresDriver(connectionString: string, options: { max?: 
         client.release();
       }
     },
+    ownsBackend: (processId) => backends.has(processId),
     close: () => pool.end(),
   };
 }

@@ -266,6 +266,12 @@ function toCode(r: Row): AuthorizationCodeRecord {
 
 const toConsent = (r: Row): ConsentRecord => ({ userId: String(r.user_id), clientId: String(r.client_id), scope: String(r.scope), createdAt: num(r.created_at) });
 
+/**
+ * The transactions that sent the revocation NOTIFY. Every node wakes its push worker and long
+ * polls on that channel too, so their SETs need no NOTIFY of their own.
+ */
+const notifiedRevocation = new WeakSet<SqlDriver>();
+
 /** The store operations over one driver (the root driver, or a transaction's). */
 function createOperations(db: SqlDriver): StoreOperations {
   // Row locks for read-modify-write of a session's app list; SQLite serialises writers anyway.
@@ -299,7 +305,10 @@ function createOperations(db: SqlDriver): StoreOperations {
     const events = entries.map((e, i) => ({ ...e, cursor: first + i }));
     // PostgreSQL delivers a NOTIFY only when (and if) the transaction commits: every node
     // LISTENing wakes its feed and outbox right after the end is durable, never before.
-    if (tx.dialect === 'postgres') await tx.get('SELECT pg_notify(?, ?)', [REVOCATION_CHANNEL, String(events[events.length - 1]!.cursor)]);
+    if (tx.dialect === 'postgres') {
+      await tx.get('SELECT pg_notify(?, ?)', [REVOCATION_CHANNEL, String(events[events.length - 1]!.cursor)]);
+      notifiedRevocation.add(tx);
+    }
     for (const part of chunks(events)) {
       await tx.run(
         `INSERT INTO revocations (cursor, sid, sub, reason, actor, at, app) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
@@ -940,7 +949,9 @@ function createOperations(db: SqlDriver): StoreOperations {
     async enqueueSsfEvents(events) {
       if (events.length === 0) return;
       // Delivered on commit only: every node's push worker and waiting long polls wake then.
-      if (db.dialect === 'postgres') await db.get('SELECT pg_notify(?, ?)', [SSF_CHANNEL, '']);
+      // A revoking transaction has sent the revocation NOTIFY already, which wakes them as
+      // well (one statement less per revocation).
+      if (db.dialect === 'postgres' && !notifiedRevocation.has(db)) await db.get('SELECT pg_notify(?, ?)', [SSF_CHANNEL, '']);
       for (const part of chunks(events)) {
         await db.run(
           `INSERT INTO ssf_events (stream_id, jti, subject_key, event_type, claims, status, attempts, next_attempt_at, created_at, horizon_at)
@@ -993,15 +1004,22 @@ function createOperations(db: SqlDriver): StoreOperations {
 
     async deliverSsfEvents(ids, owner, at, httpStatus) {
       const done: number[] = [];
+      let successors = false;
       for (const part of chunks(ids)) {
-        const rows = await db.all<{ id: unknown }>(
+        // The successor check rides on the same statement (the pending-by-subject index): the
+        // worker then claims again only when a delivery let a waiting event go.
+        const rows = await db.all<{ id: unknown; successor: unknown }>(
           `UPDATE ssf_events SET status = 'delivered', attempts = attempts + 1, last_attempt_at = ?, delivered_at = ?, last_status = ?, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
-           WHERE id IN (${placeholders(part.length)}) AND lease_owner = ? AND status = 'pending' RETURNING id`,
+           WHERE id IN (${placeholders(part.length)}) AND lease_owner = ? AND status = 'pending'
+           RETURNING id, EXISTS (SELECT 1 FROM ssf_events p WHERE p.stream_id = ssf_events.stream_id AND p.subject_key = ssf_events.subject_key AND p.status = 'pending' AND p.id > ssf_events.id) AS successor`,
           [at, at, httpStatus, ...part, owner],
         );
-        done.push(...rows.map((r) => num(r.id)));
+        for (const r of rows) {
+          done.push(num(r.id));
+          if (r.successor === true || Number(r.successor) === 1) successors = true;
+        }
       }
-      return done.sort((a, b) => a - b);
+      return { recorded: done.sort((a, b) => a - b), successors };
     },
 
     async completeSsfEvent(id, owner, outcome) {
@@ -1223,6 +1241,7 @@ export function createSqlStore(driver: SqlDriver): Store {
     // SQLite's data_version changes when another connection commits (the CLI, another
     // process); PostgreSQL has no such cheap signal, so it reports null (no caching).
     changeMarker: async () => driver.dataVersion?.() ?? null,
+    isOwnNotification: (processId) => driver.ownsBackend?.(processId) ?? false,
     migrate: async () => void (await migrate(driver)),
     close: () => driver.close(),
   };
