@@ -245,7 +245,7 @@ function readBody(request: IncomingMessage): Promise<string> {
   });
 }
 
-export async function startPushReceiver(transmitter: () => Transmitter, audience: () => string, options: { expectAuthorization?: string; answerAfterMs?: number } = {}): Promise<PushReceiver> {
+export async function startPushReceiver(transmitter: () => Transmitter, audience: () => string, options: { expectAuthorization?: string; answerAfterMs?: number; now?: () => number } = {}): Promise<PushReceiver> {
   let server: Server;
   let port = 0;
   const hung: Array<() => void> = [];
@@ -298,7 +298,7 @@ export async function startPushReceiver(transmitter: () => Transmitter, audience
       return;
     }
     try {
-      receiver.received.push(await validateSet(body, transmitter(), audience()));
+      receiver.received.push(await validateSet(body, transmitter(), audience(), options.now?.() ?? Date.now()));
       // A slow receiver: it has the SET, but the transmitter does not know yet.
       if (options.answerAfterMs) await new Promise((resolve) => setTimeout(resolve, options.answerAfterMs));
       response.writeHead(202).end();
