@@ -18,8 +18,8 @@ export async function commitRevocation(
   let sets = 0;
   let notices = 0;
   const events = await deps.store.transaction(async (tx) => {
-    // The streams are read before `work`: on PostgreSQL `work` takes the revocation counter's
-    // row lock (decision 2), and every statement after it holds back every other revocation.
+    // The streams are read before `work`: `work` ends with the revocation counter's row lock
+    // (decision 2), and every statement after it holds back every other revocation.
     // (A stream created at the very moment of this revocation may miss it: a race with no
     // "before" to keep.)
     const streams = deps.config.ssf.enabled ? (await tx.listSsfStreams()).filter((s) => s.status !== 'disabled') : [];

@@ -148,8 +148,12 @@ export function createUserService(deps: CoreDeps) {
     const events = await commitRevocation(deps, async (tx) => {
       // Read before it goes: the RISC account-purged SET names the account as it was.
       gone = await tx.findUserById(id);
-      const ended = await tx.endUserSessions(id, {}, { at: now, reason: 'user_deleted', actor });
+      // The user's row first, then the sessions', then the log's counter (at the end of
+      // endUserSessions): the order every revoking transaction takes its locks in, so two of
+      // them about one user (a deletion and a password change) wait for each other instead
+      // of deadlocking.
       if (!(await tx.deleteUser(id))) throw new TesseraError('USER_NOT_FOUND');
+      const ended = await tx.endUserSessions(id, {}, { at: now, reason: 'user_deleted', actor });
       await tx.appendAudit({ at: now, actor, action: 'user.deleted', userId: id, sessionHandle: null, clientId: null, ip: null, details: {} });
       return ended;
     }, undefined, { userWide: true, signals: () => (gone ? [{ kind: 'account-purged', user: gone as UserRecord, at: now, actor }] : []) });

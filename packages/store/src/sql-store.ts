@@ -294,9 +294,16 @@ function createOperations(db: SqlDriver): StoreOperations {
   }
 
   /**
-   * Appends log entries with the next cursors. Locking the single counter row first makes
-   * every revoking transaction take cursors in commit order: a later transaction cannot get
-   * a cursor until the earlier one has committed, so readers never see a gap fill in late.
+   * Appends log entries with the next cursors. The counter's UPDATE locks its single row
+   * until commit, which makes every revoking transaction take cursors in commit order: a
+   * later transaction cannot get a cursor until the earlier one has committed, so readers
+   * never see a gap fill in late (decision 0002).
+   *
+   * The lock is taken here, after the transaction has changed its session rows, not at its
+   * start: every revocation waits for it, so the time it is held is what bounds revocations
+   * per second (on PostgreSQL each statement under it is a round trip). Taking it last cannot
+   * deadlock: the statements that follow it in a revoking transaction (outbox rows, audit)
+   * wait for no session or user row, so its holder always gets to commit.
    */
   async function appendLog(tx: SqlDriver, entries: Omit<RevocationEvent, 'cursor'>[]): Promise<RevocationEvent[]> {
     if (entries.length === 0) return [];
@@ -316,10 +323,6 @@ function createOperations(db: SqlDriver): StoreOperations {
       );
     }
     return events;
-  }
-
-  async function lockLog(tx: SqlDriver): Promise<void> {
-    if (tx.dialect === 'postgres') await tx.get('SELECT value FROM revocation_counter WHERE id = 1 FOR UPDATE');
   }
 
   async function markEnded(tx: SqlDriver, where: string, params: unknown[], end: SessionEnd): Promise<Row[]> {
@@ -526,7 +529,6 @@ function createOperations(db: SqlDriver): StoreOperations {
     endSessions(handles, end) {
       if (handles.length === 0) return Promise.resolve([]);
       return db.transaction(async (tx) => {
-        await lockLog(tx);
         const rows: Row[] = [];
         for (const part of chunks([...new Set(handles)])) rows.push(...(await markEnded(tx, `handle IN (${placeholders(part.length)})`, part, end)));
         return finishEnd(tx, rows, end);
@@ -535,7 +537,6 @@ function createOperations(db: SqlDriver): StoreOperations {
 
     endUserSessions(userId, selector, end) {
       return db.transaction(async (tx) => {
-        await lockLog(tx);
         const rows = selector.exceptHandle
           ? await markEnded(tx, 'user_id = ? AND handle <> ?', [userId, selector.exceptHandle], end)
           : await markEnded(tx, 'user_id = ?', [userId], end);
@@ -546,7 +547,6 @@ function createOperations(db: SqlDriver): StoreOperations {
     leaveSessions(handles, clientId, end) {
       if (handles.length === 0) return Promise.resolve([]);
       return db.transaction(async (tx) => {
-        await lockLog(tx);
         const left: Omit<RevocationEvent, 'cursor'>[] = [];
         for (const part of chunks([...new Set(handles)])) {
           const rows = await tx.all<{ handle: string; user_id: string; apps: string }>(
@@ -570,7 +570,6 @@ function createOperations(db: SqlDriver): StoreOperations {
       if (limit <= 0) return Promise.resolve([]);
       const end: SessionEnd = { at: now, reason: 'expired', actor: 'system' };
       return db.transaction(async (tx) => {
-        await lockLog(tx);
         const due = await tx.all<{ handle: string }>('SELECT handle FROM sessions WHERE ended_at IS NULL AND idle_expires_at <= ? ORDER BY idle_expires_at LIMIT ?', [now, limit]);
         // The UPDATE checks the deadline again on each row it changes: a session touched
         // since the SELECT (by another request or node) is no longer due and must not be
