@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readConfig, startServer, type RunningServer } from '../../packages/server/src/index.js';
 import { freshSchemaUrl, postgresTestUrl, type TestSchema } from '../../packages/store/test/pg-support.js';
+import { metricValue } from './support/cluster.js';
 import { validateSet, call, checkStreamConfig, clientCredentialsToken, discover, EVENT, poll, POLL_URN, PUSH_URN, startPushReceiver, until, type PushReceiver, type ReceivedSet, type Transmitter } from './support/ssf-receiver.js';
 
 const ADMIN = `ssf-test-admin-${'z'.repeat(40)}`;
@@ -453,6 +454,18 @@ describe.each(KINDS)('SSF transmitter on %s', (kind) => {
       return state.delivery.pending === 0 ? state : undefined;
     });
     expect(settled.delivery).toMatchObject({ pending: 0, dead: 1, delivered: 3 });
+    // The same story on /metrics: this node's attempts by outcome (the 400 that killed the
+    // first SET, the 503, the invalid_key and the refused connections while the receiver was
+    // down all count as failed or dead), and the store-wide gauges.
+    const scraped = await fetch(`${node.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(scraped.status).toBe(200);
+    const text = await scraped.text();
+    expect(metricValue(text, 'tessera_ssf_push_attempts_total', { outcome: 'dead' })).toBeGreaterThanOrEqual(1);
+    expect(metricValue(text, 'tessera_ssf_push_attempts_total', { outcome: 'failed' })).toBeGreaterThanOrEqual(3);
+    expect(metricValue(text, 'tessera_ssf_push_attempts_total', { outcome: 'delivered' })).toBeGreaterThanOrEqual(3);
+    expect(metricValue(text, 'tessera_ssf_streams', { status: 'enabled' })).toBeGreaterThanOrEqual(1);
+    expect(metricValue(text, 'tessera_ssf_events', { status: 'dead' })).toBeGreaterThanOrEqual(1);
+    expect(metricValue(text, 'tessera_ssf_push_in_flight')).toBeGreaterThanOrEqual(0);
     expect((await call(manageToken, 'DELETE', `${endpoint('configuration_endpoint')}?stream_id=${id}`)).status).toBe(204);
   });
 

@@ -140,12 +140,13 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
   // The worker only wakes on commits; it never runs inside a user's request.
   worker = createOutboxWorker({ store, authority, config, log: app.log, now: () => (options.clock ?? systemClock).now(), onAttempt: (outcome) => metrics?.recordAttempt(outcome) });
   if (options.startWorker && config.outbox.enabled) worker.start();
-  const ssfWorker = createSsfPushWorker({ store, authority, config, log: app.log, wakeup: ssfWakeup, now: () => (options.clock ?? systemClock).now() });
+  const ssfWorker = createSsfPushWorker({ store, authority, config, log: app.log, wakeup: ssfWakeup, now: () => (options.clock ?? systemClock).now(), onAttempt: (outcome) => metrics?.recordSsfAttempt(outcome) });
   if (options.startWorker && config.outbox.enabled && config.ssf.enabled) ssfWorker.start();
   metrics = createMetrics({
     store,
     feedSubscribers: () => hub.size,
     deliveriesInFlight: () => worker?.inFlight ?? 0,
+    ssfPushesInFlight: () => ssfWorker.inFlight,
     signalsUp: () => ({ ...(config.databaseUrl ? { postgres: signal?.health.postgres ?? false } : {}), ...(config.redisUrl ? { redis: signal?.health.redis ?? false } : {}) }),
   });
   metrics.instrument(app);

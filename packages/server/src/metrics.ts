@@ -17,7 +17,7 @@ const STORE_GAUGE_MS = 15_000;
  * metrics.recordRevocations(events);
  * ```
  */
-export function createMetrics(input: { store: Store; feedSubscribers: () => number; deliveriesInFlight: () => number; signalsUp?: () => Record<string, boolean> }) {
+export function createMetrics(input: { store: Store; feedSubscribers: () => number; deliveriesInFlight: () => number; ssfPushesInFlight?: () => number; signalsUp?: () => Record<string, boolean> }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tessera_process_' });
   let cached: { at: number; active: number; pending: number; dead: number } | null = null;
@@ -43,7 +43,36 @@ export function createMetrics(input: { store: Store; feedSubscribers: () => numb
   const signalUp = new Gauge({ name: 'tessera_revocation_signal_up', help: 'Wake-up path from other nodes connected (1) or not (0), by source.', labelNames: ['source'], registers: [registry], collect() {
     for (const [source, up] of Object.entries(input.signalsUp?.() ?? {})) signalUp.set({ source }, up ? 1 : 0);
   } });
-  const signals = new Counter({ name: 'tessera_revocation_signals_total', help: 'Wake-ups received (a commit on any node, this one included, or a reconnect), by source.', labelNames: ['source'], registers: [registry] });
+  const signals = new Counter({ name: 'tessera_revocation_signals_total', help: 'Wake-ups received, by source: postgres counts other nodes\' commits and reconnects (this node\'s own commits wake it in-process), redis every publication, this node\'s included.', labelNames: ['source'], registers: [registry] });
+  // Shared Signals: the streams by status, their SETs waiting or given up (store-wide, read
+  // at most every 15 s: one query per stream), and this node's push attempts.
+  let ssfCached: { at: number; streams: Record<string, number>; pending: number; dead: number } | null = null;
+  async function ssfFigures() {
+    if (!ssfCached || Date.now() - ssfCached.at >= STORE_GAUGE_MS) {
+      const streams = await input.store.listSsfStreams();
+      const byStatus: Record<string, number> = { enabled: 0, paused: 0, disabled: 0 };
+      let pending = 0;
+      let dead = 0;
+      for (const stream of streams) {
+        byStatus[stream.status] = (byStatus[stream.status] ?? 0) + 1;
+        const state = await input.store.ssfDeliveryState(stream.id);
+        pending += state.pending;
+        dead += state.dead;
+      }
+      ssfCached = { at: Date.now(), streams: byStatus, pending, dead };
+    }
+    return ssfCached;
+  }
+  const ssfStreams = new Gauge({ name: 'tessera_ssf_streams', help: 'Shared Signals streams by status (refreshed at most every 15 s).', labelNames: ['status'], registers: [registry], async collect() {
+    for (const [status, n] of Object.entries((await ssfFigures()).streams)) ssfStreams.set({ status }, n);
+  } });
+  const ssfEvents = new Gauge({ name: 'tessera_ssf_events', help: 'Shared Signals SETs by status: pending (to push, retrying, held by a paused stream, or not yet acknowledged by a poller) and dead (refreshed at most every 15 s).', labelNames: ['status'], registers: [registry], async collect() {
+    const figures = await ssfFigures();
+    ssfEvents.set({ status: 'pending' }, figures.pending);
+    ssfEvents.set({ status: 'dead' }, figures.dead);
+  } });
+  new Gauge({ name: 'tessera_ssf_push_in_flight', help: 'SETs being pushed by this node right now.', registers: [registry], collect() { this.set(input.ssfPushesInFlight?.() ?? 0); } });
+  const ssfAttempts = new Counter({ name: 'tessera_ssf_push_attempts_total', help: 'SET push attempts made by this node, by outcome: delivered, failed (will retry) or dead (gave up).', labelNames: ['outcome'], registers: [registry] });
   const attempts = new Counter({ name: 'tessera_outbox_attempts_total', help: 'Delivery attempts made by this node, by outcome: delivered, failed (will retry) or dead (gave up).', labelNames: ['outcome'], registers: [registry] });
   const purged = new Counter({ name: 'tessera_retention_deleted_total', help: 'Rows deleted by this node\'s retention job, by kind (ended_sessions, revocations, deliveries, audit).', labelNames: ['kind'], registers: [registry] });
   const revocations = new Counter({ name: 'tessera_revocations_total', help: 'Session ends committed by this node, by reason.', labelNames: ['reason'], registers: [registry] });
@@ -62,6 +91,9 @@ export function createMetrics(input: { store: Store; feedSubscribers: () => numb
     },
     recordAttempt(outcome: 'delivered' | 'failed' | 'dead'): void {
       attempts.inc({ outcome });
+    },
+    recordSsfAttempt(outcome: 'delivered' | 'failed' | 'dead'): void {
+      ssfAttempts.inc({ outcome });
     },
     recordPurge(counts: PurgeCounts): void {
       purged.inc({ kind: 'ended_sessions' }, counts.endedSessions);

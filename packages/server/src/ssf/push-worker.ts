@@ -43,7 +43,7 @@ const MAX_ERROR_BODY = 4096;
  * await worker.stop();
  * ```
  */
-export function createSsfPushWorker(input: { store: Store; authority: Authority; config: Config; log: FastifyBaseLogger; wakeup: SsfWakeup; owner?: string; now?: () => number }) {
+export function createSsfPushWorker(input: { store: Store; authority: Authority; config: Config; log: FastifyBaseLogger; wakeup: SsfWakeup; owner?: string; now?: () => number; onAttempt?: (outcome: 'delivered' | 'failed' | 'dead') => void }) {
   const { store, authority, config, log, wakeup } = input;
   const now = input.now ?? (() => Date.now());
   const owner = input.owner ?? `ssf-${randomUUID()}`;
@@ -123,6 +123,7 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
       const next = at + backoffDelay(event.attempts + 1, config.outbox.backoffBaseMs, config.outbox.backoffMaxMs);
       outcome = { status: !result.retry || next > event.horizonAt ? 'dead' : 'pending', at, nextAttemptAt: next, error: result.error, httpStatus: result.httpStatus };
     }
+    input.onAttempt?.(outcome.status === 'pending' ? 'failed' : outcome.status);
     if (outcome.status === 'delivered') {
       // Successes are recorded together: every push that succeeded in this turn of the event
       // loop shares one UPDATE (at 1,000 SETs a second, one write each would be the limit).
