@@ -24,6 +24,8 @@ export async function commitRevocation(
     // "before" to keep.)
     const streams = deps.config.ssf.enabled ? (await tx.listSsfStreams()).filter((s) => s.status !== 'disabled') : [];
     const subjectRules = streams.length > 0 ? await tx.listSsfSubjects(streams.map((s) => s.id)) : [];
+    // The apps (their back-channel settings) likewise, for the same reason.
+    const apps = await tx.listApps();
     const written = await work(tx);
     const signals = options.signals?.() ?? [];
     let sessions: Awaited<ReturnType<StoreOperations['findSessionsByHandles']>> = [];
@@ -33,7 +35,7 @@ export async function commitRevocation(
       sessions = await tx.findSessionsByHandles(written.map((e) => e.sid));
       if (sessions.some((s) => s.apps.length > 0)) {
         const now = written[0]!.at;
-        const deliveries = planLogout({ events: written, sessions, apps: await tx.listApps(), userWide: options.userWide ?? false, now, horizonMs: deps.config.outbox.horizonSeconds * 1000 });
+        const deliveries = planLogout({ events: written, sessions, apps, userWide: options.userWide ?? false, now, horizonMs: deps.config.outbox.horizonSeconds * 1000 });
         await tx.enqueueDeliveries(deliveries);
         notices = deliveries.length;
       }
