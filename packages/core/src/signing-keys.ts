@@ -52,8 +52,8 @@ export function createKeyManager(deps: CoreDeps) {
   let forcedAt = -Infinity;
   const imported = new Map<string, Promise<CryptoKey | Uint8Array>>();
   // Private keys as node:crypto KeyObjects, parsed once per kid: tokens are signed with
-  // node:crypto (compact-jws.ts), and parsing a JWK (an RSA one above all) costs more than a
-  // signature.
+  // node:crypto (compact-jws.ts), and no token should pay for parsing a JWK (an RSA key's
+  // is checked on import). One entry per key a node ever signed with: a few a day.
   const signers = new Map<string, JwsSigningKey>();
 
   const main: SigningAlgorithm = config.tokens.algorithm;
