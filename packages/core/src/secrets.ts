@@ -1,7 +1,7 @@
 // crypto.hash is read from the namespace: a named import of it would fail to link on the
 // Node 20 releases before 20.12 that the engines range still allows.
 import * as crypto from 'node:crypto';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /**
  * Helpers for the secrets Tessera hands out: session tokens, client secrets, admin tokens
@@ -10,9 +10,27 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
  * argon2 on every request). Only hashes are stored; comparisons are constant-time.
  */
 
+// Random bytes are drawn from OpenSSL's CSPRNG 4 KB at a time and handed out in order, each
+// byte once, as node:crypto's randomUUID does with its own pool. A call to randomBytes costs
+// about 5 µs whatever its size (Node 20, OpenSSL 3: locking the generator, a new Buffer),
+// a draw from the pool 0.3 µs, and a token response takes four to six random values (token
+// ids, secrets, jtis). Bytes handed out are zeroed at once, so the pool never holds a
+// secret already issued (only ones not yet drawn, as any pool does).
+const POOL_BYTES = 4096;
+const pool = Buffer.alloc(POOL_BYTES);
+let drawn = POOL_BYTES;
+
 /** A URL-safe random string of `bytes` random bytes. */
 export function randomToken(bytes = 32): string {
-  return randomBytes(bytes).toString('base64url');
+  if (bytes > POOL_BYTES / 8) return randomBytes(bytes).toString('base64url');
+  if (drawn + bytes > POOL_BYTES) {
+    randomFillSync(pool);
+    drawn = 0;
+  }
+  const text = pool.toString('base64url', drawn, drawn + bytes);
+  pool.fill(0, drawn, drawn + bytes);
+  drawn += bytes;
+  return text;
 }
 
 // One-shot crypto.hash (Node 20.12+) is about three times faster than a Hash object for a

@@ -1,13 +1,10 @@
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import { importJwsSigningKey, type JwsSigningKey } from './compact-jws.js';
 import type { CoreDeps } from './deps.js';
 import type { SigningAlgorithm, SigningKeyRecord } from './model.js';
 
-/** A key ready to sign with. */
-export interface ActiveKey {
-  kid: string;
-  alg: SigningKeyRecord['alg'];
-  privateKey: CryptoKey | Uint8Array;
-}
+/** A key ready to sign with: its kid, alg and node:crypto private key (see compact-jws.ts). */
+export type ActiveKey = JwsSigningKey;
 
 // How long after a key stops signing it stays published: the longest-lived token it may
 // have signed (access tokens; back-channel logout tokens live 2 minutes) plus clock skew.
@@ -40,7 +37,8 @@ export const ID_TOKEN_ALGORITHMS: readonly SigningAlgorithm[] = Object.freeze(['
  * @example
  * ```ts
  * const keys = createKeyManager(deps);
- * const { kid, privateKey } = await keys.signingKey();
+ * const key = await keys.signingKey(); // { kid, alg, key }
+ * const jwt = signCompactJws(key, 'JWT', claims);
  * const jwks = await keys.publicJwks();
  * ```
  */
@@ -53,6 +51,10 @@ export function createKeyManager(deps: CoreDeps) {
   let loading: Promise<void> | null = null;
   let forcedAt = -Infinity;
   const imported = new Map<string, Promise<CryptoKey | Uint8Array>>();
+  // Private keys as node:crypto KeyObjects, parsed once per kid: tokens are signed with
+  // node:crypto (compact-jws.ts), and no token should pay for parsing a JWK (an RSA key's
+  // is checked on import). One entry per key a node ever signed with: a few a day.
+  const signers = new Map<string, JwsSigningKey>();
 
   const main: SigningAlgorithm = config.tokens.algorithm;
   // Algorithms asked for on this node that may not have keys in the store yet.
@@ -120,12 +122,12 @@ export function createKeyManager(deps: CoreDeps) {
     return keys;
   }
 
-  function importOnce(record: SigningKeyRecord, half: 'publicJwk' | 'privateJwk'): Promise<CryptoKey | Uint8Array> {
-    const id = `${record.kid}:${half}`;
-    let key = imported.get(id);
+  // Verification stays with jose (jwtVerify), which takes its own key form.
+  function importPublicKey(record: SigningKeyRecord): Promise<CryptoKey | Uint8Array> {
+    let key = imported.get(record.kid);
     if (!key) {
-      key = importJWK(record[half] as JWK, record.alg);
-      imported.set(id, key);
+      key = importJWK(record.publicJwk as JWK, record.alg);
+      imported.set(record.kid, key);
     }
     return key;
   }
@@ -154,7 +156,12 @@ export function createKeyManager(deps: CoreDeps) {
       record = pick(await fresh());
     }
     if (!record) throw new Error('no active signing key');
-    return { kid: record.kid, alg: record.alg, privateKey: await importOnce(record, 'privateJwk') };
+    let signer = signers.get(record.kid);
+    if (!signer) {
+      signer = importJwsSigningKey(record.privateJwk, record.kid, record.alg);
+      signers.set(record.kid, signer);
+    }
+    return signer;
   }
 
   /** The public keys to publish at /.well-known/jwks.json. */
@@ -172,7 +179,7 @@ export function createKeyManager(deps: CoreDeps) {
       loadedAt = -Infinity;
       record = (await fresh()).find((k) => k.kid === kid);
     }
-    return record ? { key: await importOnce(record, 'publicJwk'), alg: record.alg } : null;
+    return record ? { key: await importPublicKey(record), alg: record.alg } : null;
   }
 
   return { signingKey, publicJwks, verificationKey, ensureAlgorithm };

@@ -1,6 +1,6 @@
-import { createHash, KeyObject, sign as signBytes } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { createHash } from 'node:crypto';
 import type { AppService } from './apps.js';
+import { signCompactJws, signCompactJwsInPool } from './compact-jws.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import type { AppRecord, Actor } from './model.js';
@@ -84,18 +84,21 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
     const asked = scope === undefined ? allowed : [...new Set(scope.split(' ').filter(Boolean))];
     if (asked.length === 0 || asked.some((s) => !allowed.includes(s))) return 'invalid_scope';
     const granted = allowed.filter((s) => asked.includes(s)).join(' ');
-    const { kid, alg, privateKey } = await keys.signingKey();
+    const key = await keys.signingKey();
     const now = Math.floor(clock.now() / 1000);
     const ttl = config.ssf.accessTokenTtlSeconds;
-    const accessToken = await new SignJWT({ client_id: client.clientId, scope: granted, sv: secretVersion(client) })
-      .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
-      .setIssuer(config.issuer)
-      .setSubject(client.clientId)
-      .setAudience(audience)
-      .setIssuedAt(now)
-      .setExpirationTime(now + ttl)
-      .setJti(randomToken(16))
-      .sign(privateKey);
+    // Signed like every token a request waits for (compact-jws.ts).
+    const accessToken = signCompactJws(key, 'at+jwt', {
+      client_id: client.clientId,
+      scope: granted,
+      sv: secretVersion(client),
+      iss: config.issuer,
+      sub: client.clientId,
+      aud: audience,
+      iat: now,
+      exp: now + ttl,
+      jti: randomToken(16),
+    });
     return { accessToken, expiresIn: ttl, scope: granted };
   }
 
@@ -334,31 +337,13 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
     await store.saveSsfSubject({ streamId: id, key: subjectKeyOf(subject), included, createdAt: clock.now() });
   }
 
-  // node:crypto signs RS256 about twice as fast as WebCrypto (what jose uses), and a push
-  // stream signs one SET per event per stream: the key is converted, and the protected
-  // header encoded, once per kid.
-  const keyObjects = new Map<string, { key: KeyObject; header: string }>();
-
   /** An SET's compact JWS: RS256 with the transmitter's RSA key, `typ: secevent+jwt` (SSF §4.1.1). */
   async function signSet(event: Pick<SsfEvent, 'claims'>): Promise<string> {
-    const { kid, privateKey } = await keys.signingKey(SET_ALG);
-    let signer = keyObjects.get(kid);
-    if (!signer) {
-      const key = privateKey instanceof Uint8Array ? undefined : KeyObject.from(privateKey as Parameters<typeof KeyObject.from>[0]);
-      if (!key) throw new Error('RS256 signing key is not an asymmetric key');
-      signer = { key, header: Buffer.from(JSON.stringify({ alg: SET_ALG, kid, typ: 'secevent+jwt' })).toString('base64url') };
-      keyObjects.clear();
-      keyObjects.set(kid, signer);
-    }
-    const input = `${signer.header}.${Buffer.from(JSON.stringify(event.claims)).toString('base64url')}`;
-    // With a callback, node:crypto signs in libuv's thread pool: the RSA private-key operation
-    // (most of a SET's cost) runs beside the event loop, on another core, instead of holding
-    // up every request (logouts among them) while a burst of SETs is signed.
-    const { key } = signer;
-    const signature = await new Promise<Buffer>((resolve, reject) => {
-      signBytes('sha256', Buffer.from(input), key, (error, result) => (error ? reject(error) : resolve(result)));
-    });
-    return `${input}.${signature.toString('base64url')}`;
+    // node:crypto signs RS256 about twice as fast as WebCrypto (what jose uses), and in the
+    // thread pool: a push stream signs one SET per event per stream, and the RSA private-key
+    // operation (most of a SET's cost) runs beside the event loop, on another core, instead
+    // of holding up every request (logouts among them) while a burst of SETs is signed.
+    return signCompactJwsInPool(await keys.signingKey(SET_ALG), 'secevent+jwt', event.claims);
   }
 
   /**

@@ -159,8 +159,12 @@ export interface StoreOperations {
 
   createRefreshToken(token: RefreshTokenRecord): Promise<void>;
   findRefreshToken(id: string): Promise<RefreshTokenRecord | null>;
-  /** Marks a refresh token used; false when it already was (exactly one caller wins). */
-  spendRefreshToken(id: string, at: number): Promise<boolean>;
+  /**
+   * The rotation of a refresh token, in one transaction: marks `id` used at `at` and stores
+   * its successor `next`. False when `id` was used already or is unknown (exactly one of
+   * concurrent callers wins), and then `next` is not stored.
+   */
+  rotateRefreshToken(id: string, at: number, next: RefreshTokenRecord): Promise<boolean>;
   /** Removes refresh tokens past their expiry; returns how many. */
   purgeRefreshTokens(now: number): Promise<number>;
 

@@ -1,9 +1,10 @@
-import { SignJWT, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { isMember } from './app-access.js';
+import { signCompactJws, signCompactJwsInPool } from './compact-jws.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import { isSessionExpired } from './lifetimes.js';
-import type { AppRecord, SessionRecord, SigningAlgorithm, UserRecord } from './model.js';
+import type { AppRecord, RefreshTokenRecord, SessionRecord, SigningAlgorithm, UserRecord } from './model.js';
 import { createSplitToken, randomToken, splitToken, verifySecret } from './secrets.js';
 import type { SessionService } from './sessions.js';
 import type { KeyManager } from './signing-keys.js';
@@ -58,27 +59,42 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
   const ttlSeconds = config.tokens.accessTokenTtlSeconds;
 
   async function signAccessToken(session: SessionRecord, clientId: string, scope: string | null = null): Promise<{ token: string; expiresIn: number }> {
-    const { kid, alg, privateKey } = await keys.signingKey();
+    const key = await keys.signingKey();
     const now = Math.floor(clock.now() / 1000);
     // Never outlives the session's absolute end.
     const exp = Math.min(now + ttlSeconds, Math.floor(session.expiresAt / 1000));
-    const token = await new SignJWT({ sid: session.handle, client_id: clientId, ...(scope ? { scope } : {}) })
-      .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
-      .setIssuer(config.issuer)
-      .setSubject(session.userId)
-      .setAudience(clientId)
-      .setIssuedAt(now)
-      .setExpirationTime(exp)
-      .setJti(randomToken(16))
-      .sign(privateKey);
+    // node:crypto, synchronously (compact-jws.ts says why); the claims in the order jose's
+    // SignJWT wrote them, so the tokens are the same as before.
+    const token = signCompactJws(key, 'at+jwt', {
+      sid: session.handle,
+      client_id: clientId,
+      ...(scope ? { scope } : {}),
+      iss: config.issuer,
+      sub: session.userId,
+      aud: clientId,
+      iat: now,
+      exp,
+      jti: randomToken(16),
+    });
     return { token, expiresIn: exp - now };
   }
 
-  async function issuePair(session: SessionRecord, clientId: string, scope: string | null = null): Promise<TokenPair> {
-    const access = await signAccessToken(session, clientId, scope);
+  /** A new refresh token for the session, and the record that stores its hash. */
+  function newRefreshToken(session: SessionRecord, clientId: string, scope: string | null): { token: string; record: RefreshTokenRecord } {
     const refresh = createSplitToken('rt');
-    await store.createRefreshToken({ id: refresh.id, secretHash: refresh.secretHash, handle: session.handle, clientId, createdAt: clock.now(), expiresAt: session.expiresAt, usedAt: null, scope });
-    return { accessToken: access.token, expiresIn: access.expiresIn, refreshToken: refresh.token, sid: session.handle, scope };
+    return { token: refresh.token, record: { id: refresh.id, secretHash: refresh.secretHash, handle: session.handle, clientId, createdAt: clock.now(), expiresAt: session.expiresAt, usedAt: null, scope } };
+  }
+
+  /** The pair of a stored refresh token and a new access token. */
+  async function pairWith(session: SessionRecord, clientId: string, scope: string | null, refreshToken: string): Promise<TokenPair> {
+    const access = await signAccessToken(session, clientId, scope);
+    return { accessToken: access.token, expiresIn: access.expiresIn, refreshToken, sid: session.handle, scope };
+  }
+
+  async function issuePair(session: SessionRecord, clientId: string, scope: string | null = null): Promise<TokenPair> {
+    const refresh = newRefreshToken(session, clientId, scope);
+    await store.createRefreshToken(refresh.record);
+    return pairWith(session, clientId, scope, refresh.token);
   }
 
   async function activeUser(session: SessionRecord) {
@@ -128,9 +144,13 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
     if (now >= record.expiresAt) throw new TesseraError('INVALID_GRANT');
     const user = session.endedAt !== null || isSessionExpired(session, now) ? null : await activeUser(session);
     if (!user) throw new TesseraError('INVALID_GRANT');
+    // One store call (one transaction) spends the old token and stores the new one: one
+    // write to the database instead of two, and never a spent token without its successor.
     // Of two concurrent refreshes with one token exactly one spends it; the other is reuse.
-    if (!(await store.spendRefreshToken(record.id, now))) throw await theft();
-    return { pair: await issuePair(session, app.clientId, record.scope ?? null), session, user };
+    const scope = record.scope ?? null;
+    const next = newRefreshToken(session, app.clientId, scope);
+    if (!(await store.rotateRefreshToken(record.id, now, next.record))) throw await theft();
+    return { pair: await pairWith(session, app.clientId, scope, next.token), session, user };
   }
 
   async function activeSession(handle: string): Promise<SessionRecord | null> {
@@ -211,18 +231,23 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
    *   handles (the token must stay small); receivers then fall back to `revoked_at`.
    */
   async function signLogoutToken(input: { clientId: string; sub: string; sid: string | null; revokedAt: number; handles?: readonly string[]; alg?: SigningAlgorithm | undefined }): Promise<string> {
-    const { kid, alg, privateKey } = await keys.signingKey(input.alg);
+    const key = await keys.signingKey(input.alg);
     const now = Math.floor(clock.now() / 1000);
     const sids = input.sid === null && input.handles && input.handles.length <= MAX_LOGOUT_TOKEN_SIDS ? [...input.handles] : undefined;
-    return new SignJWT({ events: { [BACKCHANNEL_EVENT]: {} }, ...(input.sid ? { sid: input.sid } : {}), revoked_at: Math.floor(input.revokedAt), ...(sids ? { sids } : {}) })
-      .setProtectedHeader({ alg, kid, typ: 'logout+jwt' })
-      .setIssuer(config.issuer)
-      .setSubject(input.sub)
-      .setAudience(input.clientId)
-      .setIssuedAt(now)
-      .setExpirationTime(now + 120)
-      .setJti(randomToken(16))
-      .sign(privateKey);
+    // In the thread pool: the outbox signs these in bursts (one per app per ended session, in
+    // the algorithm each app chose, RS256 among them), work no request waits for.
+    return signCompactJwsInPool(key, 'logout+jwt', {
+      events: { [BACKCHANNEL_EVENT]: {} },
+      ...(input.sid ? { sid: input.sid } : {}),
+      revoked_at: Math.floor(input.revokedAt),
+      ...(sids ? { sids } : {}),
+      iss: config.issuer,
+      sub: input.sub,
+      aud: input.clientId,
+      iat: now,
+      exp: now + 120,
+      jti: randomToken(16),
+    });
   }
 
   return { exchange, refresh, refreshGrant, introspect, verifyAccessToken, signAccessToken, signLogoutToken, issuePair, activeSession, isMember };

@@ -1137,13 +1137,23 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect((await store.findRefreshToken('rt_b'))!.scope).toBeNull();
       });
 
-      it('is spent exactly once, also under concurrency', async () => {
+      it('is rotated exactly once, also under concurrency: the old one spent, only the winner\'s successor stored', async () => {
         await store.createRefreshToken(token);
-        const results = await Promise.all(Array.from({ length: 10 }, () => store.spendRefreshToken('rt_1', T0 + 1)));
+        const next = (i: number) => ({ ...token, id: `rt_next${i}`, secretHash: String(i % 10).repeat(64), createdAt: T0 + 1, scope: 'openid' });
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.rotateRefreshToken('rt_1', T0 + 1, next(i))));
         expect(results.filter(Boolean)).toHaveLength(1);
         expect((await store.findRefreshToken('rt_1'))!.usedAt).toBe(T0 + 1);
-        expect(await store.spendRefreshToken('rt_1', T0 + 2)).toBe(false);
-        expect(await store.spendRefreshToken('rt_nobody', T0 + 2)).toBe(false);
+        const winner = results.indexOf(true);
+        for (let i = 0; i < 10; i++) {
+          if (i === winner) expect(await store.findRefreshToken(`rt_next${i}`)).toEqual(next(i));
+          else expect(await store.findRefreshToken(`rt_next${i}`)).toBeNull();
+        }
+        expect(await store.rotateRefreshToken('rt_1', T0 + 2, next(10))).toBe(false);
+        expect(await store.rotateRefreshToken('rt_nobody', T0 + 2, next(11))).toBe(false);
+        expect(await store.findRefreshToken('rt_next10')).toBeNull();
+        expect(await store.findRefreshToken('rt_next11')).toBeNull();
+        // The successor is an ordinary token: it rotates in turn.
+        expect(await store.rotateRefreshToken(`rt_next${winner}`, T0 + 3, next(12))).toBe(true);
       });
 
       it('purges tokens past their expiry', async () => {

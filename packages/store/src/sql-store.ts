@@ -288,6 +288,13 @@ function createOperations(db: SqlDriver): StoreOperations {
     return true;
   }
 
+  async function insertRefreshToken(tx: SqlDriver, t: RefreshTokenRecord): Promise<void> {
+    await tx.run(
+      'INSERT INTO refresh_tokens (id, secret_hash, handle, client_id, created_at, expires_at, used_at, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [t.id, t.secretHash, t.handle, t.clientId, t.createdAt, t.expiresAt, t.usedAt, t.scope ?? null],
+    );
+  }
+
   /** Tells every node (on commit, like the revocation NOTIFY) that an app's credentials may have changed. */
   async function notifyCredentialChange(tx: SqlDriver, clientId: string): Promise<void> {
     if (tx.dialect === 'postgres') await tx.get('SELECT pg_notify(?, ?)', [CREDENTIAL_CHANNEL, clientId]);
@@ -699,10 +706,7 @@ function createOperations(db: SqlDriver): StoreOperations {
     },
 
     async createRefreshToken(t: RefreshTokenRecord) {
-      await db.run(
-        'INSERT INTO refresh_tokens (id, secret_hash, handle, client_id, created_at, expires_at, used_at, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        [t.id, t.secretHash, t.handle, t.clientId, t.createdAt, t.expiresAt, t.usedAt, t.scope ?? null],
-      );
+      await insertRefreshToken(db, t);
     },
 
     async findRefreshToken(id) {
@@ -712,10 +716,16 @@ function createOperations(db: SqlDriver): StoreOperations {
         : null;
     },
 
-    async spendRefreshToken(id, at) {
-      // The conditional UPDATE is the single-use guarantee: of two concurrent refreshes with
-      // the same token, exactly one changes the row.
-      return (await db.run('UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL', [at, id])) > 0;
+    rotateRefreshToken(id, at, next) {
+      // One transaction, so a spent token never lacks its successor, and one write to the
+      // database (SQLite: one WAL commit) where the spend and the insert were two. The
+      // conditional UPDATE is the single-use guarantee: of two concurrent refreshes with the
+      // same token, exactly one changes the row; the other inserts nothing.
+      return db.transaction(async (tx) => {
+        if ((await tx.run('UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL', [at, id])) === 0) return false;
+        await insertRefreshToken(tx, next);
+        return true;
+      });
     },
 
     async purgeRefreshTokens(now) {
