@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isMember } from './app-access.js';
-import { signCompactJws } from './compact-jws.js';
+import { signCompactJwsForRequest } from './compact-jws.js';
 import type { AppService } from './apps.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
@@ -179,9 +179,9 @@ export function createOidcService(deps: CoreDeps, sessions: SessionService, toke
   async function signIdToken(input: { app: AppRecord; session: SessionRecord; user: UserRecord; nonce: string | null; scope: string; accessToken: string }): Promise<string> {
     const key = await keys.signingKey(input.app.oidc.idTokenSignedResponseAlg);
     const now = Math.floor(clock.now() / 1000);
-    // node:crypto, synchronously (compact-jws.ts says why); the claims in the order jose's
-    // SignJWT wrote them.
-    return signCompactJws(key, 'JWT', {
+    // node:crypto (compact-jws.ts says where and why); the claims in the order jose's SignJWT
+    // wrote them.
+    return signCompactJwsForRequest(key, 'JWT', {
       ...claimsFor(input.user, input.scope),
       sid: input.session.handle,
       auth_time: Math.floor(input.session.createdAt / 1000),
