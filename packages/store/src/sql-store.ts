@@ -314,19 +314,43 @@ function createOperations(db: SqlDriver): StoreOperations {
    */
   async function appendLog(tx: SqlDriver, entries: Omit<RevocationEvent, 'cursor'>[]): Promise<RevocationEvent[]> {
     if (entries.length === 0) return [];
-    const row = await tx.get<{ value: unknown }>('UPDATE revocation_counter SET value = value + ? WHERE id = 1 RETURNING value', [entries.length]);
-    const first = num(row!.value) - entries.length + 1;
-    const events = entries.map((e, i) => ({ ...e, cursor: first + i }));
-    // PostgreSQL delivers a NOTIFY only when (and if) the transaction commits: every node
-    // LISTENing wakes its feed and outbox right after the end is durable, never before.
+    const row = (e: Omit<RevocationEvent, 'cursor'>) => [e.sid, e.sub, e.reason, e.actor, e.at, e.app];
     if (tx.dialect === 'postgres') {
-      await tx.get('SELECT pg_notify(?, ?)', [REVOCATION_CHANNEL, String(events[events.length - 1]!.cursor)]);
+      // One round trip for what three statements did (the counter, the NOTIFY, the first
+      // rows), as each one made under the lock holds back every other revocation. The NOTIFY
+      // is delivered only when (and if) the transaction commits: every node LISTENing wakes
+      // its feed and outbox right after the end is durable, never before. Its payload is the
+      // last cursor, the counter's new value.
+      const [head, ...rest] = chunks(entries);
+      const firstRows = await tx.all<{ cursor: unknown; notified: unknown }>(
+        `WITH c AS (UPDATE revocation_counter SET value = value + ? WHERE id = 1 RETURNING value, pg_notify(?, value::text) IS NULL AS notified)
+         INSERT INTO revocations (cursor, sid, sub, reason, actor, at, app)
+         SELECT c.value - ? + v.n, v.sid, v.sub, v.reason, v.actor, v.at, v.app
+         FROM c, (VALUES ${head!.map(() => '(?::bigint, ?::text, ?::text, ?::text, ?::text, ?::bigint, ?::text)').join(', ')}) AS v (n, sid, sub, reason, actor, at, app)
+         WHERE c.notified IS NOT NULL
+         RETURNING cursor`,
+        [entries.length, REVOCATION_CHANNEL, entries.length, ...head!.flatMap((e, i) => [i + 1, ...row(e)])],
+      );
       notifiedRevocation.add(tx);
+      const first = Math.min(...firstRows.map((r) => num(r.cursor)));
+      const events = entries.map((e, i) => ({ ...e, cursor: first + i }));
+      let offset = head!.length;
+      for (const part of rest) {
+        await tx.run(
+          `INSERT INTO revocations (cursor, sid, sub, reason, actor, at, app) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+          events.slice(offset, offset + part.length).flatMap((e) => [e.cursor, ...row(e)]),
+        );
+        offset += part.length;
+      }
+      return events;
     }
+    const counter = await tx.get<{ value: unknown }>('UPDATE revocation_counter SET value = value + ? WHERE id = 1 RETURNING value', [entries.length]);
+    const first = num(counter!.value) - entries.length + 1;
+    const events = entries.map((e, i) => ({ ...e, cursor: first + i }));
     for (const part of chunks(events)) {
       await tx.run(
         `INSERT INTO revocations (cursor, sid, sub, reason, actor, at, app) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-        part.flatMap((e) => [e.cursor, e.sid, e.sub, e.reason, e.actor, e.at, e.app]),
+        part.flatMap((e) => [e.cursor, ...row(e)]),
       );
     }
     return events;
