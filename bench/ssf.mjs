@@ -2,7 +2,8 @@
 //
 //   node bench/ssf.mjs [--streams 10,100 --rate 100 --seconds 10 --burst 1000
 //                       --postgres URL --no-postgres --no-sqlite --json FILE.json
-//                       --cpu-prof DIR]  (DIR: V8 CPU profiles of the Tessera processes)
+//                       --cpu-prof DIR --pool N]  (DIR: V8 CPU profiles of the Tessera processes;
+//                       N: PostgreSQL connections of the Tessera node, TESSERA_DATABASE_POOL_SIZE)
 //
 // Tessera is the built server in a process of its own (bench/servers/tessera.mjs), on SQLite in
 // a temp dir and on PostgreSQL in a schema of its own. The receivers live in this process:
@@ -40,6 +41,8 @@ const { values: args } = parseArgs({
     'no-sqlite': { type: 'boolean', default: false },
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    // PostgreSQL connections per Tessera node (TESSERA_DATABASE_POOL_SIZE); Tessera's default when unset.
+    pool: { type: 'string' },
   },
 });
 const STREAM_COUNTS = args.streams.split(',').map(Number);
@@ -109,7 +112,7 @@ async function measurePush(label, databaseUrl, streamCount) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-ssf-'));
   const configFile = join(dataDir, 'tessera.json');
   writeFileSync(configFile, JSON.stringify({ ssf: { maxStreamsPerClient: 1000 } }));
-  const tessera = await startTessera({ dataDir, execArgv: EXEC_ARGV, env: { TESSERA_CONFIG: configFile, ...(databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {}) } });
+  const tessera = await startTessera({ dataDir, execArgv: EXEC_ARGV, env: { TESSERA_CONFIG: configFile, ...(databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl, ...(args.pool ? { TESSERA_DATABASE_POOL_SIZE: args.pool } : {}) } : {}) } });
   const arrivals = [];
   const receivers = [];
   try {
@@ -186,7 +189,7 @@ async function measurePush(label, databaseUrl, streamCount) {
 
 /** Long polls: POLL_STREAMS poll streams, each with a waiting poll; one revocation at a time. */
 async function measurePoll(label, databaseUrl) {
-  const tessera = await startTessera({ execArgv: EXEC_ARGV, env: databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {} });
+  const tessera = await startTessera({ execArgv: EXEC_ARGV, env: databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl, ...(args.pool ? { TESSERA_DATABASE_POOL_SIZE: args.pool } : {}) } : {} });
   try {
     const site = await tessera.createApp({ trusted: true });
     const token = await receiverToken(tessera);
@@ -255,6 +258,6 @@ if (!args['no-postgres']) {
     log(postgres.skipped);
   }
 }
-const result = { rate: RATE, seconds: SECONDS, burst: BURST, pollStreams: POLL_STREAMS, sqlite, postgres, machine: { cores: availableParallelism(), loadavg: loadavg() }, at: new Date().toISOString() };
+const result = { rate: RATE, seconds: SECONDS, burst: BURST, pollStreams: POLL_STREAMS, postgresPoolSize: args.pool ? Number(args.pool) : null, sqlite, postgres, machine: { cores: availableParallelism(), loadavg: loadavg() }, at: new Date().toISOString() };
 if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2));
 else console.log(JSON.stringify(result, null, 2));

@@ -21,6 +21,7 @@ describe('loadConfig', () => {
         TESSERA_ISSUER: 'https://auth.example.com/',
         TESSERA_DATA_DIR: '/var/lib/tessera',
         TESSERA_DATABASE_URL: 'postgres://db/tessera',
+        TESSERA_DATABASE_POOL_SIZE: '4',
         TESSERA_REDIS_URL: 'redis://cache:6379',
         TESSERA_ADMIN_TOKEN: 'z'.repeat(32),
         TESSERA_COOKIE_DOMAIN: '.example.com',
@@ -31,6 +32,7 @@ describe('loadConfig', () => {
     expect(config.issuer).toBe('https://auth.example.com');
     expect(config.dataDir).toBe('/var/lib/tessera');
     expect(config.databaseUrl).toBe('postgres://db/tessera');
+    expect(config.databasePoolSize).toBe(4);
     expect(config.redisUrl).toBe('redis://cache:6379');
     expect(config.cookie.domain).toBe('.example.com');
   });
@@ -46,6 +48,7 @@ describe('loadConfig', () => {
     [{ env: { TESSERA_PORT: 'abc' } }, 'port'],
     [{ env: { TESSERA_PORT: '70000' } }, 'port'],
     [{ env: { TESSERA_DATABASE_URL: 'mysql://x' } }, 'databaseUrl'],
+    [{ env: { TESSERA_DATABASE_POOL_SIZE: '0' } }, 'databasePoolSize'],
     [{ env: { TESSERA_ADMIN_TOKEN: 'short' } }, 'adminToken'],
     [{ env: { TESSERA_ISSUER: 'ftp://x' } }, 'issuer'],
     [{ file: { session: { idleTimeoutSeconds: 0 } } }, 'session.idleTimeoutSeconds'],

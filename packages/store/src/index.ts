@@ -37,8 +37,8 @@ export function createPostgresStore(connectionString: string, options: { max?: n
 }
 
 /** The store the configuration asks for: PostgreSQL when `databaseUrl` is set, else SQLite in `dataDir`. */
-export function openStore(config: { databaseUrl: string | null; dataDir: string }): Store {
-  if (config.databaseUrl) return createPostgresStore(config.databaseUrl);
+export function openStore(config: { databaseUrl: string | null; dataDir: string; databasePoolSize?: number }): Store {
+  if (config.databaseUrl) return createPostgresStore(config.databaseUrl, config.databasePoolSize === undefined ? {} : { max: config.databasePoolSize });
   mkdirSync(config.dataDir, { recursive: true });
   return createSqliteStore(join(config.dataDir, 'tessera.db'));
 }
