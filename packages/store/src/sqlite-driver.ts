@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import type { Row, SqlDriver } from './driver.js';
+import { startCheckpointer, type CheckpointResult } from './sqlite-checkpointer.js';
 
 /**
  * better-sqlite3 behind the async {@link SqlDriver} shape.
@@ -10,13 +11,21 @@ import type { Row, SqlDriver } from './driver.js';
  * So a promise-chain lock serialises transactions and writes, and reads wait while a
  * transaction is open. Reads with no transaction open run at once (the hot path).
  */
-export function createSqliteDriver(filename: string): SqlDriver {
+export function createSqliteDriver(filename: string, options: { checkpointIntervalMs?: number; onCheckpoint?: (result: CheckpointResult) => void } = {}): SqlDriver {
   const db = new Database(filename);
   // WAL: readers in other processes (the CLI) do not block the server and vice versa.
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
+  // A file database's checkpoints are made by a worker thread (sqlite-checkpointer.ts says
+  // why); an in-memory one has no WAL.
+  const onDisk = filename !== ':memory:' && filename !== '' && !db.memory;
+  let checkpointer: ReturnType<typeof startCheckpointer> | null = null;
+  if (onDisk) {
+    db.pragma('wal_autocheckpoint = 0');
+    checkpointer = startCheckpointer(filename, { intervalMs: options.checkpointIntervalMs ?? 1_000, onCheckpoint: options.onCheckpoint });
+  }
 
   const statements = new Map<string, Database.Statement>();
   const prepare = (sql: string): Database.Statement => {
@@ -85,6 +94,10 @@ export function createSqliteDriver(filename: string): SqlDriver {
         }
       });
     },
-    close: () => exclusive(() => void db.close()),
+    close: () => exclusive(async () => {
+      await checkpointer?.stop();
+      // Closing the last connection checkpoints whatever is left and removes the WAL.
+      db.close();
+    }),
   } satisfies SqlDriver as SqlDriver & { all: <T = Row>(sql: string, params?: readonly unknown[]) => Promise<T[]> };
 }

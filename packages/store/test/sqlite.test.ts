@@ -79,3 +79,38 @@ describe('sqlite store: retention and feed start-up read through their indexes',
     }
   });
 });
+
+describe('sqlite store: WAL checkpoints', () => {
+  it('are made by a worker thread on a connection of its own; the server\'s connection never checkpoints', async () => {
+    const file = nextFile();
+    const results: Array<{ log: number; checkpointed: number }> = [];
+    const driver = createSqliteDriver(file, { checkpointIntervalMs: 20, onCheckpoint: (r) => results.push(r) });
+    const store = createSqlStore(driver);
+    try {
+      await store.migrate();
+      // Automatic checkpoints are off on the server's connection (they would run in its commits).
+      expect(await driver.get<{ wal_autocheckpoint: number }>('PRAGMA wal_autocheckpoint')).toEqual({ wal_autocheckpoint: 0 });
+      await store.transaction(async (tx) => {
+        for (let n = 0; n < 500; n++) await tx.createSession({ tokenId: `tok_${n}`, secretHash: 'x'.repeat(64), handle: `ses_${n}`, userId: `usr_${n}`, ip: null, userAgent: null, createdAt: n, idleTimeoutMs: 1000, expiresAt: n + 10_000, apps: [] });
+      });
+      // The worker copies the committed frames into the database file.
+      const deadline = Date.now() + 10_000;
+      while (!results.some((r) => r.log > 0 && r.checkpointed === r.log)) {
+        if (Date.now() > deadline) throw new Error(`no complete checkpoint: ${JSON.stringify(results.slice(-3))}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // A second connection sees every row.
+      const db = new Database(file, { readonly: true });
+      try {
+        expect((db.prepare('SELECT COUNT(*) AS n FROM sessions').get() as { n: number }).n).toBe(500);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await store.close();
+    }
+    // Closed: the worker is gone and the last connection took the WAL away with it.
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(`${file}-wal`)).toBe(false);
+  });
+});
