@@ -22,7 +22,7 @@ export const ConfigSchema = Type.Object(
     issuer: Nullable(Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$' }), 'Public base URL of Tessera (no query). Defaults to http://<host>:<port>.'),
     dataDir: Type.String({ minLength: 1, default: './data', description: 'Directory holding the SQLite database (tessera.db).' }),
     databaseUrl: Nullable(Type.String({ pattern: '^postgres(ql)?://' }), 'postgres:// URL; switches the store to PostgreSQL.'),
-    databasePoolSize: Type.Integer({ minimum: 1, maximum: 200, default: 10, description: 'PostgreSQL connections this node keeps open at most. Fewer can be faster: on a 2-core database server, 4 gave Shared Signals pushes at 100 revocations a second a third of the latency of 10 (docs/benchmarks.md §9).' }),
+    databasePoolSize: Type.Integer({ minimum: 1, maximum: 200, default: 10, description: 'PostgreSQL connections this node keeps open at most (every node has its own pool; the database server must allow the sum of them, plus the CLI\'s).' }),
     redisUrl: Nullable(Type.String({ pattern: '^rediss?://' }), 'redis:// URL (used by multi-node deployments).'),
     adminToken: Nullable(Type.String({ minLength: 32, maxLength: 256 }), 'Bootstrap admin bearer token (at least 32 characters).'),
     logLevel: Type.Union(

@@ -18,29 +18,22 @@ export async function commitRevocation(
   let sets = 0;
   let notices = 0;
   const events = await deps.store.transaction(async (tx) => {
-    // The streams are read before `work`: `work` ends with the revocation counter's row lock
-    // (decision 2), and every statement after it holds back every other revocation.
+    // Everything this transaction writes besides the log goes first, the log's entries last
+    // (deferRevocationLog): taking their cursors takes the log counter's lock (decision 2),
+    // which every other revocation waits for, so it is held for the log rows and the
+    // back-channel outbox rows (which name a cursor) only, not for the reads and writes of
+    // the outboxes and the audit line. On PostgreSQL each statement is a round trip, and a
+    // round trip is longest when the node is busiest.
     // (A stream created at the very moment of this revocation may miss it: a race with no
     // "before" to keep.)
     const streams = deps.config.ssf.enabled ? (await tx.listSsfStreams()).filter((s) => s.status !== 'disabled') : [];
     const subjectRules = streams.length > 0 ? await tx.listSsfSubjects(streams.map((s) => s.id)) : [];
-    // The apps (their back-channel settings) likewise, for the same reason.
     const apps = await tx.listApps();
+    tx.deferRevocationLog();
     const written = await work(tx);
     const signals = options.signals?.() ?? [];
-    let sessions: Awaited<ReturnType<StoreOperations['findSessionsByHandles']>> = [];
-    if (written.length > 0) {
-      // The outbox rows are written in the same transaction as the log entries: a logout is
-      // never recorded without its notices, nor a notice without its logout.
-      sessions = await tx.findSessionsByHandles(written.map((e) => e.sid));
-      if (sessions.some((s) => s.apps.length > 0)) {
-        const now = written[0]!.at;
-        const deliveries = planLogout({ events: written, sessions, apps, userWide: options.userWide ?? false, now, horizonMs: deps.config.outbox.horizonSeconds * 1000 });
-        await tx.enqueueDeliveries(deliveries);
-        notices = deliveries.length;
-      }
-    }
-    // The Shared Signals outbox too: every session end (whatever ended it) and every signal
+    const sessions = written.length > 0 ? await tx.findSessionsByHandles(written.map((e) => e.sid)) : [];
+    // The Shared Signals outbox: every session end (whatever ended it) and every signal
     // becomes its SETs in the same transaction, so none is lost and none precedes its cause.
     if (streams.length > 0 && (written.some((e) => e.app === null) || signals.length > 0)) {
       const known = new Set(signals.map((s) => s.user.id));
@@ -63,6 +56,18 @@ export async function commitRevocation(
         userId: audit.userId ?? (subjects.size === 1 ? [...subjects][0]! : null),
         details: { ...audit.details, revoked: written.map((e) => (e.app ? `${e.sid}@${e.app}` : e.sid)) },
       });
+    }
+    // The log rows: from here to the commit every other revocation waits. The events in
+    // `written` get their cursors now.
+    await tx.flushRevocationLog();
+    // The back-channel outbox rows, in the same transaction as the log entries (a logout is
+    // never recorded without its notices, nor a notice without its logout); each names the
+    // cursor of its end.
+    if (sessions.some((s) => s.apps.length > 0)) {
+      const now = written[0]!.at;
+      const deliveries = planLogout({ events: written, sessions, apps, userWide: options.userWide ?? false, now, horizonMs: deps.config.outbox.horizonSeconds * 1000 });
+      await tx.enqueueDeliveries(deliveries);
+      notices = deliveries.length;
     }
     return written;
   });

@@ -103,6 +103,22 @@ export interface StoreOperations {
   /** Records that an app joined an active session; false if it already had (and has not left). */
   joinSession(handle: string, clientId: string, at: number): Promise<boolean>;
 
+  /**
+   * Inside a transaction: the revocation log entries it appends from now on (by endSessions,
+   * endUserSessions, leaveSessions, endExpiredSessions) are written by
+   * {@link flushRevocationLog} instead of at once, and carry cursor 0 until then. Taking
+   * cursors takes the log counter's lock (decision 0002), which every revocation waits for:
+   * a transaction that does more work after ending its sessions (its outbox rows, its audit
+   * line) does that work first and holds the lock only for the log itself. Entries not yet
+   * written when the transaction callback returns are written then, before the commit.
+   */
+  deferRevocationLog(): void;
+  /**
+   * Writes the log entries deferred since {@link deferRevocationLog} (in the order they were
+   * appended) and gives each of them its cursor, on the same event objects the store returned;
+   * returns them.
+   */
+  flushRevocationLog(): Promise<RevocationEvent[]>;
   /** Ends the given active sessions; returns one log entry per session ended. */
   endSessions(handles: string[], end: SessionEnd): Promise<RevocationEvent[]>;
   /** Ends a user's active sessions (all, or all but one). */

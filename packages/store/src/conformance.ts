@@ -728,6 +728,57 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await readLog(store)).toEqual(returned);
       });
 
+      it('writes deferred log entries at the flush (or the commit), in order, gapless, on the objects it returned', async () => {
+        const s = await createSessions([newSession({ userId: 'usr_a' }), newSession({ userId: 'usr_a' }), newSession({ userId: 'usr_b' }), newSession({ userId: 'usr_c' })]);
+        const head = await store.revocationHead();
+        let returned: RevocationEvent[] = [];
+        const flushed = await store.transaction(async (tx) => {
+          tx.deferRevocationLog();
+          returned = [...(await tx.endSessions([s[0]!.handle], endBy(T0 + 1))), ...(await tx.endUserSessions('usr_b', {}, endBy(T0 + 2)))];
+          // Not written yet: no cursors, nothing in the log, the counter untouched.
+          expect(returned.map((e) => e.cursor)).toEqual([0, 0]);
+          expect(await tx.listRevocations(head, 10)).toEqual([]);
+          return tx.flushRevocationLog();
+        });
+        expect(flushed.map((e) => e.cursor)).toEqual([head + 1, head + 2]);
+        // The very objects the ends returned now carry their cursors.
+        expect(returned.map((e) => [e.cursor, e.sid])).toEqual([[head + 1, s[0]!.handle], [head + 2, s[2]!.handle]]);
+        expect(await readLog(store)).toEqual(returned);
+        // Deferred and never flushed by the caller: written before the commit, not lost.
+        const late = await store.transaction(async (tx) => {
+          tx.deferRevocationLog();
+          return tx.endSessions([s[3]!.handle], endBy(T0 + 3));
+        });
+        expect(late.map((e) => e.cursor)).toEqual([head + 3]);
+        expect((await readLog(store)).map((e) => e.sid)).toEqual([s[0]!.handle, s[2]!.handle, s[3]!.handle]);
+        // Rolled back: nothing written, the cursor not spent.
+        await expect(store.transaction(async (tx) => {
+          tx.deferRevocationLog();
+          await tx.endSessions([s[1]!.handle], endBy(T0 + 4));
+          throw new Error('rolled back');
+        })).rejects.toThrow('rolled back');
+        expect(await store.revocationHead()).toBe(head + 3);
+        expect(await store.findSessionByHandle(s[1]!.handle)).toMatchObject({ endedAt: null });
+        // Only inside a transaction.
+        expect(() => store.deferRevocationLog()).toThrow(/transaction/);
+      });
+
+      it('stays gapless when concurrent transactions defer their log entries', async () => {
+        const sessions = await createSessions(Array.from({ length: 30 }, (_, i) => newSession({ userId: `usr_d${i % 5}`, createdAt: T0 + i })));
+        const head = await store.revocationHead();
+        const results = await Promise.all(sessions.map((session, i) => store.transaction(async (tx) => {
+          tx.deferRevocationLog();
+          const ended = i % 3 === 0 ? await tx.endUserSessions(session.userId, {}, endBy(T0 + HOUR + i)) : await tx.endSessions([session.handle], endBy(T0 + HOUR + i));
+          await tx.appendAudit({ at: T0 + HOUR + i, actor: 'admin', action: 'test.deferred', userId: null, sessionHandle: null, clientId: null, ip: null, details: {} });
+          await tx.flushRevocationLog();
+          return ended;
+        })));
+        const returned = results.flat().sort(byCursor);
+        expectGapless(returned, head + 1);
+        expect(returned.map((e) => e.sid).sort()).toEqual(sessions.map((s) => s.handle).sort());
+        expect((await readLog(store, 10)).slice(head)).toEqual(returned);
+      });
+
       it('stays gapless under many concurrent ends, ending each session exactly once', async () => {
         const users = Array.from({ length: 8 }, (_, i) => `usr_c${i}`);
         const sessions = await createSessions(

@@ -266,6 +266,21 @@ function toCode(r: Row): AuthorizationCodeRecord {
 
 const toConsent = (r: Row): ConsentRecord => ({ userId: String(r.user_id), clientId: String(r.client_id), scope: String(r.scope), createdAt: num(r.created_at) });
 
+/** The log entries of transactions that deferred them (deferRevocationLog), not yet written. */
+const deferredLogs = new WeakMap<SqlDriver, RevocationEvent[]>();
+
+/** Writes what a transaction deferred and gives the same event objects their cursors. */
+async function flushDeferred(tx: SqlDriver, write: (tx: SqlDriver, entries: Omit<RevocationEvent, 'cursor'>[]) => Promise<RevocationEvent[]>): Promise<RevocationEvent[]> {
+  const pending = deferredLogs.get(tx);
+  deferredLogs.delete(tx);
+  if (!pending || pending.length === 0) return [];
+  const written = await write(tx, pending);
+  pending.forEach((event, i) => {
+    event.cursor = written[i]!.cursor;
+  });
+  return pending;
+}
+
 /**
  * The transactions that sent the revocation NOTIFY. Every node wakes its push worker and long
  * polls on that channel too, so their SETs need no NOTIFY of their own.
@@ -273,7 +288,7 @@ const toConsent = (r: Row): ConsentRecord => ({ userId: String(r.user_id), clien
 const notifiedRevocation = new WeakSet<SqlDriver>();
 
 /** The store operations over one driver (the root driver, or a transaction's). */
-function createOperations(db: SqlDriver): StoreOperations {
+function createOperations(db: SqlDriver, inTransaction = false): StoreOperations {
   // Row locks for read-modify-write of a session's app list; SQLite serialises writers anyway.
   const forUpdate = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
 
@@ -313,6 +328,18 @@ function createOperations(db: SqlDriver): StoreOperations {
    * wait for no session or user row, so its holder always gets to commit.
    */
   async function appendLog(tx: SqlDriver, entries: Omit<RevocationEvent, 'cursor'>[]): Promise<RevocationEvent[]> {
+    if (entries.length === 0) return [];
+    const deferred = deferredLogs.get(tx);
+    if (deferred) {
+      // Cursor 0 until flushRevocationLog gives these very objects their cursors.
+      const events = entries.map((e) => ({ ...e, cursor: 0 }));
+      deferred.push(...events);
+      return events;
+    }
+    return writeLog(tx, entries);
+  }
+
+  async function writeLog(tx: SqlDriver, entries: Omit<RevocationEvent, 'cursor'>[]): Promise<RevocationEvent[]> {
     if (entries.length === 0) return [];
     const row = (e: Omit<RevocationEvent, 'cursor'>) => [e.sid, e.sub, e.reason, e.actor, e.at, e.app];
     if (tx.dialect === 'postgres') {
@@ -383,6 +410,16 @@ function createOperations(db: SqlDriver): StoreOperations {
   }
 
   const ops: StoreOperations = {
+    deferRevocationLog() {
+      // Outside a transaction each statement commits by itself: there is nothing to defer to.
+      if (!inTransaction) throw new Error('deferRevocationLog() needs a transaction');
+      if (!deferredLogs.has(db)) deferredLogs.set(db, []);
+    },
+
+    flushRevocationLog() {
+      return flushDeferred(db, writeLog);
+    },
+
     async createUser(user) {
       try {
         await db.run(
@@ -982,9 +1019,9 @@ function createOperations(db: SqlDriver): StoreOperations {
     async enqueueSsfEvents(events) {
       if (events.length === 0) return;
       // Delivered on commit only: every node's push worker and waiting long polls wake then.
-      // A revoking transaction has sent the revocation NOTIFY already, which wakes them as
-      // well (one statement less per revocation).
-      if (db.dialect === 'postgres' && !notifiedRevocation.has(db)) await db.get('SELECT pg_notify(?, ?)', [SSF_CHANNEL, '']);
+      // A revoking transaction sends the revocation NOTIFY (or has sent it), which wakes them
+      // as well (one statement less per revocation).
+      if (db.dialect === 'postgres' && !notifiedRevocation.has(db) && !(deferredLogs.get(db)?.length)) await db.get('SELECT pg_notify(?, ?)', [SSF_CHANNEL, '']);
       for (const part of chunks(events)) {
         await db.run(
           `INSERT INTO ssf_events (stream_id, jti, subject_key, event_type, claims, status, attempts, next_attempt_at, created_at, horizon_at)
@@ -1265,8 +1302,13 @@ export function createSqlStore(driver: SqlDriver): Store {
       const outer = scopes.getStore();
       if (outer?.open) return fn(outer.ops);
       return driver.transaction((tx) => {
-        const scope: Scope = { ops: createOperations(tx), open: true };
-        return scopes.run(scope, () => fn(scope.ops)).finally(() => {
+        const scope: Scope = { ops: createOperations(tx, true), open: true };
+        return scopes.run(scope, async () => {
+          const result = await fn(scope.ops);
+          // Log entries deferred and not yet written go in before the commit: never lost.
+          await scope.ops.flushRevocationLog();
+          return result;
+        }).finally(() => {
           scope.open = false;
         });
       });
