@@ -70,8 +70,14 @@ export function startCheckpointer(filename: string, options: { intervalMs: numbe
   return {
     /** Makes one last checkpoint and ends the worker. */
     async stop(): Promise<void> {
+      // Held (ref) while it finishes: a process whose only work left is this wait (the CLI
+      // closing its store) must not exit under it, which Node reports as exit code 13 (an
+      // unsettled top-level await).
+      worker.ref();
       worker.postMessage('stop');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 5_000)))]);
+      clearTimeout(timer);
       await worker.terminate();
     },
   };
