@@ -269,18 +269,6 @@ const toConsent = (r: Row): ConsentRecord => ({ userId: String(r.user_id), clien
 /** The log entries of transactions that deferred them (deferRevocationLog), not yet written. */
 const deferredLogs = new WeakMap<SqlDriver, RevocationEvent[]>();
 
-/** Writes what a transaction deferred and gives the same event objects their cursors. */
-async function flushDeferred(tx: SqlDriver, write: (tx: SqlDriver, entries: Omit<RevocationEvent, 'cursor'>[]) => Promise<RevocationEvent[]>): Promise<RevocationEvent[]> {
-  const pending = deferredLogs.get(tx);
-  deferredLogs.delete(tx);
-  if (!pending || pending.length === 0) return [];
-  const written = await write(tx, pending);
-  pending.forEach((event, i) => {
-    event.cursor = written[i]!.cursor;
-  });
-  return pending;
-}
-
 /**
  * The transactions that sent the revocation NOTIFY. Every node wakes its push worker and long
  * polls on that channel too, so their SETs need no NOTIFY of their own.
@@ -342,39 +330,35 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
   async function writeLog(tx: SqlDriver, entries: Omit<RevocationEvent, 'cursor'>[]): Promise<RevocationEvent[]> {
     if (entries.length === 0) return [];
     const row = (e: Omit<RevocationEvent, 'cursor'>) => [e.sid, e.sub, e.reason, e.actor, e.at, e.app];
+    let first: number;
+    // How many entries the counter's statement wrote itself (PostgreSQL: the first chunk).
+    let written = 0;
     if (tx.dialect === 'postgres') {
       // One round trip for what three statements did (the counter, the NOTIFY, the first
       // rows), as each one made under the lock holds back every other revocation. The NOTIFY
       // is delivered only when (and if) the transaction commits: every node LISTENing wakes
       // its feed and outbox right after the end is durable, never before. Its payload is the
-      // last cursor, the counter's new value.
-      const [head, ...rest] = chunks(entries);
-      const firstRows = await tx.all<{ cursor: unknown; notified: unknown }>(
+      // last cursor, the counter's new value; the WHERE reads `notified` so that the call is
+      // part of the query.
+      const head = entries.slice(0, CHUNK);
+      const rows = await tx.all<{ cursor: unknown }>(
         `WITH c AS (UPDATE revocation_counter SET value = value + ? WHERE id = 1 RETURNING value, pg_notify(?, value::text) IS NULL AS notified)
          INSERT INTO revocations (cursor, sid, sub, reason, actor, at, app)
          SELECT c.value - ? + v.n, v.sid, v.sub, v.reason, v.actor, v.at, v.app
-         FROM c, (VALUES ${head!.map(() => '(?::bigint, ?::text, ?::text, ?::text, ?::text, ?::bigint, ?::text)').join(', ')}) AS v (n, sid, sub, reason, actor, at, app)
+         FROM c, (VALUES ${head.map(() => '(?::bigint, ?::text, ?::text, ?::text, ?::text, ?::bigint, ?::text)').join(', ')}) AS v (n, sid, sub, reason, actor, at, app)
          WHERE c.notified IS NOT NULL
          RETURNING cursor`,
-        [entries.length, REVOCATION_CHANNEL, entries.length, ...head!.flatMap((e, i) => [i + 1, ...row(e)])],
+        [entries.length, REVOCATION_CHANNEL, entries.length, ...head.flatMap((e, i) => [i + 1, ...row(e)])],
       );
       notifiedRevocation.add(tx);
-      const first = Math.min(...firstRows.map((r) => num(r.cursor)));
-      const events = entries.map((e, i) => ({ ...e, cursor: first + i }));
-      let offset = head!.length;
-      for (const part of rest) {
-        await tx.run(
-          `INSERT INTO revocations (cursor, sid, sub, reason, actor, at, app) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-          events.slice(offset, offset + part.length).flatMap((e) => [e.cursor, ...row(e)]),
-        );
-        offset += part.length;
-      }
-      return events;
+      first = Math.min(...rows.map((r) => num(r.cursor)));
+      written = head.length;
+    } else {
+      const counter = await tx.get<{ value: unknown }>('UPDATE revocation_counter SET value = value + ? WHERE id = 1 RETURNING value', [entries.length]);
+      first = num(counter!.value) - entries.length + 1;
     }
-    const counter = await tx.get<{ value: unknown }>('UPDATE revocation_counter SET value = value + ? WHERE id = 1 RETURNING value', [entries.length]);
-    const first = num(counter!.value) - entries.length + 1;
     const events = entries.map((e, i) => ({ ...e, cursor: first + i }));
-    for (const part of chunks(events)) {
+    for (const part of chunks(events.slice(written))) {
       await tx.run(
         `INSERT INTO revocations (cursor, sid, sub, reason, actor, at, app) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
         part.flatMap((e) => [e.cursor, ...row(e)]),
@@ -416,8 +400,16 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
       if (!deferredLogs.has(db)) deferredLogs.set(db, []);
     },
 
-    flushRevocationLog() {
-      return flushDeferred(db, writeLog);
+    async flushRevocationLog() {
+      const pending = deferredLogs.get(db);
+      deferredLogs.delete(db);
+      if (!pending) return [];
+      // The same event objects the ends returned get their cursors.
+      const written = await writeLog(db, pending);
+      pending.forEach((event, i) => {
+        event.cursor = written[i]!.cursor;
+      });
+      return pending;
     },
 
     async createUser(user) {
@@ -1086,7 +1078,7 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
         );
         for (const r of rows) {
           done.push(num(r.id));
-          if (r.successor === true || Number(r.successor) === 1) successors = true;
+          if (num(r.successor) === 1) successors = true;
         }
       }
       return { recorded: done.sort((a, b) => a - b), successors };
