@@ -69,13 +69,13 @@ function signingInput(signer: JwsSigningKey, typ: string, claims: object): strin
  * the order the token should show (jose's SignJWT put iss, sub, aud, iat, exp, jti after the
  * payload, in the order of its setters).
  *
- * Synchronous on purpose, for tokens a request waits for (access, ID and logout tokens): an
- * Ed25519 or P-256 signature takes node:crypto about 30 µs, less than handing it to the
+ * An Ed25519 or P-256 signature takes node:crypto about 30 µs, less than handing it to the
  * thread pool and back (WebCrypto, which jose uses, spent about 60 µs of the event loop's
  * time on an Ed25519 signature just to set the job up, and 100 µs for RS256, before the pool
- * did the work). RS256 would hold the event loop about 0.3 ms (2048-bit keys): tokens a
- * request waits for go through {@link signCompactJwsForRequest}, which sends RS256 to the pool,
- * and work nobody waits for (SETs pushed in bursts) uses {@link signCompactJwsInPool}.
+ * did the work). RS256 would hold the event loop about 0.3 ms (2048-bit keys). Tokens a
+ * request waits for go through {@link signCompactJwsForRequest}, which signs inline or in the
+ * pool by algorithm; work nobody waits for (SETs, logout tokens) uses
+ * {@link signCompactJwsInPool}.
  *
  * Nothing about the signature changes: WebCrypto in Node is the same OpenSSL underneath
  * (RSA with blinding, Ed25519 and P-256 in constant time, ECDSA nonces from OpenSSL's
@@ -110,7 +110,8 @@ export function signCompactJwsInPool(signer: JwsSigningKey, typ: string, claims:
 }
 
 /**
- * A token a request waits for (an ID token), signed where it costs the request least: an
+ * A token a request waits for (access, ID and client-credentials tokens), signed where it
+ * costs the request least: an
  * Ed25519 or P-256 signature inline ({@link signCompactJws}: about 30 µs, less than a hand-off
  * to the thread pool), an RS256 one in the pool ({@link signCompactJwsInPool}). The RSA
  * private-key operation takes about 0.3 ms, and on the event loop it was the largest single

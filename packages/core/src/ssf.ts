@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AppService } from './apps.js';
-import { signCompactJws, signCompactJwsInPool } from './compact-jws.js';
+import { signCompactJwsForRequest, signCompactJwsInPool } from './compact-jws.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import type { AppRecord, Actor } from './model.js';
@@ -88,7 +88,7 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
     const now = Math.floor(clock.now() / 1000);
     const ttl = config.ssf.accessTokenTtlSeconds;
     // Signed like every token a request waits for (compact-jws.ts).
-    const accessToken = signCompactJws(key, 'at+jwt', {
+    const accessToken = await signCompactJwsForRequest(key, 'at+jwt', {
       client_id: client.clientId,
       scope: granted,
       sv: secretVersion(client),

@@ -1,6 +1,6 @@
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { isMember } from './app-access.js';
-import { signCompactJws, signCompactJwsInPool } from './compact-jws.js';
+import { signCompactJwsForRequest, signCompactJwsInPool } from './compact-jws.js';
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import { isSessionExpired } from './lifetimes.js';
@@ -63,9 +63,9 @@ export function createTokenService(deps: CoreDeps, sessions: SessionService, key
     const now = Math.floor(clock.now() / 1000);
     // Never outlives the session's absolute end.
     const exp = Math.min(now + ttlSeconds, Math.floor(session.expiresAt / 1000));
-    // node:crypto, synchronously (compact-jws.ts says why); the claims in the order jose's
-    // SignJWT wrote them, so the tokens are the same as before.
-    const token = signCompactJws(key, 'at+jwt', {
+    // node:crypto (compact-jws.ts says where and why); the claims in the order jose's SignJWT
+    // wrote them, so the tokens are the same as before.
+    const token = await signCompactJwsForRequest(key, 'at+jwt', {
       sid: session.handle,
       client_id: clientId,
       ...(scope ? { scope } : {}),
