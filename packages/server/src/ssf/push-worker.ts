@@ -125,8 +125,8 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
     }
     input.onAttempt?.(outcome.status === 'pending' ? 'failed' : outcome.status);
     if (outcome.status === 'delivered') {
-      // Successes are recorded together: every push that succeeded in this turn of the event
-      // loop shares one UPDATE (at 1,000 SETs a second, one write each would be the limit).
+      // Successes are recorded together (recordDelivered): at 1,000 SETs a second, one write
+      // each would be the limit.
       await recordDelivered(event.id, at);
       return;
     }
@@ -209,12 +209,10 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
           });
         running.add(task);
       }
-      if (claimed.length < free) {
-        // Everything claimable was taken, unless a new reason came while the claim ran.
-        if (reasons === seen) {
-          due = false;
-          return;
-        }
+      // Everything claimable was taken, unless a new reason came while the claim ran.
+      if (claimed.length < free && reasons === seen) {
+        due = false;
+        return;
       }
     }
   }
