@@ -20,9 +20,8 @@ export function createSqliteDriver(filename: string, options: { checkpointInterv
   db.pragma('foreign_keys = ON');
   // A file database's checkpoints are made by a worker thread (sqlite-checkpointer.ts says
   // why); an in-memory one has no WAL.
-  const onDisk = filename !== ':memory:' && filename !== '' && !db.memory;
   let checkpointer: ReturnType<typeof startCheckpointer> | null = null;
-  if (onDisk) {
+  if (!db.memory) {
     db.pragma('wal_autocheckpoint = 0');
     checkpointer = startCheckpointer(filename, { intervalMs: options.checkpointIntervalMs ?? 1_000, onCheckpoint: options.onCheckpoint });
   }
