@@ -6,6 +6,15 @@ import type { FastifyInstance } from 'fastify';
 // need the database refresh at most this often.
 const STORE_GAUGE_MS = 15_000;
 
+/** `load`, called again only when its last result is STORE_GAUGE_MS old. */
+function everyStoreGaugePeriod<T>(load: () => Promise<T>): () => Promise<T> {
+  let cached: { at: number; value: T } | null = null;
+  return async () => {
+    if (!cached || Date.now() - cached.at >= STORE_GAUGE_MS) cached = { at: Date.now(), value: await load() };
+    return cached.value;
+  };
+}
+
 /**
  * Prometheus metrics of one node (prom-client): active sessions, revocations, outbox
  * deliveries pending / dead, feed subscribers, request latency, and Node's own defaults.
@@ -20,14 +29,10 @@ const STORE_GAUGE_MS = 15_000;
 export function createMetrics(input: { store: Store; feedSubscribers: () => number; deliveriesInFlight: () => number; ssfPushesInFlight?: () => number; signalsUp?: () => Record<string, boolean> }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tessera_process_' });
-  let cached: { at: number; active: number; pending: number; dead: number } | null = null;
-  async function storeFigures() {
-    if (!cached || Date.now() - cached.at >= STORE_GAUGE_MS) {
-      const counts = await input.store.operationalCounts();
-      cached = { at: Date.now(), active: counts.activeSessions, pending: counts.pendingDeliveries, dead: counts.deadDeliveries };
-    }
-    return cached;
-  }
+  const storeFigures = everyStoreGaugePeriod(async () => {
+    const counts = await input.store.operationalCounts();
+    return { active: counts.activeSessions, pending: counts.pendingDeliveries, dead: counts.deadDeliveries };
+  });
 
   new Gauge({ name: 'tessera_active_sessions', help: 'Sessions not ended (PostgreSQL: the planner estimate; refreshed at most every 15 s).', registers: [registry], async collect() { this.set((await storeFigures()).active); } });
   const deliveries = new Gauge({ name: 'tessera_outbox_deliveries', help: 'Logout deliveries by status (pending includes retrying; refreshed at most every 15 s).', labelNames: ['status'], registers: [registry], async collect() {
@@ -46,23 +51,19 @@ export function createMetrics(input: { store: Store; feedSubscribers: () => numb
   const signals = new Counter({ name: 'tessera_revocation_signals_total', help: 'Wake-ups received, by source: postgres counts other nodes\' commits and reconnects (this node\'s own commits wake it in-process), redis every publication, this node\'s included.', labelNames: ['source'], registers: [registry] });
   // Shared Signals: the streams by status, their SETs waiting or given up (store-wide, read
   // at most every 15 s: one query per stream), and this node's push attempts.
-  let ssfCached: { at: number; streams: Record<string, number>; pending: number; dead: number } | null = null;
-  async function ssfFigures() {
-    if (!ssfCached || Date.now() - ssfCached.at >= STORE_GAUGE_MS) {
-      const streams = await input.store.listSsfStreams();
-      const byStatus: Record<string, number> = { enabled: 0, paused: 0, disabled: 0 };
-      let pending = 0;
-      let dead = 0;
-      for (const stream of streams) {
-        byStatus[stream.status] = (byStatus[stream.status] ?? 0) + 1;
-        const state = await input.store.ssfDeliveryState(stream.id);
-        pending += state.pending;
-        dead += state.dead;
-      }
-      ssfCached = { at: Date.now(), streams: byStatus, pending, dead };
+  const ssfFigures = everyStoreGaugePeriod(async () => {
+    const streams = await input.store.listSsfStreams();
+    const byStatus: Record<string, number> = { enabled: 0, paused: 0, disabled: 0 };
+    let pending = 0;
+    let dead = 0;
+    for (const stream of streams) {
+      byStatus[stream.status] = (byStatus[stream.status] ?? 0) + 1;
+      const state = await input.store.ssfDeliveryState(stream.id);
+      pending += state.pending;
+      dead += state.dead;
     }
-    return ssfCached;
-  }
+    return { streams: byStatus, pending, dead };
+  });
   const ssfStreams = new Gauge({ name: 'tessera_ssf_streams', help: 'Shared Signals streams by status (refreshed at most every 15 s).', labelNames: ['status'], registers: [registry], async collect() {
     for (const [status, n] of Object.entries((await ssfFigures()).streams)) ssfStreams.set({ status }, n);
   } });
