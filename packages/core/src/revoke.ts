@@ -26,9 +26,7 @@ export async function commitRevocation(
     // round trip is longest when the node is busiest.
     // (A stream created at the very moment of this revocation may miss it: a race with no
     // "before" to keep.)
-    const streams = deps.config.ssf.enabled ? (await tx.listSsfStreams()).filter((s) => s.status !== 'disabled') : [];
-    const subjectRules = streams.length > 0 ? await tx.listSsfSubjects(streams.map((s) => s.id)) : [];
-    const apps = await tx.listApps();
+    const { apps, streams, subjects: subjectRules } = await tx.readRevocationContext({ ssf: deps.config.ssf.enabled });
     tx.deferRevocationLog();
     const written = await work(tx);
     const signals = options.signals?.() ?? [];
@@ -57,15 +55,16 @@ export async function commitRevocation(
         details: { ...audit.details, revoked: written.map((e) => (e.app ? `${e.sid}@${e.app}` : e.sid)) },
       });
     }
-    // The log rows: from here to the commit every other revocation waits. The events in
-    // `written` get their cursors now.
-    await tx.flushRevocationLog();
     // The back-channel outbox rows, in the same transaction as the log entries (a logout is
     // never recorded without its notices, nor a notice without its logout); each names the
-    // cursor of its end.
-    if (sessions.some((s) => s.apps.length > 0)) {
-      const now = written[0]!.at;
-      const deliveries = planLogout({ events: written, sessions, apps, userWide: options.userWide ?? false, now, horizonMs: deps.config.outbox.horizonSeconds * 1000 });
+    // cursor of its end, so the log rows are written first (flushRevocationLog: the events in
+    // `written` get their cursors), and from there to the commit every other revocation waits.
+    // Without notices to send, the store writes the log rows as the transaction's last
+    // statement, together with its commit (on PostgreSQL in one round trip).
+    const plan = () => planLogout({ events: written, sessions, apps, userWide: options.userWide ?? false, now: written[0]!.at, horizonMs: deps.config.outbox.horizonSeconds * 1000 });
+    if (sessions.some((s) => s.apps.length > 0) && plan().length > 0) {
+      await tx.flushRevocationLog();
+      const deliveries = plan();
       await tx.enqueueDeliveries(deliveries);
       notices = deliveries.length;
     }

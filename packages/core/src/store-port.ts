@@ -119,6 +119,13 @@ export interface StoreOperations {
    * returns them.
    */
   flushRevocationLog(): Promise<RevocationEvent[]>;
+  /**
+   * What a revoking transaction plans its notices with: the apps, and (with `ssf`) the
+   * Shared Signals streams that are not disabled, oldest first, with their subject rules.
+   * The same as listApps, listSsfStreams and listSsfSubjects, read together (one statement
+   * on PostgreSQL, where each statement of a revoking transaction is a round trip).
+   */
+  readRevocationContext(options: { ssf: boolean }): Promise<{ apps: AppRecord[]; streams: SsfStream[]; subjects: SsfStreamSubject[] }>;
   /** Ends the given active sessions; returns one log entry per session ended. */
   endSessions(handles: string[], end: SessionEnd): Promise<RevocationEvent[]>;
   /** Ends a user's active sessions (all, or all but one). */

@@ -59,6 +59,13 @@ export function createFeedHub(store: Store, options: { pollIntervalMs: number; o
   }
 
   async function pumpOnce(): Promise<void> {
+    // Nobody follows: nothing to read (a read per commit was one more round trip per
+    // revocation on PostgreSQL). The head is forgotten, as at start: the first follower's
+    // catch-up reads the log up to the head, and the next pump the head again.
+    if (subscriptions.size === 0) {
+      head = null;
+      return;
+    }
     let from = await readHead();
     for (;;) {
       const batch = await store.listRevocations(from, PAGE);

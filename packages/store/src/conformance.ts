@@ -529,6 +529,37 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
       });
     });
 
+    describe('sessions read back in a revoking transaction', () => {
+      it('findSessionsByHandles returns the sessions as the transaction left them so far, and the next transaction reads the table again', async () => {
+        const apps = [
+          { clientId: 'site', joinedAt: T0, leftAt: null },
+          { clientId: 'forum', joinedAt: T0 + 1, leftAt: null },
+        ];
+        const [a, b, c] = await createSessions([newSession({ userId: 'usr_a', apps }), newSession({ userId: 'usr_a', apps }), newSession({ userId: 'usr_b', apps })]);
+        const seen = await store.transaction(async (tx) => {
+          await tx.endSessions([a!.handle, b!.handle], endBy(T0 + 5, 'admin_revoked', 'admin'));
+          const ended = await tx.findSessionsByHandles([a!.handle, b!.handle, a!.handle]);
+          await tx.joinSession(b!.handle, 'shop', T0 + 6);
+          await tx.leaveSessions([a!.handle, c!.handle], 'forum', endBy(T0 + 7));
+          const later = await tx.findSessionsByHandles([b!.handle, a!.handle, c!.handle]);
+          return { ended, later };
+        });
+        const byHandle = (x: { handle: string }, y: { handle: string }) => x.handle.localeCompare(y.handle);
+        expect([...seen.ended].sort(byHandle)).toEqual([
+          { ...a!, endedAt: T0 + 5, endedBy: 'admin', endReason: 'admin_revoked' },
+          { ...b!, endedAt: T0 + 5, endedBy: 'admin', endReason: 'admin_revoked' },
+        ].sort(byHandle));
+        // The ended sessions cannot be joined or left; c left the forum.
+        const committed = await Promise.all([a, b, c].map((x) => store.findSessionByHandle(x!.handle)));
+        expect(committed[2]?.apps).toEqual([apps[0], { ...apps[1], leftAt: T0 + 7 }]);
+        expect([...seen.later].sort(byHandle)).toEqual(committed.map((x) => x!).sort(byHandle));
+        // The next transaction reads the table: a change made outside it is seen.
+        await store.leaveSessions([b!.handle], 'site', endBy(T0 + 8));
+        const next = await store.transaction((tx) => tx.findSessionsByHandles([b!.handle]));
+        expect(next).toEqual([await store.findSessionByHandle(b!.handle)]);
+      });
+    });
+
     describe('endUserSessions', () => {
       it('ends all of a user’s active sessions and no one else’s', async () => {
         const [a1, a2, a3, b1] = await createSessions([
@@ -1487,6 +1518,29 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await store.findSsfStream(a.id)).toBeNull();
         expect(await store.listSsfSubjects([a.id])).toEqual([]);
         expect(await store.listSsfEvents(a.id, { limit: 10 })).toEqual([]);
+      });
+
+      it('reads a revoking transaction\'s context: every app, the streams not disabled oldest first, their subject rules', async () => {
+        const apps = [appRecord({ createdAt: T0 + 1, oidc: { ...appRecord().oidc, redirectUris: ['https://rp.example.test/cb'] } }), appRecord({ createdAt: T0, backchannelLogoutUri: null, connectors: {} })];
+        for (const app of apps) await store.createApp(app);
+        const a = await store.createSsfStream(stream({ createdAt: T0 + 2, description: 'second', audience: ['x', 'y'] }));
+        const b = await store.createSsfStream(stream({ createdAt: T0 + 1, deliveryMethod: 'poll', authorizationHeader: null, status: 'paused', statusReason: 'maintenance', subjectFormat: 'complex' }));
+        const off = await store.createSsfStream(stream({ createdAt: T0, status: 'disabled' }));
+        await store.saveSsfSubject({ streamId: a.id, key: 'user:usr_1', included: false, createdAt: T0 + 3 });
+        await store.saveSsfSubject({ streamId: a.id, key: 'email:a@example.test', included: true, createdAt: T0 });
+        await store.saveSsfSubject({ streamId: off.id, key: 'user:usr_1', included: true, createdAt: T0 });
+        const context = await store.transaction((tx) => tx.readRevocationContext({ ssf: true }));
+        // Field for field what the separate reads return (the JSON path on PostgreSQL included).
+        expect(context.apps).toEqual(await store.listApps());
+        expect(context.apps.map((x) => x.clientId)).toEqual([apps[1]!.clientId, apps[0]!.clientId]);
+        expect(context.streams).toEqual([b, a]);
+        expect(context.subjects).toEqual(await store.listSsfSubjects([a.id, b.id]));
+        expect(context.subjects).toHaveLength(2);
+        expect(await store.readRevocationContext({ ssf: false })).toEqual({ apps: context.apps, streams: [], subjects: [] });
+        await store.deleteSsfStream(a.id);
+        await store.deleteSsfStream(b.id);
+        await store.deleteSsfStream(off.id);
+        expect(await store.readRevocationContext({ ssf: true })).toEqual({ apps: context.apps, streams: [], subjects: [] });
       });
 
       it('saves, replaces and lists subject rules', async () => {

@@ -17,6 +17,23 @@ export interface SqlDriver {
   /** Runs `fn` in a transaction on one connection; a nested call joins the outer transaction. */
   transaction<T>(fn: (tx: SqlDriver) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * PostgreSQL transaction drivers only: runs `sql` and then COMMIT in one round trip (one
+   * simple-protocol message, the parameters written into it as literals), and returns the
+   * statement's rows. The transaction is committed when it resolves, so nothing may follow it.
+   * Used for the revocation log's statement, which takes the lock every revocation waits for:
+   * with its own round trip and then the COMMIT's, that lock was held over two network round
+   * trips and an event-loop turn of a busy node; this way it is held only while PostgreSQL
+   * runs the statement and commits.
+   */
+  commitWith?<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /**
+   * Runs a statement whose result nobody waits for (an outbox or audit row). PostgreSQL
+   * transaction drivers send it together with the transaction's next statement or its
+   * COMMIT, so it costs no round trip of its own; its error, if any, fails that statement and
+   * with it the transaction. Elsewhere (SQLite, outside a transaction) it is `run`.
+   */
+  defer?(sql: string, params?: readonly unknown[]): Promise<void>;
   /** SQLite only: `PRAGMA data_version`, which changes when another connection commits. */
   dataVersion?(): number;
   /**

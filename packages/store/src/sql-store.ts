@@ -264,10 +264,23 @@ function toCode(r: Row): AuthorizationCodeRecord {
   };
 }
 
+const toSubject = (r: Row): SsfStreamSubject => ({ streamId: String(r.stream_id), key: String(r.subject_key), included: num(r.included) === 1, createdAt: num(r.created_at) });
+
 const toConsent = (r: Row): ConsentRecord => ({ userId: String(r.user_id), clientId: String(r.client_id), scope: String(r.scope), createdAt: num(r.created_at) });
 
 /** The log entries of transactions that deferred them (deferRevocationLog), not yet written. */
 const deferredLogs = new WeakMap<SqlDriver, RevocationEvent[]>();
+
+/**
+ * The sessions a transaction ended, as its UPDATE … RETURNING * reported them: a revoking
+ * transaction reads them back right away (findSessionsByHandles, to plan the apps' notices
+ * and the SETs), and on PostgreSQL that read was a round trip of its own. An entry goes as
+ * soon as the same transaction changes that session again.
+ */
+const endedRows = new WeakMap<SqlDriver, Map<string, Row>>();
+
+/** A transaction's last step: its deferred log entries, written together with the COMMIT where the driver can. */
+const commitFlushers = new WeakMap<StoreOperations, () => Promise<RevocationEvent[]>>();
 
 /**
  * The transactions that sent the revocation NOTIFY. Every node wakes its push worker and long
@@ -287,7 +300,7 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
     const apps = JSON.parse(row.apps) as SessionApp[];
     if (apps.some((a) => a.clientId === clientId && a.leftAt === null)) return false;
     const next = apps.filter((a) => a.clientId !== clientId).concat({ clientId, joinedAt: at, leftAt: null });
-    await tx.run('UPDATE sessions SET apps = ? WHERE handle = ?', [JSON.stringify(next), handle]);
+    await writeApps(tx, handle, next);
     return true;
   }
 
@@ -327,7 +340,13 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
     return writeLog(tx, entries);
   }
 
-  async function writeLog(tx: SqlDriver, entries: Omit<RevocationEvent, 'cursor'>[]): Promise<RevocationEvent[]> {
+  /**
+   * Writes log entries with the next cursors. With `commit`, the caller has nothing left to do
+   * in the transaction: on PostgreSQL the statement then travels with the COMMIT
+   * (SqlDriver.commitWith), so the counter's lock is held only while the server runs them,
+   * not over a round trip to this node and back.
+   */
+  async function writeLog(tx: SqlDriver, entries: Omit<RevocationEvent, 'cursor'>[], commit = false): Promise<RevocationEvent[]> {
     if (entries.length === 0) return [];
     const row = (e: Omit<RevocationEvent, 'cursor'>) => [e.sid, e.sub, e.reason, e.actor, e.at, e.app];
     let first: number;
@@ -341,7 +360,8 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
       // last cursor, the counter's new value; the WHERE reads `notified` so that the call is
       // part of the query.
       const head = entries.slice(0, CHUNK);
-      const rows = await tx.all<{ cursor: unknown }>(
+      const run = commit && head.length === entries.length && tx.commitWith ? tx.commitWith.bind(tx) : tx.all.bind(tx);
+      const rows = await run<{ cursor: unknown }>(
         `WITH c AS (UPDATE revocation_counter SET value = value + ? WHERE id = 1 RETURNING value, pg_notify(?, value::text) IS NULL AS notified)
          INSERT INTO revocations (cursor, sid, sub, reason, actor, at, app)
          SELECT c.value - ? + v.n, v.sid, v.sub, v.reason, v.actor, v.at, v.app
@@ -369,17 +389,38 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
 
   async function markEnded(tx: SqlDriver, where: string, params: unknown[], end: SessionEnd): Promise<Row[]> {
     // RETURNING reports only the rows this statement changed: a concurrent end of the same
-    // session (another node, the sweeper) cannot make both write a log entry.
-    return tx.all(
-      `UPDATE sessions SET ended_at = ?, ended_by = ?, end_reason = ? WHERE ended_at IS NULL AND ${where} RETURNING handle, user_id`,
+    // session (another node, the sweeper) cannot make both write a log entry. An ended
+    // session's logout tokens go with it: on PostgreSQL in the same statement (a
+    // data-modifying WITH), on SQLite in finishEnd.
+    const update = `UPDATE sessions SET ended_at = ?, ended_by = ?, end_reason = ? WHERE ended_at IS NULL AND ${where} RETURNING *`;
+    const rows = await tx.all(
+      tx.dialect === 'postgres' ? `WITH ended AS (${update}), tokens AS (DELETE FROM logout_tokens WHERE handle IN (SELECT handle FROM ended)) SELECT * FROM ended` : update,
       [end.at, end.actor, end.reason, ...params],
     );
+    if (inTransaction) {
+      let memo = endedRows.get(tx);
+      if (!memo) endedRows.set(tx, (memo = new Map()));
+      for (const row of rows) memo.set(String(row.handle), row);
+    }
+    return rows;
   }
 
   async function finishEnd(tx: SqlDriver, rows: Row[], end: SessionEnd): Promise<RevocationEvent[]> {
     const handles = rows.map((r) => String(r.handle));
-    for (const part of chunks(handles)) await tx.run(`DELETE FROM logout_tokens WHERE handle IN (${placeholders(part.length)})`, part);
+    if (tx.dialect === 'sqlite') for (const part of chunks(handles)) await tx.run(`DELETE FROM logout_tokens WHERE handle IN (${placeholders(part.length)})`, part);
     return appendLog(tx, rows.map((r) => ({ sid: String(r.handle), sub: String(r.user_id), reason: end.reason, actor: end.actor, at: end.at, app: null })));
+  }
+
+  /** A write nobody waits for: SqlDriver.defer where the driver has it, else run at once. */
+  async function deferredWrite(sql: string, params: unknown[]): Promise<void> {
+    if (db.defer) await db.defer(sql, params);
+    else await db.run(sql, params);
+  }
+
+  /** Writes a session's app list (and forgets what markEnded remembered of it). */
+  async function writeApps(tx: SqlDriver, handle: string, apps: SessionApp[]): Promise<void> {
+    endedRows.get(tx)?.delete(handle);
+    await tx.run('UPDATE sessions SET apps = ? WHERE handle = ?', [JSON.stringify(apps), handle]);
   }
 
   /** Deliveries from rows, each with the session handles it covers. */
@@ -393,6 +434,19 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
     return rows.map((r) => toDelivery(r, byId.get(num(r.id)) ?? []));
   }
 
+  /** flushRevocationLog; with `commit`, the store's transaction commits with the log's statement. */
+  async function flushDeferred(commit: boolean): Promise<RevocationEvent[]> {
+    const pending = deferredLogs.get(db);
+    deferredLogs.delete(db);
+    if (!pending) return [];
+    // The same event objects the ends returned get their cursors.
+    const written = await writeLog(db, pending, commit);
+    pending.forEach((event, i) => {
+      event.cursor = written[i]!.cursor;
+    });
+    return pending;
+  }
+
   const ops: StoreOperations = {
     deferRevocationLog() {
       // Outside a transaction each statement commits by itself: there is nothing to defer to.
@@ -400,17 +454,7 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
       if (!deferredLogs.has(db)) deferredLogs.set(db, []);
     },
 
-    async flushRevocationLog() {
-      const pending = deferredLogs.get(db);
-      deferredLogs.delete(db);
-      if (!pending) return [];
-      // The same event objects the ends returned get their cursors.
-      const written = await writeLog(db, pending);
-      pending.forEach((event, i) => {
-        event.cursor = written[i]!.cursor;
-      });
-      return pending;
-    },
+    flushRevocationLog: () => flushDeferred(false),
 
     async createUser(user) {
       try {
@@ -494,6 +538,24 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
     async findApp(clientId) {
       const row = await db.get('SELECT * FROM apps WHERE client_id = ?', [clientId]);
       return row ? toApp(row) : null;
+    },
+
+    async readRevocationContext(options) {
+      if (db.dialect === 'postgres') {
+        // One round trip: each table's rows as a JSON array of objects named by column, as the
+        // row mappers read them (BIGINTs as numbers, TEXT as strings).
+        const row = await db.get<{ apps: Row[]; streams: Row[] | null; subjects: Row[] | null }>(
+          `SELECT (SELECT COALESCE(json_agg(a ORDER BY a.created_at, a.client_id), '[]'::json) FROM apps a) AS apps${options.ssf ? `,
+                  (SELECT COALESCE(json_agg(s ORDER BY s.created_at, s.id), '[]'::json) FROM ssf_streams s WHERE s.status <> 'disabled') AS streams,
+                  (SELECT COALESCE(json_agg(j ORDER BY j.stream_id, j.subject_key), '[]'::json) FROM ssf_stream_subjects j
+                    WHERE j.stream_id IN (SELECT id FROM ssf_streams WHERE status <> 'disabled')) AS subjects` : ''}`,
+        );
+        return { apps: row!.apps.map(toApp), streams: (row!.streams ?? []).map(toStream), subjects: (row!.subjects ?? []).map(toSubject) };
+      }
+      const apps = await ops.listApps();
+      if (!options.ssf) return { apps, streams: [], subjects: [] };
+      const streams = (await ops.listSsfStreams()).filter((s) => s.status !== 'disabled');
+      return { apps, streams, subjects: streams.length > 0 ? await ops.listSsfSubjects(streams.map((s) => s.id)) : [] };
     },
 
     async listApps() {
@@ -618,7 +680,7 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
             const member = apps.find((a) => a.clientId === clientId && a.leftAt === null);
             if (!member) continue;
             member.leftAt = end.at;
-            await tx.run('UPDATE sessions SET apps = ? WHERE handle = ?', [JSON.stringify(apps), row.handle]);
+            await writeApps(tx, String(row.handle), apps);
             left.push({ sid: row.handle, sub: row.user_id, reason: end.reason, actor: end.actor, at: end.at, app: clientId });
           }
         }
@@ -836,8 +898,11 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
     },
 
     async findSessionsByHandles(handles) {
+      const unique = [...new Set(handles)];
+      const memo = endedRows.get(db);
+      if (memo && unique.every((h) => memo.has(h))) return unique.map((h) => toSession(memo.get(h)!));
       const found: SessionRecord[] = [];
-      for (const part of chunks([...new Set(handles)])) {
+      for (const part of chunks(unique)) {
         found.push(...(await db.all(`SELECT * FROM sessions WHERE handle IN (${placeholders(part.length)})`, part)).map(toSession));
       }
       return found;
@@ -1003,7 +1068,7 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
       const found: SsfStreamSubject[] = [];
       for (const part of chunks([...new Set(streamIds)])) {
         const rows = await db.all(`SELECT * FROM ssf_stream_subjects WHERE stream_id IN (${placeholders(part.length)}) ORDER BY stream_id, subject_key`, part);
-        found.push(...rows.map((r) => ({ streamId: String(r.stream_id), key: String(r.subject_key), included: num(r.included) === 1, createdAt: num(r.created_at) })));
+        found.push(...rows.map(toSubject));
       }
       return found;
     },
@@ -1015,7 +1080,8 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
       // as well (one statement less per revocation).
       if (db.dialect === 'postgres' && !notifiedRevocation.has(db) && !(deferredLogs.get(db)?.length)) await db.get('SELECT pg_notify(?, ?)', [SSF_CHANNEL, '']);
       for (const part of chunks(events)) {
-        await db.run(
+        // Nobody reads them back in the transaction that plans them.
+        await deferredWrite(
           `INSERT INTO ssf_events (stream_id, jti, subject_key, event_type, claims, status, attempts, next_attempt_at, created_at, horizon_at)
            VALUES ${part.map(() => "(?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)").join(', ')}`,
           part.flatMap((e) => [e.streamId, e.jti, e.subjectKey, e.eventType, JSON.stringify(e.claims), e.createdAt, e.createdAt, e.horizonAt]),
@@ -1189,7 +1255,8 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
     },
 
     async appendAudit(e: AuditEvent) {
-      await db.run(
+      // Nobody reads the row back in the transaction that writes it.
+      await deferredWrite(
         'INSERT INTO audit_events (at, actor, action, user_id, session_handle, client_id, ip, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         [e.at, e.actor, e.action, e.userId, e.sessionHandle, e.clientId, e.ip, JSON.stringify(e.details)],
       );
@@ -1255,6 +1322,7 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
     }
     return last;
   }
+  if (inTransaction) commitFlushers.set(ops, () => flushDeferred(true));
   return ops;
 }
 
@@ -1297,11 +1365,15 @@ export function createSqlStore(driver: SqlDriver): Store {
         const scope: Scope = { ops: createOperations(tx, true), open: true };
         return scopes.run(scope, async () => {
           const result = await fn(scope.ops);
-          // Log entries deferred and not yet written go in before the commit: never lost.
-          await scope.ops.flushRevocationLog();
+          // Log entries deferred and not yet written go in before the commit (never lost), on
+          // PostgreSQL in the same round trip as the COMMIT: the last thing this transaction does.
+          await commitFlushers.get(scope.ops)!();
           return result;
         }).finally(() => {
           scope.open = false;
+          // SQLite hands every transaction the same driver object: nothing remembered of this
+          // one may be seen by the next.
+          endedRows.delete(tx);
         });
       });
     },

@@ -26,7 +26,8 @@ export function recordingDriver(inner: SqlDriver, log: Recorded[]): SqlDriver {
 
 /** The statements that read or change the sessions table (not the log or logout tokens). */
 export function sessionStatements(log: Recorded[]): Recorded[] {
-  return log.filter((r) => /^\s*(SELECT .* FROM sessions|UPDATE sessions)\b/is.test(r.sql));
+  // On PostgreSQL an end is `WITH ended AS (UPDATE sessions …)`, with the logout tokens' DELETE.
+  return log.filter((r) => /^\s*(SELECT .* FROM sessions|UPDATE sessions|WITH ended AS \(UPDATE sessions)\b/is.test(r.sql));
 }
 
 /**
