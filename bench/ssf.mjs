@@ -12,7 +12,8 @@
 // stream count:
 // - push latency: sessions of distinct users are ended one by one by the admin API at
 //   `--rate` per second for `--seconds`; for each (revocation, stream) the time from just
-//   before the revoking request was sent (an upper bound of its commit) to the SET's arrival;
+//   before the revoking request was sent (an upper bound of its commit) to the SET's arrival,
+//   and from the request's answer (a lower bound: the answer follows the commit);
 // - long poll: 10 poll streams each with a waiting long poll; one revocation at a time; the
 //   time from just before the revoking request to each poll's answer;
 // - throughput: `--burst` sessions (10 streams; a tenth with 100) ended by one call, with the
@@ -144,6 +145,9 @@ async function measurePush(label, databaseUrl, streamCount) {
     // How long each revoking request took to answer (its commit is within that time): when
     // it grows, revocations queue in Tessera or the database, not their SETs.
     const answered = [];
+    // When each revoking request's answer arrived (after its commit): the time from there to a
+    // SET is a lower bound of commit → SET, as the time from the request's sending is an upper one.
+    const answeredAt = new Map();
     let settled = 0;
     for (let i = 0; i < steady.length; i += 1) {
       const due = start + (i * 1000) / rate;
@@ -154,9 +158,12 @@ async function measurePush(label, databaseUrl, streamCount) {
       if (inflight.length - settled >= 64) await inflight[settled];
       const sent = wallClockMs();
       sentAt.set(steady[i].userId, sent);
+      const userId = steady[i].userId;
       inflight.push(revoke(tessera, steady[i].handle).finally(() => {
         settled += 1;
-        answered.push(wallClockMs() - sent);
+        const at = wallClockMs();
+        answeredAt.set(userId, at);
+        answered.push(at - sent);
       }));
     }
     await Promise.all(inflight);
@@ -164,8 +171,9 @@ async function measurePush(label, databaseUrl, streamCount) {
     await waitUntil('every steady SET', () => arrivals.length >= steady.length * streamCount, 300_000);
     const latencies = arrivals.map((a) => a.at - sentAt.get(a.sub)).filter((v) => Number.isFinite(v));
     const steadyCpuMs = steadyCpu === null ? null : ((cpuSeconds(tessera.child.pid) - steadyCpu) * 1000) / arrivals.length;
-    const steadyResult = { revocations: steady.length, targetRate: rate, achievedRate: round(achievedRate, 1), sets: arrivals.length, ...summarizeMs(latencies, 1), serverCpuMsPerSet: steadyCpuMs === null ? null : round(steadyCpuMs, 3), revokeAnswer: summarizeMs(answered, 1) };
-    log(`${label} ${streamCount} push streams: p50 ${steadyResult.p50Ms} ms, p99 ${steadyResult.p99Ms} ms over ${latencies.length} SETs at ${steadyResult.achievedRate} revocations/s, ${steadyResult.serverCpuMsPerSet} ms of server CPU per SET; revoking requests answered in p50 ${steadyResult.revokeAnswer.p50Ms} ms, p99 ${steadyResult.revokeAnswer.p99Ms} ms`);
+    const afterAnswer = arrivals.map((a) => a.at - answeredAt.get(a.sub)).filter((v) => Number.isFinite(v));
+    const steadyResult = { revocations: steady.length, targetRate: rate, achievedRate: round(achievedRate, 1), sets: arrivals.length, ...summarizeMs(latencies, 1), serverCpuMsPerSet: steadyCpuMs === null ? null : round(steadyCpuMs, 3), revokeAnswer: summarizeMs(answered, 1), afterAnswer: summarizeMs(afterAnswer, 1) };
+    log(`${label} ${streamCount} push streams: p50 ${steadyResult.p50Ms} ms, p99 ${steadyResult.p99Ms} ms over ${latencies.length} SETs at ${steadyResult.achievedRate} revocations/s, ${steadyResult.serverCpuMsPerSet} ms of server CPU per SET; revoking requests answered in p50 ${steadyResult.revokeAnswer.p50Ms} ms, p99 ${steadyResult.revokeAnswer.p99Ms} ms; from the answer to the SET p50 ${steadyResult.afterAnswer.p50Ms} ms, p99 ${steadyResult.afterAnswer.p99Ms} ms`);
 
     // Burst: BURST sessions ended by one call.
     arrivals.length = 0;
