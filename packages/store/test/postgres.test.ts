@@ -1,5 +1,5 @@
 import type { NewSession, RevocationEvent, Store } from '@tessera/core';
-import { createPostgresDriver, createPostgresStore, createSqlStore } from '@tessera/store';
+import { createPostgresDriver, createPostgresStore, createSqlStore, type SqlDriver } from '@tessera/store';
 import { describeStoreConformance } from '@tessera/store/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshSchemaUrl, postgresTestUrl, type TestSchema } from './pg-support.js';
@@ -83,118 +83,105 @@ describe.skipIf(!base)('postgres store', () => {
     }
   });
 
-  describe('a transaction sends BEGIN and deferred statements with the next statement', () => {
-    it('runs its first statement inside the transaction: a failure after it rolls it back', async () => {
-      const { url } = await schema();
-      const driver = createPostgresDriver(url);
-      try {
-        await driver.exec('CREATE TABLE t (n INTEGER PRIMARY KEY)');
-        await expect(driver.transaction(async (tx) => {
-          await tx.run('INSERT INTO t (n) VALUES (?)', [1]);
-          throw new Error('after the first statement');
-        })).rejects.toThrow('after the first statement');
-        await expect(driver.transaction(async (tx) => {
-          await tx.defer!('INSERT INTO t (n) VALUES (?)', [2]);
-          throw new Error('with only a deferred statement');
-        })).rejects.toThrow('with only a deferred statement');
-        expect(await driver.all('SELECT n FROM t')).toEqual([]);
-        expect(await driver.transaction(async () => 'nothing sent')).toBe('nothing sent');
-      } finally {
-        await driver.close();
-      }
-    });
+  /** A driver (and a second one, on its own connections) on a fresh schema, closed afterwards. */
+  async function withDriver(test: (driver: SqlDriver, other: SqlDriver) => Promise<void>): Promise<void> {
+    const { url } = await schema();
+    const driver = createPostgresDriver(url);
+    const other = createPostgresDriver(url);
+    try {
+      await test(driver, other);
+    } finally {
+      await driver.close();
+      await other.close();
+    }
+  }
 
-    it('runs deferred statements in order before the next one, commits them, and fails the transaction on their error', async () => {
-      const { url } = await schema();
-      const driver = createPostgresDriver(url);
-      try {
-        await driver.exec('CREATE TABLE t (n INTEGER PRIMARY KEY, s TEXT)');
-        const seen = await driver.transaction(async (tx) => {
-          await tx.defer!('INSERT INTO t (n, s) VALUES (?, ?)', [1, "o'ne"]);
-          await tx.defer!('UPDATE t SET s = s || ? WHERE n = ?', ['!', 1]);
-          const inside = await tx.all('SELECT n, s FROM t');
-          await tx.defer!('INSERT INTO t (n, s) VALUES (?, ?)', [2, null]);
-          return inside;
-        });
-        expect(seen).toEqual([{ n: 1, s: "o'ne!" }]);
-        // The last deferred statement went with the COMMIT.
-        expect(await driver.all('SELECT n, s FROM t ORDER BY n')).toEqual([{ n: 1, s: "o'ne!" }, { n: 2, s: null }]);
-        // A deferred statement that fails (a duplicate key) fails the statement it travels with.
-        await expect(driver.transaction(async (tx) => {
-          await tx.run('INSERT INTO t (n, s) VALUES (?, ?)', [3, 'three']);
-          await tx.defer!('INSERT INTO t (n, s) VALUES (?, ?)', [1, 'duplicate']);
-          return tx.get('SELECT COUNT(*) AS c FROM t');
-        })).rejects.toThrow(/duplicate key/);
-        // ...or the COMMIT it travels with.
-        await expect(driver.transaction(async (tx) => {
-          await tx.run('INSERT INTO t (n, s) VALUES (?, ?)', [4, 'four']);
-          await tx.defer!('INSERT INTO t (n, s) VALUES (?, ?)', [2, 'duplicate']);
-        })).rejects.toThrow(/duplicate key/);
-        // A value with no literal form runs on its own, still inside the transaction.
-        await expect(driver.transaction(async (tx) => {
-          await tx.defer!('INSERT INTO t (n, s) VALUES (?, ?)', [5, 'five']);
-          await tx.defer!('INSERT INTO t (n, s) VALUES (?, ?)', [6, Buffer.from('bytes') as unknown as string]);
-          throw new Error('rolled back');
-        })).rejects.toThrow('rolled back');
-        expect(await driver.all('SELECT n FROM t ORDER BY n')).toEqual([{ n: 1 }, { n: 2 }]);
-      } finally {
-        await driver.close();
-      }
-    });
+  describe('a transaction sends BEGIN and deferred statements with the next statement', () => {
+    it('runs its first statement inside the transaction: a failure after it rolls it back', () => withDriver(async (driver) => {
+      await driver.exec('CREATE TABLE t (n INTEGER PRIMARY KEY)');
+      await expect(driver.transaction(async (tx) => {
+        await tx.run('INSERT INTO t (n) VALUES (?)', [1]);
+        throw new Error('after the first statement');
+      })).rejects.toThrow('after the first statement');
+      await expect(driver.transaction(async (tx) => {
+        await tx.defer!('INSERT INTO t (n) VALUES (?)', [2]);
+        throw new Error('with only a deferred statement');
+      })).rejects.toThrow('with only a deferred statement');
+      expect(await driver.all('SELECT n FROM t')).toEqual([]);
+      expect(await driver.transaction(async () => 'nothing sent')).toBe('nothing sent');
+    }));
+
+    it('runs deferred statements in order before the next one, commits them, and fails the transaction on their error', () => withDriver(async (driver) => {
+      await driver.exec('CREATE TABLE t (n INTEGER PRIMARY KEY, s TEXT)');
+      const seen = await driver.transaction(async (tx) => {
+        await tx.defer!('INSERT INTO t (n, s) VALUES (?, ?)', [1, "o'ne"]);
+        await tx.defer!('UPDATE t SET s = s || ? WHERE n = ?', ['!', 1]);
+        const inside = await tx.all('SELECT n, s FROM t');
+        await tx.defer!('INSERT INTO t (n, s) VALUES (?, ?)', [2, null]);
+        return inside;
+      });
+      expect(seen).toEqual([{ n: 1, s: "o'ne!" }]);
+      // The last deferred statement went with the COMMIT.
+      expect(await driver.all('SELECT n, s FROM t ORDER BY n')).toEqual([{ n: 1, s: "o'ne!" }, { n: 2, s: null }]);
+      // A deferred statement that fails (a duplicate key) fails the statement it travels with.
+      await expect(driver.transaction(async (tx) => {
+        await tx.run('INSERT INTO t (n, s) VALUES (?, ?)', [3, 'three']);
+        await tx.defer!('INSERT INTO t (n, s) VALUES (?, ?)', [1, 'duplicate']);
+        return tx.get('SELECT COUNT(*) AS c FROM t');
+      })).rejects.toThrow(/duplicate key/);
+      // ...or the COMMIT it travels with.
+      await expect(driver.transaction(async (tx) => {
+        await tx.run('INSERT INTO t (n, s) VALUES (?, ?)', [4, 'four']);
+        await tx.defer!('INSERT INTO t (n, s) VALUES (?, ?)', [2, 'duplicate']);
+      })).rejects.toThrow(/duplicate key/);
+      // A value with no literal form runs on its own, still inside the transaction.
+      await expect(driver.transaction(async (tx) => {
+        await tx.defer!('INSERT INTO t (n, s) VALUES (?, ?)', [5, 'five']);
+        await tx.defer!('INSERT INTO t (n, s) VALUES (?, ?)', [6, Buffer.from('bytes') as unknown as string]);
+        throw new Error('rolled back');
+      })).rejects.toThrow('rolled back');
+      expect(await driver.all('SELECT n FROM t ORDER BY n')).toEqual([{ n: 1 }, { n: 2 }]);
+    }));
   });
 
   describe('commitWith: a statement and its COMMIT in one round trip', () => {
-    it('writes every kind of value as a literal that reads back exactly, and commits', async () => {
-      const { url } = await schema();
-      const driver = createPostgresDriver(url);
-      const other = createPostgresDriver(url);
-      try {
-        await driver.exec('CREATE TABLE literals (n INTEGER PRIMARY KEY, s TEXT, b BIGINT, f BOOLEAN)');
-        const strings = ["it's", 'back\\slash\\', "'; DROP TABLE literals; --", 'a ? b ?? ?', 'ünïcødé 🎉', '', 'E\'x\'', '$1 $$ dollar $$'];
-        const rows = await driver.transaction(async (tx) => {
-          await tx.run('INSERT INTO literals (n, s, b, f) VALUES (?, ?, ?, ?)', [0, 'before', 1, false]);
-          return tx.commitWith!<{ n: number }>(
-            `INSERT INTO literals (n, s, b, f) VALUES ${strings.map(() => '(?, ?, ?, ?)').join(', ')}, (?, ?, ?, ?) RETURNING n`,
-            [...strings.flatMap((v, i) => [i + 1, v, -(2 ** 40) - i, i % 2 === 0]), 99, null, null, null],
-          );
-        });
-        expect(rows.map((r) => r.n)).toEqual([...strings.map((_, i) => i + 1), 99]);
-        // Committed: another connection sees every row, the one written before included.
-        const read = await other.all<{ n: number; s: string | null; b: number | null; f: boolean | null }>('SELECT n, s, b, f FROM literals ORDER BY n');
-        expect(read).toEqual([
-          { n: 0, s: 'before', b: 1, f: false },
-          ...strings.map((v, i) => ({ n: i + 1, s: v, b: -(2 ** 40) - i, f: i % 2 === 0 })),
-          { n: 99, s: null, b: null, f: null },
-        ]);
-      } finally {
-        await driver.close();
-        await other.close();
-      }
-    });
+    it('writes every kind of value as a literal that reads back exactly, and commits', () => withDriver(async (driver, other) => {
+      await driver.exec('CREATE TABLE literals (n INTEGER PRIMARY KEY, s TEXT, b BIGINT, f BOOLEAN)');
+      const strings = ["it's", 'back\\slash\\', "'; DROP TABLE literals; --", 'a ? b ?? ?', 'ünïcødé 🎉', '', 'E\'x\'', '$1 $$ dollar $$'];
+      const rows = await driver.transaction(async (tx) => {
+        await tx.run('INSERT INTO literals (n, s, b, f) VALUES (?, ?, ?, ?)', [0, 'before', 1, false]);
+        return tx.commitWith!<{ n: number }>(
+          `INSERT INTO literals (n, s, b, f) VALUES ${strings.map(() => '(?, ?, ?, ?)').join(', ')}, (?, ?, ?, ?) RETURNING n`,
+          [...strings.flatMap((v, i) => [i + 1, v, -(2 ** 40) - i, i % 2 === 0]), 99, null, null, null],
+        );
+      });
+      expect(rows.map((r) => r.n)).toEqual([...strings.map((_, i) => i + 1), 99]);
+      // Committed: another connection sees every row, the one written before included.
+      const read = await other.all<{ n: number; s: string | null; b: number | null; f: boolean | null }>('SELECT n, s, b, f FROM literals ORDER BY n');
+      expect(read).toEqual([
+        { n: 0, s: 'before', b: 1, f: false },
+        ...strings.map((v, i) => ({ n: i + 1, s: v, b: -(2 ** 40) - i, f: i % 2 === 0 })),
+        { n: 99, s: null, b: null, f: null },
+      ]);
+    }));
 
-    it('rolls the whole transaction back when its statement fails, and refuses values it cannot write', async () => {
-      const { url } = await schema();
-      const driver = createPostgresDriver(url);
-      try {
-        await driver.exec('CREATE TABLE literals (n INTEGER PRIMARY KEY, s TEXT)');
+    it('rolls the whole transaction back when its statement fails, and refuses values it cannot write', () => withDriver(async (driver) => {
+      await driver.exec('CREATE TABLE literals (n INTEGER PRIMARY KEY, s TEXT)');
+      await expect(driver.transaction(async (tx) => {
+        await tx.run('INSERT INTO literals (n, s) VALUES (?, ?)', [1, 'first']);
+        return tx.commitWith!('INSERT INTO literals (n, s) VALUES (?, ?), (?, ?)', [2, 'x', 2, 'duplicate']);
+      })).rejects.toThrow(/duplicate key/);
+      for (const params of [[3, { not: 'a literal' }], [3, Number.NaN], [3], [3, 'a', 'b']]) {
         await expect(driver.transaction(async (tx) => {
-          await tx.run('INSERT INTO literals (n, s) VALUES (?, ?)', [1, 'first']);
-          return tx.commitWith!('INSERT INTO literals (n, s) VALUES (?, ?), (?, ?)', [2, 'x', 2, 'duplicate']);
-        })).rejects.toThrow(/duplicate key/);
-        for (const params of [[3, { not: 'a literal' }], [3, Number.NaN], [3], [3, 'a', 'b']]) {
-          await expect(driver.transaction(async (tx) => {
-            await tx.run('INSERT INTO literals (n, s) VALUES (?, ?)', [4, 'first']);
-            return tx.commitWith!('INSERT INTO literals (n, s) VALUES (?, ?)', params);
-          })).rejects.toThrow(/literal|finite|placeholders|parameters/);
-        }
-        expect(await driver.all('SELECT n FROM literals')).toEqual([]);
-        // The connection is usable afterwards: no transaction was left open on it.
-        await driver.transaction((tx) => tx.commitWith!('INSERT INTO literals (n, s) VALUES (?, ?)', [5, 'after']));
-        expect(await driver.all('SELECT n, s FROM literals')).toEqual([{ n: 5, s: 'after' }]);
-      } finally {
-        await driver.close();
+          await tx.run('INSERT INTO literals (n, s) VALUES (?, ?)', [4, 'first']);
+          return tx.commitWith!('INSERT INTO literals (n, s) VALUES (?, ?)', params);
+        })).rejects.toThrow(/literal|finite|placeholders|parameters/);
       }
-    });
+      expect(await driver.all('SELECT n FROM literals')).toEqual([]);
+      // The connection is usable afterwards: no transaction was left open on it.
+      await driver.transaction((tx) => tx.commitWith!('INSERT INTO literals (n, s) VALUES (?, ?)', [5, 'after']));
+      expect(await driver.all('SELECT n, s FROM literals')).toEqual([{ n: 5, s: 'after' }]);
+    }));
   });
 
   it('lists and ends a user’s sessions through the sessions_by_user index', async () => {
