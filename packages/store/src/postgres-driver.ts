@@ -37,13 +37,16 @@ function toPg(sql: string): Prepared {
 }
 
 /**
- * `sql` with its `?` placeholders replaced by `params` written as SQL literals, for the one
- * statement that must travel with its COMMIT in a single simple-protocol message (which
- * carries no parameters): see SqlDriver.commitWith. Strings go through pg's escapeLiteral
- * (quotes doubled, and the E'' form with doubled backslashes when there is one), so no value
- * can end its literal; numbers must be finite and are parenthesised (a negative number after
- * a minus sign would otherwise start a `--` comment). The store's SQL never has `?` inside
- * literals, and a value's own `?` is not read again.
+ * `sql` with its `?` placeholders replaced by `params` written as SQL literals, for the
+ * statements a transaction sends together in one simple-protocol message (which carries no
+ * parameters; see the transaction below). Every value becomes a quoted literal, as pg sends
+ * parameters: text of no declared type, which PostgreSQL reads as the type its place needs
+ * (so `5` for a BIGINT column and `'5'` for a TEXT one behave as they did as parameters). The
+ * quoting is pg's escapeLiteral (quotes doubled, and the E'' form with doubled backslashes
+ * when there is one), so no value can end its literal and change the statement. The store's
+ * SQL never has `?` inside literals, and a value's own `?` is not read again. Values with no
+ * such form (buffers, dates, bigints, non-finite numbers) throw: the caller then sends the
+ * statement with parameters as usual.
  */
 function inlineParams(client: pg.PoolClient, sql: string, params: readonly unknown[]): string {
   let i = 0;
@@ -51,12 +54,8 @@ function inlineParams(client: pg.PoolClient, sql: string, params: readonly unkno
     if (i >= params.length) throw new Error('more placeholders than parameters');
     const value = params[i++];
     if (value === null || value === undefined) return 'NULL';
-    if (typeof value === 'number') {
-      if (!Number.isFinite(value)) throw new Error('a parameter is not a finite number');
-      return `(${value})`;
-    }
-    if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
-    if (typeof value === 'string') return client.escapeLiteral(value);
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new Error('a parameter is not a finite number');
+    if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') return client.escapeLiteral(String(value));
     throw new Error(`a parameter of type ${typeof value} cannot be written as a literal`);
   });
   if (i !== params.length) throw new Error('more parameters than placeholders');
@@ -149,8 +148,14 @@ export function createPostgresDriver(connectionString: string, options: { max?: 
       const flushPending = async (): Promise<void> => {
         if (pending.length > 0) await client.query({ text: takePending().join(';\n'), types });
       };
+      // After commitWith the connection is outside any transaction: a statement sent then
+      // would commit on its own, which is never what the caller meant.
+      const open = (): void => {
+        if (committed) throw new Error('the transaction has committed (commitWith was its last statement)');
+      };
       // The statement's result, with whatever was pending sent ahead of it in the same message.
       const query = async (sql: string, params: readonly unknown[]): Promise<pg.QueryResult> => {
+        open();
         if (pending.length > 0) {
           let text: string | null = null;
           try {
@@ -172,10 +177,12 @@ export function createPostgresDriver(connectionString: string, options: { max?: 
         get: async <R>(sql: string, params: readonly unknown[] = []) => (await query(sql, params)).rows[0] as R | undefined,
         run: async (sql: string, params: readonly unknown[] = []) => (await query(sql, params)).rowCount ?? 0,
         async exec(sql: string) {
+          open();
           await flushPending();
           await client.query(sql);
         },
         async defer(sql: string, params: readonly unknown[] = []) {
+          open();
           let text: string;
           try {
             text = inlineParams(client, sql, params);
@@ -186,6 +193,7 @@ export function createPostgresDriver(connectionString: string, options: { max?: 
           pending.push(text);
         },
         async commitWith<R>(sql: string, params: readonly unknown[] = []) {
+          open();
           // Several statements in one simple query run in order and stop at the first error
           // (the COMMIT then does not run, and the catch below rolls back).
           const results = (await client.query({ text: [...takePending(), inlineParams(client, sql, params), 'COMMIT'].join(';\n'), types })) as unknown as pg.QueryResult[];

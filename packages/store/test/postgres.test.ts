@@ -181,6 +181,15 @@ describe.skipIf(!base)('postgres store', () => {
       // The connection is usable afterwards: no transaction was left open on it.
       await driver.transaction((tx) => tx.commitWith!('INSERT INTO literals (n, s) VALUES (?, ?)', [5, 'after']));
       expect(await driver.all('SELECT n, s FROM literals')).toEqual([{ n: 5, s: 'after' }]);
+      // Nothing may follow commitWith: it would run outside the transaction.
+      await expect(driver.transaction(async (tx) => {
+        await tx.commitWith!('INSERT INTO literals (n, s) VALUES (?, ?)', [6, 'last']);
+        await tx.run('INSERT INTO literals (n, s) VALUES (?, ?)', [7, 'too late']);
+      })).rejects.toThrow(/has committed/);
+      expect(await driver.all('SELECT n FROM literals ORDER BY n')).toEqual([{ n: 5 }, { n: 6 }]);
+      // A number in a text column and text in a number column read as they would as parameters.
+      await driver.transaction((tx) => tx.commitWith!('INSERT INTO literals (n, s) VALUES (?, ?)', ['8', 42]));
+      expect(await driver.all('SELECT n, s FROM literals WHERE n = ?', [8])).toEqual([{ n: 8, s: '42' }]);
     }));
   });
 
