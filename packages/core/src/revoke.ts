@@ -60,7 +60,9 @@ export async function commitRevocation(
     // cursor of its end, so the log rows are written first (flushRevocationLog: the events in
     // `written` get their cursors), and from there to the commit every other revocation waits.
     // Without notices to send, the store writes the log rows as the transaction's last
-    // statement, together with its commit (on PostgreSQL in one round trip).
+    // statement, together with its commit (on PostgreSQL in one round trip). So the plan is
+    // made once to see whether there are notices (whether there are does not depend on the
+    // cursors, which are 0 until the flush) and once more, with the cursors, to write them.
     const plan = () => planLogout({ events: written, sessions, apps, userWide: options.userWide ?? false, now: written[0]!.at, horizonMs: deps.config.outbox.horizonSeconds * 1000 });
     if (sessions.some((s) => s.apps.length > 0) && plan().length > 0) {
       await tx.flushRevocationLog();

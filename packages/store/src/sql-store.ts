@@ -279,17 +279,18 @@ const deferredLogs = new WeakMap<SqlDriver, RevocationEvent[]>();
  */
 const endedRows = new WeakMap<SqlDriver, Map<string, Row>>();
 
-/** A transaction's last step: its deferred log entries, written together with the COMMIT where the driver can. */
-const commitFlushers = new WeakMap<StoreOperations, () => Promise<RevocationEvent[]>>();
-
 /**
  * The transactions that sent the revocation NOTIFY. Every node wakes its push worker and long
  * polls on that channel too, so their SETs need no NOTIFY of their own.
  */
 const notifiedRevocation = new WeakSet<SqlDriver>();
 
-/** The store operations over one driver (the root driver, or a transaction's). */
-function createOperations(db: SqlDriver, inTransaction = false): StoreOperations {
+/**
+ * The store operations over one driver (the root driver, or a transaction's), and a
+ * transaction's last step: its deferred log entries, written together with the COMMIT where
+ * the driver can.
+ */
+function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOperations; commitDeferredLog: () => Promise<RevocationEvent[]> } {
   // Row locks for read-modify-write of a session's app list; SQLite serialises writers anyway.
   const forUpdate = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
 
@@ -1322,13 +1323,13 @@ function createOperations(db: SqlDriver, inTransaction = false): StoreOperations
     }
     return last;
   }
-  if (inTransaction) commitFlushers.set(ops, () => flushDeferred(true));
-  return ops;
+  return { ops, commitDeferredLog: () => flushDeferred(true) };
 }
 
 /** The transaction whose callback is running, while it is still open. */
 interface Scope {
   ops: StoreOperations;
+  commitDeferredLog: () => Promise<RevocationEvent[]>;
   open: boolean;
 }
 
@@ -1343,7 +1344,7 @@ interface Scope {
  * possibly blocked by its locks.
  */
 export function createSqlStore(driver: SqlDriver): Store {
-  const root = createOperations(driver);
+  const root = createOperations(driver).ops;
   const scopes = new AsyncLocalStorage<Scope>();
   // A promise left running after its transaction ended falls back to the root driver
   // rather than using a connection that went back to the pool.
@@ -1362,12 +1363,12 @@ export function createSqlStore(driver: SqlDriver): Store {
       const outer = scopes.getStore();
       if (outer?.open) return fn(outer.ops);
       return driver.transaction((tx) => {
-        const scope: Scope = { ops: createOperations(tx, true), open: true };
+        const scope: Scope = { ...createOperations(tx, true), open: true };
         return scopes.run(scope, async () => {
           const result = await fn(scope.ops);
           // Log entries deferred and not yet written go in before the commit (never lost), on
           // PostgreSQL in the same round trip as the COMMIT: the last thing this transaction does.
-          await commitFlushers.get(scope.ops)!();
+          await scope.commitDeferredLog();
           return result;
         }).finally(() => {
           scope.open = false;
