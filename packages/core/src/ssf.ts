@@ -271,6 +271,34 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
     return changeStatus(stream, status, reason, 'admin');
   }
 
+  /**
+   * An operator sets the `aud` of a stream's SETs. In SSF the audience is the transmitter's to
+   * supply (§8.1.1: a receiver's `aud` in a create or update is ignored); it defaults to the
+   * receiver client's id. A receiver that does not manage streams at the transmitter checks
+   * another value: Okta's SET endpoint expects its own org URL. Every SET signed from then on
+   * carries it (signSet), those already waiting (held by a pause, retried, sent again by an
+   * operator) included; their other claims and their jti stay as planned. Values are StringOrURI (RFC 7519 §2): one with a
+   * colon must be a URI, and none may hold white space or control characters (a receiver
+   * compares them byte for byte). Duplicates are dropped, the order kept.
+   */
+  async function setAudienceAsAdmin(id: string, values: string[]): Promise<SsfStream> {
+    const audience = [...new Set(values)];
+    for (const value of audience) {
+      if (value.length === 0 || /[\s\p{Cc}]/u.test(value)) throw new TesseraError('INVALID_REQUEST', 'aud: a value is empty or holds white space or control characters.');
+      if (value.includes(':') && !URL.canParse(value)) throw new TesseraError('INVALID_REQUEST', 'aud: a value with a colon must be a URI (RFC 7519 StringOrURI).');
+    }
+    if (audience.length === 0) throw new TesseraError('INVALID_REQUEST', 'aud: at least one value.');
+    const now = clock.now();
+    return store.transaction(async (tx) => {
+      const current = await tx.findSsfStream(id);
+      if (!current) throw new TesseraError('SSF_STREAM_NOT_FOUND');
+      const updated = await tx.updateSsfStream(id, { audience, updatedAt: now });
+      if (!updated) throw new TesseraError('SSF_STREAM_NOT_FOUND');
+      await tx.appendAudit({ at: now, actor: 'admin', action: 'ssf.stream_audience', userId: null, sessionHandle: null, clientId: current.clientId, ip: null, details: { stream: id, audience, previous: current.audience } });
+      return updated;
+    });
+  }
+
   /** A SET about the stream itself. */
   function streamEvent(stream: SsfStream, eventType: string, event: Record<string, unknown>, now: number) {
     const jti = newJti();
@@ -338,12 +366,15 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
   }
 
   /** An SET's compact JWS: RS256 with the transmitter's RSA key, `typ: secevent+jwt` (SSF §4.1.1). */
-  async function signSet(event: Pick<SsfEvent, 'claims'>): Promise<string> {
+  async function signSet(event: Pick<SsfEvent, 'claims'>, stream: Pick<SsfStream, 'audience'>): Promise<string> {
     // node:crypto signs RS256 about twice as fast as WebCrypto (what jose uses), and in the
     // thread pool: a push stream signs one SET per event per stream, and the RSA private-key
     // operation (most of a SET's cost) runs beside the event loop, on another core, instead
     // of holding up every request (logouts among them) while a burst of SETs is signed.
-    return signCompactJwsInPool(await keys.signingKey(SET_ALG), 'secevent+jwt', event.claims);
+    // The stream's `aud` as it is now, which an operator may have changed since the SET was
+    // planned (setAudienceAsAdmin): every other claim, the jti among them, is as planned.
+    const claims = { ...event.claims, aud: stream.audience.length === 1 ? stream.audience[0] : stream.audience };
+    return signCompactJwsInPool(await keys.signingKey(SET_ALG), 'secevent+jwt', claims);
   }
 
   /**
@@ -388,7 +419,7 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
 
   return {
     issueAccessToken, authenticate, requireScope, subjectKeyOf, createStream, getStream, listStreams, updateStream, deleteStream,
-    getStatus, updateStatus, setStatusAsAdmin, retryEvent, requestVerification, setSubject, signSet, listAllStreams, ready, ownStream,
+    getStatus, updateStatus, setStatusAsAdmin, setAudienceAsAdmin, retryEvent, requestVerification, setSubject, signSet, listAllStreams, ready, ownStream,
   };
 }
 

@@ -517,6 +517,73 @@ describe.each(STORE_KINDS)('admin console on %s: users, sessions, deliveries, ap
     expect(unknown.body).toContain('SSF_STREAM_NOT_FOUND');
   });
 
+  it('Shared Signals: the operator sets a stream\'s aud (console and admin API); the receiver cannot; new SETs carry it', async () => {
+    const { receiver, accessToken, push, poll } = await ssfReceiver(t);
+    const c = await signIn(t);
+    const audienceUrl = `/admin/ssf/${push}/audience`;
+    const page = await get(t, c, `/admin/ssf/${push}`);
+    expect(page.body).toContain(`<dd data-stream-aud><code>${receiver.clientId}</code></dd>`);
+    expect(page.body).toContain(`action="${audienceUrl}"`);
+
+    // Bad values are errors next to the field; nothing changes.
+    for (const [aud, message] of [
+      ['', 'Give one to ten values, separated by spaces, each at most 512 characters.'],
+      [Array.from({ length: 11 }, (_, i) => `aud-${i}`).join(' '), 'Give one to ten values, separated by spaces, each at most 512 characters.'],
+      ['x'.repeat(513), 'Give one to ten values, separated by spaces, each at most 512 characters.'],
+      [':no-scheme', 'aud: a value with a colon must be a URI (RFC 7519 StringOrURI).'],
+      ['https://ok.example.test bad\u0001value', 'aud: a value is empty or holds white space or control characters.'],
+    ] as const) {
+      const res = await post(t, c, audienceUrl, { aud });
+      expect(res.statusCode, aud).toBe(400);
+      expect(fieldError(res.body, 'aud'), aud).toBe(message);
+    }
+    expect((await post(t, c, audienceUrl, { aud: 'https://forged.example.test' }, false)).statusCode).toBe(403);
+    expect((await post(t, c, '/admin/ssf/st_unknown/audience', { aud: 'https://example.okta.test' })).statusCode).toBe(404);
+    expect((await t.store.findSsfStream(push))!.audience).toEqual([receiver.clientId]);
+
+    let res = await post(t, c, audienceUrl, { aud: '  https://example.okta.test \n https://example.okta.test ' });
+    expect(res.statusCode, res.body).toBe(303);
+    expect(res.headers.location).toBe(`/admin/ssf/${push}?done=audience`);
+    const done = await get(t, c, `/admin/ssf/${push}?done=audience`);
+    expect(done.body).toContain('<dd data-stream-aud><code>https://example.okta.test</code></dd>');
+    expect(done.body).toContain('The audience is changed');
+
+    // The admin API: a string or an array; the same rules, as 400 INVALID_REQUEST.
+    for (const body of [{ aud: [] }, { aud: '' }, { aud: ':x' }, { aud: ['a b'] }, { aud: 'x', extra: 1 }, {}]) {
+      const bad = await adminRequest(t, 'PUT', `/ssf/streams/${poll}/audience`, body);
+      expect(bad.statusCode, JSON.stringify(body)).toBe(400);
+      expect(bad.json<{ error: string }>().error).toBe('INVALID_REQUEST');
+    }
+    expect((await adminRequest(t, 'PUT', '/ssf/streams/st_unknown/audience', { aud: 'x' })).statusCode).toBe(404);
+    const viaApi = await adminRequest(t, 'PUT', `/ssf/streams/${poll}/audience`, { aud: ['urn:example:receiver', 'siem'] });
+    expect(viaApi.statusCode, viaApi.body).toBe(200);
+    expect(viaApi.json<{ stream: { aud: string[] } }>().stream.aud).toEqual(['urn:example:receiver', 'siem']);
+    const listed = (await adminRequest(t, 'GET', '/ssf/streams')).json<{ streams: Array<{ stream_id: string; aud: string[] }> }>().streams;
+    expect(Object.fromEntries(listed.map((s) => [s.stream_id, s.aud]))).toEqual({ [push]: ['https://example.okta.test'], [poll]: ['urn:example:receiver', 'siem'] });
+
+    // The receiver reads the aud in its stream configuration and cannot change it (SSF: transmitter-supplied).
+    const bearer = { authorization: `Bearer ${accessToken}` };
+    const patched = await t.app.inject({ method: 'PATCH', url: '/ssf/streams', headers: bearer, payload: { stream_id: push, aud: 'https://attacker.example.test' } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(patched.json<{ aud: unknown }>().aud).toBe('https://example.okta.test');
+    const config = await t.app.inject({ method: 'GET', url: `/ssf/streams?stream_id=${poll}`, headers: bearer });
+    expect(config.json<{ aud: unknown }>().aud).toEqual(['urn:example:receiver', 'siem']);
+
+    // The SETs planned from now on carry it.
+    const { user } = await createUser(t, { username: 'audience-user' });
+    const s = await startAppSession(t, receiver, user.id);
+    expect((await adminRequest(t, 'DELETE', `/sessions/${s.handle}`)).statusCode).toBe(204);
+    const [pushed] = await t.store.listSsfEvents(push, { limit: 1 });
+    const [polled] = await t.store.listSsfEvents(poll, { limit: 1 });
+    expect(pushed!.claims.aud).toBe('https://example.okta.test');
+    expect(polled!.claims.aud).toEqual(['urn:example:receiver', 'siem']);
+    const audit = (await t.store.listAudit({ limit: 50 })).filter((e) => e.action === 'ssf.stream_audience').map((e) => [e.actor, e.clientId, e.details]);
+    expect(audit).toEqual(expect.arrayContaining([
+      ['admin', receiver.clientId, { stream: push, audience: ['https://example.okta.test'], previous: [receiver.clientId] }],
+      ['admin', receiver.clientId, { stream: poll, audience: ['urn:example:receiver', 'siem'], previous: [receiver.clientId] }],
+    ]));
+  });
+
   it('registers an app (secret shown once), edits it with errors next to fields, rotates the secret, deletes it', async () => {
     let res = await post(t, c, '/admin/apps', { name: 'Forum', allowed_origins: 'https://forum.example\nhttps://forum.example/path' });
     expect(res.statusCode).toBe(400);
@@ -692,7 +759,7 @@ describe('admin console: never shows a token, a secret after its creation, or a 
     const sets = [...await t.store.listSsfEvents(ssf.push, { limit: 10 }), ...await t.store.listSsfEvents(ssf.poll, { limit: 10 })];
     expect(sets.length).toBeGreaterThanOrEqual(2);
     for (const [i, event] of sets.entries()) {
-      const signed = await t.authority.ssf.signSet(event);
+      const signed = await t.authority.ssf.signSet(event, (await t.store.findSsfStream(event.streamId))!);
       secrets[`signed SET ${i}`] = signed;
       secrets[`SET signature ${i}`] = signed.split('.')[2]!;
       secrets[`SET claims ${i}`] = signed.split('.')[1]!;

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeJwt } from 'jose';
 import { createAuthority, loadConfig, systemClock, type Authority, type Store } from '@tessera/core';
 import { createSqliteStore } from '@tessera/store';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -95,5 +96,48 @@ describe('tessera ssf', () => {
     const disabled = await cli(['ssf', 'retry', '--stream', push.id, '--event', String(event!.id)]);
     expect(disabled.code).not.toBe(0);
     expect(disabled.stderr).toContain('SSF_STREAM_DISABLED');
+  });
+
+  it('sets the aud of a stream\'s SETs: every SET signed from then on carries it, one planned before included', async () => {
+    await ok(['apps', 'create', '--name', 'Receiver', '--client-id', 'rx', '--grant-type', 'client_credentials']);
+    const userId = (JSON.parse(await ok(['users', 'create', '--username', 'carol', '--json'])) as { user: { id: string } }).user.id;
+    const { authority, store } = openCore();
+    const caller = { client: (await store.findApp('rx'))!, scopes: new Set(['ssf.manage']) };
+    const push = await authority.ssf.createStream(caller, { eventsRequested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'], delivery: { method: 'push', endpointUrl: 'https://rx.example/events' } });
+    const user = await authority.users.getUser(userId);
+    const end = async () => {
+      const { session } = await authority.sessions.startSession(user, { ip: null, userAgent: null });
+      await authority.sessions.revokeSessions([session.handle], { actor: 'admin', reason: 'admin_revoked' });
+    };
+    await end();
+
+    expectFailure(await cli(['ssf', 'audience', '--stream', push.id]), 2, /missing --aud/);
+    for (const bad of [':no-scheme', 'has space', 'tab\there']) {
+      const run = await cli(['ssf', 'audience', '--stream', push.id, '--aud', bad]);
+      expect(run.code, bad).not.toBe(0);
+      expect(run.stderr).toContain('INVALID_REQUEST');
+    }
+    const unknown = await cli(['ssf', 'audience', '--stream', 'st_nope', '--aud', 'https://example.okta.test']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('no stream');
+    expect((await store.findSsfStream(push.id))!.audience).toEqual(['rx']);
+
+    expect(await ok(['ssf', 'audience', '--stream', push.id, '--aud', 'https://example.okta.test'])).toContain('now go to aud https://example.okta.test');
+    const json = JSON.parse(await ok(['ssf', 'audience', '--stream', push.id, '--aud', 'https://example.okta.test', '--aud', 'rx', '--aud', 'rx', '--json'])) as { stream: { aud: string[] } };
+    expect(json.stream.aud).toEqual(['https://example.okta.test', 'rx']);
+    await ok(['ssf', 'audience', '--stream', push.id, '--aud', 'https://example.okta.test']);
+    await end();
+    const [later, earlier] = await store.listSsfEvents(push.id, { limit: 10 });
+    expect(earlier!.claims.aud).toBe('rx');
+    expect(later!.claims.aud).toBe('https://example.okta.test');
+    // Signed as it goes out: the stream's aud now, the other claims as planned.
+    const stream = (await store.findSsfStream(push.id))!;
+    for (const event of [earlier!, later!]) {
+      const claims = decodeJwt(await authority.ssf.signSet(event, stream));
+      expect(claims).toEqual({ ...event.claims, aud: 'https://example.okta.test' });
+    }
+    const audit = (await store.listAudit({ limit: 50 })).filter((e) => e.action === 'ssf.stream_audience').map((e) => e.details);
+    expect(audit[0]).toEqual({ stream: push.id, audience: ['https://example.okta.test'], previous: ['https://example.okta.test', 'rx'] });
+    expect(await ok(['ssf', 'audience', '--help'])).toContain('Okta');
   });
 });

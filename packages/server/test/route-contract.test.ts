@@ -140,6 +140,7 @@ function rightCall(r: Route, fx: Fixture): { query?: string; headers?: Record<st
       case 'POST /admin/apps/{id}': return consoleForm({ name: unique('renamed') });
       case 'POST /admin/apps/{id}/delete': return consoleForm({ confirm: '1' });
       case 'POST /admin/ssf/{id}/status': return consoleForm({ status: 'paused', reason: 'walked' });
+      case 'POST /admin/ssf/{id}/audience': return consoleForm({ aud: 'https://receiver.example.test walked' });
       case 'POST /admin/login': return { body: { type: 'application/x-www-form-urlencoded', text: new URLSearchParams({ csrf: CONSOLE_CSRF, token: ADMIN_TOKEN }).toString() }, headers: { cookie: `tessera_admin_csrf=${CONSOLE_CSRF}` } };
       default: return consoleForm();
     }
@@ -172,6 +173,7 @@ function rightCall(r: Route, fx: Fixture): { query?: string; headers?: Record<st
     case 'POST /ssf/poll/{stream_id}': return { body: json({ returnImmediately: true }) };
     case 'POST /oauth/global-token-revocation': return { body: json({ sub_id: { format: 'opaque', id: fx.userId } }) };
     case 'POST /admin/api/ssf/streams/{id}/status': return { body: json({ status: 'paused' }) };
+    case 'PUT /admin/api/ssf/streams/{id}/audience': return { body: json({ aud: ['https://receiver.example.test', 'walked'] }) };
     default: return {};
   }
 }

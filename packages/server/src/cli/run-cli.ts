@@ -104,7 +104,13 @@ function parseCommandArgs(command: Command, argv: string[]): { args: Args; help:
     positional: () => positionals[0],
   };
   const help = values.help === true;
-  if (!help) for (const [name, o] of Object.entries(specs)) if (o.required) args.need(name);
+  if (!help) {
+    for (const [name, o] of Object.entries(specs)) {
+      if (!o.required) continue;
+      if (!o.multiple) args.need(name);
+      else if (!args.strings(name).some((v) => v !== '')) throw new UsageError(`missing --${name}`);
+    }
+  }
   return { args, help };
 }
 

@@ -5,16 +5,27 @@ import { clip, formatTable, formatTime, printable } from './output.js';
 
 const STATUSES: readonly SsfStreamStatus[] = ['enabled', 'paused', 'disabled'];
 
+/** `work` on stream `id`, with an unknown stream named in the error. */
+async function onStream<T>(id: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof TesseraError && error.code === 'SSF_STREAM_NOT_FOUND') throw new TesseraError('SSF_STREAM_NOT_FOUND', `no stream "${printable(id)}"`);
+    throw error;
+  }
+}
+
 /**
- * `tessera ssf streams | status | retry`: the Shared Signals streams of every receiver with their
- * status and delivery state (pending, delivered, dead, the last error), and an operator's
- * status change (the receiver is told by a stream-updated event), and sending a dead SET
- * again. Works on the same database as a running server.
+ * `tessera ssf streams | status | audience | retry`: the Shared Signals streams of every receiver
+ * with their status and delivery state (pending, delivered, dead, the last error), an
+ * operator's status change (the receiver is told by a stream-updated event), the `aud` of a
+ * stream's SETs, and sending a dead SET again. Works on the same database as a running server.
  *
  * @example
  * ```sh
  * tessera ssf streams
  * tessera ssf status --stream st_… --status paused --reason "receiver maintenance"
+ * tessera ssf audience --stream st_… --aud https://example.okta.com
  * tessera ssf retry --stream st_… --event 42
  * ```
  */
@@ -57,15 +68,28 @@ export const ssfCommands: Command[] = [
       if (!(STATUSES as readonly string[]).includes(status)) throw new UsageError(`--status "${status}": must be enabled, paused or disabled`);
       const authority = await ctx.authority();
       const id = args.need('stream');
-      let stream;
-      try {
-        stream = await authority.ssf.setStatusAsAdmin(id, status as SsfStreamStatus, args.string('reason') ?? null);
-      } catch (error) {
-        if (error instanceof TesseraError && error.code === 'SSF_STREAM_NOT_FOUND') throw new TesseraError('SSF_STREAM_NOT_FOUND', `no stream "${printable(id)}"`);
-        throw error;
-      }
+      const stream = await onStream(id, () => authority.ssf.setStatusAsAdmin(id, status as SsfStreamStatus, args.string('reason') ?? null));
       if (args.flag('json')) return ctx.json({ stream: adminStreamJson({ ...stream, delivery: await authority.deps.store.ssfDeliveryState(stream.id) }) });
       ctx.out(`Stream ${printable(stream.id)} of ${printable(stream.clientId)} is ${stream.status}.`);
+    },
+  },
+  {
+    path: ['ssf', 'audience'],
+    summary: 'Set the aud of a stream\'s SETs (by default the receiver client\'s id), for a receiver that checks another value.',
+    notes: [
+      'Okta, as a receiver, expects its org URL (https://{yourOktaDomain}). Give --aud again for several values.',
+      'Every SET sent from now on carries it, those already waiting (pending, held by a pause, sent again) included.',
+    ],
+    options: {
+      stream: { type: 'string', value: 'ID', help: 'The stream id (from ssf streams)', required: true },
+      aud: { type: 'string', value: 'VALUE', help: 'An audience value (a URI when it holds a colon)', required: true, multiple: true },
+    },
+    async run(ctx, args) {
+      const authority = await ctx.authority();
+      const id = args.need('stream');
+      const stream = await onStream(id, () => authority.ssf.setAudienceAsAdmin(id, args.strings('aud')));
+      if (args.flag('json')) return ctx.json({ stream: adminStreamJson({ ...stream, delivery: await authority.deps.store.ssfDeliveryState(stream.id) }) });
+      ctx.out(`SETs of stream ${printable(stream.id)} now go to aud ${stream.audience.map(printable).join(', ')}.`);
     },
   },
   {
@@ -83,9 +107,8 @@ export const ssfCommands: Command[] = [
       const id = args.need('stream');
       let event;
       try {
-        event = await authority.ssf.retryEvent(id, Number(raw), 'admin');
+        event = await onStream(id, () => authority.ssf.retryEvent(id, Number(raw), 'admin'));
       } catch (error) {
-        if (error instanceof TesseraError && error.code === 'SSF_STREAM_NOT_FOUND') throw new TesseraError('SSF_STREAM_NOT_FOUND', `no stream "${printable(id)}"`);
         if (error instanceof TesseraError && error.code === 'SSF_EVENT_NOT_FOUND') throw new TesseraError('SSF_EVENT_NOT_FOUND', `no dead SET ${raw} on stream "${printable(id)}"`);
         throw error;
       }

@@ -2,7 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { SSF_EVENTS, TesseraError, type SsfEvent, type SsfStream, type SsfStreamDeliveryState } from '@tessera/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TesseraApp } from '../context.js';
-import { StreamStatusBody } from '../routes/admin-ssf.js';
+import { StreamAudienceBody, StreamStatusBody } from '../routes/admin-ssf.js';
 import { Cursor } from '../schemas.js';
 import { barChart } from './charts.js';
 import { checkAgainst, formText, seeOther, showPage, type ConsoleKit, CONSOLE_ROUTE } from './kit.js';
@@ -11,6 +11,7 @@ import { field, formError, hidden, notice, postButton, renderConsolePage, select
 const STREAM_DONE: Record<string, string> = {
   status: 'The stream\'s status is changed. The receiver is told by a stream-updated event (unless the stream is now disabled).',
   retried: 'The SET is queued again and will be sent now (a paused stream holds it until it is enabled).',
+  audience: 'The audience is changed: every SET sent from now on carries it, those already waiting included.',
 };
 
 const STATUSES = [['enabled', 'enabled: deliver'], ['paused', 'paused: hold events'], ['disabled', 'disabled: drop events']] as const;
@@ -18,6 +19,7 @@ const STATUSES = [['enabled', 'enabled: deliver'], ['paused', 'paused: hold even
 const MESSAGES: Record<string, string> = {
   status: 'Choose enabled, paused or disabled.',
   reason: 'A reason has at most 1024 characters.',
+  aud: 'Give one to ten values, separated by spaces, each at most 512 characters.',
 };
 const RECENT = 50;
 
@@ -76,10 +78,11 @@ function deliveryCell(d: SsfStreamDeliveryState): string {
 /**
  * The Shared Signals streams in the console: every stream of every receiver with its status
  * and delivery state (`GET /admin/ssf`), one stream with its recent SETs (`GET
- * /admin/ssf/:id`), the operator's status change and the retry of a dead SET. The figures
- * are core's listAllStreams and the store's listSsfEvents, the same as GET
- * /admin/api/ssf/streams and …/events; the status change is core's setStatusAsAdmin, checked
- * against the admin API's own body schema, and the retry core's retryEvent, as on the API.
+ * /admin/ssf/:id`), the operator's status and audience changes and the retry of a dead SET.
+ * The figures are core's listAllStreams and the store's listSsfEvents, the same as GET
+ * /admin/api/ssf/streams and …/events; the status and audience changes are core's
+ * setStatusAsAdmin and setAudienceAsAdmin, checked against the admin API's own body schemas,
+ * and the retry core's retryEvent, as on the API.
  * No page shows a signed SET, its claims beyond the subject, or a receiver's
  * authorization header.
  */
@@ -116,7 +119,7 @@ ${table('Shared Signals streams', ['Stream', 'Receiver', 'Delivery method and en
     return showPage(kit, request, reply, 200, (csrf) => renderConsolePage({ title: 'Shared Signals', section: 'ssf', csrf, body }));
   });
 
-  async function showStream(request: FastifyRequest, reply: FastifyReply, id: string, status: number, extra: { done?: string; filter?: SsfEvent['status']; errors?: FieldErrors; values?: { status?: string; reason?: string } } = {}) {
+  async function showStream(request: FastifyRequest, reply: FastifyReply, id: string, status: number, extra: { done?: string; filter?: SsfEvent['status']; errors?: FieldErrors; values?: { status?: string; reason?: string; aud?: string } } = {}) {
     const stream = id.length <= 128 ? await store.findSsfStream(id) : null;
     if (!stream) throw new TesseraError('SSF_STREAM_NOT_FOUND');
     const [delivery, events, names] = await Promise.all([store.ssfDeliveryState(stream.id), store.listSsfEvents(stream.id, { ...(extra.filter ? { status: extra.filter } : {}), limit: RECENT }), receiverNames()]);
@@ -143,6 +146,7 @@ ${stream.deliveryMethod === 'push' ? `<dt>Authorization header</dt><dd>${stream.
 <dt>Status</dt><dd data-stream-status="${text(stream.status)}">${statusCell(stream)}</dd>
 <dt>Events requested</dt><dd>${eventList(stream.eventsRequested)}</dd><dt>Events delivered</dt><dd>${eventList(stream.eventsDelivered)}</dd>
 <dt>Subject format</dt><dd>${text(stream.subjectFormat)}</dd>
+<dt>Audience (aud)</dt><dd data-stream-aud>${stream.audience.map((a) => `<code>${text(a)}</code>`).join(' ')}</dd>
 ${stream.description ? `<dt>Description</dt><dd>${text(stream.description)}</dd>` : ''}
 <dt>Created</dt><dd>${time(stream.createdAt)}</dd><dt>Changed</dt><dd>${time(stream.updatedAt)}</dd>
 <dt>Last verification</dt><dd>${time(stream.lastVerificationAt)}</dd></dl>
@@ -159,6 +163,11 @@ ${stream.description ? `<dt>Description</dt><dd>${text(stream.description)}</dd>
 ${select({ name: 'status', label: 'Status', value: extra.values?.status ?? stream.status, options: STATUSES, errors })}
 ${field({ name: 'reason', label: 'Reason (optional, sent to the receiver)', value: extra.values?.reason ?? '', errors, autocomplete: 'off' })}
 <button type="submit">Set the status</button></form>
+<h2 id="audience">Change the audience</h2>
+<p class="hint">The <code>aud</code> of this stream's SETs; by default the receiver client's id. Okta, as a receiver, expects its org URL (https://{yourOktaDomain}). Every SET sent from now on carries it, those already waiting (pending, held by a pause, sent again) included.</p>
+<form method="post" action="${base}/audience">${hidden('csrf', csrf)}
+${field({ name: 'aud', label: 'Audience (values separated by spaces)', value: extra.values?.aud ?? stream.audience.join(' '), errors, autocomplete: 'off', required: true })}
+<button type="submit">Set the audience</button></form>
 <h2 id="sets">Recent SETs</h2>
 <form method="get" action="${base}" class="inline"><div>${select({ name: 'show', label: 'Show', value: extra.filter ?? '', options: [['', 'every status'], ['pending', 'pending'], ['delivered', 'delivered'], ['dead', 'dead']] })}</div><button type="submit">Filter</button></form>
 ${table(`The stream's SETs, newest first (at most ${RECENT})`, ['Event', 'Subject', 'Status', 'Attempts', 'Made', 'Next attempt', 'Last error', 'Action'], rows, extra.filter ? `No ${extra.filter} SET.` : 'No SET yet.')}
@@ -178,6 +187,22 @@ ${stream.status === 'disabled' && delivery.dead > 0 ? '<p class="hint">A disable
     if (Object.keys(errors).length > 0) return showStream(request, reply, request.params.id, 400, { errors, values });
     await authority.ssf.setStatusAsAdmin(request.params.id, body.status as 'enabled' | 'paused' | 'disabled', body.reason ?? null);
     return seeOther(reply, `/admin/ssf/${encodeURIComponent(request.params.id)}?done=status`);
+  });
+
+  app.post('/ssf/:id/audience', { schema: { ...form, params: StreamParams, description: 'Admin console: set the aud of a stream\'s SETs (PUT /admin/api/ssf/streams/:id/audience).' } }, async (request, reply) => {
+    const raw = formText(request.body, 'aud') ?? '';
+    // Audience values hold no white space (core checks it), so spaces and line breaks separate them.
+    const body = { aud: raw.split(/\s+/).filter((v) => v !== '') };
+    const errors = checkAgainst(StreamAudienceBody, body, MESSAGES);
+    if (Object.keys(errors).length > 0) return showStream(request, reply, request.params.id, 400, { errors, values: { aud: raw } });
+    try {
+      await authority.ssf.setAudienceAsAdmin(request.params.id, body.aud);
+    } catch (error) {
+      // The rules of a value (a URI when it holds a colon), in core's own words.
+      if (error instanceof TesseraError && error.code === 'INVALID_REQUEST') return showStream(request, reply, request.params.id, 400, { errors: { aud: error.message }, values: { aud: raw } });
+      throw error;
+    }
+    return seeOther(reply, `/admin/ssf/${encodeURIComponent(request.params.id)}?done=audience`);
   });
 
   app.post('/ssf/:id/events/:event/retry', { schema: { ...form, params: Type.Object({ id: StreamParams.properties.id, event: Cursor({ minimum: 1 }) }), description: 'Admin console: send a dead SET again (POST /admin/api/ssf/streams/:id/events/:event/retry).' } }, async (request, reply) => {

@@ -22,6 +22,7 @@ const AdminStreamView = Type.Object({
   status_reason: Type.Union([Type.String(), Type.Null()]),
   delivery_method: Type.String(),
   endpoint_url: Type.String(),
+  aud: Type.Array(Type.String()),
   events_delivered: Type.Array(Type.String()),
   format: Type.String(),
   description: Type.Union([Type.String(), Type.Null()]),
@@ -51,6 +52,7 @@ export function adminStreamJson(s: SsfStream & { delivery: SsfStreamDeliveryStat
     status_reason: s.statusReason,
     delivery_method: DELIVERY_URNS[s.deliveryMethod],
     endpoint_url: s.endpointUrl,
+    aud: s.audience,
     events_delivered: s.eventsDelivered,
     format: s.subjectFormat,
     description: s.description,
@@ -70,6 +72,13 @@ export function adminStreamJson(s: SsfStream & { delivery: SsfStreamDeliveryStat
 /** The body of an operator's status change (the console checks its form against it too). */
 export const StreamStatusBody = Type.Object({ status: Type.Union([Type.Literal('enabled'), Type.Literal('paused'), Type.Literal('disabled')]), reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false });
 
+/**
+ * The body of an operator's audience change: `aud` as a stream configuration shows it (one
+ * value, or several). The rules of a value (StringOrURI) are core's setAudienceAsAdmin.
+ */
+const AudienceValue = Type.String({ minLength: 1, maxLength: 512 });
+export const StreamAudienceBody = Type.Object({ aud: Type.Union([AudienceValue, Type.Array(AudienceValue, { minItems: 1, maxItems: 10 })]) }, { additionalProperties: false });
+
 /** A SET for operators: its outbox state, never its claims or signature. */
 export const eventJson = (e: SsfEvent) => ({
   id: e.id,
@@ -87,8 +96,9 @@ export const eventJson = (e: SsfEvent) => ({
 
 /**
  * The Shared Signals streams for operators (under /admin/api, admin token): every stream with
- * its status and delivery state, a stream's recent events, and a status change by the
- * operator, which the receiver hears of by a `stream-updated` event.
+ * its status and delivery state, a stream's recent events, a status change by the operator
+ * (the receiver hears of it by a `stream-updated` event), the `aud` of a stream's SETs, and
+ * the retry of a dead SET.
  */
 export async function adminSsfRoutes(app: TesseraApp, { authority }: ServerContext): Promise<void> {
   const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
@@ -117,6 +127,18 @@ export async function adminSsfRoutes(app: TesseraApp, { authority }: ServerConte
     },
   }, async (request) => {
     const stream = await authority.ssf.setStatusAsAdmin(request.params.id, request.body.status, request.body.reason ?? null);
+    return { stream: adminStreamJson({ ...stream, delivery: await authority.deps.store.ssfDeliveryState(stream.id) }) };
+  });
+
+  app.put('/ssf/streams/:id/audience', {
+    schema: {
+      ...admin, tags: ['admin', 'ssf'], params: Params, body: StreamAudienceBody,
+      description: 'Set the `aud` of a stream\'s SETs as the operator (by default the receiver client\'s id): for a receiver that checks another value, such as Okta, which expects its org URL. Every SET sent from then on carries it, those already waiting included. A value with a colon must be a URI (400 INVALID_REQUEST).',
+      response: { 200: Type.Object({ stream: AdminStreamView }), ...errors(400, 401, 404) },
+    },
+  }, async (request) => {
+    const { aud } = request.body;
+    const stream = await authority.ssf.setAudienceAsAdmin(request.params.id, typeof aud === 'string' ? [aud] : aud);
     return { stream: adminStreamJson({ ...stream, delivery: await authority.deps.store.ssfDeliveryState(stream.id) }) };
   });
 

@@ -71,7 +71,7 @@ export async function ssfPollRoutes(app: TesseraApp, { authority, config }: Serv
         const claimed = await store.claimSsfPollEvents(stream.id, 'poll', now, now + config.ssf.pollRedeliverSeconds * 1000, maxEvents, streamOnly);
         if (claimed.length > 0) {
           const sets: Record<string, string> = {};
-          for (const event of claimed) sets[event.jti] = await authority.ssf.signSet(event);
+          for (const event of claimed) sets[event.jti] = await authority.ssf.signSet(event, current);
           return { sets, moreAvailable: await store.hasSsfPollEvents(stream.id, Date.now(), streamOnly) };
         }
       }

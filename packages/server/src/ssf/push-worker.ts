@@ -101,7 +101,7 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
     // The RS256 signature (the largest cost of a SET) is made in libuv's thread pool
     // (signSet), so a burst of pushes does not hold up the requests (logouts among them) that
     // arrive meanwhile.
-    const set = await authority.ssf.signSet(event);
+    const set = await authority.ssf.signSet(event, stream);
     const headers: Record<string, string> = { 'content-type': 'application/secevent+jwt', accept: 'application/json' };
     // RFC 8935 / SSF §8.1.1: the receiver's own Authorization header, on every push.
     if (stream.authorizationHeader) headers.authorization = stream.authorizationHeader;
