@@ -10,7 +10,8 @@
 //   once the receiver is back, until it is delivered;
 // - the operator opens the Shared Signals streams, sees a push stream's SET dead (its
 //   receiver refused it with a 400), sends it again from the stream's page once the receiver
-//   is fixed, watches it turn delivered, and pauses the stream with a reason;
+//   is fixed, watches it turn delivered, pauses the stream with a reason, and sets the aud of
+//   its SETs (a bad value first: the error next to the field);
 // - every page (login, consent, sign-out confirmation, an error page, /account, every
 //   console page) passes axe-core at a desktop width and at 375 px, and is no wider than a
 //   375 px screen. The pages' CSP is never weakened: any violation on the console fails the
@@ -311,7 +312,7 @@ describe.skipIf(chromium.skip !== null)('hosted pages and the admin console in C
     expect(checked.length).toBeGreaterThanOrEqual(15);
   });
 
-  it('an operator sees the Shared Signals streams, sends a dead SET again from the stream\'s page, and pauses the stream', async () => {
+  it('an operator sees the Shared Signals streams, sends a dead SET again from the stream\'s page, pauses the stream and sets its audience', async () => {
     // A receiver client with a push stream; its endpoint refuses SETs (400 without an `err`
     // code: not retried, dead at once) until the test fixes it.
     const pushCredential = `Bearer siem-push-credential-${randomBytes(16).toString('hex')}`;
@@ -369,6 +370,18 @@ describe.skipIf(chromium.skip !== null)('hosted pages and the admin console in C
     await page.waitForURL(`${node.url}/admin/ssf/${streamId}?done=status`);
     expect(await page.locator('dd[data-stream-status]').innerText()).toBe('paused receiver maintenance');
     await checkPage(page, 'admin-ssf-stream-paused', { screenshot: false });
+    // Set the audience the receiver checks (as Okta expects its org URL); a bad value first.
+    const audience = page.getByLabel('Audience (values separated by spaces)');
+    expect(await audience.inputValue()).toBe(receiverApp.clientId);
+    await audience.fill(':no-scheme');
+    await page.getByRole('button', { name: 'Set the audience' }).click();
+    await page.waitForURL(`${node.url}/admin/ssf/${streamId}/audience`);
+    expect(await page.locator('#f-aud-error').innerText()).toContain('must be a URI');
+    await page.getByLabel('Audience (values separated by spaces)').fill('https://siem.example.test');
+    await page.getByRole('button', { name: 'Set the audience' }).click();
+    await page.waitForURL(`${node.url}/admin/ssf/${streamId}?done=audience`);
+    expect(await page.locator('dd[data-stream-aud]').innerText()).toBe('https://siem.example.test');
+    expect((await callAdmin(node.url, 'GET', '/ssf/streams')).body.streams.find((s: { stream_id: string }) => s.stream_id === streamId).aud).toEqual(['https://siem.example.test']);
     // Neither the receiver's credential nor a signed SET is on any of these pages.
     for (const url of [`${node.url}/admin/ssf`, `${node.url}/admin/ssf/${streamId}`]) {
       await page.goto(url);

@@ -469,6 +469,47 @@ describe.each(KINDS)('SSF transmitter on %s', (kind) => {
     expect((await call(manageToken, 'DELETE', `${endpoint('configuration_endpoint')}?stream_id=${id}`)).status).toBe(204);
   });
 
+  it('an operator sets the aud a receiver expects (Okta: its org URL): the SET it refused goes out again with it, and so do the next', async () => {
+    // A receiver that does not create streams and checks aud against its own URL, as Okta's
+    // SET endpoint does; the stream is made for it (here with the receiver client's token).
+    const orgUrl = 'https://example.okta.test';
+    const okta = await startPushReceiver(() => transmitter, () => orgUrl);
+    try {
+      const created = await call(manageToken, 'POST', endpoint('configuration_endpoint'), { events_requested: [EVENT.sessionRevoked], delivery: { method: PUSH_URN, endpoint_url: okta.url } });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const id = created.body.stream_id as string;
+      const userId = await createUser(`olga-${kind}`);
+      await userLogout((await startSession(userId)).token);
+      // Refused (aud is the receiver client's id): a 400 that retrying cannot mend, so dead at once.
+      const dead = await until('the refused SET, dead', async () => (await admin('GET', `/ssf/streams/${id}/events?status=dead`)).body.events[0]);
+      expect(okta.rejected).toHaveLength(1);
+      expect(okta.rejected[0]).toMatch(/aud/);
+
+      const set = await admin('PUT', `/ssf/streams/${id}/audience`, { aud: orgUrl });
+      expect(set.status, JSON.stringify(set.body)).toBe(200);
+      expect(set.body.stream.aud).toEqual([orgUrl]);
+      const config = await call(readToken, 'GET', `${endpoint('configuration_endpoint')}?stream_id=${id}`);
+      checkStreamConfig(config.body, transmitter, { audience: orgUrl, method: PUSH_URN });
+      // The push worker reads a stream's settings at most every 250 ms (push-worker.ts): past
+      // that bound it signs with the new aud, however fast or slow this machine is.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The operator sends the refused SET again: the same jti and event, the aud now expected.
+      expect((await admin('POST', `/ssf/streams/${id}/events/${dead.id}/retry`)).status).toBe(200);
+      const again = await until('the SET sent again, accepted', () => okta.received.find((r) => r.claims.jti === dead.jti));
+      expect(again.claims.aud).toBe(orgUrl);
+      expect(again.type).toBe(EVENT.sessionRevoked);
+      expect((again.claims.sub_id as { sub?: string }).sub).toBe(userId);
+      // The next session end goes out with it at once.
+      await userLogout((await startSession(userId)).token);
+      const next = await until('the next session-revoked, accepted', () => okta.received.find((r) => r.claims.jti !== dead.jti));
+      expect(next.claims.aud).toBe(orgUrl);
+      expect(okta.rejected).toHaveLength(1);
+      expect((await call(manageToken, 'DELETE', `${endpoint('configuration_endpoint')}?stream_id=${id}`)).status).toBe(204);
+    } finally {
+      await okta.close();
+    }
+  });
+
   it('global token revocation ends every session of the user for a trusted client, and reveals nothing about unknown users', async () => {
     const tokenEndpoint = `${node.url}/oidc/token`;
     const idp = await registerApp({ name: 'upstream idp', trusted: true, grant_types: ['client_credentials'] });
