@@ -342,9 +342,10 @@ describe.skipIf(skipReason !== null)(`three nodes on one PostgreSQL and Redis${s
     expect(answers.filter((a) => a.status !== 401)).toEqual([]);
 
     // Wake-ups come through Redis again: one more revocation on node 1 is counted as a Redis
-    // wake-up on nodes 2 and 3.
+    // wake-up on nodes 2 and 3, not on node 1 itself (it woke in-process at its commit).
     const redisSignals = async (node: NodeProcess) => metricValue(await metrics(node), 'tessera_revocation_signals_total', { source: 'redis' }) ?? 0;
     const before = await Promise.all([redisSignals(n2), redisSignals(n3)]);
+    const ownBefore = await redisSignals(n1);
     const last = await startSession(n1, gateway, userId);
     expect((await admin(n1, 'DELETE', `/sessions/${last.handle}`)).status).toBe(204);
     await Promise.all([on2.waitForSid(last.handle), on3.waitForSid(last.handle)]);
@@ -352,6 +353,12 @@ describe.skipIf(skipReason !== null)(`three nodes on one PostgreSQL and Redis${s
       const now = await Promise.all([redisSignals(n2), redisSignals(n3)]);
       return now[0]! > before[0]! && now[1]! > before[1]! ? true : undefined;
     }, 20_000);
+    // Then one on node 2: Redis delivers node 1's own message to node 1 before this one (it
+    // handled that PUBLISH first), so once node 1 counts this wake-up it has skipped its own.
+    const fromNode2 = await startSession(n2, gateway, userId);
+    expect((await admin(n2, 'DELETE', `/sessions/${fromNode2.handle}`)).status).toBe(204);
+    await waitFor('node 2\'s Redis wake-up on node 1', async () => ((await redisSignals(n1)) > ownBefore ? true : undefined), 20_000);
+    expect(await redisSignals(n1)).toBe(ownBefore + 1);
     on2.close();
     on3.close();
   }, 90_000);

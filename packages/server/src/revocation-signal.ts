@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { CREDENTIAL_CHANNEL, REVOCATION_CHANNEL, SSF_CHANNEL, withDefaultUser } from '@tessera/store';
@@ -13,7 +14,9 @@ import type { FastifyBaseLogger } from 'fastify';
  *   LISTENs on one dedicated connection, reconnecting with backoff.
  * - Redis (optional): each node also publishes after its commits and subscribes; ioredis
  *   reconnects and resubscribes by itself. When Redis is down, the NOTIFY path still wakes
- *   every node; when it returns, it is used again without any action.
+ *   every node; when it returns, it is used again without any action. A message names the
+ *   node that sent it (`<node id>:<cursor>`), and a node skips its own, as it skips the
+ *   NOTIFY echoes of its own commits (a message in the older form, the cursor alone, wakes).
  *
  * @example
  * ```ts
@@ -50,6 +53,8 @@ export function createRevocationSignal(input: {
   let publisher: Redis | null = null;
   let subscriber: Redis | null = null;
   const health = { postgres: false, redis: false };
+  // This process's name on the Redis channel: a random id, as nothing else tells the nodes apart.
+  const self = `${randomUUID()}:`;
 
   async function listen(delayMs = 250): Promise<void> {
     if (closed || !input.databaseUrl) return;
@@ -108,8 +113,9 @@ export function createRevocationSignal(input: {
     });
     subscriber.on('end', () => (health.redis = false));
     subscriber.on('close', () => (health.redis = false));
-    subscriber.on('message', (channel: string) => {
-      if (channel === REVOCATION_CHANNEL) input.onSignal('redis');
+    subscriber.on('message', (channel: string, message: string) => {
+      // This node woke in-process after its own commit (see isOwn above).
+      if (channel === REVOCATION_CHANNEL && !message.startsWith(self)) input.onSignal('redis');
     });
   }
 
@@ -122,7 +128,7 @@ export function createRevocationSignal(input: {
     /** Tells the other nodes (through Redis) that this node committed up to `cursor`. */
     publish(cursor: number): void {
       if (!publisher || publisher.status !== 'ready') return;
-      publisher.publish(REVOCATION_CHANNEL, String(cursor)).catch((error: unknown) => log.debug({ err: error }, 'redis publish failed (NOTIFY covers it)'));
+      publisher.publish(REVOCATION_CHANNEL, `${self}${cursor}`).catch((error: unknown) => log.debug({ err: error }, 'redis publish failed (NOTIFY covers it)'));
     },
     async close(): Promise<void> {
       closed = true;
