@@ -277,9 +277,10 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
    * receiver client's id. A receiver that does not manage streams at the transmitter checks
    * another value: Okta's SET endpoint expects its own org URL. Every SET signed from then on
    * carries it (signSet), those already waiting (held by a pause, retried, sent again by an
-   * operator) included; their other claims and their jti stay as planned. Values are StringOrURI (RFC 7519 §2): one with a
-   * colon must be a URI, and none may hold white space or control characters (a receiver
-   * compares them byte for byte). Duplicates are dropped, the order kept.
+   * operator) included; their other claims and their jti stay as planned. Values are
+   * StringOrURI (RFC 7519 §2): one with a colon must be a URI, and none may hold white space
+   * or control characters (a receiver compares them byte for byte). Duplicates are dropped,
+   * the order kept.
    */
   async function setAudienceAsAdmin(id: string, values: string[]): Promise<SsfStream> {
     const audience = [...new Set(values)];
