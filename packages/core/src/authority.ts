@@ -15,6 +15,7 @@ import { createDeliveryService } from './deliveries.js';
 import { createOidcService } from './oidc.js';
 import { createRetentionService } from './retention.js';
 import { createSsfService } from './ssf.js';
+import { createSsfReceiver } from './ssf-receiver.js';
 import { createUserService, type NewUserInput } from './users.js';
 
 /**
@@ -57,6 +58,7 @@ export function createAuthority(input: CoreDeps) {
   const deliveries = createDeliveryService(deps);
   const retention = createRetentionService(deps);
   const ssf = createSsfService(deps, keys, baseApps, tokens);
+  const ssfReceiver = createSsfReceiver(deps, sessions);
 
   /**
    * The user a login name (username or email) names. Stored names are NFC, so the same
@@ -114,7 +116,7 @@ export function createAuthority(input: CoreDeps) {
     return { ...(await sessions.startSession(user, device, app.clientId)), user };
   }
 
-  return { sessions, users, apps, logout, admin, keys, tokens, oidc, deliveries, retention, ssf, signIn, startSessionForApp, deps };
+  return { sessions, users, apps, logout, admin, keys, tokens, oidc, deliveries, retention, ssf, ssfReceiver, signIn, startSessionForApp, deps };
 }
 
 /** The authority returned by {@link createAuthority}. */

@@ -139,6 +139,24 @@ export const ConfigSchema = Type.Object(
         pollRedeliverSeconds: Type.Integer({ minimum: 1, maximum: 3_600, default: 30, description: 'A polled SET not acknowledged within this long is returned again by a later poll.' }),
         longPollSeconds: Type.Integer({ minimum: 1, maximum: 300, default: 30, description: 'How long a poll without returnImmediately waits for an event before answering with none.' }),
         pushConcurrency: Type.Integer({ minimum: 1, maximum: 1_024, default: 256, description: 'Push attempts in flight at once, per node.' }),
+        upstreams: Type.Array(
+          Type.Object(
+            {
+              name: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$' }),
+              issuer: Type.String({ minLength: 1, maxLength: 512 }),
+              jwksUri: Type.String({ pattern: '^https?://', maxLength: 2048 }),
+              audience: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+              authorizationHeader: Type.Optional(Type.String({ minLength: 16, maxLength: 1024 })),
+              issSubIsUserId: Type.Optional(Type.Boolean()),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: [],
+            maxItems: 32,
+            description: 'Upstream SSF transmitters whose pushed session-revoked and credential-change events end sessions here (Tessera as an RFC 8935 receiver, at POST /ssf/receive/<name>). Each: `name` (the URL segment), `issuer` and `jwksUri` (the SETs\' iss and signing keys), `audience` (the aud expected; default <issuer>/ssf/receive/<name>), `authorizationHeader` (the exact Authorization header every push must carry; strongly advised), `issSubIsUserId` (an iss_sub subject\'s sub is a Tessera user id; default false: only email subjects, matched against verified emails, name users). File only. See docs/ssf.md.',
+          },
+        ),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -264,6 +282,7 @@ export function loadConfig(sources: { env?: Record<string, string | undefined>; 
     throw new ConfigError('cookie.secure (TESSERA_COOKIE_SECURE)', `false is only allowed when the issuer is a loopback http URL, not ${issuer}`);
   }
   checkSharedCookie(parsed);
+  checkUpstreams(parsed);
   if (parsed.outbox.timeoutMs >= parsed.outbox.leaseSeconds * 1000) {
     // A lease that ends before its attempt can would let the same delivery be sent twice at once.
     throw new ConfigError('outbox.timeoutMs', `must be shorter than outbox.leaseSeconds (${parsed.outbox.leaseSeconds} s)`);
@@ -275,6 +294,19 @@ export function loadConfig(sources: { env?: Record<string, string | undefined>; 
     throw new ConfigError('retention.revocationLogDays', `must cover tokens.accessTokenTtlSeconds (${parsed.tokens.accessTokenTtlSeconds} s) plus a minute`);
   }
   return deepFreeze({ ...parsed, issuer });
+}
+
+/** `ssf.upstreams`: names are URL segments of their own; keys come over TLS except on loopback. */
+function checkUpstreams(parsed: Static<typeof ConfigSchema>): void {
+  const names = new Set<string>();
+  for (const [i, upstream] of parsed.ssf.upstreams.entries()) {
+    if (names.has(upstream.name)) throw new ConfigError(`ssf.upstreams[${i}].name`, `"${upstream.name}" is used twice`);
+    names.add(upstream.name);
+    const jwks = new URL(upstream.jwksUri);
+    // The keys decide whose SETs end sessions here: fetched in clear text, anyone on the path
+    // could swap them. Plain http only for a transmitter on this machine.
+    if (jwks.protocol !== 'https:' && !LOOPBACK.has(jwks.hostname)) throw new ConfigError(`ssf.upstreams[${i}].jwksUri`, `must be https (http only on loopback), not ${upstream.jwksUri}`);
+  }
 }
 
 // Claims the shared cookie's JWT sets itself; a user claim of the same name would be lost.

@@ -16,6 +16,7 @@ export const ERROR_CATALOGUE = {
   UNSUPPORTED_GRANT_TYPE: { status: 400, message: 'grant_type must be session_token or refresh_token.' },
   SSF_TOKEN_IN_QUERY: { status: 400, message: 'Send the access token in the Authorization header (Bearer), never in the URL.' },
   SSF_SUBJECT_UNSUPPORTED: { status: 400, message: 'The subject identifier format is not supported here.' },
+  SSF_SET_REFUSED: { status: 400, message: 'The pushed SET was refused (see err and description).' },
   UNAUTHENTICATED: { status: 401, message: 'No valid session was presented.' },
   INVALID_CREDENTIALS: { status: 401, message: 'The username or password is wrong.' },
   INVALID_CLIENT: { status: 401, message: 'The client id or secret is wrong.' },
@@ -37,6 +38,7 @@ export const ERROR_CATALOGUE = {
   DELIVERY_NOT_FOUND: { status: 404, message: 'No such delivery, or it was already delivered.' },
   SSF_EVENT_NOT_FOUND: { status: 404, message: 'No such dead SET on this stream (unknown, of another stream, or not dead).' },
   SSF_STREAM_NOT_FOUND: { status: 404, message: 'No such stream (for this receiver).' },
+  SSF_UPSTREAM_NOT_FOUND: { status: 404, message: 'No upstream transmitter of this name is configured here.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'The method is not allowed on this route.' },
   USER_CONFLICT: { status: 409, message: 'A user with this id, username or email exists.' },
   APP_CONFLICT: { status: 409, message: 'An app with this client id exists.' },
@@ -50,6 +52,7 @@ export const ERROR_CATALOGUE = {
   SSF_VERIFICATION_TOO_SOON: { status: 429, message: 'A verification was requested sooner than the stream\'s min_verification_interval.' },
   INTERNAL: { status: 500, message: 'An internal error occurred.' },
   UNAVAILABLE: { status: 503, message: 'The service is not available right now.' },
+  SSF_UPSTREAM_KEYS_UNAVAILABLE: { status: 503, message: 'The upstream transmitter\'s keys could not be fetched; push the SET again later.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 /** A stable error code from {@link ERROR_CATALOGUE}. */

@@ -27,4 +27,5 @@ export { createFailureLimiter, type FailureLimiter, type FailureLimiterOptions }
 export { createRetentionService, type RetentionService, type PurgeCounts } from './retention.js';
 export { createOidcService, hintNamesUser, narrowScope, s256, OIDC_SCOPES, type OidcService, type RedeemedCode } from './oidc.js';
 export { createSsfService, SSF_SCOPES, GLOBAL_REVOCATION_SCOPE, DELIVERY_URNS, SSF_POLL_PATH, type SsfService, type SsfCaller, type StreamInput } from './ssf.js';
+export { createSsfReceiver, upstreamAudience, SetRefusal, type SsfReceiver, type SsfUpstream, type ReceivedSet } from './ssf-receiver.js';
 export { planSecurityEvents, setClaims, userSubject, streamSubject, SSF_EVENTS, SSF_SUPPORTED_EVENTS, type SecuritySignal } from './ssf-events.js';

@@ -108,13 +108,16 @@ export interface SessionApp {
 }
 
 /** Every reason a session (or an app's part of it) can end, in a stable order (filters, charts). */
-export const END_REASONS = ['logout', 'user_revoked', 'admin_revoked', 'user_disabled', 'user_deleted', 'password_changed', 'expired', 'token_theft'] as const;
+export const END_REASONS = ['logout', 'user_revoked', 'admin_revoked', 'user_disabled', 'user_deleted', 'password_changed', 'expired', 'token_theft', 'upstream_signal'] as const;
 
 /** Why a session (or an app's part of it) ended. */
 export type EndReason = (typeof END_REASONS)[number];
 
-/** Who ended it: `user`, `admin`, `app:<client_id>` or `system`. */
-export type Actor = 'user' | 'admin' | 'system' | `app:${string}`;
+/**
+ * Who ended it: `user`, `admin`, `app:<client_id>`, `system`, or `ssf:<name>` (a security
+ * event from the upstream transmitter of that name, `ssf.upstreams`).
+ */
+export type Actor = 'user' | 'admin' | 'system' | `app:${string}` | `ssf:${string}`;
 
 /** One login of one user, shared by every app that joined it. */
 export interface Session {

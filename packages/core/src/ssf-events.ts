@@ -61,6 +61,8 @@ function reasons(event: RevocationEvent, session: SessionRecord | undefined): { 
       return { admin: 'The password was changed; the other sessions of the account ended.', user: 'Your password was changed, so you were signed out.' };
     case 'token_theft':
       return { admin: `A spent refresh token was presented again (possible theft); the session was ended${app}.`, user: 'Your session was ended for your security.' };
+    case 'upstream_signal':
+      return { admin: `A security event from the upstream provider ${event.actor.startsWith('ssf:') ? `"${event.actor.slice(4)}" ` : ''}ended the session (its session-revoked or credential-change).`, user: 'Your sign-in was ended by your identity provider.' };
     case 'expired': {
       const idle = session !== undefined && session.idleExpiresAt < session.expiresAt;
       return idle

@@ -2,6 +2,7 @@ import type { ServerContext, TesseraApp } from '../context.js';
 import { ssfDiscoveryRoutes } from './discovery.js';
 import { globalRevocationRoutes } from './global-revocation.js';
 import { ssfPollRoutes } from './poll.js';
+import { ssfReceiveRoutes } from './receive.js';
 import { ssfStreamRoutes } from './streams.js';
 import type { SsfWakeup } from './wakeup.js';
 
@@ -14,7 +15,8 @@ export { SSF_PATHS } from './paths.js';
 /**
  * The Shared Signals (SSF 1.0) transmitter: discovery, stream management, poll delivery and
  * the global token revocation endpoint. Push delivery is the SSF push worker; the events are
- * planned where their causes commit (core `commitRevocation`).
+ * planned where their causes commit (core `commitRevocation`). And the receiver of upstream
+ * transmitters' pushes (`ssf.upstreams`).
  *
  * @example
  * ```ts
@@ -26,4 +28,5 @@ export async function ssfRoutes(app: TesseraApp, context: ServerContext, wakeup:
   await ssfStreamRoutes(app, context);
   await ssfPollRoutes(app, context, wakeup, isClosing);
   await globalRevocationRoutes(app, context);
+  await ssfReceiveRoutes(app, context);
 }

@@ -10,4 +10,6 @@ export const SSF_PATHS = Object.freeze({
   removeSubject: '/ssf/subjects/remove',
   poll: SSF_POLL_PATH,
   globalRevocation: '/oauth/global-token-revocation',
+  /** Tessera as a receiver of an upstream transmitter's pushes (`ssf.upstreams`). */
+  receive: '/ssf/receive/:name',
 });
