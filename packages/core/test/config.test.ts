@@ -76,4 +76,15 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: { TESSERA_COOKIE_SECURE: 'false' } }).cookie.secure).toBe(false);
     expect(() => loadConfig({ env: { TESSERA_COOKIE_SECURE: 'false', TESSERA_ISSUER: 'http://auth.example.com' } })).toThrow(/cookie\.secure/);
   });
+
+  it('takes SSF upstreams from the file: names unique, keys over https except on loopback, no unknown member', () => {
+    const upstream = { name: 'idp', issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks' };
+    expect(loadConfig().ssf.upstreams).toEqual([]);
+    expect(loadConfig({ file: { ssf: { upstreams: [upstream, { ...upstream, name: 'local', jwksUri: 'http://127.0.0.1:8080/jwks' }] } } }).ssf.upstreams.map((u) => u.name)).toEqual(['idp', 'local']);
+    expect(() => loadConfig({ file: { ssf: { upstreams: [upstream, upstream] } } })).toThrow(/ssf\.upstreams\[1\]\.name.*used twice/);
+    expect(() => loadConfig({ file: { ssf: { upstreams: [{ ...upstream, jwksUri: 'http://idp.example.com/jwks' }] } } })).toThrow(/ssf\.upstreams\[0\]\.jwksUri.*https/);
+    expect(() => loadConfig({ file: { ssf: { upstreams: [{ ...upstream, name: 'Bad Name' }] } } })).toThrow(/ssf\.upstreams/);
+    expect(() => loadConfig({ file: { ssf: { upstreams: [{ ...upstream, authorizationHeader: 'short' }] } } })).toThrow(/ssf\.upstreams/);
+    expect(() => loadConfig({ file: { ssf: { upstreams: [{ ...upstream, secret: 'x'.repeat(20) }] } } })).toThrow(/ssf\.upstreams/);
+  });
 });

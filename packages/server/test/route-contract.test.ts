@@ -171,6 +171,7 @@ function rightCall(r: Route, fx: Fixture): { query?: string; headers?: Record<st
     case 'POST /ssf/subjects/add': return { body: json({ stream_id: fx.streamId, subject: { format: 'opaque', id: fx.userId } }) };
     case 'POST /ssf/subjects/remove': return { body: json({ stream_id: fx.streamId, subject: { format: 'opaque', id: fx.userId } }) };
     case 'POST /ssf/poll/{stream_id}': return { body: json({ returnImmediately: true }) };
+    case 'POST /ssf/receive/{name}': return { body: { type: 'application/secevent+jwt', text: 'e30.e30.sig' } };
     case 'POST /oauth/global-token-revocation': return { body: json({ sub_id: { format: 'opaque', id: fx.userId } }) };
     case 'POST /admin/api/ssf/streams/{id}/status': return { body: json({ status: 'paused' }) };
     case 'PUT /admin/api/ssf/streams/{id}/audience': return { body: json({ aud: ['https://receiver.example.test', 'walked'] }) };
@@ -323,7 +324,8 @@ describe('route walking: client habits', () => {
     // The walk is not vacuous: every route but these works when called right: the login and
     // sign-out forms, and the three forms of the devices page (/account, walked right in
     // account-page.test.ts), need their CSRF cookie; no delivery and no dead SET exists to
-    // retry (both retried in admin-console.test.ts and ssf-events.test.ts); the OpenID
+    // retry (both retried in admin-console.test.ts and ssf-events.test.ts), and no upstream
+    // SSF transmitter is configured to push (received in test/e2e/ssf-upstream.test.ts); the OpenID
     // Provider's routes need the state of a browser flow (a registered redirect URI and a
     // session cookie, a consent or logout form's CSRF cookie, a code, an OIDC access token),
     // walked right in oidc-flow.test.ts and oidc-errors.test.ts.
@@ -345,6 +347,7 @@ describe('route walking: client habits', () => {
       'POST /oidc/logout/confirm → 403',
       'POST /oidc/token → 401',
       'POST /oidc/userinfo → 401',
+      'POST /ssf/receive/{name} → 404',
     ]);
     expectNoProblems();
   }, 300_000);

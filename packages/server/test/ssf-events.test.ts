@@ -102,6 +102,18 @@ describe('session-revoked for every end', () => {
     expect(reason(sets[0]!)).toMatch(/theft/);
   });
 
+  it('an end caused by an upstream transmitter\'s SET (Tessera as a receiver): initiated by the system, the upstream named', async () => {
+    const userId = await createUser();
+    const session = await startAppSession(t, app, userId);
+    // What the receiver (core ssf-receiver.ts, walked in test/e2e/ssf-upstream.test.ts) does.
+    await t.authority.sessions.revokeSessions([session.handle], { actor: 'ssf:idp', reason: 'upstream_signal' });
+    const sets = await drain();
+    expect(sets).toHaveLength(1);
+    expect(sets[0]!.event.initiating_entity).toBe('system');
+    expect(reason(sets[0]!)).toBe('A security event from the upstream provider "idp" ended the session (its session-revoked or credential-change).');
+    expect((sets[0]!.event.reason_user as { en: string }).en).toBe('Your sign-in was ended by your identity provider.');
+  });
+
   it('an app\'s server-to-server logout, a user ending one of their sessions, and a user\'s own password change', async () => {
     const userId = await createUser({ password: 'the first long password' });
     const a = await startAppSession(t, app, userId);

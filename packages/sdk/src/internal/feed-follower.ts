@@ -17,7 +17,7 @@ export interface RevocationEvent {
   sid: string;
   /** The user id. */
   sub: string;
-  /** Why: logout, user_revoked, admin_revoked, user_disabled, user_deleted, password_changed, expired, token_theft, … */
+  /** Why: logout, user_revoked, admin_revoked, user_disabled, user_deleted, password_changed, expired, token_theft, upstream_signal, … */
   reason: string;
   /** Who ended it (a user id, client id, `admin:…`, `system`), when the server tells. */
   actor: string | null;
