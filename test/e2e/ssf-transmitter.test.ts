@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readConfig, startServer, type RunningServer } from '../../packages/server/src/index.js';
 import { freshSchemaUrl, postgresTestUrl, type TestSchema } from '../../packages/store/test/pg-support.js';
 import { metricValue } from './support/cluster.js';
+import { testNodeEnv } from './support/node-env.js';
 import { validateSet, call, checkStreamConfig, clientCredentialsToken, discover, EVENT, poll, POLL_URN, PUSH_URN, startPushReceiver, until, type PushReceiver, type ReceivedSet, type Transmitter } from './support/ssf-receiver.js';
 
 const ADMIN = `ssf-test-admin-${'z'.repeat(40)}`;
@@ -36,19 +37,11 @@ async function startNode(kind: 'sqlite' | 'postgres', sharedDatabaseUrl?: string
     outbox: { backoffBaseMs: 50, backoffMaxMs: 200, pollIntervalMs: 50, timeoutMs: 2_000, leaseSeconds: 5 },
     ssf: { minVerificationIntervalSeconds: 30, longPollSeconds: 10, pollRedeliverSeconds: 3, horizonSeconds: 120 },
   }));
-  const running: RunningServer = await startServer(readConfig({
-    TESSERA_CONFIG: configFile,
-    TESSERA_PORT: '0',
-    TESSERA_HOST: '127.0.0.1',
-    TESSERA_DATA_DIR: dataDir,
+  const running: RunningServer = await startServer(readConfig(testNodeEnv({ dataDir, configFile, adminToken: ADMIN }, {
     ...(databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl } : {}),
     // Nodes of one deployment share one issuer (tokens and SETs name it).
     ...(issuer ? { TESSERA_ISSUER: issuer } : {}),
-    TESSERA_ADMIN_TOKEN: ADMIN,
-    TESSERA_COOKIE_SECURE: 'false',
-    TESSERA_RATE_LIMIT: 'false',
-    TESSERA_LOG_LEVEL: 'silent',
-  }), { print: () => undefined });
+  })), { print: () => undefined });
   return {
     url: running.url,
     databaseUrl,

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readConfig, startServer, type RunningServer } from '../../packages/server/src/index.js';
+import { testNodeEnv } from './support/node-env.js';
 import { call, clientCredentialsToken, discover, EVENT, PUSH_URN, until } from './support/ssf-receiver.js';
 
 const ADMIN = `ssf-upstream-admin-${'u'.repeat(40)}`;
@@ -32,16 +33,7 @@ async function startNode(file: Record<string, unknown> = {}): Promise<Node> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-ssf-up-'));
   const configFile = join(dataDir, 'config.json');
   writeFileSync(configFile, JSON.stringify({ outbox: { backoffBaseMs: 50, backoffMaxMs: 200, pollIntervalMs: 50, timeoutMs: 2_000, leaseSeconds: 5 }, ...file }));
-  const running: RunningServer = await startServer(readConfig({
-    TESSERA_CONFIG: configFile,
-    TESSERA_PORT: '0',
-    TESSERA_HOST: '127.0.0.1',
-    TESSERA_DATA_DIR: dataDir,
-    TESSERA_ADMIN_TOKEN: ADMIN,
-    TESSERA_COOKIE_SECURE: 'false',
-    TESSERA_RATE_LIMIT: 'false',
-    TESSERA_LOG_LEVEL: 'silent',
-  }), { print: () => undefined });
+  const running: RunningServer = await startServer(readConfig(testNodeEnv({ dataDir, configFile, adminToken: ADMIN })), { print: () => undefined });
   return {
     url: running.url,
     async close() {
