@@ -13,7 +13,7 @@ export { isMember, appMay, requireAppMay, type AppAction, type AppAccessContext 
 export { normaliseName, normaliseOptionalName, hasForbiddenNameChars, type NameField } from './names.js';
 export { commitRevocation } from './revoke.js';
 export { createSessionService, type SessionService, type StartedSession, type Authenticated, type RevokeOptions } from './sessions.js';
-export { createUserService, toPublicUser, type UserService, type NewUserInput, type UserChanges } from './users.js';
+export { createUserService, findUserByVerifiedEmail, toPublicUser, type UserService, type NewUserInput, type UserChanges } from './users.js';
 export { createAppService, toPublicApp, checkOidcMetadata, DEFAULT_OIDC_METADATA, type AppService, type NewAppInput } from './apps.js';
 export { createLogoutService, type LogoutService, type LogoutScope } from './logout.js';
 export { createAdminTokenService, type AdminTokenService } from './admin-tokens.js';
@@ -28,4 +28,4 @@ export { createRetentionService, type RetentionService, type PurgeCounts } from 
 export { createOidcService, hintNamesUser, narrowScope, s256, OIDC_SCOPES, type OidcService, type RedeemedCode } from './oidc.js';
 export { createSsfService, SSF_SCOPES, GLOBAL_REVOCATION_SCOPE, DELIVERY_URNS, SSF_POLL_PATH, type SsfService, type SsfCaller, type StreamInput } from './ssf.js';
 export { createSsfReceiver, upstreamAudience, SetRefusal, type SsfReceiver, type SsfUpstream, type ReceivedSet } from './ssf-receiver.js';
-export { planSecurityEvents, setClaims, userSubject, streamSubject, SSF_EVENTS, SSF_SUPPORTED_EVENTS, type SecuritySignal } from './ssf-events.js';
+export { planSecurityEvents, setClaims, audClaim, userSubject, streamSubject, SSF_EVENTS, SSF_SUPPORTED_EVENTS, type SecuritySignal } from './ssf-events.js';

@@ -96,13 +96,18 @@ export function streamSubject(streamId: string): Record<string, unknown> {
   return { format: 'opaque', id: streamId };
 }
 
+/** A stream's audience as the `aud` of its SETs and its configuration: one value alone, several as an array. */
+export function audClaim(stream: Pick<SsfStream, 'audience'>): string | string[] {
+  return stream.audience.length === 1 ? stream.audience[0]! : stream.audience;
+}
+
 /** The SET claims of one event to one stream (signed at each attempt, unchanged). */
 export function setClaims(input: { issuer: string; stream: Pick<SsfStream, 'audience'>; jti: string; iat: number; txn: string; subject: Record<string, unknown>; eventType: string; event: Record<string, unknown> }): Record<string, unknown> {
   return {
     iss: input.issuer,
     jti: input.jti,
     iat: Math.floor(input.iat / 1000),
-    aud: input.stream.audience.length === 1 ? input.stream.audience[0] : input.stream.audience,
+    aud: audClaim(input.stream),
     txn: input.txn,
     sub_id: input.subject,
     events: { [input.eventType]: input.event },

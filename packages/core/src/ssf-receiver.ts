@@ -2,8 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Config } from './config.js';
 import type { CoreDeps } from './deps.js';
-import { verifiedEmailOf } from './model.js';
 import type { SessionService } from './sessions.js';
+import { findUserByVerifiedEmail } from './users.js';
 import { SSF_EVENTS } from './ssf-events.js';
 
 /** One upstream transmitter of `ssf.upstreams`. */
@@ -131,10 +131,7 @@ export function createSsfReceiver(deps: CoreDeps, sessions: SessionService) {
     switch (subject.format) {
       case 'email': {
         if (typeof subject.email !== 'string') return null;
-        const email = subject.email.trim().toLowerCase();
-        const user = await store.findUserByLogin(email);
-        // Only a verified email names a user: an unverified address is only a claim someone typed.
-        return user && verifiedEmailOf(user)?.toLowerCase() === email ? user.id : null;
+        return (await findUserByVerifiedEmail(store, subject.email.trim()))?.id ?? null;
       }
       case 'iss_sub': {
         if (!upstream.issSubIsUserId || subject.iss !== upstream.issuer || typeof subject.sub !== 'string') return null;

@@ -5,7 +5,7 @@ import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
 import type { AppRecord, Actor } from './model.js';
 import { randomToken } from './secrets.js';
-import { newJti, setClaims, SSF_EVENTS, SSF_SUPPORTED_EVENTS, streamSubject } from './ssf-events.js';
+import { audClaim, newJti, setClaims, SSF_EVENTS, SSF_SUPPORTED_EVENTS, streamSubject } from './ssf-events.js';
 import type { SsfDeliveryMethod, SsfEvent, SsfStream, SsfStreamDeliveryState, SsfStreamStatus, SsfSubjectFormat } from './ssf-model.js';
 import type { KeyManager } from './signing-keys.js';
 import type { TokenService } from './tokens.js';
@@ -374,7 +374,7 @@ export function createSsfService(deps: CoreDeps, keys: KeyManager, apps: AppServ
     // of holding up every request (logouts among them) while a burst of SETs is signed.
     // The stream's `aud` as it is now, which an operator may have changed since the SET was
     // planned (setAudienceAsAdmin): every other claim, the jti among them, is as planned.
-    const claims = { ...event.claims, aud: stream.audience.length === 1 ? stream.audience[0] : stream.audience };
+    const claims = { ...event.claims, aud: audClaim(stream) };
     return signCompactJwsInPool(await keys.signingKey(SET_ALG), 'secevent+jwt', claims);
   }
 

@@ -1,11 +1,24 @@
 import type { CoreDeps } from './deps.js';
 import { TesseraError } from './errors.js';
-import type { Actor, User, UserPatch, UserRecord } from './model.js';
+import { verifiedEmailOf, type Actor, type User, type UserPatch, type UserRecord } from './model.js';
 import { hasForbiddenNameChars, normaliseName, normaliseOptionalName } from './names.js';
 import { hashPassword } from './passwords.js';
 import { commitRevocation } from './revoke.js';
 import type { SecuritySignal } from './ssf-events.js';
 import { randomToken } from './secrets.js';
+import type { Store } from './store-port.js';
+
+/**
+ * The user whose VERIFIED email is `email` (compared without case), or null. For callers that
+ * name a person by email on someone else's word (global token revocation, an upstream's SET):
+ * an unverified address is only a claim, and must not let them end the sessions of whoever
+ * typed it in.
+ */
+export async function findUserByVerifiedEmail(store: Pick<Store, 'findUserByLogin'>, email: string): Promise<UserRecord | null> {
+  const wanted = email.toLowerCase();
+  const user = await store.findUserByLogin(wanted);
+  return user && verifiedEmailOf(user)?.toLowerCase() === wanted ? user : null;
+}
 
 /** Input for a new user. */
 export interface NewUserInput {

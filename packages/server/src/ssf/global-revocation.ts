@@ -1,4 +1,4 @@
-import { GLOBAL_REVOCATION_SCOPE, verifiedEmailOf } from '@tessera/core';
+import { findUserByVerifiedEmail, GLOBAL_REVOCATION_SCOPE } from '@tessera/core';
 import { Type } from '@fastify/type-provider-typebox';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
 import { errors } from '../schemas.js';
@@ -36,11 +36,8 @@ export async function globalRevocationRoutes(app: TesseraApp, { authority }: Ser
     if (key.startsWith('user:')) {
       userId = (await store.findUserById(key.slice(5)))?.id ?? null;
     } else {
-      // By email only when that email is verified: an unverified address is only a claim,
-      // and must not let a caller end the sessions of whoever typed it in.
-      const email = key.slice(6);
-      const user = await store.findUserByLogin(email);
-      userId = user && verifiedEmailOf(user)?.toLowerCase() === email ? user.id : null;
+      // By email only when that email is verified.
+      userId = (await findUserByVerifiedEmail(store, key.slice(6)))?.id ?? null;
     }
     if (userId) {
       await authority.sessions.revokeUserSessions(userId, {}, { actor: `app:${caller.client.clientId}`, reason: 'admin_revoked', ip: request.ip });

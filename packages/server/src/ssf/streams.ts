@@ -1,4 +1,4 @@
-import { DELIVERY_URNS, SSF_SUPPORTED_EVENTS, TesseraError, type SsfStream, type StreamInput } from '@tessera/core';
+import { audClaim, DELIVERY_URNS, SSF_SUPPORTED_EVENTS, TesseraError, type SsfStream, type StreamInput } from '@tessera/core';
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import { empty, type ServerContext, type TesseraApp } from '../context.js';
 import { errors } from '../schemas.js';
@@ -57,7 +57,7 @@ export function streamView(stream: SsfStream, issuer: string): Static<typeof Str
   return {
     stream_id: stream.id,
     iss: issuer,
-    aud: stream.audience.length === 1 ? stream.audience[0]! : stream.audience,
+    aud: audClaim(stream),
     events_supported: [...SSF_SUPPORTED_EVENTS],
     events_requested: stream.eventsRequested,
     events_delivered: stream.eventsDelivered,
