@@ -40,16 +40,23 @@ function openCore(): { authority: Authority; store: Store } {
   return { store, authority: createAuthority({ store, config: loadConfig({ env }), clock: systemClock }) };
 }
 
+/**
+ * A receiver client `rx` and a user, made with the CLI, and a push stream of `rx` made through
+ * the core (as the HTTP API does).
+ */
+async function receiverWithPushStream(username: string) {
+  await ok(['apps', 'create', '--name', 'Receiver', '--client-id', 'rx', '--grant-type', 'client_credentials']);
+  const userId = (JSON.parse(await ok(['users', 'create', '--username', username, '--json'])) as { user: { id: string } }).user.id;
+  const { authority, store } = openCore();
+  const caller = { client: (await store.findApp('rx'))!, scopes: new Set(['ssf.manage']) };
+  const push = await authority.ssf.createStream(caller, { eventsRequested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'], delivery: { method: 'push', endpointUrl: 'https://rx.example/events' } });
+  return { authority, store, push, user: await authority.users.getUser(userId) };
+}
+
 describe('tessera ssf', () => {
   it('lists streams with status and delivery state, and sets a status (the receiver is told)', async () => {
     expect(await ok(['ssf', 'streams'])).toContain('No Shared Signals streams.');
-    await ok(['apps', 'create', '--name', 'Receiver', '--client-id', 'rx', '--grant-type', 'client_credentials']);
-    const userId = (JSON.parse(await ok(['users', 'create', '--username', 'alice', '--json'])) as { user: { id: string } }).user.id;
-    const { authority, store } = openCore();
-    const client = (await store.findApp('rx'))!;
-    const caller = { client, scopes: new Set(['ssf.manage']) };
-    const push = await authority.ssf.createStream(caller, { eventsRequested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'], delivery: { method: 'push', endpointUrl: 'https://rx.example/events' } });
-    const user = await authority.users.getUser(userId);
+    const { authority, store, push, user } = await receiverWithPushStream('alice');
     const { session } = await authority.sessions.startSession(user, { ip: null, userAgent: null });
     await authority.sessions.revokeSessions([session.handle], { actor: 'admin', reason: 'admin_revoked' });
     const [event] = await store.claimSsfPushEvents('test-worker', Date.now() + 1, Date.now() + 60_000, 10);
@@ -72,12 +79,8 @@ describe('tessera ssf', () => {
   });
 
   it('sends a dead SET again; refuses anything else, and a disabled stream', async () => {
-    await ok(['apps', 'create', '--name', 'Receiver', '--client-id', 'rx', '--grant-type', 'client_credentials']);
-    const userId = (JSON.parse(await ok(['users', 'create', '--username', 'bob', '--json'])) as { user: { id: string } }).user.id;
-    const { authority, store } = openCore();
-    const caller = { client: (await store.findApp('rx'))!, scopes: new Set(['ssf.manage']) };
-    const push = await authority.ssf.createStream(caller, { eventsRequested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'], delivery: { method: 'push', endpointUrl: 'https://rx.example/events' } });
-    const { session } = await authority.sessions.startSession(await authority.users.getUser(userId), { ip: null, userAgent: null });
+    const { authority, store, push, user } = await receiverWithPushStream('bob');
+    const { session } = await authority.sessions.startSession(user, { ip: null, userAgent: null });
     await authority.sessions.revokeSessions([session.handle], { actor: 'admin', reason: 'admin_revoked' });
     const [event] = await store.claimSsfPushEvents('test-worker', Date.now() + 1, Date.now() + 60_000, 10);
     expect(await store.completeSsfEvent(event!.id, 'test-worker', { status: 'dead', at: Date.now(), nextAttemptAt: Date.now(), error: 'HTTP 400 invalid_audience', httpStatus: 400 })).toBe(true);
@@ -99,12 +102,7 @@ describe('tessera ssf', () => {
   });
 
   it('sets the aud of a stream\'s SETs: every SET signed from then on carries it, one planned before included', async () => {
-    await ok(['apps', 'create', '--name', 'Receiver', '--client-id', 'rx', '--grant-type', 'client_credentials']);
-    const userId = (JSON.parse(await ok(['users', 'create', '--username', 'carol', '--json'])) as { user: { id: string } }).user.id;
-    const { authority, store } = openCore();
-    const caller = { client: (await store.findApp('rx'))!, scopes: new Set(['ssf.manage']) };
-    const push = await authority.ssf.createStream(caller, { eventsRequested: ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'], delivery: { method: 'push', endpointUrl: 'https://rx.example/events' } });
-    const user = await authority.users.getUser(userId);
+    const { authority, store, push, user } = await receiverWithPushStream('carol');
     const end = async () => {
       const { session } = await authority.sessions.startSession(user, { ip: null, userAgent: null });
       await authority.sessions.revokeSessions([session.handle], { actor: 'admin', reason: 'admin_revoked' });
