@@ -13,7 +13,7 @@ export async function commitRevocation(
   deps: CoreDeps,
   work: (tx: StoreOperations) => Promise<RevocationEvent[]>,
   audit?: Omit<AuditEvent, 'at' | 'details'> & { details?: Record<string, unknown> },
-  options: { userWide?: boolean; signals?: () => SecuritySignal[] } = {},
+  options: { userWide?: boolean; signals?: () => SecuritySignal[]; auditIfNone?: boolean } = {},
 ): Promise<RevocationEvent[]> {
   let sets = 0;
   let notices = 0;
@@ -26,9 +26,14 @@ export async function commitRevocation(
     // round trip is longest when the node is busiest.
     // (A stream created at the very moment of this revocation may miss it: a race with no
     // "before" to keep.)
-    const { apps, streams, subjects: subjectRules } = await tx.readRevocationContext({ ssf: deps.config.ssf.enabled });
+    // Read before the work's first statement, and on PostgreSQL sent together with it (the
+    // store pipelines it), so it costs no round trip of its own; awaited once the work is done.
+    const context = tx.readRevocationContext({ ssf: deps.config.ssf.enabled });
+    // If the work fails first, its error is the one reported; the read's own is not left unhandled.
+    context.catch(() => undefined);
     tx.deferRevocationLog();
     const written = await work(tx);
+    const { apps, streams, subjects: subjectRules } = await context;
     const signals = options.signals?.() ?? [];
     const sessions = written.length > 0 ? await tx.findSessionsByHandles(written.map((e) => e.sid)) : [];
     // The Shared Signals outbox: every session end (whatever ended it) and every signal
@@ -45,7 +50,8 @@ export async function commitRevocation(
       await tx.enqueueSsfEvents(planned);
       sets = planned.length;
     }
-    if (audit) {
+    // auditIfNone false: a call that ended nothing (a handle already ended, or unknown) leaves no line.
+    if (audit && (written.length > 0 || options.auditIfNone !== false)) {
       const subjects = new Set(written.map((e) => e.sub));
       await tx.appendAudit({
         ...audit,

@@ -148,18 +148,19 @@ export function createSessionService(deps: CoreDeps) {
     return { session, user };
   }
 
-  async function endByHandle(handle: string, options: RevokeOptions): Promise<boolean> {
-    const events = await revokeSessions([handle], options);
+  async function endByHandle(handle: string, options: RevokeOptions, auditIfNone = true): Promise<boolean> {
+    const events = await revokeSessions([handle], options, auditIfNone);
     return events.length > 0;
   }
 
-  async function revokeSessions(handles: string[], options: RevokeOptions): Promise<string[]> {
+  async function revokeSessions(handles: string[], options: RevokeOptions, auditIfNone = true): Promise<string[]> {
     const unique = [...new Set(handles)];
     const now = clock.now();
     const events = await commitRevocation(
       deps,
       (tx) => tx.endSessions(unique, { at: now, reason: options.reason, actor: options.actor }),
       { actor: options.actor, action: 'sessions.revoked', userId: null, sessionHandle: unique.length === 1 ? unique[0]! : null, clientId: null, ip: options.ip ?? null, details: { reason: options.reason } },
+      { auditIfNone },
     );
     return events.map((e) => e.sid);
   }
@@ -169,8 +170,16 @@ export function createSessionService(deps: CoreDeps) {
    * someone else's handle is reported as not found, so handles of other users cannot be probed.
    */
   async function revokeSession(handle: string, options: RevokeOptions & { ownerId?: string }): Promise<boolean> {
+    if (options.ownerId === undefined) {
+      // Ended first, looked up only when nothing ended (already ended, or no such handle):
+      // the common case is then one read less (on PostgreSQL a round trip) before the
+      // revocation, which is the time a logout is waiting on.
+      if (await endByHandle(handle, options, false)) return true;
+      if (!(await store.findSessionByHandle(handle))) throw new TesseraError('SESSION_NOT_FOUND');
+      return false;
+    }
     const session = await store.findSessionByHandle(handle);
-    if (!session || (options.ownerId !== undefined && session.userId !== options.ownerId)) {
+    if (!session || session.userId !== options.ownerId) {
       throw new TesseraError('SESSION_NOT_FOUND');
     }
     if (session.endedAt !== null) return false;

@@ -34,6 +34,13 @@ export interface SqlDriver {
    * with it the transaction. Elsewhere (SQLite, outside a transaction) it is `run`.
    */
   defer?(sql: string, params?: readonly unknown[]): Promise<void>;
+  /**
+   * A read whose result the caller needs, but not before its next statement: PostgreSQL
+   * transaction drivers send it together with the transaction's next statement (or on the
+   * next turn of the event loop if none comes), so it costs no round trip of its own. Its
+   * result is the rows, as `all` gives them. Elsewhere it is `all`.
+   */
+  pipeline?<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
   /** SQLite only: `PRAGMA data_version`, which changes when another connection commits. */
   dataVersion?(): number;
   /**

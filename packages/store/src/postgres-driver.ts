@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import type { SqlDriver } from './driver.js';
+import type { Row, SqlDriver } from './driver.js';
 
 // int8 (BIGINT) arrives as a string by default because it can exceed 2^53. Tessera's
 // BIGINTs are epoch milliseconds and log cursors, far below 2^53, so numbers are exact.
@@ -136,17 +136,35 @@ export function createPostgresDriver(connectionString: string, options: { max?: 
       // does wait for, in one simple-protocol message (parameters written as literals,
       // inlineParams): its BEGIN, the statements given to defer() (outbox and audit rows),
       // and, through commitWith(), its last statement with the COMMIT.
-      let pending: string[] = ['BEGIN'];
+      // What waits to go with the next statement; a pipelined read also waits for its rows.
+      interface Pending { text: string; rows?: { resolve: (rows: Row[]) => void; reject: (error: unknown) => void } }
+      let pending: Pending[] = [{ text: 'BEGIN' }];
       let begun = false;
       let committed = false;
-      const takePending = (): string[] => {
+      let flushScheduled = false;
+      /**
+       * Sends `statements` after whatever is pending, in one message; returns the results of
+       * `statements`. The pipelined reads among the pending get their rows (or the error).
+       */
+      const send = async (statements: string[]): Promise<pg.QueryResult[]> => {
         const taken = pending;
         pending = [];
         if (taken.length > 0) begun = true;
-        return taken;
+        const texts = [...taken.map((p) => p.text), ...statements];
+        if (texts.length === 0) return [];
+        let results: pg.QueryResult[];
+        try {
+          const answer = (await client.query({ text: texts.join(';\n'), types })) as unknown as pg.QueryResult | pg.QueryResult[];
+          results = Array.isArray(answer) ? answer : [answer];
+        } catch (error) {
+          for (const p of taken) p.rows?.reject(error);
+          throw error;
+        }
+        taken.forEach((p, i) => p.rows?.resolve(results[i]!.rows as Row[]));
+        return results.slice(taken.length);
       };
       const flushPending = async (): Promise<void> => {
-        if (pending.length > 0) await client.query({ text: takePending().join(';\n'), types });
+        if (pending.length > 0) await send([]);
       };
       // After commitWith the connection is outside any transaction: a statement sent then
       // would commit on its own, which is never what the caller meant.
@@ -164,10 +182,7 @@ export function createPostgresDriver(connectionString: string, options: { max?: 
             // A value with no literal form: the pending statements go first, on their own.
             await flushPending();
           }
-          if (text !== null) {
-            const results = (await client.query({ text: [...takePending(), text].join(';\n'), types })) as unknown as pg.QueryResult[];
-            return results[results.length - 1]!;
-          }
+          if (text !== null) return (await send([text]))[0]!;
         }
         return client.query({ ...toPg(sql), values: params as unknown[], types });
       };
@@ -190,15 +205,35 @@ export function createPostgresDriver(connectionString: string, options: { max?: 
             await query(sql, params);
             return;
           }
-          pending.push(text);
+          pending.push({ text });
+        },
+        async pipeline<R>(sql: string, params: readonly unknown[] = []) {
+          open();
+          let text: string;
+          try {
+            text = inlineParams(client, sql, params);
+          } catch {
+            return (await query(sql, params)).rows as R[];
+          }
+          const rows = new Promise<Row[]>((resolve, reject) => pending.push({ text, rows: { resolve, reject } }));
+          // Sent with the next statement; if none comes by the next turn of the event loop,
+          // on its own (the caller may be waiting for these rows before it sends anything).
+          if (!flushScheduled) {
+            flushScheduled = true;
+            setImmediate(() => {
+              flushScheduled = false;
+              if (!committed && pending.some((p) => p.rows)) flushPending().catch(() => undefined);
+            });
+          }
+          return (await rows) as R[];
         },
         async commitWith<R>(sql: string, params: readonly unknown[] = []) {
           open();
           // Several statements in one simple query run in order and stop at the first error
           // (the COMMIT then does not run, and the catch below rolls back).
-          const results = (await client.query({ text: [...takePending(), inlineParams(client, sql, params), 'COMMIT'].join(';\n'), types })) as unknown as pg.QueryResult[];
+          const results = await send([inlineParams(client, sql, params), 'COMMIT']);
           committed = true;
-          return results[results.length - 2]!.rows as R[];
+          return results[0]!.rows as R[];
         },
         transaction: (inner) => inner(tx),
         close: async () => undefined,
@@ -206,9 +241,12 @@ export function createPostgresDriver(connectionString: string, options: { max?: 
       try {
         const result = await fn(tx);
         // A transaction that sent nothing has nothing to commit.
-        if (!committed && (begun || pending.length > 1)) await client.query({ text: [...takePending(), 'COMMIT'].join(';\n'), types });
+        if (!committed && (begun || pending.length > 1)) await send(['COMMIT']);
         return result;
       } catch (error) {
+        // Pipelined reads never sent get the error too, rather than waiting forever.
+        for (const p of pending) p.rows?.reject(error);
+        pending = [];
         if (!committed && begun) await client.query('ROLLBACK').catch(() => undefined);
         throw error;
       } finally {

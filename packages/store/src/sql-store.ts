@@ -280,6 +280,14 @@ const deferredLogs = new WeakMap<SqlDriver, RevocationEvent[]>();
 const endedRows = new WeakMap<SqlDriver, Map<string, Row>>();
 
 /**
+ * The users of the sessions a PostgreSQL transaction ended, read by the same statement
+ * (markEnded): a revoking transaction reads them next (findUserById, to address its SETs),
+ * and that read was a round trip of its own. Dropped as soon as the transaction writes to
+ * the users table.
+ */
+const endedUsers = new WeakMap<SqlDriver, Map<string, Row>>();
+
+/**
  * The transactions that sent the revocation NOTIFY. Every node wakes its push worker and long
  * polls on that channel too, so their SETs need no NOTIFY of their own.
  */
@@ -394,14 +402,26 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
     // session's logout tokens go with it: on PostgreSQL in the same statement (a
     // data-modifying WITH), on SQLite in finishEnd.
     const update = `UPDATE sessions SET ended_at = ?, ended_by = ?, end_reason = ? WHERE ended_at IS NULL AND ${where} RETURNING *`;
+    // On PostgreSQL, in a transaction, each ended session's user comes along (as JSON, read
+    // like readRevocationContext's rows) for findUserById.
+    const withUser = inTransaction ? ', (SELECT row_to_json(u) FROM users u WHERE u.id = ended.user_id) AS ended_user' : '';
     const rows = await tx.all(
-      tx.dialect === 'postgres' ? `WITH ended AS (${update}), tokens AS (DELETE FROM logout_tokens WHERE handle IN (SELECT handle FROM ended)) SELECT * FROM ended` : update,
+      tx.dialect === 'postgres' ? `WITH ended AS (${update}), tokens AS (DELETE FROM logout_tokens WHERE handle IN (SELECT handle FROM ended)) SELECT ended.*${withUser} FROM ended` : update,
       [end.at, end.actor, end.reason, ...params],
     );
     if (inTransaction) {
       let memo = endedRows.get(tx);
       if (!memo) endedRows.set(tx, (memo = new Map()));
-      for (const row of rows) memo.set(String(row.handle), row);
+      let users = endedUsers.get(tx);
+      for (const row of rows) {
+        const user = row.ended_user as Row | null | undefined;
+        delete row.ended_user;
+        memo.set(String(row.handle), row);
+        if (user) {
+          if (!users) endedUsers.set(tx, (users = new Map()));
+          users.set(String(user.id), user);
+        }
+      }
     }
     return rows;
   }
@@ -472,7 +492,7 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
     },
 
     async findUserById(id) {
-      const row = await db.get('SELECT * FROM users WHERE id = ?', [id]);
+      const row = endedUsers.get(db)?.get(id) ?? (await db.get('SELECT * FROM users WHERE id = ?', [id]));
       return row ? toUser(row) : null;
     },
 
@@ -505,6 +525,7 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
           params.push(typeof value === 'string' ? value.toLowerCase() : null);
         }
       }
+      endedUsers.delete(db);
       try {
         const changed = await db.run(`UPDATE users SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
         if (changed === 0) return null;
@@ -518,6 +539,7 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
     async deleteUser(id) {
       // A consent belongs to the person: it goes with the account (a new account with the
       // same id must be asked again).
+      endedUsers.delete(db);
       await db.run('DELETE FROM consents WHERE user_id = ?', [id]);
       return (await db.run('DELETE FROM users WHERE id = ?', [id])) > 0;
     },
@@ -543,9 +565,12 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
 
     async readRevocationContext(options) {
       if (db.dialect === 'postgres') {
-        // One round trip: each table's rows as a JSON array of objects named by column, as the
-        // row mappers read them (BIGINTs as numbers, TEXT as strings).
-        const row = await db.get<{ apps: Row[]; streams: Row[] | null; subjects: Row[] | null }>(
+        // One statement: each table's rows as a JSON array of objects named by column, as the
+        // row mappers read them (BIGINTs as numbers, TEXT as strings). In a transaction it is
+        // pipelined: sent with the transaction's next statement (the revocation's own UPDATE),
+        // not in a round trip of its own.
+        const read = <T>(sql: string) => (db.pipeline ? db.pipeline<T>(sql) : db.all<T>(sql));
+        const [row] = await read<{ apps: Row[]; streams: Row[] | null; subjects: Row[] | null }>(
           `SELECT (SELECT COALESCE(json_agg(a ORDER BY a.created_at, a.client_id), '[]'::json) FROM apps a) AS apps${options.ssf ? `,
                   (SELECT COALESCE(json_agg(s ORDER BY s.created_at, s.id), '[]'::json) FROM ssf_streams s WHERE s.status <> 'disabled') AS streams,
                   (SELECT COALESCE(json_agg(j ORDER BY j.stream_id, j.subject_key), '[]'::json) FROM ssf_stream_subjects j
@@ -553,10 +578,16 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
         );
         return { apps: row!.apps.map(toApp), streams: (row!.streams ?? []).map(toStream), subjects: (row!.subjects ?? []).map(toSubject) };
       }
-      const apps = await ops.listApps();
-      if (!options.ssf) return { apps, streams: [], subjects: [] };
-      const streams = (await ops.listSsfStreams()).filter((s) => s.status !== 'disabled');
-      return { apps, streams, subjects: streams.length > 0 ? await ops.listSsfSubjects(streams.map((s) => s.id)) : [] };
+      // SQLite runs each statement when it is called: the three are issued before anything
+      // else of the transaction (a caller may start its own work without waiting for these).
+      const [apps, streams, subjects] = await Promise.all([
+        db.all('SELECT * FROM apps ORDER BY created_at, client_id'),
+        options.ssf ? db.all("SELECT * FROM ssf_streams WHERE status <> 'disabled' ORDER BY created_at, id") : [],
+        options.ssf
+          ? db.all("SELECT * FROM ssf_stream_subjects WHERE stream_id IN (SELECT id FROM ssf_streams WHERE status <> 'disabled') ORDER BY stream_id, subject_key")
+          : [],
+      ]);
+      return { apps: apps.map(toApp), streams: streams.map(toStream), subjects: subjects.map(toSubject) };
     },
 
     async listApps() {
@@ -1375,6 +1406,7 @@ export function createSqlStore(driver: SqlDriver): Store {
           // SQLite hands every transaction the same driver object: nothing remembered of this
           // one may be seen by the next.
           endedRows.delete(tx);
+          endedUsers.delete(tx);
         });
       });
     },

@@ -143,14 +143,16 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
   let batchAt = 0;
   let flushTimer: NodeJS.Timeout | undefined;
   // The pushes of one revocation's SETs end a few event-loop turns apart: a batch is written
-  // 2 ms after its first success (or at 64), so they share one UPDATE rather than a few. Only
+  // once every push in flight has ended (each is then waiting for this record), or 10 ms
+  // after its first success, or at 64, so they share one UPDATE rather than one each (on
+  // PostgreSQL each statement wakes a backend that takes a core from the event loop). Only
   // the record waits; each SET reached its receiver already.
   function recordDelivered(id: number, at: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (batch.length === 0) flushTimer = setTimeout(() => void flush(), 2);
+      if (batch.length === 0) flushTimer = setTimeout(() => void flush(), 10);
       batch.push({ id, done: resolve, fail: reject });
       batchAt = Math.max(batchAt, at);
-      if (batch.length >= 64) {
+      if (batch.length >= 64 || batch.length >= running.size) {
         clearTimeout(flushTimer);
         void flush();
       }
