@@ -126,6 +126,10 @@ describe('admin: sessions', () => {
     // Ending an ended session: still known, nothing more is written.
     expect((await adminRequest(t, 'DELETE', `/sessions/${a!.handle}`)).statusCode).toBe(204);
     expect(await revocationLog(t)).toHaveLength(1);
+    // The session is ended before it is looked up; neither the unknown handle nor the second
+    // call leaves an audit line, as when the lookup came first.
+    const audit = (await t.store.listAudit({ limit: 50 })).filter((e) => e.action === 'sessions.revoked');
+    expect(audit.map((e) => [e.sessionHandle, e.details.revoked])).toEqual([[a!.handle, [a!.handle]]]);
   });
 
   it('GET /admin/api/sessions/:handle shows a session, ended ones included', async () => {

@@ -560,6 +560,29 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
       });
     });
 
+    describe('users read back in a revoking transaction', () => {
+      it('findUserById gives the ended sessions\' users as they are, also once the transaction changed or deleted them', async () => {
+        const alice = await store.createUser(userRecord({ username: 'alice-rb', email: 'alice@rb.example.test', emailVerified: true }));
+        const bob = await store.createUser(userRecord({ username: 'bob-rb', email: 'bob@rb.example.test' }));
+        const [a, b] = await createSessions([newSession({ userId: alice.id }), newSession({ userId: bob.id })]);
+        const seen = await store.transaction(async (tx) => {
+          await tx.endSessions([a!.handle, b!.handle], endBy(T0 + 5, 'admin_revoked', 'admin'));
+          const ended = [await tx.findUserById(alice.id), await tx.findUserById(bob.id)];
+          const changed = await tx.updateUser(alice.id, { disabled: true, updatedAt: T0 + 6 });
+          const afterChange = await tx.findUserById(alice.id);
+          await tx.deleteUser(bob.id);
+          const afterDelete = await tx.findUserById(bob.id);
+          return { ended, changed, afterChange, afterDelete };
+        });
+        expect(seen.ended).toEqual([alice, bob]);
+        expect(seen.changed).toEqual({ ...alice, disabled: true, updatedAt: T0 + 6 });
+        expect(seen.afterChange).toEqual(seen.changed);
+        expect(seen.afterDelete).toBeNull();
+        expect(await store.findUserById(alice.id)).toEqual(seen.changed);
+        expect(await store.findUserById(bob.id)).toBeNull();
+      });
+    });
+
     describe('endUserSessions', () => {
       it('ends all of a user’s active sessions and no one else’s', async () => {
         const [a1, a2, a3, b1] = await createSessions([

@@ -1,6 +1,7 @@
 import type { NewSession, RevocationEvent, Store } from '@tessera/core';
 import { createPostgresDriver, createPostgresStore, createSqlStore, type SqlDriver } from '@tessera/store';
 import { describeStoreConformance } from '@tessera/store/conformance';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshSchemaUrl, postgresTestUrl, type TestSchema } from './pg-support.js';
 import { recordingDriver, userSessionStatements, type Recorded } from './recording-driver.js';
@@ -141,6 +142,70 @@ describe.skipIf(!base)('postgres store', () => {
         throw new Error('rolled back');
       })).rejects.toThrow('rolled back');
       expect(await driver.all('SELECT n FROM t ORDER BY n')).toEqual([{ n: 1 }, { n: 2 }]);
+    }));
+  });
+
+  describe('pipeline: a read sent with the next statement', () => {
+    /** The texts of the messages pg sends while `fn` runs (pg.Client.prototype.query spied on). */
+    async function messages<T>(fn: () => Promise<T>): Promise<{ result: T; sent: string[] }> {
+      const sent: string[] = [];
+      const original = pg.Client.prototype.query;
+      pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+        const config = args[0] as string | { text?: string };
+        sent.push(typeof config === 'string' ? config : config.text ?? '');
+        return (original as (...a: unknown[]) => unknown).apply(this, args);
+      } as typeof original;
+      try {
+        return { result: await fn(), sent };
+      } finally {
+        pg.Client.prototype.query = original;
+      }
+    }
+
+    it('gives its rows as they were before the next statement, in one message with it', () => withDriver(async (driver) => {
+      await driver.exec('CREATE TABLE t (n INTEGER PRIMARY KEY)');
+      await driver.run('INSERT INTO t (n) VALUES (?)', [1]);
+      const { result, sent } = await messages(() => driver.transaction(async (tx) => {
+        const before = tx.pipeline!<{ n: number }>('SELECT n FROM t WHERE n >= ? ORDER BY n', [1]);
+        const inserted = await tx.all<{ n: number }>('INSERT INTO t (n) VALUES (?) RETURNING n', [2]);
+        return { before: await before, inserted };
+      }));
+      expect(result).toEqual({ before: [{ n: 1 }], inserted: [{ n: 2 }] });
+      // BEGIN, the read and the INSERT in one message; then the COMMIT.
+      expect(sent).toHaveLength(2);
+      expect(sent[0]).toMatch(/^BEGIN;\nSELECT n FROM t WHERE n >= '1' ORDER BY n;\nINSERT INTO t/);
+      expect(sent[1]).toBe('COMMIT');
+      expect(await driver.all('SELECT n FROM t ORDER BY n')).toEqual([{ n: 1 }, { n: 2 }]);
+    }));
+
+    it('is sent on its own when nothing follows it, so a caller waiting for it does not wait forever', () => withDriver(async (driver) => {
+      await driver.exec('CREATE TABLE t (n INTEGER PRIMARY KEY)');
+      const rows = await driver.transaction(async (tx) => {
+        const read = await tx.pipeline!<{ c: string }>('SELECT COUNT(*)::text AS c FROM t');
+        await tx.run('INSERT INTO t (n) VALUES (?)', [1]);
+        return read;
+      });
+      expect(rows).toEqual([{ c: '0' }]);
+      expect(await driver.all('SELECT n FROM t')).toEqual([{ n: 1 }]);
+    }));
+
+    it('fails with the statement it travels with, and with a transaction that fails before sending it', () => withDriver(async (driver) => {
+      await driver.exec('CREATE TABLE t (n INTEGER PRIMARY KEY)');
+      await driver.run('INSERT INTO t (n) VALUES (?)', [1]);
+      let read: Promise<unknown> | undefined;
+      await expect(driver.transaction(async (tx) => {
+        read = tx.pipeline!('SELECT n FROM t');
+        read.catch(() => undefined);
+        await tx.run('INSERT INTO t (n) VALUES (?)', [1]);
+      })).rejects.toThrow(/duplicate key/);
+      await expect(read).rejects.toThrow(/duplicate key/);
+      await expect(driver.transaction(async (tx) => {
+        read = tx.pipeline!('SELECT n FROM t');
+        read.catch(() => undefined);
+        throw new Error('before anything was sent');
+      })).rejects.toThrow('before anything was sent');
+      await expect(read).rejects.toThrow('before anything was sent');
+      expect(await driver.all('SELECT n FROM t')).toEqual([{ n: 1 }]);
     }));
   });
 
