@@ -579,15 +579,16 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
         return { apps: row!.apps.map(toApp), streams: (row!.streams ?? []).map(toStream), subjects: (row!.subjects ?? []).map(toSubject) };
       }
       // SQLite runs each statement when it is called: the three are issued before anything
-      // else of the transaction (a caller may start its own work without waiting for these).
+      // else of the transaction (a caller may start its own work without waiting for these),
+      // so the subject rules are read by the streams' status, not by their ids.
       const [apps, streams, subjects] = await Promise.all([
-        db.all('SELECT * FROM apps ORDER BY created_at, client_id'),
-        options.ssf ? db.all("SELECT * FROM ssf_streams WHERE status <> 'disabled' ORDER BY created_at, id") : [],
+        ops.listApps(),
+        options.ssf ? ops.listSsfStreams() : [],
         options.ssf
           ? db.all("SELECT * FROM ssf_stream_subjects WHERE stream_id IN (SELECT id FROM ssf_streams WHERE status <> 'disabled') ORDER BY stream_id, subject_key")
           : [],
       ]);
-      return { apps: apps.map(toApp), streams: streams.map(toStream), subjects: subjects.map(toSubject) };
+      return { apps, streams: streams.filter((s) => s.status !== 'disabled'), subjects: subjects.map(toSubject) };
     },
 
     async listApps() {
