@@ -241,7 +241,8 @@ export interface StoreOperations {
   createSsfStream(stream: SsfStream): Promise<SsfStream>;
   findSsfStream(id: string): Promise<SsfStream | null>;
   /** Streams oldest first: all, or one client's. */
-  listSsfStreams(filter?: { clientId?: string }): Promise<SsfStream[]>;
+  /** Streams, oldest first: all, one client's (`clientId`), or those of these ids (`ids`; unknown ids are left out). */
+  listSsfStreams(filter?: { clientId?: string; ids?: readonly string[] }): Promise<SsfStream[]>;
   updateSsfStream(id: string, patch: SsfStreamPatch): Promise<SsfStream | null>;
   /** Deletes a stream with its subjects and its events; false if unknown. */
   deleteSsfStream(id: string): Promise<boolean>;

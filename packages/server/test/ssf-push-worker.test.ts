@@ -16,6 +16,9 @@ let app: TestApp;
 let push: PushReceiver;
 let worker: SsfPushWorker;
 let claims = 0;
+let token: string;
+/** The store's stream reads by the worker: one id each (findSsfStream) or several at once. */
+let streamReads: Array<{ by: 'find' | 'list'; ids: string[] }> = [];
 
 async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -44,7 +47,7 @@ beforeEach(async () => {
   t = await createTestServer({ file: { outbox: { pollIntervalMs: 60_000 }, session: { touchIntervalSeconds: 0 } } });
   app = await createApp(t, { grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] });
   const issued = await t.app.inject({ method: 'POST', url: '/oidc/token', headers: { authorization: basicAuth(app.clientId, app.clientSecret), 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=client_credentials&scope=ssf.manage' });
-  const token = issued.json<{ access_token: string }>().access_token;
+  token = issued.json<{ access_token: string }>().access_token;
   const metadata = (await t.app.inject({ method: 'GET', url: '/.well-known/ssf-configuration' })).json<Record<string, unknown>>();
   const jwks = (await t.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json();
   const transmitter: Transmitter = { issuer: String(metadata.issuer), metadata, jwks };
@@ -53,12 +56,25 @@ beforeEach(async () => {
   expect(stream.statusCode, stream.body).toBe(201);
   // The real store, with its claims counted.
   claims = 0;
+  streamReads = [];
   const counted = new Proxy(t.store, {
     get(target, key, receiver) {
       if (key === 'claimSsfPushEvents') {
         return (...args: Parameters<Store['claimSsfPushEvents']>) => {
           claims += 1;
           return target.claimSsfPushEvents(...args);
+        };
+      }
+      if (key === 'findSsfStream') {
+        return (id: string) => {
+          streamReads.push({ by: 'find', ids: [id] });
+          return target.findSsfStream(id);
+        };
+      }
+      if (key === 'listSsfStreams') {
+        return (filter?: Parameters<Store['listSsfStreams']>[0]) => {
+          streamReads.push({ by: 'list', ids: [...(filter?.ids ?? [])] });
+          return target.listSsfStreams(filter);
         };
       }
       return Reflect.get(target, key, receiver) as unknown;
@@ -109,5 +125,23 @@ describe('SSF push worker', () => {
     // Ten wake-ups: at most one claim each (fewer when a wake-up comes while a claim runs),
     // plus one for a claim that came back full.
     expect(claims - before).toBeLessThanOrEqual(11);
+  });
+
+  it("reads the settings of a revocation's streams in one statement, not one per stream", async () => {
+    for (let i = 0; i < 2; i++) {
+      const more = await t.app.inject({ method: 'POST', url: '/ssf/streams', headers: { authorization: `Bearer ${token}` }, payload: { events_requested: [SESSION_REVOKED], delivery: { method: PUSH_URN, endpoint_url: push.url, authorization_header: 'Bearer receiver-secret' } } });
+      expect(more.statusCode, more.body).toBe(201);
+    }
+    const streamIds = (await t.store.listSsfStreams()).map((s) => s.id).sort();
+    expect(streamIds).toHaveLength(3);
+    const handle = (await startAppSession(t, app, await createUser())).handle;
+    streamReads = [];
+    await endSession(handle);
+    await until('a session-revoked SET on each of the three streams', () => push.received.filter((s) => s.type === SESSION_REVOKED).length === 3);
+    expect(push.rejected).toEqual([]);
+    // One SET per stream, each checked by the receiver (signature, claims, Authorization header).
+    expect(new Set(push.received.map((s) => s.claims.jti)).size).toBe(3);
+    expect(streamReads).toEqual([{ by: 'list', ids: expect.arrayContaining(streamIds) as string[] }]);
+    expect(streamReads[0]!.ids).toHaveLength(3);
   });
 });

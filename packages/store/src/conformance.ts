@@ -1531,6 +1531,9 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await store.findSsfStream('st_unknown')).toBeNull();
         expect((await store.listSsfStreams()).map((x) => x.id)).toEqual([a.id, b.id]);
         expect(await store.listSsfStreams({ clientId: 'app_other' })).toEqual([b]);
+        expect(await store.listSsfStreams({ ids: [b.id, 'st_unknown', a.id] })).toEqual([a, b]);
+        expect(await store.listSsfStreams({ ids: [b.id] })).toEqual([b]);
+        expect(await store.listSsfStreams({ ids: [] })).toEqual([]);
         const updated = await store.updateSsfStream(a.id, { status: 'paused', statusReason: 'maintenance', audience: ['x', 'y'], lastVerificationAt: T0 + 5, updatedAt: T0 + 9 });
         expect(updated).toEqual({ ...a, status: 'paused', statusReason: 'maintenance', audience: ['x', 'y'], lastVerificationAt: T0 + 5, updatedAt: T0 + 9 });
         expect(await store.updateSsfStream('st_unknown', { updatedAt: T0 })).toBeNull();

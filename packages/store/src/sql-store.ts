@@ -1063,6 +1063,11 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
     },
 
     async listSsfStreams(filter = {}) {
+      if (filter.ids !== undefined) {
+        const rows: Row[] = [];
+        for (const part of chunks([...filter.ids])) rows.push(...(await db.all(`SELECT * FROM ssf_streams WHERE id IN (${placeholders(part.length)})`, part)));
+        return rows.map(toStream).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      }
       const rows = filter.clientId !== undefined
         ? await db.all('SELECT * FROM ssf_streams WHERE client_id = ? ORDER BY created_at, id', [filter.clientId])
         : await db.all('SELECT * FROM ssf_streams ORDER BY created_at, id');

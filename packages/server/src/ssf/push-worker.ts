@@ -59,15 +59,34 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
 
   // A stream's settings, read at most every 250 ms per stream: a burst to a few streams
   // would otherwise read the same row for every SET. A paused or changed stream applies
-  // within that time (a SET already leased goes out as it was leased).
+  // within that time (a SET already leased goes out as it was leased). The streams of one
+  // claim whose settings are due are read in one statement (readStreams): one revocation's
+  // SETs go to every stream, and a read each would be as many messages to PostgreSQL.
   const streams = new Map<string, { at: number; stream: Promise<SsfStream | null> }>();
+  const fresh = (id: string, at: number) => {
+    const cached = streams.get(id);
+    return cached !== undefined && at - cached.at < 250 ? cached : undefined;
+  };
+  function remember(id: string, at: number, stream: Promise<SsfStream | null>): void {
+    streams.set(id, { at, stream });
+    // A failed read is forgotten, so the next push reads again.
+    stream.catch(() => {
+      if (streams.get(id)?.stream === stream) streams.delete(id);
+    });
+  }
+  function readStreams(ids: Iterable<string>): void {
+    const at = Date.now();
+    const due = [...new Set(ids)].filter((id) => fresh(id, at) === undefined);
+    if (due.length < 2) return;
+    const read = store.listSsfStreams({ ids: due }).then((found) => new Map(found.map((s) => [s.id, s])));
+    for (const id of due) remember(id, at, read.then((found) => found.get(id) ?? null));
+  }
   function findStream(id: string): Promise<SsfStream | null> {
     const at = Date.now();
-    const cached = streams.get(id);
-    if (cached && at - cached.at < 250) return cached.stream;
+    const cached = fresh(id, at);
+    if (cached) return cached.stream;
     const stream = store.findSsfStream(id);
-    streams.set(id, { at, stream });
-    stream.catch(() => streams.delete(id));
+    remember(id, at, stream);
     return stream;
   }
 
@@ -201,6 +220,7 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
       const seen = reasons;
       const at = now();
       const claimed = await store.claimSsfPushEvents(owner, at, at + config.outbox.leaseSeconds * 1000, free);
+      readStreams(claimed.map((event) => event.streamId));
       for (const event of claimed) {
         const task = deliver(event)
           .catch((error: unknown) => log.error({ err: error, event: event.id }, 'SSF push failed to record'))
