@@ -27,6 +27,22 @@ const session = (n: number, userId: string, overrides: Partial<NewSession> = {})
   createdAt: n, idleTimeoutMs: 1000, expiresAt: n + 10_000, apps: [], ...overrides,
 });
 
+/** The texts of the messages pg sends while `fn` runs (pg.Client.prototype.query spied on). */
+async function messages<T>(fn: () => Promise<T>): Promise<{ result: T; sent: string[] }> {
+  const sent: string[] = [];
+  const original = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const config = args[0] as string | { text?: string };
+    sent.push(typeof config === 'string' ? config : config.text ?? '');
+    return (original as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof original;
+  try {
+    return { result: await fn(), sent };
+  } finally {
+    pg.Client.prototype.query = original;
+  }
+}
+
 /**
  * A migrated store in a fresh schema that records its statements, holding `count` sessions
  * of `users` users: `session(n, usr_<n % users>)` for every n.
@@ -146,22 +162,6 @@ describe.skipIf(!base)('postgres store', () => {
   });
 
   describe('pipeline: a read sent with the next statement', () => {
-    /** The texts of the messages pg sends while `fn` runs (pg.Client.prototype.query spied on). */
-    async function messages<T>(fn: () => Promise<T>): Promise<{ result: T; sent: string[] }> {
-      const sent: string[] = [];
-      const original = pg.Client.prototype.query;
-      pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-        const config = args[0] as string | { text?: string };
-        sent.push(typeof config === 'string' ? config : config.text ?? '');
-        return (original as (...a: unknown[]) => unknown).apply(this, args);
-      } as typeof original;
-      try {
-        return { result: await fn(), sent };
-      } finally {
-        pg.Client.prototype.query = original;
-      }
-    }
-
     it('gives its rows as they were before the next statement, in one message with it', () => withDriver(async (driver) => {
       await driver.exec('CREATE TABLE t (n INTEGER PRIMARY KEY)');
       await driver.run('INSERT INTO t (n) VALUES (?)', [1]);
@@ -256,6 +256,29 @@ describe.skipIf(!base)('postgres store', () => {
       await driver.transaction((tx) => tx.commitWith!('INSERT INTO literals (n, s) VALUES (?, ?)', ['8', 42]));
       expect(await driver.all('SELECT n, s FROM literals WHERE n = ?', [8])).toEqual([{ n: 8, s: '42' }]);
     }));
+  });
+
+  it('claims SSF push events with bitmap scans off, in one message, and leaves the setting on the connection as it was', async () => {
+    const { url } = await schema();
+    // One connection, so the SHOW below runs where the claim ran.
+    const driver = createPostgresDriver(url, { max: 1 });
+    const store = createSqlStore(driver);
+    try {
+      await store.migrate();
+      const at = Date.now();
+      await store.createSsfStream({ id: 'st_1', clientId: 'app_rx', audience: ['app_rx'], eventsRequested: ['x'], eventsDelivered: ['x'], deliveryMethod: 'push', endpointUrl: 'https://rx.example.test/events', authorizationHeader: null, description: null, status: 'enabled', statusReason: null, subjectFormat: 'iss_sub', minVerificationInterval: 30, lastVerificationAt: null, createdAt: at, updatedAt: at });
+      await store.enqueueSsfEvents(['user:a', 'user:b'].map((subjectKey, i) => ({ streamId: 'st_1', jti: `jti_${i}`, subjectKey, eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 60_000 })));
+      const { result, sent } = await messages(() => store.claimSsfPushEvents('worker', at, at + 30_000, 10));
+      expect(result.map((e) => [e.jti, e.leaseOwner])).toEqual([['jti_0', 'worker'], ['jti_1', 'worker']]);
+      // A bitmap scan never marks the index entries of delivered SETs dead, so a claim that
+      // used one read every SET delivered since the last vacuum (see claimSsfPushEvents).
+      expect(sent).toHaveLength(1);
+      expect(sent[0]).toMatch(/^BEGIN;\nSET LOCAL enable_bitmapscan = off;\nUPDATE ssf_events SET lease_owner = 'worker'/);
+      expect(sent[0]).toMatch(/;\nCOMMIT$/);
+      expect(await driver.get('SHOW enable_bitmapscan')).toEqual({ enable_bitmapscan: 'on' });
+    } finally {
+      await driver.close();
+    }
   });
 
   it('lists and ends a user’s sessions through the sessions_by_user index', async () => {
