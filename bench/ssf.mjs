@@ -1,6 +1,6 @@
 // Shared Signals benchmark: from a revocation to the SET at its receivers.
 //
-//   node bench/ssf.mjs [--streams 10,100 --rate 100 --seconds 10 --burst 1000
+//   node bench/ssf.mjs [--streams 10,100 --rate 100 --seconds 60 --burst 1000
 //                       --postgres URL --no-postgres --no-sqlite --json FILE.json
 //                       --cpu-prof DIR --pool N]  (DIR: V8 CPU profiles of the Tessera processes;
 //                       N: PostgreSQL connections of the Tessera node, TESSERA_DATABASE_POOL_SIZE)
@@ -34,7 +34,9 @@ const { values: args } = parseArgs({
   options: {
     streams: { type: 'string', default: '10,100' },
     rate: { type: 'string', default: '100' },
-    seconds: { type: 'string', default: '10' },
+    // 60 s, not 10: a claim that grows slower as delivered rows pile up (bitmap scans over
+    // index entries only VACUUM removes) showed after 30 s and never in a 10-second run.
+    seconds: { type: 'string', default: '60' },
     burst: { type: 'string', default: '1000' },
     polls: { type: 'string', default: '100' },
     postgres: { type: 'string', default: process.env.TESSERA_BENCH_DATABASE_URL || 'postgres://127.0.0.1:5432/test' },
@@ -172,8 +174,19 @@ async function measurePush(label, databaseUrl, streamCount) {
     const latencies = arrivals.map((a) => a.at - sentAt.get(a.sub)).filter((v) => Number.isFinite(v));
     const steadyCpuMs = steadyCpu === null ? null : ((cpuSeconds(tessera.child.pid) - steadyCpu) * 1000) / arrivals.length;
     const afterAnswer = arrivals.map((a) => a.at - answeredAt.get(a.sub)).filter((v) => Number.isFinite(v));
-    const steadyResult = { revocations: steady.length, targetRate: rate, achievedRate: round(achievedRate, 1), sets: arrivals.length, ...summarizeMs(latencies, 1), serverCpuMsPerSet: steadyCpuMs === null ? null : round(steadyCpuMs, 3), revokeAnswer: summarizeMs(answered, 1), afterAnswer: summarizeMs(afterAnswer, 1) };
+    // The latencies per 10 s of the steady phase (by when the revocation was sent): flat when
+    // nothing in the push path grows slower with the rows it leaves behind.
+    const windows = [];
+    for (const a of arrivals) {
+      const sent = sentAt.get(a.sub);
+      if (sent === undefined) continue;
+      const w = Math.floor((sent - start) / 10_000);
+      (windows[w] ??= []).push(a.at - sent);
+    }
+    const byWindow = windows.map((values, i) => ({ fromS: i * 10, ...summarizeMs(values ?? [], 1) }));
+    const steadyResult = { revocations: steady.length, targetRate: rate, achievedRate: round(achievedRate, 1), sets: arrivals.length, ...summarizeMs(latencies, 1), serverCpuMsPerSet: steadyCpuMs === null ? null : round(steadyCpuMs, 3), revokeAnswer: summarizeMs(answered, 1), afterAnswer: summarizeMs(afterAnswer, 1), byWindow };
     log(`${label} ${streamCount} push streams: p50 ${steadyResult.p50Ms} ms, p99 ${steadyResult.p99Ms} ms over ${latencies.length} SETs at ${steadyResult.achievedRate} revocations/s, ${steadyResult.serverCpuMsPerSet} ms of server CPU per SET; revoking requests answered in p50 ${steadyResult.revokeAnswer.p50Ms} ms, p99 ${steadyResult.revokeAnswer.p99Ms} ms; from the answer to the SET p50 ${steadyResult.afterAnswer.p50Ms} ms, p99 ${steadyResult.afterAnswer.p99Ms} ms`);
+    log(`${label} ${streamCount} push streams, p50 / p99 per 10 s: ${byWindow.map((w) => `${w.p50Ms} / ${w.p99Ms}`).join(', ')} ms`);
 
     // Burst: BURST sessions ended by one call.
     arrivals.length = 0;
