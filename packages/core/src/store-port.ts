@@ -240,7 +240,6 @@ export interface StoreOperations {
   // Shared Signals (SSF) transmitter: streams, their subjects and the SET outbox.
   createSsfStream(stream: SsfStream): Promise<SsfStream>;
   findSsfStream(id: string): Promise<SsfStream | null>;
-  /** Streams oldest first: all, or one client's. */
   /** Streams, oldest first: all, one client's (`clientId`), or those of these ids (`ids`; unknown ids are left out). */
   listSsfStreams(filter?: { clientId?: string; ids?: readonly string[] }): Promise<SsfStream[]>;
   updateSsfStream(id: string, patch: SsfStreamPatch): Promise<SsfStream | null>;
