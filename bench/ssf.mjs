@@ -183,7 +183,7 @@ async function measurePush(label, databaseUrl, streamCount) {
       const w = Math.floor((sent - start) / 10_000);
       (windows[w] ??= []).push(a.at - sent);
     }
-    const byWindow = windows.map((values, i) => ({ fromS: i * 10, ...summarizeMs(values ?? [], 1) }));
+    const byWindow = windows.map((values, i) => ({ fromS: i * 10, ...summarizeMs(values, 1) }));
     const steadyResult = { revocations: steady.length, targetRate: rate, achievedRate: round(achievedRate, 1), sets: arrivals.length, ...summarizeMs(latencies, 1), serverCpuMsPerSet: steadyCpuMs === null ? null : round(steadyCpuMs, 3), revokeAnswer: summarizeMs(answered, 1), afterAnswer: summarizeMs(afterAnswer, 1), byWindow };
     log(`${label} ${streamCount} push streams: p50 ${steadyResult.p50Ms} ms, p99 ${steadyResult.p99Ms} ms over ${latencies.length} SETs at ${steadyResult.achievedRate} revocations/s, ${steadyResult.serverCpuMsPerSet} ms of server CPU per SET; revoking requests answered in p50 ${steadyResult.revokeAnswer.p50Ms} ms, p99 ${steadyResult.revokeAnswer.p99Ms} ms; from the answer to the SET p50 ${steadyResult.afterAnswer.p50Ms} ms, p99 ${steadyResult.afterAnswer.p99Ms} ms`);
     log(`${label} ${streamCount} push streams, p50 / p99 per 10 s: ${byWindow.map((w) => `${w.p50Ms} / ${w.p99Ms}`).join(', ')} ms`);

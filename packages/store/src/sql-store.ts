@@ -1152,7 +1152,8 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       // autoanalyze had run yet), and then each claim read every SET delivered since the last
       // vacuum: 0.5 ms at first, 16-50 ms 30-50 s later at 100 revocations a second with 10
       // streams. SET LOCAL ends with the claim's transaction, which goes in one message with
-      // it (defer, commitWith).
+      // it (defer, commitWith). Inside a caller's transaction commitWith would commit that
+      // transaction too, so there the claim runs as it is.
       const rows = db.dialect === 'postgres' && !inTransaction
         ? await db.transaction(async (tx) => {
           await tx.defer!('SET LOCAL enable_bitmapscan = off');
