@@ -196,7 +196,7 @@ async function measurePush(label, databaseUrl, streamCount) {
     await expectStatus('burst', request(`${tessera.url}/admin/api/sessions/revoke`, { method: 'POST', headers: { authorization: tessera.adminAuthorization }, body: { handles: burst.map((u) => u.handle) } }), 200);
     const committedAt = wallClockMs();
     await waitUntil('every burst SET', () => arrivals.length >= burst.length * streamCount, 600_000);
-    const lastAt = Math.max(...arrivals.map((a) => a.at));
+    const lastAt = arrivals.reduce((last, a) => Math.max(last, a.at), -Infinity);
     const burstCpuMs = burstCpu === null ? null : ((cpuSeconds(tessera.child.pid) - burstCpu) * 1000) / arrivals.length;
     const burstResult = { sessions: burst.length, sets: arrivals.length, revokeMs: round(committedAt - burstStart, 1), seconds: round((lastAt - burstStart) / 1000, 2), setsPerSecond: round(arrivals.length / ((lastAt - burstStart) / 1000), 0), serverCpuMsPerSet: burstCpuMs === null ? null : round(burstCpuMs, 3) };
     log(`${label} ${streamCount} push streams: burst of ${burstResult.sets} SETs in ${burstResult.seconds} s = ${burstResult.setsPerSecond}/s, ${burstResult.serverCpuMsPerSet} ms of server CPU per SET`);
