@@ -25,7 +25,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeJwt } from 'jose';
-import { postgresSchema } from './lib/postgres-schema.mjs';
+import { postgresSchema, postgresSettings } from './lib/postgres-schema.mjs';
 import { cpuSeconds, expectStatus, mapLimit, request, sleep, wallClockMs } from './lib/children.mjs';
 import { summarizeMs, round } from './lib/stats.mjs';
 import { startTessera } from './lib/tessera.mjs';
@@ -242,6 +242,9 @@ async function measurePoll(label, databaseUrl) {
 }
 
 async function measureStore(label, databaseUrl) {
+  // The server's settings beside its figures (autovacuum, WAL and buffer sizes change them).
+  const settings = databaseUrl ? await postgresSettings(databaseUrl) : undefined;
+  if (settings) log(`${label} settings: ${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   const push = [];
   for (const count of STREAM_COUNTS) {
     if (databaseUrl) {
@@ -266,7 +269,7 @@ async function measureStore(label, databaseUrl) {
   } else {
     poll = await measurePoll(label, null);
   }
-  return { push, poll };
+  return { settings, push, poll };
 }
 
 const sqlite = args['no-sqlite'] ? { skipped: '--no-sqlite' } : await measureStore('sqlite', null);

@@ -27,3 +27,23 @@ export async function postgresSchema(url, prefix) {
     drop: () => run(`DROP SCHEMA ${schema} CASCADE`),
   };
 }
+
+/**
+ * The server settings a benchmark's PostgreSQL figures depend on, to be written beside them:
+ * with autovacuum off (as on some CI images) dead rows and stale statistics pile up over a run,
+ * and WAL and buffer sizes decide how often checkpoints and backend writes stall a commit.
+ */
+export async function postgresSettings(url) {
+  const client = new pg.Client({ connectionString: withDefaultUser(url) });
+  await client.connect();
+  try {
+    const { rows } = await client.query(
+      `SELECT name, current_setting(name) AS setting FROM pg_settings
+        WHERE name IN ('autovacuum', 'max_wal_size', 'checkpoint_timeout', 'shared_buffers', 'synchronous_commit', 'fsync', 'server_version')
+        ORDER BY name`,
+    );
+    return Object.fromEntries(rows.map((r) => [r.name, r.setting]));
+  } finally {
+    await client.end();
+  }
+}
