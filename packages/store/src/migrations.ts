@@ -306,6 +306,23 @@ CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);
 CREATE INDEX IF NOT EXISTS revocations_by_sub ON revocations (sub, cursor);
 `,
   },
+  {
+    version: 11,
+    name: 'SET claims that do not grow with the backlog',
+    // The push claim's subject-order check (an older pending SET of the same stream and
+    // subject) had two indexes to choose from: ssf_events_pending_by_subject and
+    // ssf_events_by_stream (stream_id, status, id). With statistics taken while few SETs were
+    // pending, PostgreSQL picked the second and filtered by subject: every claim then read the
+    // whole backlog of each stream once per pending SET (8.9 s per claim at 20,000 pending;
+    // benchmarks.md §9). Without `status` in ssf_events_by_stream only the index by subject
+    // serves that check. The poll claim (a stream's pending SETs in id order) gets its own
+    // partial index.
+    sql: `
+DROP INDEX ssf_events_by_stream;
+CREATE INDEX ssf_events_by_stream ON ssf_events (stream_id, id);
+CREATE INDEX ssf_events_pending_by_stream ON ssf_events (stream_id, id) WHERE status = 'pending';
+`,
+  },
 ];
 
 function forDialect(sql: string, dialect: SqlDriver['dialect']): string {

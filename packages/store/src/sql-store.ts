@@ -1154,9 +1154,19 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       // streams. SET LOCAL ends with the claim's transaction, which goes in one message with
       // it (defer, commitWith). Inside a caller's transaction commitWith would commit that
       // transaction too, so there the claim runs as it is.
+      //
+      // And no sorts, hash joins, merge joins or materialised scans: the claim must read due
+      // SETs in order from ssf_events_due and stop after `limit`, whatever the backlog. With
+      // statistics taken while few SETs were pending (autoanalyze at a quiet moment) every plan
+      // looks cheap, and PostgreSQL picked ones that read and sorted the whole backlog on each
+      // claim; under a backlog the push then fell below the revocation rate and never caught
+      // up (535 ms per claim at 70,000 pending; bench/ssf-claim-plan.mjs, benchmarks.md §9).
+      // With these off, the only plan left walks ssf_events_due in order, looks up each
+      // stream, and checks subject order through ssf_events_pending_by_subject.
       const rows = db.dialect === 'postgres' && !inTransaction
         ? await db.transaction(async (tx) => {
           await tx.defer!('SET LOCAL enable_bitmapscan = off');
+          for (const setting of ['enable_sort', 'enable_hashjoin', 'enable_mergejoin', 'enable_material']) await tx.defer!(`SET LOCAL ${setting} = off`);
           return tx.commitWith!(sql, params);
         })
         : await db.all(sql, params);

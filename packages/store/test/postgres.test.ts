@@ -273,10 +273,64 @@ describe.skipIf(!base)('postgres store', () => {
       // A bitmap scan never marks the index entries of delivered SETs dead, so a claim that
       // used one read every SET delivered since the last vacuum (see claimSsfPushEvents).
       expect(sent).toHaveLength(1);
-      expect(sent[0]).toMatch(/^BEGIN;\nSET LOCAL enable_bitmapscan = off;\nUPDATE ssf_events SET lease_owner = 'worker'/);
+      expect(sent[0]).toMatch(/^BEGIN;\nSET LOCAL enable_bitmapscan = off;\nSET LOCAL enable_sort = off;\nSET LOCAL enable_hashjoin = off;\nSET LOCAL enable_mergejoin = off;\nSET LOCAL enable_material = off;\nUPDATE ssf_events SET lease_owner = 'worker'/);
       expect(sent[0]).toMatch(/;\nCOMMIT$/);
       expect(await driver.get('SHOW enable_bitmapscan')).toEqual({ enable_bitmapscan: 'on' });
+      expect(await driver.get('SHOW enable_sort')).toEqual({ enable_sort: 'on' });
     } finally {
+      await driver.close();
+    }
+  });
+
+  it('claims SSF push events without reading the backlog, with statistics taken before it', async () => {
+    // Statistics from a quiet moment (ANALYZE with a handful pending), then a backlog: the
+    // planner once picked plans that read every pending SET of every stream on each claim,
+    // and for each one scanned ssf_events_by_stream again (bench/ssf-claim-plan.mjs).
+    const { url, name } = await schema();
+    const driver = createPostgresDriver(url, { max: 1 });
+    const store = createSqlStore(driver);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await store.migrate();
+      const at = Date.now();
+      for (let s = 0; s < 10; s += 1) {
+        await store.createSsfStream({ id: `st_${s}`, clientId: 'app_rx', audience: ['app_rx'], eventsRequested: ['x'], eventsDelivered: ['x'], deliveryMethod: 'push', endpointUrl: 'https://rx.example.test/events', authorizationHeader: null, description: null, status: 'enabled', statusReason: null, subjectFormat: 'iss_sub', minVerificationInterval: 30, lastVerificationAt: null, createdAt: at, updatedAt: at });
+      }
+      let n = 0;
+      const enqueue = (count: number) => store.enqueueSsfEvents(Array.from({ length: count }, () => {
+        n += 1;
+        return { streamId: `st_${n % 10}`, jti: `jti_${n}`, subjectKey: `user:u${n}`, eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 3_600_000 };
+      }));
+      for (let i = 0; i < 5; i += 1) await enqueue(1000);
+      await admin.query(`UPDATE ${name}.ssf_events SET status = 'delivered', delivered_at = ${at}`);
+      await admin.query(`VACUUM ${name}.ssf_events`);
+      await enqueue(20);
+      await admin.query(`ANALYZE ${name}.ssf_events`);
+      for (let i = 0; i < 3; i += 1) await enqueue(1000);
+      const { result, sent } = await messages(() => store.claimSsfPushEvents('worker', Date.now(), Date.now() + 30_000, 20));
+      expect(result).toHaveLength(20);
+      // The same message, its UPDATE explained and rolled back.
+      const explained = await admin.query(`SET search_path = ${name};\n${sent[0]!
+        .replace('UPDATE ssf_events SET lease_owner', 'EXPLAIN (ANALYZE, FORMAT JSON) UPDATE ssf_events SET lease_owner')
+        .replace(/COMMIT$/, 'ROLLBACK')}`) as unknown as pg.QueryResult[];
+      const plan = explained.find((r) => r.rows?.[0]?.['QUERY PLAN'])!.rows[0]['QUERY PLAN'][0].Plan;
+      let read = 0;
+      const indexes: string[] = [];
+      const walk = (node: { 'Relation Name'?: string; 'Index Name'?: string; 'Actual Rows': number; 'Actual Loops': number; 'Rows Removed by Filter'?: number; Plans?: unknown[] }): void => {
+        if (node['Relation Name'] === 'ssf_events') {
+          read += (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0)) * node['Actual Loops'];
+          indexes.push(node['Index Name'] ?? 'none');
+        }
+        for (const child of node.Plans ?? []) walk(child as typeof node);
+      };
+      walk(plan);
+      // 3,020 pending: a claim of 20 reads a few index entries per SET it takes, not the backlog.
+      expect(read).toBeLessThan(200);
+      expect(indexes).toContain('ssf_events_due');
+      expect(indexes).not.toContain('ssf_events_by_stream');
+    } finally {
+      await admin.end();
       await driver.close();
     }
   });
