@@ -1,6 +1,7 @@
 // The SET push claim on PostgreSQL under a backlog, with statistics taken before the backlog.
 //
-//   node bench/ssf-claim-plan.mjs [--postgres URL --history 20000 --backlog 2000,20000 --limit 64]
+//   node bench/ssf-claim-plan.mjs [--postgres URL --history 20000 --backlog 2000,20000 --limit 64
+//                                  --pending-at-analyze 0]
 //
 // Why: a five-minute run of bench/ssf.mjs with autovacuum on (2026-12-06) fell behind and never
 // caught up: the claim's plan read every pending SET of each stream and sorted them, so its cost
@@ -9,7 +10,8 @@
 // so every plan looks cheap and the planner picks one that does not stop after `limit` rows.
 //
 // What it does, per backlog size, on a schema of its own: migrate, 10 push streams, `--history`
-// SETs delivered, ANALYZE (a quiet moment: a handful pending), then `--backlog` pending SETs
+// SETs delivered, ANALYZE (a quiet moment: `--pending-at-analyze` pending, none by default, as
+// at 100 revocations a second most instants have none or a few), then `--backlog` pending SETs
 // (distinct subjects, spread over the streams). Then the store's own claim
 // (claimSsfPushEvents, as the push worker calls it) five times, each timed, and once more under
 // EXPLAIN (ANALYZE, BUFFERS) in the same message the store sends (its SET LOCALs included),
@@ -27,6 +29,7 @@ const { values: args } = parseArgs({
     history: { type: 'string', default: '20000' },
     backlog: { type: 'string', default: '2000,20000' },
     limit: { type: 'string', default: '64' },
+    'pending-at-analyze': { type: 'string', default: '0' },
   },
 });
 const HISTORY = Number(args.history);
@@ -88,7 +91,7 @@ async function measure(backlog, statistics) {
     await schema.run(`UPDATE ${schema.name}.ssf_events SET status = 'delivered', delivered_at = ${at}`);
     // VACUUM too: what autovacuum leaves behind in a real run, so dead rows are not what is measured.
     await schema.run(`VACUUM ${schema.name}.ssf_events`);
-    await enqueue(LIMIT);
+    await enqueue(Number(args['pending-at-analyze']));
     await schema.run(`ANALYZE ${schema.name}.ssf_events`);
     await enqueue(backlog);
     if (statistics === 'fresh') await schema.run(`ANALYZE ${schema.name}.ssf_events`);

@@ -6,7 +6,7 @@ import type { SqlDriver } from './driver.js';
  * Booleans are stored as 0/1 integers and lists/objects as JSON text in both databases, so
  * one set of SQL statements serves both.
  */
-const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string; /** Run after `sql` on PostgreSQL only. */ postgres?: string }> = [
   {
     version: 1,
     name: 'sessions, users, apps, revocation log, audit',
@@ -309,18 +309,29 @@ CREATE INDEX IF NOT EXISTS revocations_by_sub ON revocations (sub, cursor);
   {
     version: 11,
     name: 'SET claims that do not grow with the backlog',
-    // The push claim's subject-order check (an older pending SET of the same stream and
-    // subject) had two indexes to choose from: ssf_events_pending_by_subject and
-    // ssf_events_by_stream (stream_id, status, id). With statistics taken while few SETs were
-    // pending, PostgreSQL picked the second and filtered by subject: every claim then read the
-    // whole backlog of each stream once per pending SET (8.9 s per claim at 20,000 pending;
-    // benchmarks.md §9). Without `status` in ssf_events_by_stream only the index by subject
-    // serves that check. The poll claim (a stream's pending SETs in id order) gets its own
-    // partial index.
+    // The push claim walks ssf_events_due in due order and checks, for each SET, that no
+    // older SET of the same stream and subject is pending, through
+    // ssf_events_pending_by_subject. PostgreSQL's planner, misled by statistics (below), did
+    // that check with a scan of all of ssf_events_due instead, once per SET claimed: every
+    // claim read the backlog many times over, and the push fell behind for good (a 56-second
+    // stall after an autoanalyze; 8.9 s per claim at 20,000 pending; benchmarks.md §9).
+    // `next_attempt_at IS NOT NULL` (always true: the column is NOT NULL) makes the index
+    // usable only by a query with a condition on next_attempt_at, such as the claim's due
+    // scan, and no longer by that check. SQLite's INDEXED BY still finds it (a comparison on a
+    // column implies that it is not null).
     sql: `
-DROP INDEX ssf_events_by_stream;
-CREATE INDEX ssf_events_by_stream ON ssf_events (stream_id, id);
-CREATE INDEX ssf_events_pending_by_stream ON ssf_events (stream_id, id) WHERE status = 'pending';
+DROP INDEX ssf_events_due;
+CREATE INDEX ssf_events_due ON ssf_events (next_attempt_at) WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
+`,
+    // PostgreSQL: no statistics for ssf_events.status. Autoanalyze samples some instant, and
+    // at 100 revocations a second most instants have no SET pending. With an estimate of
+    // about one pending row every plan looks cheap: the check above went to
+    // ssf_events_by_stream (stream_id, status, id) and filtered by subject. Without
+    // statistics an equality on status is estimated at 0.5% of the rows, never almost none,
+    // so the lookup by subject wins. Changing the type to itself drops the statistics already
+    // gathered (SET STATISTICS 0 only stops new ones), without rewriting the table.
+    postgres: `
+ALTER TABLE ssf_events ALTER COLUMN status SET STATISTICS 0, ALTER COLUMN status TYPE TEXT;
 `,
   },
 ];
@@ -345,7 +356,8 @@ export async function migrate(driver: SqlDriver): Promise<number[]> {
     const applied: number[] = [];
     for (const m of MIGRATIONS) {
       if (done.has(m.version)) continue;
-      await tx.exec(forDialect(m.sql, tx.dialect));
+      if (m.sql) await tx.exec(forDialect(m.sql, tx.dialect));
+      if (m.postgres && tx.dialect === 'postgres') await tx.exec(m.postgres);
       await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, Date.now()]);
       applied.push(m.version);
     }

@@ -1161,8 +1161,9 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       // looks cheap, and PostgreSQL picked ones that read and sorted the whole backlog on each
       // claim; under a backlog the push then fell below the revocation rate and never caught
       // up (535 ms per claim at 70,000 pending; bench/ssf-claim-plan.mjs, benchmarks.md §9).
-      // With these off, the only plan left walks ssf_events_due in order, looks up each
-      // stream, and checks subject order through ssf_events_pending_by_subject.
+      // With these off, the plan walks ssf_events_due in order, looks up each stream, and
+      // checks subject order through ssf_events_pending_by_subject (migration 11 takes away
+      // the statistics that made a scan of a whole index look as cheap as that lookup).
       const rows = db.dialect === 'postgres' && !inTransaction
         ? await db.transaction(async (tx) => {
           await tx.defer!('SET LOCAL enable_bitmapscan = off');
