@@ -118,6 +118,9 @@ function toEvent(r: Row): RevocationEvent {
   };
 }
 
+/** A SET still pending, as written where rows are found by id or jti (see deliverSsfEvents). */
+const SSF_NOT_SETTLED = "status NOT IN ('delivered', 'dead')";
+
 /** The columns the logout outbox (deliveries) and the SET outbox (ssf_events) share: attempts, lease, horizon. */
 function attemptStateOf(r: Row) {
   return {
@@ -1194,6 +1197,11 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
     },
 
     async deliverSsfEvents(ids, owner, at, httpStatus) {
+      // `status NOT IN ('delivered', 'dead')` here and below, where rows are found by id or jti,
+      // not `status = 'pending'`: the latter lets PostgreSQL use a partial index of pending
+      // rows, and (ssf_events.status has no statistics, migration 11) it did, walking every
+      // pending SET and every dead entry to find a batch of ids (200-300 ms each, 647 times in
+      // one five-minute run). The same as completeDelivery does for deliveries.
       const done: number[] = [];
       let successors = false;
       for (const part of chunks(ids)) {
@@ -1201,7 +1209,7 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
         // worker then claims again only when a delivery let a waiting event go.
         const rows = await db.all<{ id: unknown; successor: unknown }>(
           `UPDATE ssf_events SET status = 'delivered', attempts = attempts + 1, last_attempt_at = ?, delivered_at = ?, last_status = ?, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
-           WHERE id IN (${placeholders(part.length)}) AND lease_owner = ? AND status = 'pending'
+           WHERE id IN (${placeholders(part.length)}) AND lease_owner = ? AND ${SSF_NOT_SETTLED}
            RETURNING id, EXISTS (SELECT 1 FROM ssf_events p WHERE p.stream_id = ssf_events.stream_id AND p.subject_key = ssf_events.subject_key AND p.status = 'pending' AND p.id > ssf_events.id) AS successor`,
           [at, at, httpStatus, ...part, owner],
         );
@@ -1217,12 +1225,12 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       const changed = outcome.status === 'delivered'
         ? await db.run(
           `UPDATE ssf_events SET status = 'delivered', attempts = attempts + 1, last_attempt_at = ?, delivered_at = ?, last_status = ?, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
-           WHERE id = ? AND lease_owner = ? AND status = 'pending'`,
+           WHERE id = ? AND lease_owner = ? AND ${SSF_NOT_SETTLED}`,
           [outcome.at, outcome.at, outcome.httpStatus, id, owner],
         )
         : await db.run(
           `UPDATE ssf_events SET status = ?, attempts = attempts + 1, last_attempt_at = ?, next_attempt_at = ?, last_status = ?, last_error = ?, lease_owner = NULL, lease_expires_at = NULL
-           WHERE id = ? AND lease_owner = ? AND status = 'pending'`,
+           WHERE id = ? AND lease_owner = ? AND ${SSF_NOT_SETTLED}`,
           [outcome.status, outcome.at, outcome.nextAttemptAt, outcome.httpStatus, outcome.error.slice(0, 500), id, owner],
         );
       return changed > 0;
@@ -1234,12 +1242,12 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
         const rows = outcome.status === 'delivered'
           ? await db.all<{ jti: string }>(
             `UPDATE ssf_events SET status = 'delivered', delivered_at = ?, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
-             WHERE stream_id = ? AND status = 'pending' AND jti IN (${placeholders(part.length)}) RETURNING jti`,
+             WHERE stream_id = ? AND ${SSF_NOT_SETTLED} AND jti IN (${placeholders(part.length)}) RETURNING jti`,
             [outcome.at, streamId, ...part],
           )
           : await db.all<{ jti: string }>(
             `UPDATE ssf_events SET status = ?, last_error = ?, last_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL
-             WHERE stream_id = ? AND status = 'pending' AND jti IN (${placeholders(part.length)}) RETURNING jti`,
+             WHERE stream_id = ? AND ${SSF_NOT_SETTLED} AND jti IN (${placeholders(part.length)}) RETURNING jti`,
             [outcome.status, outcome.error.slice(0, 500), outcome.at, streamId, ...part],
           );
         settled.push(...rows.map((r) => String(r.jti)));
