@@ -27,20 +27,46 @@ const session = (n: number, userId: string, overrides: Partial<NewSession> = {})
   createdAt: n, idleTimeoutMs: 1000, expiresAt: n + 10_000, apps: [], ...overrides,
 });
 
-/** The texts of the messages pg sends while `fn` runs (pg.Client.prototype.query spied on). */
-async function messages<T>(fn: () => Promise<T>): Promise<{ result: T; sent: string[] }> {
+/**
+ * The texts of the messages pg sends while `fn` runs (pg.Client.prototype.query spied on), and
+ * the parameters sent with each (`values[i]` goes with `sent[i]`).
+ */
+async function messages<T>(fn: () => Promise<T>): Promise<{ result: T; sent: string[]; values: unknown[][] }> {
   const sent: string[] = [];
+  const values: unknown[][] = [];
   const original = pg.Client.prototype.query;
   pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-    const config = args[0] as string | { text?: string };
+    const config = args[0] as string | { text?: string; values?: unknown[] };
     sent.push(typeof config === 'string' ? config : config.text ?? '');
+    values.push((typeof config === 'string' ? undefined : config.values) ?? (args[1] as unknown[] | undefined) ?? []);
     return (original as (...a: unknown[]) => unknown).apply(this, args);
   } as typeof original;
   try {
-    return { result: await fn(), sent };
+    return { result: await fn(), sent, values };
   } finally {
     pg.Client.prototype.query = original;
   }
+}
+
+/** A plan node of EXPLAIN (ANALYZE, FORMAT JSON). */
+interface PlanNode { 'Relation Name'?: string; 'Index Name'?: string; 'Actual Rows': number; 'Actual Loops': number; 'Rows Removed by Filter'?: number; Plans?: PlanNode[] }
+
+/** The rows of `table` a plan's scans read (filtered ones included, times their loops), and the indexes they went through. */
+function scansOf(plan: PlanNode, table: string): { read: number; indexes: string[] } {
+  const own = plan['Relation Name'] === table
+    ? { read: (plan['Actual Rows'] + (plan['Rows Removed by Filter'] ?? 0)) * plan['Actual Loops'], indexes: [plan['Index Name'] ?? 'none'] }
+    : { read: 0, indexes: [] as string[] };
+  for (const child of plan.Plans ?? []) {
+    const scans = scansOf(child, table);
+    own.read += scans.read;
+    own.indexes.push(...scans.indexes);
+  }
+  return own;
+}
+
+/** An enabled push stream (the columns the SET claims read). */
+function pushStream(id: string, at: number) {
+  return { id, clientId: 'app_rx', audience: ['app_rx'], eventsRequested: ['x'], eventsDelivered: ['x'], deliveryMethod: 'push' as const, endpointUrl: 'https://rx.example.test/events', authorizationHeader: null, description: null, status: 'enabled' as const, statusReason: null, subjectFormat: 'iss_sub' as const, minVerificationInterval: 30, lastVerificationAt: null, createdAt: at, updatedAt: at };
 }
 
 /**
@@ -266,7 +292,7 @@ describe.skipIf(!base)('postgres store', () => {
     try {
       await store.migrate();
       const at = Date.now();
-      await store.createSsfStream({ id: 'st_1', clientId: 'app_rx', audience: ['app_rx'], eventsRequested: ['x'], eventsDelivered: ['x'], deliveryMethod: 'push', endpointUrl: 'https://rx.example.test/events', authorizationHeader: null, description: null, status: 'enabled', statusReason: null, subjectFormat: 'iss_sub', minVerificationInterval: 30, lastVerificationAt: null, createdAt: at, updatedAt: at });
+      await store.createSsfStream(pushStream('st_1', at));
       await store.enqueueSsfEvents(['user:a', 'user:b'].map((subjectKey, i) => ({ streamId: 'st_1', jti: `jti_${i}`, subjectKey, eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 60_000 })));
       const { result, sent } = await messages(() => store.claimSsfPushEvents('worker', at, at + 30_000, 10));
       expect(result.map((e) => [e.jti, e.leaseOwner])).toEqual([['jti_0', 'worker'], ['jti_1', 'worker']]);
@@ -320,9 +346,7 @@ describe.skipIf(!base)('postgres store', () => {
     try {
       await store.migrate();
       const at = Date.now();
-      for (let s = 0; s < 10; s += 1) {
-        await store.createSsfStream({ id: `st_${s}`, clientId: 'app_rx', audience: ['app_rx'], eventsRequested: ['x'], eventsDelivered: ['x'], deliveryMethod: 'push', endpointUrl: 'https://rx.example.test/events', authorizationHeader: null, description: null, status: 'enabled', statusReason: null, subjectFormat: 'iss_sub', minVerificationInterval: 30, lastVerificationAt: null, createdAt: at, updatedAt: at });
-      }
+      for (let s = 0; s < 10; s += 1) await store.createSsfStream(pushStream(`st_${s}`, at));
       let n = 0;
       const enqueue = (count: number) => store.enqueueSsfEvents(Array.from({ length: count }, () => {
         n += 1;
@@ -339,47 +363,24 @@ describe.skipIf(!base)('postgres store', () => {
       const explained = await admin.query(`SET search_path = ${name};\n${sent[0]!
         .replace('UPDATE ssf_events SET lease_owner', 'EXPLAIN (ANALYZE, FORMAT JSON) UPDATE ssf_events SET lease_owner')
         .replace(/COMMIT$/, 'ROLLBACK')}`) as unknown as pg.QueryResult[];
-      const plan = explained.find((r) => r.rows?.[0]?.['QUERY PLAN'])!.rows[0]['QUERY PLAN'][0].Plan;
-      let read = 0;
-      const indexes: string[] = [];
-      const walk = (node: { 'Relation Name'?: string; 'Index Name'?: string; 'Actual Rows': number; 'Actual Loops': number; 'Rows Removed by Filter'?: number; Plans?: unknown[] }): void => {
-        if (node['Relation Name'] === 'ssf_events') {
-          read += (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0)) * node['Actual Loops'];
-          indexes.push(node['Index Name'] ?? 'none');
-        }
-        for (const child of node.Plans ?? []) walk(child as typeof node);
-      };
-      walk(plan);
+      const claim = scansOf(explained.find((r) => r.rows?.[0]?.['QUERY PLAN'])!.rows[0]['QUERY PLAN'][0].Plan, 'ssf_events');
       // 3,000 pending: a claim of 20 reads a few index entries per SET it takes, not the backlog.
-      expect(read).toBeLessThan(200);
-      expect(indexes).toContain('ssf_events_due');
-      expect(indexes).not.toContain('ssf_events_by_stream');
+      expect(claim.read).toBeLessThan(200);
+      expect(claim.indexes).toContain('ssf_events_due');
+      expect(claim.indexes).not.toContain('ssf_events_by_stream');
 
       // Recording their delivery finds them by id, not by walking a partial index of pending rows.
-      const calls: { text: string; values: unknown[] }[] = [];
-      const original = pg.Client.prototype.query;
-      pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-        const config = args[0] as string | { text?: string; values?: unknown[] };
-        if (typeof config === 'string') calls.push({ text: config, values: (args[1] as unknown[]) ?? [] });
-        else calls.push({ text: config.text ?? '', values: config.values ?? (args[1] as unknown[]) ?? [] });
-        return (original as (...a: unknown[]) => unknown).apply(this, args);
-      } as typeof original;
-      try {
-        expect((await store.deliverSsfEvents(result.map((e) => e.id), 'worker', Date.now(), 202)).recorded).toHaveLength(20);
-      } finally {
-        pg.Client.prototype.query = original;
-      }
-      const record = calls.find((c) => c.text.startsWith("UPDATE ssf_events SET status = 'delivered'"))!;
+      const delivered = await messages(() => store.deliverSsfEvents(result.map((e) => e.id), 'worker', Date.now(), 202));
+      expect(delivered.result.recorded).toHaveLength(20);
+      const i = delivered.sent.findIndex((text) => text.startsWith("UPDATE ssf_events SET status = 'delivered'"));
+      const record = { text: delivered.sent[i]!, values: delivered.values[i]! };
       // Explained on a copy of the state before: the same rows leased again, and rolled back.
       await admin.query('BEGIN');
       try {
         await admin.query(`UPDATE ${name}.ssf_events SET status = 'pending', lease_owner = 'worker' WHERE id = ANY($1)`, [result.map((e) => e.id)]);
-        const recordPlan = (await admin.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${record.text.replace(/ssf_events/g, `${name}.ssf_events`)}`, record.values)).rows[0]['QUERY PLAN'][0].Plan;
-        read = 0;
-        indexes.length = 0;
-        walk(recordPlan);
-        expect(read).toBeLessThan(200);
-        expect(indexes).toContain('ssf_events_pkey');
+        const recording = scansOf((await admin.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${record.text.replace(/ssf_events/g, `${name}.ssf_events`)}`, record.values)).rows[0]['QUERY PLAN'][0].Plan, 'ssf_events');
+        expect(recording.read).toBeLessThan(200);
+        expect(recording.indexes).toContain('ssf_events_pkey');
       } finally {
         await admin.query('ROLLBACK');
       }
