@@ -329,6 +329,35 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
   }
 
   /**
+   * A statement of the SET push worker (a claim, an outcome), with `settings` for it alone.
+   * On PostgreSQL, outside a caller's transaction, it runs in a transaction of its own, in one
+   * message: BEGIN, a SET LOCAL per setting, the statement, COMMIT (defer, commitWith; inside
+   * a caller's transaction commitWith would commit that transaction too, so there the
+   * statement runs as it is, and so it does on SQLite).
+   *
+   * Always with `synchronous_commit = off`: its COMMIT returns without waiting for the WAL to
+   * reach the disk. Each commit that waits is an fsync, and at 1,000 SETs a second the push
+   * worker's commits outnumbered the revocations' two to one: sampled, most of the time an
+   * active backend spent was waiting on WAL syncs, the claims' and the revocations' in one
+   * queue, while a revoking transaction holds the revocation counter's lock until its own
+   * sync is done (benchmarks.md §9). Why losing these commits is safe: a crash of PostgreSQL
+   * loses at most the last moments of WAL (wal_writer_delay, 3 × 200 ms by default), a suffix,
+   * never a hole. A lost lease leaves the SET pending, to be claimed again; a lost outcome
+   * leaves it pending or leased, so it is pushed again, with the same jti, which a receiver
+   * dedupes (RFC 8935 §2: the jti is the SET's identity; at least once, as after a node dies
+   * mid-push). A lost "delivered" cannot let a younger SET of the same subject go first: that
+   * SET's claim comes later in the WAL, so it is lost too. What must be durable, the
+   * revocation and its SETs in the outbox, commits with its fsync as before.
+   */
+  async function ssfPushStatement<R = Row>(sql: string, params: readonly unknown[], settings: readonly string[] = []): Promise<R[]> {
+    if (db.dialect !== 'postgres' || inTransaction) return db.all<R>(sql, params);
+    return db.transaction(async (tx) => {
+      for (const setting of ['synchronous_commit = off', ...settings]) await tx.defer!(`SET LOCAL ${setting}`);
+      return tx.commitWith!<R>(sql, params);
+    });
+  }
+
+  /**
    * Appends log entries with the next cursors. The counter's UPDATE locks its single row
    * until commit, which makes every revoking transaction take cursors in commit order: a
    * later transaction cannot get a cursor until the earlier one has committed, so readers
@@ -1154,9 +1183,7 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       // again. As the table grows the planner came to pick a bitmap scan per stream (no
       // autoanalyze had run yet), and then each claim read every SET delivered since the last
       // vacuum: 0.5 ms at first, 16-50 ms 30-50 s later at 100 revocations a second with 10
-      // streams. SET LOCAL ends with the claim's transaction, which goes in one message with
-      // it (defer, commitWith). Inside a caller's transaction commitWith would commit that
-      // transaction too, so there the claim runs as it is.
+      // streams. The settings hold for the claim alone (ssfPushStatement).
       //
       // And no sorts, hash joins, merge joins or materialised scans: the claim must read due
       // SETs in order from ssf_events_due and stop after `limit`, whatever the backlog. With
@@ -1167,13 +1194,7 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       // With these off, the plan walks ssf_events_due in order, looks up each stream, and
       // checks subject order through ssf_events_pending_by_subject (migration 11 takes away
       // the statistics that made a scan of a whole index look as cheap as that lookup).
-      const rows = db.dialect === 'postgres' && !inTransaction
-        ? await db.transaction(async (tx) => {
-          await tx.defer!('SET LOCAL enable_bitmapscan = off');
-          for (const setting of ['enable_sort', 'enable_hashjoin', 'enable_mergejoin', 'enable_material']) await tx.defer!(`SET LOCAL ${setting} = off`);
-          return tx.commitWith!(sql, params);
-        })
-        : await db.all(sql, params);
+      const rows = await ssfPushStatement(sql, params, ['enable_bitmapscan = off', 'enable_sort = off', 'enable_hashjoin = off', 'enable_mergejoin = off', 'enable_material = off']);
       return rows.map(toSsfEvent).sort((a, b) => a.id - b.id);
     },
 
@@ -1207,7 +1228,7 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       for (const part of chunks(ids)) {
         // The successor check rides on the same statement (the pending-by-subject index): the
         // worker then claims again only when a delivery let a waiting event go.
-        const rows = await db.all<{ id: unknown; successor: unknown }>(
+        const rows = await ssfPushStatement<{ id: unknown; successor: unknown }>(
           `UPDATE ssf_events SET status = 'delivered', attempts = attempts + 1, last_attempt_at = ?, delivered_at = ?, last_status = ?, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
            WHERE id IN (${placeholders(part.length)}) AND lease_owner = ? AND ${SSF_NOT_SETTLED}
            RETURNING id, EXISTS (SELECT 1 FROM ssf_events p WHERE p.stream_id = ssf_events.stream_id AND p.subject_key = ssf_events.subject_key AND p.status = 'pending' AND p.id > ssf_events.id) AS successor`,
@@ -1223,17 +1244,17 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
 
     async completeSsfEvent(id, owner, outcome) {
       const changed = outcome.status === 'delivered'
-        ? await db.run(
+        ? await ssfPushStatement(
           `UPDATE ssf_events SET status = 'delivered', attempts = attempts + 1, last_attempt_at = ?, delivered_at = ?, last_status = ?, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
-           WHERE id = ? AND lease_owner = ? AND ${SSF_NOT_SETTLED}`,
+           WHERE id = ? AND lease_owner = ? AND ${SSF_NOT_SETTLED} RETURNING id`,
           [outcome.at, outcome.at, outcome.httpStatus, id, owner],
         )
-        : await db.run(
+        : await ssfPushStatement(
           `UPDATE ssf_events SET status = ?, attempts = attempts + 1, last_attempt_at = ?, next_attempt_at = ?, last_status = ?, last_error = ?, lease_owner = NULL, lease_expires_at = NULL
-           WHERE id = ? AND lease_owner = ? AND ${SSF_NOT_SETTLED}`,
+           WHERE id = ? AND lease_owner = ? AND ${SSF_NOT_SETTLED} RETURNING id`,
           [outcome.status, outcome.at, outcome.nextAttemptAt, outcome.httpStatus, outcome.error.slice(0, 500), id, owner],
         );
-      return changed > 0;
+      return changed.length > 0;
     },
 
     async settleSsfEvents(streamId, jtis, outcome) {

@@ -299,10 +299,52 @@ describe.skipIf(!base)('postgres store', () => {
       // A bitmap scan never marks the index entries of delivered SETs dead, so a claim that
       // used one read every SET delivered since the last vacuum (see claimSsfPushEvents).
       expect(sent).toHaveLength(1);
-      expect(sent[0]).toMatch(/^BEGIN;\nSET LOCAL enable_bitmapscan = off;\nSET LOCAL enable_sort = off;\nSET LOCAL enable_hashjoin = off;\nSET LOCAL enable_mergejoin = off;\nSET LOCAL enable_material = off;\nUPDATE ssf_events SET lease_owner = 'worker'/);
+      expect(sent[0]).toMatch(/^BEGIN;\nSET LOCAL synchronous_commit = off;\nSET LOCAL enable_bitmapscan = off;\nSET LOCAL enable_sort = off;\nSET LOCAL enable_hashjoin = off;\nSET LOCAL enable_mergejoin = off;\nSET LOCAL enable_material = off;\nUPDATE ssf_events SET lease_owner = 'worker'/);
       expect(sent[0]).toMatch(/;\nCOMMIT$/);
       expect(await driver.get('SHOW enable_bitmapscan')).toEqual({ enable_bitmapscan: 'on' });
       expect(await driver.get('SHOW enable_sort')).toEqual({ enable_sort: 'on' });
+      expect(await driver.get('SHOW synchronous_commit')).toEqual({ synchronous_commit: 'on' });
+    } finally {
+      await driver.close();
+    }
+  });
+
+  it('commits the SET push worker’s claims and outcomes without waiting for the WAL sync, and the revocation that queues the SETs with it', async () => {
+    const { url } = await schema();
+    // One connection, so the SHOWs below run where the statements ran.
+    const driver = createPostgresDriver(url, { max: 1 });
+    const store = createSqlStore(driver);
+    try {
+      await store.migrate();
+      const at = Date.now();
+      await store.createSsfStream(pushStream('st_1', at));
+      await store.createSession(session(1, 'usr_1', { createdAt: at, expiresAt: at + 60_000 }));
+      // The revocation and its SETs: the outbox rows must survive a crash of PostgreSQL the
+      // moment the revoking request is answered, so nothing here turns the sync off.
+      const revoked = await messages(() => store.transaction(async (tx) => {
+        expect(await tx.endSessions(['ses_1'], { at, reason: 'admin', actor: 'admin' })).toHaveLength(1);
+        await tx.enqueueSsfEvents(['a', 'b', 'c'].map((n) => ({ streamId: 'st_1', jti: `jti_${n}`, subjectKey: `user:${n}`, eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 60_000 })));
+      }));
+      expect(revoked.sent.join('\n')).toMatch(/INSERT INTO ssf_events/);
+      expect(revoked.sent.join('\n')).not.toMatch(/synchronous_commit/);
+
+      // The worker's statements: one message each, the setting for that transaction alone.
+      const claimed = await messages(() => store.claimSsfPushEvents('worker', at, at + 30_000, 10));
+      expect(claimed.result.map((e) => e.jti)).toEqual(['jti_a', 'jti_b', 'jti_c']);
+      const delivered = await messages(() => store.deliverSsfEvents([claimed.result[0]!.id], 'worker', at, 202));
+      expect(delivered.result.recorded).toEqual([claimed.result[0]!.id]);
+      const retried = await messages(() => store.completeSsfEvent(claimed.result[1]!.id, 'worker', { status: 'pending', at, nextAttemptAt: at + 1000, httpStatus: 503, error: 'HTTP 503' }));
+      expect(retried.result).toBe(true);
+      const again = await messages(() => store.completeSsfEvent(claimed.result[1]!.id, 'worker', { status: 'delivered', at, httpStatus: 202 }));
+      // Its lease went with the retry: an outcome from a worker that no longer holds it is refused.
+      expect(again.result).toBe(false);
+      for (const { sent } of [claimed, delivered, retried, again]) {
+        expect(sent).toHaveLength(1);
+        expect(sent[0]).toMatch(/^BEGIN;\nSET LOCAL synchronous_commit = off;\n(SET LOCAL [a-z_]+ = off;\n)*UPDATE ssf_events SET [^;]*;\nCOMMIT$/);
+      }
+      expect(await driver.get('SHOW synchronous_commit')).toEqual({ synchronous_commit: 'on' });
+      const rows = await driver.all<{ jti: string; status: string; last_status: number | null }>('SELECT jti, status, last_status FROM ssf_events ORDER BY id');
+      expect(rows).toEqual([{ jti: 'jti_a', status: 'delivered', last_status: 202 }, { jti: 'jti_b', status: 'pending', last_status: 503 }, { jti: 'jti_c', status: 'pending', last_status: null }]);
     } finally {
       await driver.close();
     }
@@ -372,8 +414,8 @@ describe.skipIf(!base)('postgres store', () => {
       // Recording their delivery finds them by id, not by walking a partial index of pending rows.
       const delivered = await messages(() => store.deliverSsfEvents(result.map((e) => e.id), 'worker', Date.now(), 202));
       expect(delivered.result.recorded).toHaveLength(20);
-      const i = delivered.sent.findIndex((text) => text.startsWith("UPDATE ssf_events SET status = 'delivered'"));
-      const record = { text: delivered.sent[i]!, values: delivered.values[i]! };
+      // The UPDATE of its one-message transaction (parameters written inline).
+      const record = { text: delivered.sent.flatMap((text) => text.split(';\n')).find((text) => text.startsWith("UPDATE ssf_events SET status = 'delivered'"))!, values: [] };
       // Explained on a copy of the state before: the same rows leased again, and rolled back.
       await admin.query('BEGIN');
       try {
