@@ -375,6 +375,42 @@ describe.skipIf(!base)('postgres store', () => {
     }
   });
 
+  it('claims SETs with HOT updates: a lease finds room on its SET’s page and writes no index entry (migration 12)', async () => {
+    const { url } = await schema();
+    // One connection: the statistics flushed below are this connection's own.
+    const driver = createPostgresDriver(url, { max: 1 });
+    const store = createSqlStore(driver);
+    try {
+      await store.migrate();
+      expect(await driver.get("SELECT reloptions FROM pg_class WHERE oid = 'ssf_events'::regclass")).toEqual({ reloptions: ['fillfactor=45'] });
+      const at = Date.now();
+      await store.createSsfStream(pushStream('st_1', at));
+      // SETs the size of real ones (a session-revoked SET's claims are about 650 bytes of
+      // JSON; the benchmark's), ten to a revocation as with ten streams.
+      const claims = (jti: string) => ({
+        iss: 'https://auth.example.test', jti, iat: Math.floor(at / 1000), aud: 'app_p2Zmw3FR9s8AUHr_', txn: '094b9610-b607-4dc5-9fe0-8d1f52005aef',
+        sub_id: { format: 'iss_sub', iss: 'https://auth.example.test', sub: 'usr_YBfwSR1SsyrUe_-S' },
+        events: { 'https://schemas.openid.net/secevent/caep/event-type/session-revoked': { event_timestamp: Math.floor(at / 1000), initiating_entity: 'admin', reason_admin: { en: 'An administrator ended the session.' }, reason_user: { en: 'An administrator ended your session.' } } },
+      });
+      for (let r = 0; r < 20; r += 1) {
+        await store.enqueueSsfEvents(Array.from({ length: 10 }, (_, i) => ({ streamId: 'st_1', jti: `jti_${r}_${i}`, subjectKey: `user:${r}_${i}`, eventType: 'https://schemas.openid.net/secevent/caep/event-type/session-revoked', claims: claims(`jti_${r}_${i}`), createdAt: at, horizonAt: at + 60_000 })));
+      }
+      // This connection's counts, flushed (they are otherwise sent at most once a second).
+      const updates = async () => {
+        await driver.get('SELECT pg_stat_force_next_flush()');
+        const row = await driver.get<{ updated: string; hot: string }>("SELECT n_tup_upd AS updated, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relid = 'ssf_events'::regclass");
+        return { updated: Number(row!.updated), hot: Number(row!.hot) };
+      };
+      const before = await updates();
+      expect(await store.claimSsfPushEvents('worker', at, at + 30_000, 200)).toHaveLength(200);
+      const after = await updates();
+      // At the default fillfactor (100) none of these 200 was HOT; at 50, 167.
+      expect({ updated: after.updated - before.updated, hot: after.hot - before.hot }).toEqual({ updated: 200, hot: 200 });
+    } finally {
+      await driver.close();
+    }
+  });
+
   it('claims SSF push events without reading the backlog, with statistics taken before it', async () => {
     // Statistics from a quiet moment (ANALYZE with none pending, as most instants at 100
     // revocations a second), then a backlog: the planner once picked plans that read every
