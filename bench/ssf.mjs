@@ -29,6 +29,7 @@ import { postgresSchema, postgresSettings } from './lib/postgres-schema.mjs';
 import { cpuSeconds, expectStatus, mapLimit, request, sleep, wallClockMs } from './lib/children.mjs';
 import { summarizeMs, round } from './lib/stats.mjs';
 import { startTessera } from './lib/tessera.mjs';
+import { reportEventLoop } from './lib/loop-report.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -56,6 +57,8 @@ const POLLS = Number(args.polls);
 const POLL_STREAMS = 10;
 const EXEC_ARGV = args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof']] : [];
 const log = (line) => process.stderr.write(`[ssf] ${line}\n`);
+// BENCH_LOOP_REPORT=N: this process's event loop delay and GC pauses every N s, and the Tessera node's.
+reportEventLoop('bench');
 const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
 
 /** A push receiver: answers 202, notes each SET's arrival by the user it is about. */
@@ -143,6 +146,8 @@ async function measurePush(label, databaseUrl, streamCount) {
     // SET: what the machine's load does not change much, unlike the latencies.
     const steadyCpu = cpuSeconds(tessera.child.pid);
     const start = wallClockMs();
+    // The wall-clock start, to line the windows below up with other logs (BENCH_LOOP_REPORT, PostgreSQL's).
+    log(`${label} ${streamCount} push streams: steady phase from ${new Date().toISOString()}`);
     const inflight = [];
     // How long each revoking request took to answer (its commit is within that time): when
     // it grows, revocations queue in Tessera or the database, not their SETs.

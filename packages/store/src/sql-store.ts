@@ -337,17 +337,19 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
    *
    * Always with `synchronous_commit = off`: its COMMIT returns without waiting for the WAL to
    * reach the disk. Each commit that waits is an fsync, and at 1,000 SETs a second the push
-   * worker's commits outnumbered the revocations' two to one: sampled, most of the time an
-   * active backend spent was waiting on WAL syncs, the claims' and the revocations' in one
-   * queue, while a revoking transaction holds the revocation counter's lock until its own
-   * sync is done (benchmarks.md §9). Why losing these commits is safe: a crash of PostgreSQL
-   * loses at most the last moments of WAL (wal_writer_delay, 3 × 200 ms by default), a suffix,
-   * never a hole. A lost lease leaves the SET pending, to be claimed again; a lost outcome
-   * leaves it pending or leased, so it is pushed again, with the same jti, which a receiver
-   * dedupes (RFC 8935 §2: the jti is the SET's identity; at least once, as after a node dies
-   * mid-push). A lost "delivered" cannot let a younger SET of the same subject go first: that
-   * SET's claim comes later in the WAL, so it is lost too. What must be durable, the
-   * revocation and its SETs in the outbox, commits with its fsync as before.
+   * worker's commits outnumbered the revocations' (140 a second against 100): sampled, most
+   * of the time an active backend spent was waiting on WAL syncs, the claims' and the
+   * revocations' in one queue, while a revoking transaction holds the revocation counter's
+   * lock until its own sync is done (benchmarks.md §9).
+   *
+   * Why losing these commits is safe: a crash of PostgreSQL loses at most the last moments of
+   * WAL (3 × wal_writer_delay, 600 ms by default), a suffix, never a hole. A lost lease
+   * leaves the SET pending, to be claimed again; a lost outcome leaves it pending or leased,
+   * so it is pushed again with the same claims and jti, which a receiver dedupes (docs/ssf.md;
+   * at least once, as after a node dies mid-push). A lost "delivered" cannot let a younger SET
+   * of the same subject go first: that SET's claim comes later in the WAL, so it is lost too.
+   * What must be durable, the revocation and the SETs it queues, commits with its sync as
+   * before.
    */
   async function ssfPushStatement<R = Row>(sql: string, params: readonly unknown[], settings: readonly string[] = []): Promise<R[]> {
     if (db.dialect !== 'postgres' || inTransaction) return db.all<R>(sql, params);
