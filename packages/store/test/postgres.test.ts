@@ -48,6 +48,23 @@ async function messages<T>(fn: () => Promise<T>): Promise<{ result: T; sent: str
   }
 }
 
+/**
+ * Runs `test` with a migrated store in a fresh schema over a single connection, so that what
+ * the test reads through `driver` afterwards (a SHOW, the table's statistics) comes from the
+ * connection the store's statements ran on.
+ */
+async function withOneConnection(test: (s: { name: string; driver: SqlDriver; store: Store }) => Promise<void>): Promise<void> {
+  const { url, name } = await schema();
+  const driver = createPostgresDriver(url, { max: 1 });
+  const store = createSqlStore(driver);
+  try {
+    await store.migrate();
+    await test({ name, driver, store });
+  } finally {
+    await driver.close();
+  }
+}
+
 /** A plan node of EXPLAIN (ANALYZE, FORMAT JSON). */
 interface PlanNode { 'Relation Name'?: string; 'Index Name'?: string; 'Actual Rows': number; 'Actual Loops': number; 'Rows Removed by Filter'?: number; Plans?: PlanNode[] }
 
@@ -284,132 +301,97 @@ describe.skipIf(!base)('postgres store', () => {
     }));
   });
 
-  it('claims SSF push events with bitmap scans off, in one message, and leaves the setting on the connection as it was', async () => {
-    const { url } = await schema();
-    // One connection, so the SHOW below runs where the claim ran.
-    const driver = createPostgresDriver(url, { max: 1 });
-    const store = createSqlStore(driver);
-    try {
-      await store.migrate();
-      const at = Date.now();
-      await store.createSsfStream(pushStream('st_1', at));
-      await store.enqueueSsfEvents(['user:a', 'user:b'].map((subjectKey, i) => ({ streamId: 'st_1', jti: `jti_${i}`, subjectKey, eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 60_000 })));
-      const { result, sent } = await messages(() => store.claimSsfPushEvents('worker', at, at + 30_000, 10));
-      expect(result.map((e) => [e.jti, e.leaseOwner])).toEqual([['jti_0', 'worker'], ['jti_1', 'worker']]);
-      // A bitmap scan never marks the index entries of delivered SETs dead, so a claim that
-      // used one read every SET delivered since the last vacuum (see claimSsfPushEvents).
+  it('claims SSF push events with bitmap scans off, in one message, and leaves the setting on the connection as it was', () => withOneConnection(async ({ driver, store }) => {
+    const at = Date.now();
+    await store.createSsfStream(pushStream('st_1', at));
+    await store.enqueueSsfEvents(['user:a', 'user:b'].map((subjectKey, i) => ({ streamId: 'st_1', jti: `jti_${i}`, subjectKey, eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 60_000 })));
+    const { result, sent } = await messages(() => store.claimSsfPushEvents('worker', at, at + 30_000, 10));
+    expect(result.map((e) => [e.jti, e.leaseOwner])).toEqual([['jti_0', 'worker'], ['jti_1', 'worker']]);
+    // A bitmap scan never marks the index entries of delivered SETs dead, so a claim that
+    // used one read every SET delivered since the last vacuum (see claimSsfPushEvents).
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/^BEGIN;\nSET LOCAL synchronous_commit = off;\nSET LOCAL enable_bitmapscan = off;\nSET LOCAL enable_sort = off;\nSET LOCAL enable_hashjoin = off;\nSET LOCAL enable_mergejoin = off;\nSET LOCAL enable_material = off;\nUPDATE ssf_events SET lease_owner = 'worker'/);
+    expect(sent[0]).toMatch(/;\nCOMMIT$/);
+    expect(await driver.get('SHOW enable_bitmapscan')).toEqual({ enable_bitmapscan: 'on' });
+    expect(await driver.get('SHOW enable_sort')).toEqual({ enable_sort: 'on' });
+    expect(await driver.get('SHOW synchronous_commit')).toEqual({ synchronous_commit: 'on' });
+  }));
+
+  it('commits the SET push worker’s claims and outcomes without waiting for the WAL sync, and the revocation that queues the SETs with it', () => withOneConnection(async ({ driver, store }) => {
+    const at = Date.now();
+    await store.createSsfStream(pushStream('st_1', at));
+    await store.createSession(session(1, 'usr_1', { createdAt: at, expiresAt: at + 60_000 }));
+    // The revocation and its SETs: the outbox rows must survive a crash of PostgreSQL the
+    // moment the revoking request is answered, so nothing here turns the sync off.
+    const revoked = await messages(() => store.transaction(async (tx) => {
+      expect(await tx.endSessions(['ses_1'], { at, reason: 'admin', actor: 'admin' })).toHaveLength(1);
+      await tx.enqueueSsfEvents(['a', 'b', 'c'].map((n) => ({ streamId: 'st_1', jti: `jti_${n}`, subjectKey: `user:${n}`, eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 60_000 })));
+    }));
+    expect(revoked.sent.join('\n')).toMatch(/INSERT INTO ssf_events/);
+    expect(revoked.sent.join('\n')).not.toMatch(/synchronous_commit/);
+
+    // The worker's statements: one message each, the setting for that transaction alone.
+    const claimed = await messages(() => store.claimSsfPushEvents('worker', at, at + 30_000, 10));
+    expect(claimed.result.map((e) => e.jti)).toEqual(['jti_a', 'jti_b', 'jti_c']);
+    const delivered = await messages(() => store.deliverSsfEvents([claimed.result[0]!.id], 'worker', at, 202));
+    expect(delivered.result.recorded).toEqual([claimed.result[0]!.id]);
+    const retried = await messages(() => store.completeSsfEvent(claimed.result[1]!.id, 'worker', { status: 'pending', at, nextAttemptAt: at + 1000, httpStatus: 503, error: 'HTTP 503' }));
+    expect(retried.result).toBe(true);
+    const again = await messages(() => store.completeSsfEvent(claimed.result[1]!.id, 'worker', { status: 'delivered', at, httpStatus: 202 }));
+    // Its lease went with the retry: an outcome from a worker that no longer holds it is refused.
+    expect(again.result).toBe(false);
+    for (const { sent } of [claimed, delivered, retried, again]) {
       expect(sent).toHaveLength(1);
-      expect(sent[0]).toMatch(/^BEGIN;\nSET LOCAL synchronous_commit = off;\nSET LOCAL enable_bitmapscan = off;\nSET LOCAL enable_sort = off;\nSET LOCAL enable_hashjoin = off;\nSET LOCAL enable_mergejoin = off;\nSET LOCAL enable_material = off;\nUPDATE ssf_events SET lease_owner = 'worker'/);
-      expect(sent[0]).toMatch(/;\nCOMMIT$/);
-      expect(await driver.get('SHOW enable_bitmapscan')).toEqual({ enable_bitmapscan: 'on' });
-      expect(await driver.get('SHOW enable_sort')).toEqual({ enable_sort: 'on' });
-      expect(await driver.get('SHOW synchronous_commit')).toEqual({ synchronous_commit: 'on' });
-    } finally {
-      await driver.close();
+      expect(sent[0]).toMatch(/^BEGIN;\nSET LOCAL synchronous_commit = off;\n(SET LOCAL [a-z_]+ = off;\n)*UPDATE ssf_events SET [^;]*;\nCOMMIT$/);
     }
-  });
+    expect(await driver.get('SHOW synchronous_commit')).toEqual({ synchronous_commit: 'on' });
+    const rows = await driver.all<{ jti: string; status: string; last_status: number | null }>('SELECT jti, status, last_status FROM ssf_events ORDER BY id');
+    expect(rows).toEqual([{ jti: 'jti_a', status: 'delivered', last_status: 202 }, { jti: 'jti_b', status: 'pending', last_status: 503 }, { jti: 'jti_c', status: 'pending', last_status: null }]);
+  }));
 
-  it('commits the SET push worker’s claims and outcomes without waiting for the WAL sync, and the revocation that queues the SETs with it', async () => {
-    const { url } = await schema();
-    // One connection, so the SHOWs below run where the statements ran.
-    const driver = createPostgresDriver(url, { max: 1 });
-    const store = createSqlStore(driver);
-    try {
-      await store.migrate();
-      const at = Date.now();
-      await store.createSsfStream(pushStream('st_1', at));
-      await store.createSession(session(1, 'usr_1', { createdAt: at, expiresAt: at + 60_000 }));
-      // The revocation and its SETs: the outbox rows must survive a crash of PostgreSQL the
-      // moment the revoking request is answered, so nothing here turns the sync off.
-      const revoked = await messages(() => store.transaction(async (tx) => {
-        expect(await tx.endSessions(['ses_1'], { at, reason: 'admin', actor: 'admin' })).toHaveLength(1);
-        await tx.enqueueSsfEvents(['a', 'b', 'c'].map((n) => ({ streamId: 'st_1', jti: `jti_${n}`, subjectKey: `user:${n}`, eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 60_000 })));
-      }));
-      expect(revoked.sent.join('\n')).toMatch(/INSERT INTO ssf_events/);
-      expect(revoked.sent.join('\n')).not.toMatch(/synchronous_commit/);
+  it('keeps no planner statistics for ssf_events.status, and drops those gathered before migration 11', () => withOneConnection(async ({ name, driver, store }) => {
+    const statusStats = async () => Number((await driver.get<{ n: number }>(`SELECT COUNT(*)::int AS n FROM pg_stats WHERE schemaname = '${name}' AND tablename = 'ssf_events' AND attname = 'status'`))!.n);
+    const at = Date.now();
+    await store.enqueueSsfEvents([{ streamId: 'st_1', jti: 'jti_1', subjectKey: 'user:a', eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 60_000 }]);
+    await driver.exec('ANALYZE ssf_events');
+    expect(await statusStats()).toBe(0);
+    // A database analysed before migration 11: statistics on, gathered, then the migration again.
+    await driver.exec('ALTER TABLE ssf_events ALTER COLUMN status SET STATISTICS -1');
+    await driver.exec('ANALYZE ssf_events');
+    expect(await statusStats()).toBe(1);
+    await driver.run('DELETE FROM schema_migrations WHERE version = 11');
+    await store.migrate();
+    expect(await statusStats()).toBe(0);
+    await driver.exec('ANALYZE ssf_events');
+    expect(await statusStats()).toBe(0);
+  }));
 
-      // The worker's statements: one message each, the setting for that transaction alone.
-      const claimed = await messages(() => store.claimSsfPushEvents('worker', at, at + 30_000, 10));
-      expect(claimed.result.map((e) => e.jti)).toEqual(['jti_a', 'jti_b', 'jti_c']);
-      const delivered = await messages(() => store.deliverSsfEvents([claimed.result[0]!.id], 'worker', at, 202));
-      expect(delivered.result.recorded).toEqual([claimed.result[0]!.id]);
-      const retried = await messages(() => store.completeSsfEvent(claimed.result[1]!.id, 'worker', { status: 'pending', at, nextAttemptAt: at + 1000, httpStatus: 503, error: 'HTTP 503' }));
-      expect(retried.result).toBe(true);
-      const again = await messages(() => store.completeSsfEvent(claimed.result[1]!.id, 'worker', { status: 'delivered', at, httpStatus: 202 }));
-      // Its lease went with the retry: an outcome from a worker that no longer holds it is refused.
-      expect(again.result).toBe(false);
-      for (const { sent } of [claimed, delivered, retried, again]) {
-        expect(sent).toHaveLength(1);
-        expect(sent[0]).toMatch(/^BEGIN;\nSET LOCAL synchronous_commit = off;\n(SET LOCAL [a-z_]+ = off;\n)*UPDATE ssf_events SET [^;]*;\nCOMMIT$/);
-      }
-      expect(await driver.get('SHOW synchronous_commit')).toEqual({ synchronous_commit: 'on' });
-      const rows = await driver.all<{ jti: string; status: string; last_status: number | null }>('SELECT jti, status, last_status FROM ssf_events ORDER BY id');
-      expect(rows).toEqual([{ jti: 'jti_a', status: 'delivered', last_status: 202 }, { jti: 'jti_b', status: 'pending', last_status: 503 }, { jti: 'jti_c', status: 'pending', last_status: null }]);
-    } finally {
-      await driver.close();
+  it('claims SETs with HOT updates: a lease finds room on its SET’s page and writes no index entry (migration 12)', () => withOneConnection(async ({ driver, store }) => {
+    expect(await driver.get("SELECT reloptions FROM pg_class WHERE oid = 'ssf_events'::regclass")).toEqual({ reloptions: ['fillfactor=45'] });
+    const at = Date.now();
+    await store.createSsfStream(pushStream('st_1', at));
+    // SETs the size of real ones (a session-revoked SET's claims are about 650 bytes of
+    // JSON; the benchmark's), ten to a revocation as with ten streams.
+    const claims = (jti: string) => ({
+      iss: 'https://auth.example.test', jti, iat: Math.floor(at / 1000), aud: 'app_p2Zmw3FR9s8AUHr_', txn: '094b9610-b607-4dc5-9fe0-8d1f52005aef',
+      sub_id: { format: 'iss_sub', iss: 'https://auth.example.test', sub: 'usr_YBfwSR1SsyrUe_-S' },
+      events: { 'https://schemas.openid.net/secevent/caep/event-type/session-revoked': { event_timestamp: Math.floor(at / 1000), initiating_entity: 'admin', reason_admin: { en: 'An administrator ended the session.' }, reason_user: { en: 'An administrator ended your session.' } } },
+    });
+    for (let r = 0; r < 20; r += 1) {
+      await store.enqueueSsfEvents(Array.from({ length: 10 }, (_, i) => ({ streamId: 'st_1', jti: `jti_${r}_${i}`, subjectKey: `user:${r}_${i}`, eventType: 'https://schemas.openid.net/secevent/caep/event-type/session-revoked', claims: claims(`jti_${r}_${i}`), createdAt: at, horizonAt: at + 60_000 })));
     }
-  });
-
-  it('keeps no planner statistics for ssf_events.status, and drops those gathered before migration 11', async () => {
-    const { url, name } = await schema();
-    const driver = createPostgresDriver(url, { max: 1 });
-    const store = createSqlStore(driver);
-    try {
-      await store.migrate();
-      const statusStats = async () => Number((await driver.get<{ n: number }>(`SELECT COUNT(*)::int AS n FROM pg_stats WHERE schemaname = '${name}' AND tablename = 'ssf_events' AND attname = 'status'`))!.n);
-      const at = Date.now();
-      await store.enqueueSsfEvents([{ streamId: 'st_1', jti: 'jti_1', subjectKey: 'user:a', eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 60_000 }]);
-      await driver.exec('ANALYZE ssf_events');
-      expect(await statusStats()).toBe(0);
-      // A database analysed before migration 11: statistics on, gathered, then the migration again.
-      await driver.exec('ALTER TABLE ssf_events ALTER COLUMN status SET STATISTICS -1');
-      await driver.exec('ANALYZE ssf_events');
-      expect(await statusStats()).toBe(1);
-      await driver.run('DELETE FROM schema_migrations WHERE version = 11');
-      await store.migrate();
-      expect(await statusStats()).toBe(0);
-      await driver.exec('ANALYZE ssf_events');
-      expect(await statusStats()).toBe(0);
-    } finally {
-      await driver.close();
-    }
-  });
-
-  it('claims SETs with HOT updates: a lease finds room on its SET’s page and writes no index entry (migration 12)', async () => {
-    const { url } = await schema();
-    // One connection: the statistics flushed below are this connection's own.
-    const driver = createPostgresDriver(url, { max: 1 });
-    const store = createSqlStore(driver);
-    try {
-      await store.migrate();
-      expect(await driver.get("SELECT reloptions FROM pg_class WHERE oid = 'ssf_events'::regclass")).toEqual({ reloptions: ['fillfactor=45'] });
-      const at = Date.now();
-      await store.createSsfStream(pushStream('st_1', at));
-      // SETs the size of real ones (a session-revoked SET's claims are about 650 bytes of
-      // JSON; the benchmark's), ten to a revocation as with ten streams.
-      const claims = (jti: string) => ({
-        iss: 'https://auth.example.test', jti, iat: Math.floor(at / 1000), aud: 'app_p2Zmw3FR9s8AUHr_', txn: '094b9610-b607-4dc5-9fe0-8d1f52005aef',
-        sub_id: { format: 'iss_sub', iss: 'https://auth.example.test', sub: 'usr_YBfwSR1SsyrUe_-S' },
-        events: { 'https://schemas.openid.net/secevent/caep/event-type/session-revoked': { event_timestamp: Math.floor(at / 1000), initiating_entity: 'admin', reason_admin: { en: 'An administrator ended the session.' }, reason_user: { en: 'An administrator ended your session.' } } },
-      });
-      for (let r = 0; r < 20; r += 1) {
-        await store.enqueueSsfEvents(Array.from({ length: 10 }, (_, i) => ({ streamId: 'st_1', jti: `jti_${r}_${i}`, subjectKey: `user:${r}_${i}`, eventType: 'https://schemas.openid.net/secevent/caep/event-type/session-revoked', claims: claims(`jti_${r}_${i}`), createdAt: at, horizonAt: at + 60_000 })));
-      }
-      // This connection's counts, flushed (they are otherwise sent at most once a second).
-      const updates = async () => {
-        await driver.get('SELECT pg_stat_force_next_flush()');
-        const row = await driver.get<{ updated: string; hot: string }>("SELECT n_tup_upd AS updated, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relid = 'ssf_events'::regclass");
-        return { updated: Number(row!.updated), hot: Number(row!.hot) };
-      };
-      const before = await updates();
-      expect(await store.claimSsfPushEvents('worker', at, at + 30_000, 200)).toHaveLength(200);
-      const after = await updates();
-      // At the default fillfactor (100) none of these 200 was HOT; at 50, 167.
-      expect({ updated: after.updated - before.updated, hot: after.hot - before.hot }).toEqual({ updated: 200, hot: 200 });
-    } finally {
-      await driver.close();
-    }
-  });
+    // This connection's counts, flushed (they are otherwise sent at most once a second).
+    const updates = async () => {
+      await driver.get('SELECT pg_stat_force_next_flush()');
+      const row = await driver.get<{ updated: string; hot: string }>("SELECT n_tup_upd AS updated, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relid = 'ssf_events'::regclass");
+      return { updated: Number(row!.updated), hot: Number(row!.hot) };
+    };
+    const before = await updates();
+    expect(await store.claimSsfPushEvents('worker', at, at + 30_000, 200)).toHaveLength(200);
+    const after = await updates();
+    // At the default fillfactor (100) none of these 200 was HOT; at 50, 167.
+    expect({ updated: after.updated - before.updated, hot: after.hot - before.hot }).toEqual({ updated: 200, hot: 200 });
+  }));
 
   it('claims SSF push events without reading the backlog, with statistics taken before it', async () => {
     // Statistics from a quiet moment (ANALYZE with none pending, as most instants at 100
