@@ -329,11 +329,11 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
   }
 
   /**
-   * A statement of the SET push worker (a claim, an outcome), with `settings` for it alone.
-   * On PostgreSQL, outside a caller's transaction, it runs in a transaction of its own, in one
-   * message: BEGIN, a SET LOCAL per setting, the statement, COMMIT (defer, commitWith; inside
-   * a caller's transaction commitWith would commit that transaction too, so there the
-   * statement runs as it is, and so it does on SQLite).
+   * A statement of SET delivery (a push or poll claim, a push outcome), with `settings` for
+   * it alone. On PostgreSQL, outside a caller's transaction, it runs in a transaction of its
+   * own, in one message: BEGIN, a SET LOCAL per setting, the statement, COMMIT (defer,
+   * commitWith; inside a caller's transaction commitWith would commit that transaction too,
+   * so there the statement runs as it is, and so it does on SQLite).
    *
    * Always with `synchronous_commit = off`: its COMMIT returns without waiting for the WAL to
    * reach the disk. Each commit that waits is an fsync, and at 1,000 SETs a second the push
@@ -344,14 +344,15 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
    *
    * Why losing these commits is safe: a crash of PostgreSQL loses at most the last moments of
    * WAL (3 × wal_writer_delay, 600 ms by default), a suffix, never a hole. A lost lease
-   * leaves the SET pending, to be claimed again; a lost outcome leaves it pending or leased,
-   * so it is pushed again with the same claims and jti, which a receiver dedupes (docs/ssf.md;
-   * at least once, as after a node dies mid-push). A lost "delivered" cannot let a younger SET
-   * of the same subject go first: that SET's claim comes later in the WAL, so it is lost too.
-   * What must be durable, the revocation and the SETs it queues, commits with its sync as
-   * before.
+   * leaves the SET pending, to be claimed again (pushed, or served to the next poll); a lost
+   * outcome leaves it pending or leased, so it is pushed again with the same claims and jti,
+   * which a receiver dedupes (docs/ssf.md; at least once, as after a node dies mid-push). A
+   * lost "delivered" cannot let a younger SET of the same subject go first: that SET's claim
+   * comes later in the WAL, so it is lost too. What must be durable, the revocation and the
+   * SETs it queues, commits with its sync as before. A poll's acknowledgements
+   * (settleSsfEvents) are not among these: an acknowledged SET is not served again.
    */
-  async function ssfPushStatement<R = Row>(sql: string, params: readonly unknown[], settings: readonly string[] = []): Promise<R[]> {
+  async function ssfDeliveryStatement<R = Row>(sql: string, params: readonly unknown[], settings: readonly string[] = []): Promise<R[]> {
     if (db.dialect !== 'postgres' || inTransaction) return db.all<R>(sql, params);
     return db.transaction(async (tx) => {
       for (const setting of ['synchronous_commit = off', ...settings]) await tx.defer!(`SET LOCAL ${setting}`);
@@ -1185,7 +1186,7 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       // again. As the table grows the planner came to pick a bitmap scan per stream (no
       // autoanalyze had run yet), and then each claim read every SET delivered since the last
       // vacuum: 0.5 ms at first, 16-50 ms 30-50 s later at 100 revocations a second with 10
-      // streams. The settings hold for the claim alone (ssfPushStatement).
+      // streams. The settings hold for the claim alone (ssfDeliveryStatement).
       //
       // And no sorts, hash joins, merge joins or materialised scans: the claim must read due
       // SETs in order from ssf_events_due and stop after `limit`, whatever the backlog. With
@@ -1196,19 +1197,26 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       // With these off, the plan walks ssf_events_due in order, looks up each stream, and
       // checks subject order through ssf_events_pending_by_subject (migration 11 takes away
       // the statistics that made a scan of a whole index look as cheap as that lookup).
-      const rows = await ssfPushStatement(sql, params, ['enable_bitmapscan = off', 'enable_sort = off', 'enable_hashjoin = off', 'enable_mergejoin = off', 'enable_material = off']);
+      const rows = await ssfDeliveryStatement(sql, params, ['enable_bitmapscan = off', 'enable_sort = off', 'enable_hashjoin = off', 'enable_mergejoin = off', 'enable_material = off']);
       return rows.map(toSsfEvent).sort((a, b) => a.id - b.id);
     },
 
     async claimSsfPollEvents(streamId, owner, now, leaseUntil, limit, streamEventsOnly = false) {
       const skip = db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
       const only = streamEventsOnly ? " AND subject_key LIKE 'stream:%'" : '';
-      const rows = await db.all(
+      // PostgreSQL: no bitmap scans and no sorts, so that the claim reads the stream's pending
+      // SETs in id order from ssf_events_by_stream (stream_id, status, id) and stops after
+      // `limit`. Otherwise, with statistics from a quiet moment, it read every pending SET of
+      // the stream through ssf_events_pending_by_subject and sorted them, on every poll: 3,040
+      // rows for a claim of 20 with 3,000 pending (postgres.test.ts). Why bitmap scans go: as
+      // for the push claim.
+      const rows = await ssfDeliveryStatement(
         `UPDATE ssf_events SET lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1, last_attempt_at = ?
          WHERE id IN (SELECT id FROM ssf_events WHERE stream_id = ? AND status = 'pending' AND horizon_at > ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)${only}
                       ORDER BY id LIMIT ?${skip})
          RETURNING *`,
         [owner, leaseUntil, now, streamId, now, now, limit],
+        ['enable_bitmapscan = off', 'enable_sort = off'],
       );
       return rows.map(toSsfEvent).sort((a, b) => a.id - b.id);
     },
@@ -1230,7 +1238,7 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       for (const part of chunks(ids)) {
         // The successor check rides on the same statement (the pending-by-subject index): the
         // worker then claims again only when a delivery let a waiting event go.
-        const rows = await ssfPushStatement<{ id: unknown; successor: unknown }>(
+        const rows = await ssfDeliveryStatement<{ id: unknown; successor: unknown }>(
           `UPDATE ssf_events SET status = 'delivered', attempts = attempts + 1, last_attempt_at = ?, delivered_at = ?, last_status = ?, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
            WHERE id IN (${placeholders(part.length)}) AND lease_owner = ? AND ${SSF_NOT_SETTLED}
            RETURNING id, EXISTS (SELECT 1 FROM ssf_events p WHERE p.stream_id = ssf_events.stream_id AND p.subject_key = ssf_events.subject_key AND p.status = 'pending' AND p.id > ssf_events.id) AS successor`,
@@ -1246,12 +1254,12 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
 
     async completeSsfEvent(id, owner, outcome) {
       const changed = outcome.status === 'delivered'
-        ? await ssfPushStatement(
+        ? await ssfDeliveryStatement(
           `UPDATE ssf_events SET status = 'delivered', attempts = attempts + 1, last_attempt_at = ?, delivered_at = ?, last_status = ?, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
            WHERE id = ? AND lease_owner = ? AND ${SSF_NOT_SETTLED} RETURNING id`,
           [outcome.at, outcome.at, outcome.httpStatus, id, owner],
         )
-        : await ssfPushStatement(
+        : await ssfDeliveryStatement(
           `UPDATE ssf_events SET status = ?, attempts = attempts + 1, last_attempt_at = ?, next_attempt_at = ?, last_status = ?, last_error = ?, lease_owner = NULL, lease_expires_at = NULL
            WHERE id = ? AND lease_owner = ? AND ${SSF_NOT_SETTLED} RETURNING id`,
           [outcome.status, outcome.at, outcome.nextAttemptAt, outcome.httpStatus, outcome.error.slice(0, 500), id, owner],

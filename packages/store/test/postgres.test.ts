@@ -450,6 +450,56 @@ describe.skipIf(!base)('postgres store', () => {
     }
   });
 
+  it('claims a poll stream’s SETs without reading its backlog, with statistics taken before it', async () => {
+    // As for the push claim above: statistics from a quiet moment, then a backlog on the
+    // polled stream and on others. The claim once read every pending SET of the stream
+    // (a bitmap scan of ssf_events_pending_by_subject) and sorted them by id, on every poll.
+    const { url, name } = await schema();
+    const driver = createPostgresDriver(url, { max: 1 });
+    const store = createSqlStore(driver);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await store.migrate();
+      const at = Date.now();
+      let n = 0;
+      const enqueue = (streamId: (n: number) => string, count: number) => store.enqueueSsfEvents(Array.from({ length: count }, () => {
+        n += 1;
+        return { streamId: streamId(n), jti: `jti_${n}`, subjectKey: `user:u${n % 500}`, eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 3_600_000 };
+      }));
+      for (let i = 0; i < 5; i += 1) await enqueue((k) => `st_${k % 10}`, 1000);
+      await admin.query(`UPDATE ${name}.ssf_events SET status = 'delivered', delivered_at = ${at}`);
+      await admin.query(`VACUUM ${name}.ssf_events`);
+      await admin.query(`ANALYZE ${name}.ssf_events`);
+      for (let i = 0; i < 3; i += 1) await enqueue(() => 'st_0', 1000);
+      for (let i = 0; i < 3; i += 1) await enqueue((k) => `st_${1 + (k % 9)}`, 1000);
+      const { result, sent, values } = await messages(() => store.claimSsfPollEvents('st_0', 'poller', Date.now(), Date.now() + 30_000, 20));
+      expect(result).toHaveLength(20);
+      expect(result.every((e) => e.streamId === 'st_0')).toBe(true);
+      // The oldest first: the 20 with the smallest ids.
+      const oldest = await admin.query(`SELECT id FROM ${name}.ssf_events WHERE stream_id = 'st_0' AND status = 'pending' ORDER BY id LIMIT 20`);
+      expect(result.map((e) => e.id)).toEqual(oldest.rows.map((r) => Number(r.id)));
+      // The same statement with the same settings, explained and rolled back.
+      const i = sent.findIndex((text) => text.includes('UPDATE ssf_events SET lease_owner'));
+      await admin.query('BEGIN');
+      let plan: PlanNode;
+      try {
+        const statements = sent[i]!.split(';\n').filter((text) => text !== 'BEGIN' && text !== 'COMMIT');
+        for (const text of statements.slice(0, -1)) await admin.query(text);
+        plan = (await admin.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statements.at(-1)!}`, values[i]!.length > 0 ? values[i] : undefined)).rows[0]['QUERY PLAN'][0].Plan;
+      } finally {
+        await admin.query('ROLLBACK');
+      }
+      const claim = scansOf(plan, 'ssf_events');
+      // 3,000 pending on the stream: a claim of 20 reads about 20 index entries, not the backlog.
+      expect(claim.read).toBeLessThan(200);
+      expect(claim.indexes).toContain('ssf_events_by_stream');
+    } finally {
+      await admin.end();
+      await driver.close();
+    }
+  });
+
   it('lists and ends a user’s sessions through the sessions_by_user index', async () => {
     const { url, log, store } = await recordedStoreWithSessions(4000, 400);
     try {
