@@ -27,22 +27,17 @@ const session = (n: number, userId: string, overrides: Partial<NewSession> = {})
   createdAt: n, idleTimeoutMs: 1000, expiresAt: n + 10_000, apps: [], ...overrides,
 });
 
-/**
- * The texts of the messages pg sends while `fn` runs (pg.Client.prototype.query spied on), and
- * the parameters sent with each (`values[i]` goes with `sent[i]`).
- */
-async function messages<T>(fn: () => Promise<T>): Promise<{ result: T; sent: string[]; values: unknown[][] }> {
+/** The texts of the messages pg sends while `fn` runs (pg.Client.prototype.query spied on). */
+async function messages<T>(fn: () => Promise<T>): Promise<{ result: T; sent: string[] }> {
   const sent: string[] = [];
-  const values: unknown[][] = [];
   const original = pg.Client.prototype.query;
   pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-    const config = args[0] as string | { text?: string; values?: unknown[] };
+    const config = args[0] as string | { text?: string };
     sent.push(typeof config === 'string' ? config : config.text ?? '');
-    values.push((typeof config === 'string' ? undefined : config.values) ?? (args[1] as unknown[] | undefined) ?? []);
     return (original as (...a: unknown[]) => unknown).apply(this, args);
   } as typeof original;
   try {
-    return { result: await fn(), sent, values };
+    return { result: await fn(), sent };
   } finally {
     pg.Client.prototype.query = original;
   }
@@ -53,16 +48,59 @@ async function messages<T>(fn: () => Promise<T>): Promise<{ result: T; sent: str
  * the test reads through `driver` afterwards (a SHOW, the table's statistics) comes from the
  * connection the store's statements ran on.
  */
-async function withOneConnection(test: (s: { name: string; driver: SqlDriver; store: Store }) => Promise<void>): Promise<void> {
+async function withOneConnection(test: (s: { url: string; name: string; driver: SqlDriver; store: Store }) => Promise<void>): Promise<void> {
   const { url, name } = await schema();
   const driver = createPostgresDriver(url, { max: 1 });
   const store = createSqlStore(driver);
   try {
     await store.migrate();
-    await test({ name, driver, store });
+    await test({ url, name, driver, store });
   } finally {
     await driver.close();
   }
+}
+
+/**
+ * `withOneConnection` with planner statistics taken at a quiet moment: 10 push streams and
+ * 5,000 SETs, all delivered, vacuumed and analysed with none pending (as most instants at 100
+ * revocations a second). `enqueue(count, streamOf)` then adds pending SETs, by default spread
+ * over the 10 streams; `admin` is a connection of the test's own to the same schema.
+ */
+async function withQuietStatistics(test: (s: { name: string; store: Store; admin: pg.Client; enqueue: (count: number, streamOf?: (n: number) => string) => Promise<void> }) => Promise<void>): Promise<void> {
+  await withOneConnection(async ({ url, name, store }) => {
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const at = Date.now();
+      for (let s = 0; s < 10; s += 1) await store.createSsfStream(pushStream(`st_${s}`, at));
+      let n = 0;
+      const enqueue = async (count: number, streamOf = (k: number) => `st_${k % 10}`) => {
+        for (let done = 0; done < count; done += 1000) {
+          await store.enqueueSsfEvents(Array.from({ length: Math.min(1000, count - done) }, () => {
+            n += 1;
+            return { streamId: streamOf(n), jti: `jti_${n}`, subjectKey: `user:u${n}`, eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 3_600_000 };
+          }));
+        }
+      };
+      await enqueue(5000);
+      await admin.query(`UPDATE ${name}.ssf_events SET status = 'delivered', delivered_at = ${at}`);
+      await admin.query(`VACUUM ${name}.ssf_events`);
+      await admin.query(`ANALYZE ${name}.ssf_events`);
+      await test({ name, store, admin, enqueue });
+    } finally {
+      await admin.end();
+    }
+  });
+}
+
+/**
+ * The plan of the statement in a one-message transaction as the store sent it (BEGIN, its
+ * SET LOCALs, the statement, COMMIT), run again under EXPLAIN ANALYZE and rolled back.
+ */
+async function explainMessage(admin: pg.Client, message: string): Promise<PlanNode> {
+  const statements = message.split(';\n');
+  const results = await admin.query([...statements.slice(0, -2), `EXPLAIN (ANALYZE, FORMAT JSON) ${statements.at(-2)!}`, 'ROLLBACK'].join(';\n')) as unknown as pg.QueryResult[];
+  return results.find((r) => r.rows?.[0]?.['QUERY PLAN'])!.rows[0]['QUERY PLAN'][0].Plan;
 }
 
 /** A plan node of EXPLAIN (ANALYZE, FORMAT JSON). */
@@ -393,112 +431,52 @@ describe.skipIf(!base)('postgres store', () => {
     expect({ updated: after.updated - before.updated, hot: after.hot - before.hot }).toEqual({ updated: 200, hot: 200 });
   }));
 
-  it('claims SSF push events without reading the backlog, with statistics taken before it', async () => {
-    // Statistics from a quiet moment (ANALYZE with none pending, as most instants at 100
-    // revocations a second), then a backlog: the planner once picked plans that read every
-    // pending SET of every stream on each claim, and for each scanned ssf_events_by_stream or
-    // ssf_events_due again (bench/ssf-claim-plan.mjs).
-    const { url, name } = await schema();
-    const driver = createPostgresDriver(url, { max: 1 });
-    const store = createSqlStore(driver);
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    try {
-      await store.migrate();
-      const at = Date.now();
-      for (let s = 0; s < 10; s += 1) await store.createSsfStream(pushStream(`st_${s}`, at));
-      let n = 0;
-      const enqueue = (count: number) => store.enqueueSsfEvents(Array.from({ length: count }, () => {
-        n += 1;
-        return { streamId: `st_${n % 10}`, jti: `jti_${n}`, subjectKey: `user:u${n}`, eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 3_600_000 };
-      }));
-      for (let i = 0; i < 5; i += 1) await enqueue(1000);
-      await admin.query(`UPDATE ${name}.ssf_events SET status = 'delivered', delivered_at = ${at}`);
-      await admin.query(`VACUUM ${name}.ssf_events`);
-      await admin.query(`ANALYZE ${name}.ssf_events`);
-      for (let i = 0; i < 3; i += 1) await enqueue(1000);
-      const { result, sent } = await messages(() => store.claimSsfPushEvents('worker', Date.now(), Date.now() + 30_000, 20));
-      expect(result).toHaveLength(20);
-      // The same message, its UPDATE explained and rolled back.
-      const explained = await admin.query(`SET search_path = ${name};\n${sent[0]!
-        .replace('UPDATE ssf_events SET lease_owner', 'EXPLAIN (ANALYZE, FORMAT JSON) UPDATE ssf_events SET lease_owner')
-        .replace(/COMMIT$/, 'ROLLBACK')}`) as unknown as pg.QueryResult[];
-      const claim = scansOf(explained.find((r) => r.rows?.[0]?.['QUERY PLAN'])!.rows[0]['QUERY PLAN'][0].Plan, 'ssf_events');
-      // 3,000 pending: a claim of 20 reads a few index entries per SET it takes, not the backlog.
-      expect(claim.read).toBeLessThan(200);
-      expect(claim.indexes).toContain('ssf_events_due');
-      expect(claim.indexes).not.toContain('ssf_events_by_stream');
+  it('claims SSF push events without reading the backlog, with statistics taken before it', () => withQuietStatistics(async ({ name, store, admin, enqueue }) => {
+    // The planner once picked plans that read every pending SET of every stream on each
+    // claim, and for each scanned ssf_events_by_stream or ssf_events_due again
+    // (bench/ssf-claim-plan.mjs).
+    await enqueue(3000);
+    const { result, sent } = await messages(() => store.claimSsfPushEvents('worker', Date.now(), Date.now() + 30_000, 20));
+    expect(result).toHaveLength(20);
+    const claim = scansOf(await explainMessage(admin, sent[0]!), 'ssf_events');
+    // 3,000 pending: a claim of 20 reads a few index entries per SET it takes, not the backlog.
+    expect(claim.read).toBeLessThan(200);
+    expect(claim.indexes).toContain('ssf_events_due');
+    expect(claim.indexes).not.toContain('ssf_events_by_stream');
 
-      // Recording their delivery finds them by id, not by walking a partial index of pending rows.
-      const delivered = await messages(() => store.deliverSsfEvents(result.map((e) => e.id), 'worker', Date.now(), 202));
-      expect(delivered.result.recorded).toHaveLength(20);
-      // The UPDATE of its one-message transaction (parameters written inline).
-      const record = { text: delivered.sent.flatMap((text) => text.split(';\n')).find((text) => text.startsWith("UPDATE ssf_events SET status = 'delivered'"))!, values: [] };
-      // Explained on a copy of the state before: the same rows leased again, and rolled back.
-      await admin.query('BEGIN');
-      try {
-        await admin.query(`UPDATE ${name}.ssf_events SET status = 'pending', lease_owner = 'worker' WHERE id = ANY($1)`, [result.map((e) => e.id)]);
-        const recording = scansOf((await admin.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${record.text.replace(/ssf_events/g, `${name}.ssf_events`)}`, record.values)).rows[0]['QUERY PLAN'][0].Plan, 'ssf_events');
-        expect(recording.read).toBeLessThan(200);
-        expect(recording.indexes).toContain('ssf_events_pkey');
-      } finally {
-        await admin.query('ROLLBACK');
-      }
-    } finally {
-      await admin.end();
-      await driver.close();
-    }
-  });
-
-  it('claims a poll stream’s SETs without reading its backlog, with statistics taken before it', async () => {
-    // As for the push claim above: statistics from a quiet moment, then a backlog on the
-    // polled stream and on others. The claim once read every pending SET of the stream
-    // (a bitmap scan of ssf_events_pending_by_subject) and sorted them by id, on every poll.
-    const { url, name } = await schema();
-    const driver = createPostgresDriver(url, { max: 1 });
-    const store = createSqlStore(driver);
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
+    // Recording their delivery finds them by id, not by walking a partial index of pending rows.
+    const delivered = await messages(() => store.deliverSsfEvents(result.map((e) => e.id), 'worker', Date.now(), 202));
+    expect(delivered.result.recorded).toHaveLength(20);
+    // The UPDATE of its one-message transaction (parameters written inline).
+    const record = delivered.sent.flatMap((text) => text.split(';\n')).find((text) => text.startsWith("UPDATE ssf_events SET status = 'delivered'"))!;
+    // Explained on a copy of the state before: the same rows leased again, and rolled back.
+    await admin.query('BEGIN');
     try {
-      await store.migrate();
-      const at = Date.now();
-      let n = 0;
-      const enqueue = (streamId: (n: number) => string, count: number) => store.enqueueSsfEvents(Array.from({ length: count }, () => {
-        n += 1;
-        return { streamId: streamId(n), jti: `jti_${n}`, subjectKey: `user:u${n % 500}`, eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 3_600_000 };
-      }));
-      for (let i = 0; i < 5; i += 1) await enqueue((k) => `st_${k % 10}`, 1000);
-      await admin.query(`UPDATE ${name}.ssf_events SET status = 'delivered', delivered_at = ${at}`);
-      await admin.query(`VACUUM ${name}.ssf_events`);
-      await admin.query(`ANALYZE ${name}.ssf_events`);
-      for (let i = 0; i < 3; i += 1) await enqueue(() => 'st_0', 1000);
-      for (let i = 0; i < 3; i += 1) await enqueue((k) => `st_${1 + (k % 9)}`, 1000);
-      const { result, sent, values } = await messages(() => store.claimSsfPollEvents('st_0', 'poller', Date.now(), Date.now() + 30_000, 20));
-      expect(result).toHaveLength(20);
-      expect(result.every((e) => e.streamId === 'st_0')).toBe(true);
-      // The oldest first: the 20 with the smallest ids.
-      const oldest = await admin.query(`SELECT id FROM ${name}.ssf_events WHERE stream_id = 'st_0' AND status = 'pending' ORDER BY id LIMIT 20`);
-      expect(result.map((e) => e.id)).toEqual(oldest.rows.map((r) => Number(r.id)));
-      // The same statement with the same settings, explained and rolled back.
-      const i = sent.findIndex((text) => text.includes('UPDATE ssf_events SET lease_owner'));
-      await admin.query('BEGIN');
-      let plan: PlanNode;
-      try {
-        const statements = sent[i]!.split(';\n').filter((text) => text !== 'BEGIN' && text !== 'COMMIT');
-        for (const text of statements.slice(0, -1)) await admin.query(text);
-        plan = (await admin.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statements.at(-1)!}`, values[i]!.length > 0 ? values[i] : undefined)).rows[0]['QUERY PLAN'][0].Plan;
-      } finally {
-        await admin.query('ROLLBACK');
-      }
-      const claim = scansOf(plan, 'ssf_events');
-      // 3,000 pending on the stream: a claim of 20 reads about 20 index entries, not the backlog.
-      expect(claim.read).toBeLessThan(200);
-      expect(claim.indexes).toContain('ssf_events_by_stream');
+      await admin.query(`UPDATE ${name}.ssf_events SET status = 'pending', lease_owner = 'worker' WHERE id = ANY($1)`, [result.map((e) => e.id)]);
+      const recording = scansOf((await admin.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${record.replace(/ssf_events/g, `${name}.ssf_events`)}`)).rows[0]['QUERY PLAN'][0].Plan, 'ssf_events');
+      expect(recording.read).toBeLessThan(200);
+      expect(recording.indexes).toContain('ssf_events_pkey');
     } finally {
-      await admin.end();
-      await driver.close();
+      await admin.query('ROLLBACK');
     }
-  });
+  }));
+
+  it('claims a poll stream’s SETs without reading its backlog, with statistics taken before it', () => withQuietStatistics(async ({ name, store, admin, enqueue }) => {
+    // The claim once read every pending SET of the stream (a bitmap scan of
+    // ssf_events_pending_by_subject) and sorted them by id, on every poll.
+    await enqueue(3000, () => 'st_0');
+    await enqueue(3000, (n) => `st_${1 + (n % 9)}`);
+    const { result, sent } = await messages(() => store.claimSsfPollEvents('st_0', 'poller', Date.now(), Date.now() + 30_000, 20));
+    expect(result).toHaveLength(20);
+    expect(result.every((e) => e.streamId === 'st_0')).toBe(true);
+    // The oldest first: the 20 with the smallest ids.
+    const oldest = await admin.query(`SELECT id FROM ${name}.ssf_events WHERE stream_id = 'st_0' AND status = 'pending' ORDER BY id LIMIT 20`);
+    expect(result.map((e) => e.id)).toEqual(oldest.rows.map((r) => Number(r.id)));
+    const claim = scansOf(await explainMessage(admin, sent[0]!), 'ssf_events');
+    // 3,000 pending on the stream: a claim of 20 reads about 20 index entries, not the backlog.
+    expect(claim.read).toBeLessThan(200);
+    expect(claim.indexes).toContain('ssf_events_by_stream');
+  }));
 
   it('lists and ends a user’s sessions through the sessions_by_user index', async () => {
     const { url, log, store } = await recordedStoreWithSessions(4000, 400);
