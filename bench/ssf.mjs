@@ -149,7 +149,7 @@ async function measurePush(label, databaseUrl, streamCount) {
     const steadyCpu = cpuSeconds(tessera.child.pid);
     const start = wallClockMs();
     // The wall-clock start, to line the windows below up with other logs (BENCH_LOOP_REPORT, PostgreSQL's).
-    log(`${label} ${streamCount} push streams: steady phase from ${new Date().toISOString()}`);
+    log(`${label} ${streamCount} push streams: steady phase from ${new Date(start).toISOString()}`);
     const inflight = [];
     // How long each revoking request took to answer (its commit is within that time): when
     // it grows, revocations queue in Tessera or the database, not their SETs.
