@@ -107,10 +107,11 @@ async function createStream(tessera, token, body) {
 
 const revoke = (tessera, handle) => expectStatus('DELETE session', request(`${tessera.url}/admin/api/sessions/${handle}`, { method: 'DELETE', headers: { authorization: tessera.adminAuthorization } }), 204);
 
-async function waitUntil(what, check, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+/** Waits until `count()` reaches `want`; a timeout says how far it got (a push fallen behind, not a crash). */
+async function waitUntil(what, count, want, timeoutMs = 120_000) {
+  const started = Date.now();
+  while (count() < want) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}: ${count()} of ${want} arrived in ${Math.round(timeoutMs / 1000)} s`);
     await sleep(5);
   }
 }
@@ -138,7 +139,7 @@ async function measurePush(label, databaseUrl, streamCount) {
     const users = await sessions(tessera, site, 5 + total + burstSessions);
     // Warm-up: a few revocations whose SETs are not counted.
     for (const u of users.slice(0, 5)) await revoke(tessera, u.handle);
-    await waitUntil('warm-up SETs', () => arrivals.length >= 5 * streamCount);
+    await waitUntil('warm-up SETs', () => arrivals.length, 5 * streamCount);
     arrivals.length = 0;
 
     // Steady rate: one revocation every 1000/RATE ms, not waiting for the previous one.
@@ -177,7 +178,7 @@ async function measurePush(label, databaseUrl, streamCount) {
     }
     await Promise.all(inflight);
     const achievedRate = steady.length / ((wallClockMs() - start) / 1000);
-    await waitUntil('every steady SET', () => arrivals.length >= steady.length * streamCount, 300_000);
+    await waitUntil('every steady SET', () => arrivals.length, steady.length * streamCount, 300_000);
     const latencies = arrivals.map((a) => a.at - sentAt.get(a.sub)).filter((v) => Number.isFinite(v));
     const steadyCpuMs = steadyCpu === null ? null : ((cpuSeconds(tessera.child.pid) - steadyCpu) * 1000) / arrivals.length;
     const afterAnswer = arrivals.map((a) => a.at - answeredAt.get(a.sub)).filter((v) => Number.isFinite(v));
@@ -202,7 +203,7 @@ async function measurePush(label, databaseUrl, streamCount) {
     const burstStart = wallClockMs();
     await expectStatus('burst', request(`${tessera.url}/admin/api/sessions/revoke`, { method: 'POST', headers: { authorization: tessera.adminAuthorization }, body: { handles: burst.map((u) => u.handle) } }), 200);
     const committedAt = wallClockMs();
-    await waitUntil('every burst SET', () => arrivals.length >= burst.length * streamCount, 600_000);
+    await waitUntil('every burst SET', () => arrivals.length, burst.length * streamCount, 600_000);
     const lastAt = arrivals.reduce((last, a) => Math.max(last, a.at), -Infinity);
     const burstCpuMs = burstCpu === null ? null : ((cpuSeconds(tessera.child.pid) - burstCpu) * 1000) / arrivals.length;
     const burstResult = { sessions: burst.length, sets: arrivals.length, revokeMs: round(committedAt - burstStart, 1), seconds: round((lastAt - burstStart) / 1000, 2), setsPerSecond: round(arrivals.length / ((lastAt - burstStart) / 1000), 0), serverCpuMsPerSet: burstCpuMs === null ? null : round(burstCpuMs, 3) };
