@@ -147,6 +147,7 @@ export async function buildServer(options: BuildOptions): Promise<{ app: Tessera
     feedSubscribers: () => hub.size,
     deliveriesInFlight: () => worker?.inFlight ?? 0,
     ssfPushesInFlight: () => ssfWorker.inFlight,
+    ssfPollsWaiting: () => ssfWakeup.waiting,
     signalsUp: () => ({ ...(config.databaseUrl ? { postgres: signal?.health.postgres ?? false } : {}), ...(config.redisUrl ? { redis: signal?.health.redis ?? false } : {}) }),
   });
   metrics.instrument(app);

@@ -26,7 +26,7 @@ function everyStoreGaugePeriod<T>(load: () => Promise<T>): () => Promise<T> {
  * metrics.recordRevocations(events);
  * ```
  */
-export function createMetrics(input: { store: Store; feedSubscribers: () => number; deliveriesInFlight: () => number; ssfPushesInFlight?: () => number; signalsUp?: () => Record<string, boolean> }) {
+export function createMetrics(input: { store: Store; feedSubscribers: () => number; deliveriesInFlight: () => number; ssfPushesInFlight?: () => number; ssfPollsWaiting?: () => number; signalsUp?: () => Record<string, boolean> }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tessera_process_' });
   const storeFigures = everyStoreGaugePeriod(async () => {
@@ -73,6 +73,7 @@ export function createMetrics(input: { store: Store; feedSubscribers: () => numb
     ssfEvents.set({ status: 'dead' }, figures.dead);
   } });
   new Gauge({ name: 'tessera_ssf_push_in_flight', help: 'SETs being pushed by this node right now.', registers: [registry], collect() { this.set(input.ssfPushesInFlight?.() ?? 0); } });
+  new Gauge({ name: 'tessera_ssf_long_polls_waiting', help: 'RFC 8936 long polls waiting on this node right now for a SET.', registers: [registry], collect() { this.set(input.ssfPollsWaiting?.() ?? 0); } });
   const ssfAttempts = new Counter({ name: 'tessera_ssf_push_attempts_total', help: 'SET push attempts made by this node, by outcome: delivered, failed (will retry) or dead (gave up).', labelNames: ['outcome'], registers: [registry] });
   const attempts = new Counter({ name: 'tessera_outbox_attempts_total', help: 'Delivery attempts made by this node, by outcome: delivered, failed (will retry) or dead (gave up).', labelNames: ['outcome'], registers: [registry] });
   const purged = new Counter({ name: 'tessera_retention_deleted_total', help: 'Rows deleted by this node\'s retention job, by kind (ended_sessions, revocations, deliveries, audit).', labelNames: ['kind'], registers: [registry] });

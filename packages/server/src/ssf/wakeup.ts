@@ -11,12 +11,14 @@
  * ```
  */
 export function createSsfWakeup() {
-  let waiters: Array<() => void> = [];
+  // Each waiter leaves the set when it is woken or its time is up, so `waiting` is the number
+  // of long polls waiting right now (the tessera_ssf_long_polls_waiting gauge).
+  let waiters = new Set<() => void>();
   const listeners = new Set<() => void>();
   return {
     wake(): void {
       const now = waiters;
-      waiters = [];
+      waiters = new Set();
       for (const resolve of now) resolve();
       for (const listener of listeners) listener();
     },
@@ -26,17 +28,19 @@ export function createSsfWakeup() {
         const timer = setTimeout(done, ms);
         function done() {
           clearTimeout(timer);
+          waiters.delete(done);
           resolve();
         }
-        waiters.push(done);
+        waiters.add(done);
       });
     },
     onWake(listener: () => void): () => void {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    /** Long polls of this node waiting for a wake-up now. */
     get waiting(): number {
-      return waiters.length;
+      return waiters.size;
     },
   };
 }
