@@ -14,8 +14,9 @@
 //   `--rate` per second for `--seconds`; for each (revocation, stream) the time from just
 //   before the revoking request was sent (an upper bound of its commit) to the SET's arrival,
 //   and from the request's answer (a lower bound: the answer follows the commit);
-// - long poll: 10 poll streams each with a waiting long poll; one revocation at a time; the
-//   time from just before the revoking request to each poll's answer;
+// - long poll: as many poll streams as push streams above (10, 100), each with a waiting long
+//   poll; one revocation at a time; the time from just before the revoking request to each
+//   poll's answer;
 // - throughput: `--burst` sessions (10 streams; a tenth with 100) ended by one call, with the
 //   push streams; SETs per second from the call to the last arrival.
 import { randomBytes } from 'node:crypto';
@@ -54,7 +55,6 @@ const RATE = Number(args.rate);
 const SECONDS = Number(args.seconds);
 const BURST = Number(args.burst);
 const POLLS = Number(args.polls);
-const POLL_STREAMS = 10;
 const EXEC_ARGV = args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof']] : [];
 const log = (line) => process.stderr.write(`[ssf] ${line}\n`);
 // BENCH_LOOP_REPORT=N: this process's event loop delay and GC pauses every N s, and the Tessera node's.
@@ -107,11 +107,11 @@ async function createStream(tessera, token, body) {
 
 const revoke = (tessera, handle) => expectStatus('DELETE session', request(`${tessera.url}/admin/api/sessions/${handle}`, { method: 'DELETE', headers: { authorization: tessera.adminAuthorization } }), 204);
 
-/** Waits until `count()` reaches `want`; a timeout says how far it got (a push fallen behind, not a crash). */
+/** Waits until `count()` (a number, or a promise of one) reaches `want`; a timeout says how far it got (a push fallen behind, not a crash). */
 async function waitUntil(what, count, want, timeoutMs = 120_000) {
   const started = Date.now();
-  while (count() < want) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}: ${count()} of ${want} arrived in ${Math.round(timeoutMs / 1000)} s`);
+  for (let n = await count(); n < want; n = await count()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}: ${n} of ${want} after ${Math.round(timeoutMs / 1000)} s`);
     await sleep(5);
   }
 }
@@ -216,36 +216,48 @@ async function measurePush(label, databaseUrl, streamCount) {
   }
 }
 
-/** Long polls: POLL_STREAMS poll streams, each with a waiting poll; one revocation at a time. */
-async function measurePoll(label, databaseUrl) {
-  const tessera = await startTessera({ execArgv: EXEC_ARGV, env: databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl, ...(args.pool ? { TESSERA_DATABASE_POOL_SIZE: args.pool } : {}) } : {} });
+/** Long polls: `streamCount` poll streams, each with a waiting poll; one revocation at a time. */
+async function measurePoll(label, databaseUrl, streamCount) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-ssf-'));
+  const configFile = join(dataDir, 'tessera.json');
+  writeFileSync(configFile, JSON.stringify({ ssf: { maxStreamsPerClient: 1000 } }));
+  const tessera = await startTessera({ dataDir, execArgv: EXEC_ARGV, env: { TESSERA_CONFIG: configFile, ...(databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl, ...(args.pool ? { TESSERA_DATABASE_POOL_SIZE: args.pool } : {}) } : {}) } });
   try {
     const site = await tessera.createApp({ trusted: true });
     const token = await receiverToken(tessera);
     const streams = [];
-    for (let i = 0; i < POLL_STREAMS; i += 1) streams.push(await createStream(tessera, token, {}));
+    for (let i = 0; i < streamCount; i += 1) streams.push(await createStream(tessera, token, {}));
     const users = await sessions(tessera, site, POLLS + 3);
     const latencies = [];
     const pollOnce = async (stream, acks) => {
       const answer = (await expectStatus('poll', request(stream.delivery.endpoint_url, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: { ack: acks, maxEvents: 10 } }), 200)).json();
       return { at: wallClockMs(), jtis: Object.keys(answer.sets) };
     };
+    // Long polls waiting at the node now, from its gauge (tessera_ssf_long_polls_waiting).
+    const pollsWaiting = async () => {
+      const scraped = await expectStatus('GET /metrics', request(`${tessera.url}/metrics`, { headers: { authorization: tessera.adminAuthorization } }), 200);
+      const line = scraped.bytes.toString('utf8').split('\n').find((l) => l.startsWith('tessera_ssf_long_polls_waiting '));
+      return Number(line?.split(' ')[1] ?? NaN);
+    };
     const acks = streams.map(() => []);
     for (let i = 0; i < users.length; i += 1) {
-      // Every stream's poll is waiting before the revocation is sent.
+      // Every stream's poll is waiting at the node before the revocation is sent: with 100
+      // streams, a fixed pause was shorter than the node took to take in 100 polls (each
+      // acknowledging the last SET), and that time was counted as the SETs' latency.
       const waiting = streams.map((s, k) => pollOnce(s, acks[k]));
-      await sleep(30);
+      await waitUntil('every long poll waiting', pollsWaiting, streamCount, 60_000);
       const sentAt = wallClockMs();
       await revoke(tessera, users[i].handle);
       const answers = await Promise.all(waiting);
       answers.forEach((a, k) => (acks[k] = a.jtis));
       if (i >= 3) for (const a of answers) latencies.push(a.at - sentAt);
     }
-    const result = { streams: POLL_STREAMS, revocations: POLLS, ...summarizeMs(latencies, 1) };
-    log(`${label} long poll, ${POLL_STREAMS} streams: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms over ${latencies.length} answers`);
+    const result = { streams: streamCount, revocations: POLLS, ...summarizeMs(latencies, 1) };
+    log(`${label} long poll, ${streamCount} streams: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms over ${latencies.length} answers`);
     return result;
   } finally {
     await tessera.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
@@ -253,30 +265,20 @@ async function measureStore(label, databaseUrl) {
   // The server's settings beside its figures (autovacuum, WAL and buffer sizes change them).
   const settings = databaseUrl ? await postgresSettings(databaseUrl) : undefined;
   if (settings) log(`${label} settings: ${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  const push = [];
-  for (const count of STREAM_COUNTS) {
-    if (databaseUrl) {
-      const schema = await postgresSchema(databaseUrl, 'bench_ssf');
-      try {
-        push.push(await measurePush(label, schema.url, count));
-      } finally {
-        await schema.drop();
-      }
-    } else {
-      push.push(await measurePush(label, null, count));
-    }
-  }
-  let poll;
-  if (databaseUrl) {
+  // Each measurement on a store of its own: a new SQLite file, or a new PostgreSQL schema.
+  const fresh = async (measure) => {
+    if (!databaseUrl) return measure(null);
     const schema = await postgresSchema(databaseUrl, 'bench_ssf');
     try {
-      poll = await measurePoll(label, schema.url);
+      return await measure(schema.url);
     } finally {
       await schema.drop();
     }
-  } else {
-    poll = await measurePoll(label, null);
-  }
+  };
+  const push = [];
+  for (const count of STREAM_COUNTS) push.push(await fresh((url) => measurePush(label, url, count)));
+  const poll = [];
+  for (const count of STREAM_COUNTS) poll.push(await fresh((url) => measurePoll(label, url, count)));
   return { settings, push, poll };
 }
 
@@ -290,6 +292,6 @@ if (!args['no-postgres']) {
     log(postgres.skipped);
   }
 }
-const result = { rate: RATE, seconds: SECONDS, burst: BURST, pollStreams: POLL_STREAMS, postgresPoolSize: args.pool ? Number(args.pool) : null, sqlite, postgres, machine: { cores: availableParallelism(), loadavg: loadavg() }, at: new Date().toISOString() };
+const result = { rate: RATE, seconds: SECONDS, burst: BURST, postgresPoolSize: args.pool ? Number(args.pool) : null, sqlite, postgres, machine: { cores: availableParallelism(), loadavg: loadavg() }, at: new Date().toISOString() };
 if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2));
 else console.log(JSON.stringify(result, null, 2));
