@@ -116,12 +116,31 @@ async function waitUntil(what, count, want, timeoutMs = 120_000) {
   }
 }
 
-/** One store, one stream count: push latency at a steady rate, then the burst. */
-async function measurePush(label, databaseUrl, streamCount) {
+/**
+ * Runs `measure(tessera)` on a Tessera node and a store of its own (a new data dir, with SQLite
+ * in it, or a new PostgreSQL schema on `databaseUrl`), allowed 1,000 streams per receiver
+ * client; stops the node and removes both after.
+ */
+async function withNode(databaseUrl, measure) {
+  const schema = databaseUrl ? await postgresSchema(databaseUrl, 'bench_ssf') : null;
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-ssf-'));
-  const configFile = join(dataDir, 'tessera.json');
-  writeFileSync(configFile, JSON.stringify({ ssf: { maxStreamsPerClient: 1000 } }));
-  const tessera = await startTessera({ dataDir, execArgv: EXEC_ARGV, env: { TESSERA_CONFIG: configFile, ...(databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl, ...(args.pool ? { TESSERA_DATABASE_POOL_SIZE: args.pool } : {}) } : {}) } });
+  try {
+    const configFile = join(dataDir, 'tessera.json');
+    writeFileSync(configFile, JSON.stringify({ ssf: { maxStreamsPerClient: 1000 } }));
+    const tessera = await startTessera({ dataDir, execArgv: EXEC_ARGV, env: { TESSERA_CONFIG: configFile, ...(schema ? { TESSERA_DATABASE_URL: schema.url, ...(args.pool ? { TESSERA_DATABASE_POOL_SIZE: args.pool } : {}) } : {}) } });
+    try {
+      return await measure(tessera);
+    } finally {
+      await tessera.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    await schema?.drop();
+  }
+}
+
+/** One node, one stream count: push latency at a steady rate, then the burst. */
+async function measurePush(label, tessera, streamCount) {
   const arrivals = [];
   const receivers = [];
   try {
@@ -210,75 +229,54 @@ async function measurePush(label, databaseUrl, streamCount) {
     log(`${label} ${streamCount} push streams: burst of ${burstResult.sets} SETs in ${burstResult.seconds} s = ${burstResult.setsPerSecond}/s, ${burstResult.serverCpuMsPerSet} ms of server CPU per SET`);
     return { streams: streamCount, steady: steadyResult, burst: burstResult };
   } finally {
-    await tessera.stop();
     await Promise.all(receivers.map((r) => r.close()));
-    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
 /** Long polls: `streamCount` poll streams, each with a waiting poll; one revocation at a time. */
-async function measurePoll(label, databaseUrl, streamCount) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-ssf-'));
-  const configFile = join(dataDir, 'tessera.json');
-  writeFileSync(configFile, JSON.stringify({ ssf: { maxStreamsPerClient: 1000 } }));
-  const tessera = await startTessera({ dataDir, execArgv: EXEC_ARGV, env: { TESSERA_CONFIG: configFile, ...(databaseUrl ? { TESSERA_DATABASE_URL: databaseUrl, ...(args.pool ? { TESSERA_DATABASE_POOL_SIZE: args.pool } : {}) } : {}) } });
-  try {
-    const site = await tessera.createApp({ trusted: true });
-    const token = await receiverToken(tessera);
-    const streams = [];
-    for (let i = 0; i < streamCount; i += 1) streams.push(await createStream(tessera, token, {}));
-    const users = await sessions(tessera, site, POLLS + 3);
-    const latencies = [];
-    const pollOnce = async (stream, acks) => {
-      const answer = (await expectStatus('poll', request(stream.delivery.endpoint_url, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: { ack: acks, maxEvents: 10 } }), 200)).json();
-      return { at: wallClockMs(), jtis: Object.keys(answer.sets) };
-    };
-    // Long polls waiting at the node now, from its gauge (tessera_ssf_long_polls_waiting).
-    const pollsWaiting = async () => {
-      const scraped = await expectStatus('GET /metrics', request(`${tessera.url}/metrics`, { headers: { authorization: tessera.adminAuthorization } }), 200);
-      const line = scraped.bytes.toString('utf8').split('\n').find((l) => l.startsWith('tessera_ssf_long_polls_waiting '));
-      return Number(line?.split(' ')[1] ?? NaN);
-    };
-    const acks = streams.map(() => []);
-    for (let i = 0; i < users.length; i += 1) {
-      // Every stream's poll is waiting at the node before the revocation is sent: with 100
-      // streams, a fixed pause was shorter than the node took to take in 100 polls (each
-      // acknowledging the last SET), and that time was counted as the SETs' latency.
-      const waiting = streams.map((s, k) => pollOnce(s, acks[k]));
-      await waitUntil('every long poll waiting', pollsWaiting, streamCount, 60_000);
-      const sentAt = wallClockMs();
-      await revoke(tessera, users[i].handle);
-      const answers = await Promise.all(waiting);
-      answers.forEach((a, k) => (acks[k] = a.jtis));
-      if (i >= 3) for (const a of answers) latencies.push(a.at - sentAt);
-    }
-    const result = { streams: streamCount, revocations: POLLS, ...summarizeMs(latencies, 1) };
-    log(`${label} long poll, ${streamCount} streams: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms over ${latencies.length} answers`);
-    return result;
-  } finally {
-    await tessera.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+async function measurePoll(label, tessera, streamCount) {
+  const site = await tessera.createApp({ trusted: true });
+  const token = await receiverToken(tessera);
+  const streams = [];
+  for (let i = 0; i < streamCount; i += 1) streams.push(await createStream(tessera, token, {}));
+  const users = await sessions(tessera, site, POLLS + 3);
+  const latencies = [];
+  const pollOnce = async (stream, acks) => {
+    const answer = (await expectStatus('poll', request(stream.delivery.endpoint_url, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: { ack: acks, maxEvents: 10 } }), 200)).json();
+    return { at: wallClockMs(), jtis: Object.keys(answer.sets) };
+  };
+  // Long polls waiting at the node now, from its gauge (tessera_ssf_long_polls_waiting).
+  const pollsWaiting = async () => {
+    const scraped = await expectStatus('GET /metrics', request(`${tessera.url}/metrics`, { headers: { authorization: tessera.adminAuthorization } }), 200);
+    const line = scraped.bytes.toString('utf8').split('\n').find((l) => l.startsWith('tessera_ssf_long_polls_waiting '));
+    return Number(line?.split(' ')[1] ?? NaN);
+  };
+  const acks = streams.map(() => []);
+  for (let i = 0; i < users.length; i += 1) {
+    // Every stream's poll is waiting at the node before the revocation is sent: with 100
+    // streams, a fixed pause was shorter than the node took to take in 100 polls (each
+    // acknowledging the last SET), and that time was counted as the SETs' latency.
+    const waiting = streams.map((s, k) => pollOnce(s, acks[k]));
+    await waitUntil('every long poll waiting', pollsWaiting, streamCount, 60_000);
+    const sentAt = wallClockMs();
+    await revoke(tessera, users[i].handle);
+    const answers = await Promise.all(waiting);
+    answers.forEach((a, k) => (acks[k] = a.jtis));
+    if (i >= 3) for (const a of answers) latencies.push(a.at - sentAt);
   }
+  const result = { streams: streamCount, revocations: POLLS, ...summarizeMs(latencies, 1) };
+  log(`${label} long poll, ${streamCount} streams: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms over ${latencies.length} answers`);
+  return result;
 }
 
 async function measureStore(label, databaseUrl) {
   // The server's settings beside its figures (autovacuum, WAL and buffer sizes change them).
   const settings = databaseUrl ? await postgresSettings(databaseUrl) : undefined;
   if (settings) log(`${label} settings: ${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  // Each measurement on a store of its own: a new SQLite file, or a new PostgreSQL schema.
-  const fresh = async (measure) => {
-    if (!databaseUrl) return measure(null);
-    const schema = await postgresSchema(databaseUrl, 'bench_ssf');
-    try {
-      return await measure(schema.url);
-    } finally {
-      await schema.drop();
-    }
-  };
   const push = [];
-  for (const count of STREAM_COUNTS) push.push(await fresh((url) => measurePush(label, url, count)));
+  for (const count of STREAM_COUNTS) push.push(await withNode(databaseUrl, (tessera) => measurePush(label, tessera, count)));
   const poll = [];
-  for (const count of STREAM_COUNTS) poll.push(await fresh((url) => measurePoll(label, url, count)));
+  for (const count of STREAM_COUNTS) poll.push(await withNode(databaseUrl, (tessera) => measurePoll(label, tessera, count)));
   return { settings, push, poll };
 }
 
