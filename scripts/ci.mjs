@@ -122,7 +122,11 @@ const results = [runSuite('this machine', null)];
 for (const major of versions) results.push(runOn(major));
 
 console.log('\n[ci] per Node.js version:');
-for (const r of results) console.log(`[ci]   Node.js ${r.node}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
+for (const r of results) {
+  console.log(`[ci]   Node.js ${r.node}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
+  // The names of the failed tests again here, at the end, where a log cut to its tail keeps them.
+  for (const f of r.failures ?? []) console.log(`[ci]     failed: ${f}`);
+}
 console.log(`[ci] total time ${Math.round((Date.now() - started) / 60_000)} min`);
 const passed = results.reduce((n, r) => n + r.passed, 0);
 const failed = results.reduce((n, r) => n + r.failed, 0);

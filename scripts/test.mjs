@@ -23,6 +23,8 @@ const vitest = spawnSync(
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+/** The failed tests, as `file > name: first line of the error` (repeated at the end of CI). */
+const failures = [];
 if (existsSync(results)) {
   const report = JSON.parse(readFileSync(results, 'utf8'));
   passed = report.numPassedTests;
@@ -30,11 +32,20 @@ if (existsSync(results)) {
   skipped = report.numPendingTests + report.numTodoTests;
   // A test file that crashed before running its tests counts as a failure too.
   failed += report.testResults.filter((f) => f.status === 'failed' && f.assertionResults.length === 0).length;
+  for (const file of report.testResults) {
+    const name = file.name.startsWith(root) ? file.name.slice(root.length + 1) : file.name;
+    const firstLine = (text) => String(text ?? '').split('\n').find((l) => l.trim())?.trim().slice(0, 300) ?? '';
+    if (file.status === 'failed' && file.assertionResults.length === 0) failures.push(`${name}: ${firstLine(file.message)}`);
+    for (const test of file.assertionResults) {
+      if (test.status === 'failed') failures.push(`${name} > ${test.fullName}: ${firstLine(test.failureMessages?.[0])}`);
+    }
+  }
 } else {
   failed = 1;
 }
 const code = vitest.status ?? 1;
 if (code !== 0 && failed === 0) failed = 1;
+if (failures.length > 0) console.log(`\nfailed:\n${failures.map((f) => `  ${f}`).join('\n')}`);
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
-if (process.env.TESSERA_TEST_SUMMARY) writeFileSync(process.env.TESSERA_TEST_SUMMARY, JSON.stringify({ node: process.version, passed, failed, skipped, exitCode: code }));
+if (process.env.TESSERA_TEST_SUMMARY) writeFileSync(process.env.TESSERA_TEST_SUMMARY, JSON.stringify({ node: process.version, passed, failed, skipped, exitCode: code, failures }));
 process.exit(code);
