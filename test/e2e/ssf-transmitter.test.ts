@@ -430,11 +430,19 @@ describe.each(KINDS)('SSF transmitter on %s', (kind) => {
     await push.down();
     const down = [await startSession(userId), await startSession(userId)];
     for (const s of down) await userLogout(s.token);
-    const waiting = await until('pending while down', async () => {
+    // Wait until the receiver was tried while down, not only until both SETs are pending: the
+    // stream's last_error already shows the first SET's invalid_audience, and on a fast machine
+    // both logouts and this read can come before the push worker's first attempt, which then
+    // finds the receiver back up (and /metrics below would count no refused connection). The
+    // second SET is about the same subject, so it waits behind the first and is not tried.
+    const waiting = await until('pending while down, the receiver tried', async () => {
       const state = await streamState();
-      return state.delivery.pending === 2 && state.delivery.last_error ? state : undefined;
+      if (state.delivery.pending !== 2) return undefined;
+      const pending = (await admin('GET', `/ssf/streams/${id}/events?status=pending`)).body.events as Array<{ attempts: number; last_error: string | null }>;
+      return pending.some((e) => e.attempts >= 1 && e.last_error && !/invalid_(audience|key)/.test(e.last_error)) ? state : undefined;
     });
     expect(waiting.status).toBe('enabled');
+    expect(waiting.delivery.last_error).not.toMatch(/invalid_audience/);
     await push.reopen();
     // The stream's endpoint is the receiver's new port (it came back elsewhere): PATCH it.
     expect((await call(manageToken, 'PATCH', endpoint('configuration_endpoint'), { stream_id: id, delivery: { method: PUSH_URN, endpoint_url: push.url, authorization_header: 'Bearer receiver-secret' } })).status).toBe(200);
