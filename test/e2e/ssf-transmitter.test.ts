@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readConfig, startServer, type RunningServer } from '../../packages/server/src/index.js';
 import { freshSchemaUrl, postgresTestUrl, type TestSchema } from '../../packages/store/test/pg-support.js';
 import { metricValue } from './support/cluster.js';
@@ -114,6 +114,19 @@ describe.each(KINDS)('SSF transmitter on %s', (kind) => {
     // The RS256 key the SETs are signed with is published (the receiver reads the JWKS again).
     transmitter = await discover(node.url);
   }, 120_000);
+
+  // A test that fails half-way must not leave its stream or its scripted answers to the next
+  // ones: a stream left behind gets their SETs too and changes their counts, so one cause
+  // would show as several failures.
+  afterEach(async () => {
+    if (!push || !manageToken) return;
+    push.script.length = 0;
+    await push.reopen();
+    const left = await call(manageToken, 'GET', endpoint('configuration_endpoint'));
+    for (const stream of (left.status === 200 ? left.body : []) as Array<{ stream_id: string }>) {
+      await call(manageToken, 'DELETE', `${endpoint('configuration_endpoint')}?stream_id=${stream.stream_id}`);
+    }
+  });
 
   afterAll(async () => {
     await push?.close();

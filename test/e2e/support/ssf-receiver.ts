@@ -232,6 +232,7 @@ export interface PushReceiver {
   close(): Promise<void>;
   /** Stops listening (connections refused) until {@link reopen}. */
   down(): Promise<void>;
+  /** Listens again on the same port; nothing when it is listening. */
   reopen(): Promise<void>;
 }
 
@@ -270,7 +271,7 @@ export async function startPushReceiver(transmitter: () => Transmitter, audience
       });
     },
     async reopen() {
-      await listen();
+      if (!server.listening) await listen();
     },
   };
   const handler = async (request: IncomingMessage, response: import('node:http').ServerResponse) => {
