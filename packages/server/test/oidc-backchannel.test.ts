@@ -141,9 +141,15 @@ describe('OIDC back-channel logout through the outbox', () => {
     // The receiver comes back on the same port; the admin retries at once rather than waiting out the backoff.
     const port = Number(new URL(uri).port);
     const back = await startReceiver(node.url, () => clientId, ['RS256'], port);
-    const { body } = await node.admin<{ deliveries: Array<{ id: number; client_id: string }> }>('GET', `/sessions/${sid}/deliveries`);
-    const delivery = body.deliveries.find((d) => d.client_id === clientId)!;
-    expect((await node.admin('POST', `/deliveries/${delivery.id}/retry`)).status).toBe(200);
+    const deliveryOf = async () => (await node.admin<{ deliveries: Array<{ id: number; client_id: string; status: string }> }>('GET', `/sessions/${sid}/deliveries`)).body.deliveries.find((d) => d.client_id === clientId)!;
+    const delivery = await deliveryOf();
+    // A stalled machine can let the worker's own retry (due 0.5-1 s after the failure) reach
+    // the receiver first; then there is nothing left to retry (404) and that is fine too.
+    const retried = await node.admin('POST', `/deliveries/${delivery.id}/retry`);
+    if (retried.status !== 200) {
+      expect(retried.status).toBe(404);
+      expect((await deliveryOf()).status).toBe('delivered');
+    }
     await waitFor(() => back.received.some((r) => r.claims.sid === sid), 'the retried delivery');
     await back.close();
   });
