@@ -36,7 +36,12 @@ const SESSIONS = 40;
 const APPS = 3;
 const MAX_IN_FLIGHT = 16;
 const ANSWER_AFTER_MS = 300;
-const OUTBOX = { leaseSeconds: 2, timeoutMs: 1_500, backoffBaseMs: 100, backoffMaxMs: 500, pollIntervalMs: 50, maxInFlight: MAX_IN_FLIGHT, concurrencyPerApp: 8 };
+// The lease is well past an attempt's timeout: an attempt still on the wire when its lease
+// runs out (an event loop stalled for seconds on a loaded machine) is claimed and sent again by
+// the same node, and the first one's outcome is then not recorded, an arrival this test would
+// count against the kill. With 2 s it was seen once: 3 arrivals, 1 recorded attempt. The
+// restarted node waits out the killed one's leases, so a longer lease costs that wait only.
+const OUTBOX = { leaseSeconds: 8, timeoutMs: 1_500, backoffBaseMs: 100, backoffMaxMs: 500, pollIntervalMs: 50, maxInFlight: MAX_IN_FLIGHT, concurrencyPerApp: 8 };
 
 let dataDir: string;
 let configFile: string;
