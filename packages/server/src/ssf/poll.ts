@@ -24,6 +24,9 @@ const FALLBACK_TICK_MS = 1_000;
  */
 export async function ssfPollRoutes(app: TesseraApp, { authority, config }: ServerContext, wakeup: SsfWakeup, isClosing: () => boolean): Promise<void> {
   const store = authority.deps.store;
+  // Outbox times (settled, claimed, leased until) on the authority's clock, as the push worker
+  // and the planning of SETs use; the long poll's wait itself is real time.
+  const clock = authority.deps.clock;
   app.post(`${SSF_PATHS.poll}/:stream_id`, {
     schema: {
       tags: ['ssf'],
@@ -44,7 +47,7 @@ export async function ssfPollRoutes(app: TesseraApp, { authority, config }: Serv
     const stream = await authority.ssf.ownStream(caller, request.params.stream_id);
     if (stream.deliveryMethod !== 'poll') throw new TesseraError('INVALID_REQUEST', 'This stream is delivered by push, not poll.');
     const body = request.body ?? {};
-    const at = Date.now();
+    const at = clock.now();
     if (body.ack && body.ack.length > 0) await store.settleSsfEvents(stream.id, body.ack, { status: 'delivered', at, httpStatus: null });
     for (const [jti, failure] of Object.entries(body.setErrs ?? {})) {
       // RFC 8936 §2.4.3: the receiver could not accept this SET; it is not sent again.
@@ -67,7 +70,7 @@ export async function ssfPollRoutes(app: TesseraApp, { authority, config }: Serv
       // stream-updated); the others wait for it to be enabled again.
       const streamOnly = current.status === 'paused';
       if (maxEvents > 0 && current.status !== 'disabled') {
-        const now = Date.now();
+        const now = clock.now();
         const claimed = await store.claimSsfPollEvents(stream.id, 'poll', now, now + config.ssf.pollRedeliverSeconds * 1000, maxEvents, streamOnly);
         if (claimed.length > 0) {
           const sets: Record<string, string> = {};
@@ -76,13 +79,13 @@ export async function ssfPollRoutes(app: TesseraApp, { authority, config }: Serv
           // more to tell of, and the store is not asked again (one statement fewer per answer,
           // which a hundred long polls woken by one logout pay together). A SET committed since
           // goes to the next poll at once.
-          return { sets, moreAvailable: claimed.length < maxEvents ? false : await store.hasSsfPollEvents(stream.id, Date.now(), streamOnly) };
+          return { sets, moreAvailable: claimed.length < maxEvents ? false : await store.hasSsfPollEvents(stream.id, clock.now(), streamOnly) };
         }
       }
       const left = deadline - Date.now();
       // A client that went away, a server shutting down, or time up: answer with nothing.
       if (immediate || left <= 0 || isClosing() || gone) {
-        return { sets: {}, moreAvailable: maxEvents > 0 && current.status !== 'disabled' ? await store.hasSsfPollEvents(stream.id, Date.now(), streamOnly) : false };
+        return { sets: {}, moreAvailable: maxEvents > 0 && current.status !== 'disabled' ? await store.hasSsfPollEvents(stream.id, clock.now(), streamOnly) : false };
       }
       await wakeup.next(Math.min(left, FALLBACK_TICK_MS));
     }
