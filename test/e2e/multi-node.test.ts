@@ -452,8 +452,9 @@ describe.skipIf(skipReason !== null)(`three nodes on one PostgreSQL and Redis${s
   }, 150_000);
 
   it('SIGTERM of node 2 while it delivers: its in-flight deliveries finish and are recorded, it exits 0 holding no lease, node 1 delivers the rest', async () => {
-    // Long enough to read the lease owner of an attempt while it is in flight.
-    receiver.delayMs = 600;
+    // Long enough to read the lease owner of an attempt while it is in flight, also when this
+    // process (which hosts the receiver) stalls; 1 s inside the 2 s attempt timeout either way.
+    receiver.delayMs = 1_000;
     const sessions = await mapLimit(Array.from({ length: 60 }), 8, () => startSession(n1, relyingParty, userId));
     secrets.push(...sessions.map((s) => s.token));
     const handles = sessions.map((s) => s.handle);

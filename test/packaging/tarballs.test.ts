@@ -266,7 +266,13 @@ describe('the packed tarballs, installed outside the workspace', () => {
     });
     expect(revoked.status).toBe(401);
     expect(((await revoked.json()) as { error: string }).error).toBe('TOKEN_REVOKED');
-    expect((await me(expressApp, atExpress.accessToken)).status).toBe(401);
+    // The Express app's own SDK hears of it the same way (its feed or its back-channel
+    // notice, in another process): wait for it too, rather than assume it came first.
+    const refusedAtExpress = await waitFor('the revoked token to be refused at the Express app', async () => {
+      const response = await me(expressApp, atExpress.accessToken);
+      return response.status === 200 ? undefined : response;
+    });
+    expect(refusedAtExpress.status).toBe(401);
 
     // Tessera recorded the notice to the node:http app as delivered (the Express app ended
     // the session itself, so its own notice is also sent and delivered).
