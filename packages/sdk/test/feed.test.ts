@@ -203,7 +203,9 @@ describe('resuming', () => {
       }
       return fetch(input, init);
     };
-    const client = track(clientFor(server, app, { fetch: hanging, feed: { heartbeatTimeoutMs: 300 } }));
+    // The watchdog also covers the third, real request: 1 s leaves a loaded machine room to
+    // answer it before a third "down".
+    const client = track(clientFor(server, app, { fetch: hanging, feed: { heartbeatTimeoutMs: 1_000 } }));
     const downs: Error[] = [];
     client.on('feed:down', (e) => downs.push(e.error));
     await client.start();
