@@ -40,8 +40,12 @@ export function createFeedHub(store: Store, options: { pollIntervalMs: number; o
   let head: number | null = null;
   let closed = false;
 
+  /** The head: the furthest cursor the hub has read, or the store's when it has read none. */
   async function readHead(): Promise<number> {
-    head ??= await store.revocationHead();
+    if (head !== null) return head;
+    const read = await store.revocationHead();
+    // Another read may have finished meanwhile with a later head: never go back.
+    head = head === null ? read : Math.max(head, read);
     return head;
   }
 
@@ -66,11 +70,20 @@ export function createFeedHub(store: Store, options: { pollIntervalMs: number; o
       head = null;
       return;
     }
-    let from = await readHead();
+    // From the cursor of the live follower furthest behind, not from the hub's head: a
+    // follower that went live just after a pass had read past its cursor (its check of the
+    // head came before the commit, the pass after it) would otherwise never be handed those
+    // entries. Live followers are normally all at the head, so this is the same read. With
+    // no live follower there is nobody to hand anything to: those catching up read the store
+    // themselves, and each one's switch to live asks for a pass.
+    let from = Number.POSITIVE_INFINITY;
+    for (const sub of subscriptions) if (sub.live && sub.cursor < from) from = sub.cursor;
+    if (from === Number.POSITIVE_INFINITY) return;
     for (;;) {
       const batch = await store.listRevocations(from, PAGE);
       if (batch.length === 0) return;
-      from = head = batch[batch.length - 1]!.cursor;
+      from = batch[batch.length - 1]!.cursor;
+      head = Math.max(head ?? 0, from);
       for (const sub of subscriptions) if (sub.live) deliver(sub, batch);
       if (batch.length < PAGE) return;
     }
@@ -94,6 +107,9 @@ export function createFeedHub(store: Store, options: { pollIntervalMs: number; o
       // and the switch happen in one synchronous step, so no delivery can fall between.
       if (sub.cursor >= (await readHead())) {
         sub.live = true;
+        // A commit after this follower's last read may have had its pass while the follower
+        // was not live yet: one more pass, from its cursor, hands it anything since.
+        void wake();
         return;
       }
     }

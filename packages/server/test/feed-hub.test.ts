@@ -50,6 +50,39 @@ describe('feed hub', () => {
     expect(check()).toBe(true);
   };
 
+  it('a follower that goes live while a pass reads past its cursor still gets those entries, with no further commit', async () => {
+    await end(2);
+    // Nobody follows, so the hub knows no head. The head reads are held and let go in this
+    // order: the follower's (taken before the next commit: 2), then a pass's (after it: 3).
+    const held: Array<() => void> = [];
+    let holding = true;
+    const realHead = store.revocationHead.bind(store);
+    store.revocationHead = async () => {
+      const head = await realHead();
+      if (holding) await new Promise<void>((resolve) => held.push(resolve));
+      return head;
+    };
+    const { received, subscriber } = follower();
+    const joined = hub.subscribe(2, subscriber);
+    await waitFor(() => held.length === 1);
+    n++;
+    await store.createSession({ tokenId: `tok_${n}`, secretHash: 'x'.repeat(64), handle: `ses_${n}`, userId: 'usr_1', ip: null, userAgent: null, createdAt: 1, idleTimeoutMs: 60_000, expiresAt: 10_000_000, apps: [] });
+    const [third] = await store.endSessions([`ses_${n}`], { at: 2, reason: 'logout', actor: 'user' });
+    const pass = hub.wake();
+    // The pass of that commit either waits on its own head read or has nothing to do yet.
+    let passDone = false;
+    void pass.then(() => (passDone = true));
+    await waitFor(() => held.length === 2 || passDone);
+    holding = false;
+    held[0]!();
+    await joined;
+    held[1]?.();
+    await pass;
+    // The poll interval is a minute: only the hub's own reading can bring it.
+    await waitFor(() => received.length === 1);
+    expect(received.map((e) => e.cursor)).toEqual([third!.cursor]);
+  });
+
   it('reads nothing on commits while nobody follows', async () => {
     await end(3);
     await end(2);
