@@ -38,6 +38,7 @@ function runSuite(label, nodeBin) {
   const env = { ...npmEnv, TESSERA_TEST_SUMMARY: summary };
   if (nodeBin) env.PATH = `${dirname(nodeBin)}:${env.PATH}`;
   const run = spawnSync(nodeBin ?? process.execPath, [join(root, 'scripts', 'test.mjs'), ...vitestArgs], { cwd: root, env, stdio: 'inherit' });
+  stopIfSignalled(run.signal);
   let counts = { passed: 0, failed: 1, skipped: 0, node: '?' };
   if (existsSync(summary)) counts = JSON.parse(readFileSync(summary, 'utf8'));
   if (run.status !== 0 && counts.failed === 0) counts.failed = 1;
@@ -95,6 +96,7 @@ function runOn(major) {
     node = installNode(major);
     built = buildAddonFor(node);
   } catch (error) {
+    stopIfSignalled(error.signal);
     console.error(`[ci] could not set up Node.js ${major}: ${error.message}`);
     return { passed: 0, failed: 1, skipped: 0, node: `${major}.x` };
   }
@@ -105,6 +107,19 @@ function runOn(major) {
   } finally {
     restoreAddon();
   }
+}
+
+/**
+ * Stops the CI when a child it waited for was ended by a signal (Ctrl+C, a kill of the
+ * process group). The handlers below cannot do it then: the runs and builds are synchronous,
+ * so a signal's handler would wait for the last of them, and the CI would go on to the next
+ * Node.js in the meantime.
+ */
+function stopIfSignalled(signal) {
+  if (signal !== 'SIGINT' && signal !== 'SIGTERM' && signal !== 'SIGHUP') return;
+  console.error(`[ci] stopped by ${signal}`);
+  restoreAddon();
+  process.exit(130);
 }
 
 mkdirSync(cache, { recursive: true });
