@@ -125,7 +125,9 @@ function stopIfSignalled(signal) {
 mkdirSync(cache, { recursive: true });
 restoreAddon(); // a run killed mid-way (SIGKILL) left its binary: put the machine's back first
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  // The test run gets the signal too (same process group) and ends; restore, then stop.
+  // A handler keeps the signal from ending this process in the middle of a run (with another
+  // Node.js's binary in place); the run gets the signal too (same process group), ends, and
+  // stopIfSignalled then restores and stops. The handler itself runs only between runs.
   process.on(signal, () => {
     restoreAddon();
     process.exit(130);

@@ -30,12 +30,14 @@ if (existsSync(results)) {
   passed = report.numPassedTests;
   failed = report.numFailedTests;
   skipped = report.numPendingTests + report.numTodoTests;
-  // A test file that crashed before running its tests counts as a failure too.
-  failed += report.testResults.filter((f) => f.status === 'failed' && f.assertionResults.length === 0).length;
+  const firstLine = (text) => String(text ?? '').split('\n').find((l) => l.trim())?.trim().slice(0, 300) ?? '';
   for (const file of report.testResults) {
     const name = file.name.startsWith(root) ? file.name.slice(root.length + 1) : file.name;
-    const firstLine = (text) => String(text ?? '').split('\n').find((l) => l.trim())?.trim().slice(0, 300) ?? '';
-    if (file.status === 'failed' && file.assertionResults.length === 0) failures.push(`${name}: ${firstLine(file.message)}`);
+    // A test file that crashed before running its tests counts as a failure too.
+    if (file.status === 'failed' && file.assertionResults.length === 0) {
+      failed += 1;
+      failures.push(`${name}: ${firstLine(file.message)}`);
+    }
     for (const test of file.assertionResults) {
       if (test.status === 'failed') failures.push(`${name} > ${test.fullName}: ${firstLine(test.failureMessages?.[0])}`);
     }

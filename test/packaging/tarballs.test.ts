@@ -260,19 +260,15 @@ describe('the packed tarballs, installed outside the workspace', () => {
     });
     expect(logouts).toEqual([{ sid: atExpress.sid, sub: alice.id }]);
     // And its token check refuses the ended session (the SDK follows the revocation feed).
-    const revoked = await waitFor('the revoked token to be refused at the node:http app', async () => {
-      const response = await me(httpApp, atHttp.accessToken);
+    // Each app's SDK hears of it on its own, in its own process: wait at each.
+    const refusedAt = (app: App, accessToken: string, name: string) => waitFor(`the revoked token to be refused at the ${name} app`, async () => {
+      const response = await me(app, accessToken);
       return response.status === 200 ? undefined : response;
     });
+    const revoked = await refusedAt(httpApp, atHttp.accessToken, 'node:http');
     expect(revoked.status).toBe(401);
     expect(((await revoked.json()) as { error: string }).error).toBe('TOKEN_REVOKED');
-    // The Express app's own SDK hears of it the same way (its feed or its back-channel
-    // notice, in another process): wait for it too, rather than assume it came first.
-    const refusedAtExpress = await waitFor('the revoked token to be refused at the Express app', async () => {
-      const response = await me(expressApp, atExpress.accessToken);
-      return response.status === 200 ? undefined : response;
-    });
-    expect(refusedAtExpress.status).toBe(401);
+    expect((await refusedAt(expressApp, atExpress.accessToken, 'Express')).status).toBe(401);
 
     // Tessera recorded the notice to the node:http app as delivered (the Express app ended
     // the session itself, so its own notice is also sent and delivered).

@@ -28,14 +28,20 @@ describe('feed hub', () => {
     await store.close();
   });
 
-  async function end(count: number): Promise<RevocationEvent[]> {
+  /** Starts and ends `count` sessions in the store: entries in the log, the hub not told. */
+  async function commit(count: number): Promise<RevocationEvent[]> {
     const handles: string[] = [];
     for (let i = 0; i < count; i++) {
       n++;
       await store.createSession({ tokenId: `tok_${n}`, secretHash: 'x'.repeat(64), handle: `ses_${n}`, userId: 'usr_1', ip: null, userAgent: null, createdAt: 1, idleTimeoutMs: 60_000, expiresAt: 10_000_000, apps: [] });
       handles.push(`ses_${n}`);
     }
-    const events = await store.endSessions(handles, { at: 2, reason: 'logout', actor: 'user' });
+    return store.endSessions(handles, { at: 2, reason: 'logout', actor: 'user' });
+  }
+
+  /** {@link commit}, then the hub's wake-up, as after a commit on this node. */
+  async function end(count: number): Promise<RevocationEvent[]> {
+    const events = await commit(count);
     await hub.wake();
     return events;
   }
@@ -65,9 +71,7 @@ describe('feed hub', () => {
     const { received, subscriber } = follower();
     const joined = hub.subscribe(2, subscriber);
     await waitFor(() => held.length === 1);
-    n++;
-    await store.createSession({ tokenId: `tok_${n}`, secretHash: 'x'.repeat(64), handle: `ses_${n}`, userId: 'usr_1', ip: null, userAgent: null, createdAt: 1, idleTimeoutMs: 60_000, expiresAt: 10_000_000, apps: [] });
-    const [third] = await store.endSessions([`ses_${n}`], { at: 2, reason: 'logout', actor: 'user' });
+    const [third] = await commit(1);
     const pass = hub.wake();
     // The pass of that commit either waits on its own head read or has nothing to do yet.
     let passDone = false;
