@@ -126,6 +126,13 @@ describe('your devices page', () => {
     // No token of any session on the page.
     expect(page.body).not.toContain(s.token);
     expect(page.body).not.toContain(s.other.token);
+    // Ages are told on the server's clock (here a manual one, years from the real one): the
+    // session left alone for 3 hours says so; the one in use says just now.
+    expect(other).toContain('>just now</time>');
+    t.clock.advance(3 * 3600 * 1000);
+    const later = (await openAccount(t, s.token)).page.body.match(/<li[^>]*data-session="[^"]+"[\s\S]*?<\/li>/g) ?? [];
+    expect(later.find((li) => li.includes(`data-session="${s.other.handle}"`))).toContain('>3 hours ago</time>');
+    expect(later.find((li) => li.includes(`data-session="${s.handle}"`))).toContain('>just now</time>');
   });
 
   it('signs out one device; a wrong or missing CSRF token ends nothing; another user\'s device is never ended', async () => {

@@ -58,7 +58,10 @@ export async function accountRoutes(app: TesseraApp, { authority, config, limits
     }));
     // The same list as GET /v1/consents.
     const consents = granted.map((c) => ({ clientId: c.clientId, appName: names.get(c.clientId) ?? c.clientId, scope: c.scope, grantedAt: c.createdAt }));
-    return renderAccountPage({ username: current.user.username, csrf: csrf.issue(request, reply), currentHandle: current.session.handle, devices, consents, now: Date.now(), ...extra });
+    // "2 minutes ago" is measured on the clock the sessions' times were written with (the
+    // authority's), so a server run on another clock (tests, a manual clock) shows true ages.
+    const now = authority.deps.clock.now();
+    return renderAccountPage({ username: current.user.username, csrf: csrf.issue(request, reply), currentHandle: current.session.handle, devices, consents, now, ...extra });
   }
 
   const refused = (reply: FastifyReply) =>
