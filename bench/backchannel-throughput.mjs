@@ -17,7 +17,7 @@ import { createServer } from 'node:http';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './lib/args.mjs';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import pg from 'pg';
 import { withDefaultUser } from '../packages/store/dist/index.js';
@@ -27,7 +27,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const GOAL = 1_000;
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
-const { values: args } = parseArgs({
+const { values: args } = parseBenchArgs(import.meta.url, {
   options: {
     sessions: { type: 'string', default: '1000' },
     apps: { type: 'string', default: '5' },

@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './lib/args.mjs';
 import pg from 'pg';
 import { createAuthority, loadConfig, systemClock } from '../packages/core/dist/index.js';
 import { createPostgresStore, withDefaultUser as withUser } from '../packages/store/dist/index.js';
@@ -293,7 +293,7 @@ export async function runCapacityBench(options = {}) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({
+  const { values } = parseBenchArgs(import.meta.url, {
     options: {
       postgres: { type: 'string', default: process.env.TESSERA_BENCH_DATABASE_URL || 'postgres://127.0.0.1:5432/test' },
       users: { type: 'string', default: '100000' },

@@ -24,7 +24,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './lib/args.mjs';
 import { call, cpuSeconds, cpuSecondsByName, createSchema, follow, hasRedisServer, machineTicks, mapLimit, nowMs, registerApp, startCluster, startRedis } from './lib/cluster.mjs';
 import { sleep } from './lib/children.mjs';
 import { median, quantile, round, summarizeMs } from './lib/stats.mjs';
@@ -285,7 +285,7 @@ export function multiNodeSection(result, number = 6) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({
+  const { values } = parseBenchArgs(import.meta.url, {
     options: {
       postgres: { type: 'string', default: process.env.TESSERA_BENCH_DATABASE_URL || 'postgres://127.0.0.1:5432/test' },
       revocations: { type: 'string', default: '200' },

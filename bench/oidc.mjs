@@ -16,12 +16,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './lib/args.mjs';
 import { cpuSeconds, startChild, stopChild } from './lib/children.mjs';
 import { startTessera } from './lib/tessera.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '8' }, json: { type: 'string' } } });
+const { values: args } = parseBenchArgs(import.meta.url, { options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '8' }, json: { type: 'string' } } });
 const rounds = Number(args.rounds);
 const seconds = Number(args.seconds);
 const connections = Number(args.connections);

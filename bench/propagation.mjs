@@ -19,7 +19,7 @@ import { randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './lib/args.mjs';
 import { ask, sleep, startChild, stopChild, wallClockMs } from './lib/children.mjs';
 import { median, round, summarizeMs } from './lib/stats.mjs';
 import { startTessera } from './lib/tessera.mjs';
@@ -186,7 +186,7 @@ export async function runPropagationBench(options = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({
+  const { values } = parseBenchArgs(import.meta.url, {
     options: {
       verifiers: { type: 'string', default: '8' },
       revocations: { type: 'string', default: '200' },

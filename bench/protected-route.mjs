@@ -27,7 +27,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './lib/args.mjs';
 import { ask, cpuSeconds, expectStatus, mapLimit, request, startChild, stopChild } from './lib/children.mjs';
 import { median, round } from './lib/stats.mjs';
 import { startTessera } from './lib/tessera.mjs';
@@ -257,7 +257,7 @@ function versions() {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({
+  const { values } = parseBenchArgs(import.meta.url, {
     options: {
       rounds: { type: 'string', default: '10' },
       seconds: { type: 'string', default: '3' },

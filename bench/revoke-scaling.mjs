@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './lib/args.mjs';
 import { planPopulation, seedPostgres, seedSqlite } from './lib/seed-sessions.mjs';
 import { median, quantile, round } from './lib/stats.mjs';
 
@@ -191,7 +191,7 @@ export async function runRevokeBench(options = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({
+  const { values } = parseBenchArgs(import.meta.url, {
     options: {
       sizes: { type: 'string', default: '10000,1000000' },
       'pg-sizes': { type: 'string', default: '10000,1000000' },

@@ -23,7 +23,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism, cpus, loadavg, release, totalmem, type } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './lib/args.mjs';
 import { median } from './lib/stats.mjs';
 import { syncBenchmarkFigures } from '../scripts/readme-figures.mjs';
 import { backchannelCaveats, backchannelSection, backchannelSummaryRows } from './lib/backchannel-report.mjs';
@@ -34,7 +34,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const require = createRequire(import.meta.url);
 
-const { values: args } = parseArgs({
+const { values: args } = parseBenchArgs(import.meta.url, {
   options: {
     rounds: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '5' },

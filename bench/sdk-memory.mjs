@@ -20,7 +20,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './lib/args.mjs';
 import { ask, sleep, startChild, stopChild } from './lib/children.mjs';
 import { planPopulation, seedSqlite } from './lib/seed-sessions.mjs';
 import { round } from './lib/stats.mjs';
@@ -122,7 +122,7 @@ export async function runSdkMemoryBench(options = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { sessions: { type: 'string', default: '100000' }, json: { type: 'string' } } });
+  const { values } = parseBenchArgs(import.meta.url, { options: { sessions: { type: 'string', default: '100000' }, json: { type: 'string' } } });
   const result = await runSdkMemoryBench({ sessions: Number(values.sessions) });
   const text = JSON.stringify(result, null, 2);
   if (values.json) writeFileSync(values.json, `${text}\n`);

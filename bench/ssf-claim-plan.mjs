@@ -19,11 +19,11 @@
 // side. A claim that stops after `limit` rows reads about `limit` index entries whatever the
 // backlog; one that reads the backlog grows with it.
 import pg from 'pg';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './lib/args.mjs';
 import { createPostgresDriver, createSqlStore, withDefaultUser } from '../packages/store/dist/index.js';
 import { postgresSchema, postgresSettings } from './lib/postgres-schema.mjs';
 
-const { values: args } = parseArgs({
+const { values: args } = parseBenchArgs(import.meta.url, {
   options: {
     postgres: { type: 'string', default: process.env.TESSERA_BENCH_DATABASE_URL || 'postgres://127.0.0.1:5432/test' },
     history: { type: 'string', default: '20000' },

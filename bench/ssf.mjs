@@ -24,7 +24,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './lib/args.mjs';
 import { decodeJwt } from 'jose';
 import { postgresSchema, postgresSettings } from './lib/postgres-schema.mjs';
 import { cpuSeconds, expectStatus, mapLimit, request, sleep, wallClockMs } from './lib/children.mjs';
@@ -32,7 +32,7 @@ import { summarizeMs, round } from './lib/stats.mjs';
 import { startTessera } from './lib/tessera.mjs';
 import { reportEventLoop } from './lib/loop-report.mjs';
 
-const { values: args } = parseArgs({
+const { values: args } = parseBenchArgs(import.meta.url, {
   options: {
     streams: { type: 'string', default: '10,100' },
     rate: { type: 'string', default: '100' },

@@ -16,11 +16,11 @@ import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './lib/args.mjs';
 import { README, setFigures } from '../scripts/readme-figures.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '2' }, 'fresh-cache': { type: 'boolean', default: false }, keep: { type: 'boolean', default: false }, 'write-readme': { type: 'boolean', default: false } } });
+const { values: args } = parseBenchArgs(import.meta.url, { options: { runs: { type: 'string', default: '2' }, 'fresh-cache': { type: 'boolean', default: false }, keep: { type: 'boolean', default: false }, 'write-readme': { type: 'boolean', default: false } } });
 
 const freePort = () =>
   new Promise((resolve, reject) => {

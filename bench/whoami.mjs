@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './lib/args.mjs';
 import { cpuSeconds, expectStatus, request, startChild, stopChild } from './lib/children.mjs';
 import { median, round } from './lib/stats.mjs';
 
@@ -135,7 +135,7 @@ export async function runWhoamiBench(options = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({
+  const { values } = parseBenchArgs(import.meta.url, {
     options: {
       rounds: { type: 'string', default: '5' },
       seconds: { type: 'string', default: '5' },
