@@ -286,6 +286,16 @@ export interface StoreOperations {
   /** Marks pending events past their horizon dead; returns how many (at most `limit`). */
   expireSsfEvents(now: number, limit: number): Promise<number>;
   /**
+   * A pending event is held while no push may take it (its stream polls, or is paused and the
+   * event is not about the stream itself), and the push claim looks only at events not held,
+   * so a held backlog never slows it. A stream's update re-decides its pending events; an
+   * event inserted by a transaction that read the stream before that update keeps what that
+   * transaction saw. This releases such events of enabled push streams (at most `limit`;
+   * returns how many), so none stays held under a stream that pushes: the push worker calls
+   * it on its timer.
+   */
+  releaseHeldSsfEvents(limit: number): Promise<number>;
+  /**
    * An operator's retry of a dead event: pending again, due at `now`, with a fresh horizon,
    * its lease cleared (its attempts, last error and claims kept: the same `jti` and
    * `event_timestamp` go out). Only a `dead` event of `streamId`, and only while that stream

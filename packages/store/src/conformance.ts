@@ -1611,6 +1611,46 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect((await store.claimSsfPushEvents('n3', T0 + MINUTE + 1, T0 + 2 * MINUTE, 10)).map((e) => e.jti)).toEqual([a2.jti, b1.jti]);
       });
 
+      it('holds the events no push may take out of the claim, and lets them go when their stream pushes again', async () => {
+        const paused = await store.createSsfStream(stream({ status: 'paused' }));
+        const poll = await store.createSsfStream(stream({ deliveryMethod: 'poll' }));
+        const [p1, p2, q1] = [setFor(paused.id, 'user:a'), setFor(paused.id, 'user:b', { horizonAt: T0 + 10 }), setFor(poll.id, 'user:a')];
+        await store.enqueueSsfEvents([p1, p2, q1]);
+        expect(await store.claimSsfPushEvents('n1', T0, T0 + MINUTE, 10)).toEqual([]);
+        // Nothing to release: a paused stream's and a poll stream's events stay held.
+        expect(await store.releaseHeldSsfEvents(100)).toBe(0);
+        // Held events still end at their horizon.
+        expect(await store.expireSsfEvents(T0 + 10, 100)).toBe(1);
+        // Enabled: the paused stream's events go, in order; switched to push, the poll stream's too.
+        await store.updateSsfStream(paused.id, { status: 'enabled', updatedAt: T0 + 11 });
+        await store.updateSsfStream(poll.id, { deliveryMethod: 'push', updatedAt: T0 + 11 });
+        expect((await store.claimSsfPushEvents('n1', T0 + 12, T0 + MINUTE, 10)).map((e) => e.jti)).toEqual([p1.jti, q1.jti]);
+        expect(await store.releaseSsfEvents('n1')).toBe(2);
+        // Paused again: held again, and a dead event retried meanwhile is held with them.
+        await store.updateSsfStream(paused.id, { status: 'paused', updatedAt: T0 + 13 });
+        await store.updateSsfStream(poll.id, { deliveryMethod: 'poll', updatedAt: T0 + 13 });
+        const [dead] = await store.listSsfEvents(paused.id, { status: 'dead', limit: 1 });
+        expect((await store.retrySsfEvent(paused.id, dead!.id, T0 + 14, T0 + HOUR))?.jti).toBe(p2.jti);
+        expect(await store.claimSsfPushEvents('n1', T0 + 15, T0 + MINUTE, 10)).toEqual([]);
+        await store.updateSsfStream(paused.id, { status: 'enabled', updatedAt: T0 + 16 });
+        expect((await store.claimSsfPushEvents('n1', T0 + 17, T0 + MINUTE, 10)).map((e) => e.jti)).toEqual([p1.jti, p2.jti]);
+      });
+
+      it('releases events held under a stream that pushes now (an insert that saw the stream before it changed)', async () => {
+        // An event whose stream the insert could not see (here: not created yet; in production, a
+        // transaction that read the stream paused while it was being enabled) is held.
+        const id = nextId('st');
+        const early = setFor(id, 'user:a');
+        await store.enqueueSsfEvents([early]);
+        const push = await store.createSsfStream(stream({ id }));
+        const paused = await store.createSsfStream(stream({ status: 'paused' }));
+        await store.enqueueSsfEvents([setFor(paused.id, 'user:a')]);
+        expect(await store.claimSsfPushEvents('n1', T0, T0 + MINUTE, 10)).toEqual([]);
+        expect(await store.releaseHeldSsfEvents(100)).toBe(1);
+        expect(await store.releaseHeldSsfEvents(100)).toBe(0);
+        expect((await store.claimSsfPushEvents('n1', T0 + 1, T0 + MINUTE, 10)).map((e) => [e.jti, e.streamId])).toEqual([[early.jti, push.id]]);
+      });
+
       it('records a batch of deliveries at once, only those the owner still holds', async () => {
         const push = await store.createSsfStream(stream());
         await store.enqueueSsfEvents([setFor(push.id, 'user:a'), setFor(push.id, 'user:b'), setFor(push.id, 'user:c')]);

@@ -355,6 +355,36 @@ ALTER TABLE ssf_events ALTER COLUMN status SET STATISTICS 0, ALTER COLUMN status
 ALTER TABLE ssf_events SET (fillfactor = 45);
 `,
   },
+  {
+    version: 13,
+    name: 'held SETs out of the push claim',
+    // `held` = 1: a pending SET no push may take now (its stream polls, or is a paused push
+    // stream and the SET is not about the stream itself). The push claim walked every pending
+    // SET in due order and skipped these by their stream: a poll stream not polled for a while,
+    // or a paused stream, holds up to the horizon's worth of them, and every claim of every
+    // other stream read them all (93 ms per claim on PostgreSQL, 67 ms on SQLite, with 50,000
+    // held; bench/ssf-held.mjs, benchmarks.md §9): one receiver's outage slowed every push.
+    // ssf_events_due now leaves them out. Rows that are pending when this runs are set from
+    // their streams' state.
+    //
+    // ssf_events_unheld finds held SETs of streams that take pushes again (the store's
+    // releaseHeldSsfEvents, the repair of a status change that raced a SET's insert), and
+    // ssf_events_horizon the pending SETs past their horizon (expireSsfEvents read every
+    // pending SET, 25 ms a pass on PostgreSQL with 50,000 held). `horizon_at IS NOT NULL`
+    // (always true) keeps it for queries with a condition on horizon_at, as migration 11 did
+    // for ssf_events_due: with `status = 'pending'` alone, PostgreSQL took it for the claim's
+    // check of an older SET of the same subject, and read every pending SET for each one
+    // claimed (60,080 rows for a claim of 20 at 3,000 pending, in postgres.test.ts).
+    sql: `
+ALTER TABLE ssf_events ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+UPDATE ssf_events SET held = COALESCE((SELECT CASE WHEN s.delivery_method = 'push' AND (s.status = 'enabled' OR (s.status = 'paused' AND ssf_events.subject_key LIKE 'stream:%')) THEN 0 ELSE 1 END FROM ssf_streams s WHERE s.id = ssf_events.stream_id), 1)
+  WHERE status = 'pending';
+DROP INDEX ssf_events_due;
+CREATE INDEX ssf_events_due ON ssf_events (next_attempt_at) WHERE status = 'pending' AND next_attempt_at IS NOT NULL AND held = 0;
+CREATE INDEX ssf_events_unheld ON ssf_events (stream_id) WHERE status = 'pending' AND held = 1;
+CREATE INDEX ssf_events_horizon ON ssf_events (horizon_at) WHERE status = 'pending' AND horizon_at IS NOT NULL;
+`,
+  },
 ];
 
 function forDialect(sql: string, dialect: SqlDriver['dialect']): string {

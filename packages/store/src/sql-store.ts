@@ -188,6 +188,22 @@ const STREAM_COLUMNS: Record<Exclude<keyof SsfStreamPatch, 'updatedAt'>, [string
   lastVerificationAt: ['last_verification_at', (v) => v],
 };
 
+/**
+ * Whether a pending SET of stream `s` about `subject` is held (1) or may be pushed now (0):
+ * held when its stream polls (a poll takes it, never the push claim), and when its stream is
+ * a paused push stream and the SET is not about the stream itself (a pause holds the
+ * subjects' SETs; verification and stream-updated still go out). A SET whose stream is gone
+ * is held (nothing will push it; the horizon ends it). The push claim reads only unheld SETs
+ * (ssf_events_due), so a poll stream's or a paused stream's backlog costs it nothing
+ * (migration 13). The claim still checks the stream itself: this is where to look, not
+ * permission.
+ */
+function heldSql(subject = 'ssf_events.subject_key', stream = 'ssf_events.stream_id'): string {
+  return `COALESCE((SELECT CASE WHEN s.delivery_method = 'push' AND (s.status = 'enabled' OR (s.status = 'paused' AND ${subject} LIKE 'stream:%')) THEN 0 ELSE 1 END FROM ssf_streams s WHERE s.id = ${stream}), 1)`;
+}
+/** heldSql for a row being inserted: its subject key and stream id as parameters, in that order. */
+const INSERT_HELD = heldSql('CAST(? AS TEXT)', '?');
+
 function toSsfEvent(r: Row): SsfEvent {
   return {
     id: num(r.id),
@@ -1118,7 +1134,14 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
         params.push(encode(patch[key]));
       }
       const changed = await db.run(`UPDATE ssf_streams SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
-      return changed > 0 ? ops.findSsfStream(id) : null;
+      if (changed === 0) return null;
+      // Held or not follows the stream's status and delivery method (heldSql). A SET inserted
+      // by a transaction still open now keeps what it saw; releaseHeldSsfEvents mends the case
+      // that matters (held under a stream that takes pushes again).
+      if (patch.status !== undefined || patch.deliveryMethod !== undefined) {
+        await db.run(`UPDATE ssf_events SET held = ${heldSql()} WHERE stream_id = ? AND status = 'pending'`, [id]);
+      }
+      return ops.findSsfStream(id);
     },
 
     deleteSsfStream(id) {
@@ -1155,9 +1178,9 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       for (const part of chunks(events)) {
         // Nobody reads them back in the transaction that plans them.
         await deferredWrite(
-          `INSERT INTO ssf_events (stream_id, jti, subject_key, event_type, claims, status, attempts, next_attempt_at, created_at, horizon_at)
-           VALUES ${part.map(() => "(?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)").join(', ')}`,
-          part.flatMap((e) => [e.streamId, e.jti, e.subjectKey, e.eventType, JSON.stringify(e.claims), e.createdAt, e.createdAt, e.horizonAt]),
+          `INSERT INTO ssf_events (stream_id, jti, subject_key, event_type, claims, status, attempts, next_attempt_at, created_at, horizon_at, held)
+           VALUES ${part.map(() => `(?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ${INSERT_HELD})`).join(', ')}`,
+          part.flatMap((e) => [e.streamId, e.jti, e.subjectKey, e.eventType, JSON.stringify(e.claims), e.createdAt, e.createdAt, e.horizonAt, e.subjectKey, e.streamId]),
         );
       }
     },
@@ -1169,11 +1192,13 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       const skip = db.dialect === 'postgres' ? ' FOR UPDATE OF e SKIP LOCKED' : '';
       // Due rows in next_attempt_at order straight from the partial index of pending rows, so a
       // claim stops after `limit` rows instead of sorting the whole backlog (ordering by id
-      // would); per-subject order is kept by the NOT EXISTS, not by the ORDER BY.
+      // would); per-subject order is kept by the NOT EXISTS, not by the ORDER BY. Held SETs
+      // (heldSql: a poll stream's, a paused stream's) are not in that index at all, so no
+      // backlog of theirs is walked; the join still checks each stream as it is now.
       const index = db.dialect === 'sqlite' ? ' INDEXED BY ssf_events_due' : '';
       const sql = `UPDATE ssf_events SET lease_owner = ?, lease_expires_at = ?
          WHERE id IN (SELECT e.id FROM ssf_events e${index} JOIN ssf_streams s ON s.id = e.stream_id
-                      WHERE e.status = 'pending' AND e.next_attempt_at <= ? AND e.horizon_at > ? AND (e.lease_expires_at IS NULL OR e.lease_expires_at <= ?)
+                      WHERE e.status = 'pending' AND e.held = 0 AND e.next_attempt_at <= ? AND e.horizon_at > ? AND (e.lease_expires_at IS NULL OR e.lease_expires_at <= ?)
                         AND (s.status = 'enabled' OR (s.status = 'paused' AND e.subject_key LIKE 'stream:%')) AND s.delivery_method = 'push'
                         AND NOT EXISTS (SELECT 1 FROM ssf_events p WHERE p.stream_id = e.stream_id AND p.subject_key = e.subject_key AND p.status = 'pending' AND p.id < e.id)
                       ORDER BY e.next_attempt_at LIMIT ?${skip})
@@ -1287,10 +1312,28 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
     },
 
     async expireSsfEvents(now, limit) {
+      // Through ssf_events_horizon: only the SETs past their horizon, not every pending one (a
+      // paused or poll stream may hold many). SQLite, without statistics, preferred
+      // ssf_events_by_status and a sort of every pending SET, hence INDEXED BY there.
+      const index = db.dialect === 'sqlite' ? ' INDEXED BY ssf_events_horizon' : '';
       return db.run(
         `UPDATE ssf_events SET status = 'dead', last_error = COALESCE(last_error, 'not delivered before the horizon'), lease_owner = NULL, lease_expires_at = NULL
-         WHERE id IN (SELECT id FROM ssf_events WHERE status = 'pending' AND horizon_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?) ORDER BY id LIMIT ?)`,
+         WHERE id IN (SELECT id FROM ssf_events${index} WHERE status = 'pending' AND horizon_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?) ORDER BY horizon_at LIMIT ?)`,
         [now, now, limit],
+      );
+    },
+
+    async releaseHeldSsfEvents(limit) {
+      // Held SETs (heldSql) of streams that take pushes now: a stream enabled, or switched to
+      // push, while a transaction that had read it paused or polling was inserting SETs for it
+      // (the stream's own UPDATE of its SETs could not see them yet). Read through
+      // ssf_events_unheld: held rows of push streams that are enabled, which are only such
+      // leftovers, never a paused or poll stream's backlog.
+      return db.run(
+        `UPDATE ssf_events SET held = 0
+         WHERE id IN (SELECT e.id FROM ssf_events e JOIN ssf_streams s ON s.id = e.stream_id
+                      WHERE e.status = 'pending' AND e.held = 1 AND s.status = 'enabled' AND s.delivery_method = 'push' LIMIT ?)`,
+        [limit],
       );
     },
 
@@ -1298,7 +1341,7 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       // Per-subject order still holds: the retried event keeps its id, so it goes out before
       // any younger pending event about the same subject (claimSsfPushEvents' NOT EXISTS).
       const rows = await db.all(
-        `UPDATE ssf_events SET status = 'pending', next_attempt_at = ?, horizon_at = ?, lease_owner = NULL, lease_expires_at = NULL
+        `UPDATE ssf_events SET status = 'pending', next_attempt_at = ?, horizon_at = ?, lease_owner = NULL, lease_expires_at = NULL, held = ${heldSql()}
          WHERE id = ? AND stream_id = ? AND status = 'dead'
            AND EXISTS (SELECT 1 FROM ssf_streams s WHERE s.id = ssf_events.stream_id AND s.status <> 'disabled')
          RETURNING *`,

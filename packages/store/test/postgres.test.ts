@@ -461,6 +461,33 @@ describe.skipIf(!base)('postgres store', () => {
     }
   }));
 
+  it('claims SSF push events and expires SETs without reading a held backlog (a paused stream’s), with statistics taken before it', () => withQuietStatistics(async ({ name, store, admin, enqueue }) => {
+    // A paused (or polling) stream's SETs wait, up to the horizon; the claim once walked them
+    // all on every claim, and the expiry on every pass (migration 13).
+    await store.updateSsfStream('st_0', { status: 'paused', updatedAt: Date.now() });
+    await enqueue(3000, () => 'st_0');
+    await enqueue(20, (n) => `st_${1 + (n % 9)}`);
+    const { result, sent } = await messages(() => store.claimSsfPushEvents('worker', Date.now(), Date.now() + 30_000, 50));
+    expect(result).toHaveLength(20);
+    expect(result.some((e) => e.streamId === 'st_0')).toBe(false);
+    const claim = scansOf(await explainMessage(admin, sent[0]!), 'ssf_events');
+    expect(claim.read).toBeLessThan(200);
+    expect(claim.indexes).toContain('ssf_events_due');
+
+    const expiry = await messages(() => store.expireSsfEvents(Date.now(), 1000));
+    expect(expiry.result).toBe(0);
+    await admin.query(`BEGIN; SET LOCAL search_path = ${name}`);
+    try {
+      const now = Date.now();
+      const plan = (await admin.query({ text: `EXPLAIN (ANALYZE, FORMAT JSON) ${expiry.sent[0]!}`, values: [now, now, 1000] })).rows[0]['QUERY PLAN'][0].Plan as PlanNode;
+      const scans = scansOf(plan, 'ssf_events');
+      expect(scans.read).toBeLessThan(200);
+      expect(scans.indexes).toContain('ssf_events_horizon');
+    } finally {
+      await admin.query('ROLLBACK');
+    }
+  }));
+
   it('claims a poll stream’s SETs without reading its backlog, with statistics taken before it', () => withQuietStatistics(async ({ name, store, admin, enqueue }) => {
     // The claim once read every pending SET of the stream (a bitmap scan of
     // ssf_events_pending_by_subject) and sorted them by id, on every poll.

@@ -263,6 +263,9 @@ export function createSsfPushWorker(input: { store: Store; authority: Authority;
     try {
       // Events held past the horizon (a long pause, an unacknowledged poll) are given up.
       await store.expireSsfEvents(now(), 1_000);
+      // Events a stream's enabling could not see yet (inserted by a transaction open at that
+      // moment) are released to the claim.
+      await store.releaseHeldSsfEvents(1_000);
     } catch (error) {
       log.error({ err: error }, 'SSF expiry failed');
     }
