@@ -488,6 +488,34 @@ describe.skipIf(!base)('postgres store', () => {
     }
   }));
 
+  it('releases a SET inserted held by a transaction that read its stream paused while another enabled it', async () => {
+    const { url } = await schema();
+    const driver = createPostgresDriver(url, { max: 3 });
+    const store = createSqlStore(driver);
+    // Another node's store: its own connections, outside the transaction below.
+    const otherDriver = createPostgresDriver(url, { max: 1 });
+    const other = createSqlStore(otherDriver);
+    try {
+      await store.migrate();
+      const at = Date.now();
+      await store.createSsfStream({ ...pushStream('st_race', at), status: 'paused' });
+      const set = { streamId: 'st_race', jti: 'jti_race', subjectKey: 'user:u1', eventType: 'x', claims: {}, createdAt: at, horizonAt: at + 3_600_000 };
+      await store.transaction(async (tx) => {
+        await tx.enqueueSsfEvents([set]);
+        // A read sends the deferred INSERT now: it runs (and decides held) while the stream is paused.
+        await tx.findSsfStream('st_race');
+        // Enabled on another connection meanwhile: its UPDATE of the stream's SETs cannot see this one.
+        await other.updateSsfStream('st_race', { status: 'enabled', updatedAt: at + 1 });
+      });
+      expect(await store.claimSsfPushEvents('n1', Date.now(), Date.now() + 60_000, 10)).toEqual([]);
+      expect(await store.releaseHeldSsfEvents(100)).toBe(1);
+      expect((await store.claimSsfPushEvents('n1', Date.now(), Date.now() + 60_000, 10)).map((e) => e.jti)).toEqual(['jti_race']);
+    } finally {
+      await otherDriver.close();
+      await driver.close();
+    }
+  });
+
   it('claims a poll stream’s SETs without reading its backlog, with statistics taken before it', () => withQuietStatistics(async ({ name, store, admin, enqueue }) => {
     // The claim once read every pending SET of the stream (a bitmap scan of
     // ssf_events_pending_by_subject) and sorted them by id, on every poll.
