@@ -203,6 +203,8 @@ describe.skipIf(chromium.skip !== null)('hosted pages and the admin console in C
   });
 
   it('an operator signs in to the console, finds the user, ends a session, sees its deliveries delivered and dead, and retries the dead one', async () => {
+    // This test's own pages (the first test's are counted there), so one test's failure does not fail the other.
+    const first = checked.length;
     // The user's session that the admin will end: two apps joined it (the shop's receiver fails).
     const user = await browser.newSession('user', { userAgent: DESKTOP_UA, viewport: DESKTOP });
     await user.page.goto(`${node.url}/account`);
@@ -309,7 +311,7 @@ describe.skipIf(chromium.skip !== null)('hosted pages and the admin console in C
 
     await admin.close();
     await user.close();
-    expect(checked.length).toBeGreaterThanOrEqual(15);
+    expect(checked.slice(first)).toHaveLength(12);
   });
 
   it('an operator sees the Shared Signals streams, sends a dead SET again from the stream\'s page, pauses the stream and sets its audience', async () => {

@@ -266,6 +266,11 @@ describe.skipIf(skipReason !== null)(`three nodes on one PostgreSQL and Redis${s
 
   it('exposes Prometheus metrics behind the admin token, echoes request ids in JSON logs, and logs no secret', async () => {
     expect((await call(n1.url, 'GET', '/metrics')).status).toBe(401);
+    // A revocation of its own on node 1, which the counters and the route's histogram below
+    // must show (not one left by an earlier test, which may have failed before making it).
+    const ended = await startSession(n1, gateway, userId);
+    secrets.push(ended.token);
+    expect((await admin(n1, 'DELETE', `/sessions/${ended.handle}`)).status).toBe(204);
     const text = await metrics(n1);
     for (const name of ['tessera_active_sessions', 'tessera_feed_subscribers', 'tessera_outbox_in_flight']) expect(metricValue(text, name)).toBeGreaterThanOrEqual(0);
     expect(metricValue(text, 'tessera_outbox_deliveries', { status: 'pending' })).toBeGreaterThanOrEqual(0);
