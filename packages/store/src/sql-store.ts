@@ -1326,15 +1326,22 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
     async releaseHeldSsfEvents(limit) {
       // Held SETs (heldSql) of streams that take pushes now: a stream enabled, or switched to
       // push, while a transaction that had read it paused or polling was inserting SETs for it
-      // (the stream's own UPDATE of its SETs could not see them yet). Read through
-      // ssf_events_unheld: held rows of push streams that are enabled, which are only such
-      // leftovers, never a paused or poll stream's backlog.
-      return db.run(
-        `UPDATE ssf_events SET held = 0
-         WHERE id IN (SELECT e.id FROM ssf_events e JOIN ssf_streams s ON s.id = e.stream_id
-                      WHERE e.status = 'pending' AND e.held = 1 AND s.status = 'enabled' AND s.delivery_method = 'push' LIMIT ?)`,
-        [limit],
-      );
+      // (the stream's own UPDATE of its SETs could not see them yet). The enabled push streams
+      // are read first, then their held SETs by stream id through ssf_events_unheld: only such
+      // leftovers, never a paused or poll stream's backlog. In one statement with a join, a
+      // planner may walk every held SET and look each stream up instead (it cannot know that
+      // the enabled streams hold none), which is the backlog this pass must not read.
+      const streams = (await db.all<{ id: string }>("SELECT id FROM ssf_streams WHERE status = 'enabled' AND delivery_method = 'push'")).map((r) => r.id);
+      let released = 0;
+      for (const part of chunks(streams)) {
+        if (released >= limit) break;
+        released += await db.run(
+          `UPDATE ssf_events SET held = 0
+           WHERE id IN (SELECT id FROM ssf_events WHERE stream_id IN (${placeholders(part.length)}) AND status = 'pending' AND held = 1 LIMIT ?)`,
+          [...part, limit - released],
+        );
+      }
+      return released;
     },
 
     async retrySsfEvent(streamId, id, now, horizonAt) {
