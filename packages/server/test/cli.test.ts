@@ -108,7 +108,7 @@ describe('tessera help and usage errors', () => {
     writeFileSync(join(dir, 'tessera.json'), JSON.stringify({ dataDir: other }));
     const run = await cli(['migrate', '--config', join(dir, 'tessera.json'), '--json'], { env: { TESSERA_DATA_DIR: '' } });
     expect(run.code, run.stderr).toBe(0);
-    expect(JSON.parse(run.stdout)).toEqual({ database: `sqlite, ${join(other, 'tessera.db')}`, applied: [1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12] });
+    expect(JSON.parse(run.stdout)).toEqual({ database: `sqlite, ${join(other, 'tessera.db')}`, applied: [1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13] });
     expect(readdirSync(other)).toContain('tessera.db');
     const envWins = await cli(['migrate', '--config', join(dir, 'tessera.json'), '--json']);
     expect(JSON.parse(envWins.stdout).database).toBe(`sqlite, ${join(dir, 'tessera.db')}`);
@@ -119,7 +119,7 @@ describe('tessera migrate', () => {
   it('applies the schema once and then says it is up to date', async () => {
     const first = await cli(['migrate']);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/^Applied migrations 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12 \(sqlite, .*tessera\.db\); schema is up to date\.\n$/);
+    expect(first.stdout).toMatch(/^Applied migrations 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13 \(sqlite, .*tessera\.db\); schema is up to date\.\n$/);
     const again = await cli(['migrate']);
     expect(again.stdout).toBe(`Schema is up to date (sqlite, ${join(dir, 'tessera.db')}).\n`);
   });
