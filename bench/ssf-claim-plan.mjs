@@ -22,6 +22,7 @@ import pg from 'pg';
 import { parseBenchArgs } from './lib/args.mjs';
 import { createPostgresDriver, createSqlStore, withDefaultUser } from '../packages/store/dist/index.js';
 import { postgresSchema, postgresSettings } from './lib/postgres-schema.mjs';
+import { pushStream } from './lib/ssf-streams.mjs';
 
 const { values: args } = parseBenchArgs(import.meta.url, {
   options: {
@@ -73,7 +74,7 @@ async function measure(backlog, statistics) {
     await store.migrate();
     const at = Date.now();
     for (let s = 0; s < STREAMS; s += 1) {
-      await store.createSsfStream({ id: `st_${s}`, clientId: 'app_rx', audience: ['app_rx'], eventsRequested: ['x'], eventsDelivered: ['x'], deliveryMethod: 'push', endpointUrl: 'https://rx.example.test/events', authorizationHeader: null, description: null, status: 'enabled', statusReason: null, subjectFormat: 'iss_sub', minVerificationInterval: 30, lastVerificationAt: null, createdAt: at, updatedAt: at });
+      await store.createSsfStream(pushStream(`st_${s}`, at));
     }
     let n = 0;
     const enqueue = async (count) => {

@@ -25,6 +25,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseBenchArgs } from './lib/args.mjs';
 import { postgresSchema, postgresSettings } from './lib/postgres-schema.mjs';
+import { pushStream } from './lib/ssf-streams.mjs';
+import { median, round } from './lib/stats.mjs';
 
 const { values: args } = parseBenchArgs(import.meta.url, {
   options: {
@@ -40,13 +42,6 @@ const { createPostgresDriver, createSqliteDriver, createSqlStore } = await impor
 const log = (line) => process.stderr.write(`[ssf-held] ${line}\n`);
 const ROUNDS = 9;
 
-function stream(id, at, fields) {
-  return { id, clientId: 'app_rx', audience: ['app_rx'], eventsRequested: ['x'], eventsDelivered: ['x'], deliveryMethod: 'push', endpointUrl: 'https://rx.example.test/events', authorizationHeader: null, description: null, status: 'enabled', statusReason: null, subjectFormat: 'iss_sub', minVerificationInterval: 30, lastVerificationAt: null, createdAt: at, updatedAt: at, ...fields };
-}
-
-const median = (times) => [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
-const round = (ms) => Math.round(ms * 100) / 100;
-
 async function measure(kind, held) {
   const schema = kind === 'postgres' ? await postgresSchema(args.postgres, 'bench_ssfheld') : null;
   const dir = kind === 'sqlite' ? mkdtempSync(join(tmpdir(), 'tessera-bench-held-')) : null;
@@ -55,9 +50,9 @@ async function measure(kind, held) {
   try {
     await store.migrate();
     const at = Date.now();
-    await store.createSsfStream(stream('st_paused', at, { status: 'paused' }));
-    await store.createSsfStream(stream('st_poll', at, { deliveryMethod: 'poll', endpointUrl: 'https://tessera.example.test/ssf/poll/st_poll' }));
-    await store.createSsfStream(stream('st_live', at, {}));
+    await store.createSsfStream(pushStream('st_paused', at, { status: 'paused' }));
+    await store.createSsfStream(pushStream('st_poll', at, { deliveryMethod: 'poll', endpointUrl: 'https://tessera.example.test/ssf/poll/st_poll' }));
+    await store.createSsfStream(pushStream('st_live', at));
     for (let i = 0; i < held; i += 1000) {
       const events = [];
       for (let j = i; j < Math.min(held, i + 1000); j += 1) {
