@@ -367,7 +367,7 @@ ALTER TABLE ssf_events SET (fillfactor = 45);
     // ssf_events_due now leaves them out. Rows that are pending when this runs are set from
     // their streams' state.
     //
-    // ssf_events_unheld finds held SETs of streams that take pushes again (the store's
+    // ssf_events_held finds held SETs of streams that take pushes again (the store's
     // releaseHeldSsfEvents, the repair of a status change that raced a SET's insert), and
     // ssf_events_horizon the pending SETs past their horizon (expireSsfEvents read every
     // pending SET, 25 ms a pass on PostgreSQL with 50,000 held). `horizon_at IS NOT NULL`
@@ -381,7 +381,7 @@ UPDATE ssf_events SET held = COALESCE((SELECT CASE WHEN s.delivery_method = 'pus
   WHERE status = 'pending';
 DROP INDEX ssf_events_due;
 CREATE INDEX ssf_events_due ON ssf_events (next_attempt_at) WHERE status = 'pending' AND next_attempt_at IS NOT NULL AND held = 0;
-CREATE INDEX ssf_events_unheld ON ssf_events (stream_id) WHERE status = 'pending' AND held = 1;
+CREATE INDEX ssf_events_held ON ssf_events (stream_id) WHERE status = 'pending' AND held = 1;
 CREATE INDEX ssf_events_horizon ON ssf_events (horizon_at) WHERE status = 'pending' AND horizon_at IS NOT NULL;
 `,
   },

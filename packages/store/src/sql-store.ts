@@ -1327,7 +1327,7 @@ function createOperations(db: SqlDriver, inTransaction = false): { ops: StoreOpe
       // Held SETs (heldSql) of streams that take pushes now: a stream enabled, or switched to
       // push, while a transaction that had read it paused or polling was inserting SETs for it
       // (the stream's own UPDATE of its SETs could not see them yet). The enabled push streams
-      // are read first, then their held SETs by stream id through ssf_events_unheld: only such
+      // are read first, then their held SETs by stream id through ssf_events_held: only such
       // leftovers, never a paused or poll stream's backlog. In one statement with a join, a
       // planner may walk every held SET and look each stream up instead (it cannot know that
       // the enabled streams hold none), which is the backlog this pass must not read.
