@@ -402,12 +402,12 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     // then says "after them"): wait for the clock to pass that second.
     const { body: live } = await node.admin<{ sessions: Array<{ handle: string; created_at: string }> }>('GET', `/users/${aliceId}/sessions`);
     const freshStartedAt = Date.parse(live.sessions.find((x) => x.handle === freshMe.tessera_sid)!.created_at);
-    await waitFor('a second after the new sign-ins', () => (now() > Math.floor(freshStartedAt / 1000) ? true : undefined));
+    const freshSecond = Math.floor(freshStartedAt / 1000);
+    await waitFor('a second after the new sign-ins', () => (now() > freshSecond ? true : undefined));
     // And until an attempt signed in that second or later has been refused: an attempt signed
     // earlier can still be queued in PHP's server (4 workers, busy with the sign-ins) and would
     // otherwise be the one accepted. One delivery's attempts go one after another (one lease),
     // so the next one is signed later still.
-    const freshSecond = Math.floor(freshStartedAt / 1000);
     await waitFor('a refused attempt signed after the new sign-ins', () => (wp.deliveries().slice(seenBefore).some((d) => d.down && d.claims?.sub === aliceId && (d.claims.iat as number) >= freshSecond) ? true : undefined));
     const before = wp.deliveries().length;
     wp.setBackchannelDown(false);
@@ -428,7 +428,7 @@ describe.skipIf(wordpress.skip !== null || chromium.skip !== null)('WordPress wi
     expect(attempts[0]!.claims!.sids).toEqual([oldMe.tessera_sid]);
     const accepted = wp.deliveries().slice(before).find((d) => !d.down && d.claims?.sub === aliceId)!;
     // iat is in whole seconds: signed after the new sign-in means in its second or a later one.
-    expect(accepted.claims!.iat as number).toBeGreaterThanOrEqual(Math.floor(freshStartedAt / 1000));
+    expect(accepted.claims!.iat as number).toBeGreaterThanOrEqual(freshSecond);
 
     expect((await whoami(old)).user).toBeNull();
     expect((await oldPassword.whoami()).user).toBeNull();
